@@ -1,0 +1,249 @@
+"""The appliance's tables: members, badges, plans, balances, uses, events and the outbox.
+
+Every datetime stored here is UTC and timezone-aware. Local dates and slots (for half-day uses) are computed in
+the site's time zone by the ledger and stored as a plain date plus a slot name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Time,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def new_id() -> str:
+    """A globally unique id (32 hex characters), for rows that travel between a site and the hub."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A datetime stored as naive UTC and always read back as aware UTC.
+
+    SQLite keeps no time zone; refusing naive datetimes on the way in keeps local times out of storage.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: store UTC-aware datetimes only")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+# Plan kinds. A carnet spends one half-day per charged slot; unlimited plans are counted, not charged.
+UNLIMITED = "unlimited"
+CARNET = "carnet"
+PASS_HALFDAY = "pass_halfday"
+PASS_DAY = "pass_day"
+PLAN_KINDS = (UNLIMITED, CARNET, PASS_HALFDAY, PASS_DAY)
+
+ACTIVE = "active"
+REVOKED = "revoked"
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    first_name: Mapped[str] = mapped_column(String(80))
+    last_name: Mapped[str] = mapped_column(String(80), default="")
+    email: Mapped[str | None] = mapped_column(String(254))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    credentials: Mapped[list[Credential]] = relationship(back_populates="member")
+    subscriptions: Mapped[list[Subscription]] = relationship(back_populates="member")
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Plan(Base):
+    """What a member or a walk-in bought: a carnet of N half-days, a monthly unlimited plan, or a pass."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    half_days: Mapped[int | None] = mapped_column(Integer)
+    allow_overdraft: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The local hours this plan admits entry; None means the site's half-day slots decide.
+    hours_start: Mapped[dt.time | None] = mapped_column(Time)
+    hours_end: Mapped[dt.time | None] = mapped_column(Time)
+    price_cents: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Subscription(Base):
+    """A member's plan, valid between two local dates (inclusive; None is open-ended)."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"))
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    member: Mapped[Member] = relationship(back_populates="subscriptions")
+    plan: Mapped[Plan] = relationship()
+    balance: Mapped[Balance | None] = relationship(back_populates="subscription")
+
+
+class Balance(Base):
+    """A carnet's balance: `amount` as known after this device's event `as_of_seq`.
+
+    The effective balance is `amount` minus the half-days this device spent in events after `as_of_seq`. A roster
+    from the hub sets both (the hub's balance and the last sequence it had seen from this device), so a new roster
+    never gives back a half-day already spent at this door; the manager's top-up does the same with the current
+    sequence.
+    """
+
+    __tablename__ = "balances"
+
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), primary_key=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    as_of_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    subscription: Mapped[Subscription] = relationship(back_populates="balance")
+
+
+class Credential(Base):
+    """A way to open the door: an NFC badge's UID now; PIN codes and strong cards later."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    member_id: Mapped[str | None] = mapped_column(ForeignKey("members.id"), index=True)
+    pass_id: Mapped[str | None] = mapped_column(ForeignKey("passes.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="nfc_uid")
+    value: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
+
+    member: Mapped[Member | None] = relationship(back_populates="credentials")
+
+
+class Sale(Base):
+    """A walk-in's purchase at the kiosk; a counter sale stays unpaid until the manager marks it paid."""
+
+    __tablename__ = "sales"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    plan_kind: Mapped[str] = mapped_column(String(16))
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    provider: Mapped[str] = mapped_column(String(16))
+    paid: Mapped[bool] = mapped_column(Boolean, default=False)
+    voucher_code: Mapped[str | None] = mapped_column(String(64), unique=True)
+    buyer_name: Mapped[str] = mapped_column(String(160))
+    buyer_email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    paid_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class Pass(Base):
+    """A walk-in's half-day or day pass: valid for given slots of one local date, re-entry by a 6-digit code."""
+
+    __tablename__ = "passes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    sale_id: Mapped[str] = mapped_column(ForeignKey("sales.id"))
+    code: Mapped[str] = mapped_column(String(6), index=True)
+    holder_name: Mapped[str] = mapped_column(String(160))
+    valid_date: Mapped[dt.date] = mapped_column(Date)
+    slots: Mapped[str] = mapped_column(String(32))  # "morning", "afternoon" or "morning,afternoon"
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Event(Base):
+    """Append-only record of what happened at a device. Never updated, never deleted."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("device_id", "seq"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    device_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    mono_ns: Mapped[int] = mapped_column(BigInteger)
+    boot_id: Mapped[str] = mapped_column(String(64))
+    clock_ok: Mapped[bool] = mapped_column(Boolean)
+    data: Mapped[dict[str, Any]] = mapped_column()
+
+
+class Outbox(Base):
+    """Events not yet acknowledged by the hub. Retired (deleted) only on the hub's acknowledgement."""
+
+    __tablename__ = "outbox"
+
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_outbox_device_seq", "device_id", "seq"),)
+
+
+class Use(Base):
+    """One half-day used: (holder, site, local date, slot) is unique, so a slot is never charged twice."""
+
+    __tablename__ = "uses"
+    __table_args__ = (UniqueConstraint("holder_id", "site_id", "local_date", "slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    holder_id: Mapped[str] = mapped_column(String(32), index=True)
+    site_id: Mapped[str] = mapped_column(String(64))
+    local_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    slot: Mapped[str] = mapped_column(String(16))
+    spent: Mapped[int] = mapped_column(Integer)  # half-days taken from a carnet: 0 or 1
+    subscription_id: Mapped[str | None] = mapped_column(String(32))
+    pass_id: Mapped[str | None] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class Meta(Base):
+    """Small persistent facts of the appliance: time floor, sequence counter, roster version, hub contact."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(4000))
