@@ -1,0 +1,242 @@
+"""The manager's operations on members, badges and plans, shared by the CLI and the kiosk's admin pages.
+
+Each operation validates its input and raises `AdminError` (a French sentence for the manager) before writing
+anything; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from access.models import (
+    ACTIVE,
+    CARNET,
+    PLAN_KINDS,
+    REVOKED,
+    Balance,
+    Credential,
+    Event,
+    Member,
+    Plan,
+    Subscription,
+    utcnow,
+)
+from access.settings import parse_hhmm
+from access.store import spent_since_balances
+
+UID_PATTERN = re.compile(r"[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20}")
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class AdminError(ValueError):
+    """A manager's request that cannot be done, with the reason in plain French."""
+
+
+def normalise_uid(raw: str) -> str:
+    """'04:a2:3b:1c' or '04a23b1c' -> '04A23B1C'; a badge UID is 4, 7 or 10 bytes."""
+    uid = re.sub(r"[\s:-]", "", raw).upper()
+    if not UID_PATTERN.fullmatch(uid):
+        raise AdminError(f"« {raw} » n'est pas un identifiant de badge (4, 7 ou 10 octets en hexadécimal)")
+    return uid
+
+
+def check_email(raw: str | None) -> str | None:
+    if raw is None or raw.strip() == "":
+        return None
+    email = raw.strip()
+    if not EMAIL_PATTERN.fullmatch(email):
+        raise AdminError(f"« {raw} » n'est pas une adresse e-mail valide")
+    return email
+
+
+def check_name(raw: str, what: str = "le prénom") -> str:
+    name = raw.strip()
+    if not name:
+        raise AdminError(f"{what} est obligatoire")
+    if len(name) > 80:
+        raise AdminError(f"{what} est trop long (80 caractères au plus)")
+    return name
+
+
+def parse_date(raw: str | None, what: str) -> dt.date | None:
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        raise AdminError(f"{what} « {raw} » n'est pas une date AAAA-MM-JJ") from None
+
+
+def find_member(session: Session, ref: str) -> Member:
+    """A member by id, unique id prefix (6+ characters) or e-mail."""
+    ref = ref.strip()
+    member = session.get(Member, ref)
+    if member is not None:
+        return member
+    query = select(Member).where(func.lower(Member.email) == ref.lower())
+    if len(ref) >= 6:
+        query = select(Member).where(or_(func.lower(Member.email) == ref.lower(), Member.id.startswith(ref)))
+    found = list(session.scalars(query.limit(2)))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise AdminError(f"aucun membre ne correspond à « {ref} »")
+    raise AdminError(f"plusieurs membres correspondent à « {ref} » : précisez")
+
+
+def find_plan(session: Session, name: str) -> Plan:
+    plan = session.scalar(select(Plan).where(func.lower(Plan.name) == name.strip().lower()))
+    if plan is None:
+        names = ", ".join(session.scalars(select(Plan.name).order_by(Plan.name))) or "aucune"
+        raise AdminError(f"formule « {name} » inconnue (formules : {names})")
+    return plan
+
+
+def current_seq(session: Session, device_id: str) -> int:
+    return session.execute(select(func.max(Event.seq)).where(Event.device_id == device_id)).scalar() or 0
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    name: str
+    kind: str
+    half_days: int | None = None
+    allow_overdraft: bool = False
+    hours: str | None = None  # "HH:MM-HH:MM"
+    price_cents: int = 0
+
+
+def add_plan(session: Session, spec: PlanSpec) -> Plan:
+    name = check_name(spec.name, "le nom de la formule")
+    if spec.kind not in PLAN_KINDS:
+        raise AdminError(f"type de formule « {spec.kind} » inconnu (choix : {', '.join(PLAN_KINDS)})")
+    if spec.kind == CARNET and (spec.half_days is None or spec.half_days < 1):
+        raise AdminError("un carnet a besoin d'un nombre de demi-journées (1 ou plus)")
+    if spec.price_cents < 0:
+        raise AdminError("le prix ne peut pas être négatif")
+    start = end = None
+    if spec.hours:
+        try:
+            a, b = spec.hours.split("-")
+            start, end = parse_hhmm(a.strip()), parse_hhmm(b.strip())
+        except ValueError:
+            raise AdminError(f"horaires « {spec.hours} » : attendu HH:MM-HH:MM, par exemple 08:00-20:00") from None
+        if not start < end:
+            raise AdminError("l'heure de fin doit suivre l'heure de début")
+    if session.scalar(select(Plan.id).where(func.lower(Plan.name) == name.lower())):
+        raise AdminError(f"une formule s'appelle déjà « {name} »")
+    plan = Plan(
+        name=name,
+        kind=spec.kind,
+        half_days=spec.half_days if spec.kind == CARNET else None,
+        allow_overdraft=spec.allow_overdraft,
+        hours_start=start,
+        hours_end=end,
+        price_cents=spec.price_cents,
+    )
+    session.add(plan)
+    session.flush()
+    return plan
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    first_name: str
+    last_name: str = ""
+    email: str | None = None
+    plan: str | None = None
+    badge: str | None = None
+    valid_from: str | None = None
+    valid_until: str | None = None
+
+
+def add_member(session: Session, spec: MemberSpec, device_id: str) -> Member:
+    """Create a member, with a plan and a badge if given."""
+    member = Member(
+        first_name=check_name(spec.first_name),
+        last_name=spec.last_name.strip()[:80],
+        email=check_email(spec.email),
+    )
+    if member.email and session.scalar(select(Member.id).where(func.lower(Member.email) == member.email.lower())):
+        raise AdminError(f"un membre a déjà l'adresse {member.email}")
+    valid_from = parse_date(spec.valid_from, "la date de début")
+    valid_until = parse_date(spec.valid_until, "la date de fin")
+    if valid_from and valid_until and valid_until < valid_from:
+        raise AdminError("la date de fin précède la date de début")
+    plan = find_plan(session, spec.plan) if spec.plan else None
+    uid = normalise_uid(spec.badge) if spec.badge else None
+    session.add(member)
+    session.flush()
+    if plan is not None:
+        subscribe(session, member, plan, valid_from, valid_until, device_id)
+    if uid is not None:
+        add_badge(session, member, uid)
+    return member
+
+
+def subscribe(
+    session: Session,
+    member: Member,
+    plan: Plan,
+    valid_from: dt.date | None,
+    valid_until: dt.date | None,
+    device_id: str,
+) -> Subscription:
+    sub = Subscription(member_id=member.id, plan_id=plan.id, valid_from=valid_from, valid_until=valid_until)
+    session.add(sub)
+    session.flush()
+    if plan.kind == CARNET:
+        session.add(
+            Balance(subscription_id=sub.id, amount=plan.half_days or 0, as_of_seq=current_seq(session, device_id))
+        )
+    return sub
+
+
+def add_badge(session: Session, member: Member, raw_uid: str) -> Credential:
+    uid = normalise_uid(raw_uid)
+    existing = session.scalar(select(Credential).where(Credential.kind == "nfc_uid", Credential.value == uid))
+    if existing is not None:
+        if existing.status == ACTIVE:
+            raise AdminError(f"le badge {uid} est déjà attribué")
+        raise AdminError(f"le badge {uid} a été désactivé ; il ne peut pas être réattribué")
+    credential = Credential(member_id=member.id, kind="nfc_uid", value=uid)
+    session.add(credential)
+    session.flush()
+    return credential
+
+
+def revoke_badge(session: Session, raw_uid: str) -> Credential:
+    uid = normalise_uid(raw_uid)
+    credential = session.scalar(select(Credential).where(Credential.kind == "nfc_uid", Credential.value == uid))
+    if credential is None:
+        raise AdminError(f"le badge {uid} n'est pas connu")
+    if credential.status == REVOKED:
+        raise AdminError(f"le badge {uid} est déjà désactivé")
+    credential.status = REVOKED
+    credential.revoked_at = utcnow()
+    return credential
+
+
+def deactivate_member(session: Session, ref: str) -> Member:
+    member = find_member(session, ref)
+    if not member.active:
+        raise AdminError(f"{member.full_name} est déjà désactivé·e")
+    member.active = False
+    return member
+
+
+def top_up(session: Session, ref: str, half_days: int, device_id: str) -> Balance:
+    """Add half-days to a member's carnet (a negative number corrects a mistake)."""
+    member = find_member(session, ref)
+    balance = session.scalar(select(Balance).join(Subscription).where(Subscription.member_id == member.id).limit(1))
+    if balance is None:
+        raise AdminError(f"{member.full_name} n'a pas de carnet")
+    effective = balance.amount - spent_since_balances(session, device_id).get(balance.subscription_id, 0)
+    balance.amount = effective + half_days
+    balance.as_of_seq = current_seq(session, device_id)
+    return balance

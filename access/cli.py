@@ -1,0 +1,337 @@
+"""The `halfday` command: set up a site, manage members, badges and plans, export usage, run the daemons.
+
+Errors are one clear line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sqlalchemy import select
+
+from access import admin, importer, reports
+from access.config import Config, ConfigError, load_config
+from access.db import Database, migrate
+from access.default_config import render
+from access.models import Balance, Credential, Member, Plan, Subscription, Use
+from access.settings import Table
+from access.store import spent_since_balances
+
+DEFAULT_CONFIG = "/etc/halfday/halfday.toml"
+
+# Daemons and tools that live in other packages, imported only when asked for: the CLI must start even
+# when, say, the kiosk's dependencies are broken.
+RUNNERS = {
+    "door": "access.door_daemon:main",
+    "kiosk": "kiosk.serve:main",
+    "sync": "sync.agent:main",
+    "hub": "sync.hub.run:main",
+    "demo": "access.demo:main",
+}
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in RUNNERS:
+        module, _, func = RUNNERS[argv[0]].partition(":")
+        runner: Callable[[list[str]], int] = getattr(importlib.import_module(module), func)
+        return _guarded(lambda: runner(argv[1:]))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    return _guarded(lambda: args.handler(args))
+
+
+def _guarded(action: Callable[[], int | None]) -> int:
+    try:
+        return action() or 0
+    except (ConfigError, CliError, admin.AdminError) as exc:
+        print(f"halfday : {exc}", file=sys.stderr)
+        return 1
+    except importer.ImportRejected as exc:
+        for error in exc.errors:
+            print(f"halfday : {error}", file=sys.stderr)
+        print(f"halfday : {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the manager gets one line; the details go to the log, not the screen
+        print(f"halfday : erreur inattendue ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="halfday", description="Porte, kiosque et demi-journées d'un tiers-lieu")
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("HALFDAY_CONFIG", DEFAULT_CONFIG),
+        help=f"fichier de configuration (défaut : $HALFDAY_CONFIG ou {DEFAULT_CONFIG})",
+    )
+    sub = parser.add_subparsers(metavar="COMMANDE")
+
+    p = sub.add_parser("init", help="écrire une configuration commentée et créer la base")
+    p.add_argument("--site-id", default="mon-tiers-lieu")
+    p.add_argument("--name", default="Mon tiers-lieu")
+    p.add_argument("--database", help="chemin du fichier SQLite (défaut : à côté de la configuration)")
+    p.add_argument("--reader", default="udp:127.0.0.1:54321", help="chemin du lecteur NFC pour nfcpy")
+    p.add_argument("--pin-factory", default="mock", choices=("mock", "lgpio", "rpigpio"))
+    p.add_argument("--force", action="store_true", help="remplacer une configuration existante")
+    p.set_defaults(handler=cmd_init)
+
+    p = sub.add_parser("migrate", help="mettre la base au dernier schéma")
+    p.set_defaults(handler=cmd_migrate)
+
+    member = sub.add_parser("member", help="membres").add_subparsers(metavar="ACTION")
+    p = member.add_parser("add", help="ajouter un membre")
+    p.add_argument("first_name")
+    p.add_argument("last_name", nargs="?", default="")
+    p.add_argument("--email")
+    p.add_argument("--plan", help="nom de la formule")
+    p.add_argument("--badge", help="UID du badge NFC")
+    p.add_argument("--from", dest="valid_from", help="début AAAA-MM-JJ")
+    p.add_argument("--until", dest="valid_until", help="fin AAAA-MM-JJ")
+    p.set_defaults(handler=cmd_member_add)
+    p = member.add_parser("list", help="lister les membres")
+    p.set_defaults(handler=cmd_member_list)
+    p = member.add_parser("show", help="afficher un membre")
+    p.add_argument("member", help="identifiant, début d'identifiant ou e-mail")
+    p.set_defaults(handler=cmd_member_show)
+    p = member.add_parser("deactivate", help="désactiver un membre")
+    p.add_argument("member")
+    p.set_defaults(handler=cmd_member_deactivate)
+    p = member.add_parser("import", help="importer des membres depuis un CSV")
+    p.add_argument("file", type=Path)
+    p.set_defaults(handler=cmd_member_import)
+    p = member.add_parser("topup", help="ajouter des demi-journées au carnet d'un membre")
+    p.add_argument("member")
+    p.add_argument("half_days", type=int)
+    p.set_defaults(handler=cmd_member_topup)
+
+    badge = sub.add_parser("badge", help="badges").add_subparsers(metavar="ACTION")
+    p = badge.add_parser("add", help="attribuer un badge à un membre")
+    p.add_argument("member")
+    p.add_argument("uid")
+    p.set_defaults(handler=cmd_badge_add)
+    p = badge.add_parser("revoke", help="désactiver un badge")
+    p.add_argument("uid")
+    p.set_defaults(handler=cmd_badge_revoke)
+
+    plan = sub.add_parser("plan", help="formules").add_subparsers(metavar="ACTION")
+    p = plan.add_parser("add", help="créer une formule")
+    p.add_argument("name")
+    p.add_argument("--kind", required=True, choices=("unlimited", "carnet", "pass_halfday", "pass_day"))
+    p.add_argument("--half-days", type=int)
+    p.add_argument("--overdraft", action="store_true", help="autoriser un carnet à passer sous zéro")
+    p.add_argument("--hours", help="heures d'entrée HH:MM-HH:MM")
+    p.add_argument("--price", type=float, default=0.0, help="prix en euros")
+    p.set_defaults(handler=cmd_plan_add)
+    p = plan.add_parser("list", help="lister les formules")
+    p.set_defaults(handler=cmd_plan_list)
+
+    usage = sub.add_parser("usage", help="usage").add_subparsers(metavar="ACTION")
+    p = usage.add_parser("export", help="exporter l'usage d'un mois en CSV")
+    p.add_argument("--month", required=True, help="AAAA-MM")
+    p.add_argument("--out-dir", type=Path, default=Path("."))
+    p.set_defaults(handler=cmd_usage_export)
+
+    for name in RUNNERS:
+        sub.add_parser(name, help=f"lancer {name}", add_help=False)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+def _database(config: Config) -> Database:
+    return Database(config.database_url)
+
+
+def _standalone(config: Config) -> None:
+    if config.networked:
+        raise CliError("ce site est relié au hub : les membres, badges et formules se gèrent sur le hub")
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = Path(args.config)
+    if path.exists() and not args.force:
+        raise CliError(f"{path} existe déjà (--force pour le remplacer)")
+    Table({"id": args.site_id, "name": args.name}, "site").text("id", pattern=r"[a-z0-9][a-z0-9-]{0,62}")
+    database = Path(args.database) if args.database else path.with_suffix(".db")
+    text = render(args.site_id, args.name, str(database.absolute()), args.pin_factory, args.reader)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    config = load_config(path)  # what init writes must itself pass validation
+    revision = migrate(config.database_url)
+    print(f"Configuration écrite dans {path}")
+    print(f"Base créée : {database} (schéma {revision})")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    config = _config(args)
+    revision = migrate(config.database_url)
+    print(f"Base à jour (schéma {revision})")
+    return 0
+
+
+def cmd_member_add(args: argparse.Namespace) -> int:
+    config = _config(args)
+    _standalone(config)
+    spec = admin.MemberSpec(
+        args.first_name, args.last_name, args.email, args.plan, args.badge, args.valid_from, args.valid_until
+    )
+    with _database(config).write() as session:
+        member = admin.add_member(session, spec, config.site.device)
+        print(f"Membre ajouté : {member.full_name} ({member.id})")
+    return 0
+
+
+def cmd_member_list(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _database(config).read() as session:
+        members = session.scalars(select(Member).order_by(Member.last_name, Member.first_name)).all()
+        badges: dict[str, int] = {}
+        for member_id in session.scalars(select(Credential.member_id).where(Credential.status == "active")):
+            if member_id:
+                badges[member_id] = badges.get(member_id, 0) + 1
+        print(f"{'id':10}  {'nom':30}  {'e-mail':30}  badges  état")
+        for m in members:
+            state = "actif" if m.active else "désactivé"
+            print(f"{m.id[:10]}  {m.full_name[:30]:30}  {(m.email or '')[:30]:30}  {badges.get(m.id, 0):6}  {state}")
+        print(f"{len(members)} membre(s)")
+    return 0
+
+
+def cmd_member_show(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _database(config).read() as session:
+        m = admin.find_member(session, args.member)
+        print(f"{m.full_name}  ({m.id})")
+        print(f"  e-mail : {m.email or '-'}   état : {'actif' if m.active else 'désactivé'}")
+        for c in session.scalars(select(Credential).where(Credential.member_id == m.id)):
+            print(f"  badge {c.value} : {'actif' if c.status == 'active' else 'désactivé'}")
+        spent = spent_since_balances(session, config.site.device)
+        for sub, plan, balance in session.execute(
+            select(Subscription, Plan, Balance)
+            .join(Plan, Subscription.plan_id == Plan.id)
+            .outerjoin(Balance, Balance.subscription_id == Subscription.id)
+            .where(Subscription.member_id == m.id)
+        ):
+            period = f"{sub.valid_from or '…'} → {sub.valid_until or '…'}"
+            left = ""
+            if balance is not None:
+                left = f", reste {balance.amount - spent.get(sub.id, 0)} demi-journée(s)"
+            print(f"  formule {plan.name} ({plan.kind}) {period}{left}")
+        uses = session.scalars(
+            select(Use).where(Use.holder_id == m.id).order_by(Use.local_date.desc(), Use.slot).limit(10)
+        ).all()
+        for u in uses:
+            print(f"  venue {u.local_date} {u.slot}{' (décomptée)' if u.spent else ''}")
+    return 0
+
+
+def cmd_member_deactivate(args: argparse.Namespace) -> int:
+    config = _config(args)
+    _standalone(config)
+    with _database(config).write() as session:
+        member = admin.deactivate_member(session, args.member)
+        print(f"{member.full_name} est désactivé·e")
+    return 0
+
+
+def cmd_member_import(args: argparse.Namespace) -> int:
+    config = _config(args)
+    _standalone(config)
+    try:
+        text = args.file.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise CliError(f"{args.file} ne peut pas être lu : {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CliError(f"{args.file} n'est pas un fichier texte UTF-8 (enregistrez-le en CSV UTF-8)") from None
+    with _database(config).write() as session:
+        count = importer.import_members(session, text, config.site.device)
+    print(f"{count} membre(s) importé(s)")
+    return 0
+
+
+def cmd_member_topup(args: argparse.Namespace) -> int:
+    config = _config(args)
+    _standalone(config)
+    with _database(config).write() as session:
+        balance = admin.top_up(session, args.member, args.half_days, config.site.device)
+        print(f"Carnet mis à jour : {balance.amount} demi-journée(s)")
+    return 0
+
+
+def cmd_badge_add(args: argparse.Namespace) -> int:
+    config = _config(args)
+    _standalone(config)
+    with _database(config).write() as session:
+        member = admin.find_member(session, args.member)
+        credential = admin.add_badge(session, member, args.uid)
+        print(f"Badge {credential.value} attribué à {member.full_name}")
+    return 0
+
+
+def cmd_badge_revoke(args: argparse.Namespace) -> int:
+    config = _config(args)
+    _standalone(config)
+    with _database(config).write() as session:
+        credential = admin.revoke_badge(session, args.uid)
+        print(f"Badge {credential.value} désactivé")
+    return 0
+
+
+def cmd_plan_add(args: argparse.Namespace) -> int:
+    config = _config(args)
+    _standalone(config)
+    if args.price < 0 or args.price > 100_000:
+        raise CliError("--price : prix en euros entre 0 et 100000")
+    spec = admin.PlanSpec(args.name, args.kind, args.half_days, args.overdraft, args.hours, round(args.price * 100))
+    with _database(config).write() as session:
+        plan = admin.add_plan(session, spec)
+        print(f"Formule créée : {plan.name}")
+    return 0
+
+
+def cmd_plan_list(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _database(config).read() as session:
+        plans = session.scalars(select(Plan).order_by(Plan.name)).all()
+        for p in plans:
+            hours = f"{p.hours_start:%H:%M}-{p.hours_end:%H:%M}" if p.hours_start and p.hours_end else "créneaux"
+            size = f"{p.half_days} demi-journées" if p.half_days else ""
+            overdraft = "découvert autorisé" if p.allow_overdraft else ""
+            details = ", ".join(x for x in (p.kind, size, hours, f"{p.price_cents / 100:.2f} €", overdraft) if x)
+            print(f"{p.name} : {details}")
+        print(f"{len(plans)} formule(s)")
+    return 0
+
+
+def cmd_usage_export(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _database(config).read() as session:
+        rows = reports.month_usage(session, args.month)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    uses_path = args.out_dir / f"usage-{args.month}.csv"
+    summary_path = args.out_dir / f"usage-{args.month}-summary.csv"
+    uses_path.write_text(reports.usage_csv(rows), encoding="utf-8")
+    summary_path.write_text(reports.summary_csv(rows), encoding="utf-8")
+    print(f"{len(rows)} demi-journée(s) : {uses_path}, {summary_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The commented configuration that `halfday init` writes."""
+
+from __future__ import annotations
+
+import json
+
+TEMPLATE = """\
+# halfday : configuration du site. Relisez chaque section, puis lancez « halfday migrate ».
+# halfday: this site's configuration. Every key is checked at start; a wrong one is named in the error.
+
+[site]
+id = "{site_id}"                  # short id: lowercase letters, digits, dashes
+name = {site_name}
+timezone = "Europe/Paris"         # the half-day slots are counted in this time zone
+device = "door-1"                 # this appliance's id within the site
+capacity = 20                     # people at once, for the wall display
+monthly_target = 200              # half-day uses a month asked by the town or the funders
+
+[slots]                           # local times; morning = [morning_start, noon), afternoon = [noon, afternoon_end)
+morning_start = "08:00"
+noon = "13:00"
+afternoon_end = "20:00"
+
+[database]
+url = "sqlite:///{database_path}"
+
+[bus]                             # the local MQTT bus between the door and the kiosk (loopback only)
+url = "mqtt://127.0.0.1:1883"
+# username = "door"
+# password_file = "/etc/halfday/bus-password"
+
+# [hub]                           # uncomment to join a network; without it the site stands alone
+# url = "mqtts://hub.example.org:8883"
+# public_key = "base64 Ed25519 key of the hub"
+# username = "{site_id}-door-1"
+# password_file = "/etc/halfday/hub-password"
+# ca_file = "/etc/halfday/hub-ca.pem"
+
+[door]
+unlock_s = 5.0                    # how long the lock stays open after a granted badge
+held_open_s = 60.0                # alarm when the door stays open longer than this
+clock_unsure = "members"          # without a trusted clock: "members" (no end date) | "everyone" | "nobody"
+staffed = []                      # door left open while staffed, e.g. ["mon 09:00-12:00", "tue 14:00-18:00"]
+
+[kiosk]
+host = "127.0.0.1"                # the touchscreen runs on the Pi itself; 0.0.0.0 to show the wall display elsewhere
+port = 8080
+language = "fr"                   # "fr" | "en"
+show_names = true                 # first names of recent arrivals on the wall display
+price_halfday_cents = 800
+price_day_cents = 1400
+payment = ["counter", "voucher"]
+
+[hardware]
+pin_factory = "{pin_factory}"     # "mock" simulates the pins; "lgpio" on a Raspberry Pi
+
+[hardware.lock]
+pin = 17
+active_high = true
+wiring = "fail-secure"            # "fail-secure": powered = open (strike); "fail-safe": powered = locked (maglock)
+
+[hardware.door_sensor]
+pin = 27
+closed_when = "low"
+
+[hardware.exit_button]
+pin = 22
+
+[hardware.indicator]
+green_pin = 5
+red_pin = 6
+buzzer_pin = 13
+
+[hardware.reader]
+path = "{reader_path}"            # "usb", "tty:AMA0:pn532", or "udp:127.0.0.1:PORT" for the virtual card
+targets = ["106A"]
+debounce_s = 2.0
+"""
+
+
+def render(
+    site_id: str,
+    site_name: str,
+    database_path: str,
+    pin_factory: str = "mock",
+    reader_path: str = "udp:127.0.0.1:54321",
+) -> str:
+    return TEMPLATE.format(
+        site_id=site_id,
+        site_name=json.dumps(site_name, ensure_ascii=False),
+        database_path=database_path,
+        pin_factory=pin_factory,
+        reader_path=reader_path,
+    )

@@ -1,0 +1,117 @@
+"""The half-day ledger, as pure code: which slot a moment falls in, and what an entry charges.
+
+No database and no clock here: the moment, the state and the rules are arguments, so every rule (DST days,
+slot boundaries, re-entry, overdraft) can be tested directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+MORNING = "morning"
+AFTERNOON = "afternoon"
+SLOTS = (MORNING, AFTERNOON)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRules:
+    """The site's half-day slots in local time, and its time zone."""
+
+    tz: ZoneInfo
+    morning_start: dt.time = dt.time(8, 0)
+    noon: dt.time = dt.time(13, 0)
+    afternoon_end: dt.time = dt.time(20, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRef:
+    """A half-day of the site: its local date and slot. `inside` is False before or after the slot hours."""
+
+    date: dt.date
+    slot: str
+    inside: bool
+    local_time: dt.time
+
+
+def slot_at(now: dt.datetime, rules: SlotRules) -> SlotRef:
+    """The half-day that the instant `now` (UTC-aware) falls in, in the site's time zone.
+
+    Morning is [morning_start, noon), afternoon is [noon, afternoon_end). Before the morning an entry belongs to
+    the morning, after the afternoon to the afternoon, so a plan whose hours run later still charges one slot.
+    """
+    if now.tzinfo is None:
+        raise ValueError("slot_at needs an aware datetime")
+    local = now.astimezone(rules.tz)
+    t = local.time().replace(tzinfo=None)
+    slot = MORNING if t < rules.noon else AFTERNOON
+    inside = rules.morning_start <= t < rules.afternoon_end
+    return SlotRef(local.date(), slot, inside, t)
+
+
+@dataclass(slots=True)
+class Entitlement:
+    """One right to enter: a member's subscription to a plan, or a walk-in's pass."""
+
+    id: str  # subscription id or pass id
+    kind: str  # unlimited | carnet | pass_halfday | pass_day
+    valid_from: dt.date | None = None
+    valid_until: dt.date | None = None
+    hours_start: dt.time | None = None
+    hours_end: dt.time | None = None
+    allow_overdraft: bool = False
+    balance: int | None = None  # carnet: half-days left (effective: after this device's unsent uses)
+    slots: frozenset[str] = frozenset(SLOTS)  # a pass's slots of its date
+    is_pass: bool = False
+
+    @property
+    def charges(self) -> bool:
+        return self.kind == "carnet"
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What an entry costs: the use of (holder, date, slot) and the half-days it spends (0 or 1)."""
+
+    date: dt.date
+    slot: str
+    spent: int
+    entitlement_id: str
+    is_pass: bool
+    balance_after: int | None
+
+
+@dataclass(slots=True)
+class Uses:
+    """The (holder, local date, slot) uses already recorded at this site."""
+
+    seen: set[tuple[str, dt.date, str]] = field(default_factory=set)
+
+    def has(self, holder_id: str, ref: SlotRef) -> bool:
+        return (holder_id, ref.date, ref.slot) in self.seen
+
+    def add(self, holder_id: str, date: dt.date, slot: str) -> None:
+        self.seen.add((holder_id, date, slot))
+
+    def forget_before(self, date: dt.date) -> None:
+        """Drop uses older than `date`: a decision only looks at today's slots."""
+        self.seen = {use for use in self.seen if use[1] >= date}
+
+
+def charge_for(holder_id: str, entitlement: Entitlement, ref: SlotRef, uses: Uses) -> Charge | None:
+    """The charge of a granted entry, or None for a re-entry in a slot already used (free)."""
+    if uses.has(holder_id, ref):
+        return None
+    spent = 1 if entitlement.charges else 0
+    balance_after = None if entitlement.balance is None else entitlement.balance - spent
+    return Charge(ref.date, ref.slot, spent, entitlement.id, entitlement.is_pass, balance_after)
+
+
+def apply_charge(holder_id: str, entitlement: Entitlement, charge: Charge, uses: Uses) -> None:
+    """Record a charge in the in-memory state, once it has been durably written."""
+    if uses.has(holder_id, SlotRef(charge.date, charge.slot, True, dt.time())):
+        raise ValueError("a slot is never charged twice")
+    uses.add(holder_id, charge.date, charge.slot)
+    if entitlement.balance is not None:
+        entitlement.balance -= charge.spent

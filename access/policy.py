@@ -1,0 +1,183 @@
+"""The access policy, as pure code: `decide(credential, now, state)` says who may come in and what it costs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from access.ledger import (
+    SLOTS,
+    Charge,
+    Entitlement,
+    SlotRef,
+    SlotRules,
+    Uses,
+    apply_charge,
+    charge_for,
+    slot_at,
+)
+from access.messages import message
+
+
+class Reason(StrEnum):
+    GRANTED = "granted"
+    UNKNOWN = "unknown"
+    REVOKED = "revoked"
+    INACTIVE = "inactive"
+    NO_PLAN = "no_plan"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    OUTSIDE_HOURS = "outside_hours"
+    NO_CREDIT = "no_credit"
+    CLOCK_UNSURE = "clock_unsure"
+
+
+# When no entitlement admits the holder, the refusal that tells them the most useful thing wins.
+_REFUSAL_ORDER = (
+    Reason.NO_CREDIT,
+    Reason.OUTSIDE_HOURS,
+    Reason.NOT_YET_VALID,
+    Reason.EXPIRED,
+    Reason.CLOCK_UNSURE,
+    Reason.NO_PLAN,
+)
+
+# When the clock cannot be trusted: "members" lets in members whose plan has no end date (a badge that never
+# expires cannot be abused by a wrong date); time-limited plans and passes wait for a good clock.
+CLOCK_POLICIES = ("members", "everyone", "nobody")
+
+
+@dataclass(slots=True)
+class Holder:
+    """A member, or a walk-in holding a pass, with their rights to enter."""
+
+    id: str
+    first_name: str
+    active: bool = True
+    entitlements: list[Entitlement] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialInfo:
+    value: str
+    holder_id: str
+    active: bool = True
+
+
+@dataclass(slots=True)
+class AccessState:
+    """Everything `decide` needs, loaded once from the database and kept up to date by the door."""
+
+    rules: SlotRules
+    credentials: dict[str, CredentialInfo] = field(default_factory=dict)
+    holders: dict[str, Holder] = field(default_factory=dict)
+    uses: Uses = field(default_factory=Uses)
+    clock_policy: str = "members"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    granted: bool
+    reason: Reason
+    credential: str
+    holder_id: str | None = None
+    first_name: str | None = None
+    entitlement: Entitlement | None = None
+    charge: Charge | None = None
+    slot: SlotRef | None = None
+    clock_ok: bool = True
+
+    @property
+    def balance(self) -> int | None:
+        """Half-days left on the carnet after this entry, if the entry was on a carnet."""
+        if self.charge is not None:
+            return self.charge.balance_after
+        return self.entitlement.balance if self.entitlement is not None else None
+
+    def message(self, lang: str = "fr") -> str:
+        """What the member or walk-in reads at the door, in plain words."""
+        return message(self, lang)
+
+
+def decide(credential: str, now: dt.datetime, state: AccessState, *, clock_ok: bool = True) -> Decision:
+    """Decide on one tap of `credential` at the instant `now` (UTC-aware). Changes nothing."""
+    info = state.credentials.get(credential)
+    if info is None:
+        return Decision(False, Reason.UNKNOWN, credential, clock_ok=clock_ok)
+    holder = state.holders.get(info.holder_id)
+    if holder is None:
+        return Decision(False, Reason.UNKNOWN, credential, clock_ok=clock_ok)
+    if not info.active:
+        return _refuse(Reason.REVOKED, credential, holder, clock_ok)
+    if not holder.active:
+        return _refuse(Reason.INACTIVE, credential, holder, clock_ok)
+    if not clock_ok and state.clock_policy == "nobody":
+        return _refuse(Reason.CLOCK_UNSURE, credential, holder, clock_ok)
+
+    ref = slot_at(now, state.rules)
+    reentry = state.uses.has(holder.id, ref)
+    refusals: set[Reason] = set()
+    best: Entitlement | None = None
+    for entitlement in holder.entitlements:
+        refusal = _check(entitlement, ref, reentry, clock_ok, state.clock_policy)
+        if refusal is not None:
+            refusals.add(refusal)
+        elif best is None or _preference(entitlement) < _preference(best):
+            best = entitlement
+    if best is None:
+        reason = next((r for r in _REFUSAL_ORDER if r in refusals), Reason.NO_PLAN)
+        return _refuse(reason, credential, holder, clock_ok, ref)
+    charge = charge_for(holder.id, best, ref, state.uses)
+    return Decision(True, Reason.GRANTED, credential, holder.id, holder.first_name, best, charge, ref, clock_ok)
+
+
+def apply(decision: Decision, state: AccessState) -> None:
+    """Bring the in-memory state up to date after the decision was durably recorded."""
+    if decision.charge is not None and decision.entitlement is not None and decision.holder_id is not None:
+        apply_charge(decision.holder_id, decision.entitlement, decision.charge, state.uses)
+
+
+def _refuse(reason: Reason, credential: str, holder: Holder, clock_ok: bool, ref: SlotRef | None = None) -> Decision:
+    return Decision(False, reason, credential, holder.id, holder.first_name, slot=ref, clock_ok=clock_ok)
+
+
+def _check(e: Entitlement, ref: SlotRef, reentry: bool, clock_ok: bool, clock_policy: str) -> Reason | None:
+    """Why `e` does not admit an entry in `ref`, or None if it does."""
+    if not clock_ok and clock_policy == "members":
+        # Dates and hours come from a clock we cannot trust: only open-ended member plans decide.
+        if e.is_pass or e.valid_until is not None:
+            return Reason.CLOCK_UNSURE
+        return _credit(e, reentry)
+    if e.valid_from is not None and ref.date < e.valid_from:
+        return Reason.NOT_YET_VALID
+    if e.valid_until is not None and ref.date > e.valid_until:
+        return Reason.EXPIRED
+    if e.is_pass and ref.slot not in e.slots:
+        # A morning-only pass is over in the afternoon; an afternoon-only pass has not begun in the morning.
+        first = min(SLOTS.index(s) for s in e.slots) if e.slots else len(SLOTS)
+        return Reason.NOT_YET_VALID if SLOTS.index(ref.slot) < first else Reason.EXPIRED
+    if not _within_hours(e, ref):
+        return Reason.OUTSIDE_HOURS
+    return _credit(e, reentry)
+
+
+def _within_hours(e: Entitlement, ref: SlotRef) -> bool:
+    if e.hours_start is None or e.hours_end is None:
+        return ref.inside
+    return e.hours_start <= ref.local_time < e.hours_end
+
+
+def _credit(e: Entitlement, reentry: bool) -> Reason | None:
+    if reentry or not e.charges or e.allow_overdraft:
+        return None
+    return None if (e.balance or 0) > 0 else Reason.NO_CREDIT
+
+
+def _preference(e: Entitlement) -> int:
+    """Which right to use when several admit: unlimited first, then a pass, then a carnet."""
+    if e.kind == "unlimited":
+        return 0
+    if e.is_pass:
+        return 1
+    return 2 if (e.balance or 0) > 0 else 3

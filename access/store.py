@@ -1,0 +1,211 @@
+"""Between the database and the pure core: load the access state, durably record events and uses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from access.ledger import Entitlement, SlotRules, Uses
+from access.models import (
+    ACTIVE,
+    CARNET,
+    Balance,
+    Credential,
+    Event,
+    Member,
+    Meta,
+    Outbox,
+    Pass,
+    Plan,
+    Subscription,
+    Use,
+    new_id,
+)
+from access.policy import AccessState, CredentialInfo, Decision, Holder
+
+BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
+
+
+def boot_id() -> str:
+    """This boot's id: monotonic times are only comparable within one boot."""
+    try:
+        return BOOT_ID_FILE.read_text().strip().replace("-", "")
+    except OSError:
+        return "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """When an event happened: UTC wall time, monotonic time, boot, and whether the wall clock is trusted."""
+
+    at: dt.datetime
+    mono_ns: int
+    boot: str
+    clock_ok: bool
+
+    @classmethod
+    def now(cls, boot: str, clock_ok: bool = True) -> Stamp:
+        return cls(dt.datetime.now(dt.UTC), time.monotonic_ns(), boot, clock_ok)
+
+
+def next_seq(session: Session, device_id: str) -> int:
+    """The device's next sequence number; call inside the write transaction that uses it."""
+    last = session.execute(select(func.max(Event.seq)).where(Event.device_id == device_id)).scalar()
+    return (last or 0) + 1
+
+
+def append_event(session: Session, device_id: str, kind: str, data: dict[str, Any], stamp: Stamp) -> tuple[str, int]:
+    """Append an event and its outbox row in the caller's transaction; returns (event id, seq)."""
+    event_id = new_id()
+    seq = next_seq(session, device_id)
+    session.execute(
+        insert(Event),
+        [
+            {
+                "id": event_id,
+                "device_id": device_id,
+                "seq": seq,
+                "kind": kind,
+                "at": stamp.at,
+                "mono_ns": stamp.mono_ns,
+                "boot_id": stamp.boot,
+                "clock_ok": stamp.clock_ok,
+                "data": data,
+            }
+        ],
+    )
+    session.execute(insert(Outbox), [{"event_id": event_id, "device_id": device_id, "seq": seq}])
+    return event_id, seq
+
+
+def entry_data(decision: Decision) -> dict[str, Any]:
+    """The wire form of an entry decision (sync/PROTOCOL.md, kind "entry")."""
+    entitlement = decision.entitlement
+    charge = decision.charge
+    use = None
+    if charge is not None:
+        use = {
+            "date": charge.date.isoformat(),
+            "slot": charge.slot,
+            "spent": charge.spent,
+            "subscription": None if charge.is_pass else charge.entitlement_id,
+            "pass": charge.entitlement_id if charge.is_pass else None,
+        }
+    return {
+        "uid": decision.credential,
+        "holder": decision.holder_id,
+        "first_name": decision.first_name,
+        "granted": decision.granted,
+        "reason": decision.reason.value,
+        "plan": entitlement.kind if entitlement is not None else None,
+        "balance": decision.balance,
+        "use": use,
+    }
+
+
+def record_entry(session: Session, site_id: str, device_id: str, decision: Decision, stamp: Stamp) -> tuple[str, int]:
+    """Record a tap's decision: the event, its outbox row and any use, in the caller's one transaction."""
+    event_id, seq = append_event(session, device_id, "entry", entry_data(decision), stamp)
+    charge = decision.charge
+    if decision.granted and charge is not None and decision.holder_id is not None:
+        session.execute(
+            insert(Use),
+            [
+                {
+                    "holder_id": decision.holder_id,
+                    "site_id": site_id,
+                    "local_date": charge.date,
+                    "slot": charge.slot,
+                    "spent": charge.spent,
+                    "subscription_id": None if charge.is_pass else charge.entitlement_id,
+                    "pass_id": charge.entitlement_id if charge.is_pass else None,
+                    "event_id": event_id,
+                    "seq": seq,
+                }
+            ],
+        )
+    return event_id, seq
+
+
+def load_state(
+    session: Session,
+    rules: SlotRules,
+    site_id: str,
+    device_id: str,
+    today: dt.date,
+    clock_policy: str = "members",
+) -> AccessState:
+    """Build the in-memory access state from the database, as of the local date `today`."""
+    state = AccessState(rules=rules, clock_policy=clock_policy)
+    for holder_id, first_name, active in session.execute(select(Member.id, Member.first_name, Member.active)):
+        state.holders[holder_id] = Holder(holder_id, first_name, active)
+    spent_after = spent_since_balances(session, device_id)
+    rows = session.execute(
+        select(Subscription, Plan, Balance)
+        .join(Plan, Subscription.plan_id == Plan.id)
+        .outerjoin(Balance, Balance.subscription_id == Subscription.id)
+    )
+    for sub, plan, balance in rows:
+        holder = state.holders.get(sub.member_id)
+        if holder is None:
+            continue
+        amount = None
+        if plan.kind == CARNET:
+            amount = (balance.amount if balance else 0) - spent_after.get(sub.id, 0)
+        holder.entitlements.append(
+            Entitlement(
+                id=sub.id,
+                kind=plan.kind,
+                valid_from=sub.valid_from,
+                valid_until=sub.valid_until,
+                hours_start=plan.hours_start,
+                hours_end=plan.hours_end,
+                allow_overdraft=plan.allow_overdraft,
+                balance=amount,
+            )
+        )
+    for p in session.scalars(select(Pass).where(Pass.valid_date >= today)):
+        slots = frozenset(p.slots.split(","))
+        kind = "pass_day" if len(slots) > 1 else "pass_halfday"
+        entitlement = Entitlement(p.id, kind, p.valid_date, p.valid_date, slots=slots, is_pass=True)
+        state.holders[p.id] = Holder(p.id, p.holder_name.split(" ")[0], True, [entitlement])
+    for value, owner_member, owner_pass, status in session.execute(
+        select(Credential.value, Credential.member_id, Credential.pass_id, Credential.status)
+    ):
+        owner = owner_member or owner_pass
+        if owner is not None:
+            state.credentials[value] = CredentialInfo(value, owner, status == ACTIVE)
+    uses = Uses()
+    for use_holder, local_date, slot in session.execute(
+        select(Use.holder_id, Use.local_date, Use.slot).where(Use.site_id == site_id, Use.local_date >= today)
+    ):
+        uses.add(use_holder, local_date, slot)
+    state.uses = uses
+    return state
+
+
+def spent_since_balances(session: Session, device_id: str) -> dict[str, int]:
+    """Half-days spent at this device after each carnet balance was last set (and so not yet counted in it)."""
+    rows = session.execute(
+        select(Use.subscription_id, func.sum(Use.spent))
+        .join(Balance, Balance.subscription_id == Use.subscription_id)
+        .join(Event, Event.id == Use.event_id)
+        .where(Event.device_id == device_id, Use.seq > Balance.as_of_seq)
+        .group_by(Use.subscription_id)
+    )
+    return {sub_id: int(total or 0) for sub_id, total in rows if sub_id is not None}
+
+
+def get_meta(session: Session, key: str) -> str | None:
+    row = session.get(Meta, key)
+    return row.value if row is not None else None
+
+
+def set_meta(session: Session, key: str, value: str) -> None:
+    session.merge(Meta(key=key, value=value))
