@@ -1,0 +1,292 @@
+"""Schemas of every payload in sync/PROTOCOL.md, as hand-written checks that raise only ProtocolError.
+
+Validators return the payload itself (a plain dict) once it is known to be well formed, so callers read fields
+without checking them again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from sync.protocol import (
+    COMMAND_NAMES,
+    HEX_ID_RE,
+    ID_RE,
+    KIND_RE,
+    MAX_BATCH_EVENTS,
+    PLAN_KINDS,
+    REQUEST_KINDS,
+    SLOTS,
+    UID_RE,
+    VERSION,
+    Fields,
+    Json,
+    ProtocolError,
+    dumps,
+    parse_json,
+    utc_iso,
+)
+
+NAME_LEN = 160
+EMAIL_LEN = 254
+
+
+# ---------------------------------------------------------------------------------------------- events
+
+
+def validate_event(value: Any, where: str = "event") -> Json:
+    """Check an event's envelope (not its data: see `event_data_problem`)."""
+    f = Fields(value, where)
+    if f.integer("v", low=VERSION, high=VERSION) != VERSION:
+        raise ProtocolError(f"{where}.v must be {VERSION}")
+    f.hex_id("id")
+    f.ident("site")
+    f.ident("device")
+    f.integer("seq", low=1)
+    f.text("kind", max_len=32, pattern=KIND_RE)
+    f.timestamp("at")
+    f.integer("mono_ns")
+    f.text("boot", max_len=64)
+    f.boolean("clock_ok")
+    f.obj_("data")
+    return f.obj
+
+
+def validate_batch(payload: bytes | str | Json, site: str | None = None, device: str | None = None) -> Json:
+    """Check a batch of events from `site`/`device` (the topic's): envelope of every event, order, names."""
+    obj = payload if isinstance(payload, dict) else parse_json(payload)
+    f = Fields(obj, "batch")
+    batch_site = f.ident("site")
+    batch_device = f.ident("device")
+    if (site is not None and batch_site != site) or (device is not None and batch_device != device):
+        raise ProtocolError(f"batch names {batch_site}/{batch_device}, not the topic's {site}/{device}")
+    events = f.array("events", max_len=MAX_BATCH_EVENTS)
+    if not events:
+        raise ProtocolError("batch.events is empty")
+    last = 0
+    for index, event in enumerate(events):
+        validate_event(event, f"batch.events[{index}]")
+        if event["site"] != batch_site or event["device"] != batch_device:
+            raise ProtocolError(f"batch.events[{index}] names another site or device than the batch")
+        if event["seq"] <= last:
+            raise ProtocolError(f"batch.events[{index}].seq does not increase")
+        last = event["seq"]
+    return obj
+
+
+def make_batch(site: str, device: str, events: list[Json]) -> bytes:
+    return dumps({"v": VERSION, "site": site, "device": device, "events": events})
+
+
+def _entry(f: Fields) -> None:
+    f.text("uid", max_len=64)
+    f.hex_id("holder", nullable=True)
+    f.boolean("granted")
+    f.text("reason", max_len=64)
+    f.hex_id("plan", nullable=True)
+    use = f.obj_("use", nullable=True)
+    if use is not None:
+        u = Fields(use, f"{f.where}.use")
+        u.date("date")
+        u.choice("slot", SLOTS)
+        u.integer("spent", low=0, high=1)
+        u.hex_id("subscription", nullable=True)
+        u.hex_id("pass", nullable=True)
+
+
+def _sale(f: Fields) -> None:
+    f.hex_id("sale")
+    f.choice("kind", ("pass_halfday", "pass_day"))
+    f.integer("amount_cents", high=10_000_000)
+    f.choice("provider", ("counter", "voucher"))
+    f.boolean("paid")
+    f.hex_id("pass")
+    f.date("date")
+    slots = f.array("slots", max_len=len(SLOTS))
+    if not slots or any(slot not in SLOTS for slot in slots):
+        raise ProtocolError(f"{f.where}.slots must list morning and/or afternoon")
+    f.text("name", max_len=NAME_LEN)
+    f.text("email", max_len=EMAIL_LEN)
+
+
+_DATA_CHECKS: dict[str, Callable[[Fields], object]] = {
+    "entry": _entry,
+    "exit": lambda f: f.choice("by", ("button",)),
+    "door": lambda f: f.boolean("open"),
+    "alarm": lambda f: (f.choice("type", ("forced", "held_open")), f.boolean("active")),
+    "unlock": lambda f: (f.choice("by", ("manager", "pass")), f._get("ref", True)),
+    "sale": _sale,
+    "sale_paid": lambda f: f.hex_id("sale"),
+    "enrol": lambda f: f.text("uid", max_len=64),
+}
+KNOWN_KINDS = tuple(_DATA_CHECKS)
+
+
+def event_data_problem(kind: str, data: Json) -> str | None:
+    """Why `data` does not fit a known `kind` (None when it fits, or when the kind is unknown)."""
+    check = _DATA_CHECKS.get(kind)
+    if check is None:
+        return None
+    try:
+        check(Fields(data, "data"))
+    except ProtocolError as exc:
+        return str(exc)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- ack, status
+
+
+def make_ack(seq: int) -> bytes:
+    return dumps({"v": VERSION, "seq": seq})
+
+
+def validate_ack(payload: bytes | str) -> int:
+    """The sequence number an ack confirms."""
+    return int(Fields(parse_json(payload), "ack").integer("seq"))
+
+
+STATES = ("online", "offline")
+
+
+def make_status(
+    site: str,
+    device: str,
+    state: str,
+    *,
+    at: dt.datetime | None = None,
+    backlog: int | None = None,
+    last_seq: int | None = None,
+    acked_seq: int | None = None,
+    roster_version: int | None = None,
+) -> bytes:
+    """A status payload; with only site, device and "offline" it is the agent's last will."""
+    body: Json = {"v": VERSION, "site": site, "device": device, "state": state}
+    if state == "online":
+        body.update(
+            at=utc_iso(at) if at else None,
+            backlog=backlog,
+            last_seq=last_seq,
+            acked_seq=acked_seq,
+            roster_version=roster_version,
+        )
+    return dumps(body)
+
+
+def validate_status(payload: bytes | str, site: str | None = None, device: str | None = None) -> Json:
+    obj = parse_json(payload)
+    f = Fields(obj, "status")
+    _same_place(f, site, device)
+    f.choice("state", STATES)
+    for key in ("backlog", "last_seq", "acked_seq", "roster_version"):
+        if key in obj:
+            f.integer(key, nullable=True)
+    if "at" in obj:
+        f.timestamp("at", nullable=True)
+    return obj
+
+
+def _same_place(f: Fields, site: str | None, device: str | None) -> None:
+    if (site is not None and f.ident("site") != site) or (device is not None and f.ident("device") != device):
+        raise ProtocolError(f"{f.where} names another site or device than its topic")
+    f.ident("site")
+    f.ident("device")
+
+
+# ---------------------------------------------------------------------------------------------- requests
+
+
+def validate_request(payload: bytes | str, site: str | None = None, device: str | None = None) -> Json:
+    """A device's change request (enrol a badge, add a member)."""
+    obj = parse_json(payload)
+    f = Fields(obj, "request")
+    _same_place(f, site, device)
+    f.hex_id("id")
+    f.timestamp("at")
+    kind = f.choice("kind", REQUEST_KINDS)
+    d = Fields(f.obj_("data"), "request.data")
+    d.hex_id("member_id")
+    if kind == "enrol_badge":
+        d.text("uid", max_len=20, pattern=UID_RE)
+    else:
+        d.text("first_name", max_len=80)
+        d.text("last_name", max_len=80)
+        d.text("email", max_len=EMAIL_LEN, nullable=True)
+        d.text("uid", max_len=20, pattern=UID_RE, nullable=True)
+    return obj
+
+
+def make_reply(request_id: str, ok: bool, error: str | None, roster_version: int | None) -> bytes:
+    return dumps({"v": VERSION, "request": request_id, "ok": ok, "error": error, "roster_version": roster_version})
+
+
+def validate_reply(payload: bytes | str) -> Json:
+    obj = parse_json(payload)
+    f = Fields(obj, "reply")
+    f.hex_id("request")
+    f.boolean("ok")
+    f.text("error", max_len=200, nullable=True)
+    f.integer("roster_version", nullable=True)
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------- signed bodies
+
+
+def validate_roster_body(obj: Json) -> Json:
+    """Check everything in a roster but its signature (sync.signing.verify_roster does both)."""
+    f = Fields(obj, "roster")
+    f.ident("site")
+    f.integer("version", low=1)
+    f.timestamp("issued_at")
+    seen = Fields(f.obj_("seen"), "roster.seen")
+    for device in seen.obj:
+        if not ID_RE.fullmatch(device):
+            raise ProtocolError(f"roster.seen has a key that is not a device id: {device[:70]!r}")
+        seen.integer(device)
+    for index, item in enumerate(f.array("members")):
+        m = Fields(item, f"roster.members[{index}]")
+        m.hex_id("id")
+        m.text("first_name", max_len=80)
+        m.text("last_name", max_len=80)
+        m.text("email", max_len=EMAIL_LEN, nullable=True)
+        m.boolean("active")
+    for index, item in enumerate(f.array("credentials")):
+        c = Fields(item, f"roster.credentials[{index}]")
+        c.hex_id("id")
+        c.hex_id("member_id")
+        c.choice("kind", ("nfc_uid",))
+        c.text("value", max_len=20, pattern=UID_RE)
+        c.choice("status", ("active", "revoked"))
+    for index, item in enumerate(f.array("plans")):
+        p = Fields(item, f"roster.plans[{index}]")
+        p.hex_id("id")
+        p.text("name", max_len=120)
+        p.choice("kind", PLAN_KINDS)
+        p.integer("half_days", high=100_000, nullable=True)
+        p.boolean("allow_overdraft")
+        p.hhmm("hours_start")
+        p.hhmm("hours_end")
+        p.integer("price_cents", high=100_000_000)
+    for index, item in enumerate(f.array("subscriptions")):
+        s = Fields(item, f"roster.subscriptions[{index}]")
+        s.hex_id("id")
+        s.hex_id("member_id")
+        s.hex_id("plan_id")
+        s.date("valid_from", nullable=True)
+        s.date("valid_until", nullable=True)
+        s.integer("balance", low=-1_000_000, high=1_000_000, nullable=True)
+    return obj
+
+
+def validate_command_body(obj: Json) -> Json:
+    f = Fields(obj, "command")
+    f.ident("site")
+    f.ident("device")
+    f.choice("name", COMMAND_NAMES)
+    f.text("nonce", max_len=32, pattern=HEX_ID_RE)
+    f.timestamp("expires")
+    f.obj_("args")
+    return obj

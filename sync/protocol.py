@@ -1,0 +1,303 @@
+"""The sync protocol without I/O: topics, canonical JSON and the checks every payload passes at the boundary.
+
+sync/PROTOCOL.md is the contract; this module is its executable form. Every check raises `ProtocolError` with a
+message that names the field and the problem, and nothing else: a payload from the network can be anything, and
+the hub and the agent log and drop what fails instead of crashing on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+VERSION = 1
+PREFIX = "halfday/v1"
+SHARE_GROUP = "hub"
+MAX_MESSAGE_BYTES = 1 << 20
+MAX_BATCH_EVENTS = 1000
+MAX_SEQ = (1 << 63) - 1
+MAX_COMMAND_TTL_S = 300
+SLOTS = ("morning", "afternoon")
+COMMAND_NAMES = ("unlock", "send_status")
+REQUEST_KINDS = ("enrol_badge", "add_member")
+PLAN_KINDS = ("unlimited", "carnet", "pass_halfday", "pass_day")
+
+ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+HEX_ID_RE = re.compile(r"[0-9a-f]{32}")
+KIND_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+UID_RE = re.compile(r"(?:[0-9A-F]{2}){4,10}")
+TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+HHMM_RE = re.compile(r"\d{2}:\d{2}")
+# Escapes that json.loads turns into strings a database refuses: NUL and (possibly lone) surrogates.
+_RISKY_ESCAPE_RE = re.compile(rb"\\u(?:0000|[dD][89abAB]|[dD][c-fC-F])")
+
+Json = dict[str, Any]
+
+
+class ProtocolError(ValueError):
+    """A payload or topic that breaks the protocol; the message says which field and why."""
+
+
+# ---------------------------------------------------------------------------------------------- topics
+
+
+def events_topic(site: str, device: str) -> str:
+    return f"{PREFIX}/{site}/{device}/events"
+
+
+def ack_topic(site: str, device: str) -> str:
+    return f"{PREFIX}/{site}/{device}/ack"
+
+
+def roster_topic(site: str) -> str:
+    return f"{PREFIX}/{site}/roster"
+
+
+def status_topic(site: str, device: str) -> str:
+    return f"{PREFIX}/{site}/{device}/status"
+
+
+def command_topic(site: str, device: str) -> str:
+    return f"{PREFIX}/{site}/{device}/cmd"
+
+
+def requests_topic(site: str, device: str) -> str:
+    return f"{PREFIX}/{site}/{device}/requests"
+
+
+def replies_topic(site: str, device: str) -> str:
+    return f"{PREFIX}/{site}/{device}/replies"
+
+
+def shared(filter_: str, group: str = SHARE_GROUP) -> str:
+    """The MQTT 5 shared-subscription form of a topic filter: the broker gives each message to one member."""
+    return f"$share/{group}/{filter_}"
+
+
+HUB_EVENTS_FILTER = shared(f"{PREFIX}/+/+/events")
+HUB_REQUESTS_FILTER = shared(f"{PREFIX}/+/+/requests")
+HUB_STATUS_FILTER = f"{PREFIX}/+/+/status"
+
+DEVICE_TOPIC_KINDS = ("events", "ack", "status", "cmd", "requests", "replies")
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A parsed halfday topic: `device` is None for the site-wide roster."""
+
+    site: str
+    device: str | None
+    kind: str
+
+
+def parse_topic(topic: str) -> Topic:
+    """Split a halfday topic into site, device and kind; raise ProtocolError for anything else."""
+    parts = topic.split("/")
+    if len(parts) == 4 and parts[:2] == ["halfday", "v1"] and parts[3] == "roster":
+        return Topic(_ident(parts[2], "topic site"), None, "roster")
+    if len(parts) == 5 and parts[:2] == ["halfday", "v1"] and parts[4] in DEVICE_TOPIC_KINDS:
+        return Topic(_ident(parts[2], "topic site"), _ident(parts[3], "topic device"), parts[4])
+    raise ProtocolError(f"topic {topic[:200]!r} is not a halfday v1 topic")
+
+
+# ---------------------------------------------------------------------------------------------- JSON
+
+
+def canonical_json(obj: Any) -> bytes:
+    """The bytes that are signed: sorted keys, no spaces, UTF-8 (not ASCII escapes)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON for the wire."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ProtocolError(f"{name} is not JSON")
+
+
+def parse_json(payload: bytes | str) -> Json:
+    """Decode a payload into a JSON object with `"v": 1`; size, encoding and nesting are checked."""
+    raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else bytes(payload)
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"payload of {len(raw)} bytes is over {MAX_MESSAGE_BYTES}")
+    try:
+        obj = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except ProtocolError:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ProtocolError(f"payload is not UTF-8 JSON: {str(exc)[:200]}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("payload is not a JSON object")
+    if _RISKY_ESCAPE_RE.search(raw):
+        _check_strings(obj, "payload")
+    if obj.get("v") != VERSION or isinstance(obj.get("v"), bool):
+        raise ProtocolError(f"v must be {VERSION}")
+    return obj
+
+
+def _check_strings(value: Any, where: str) -> None:
+    """Refuse NUL characters and lone surrogates, which neither SQLite nor PostgreSQL can store."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            strings: Iterable[str] = (item,)
+        elif isinstance(item, dict):
+            strings = item.keys()
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+            continue
+        else:
+            continue
+        for text in strings:
+            if "\x00" in text:
+                raise ProtocolError(f"{where}: NUL character in a string")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ProtocolError(f"{where}: lone surrogate in a string") from None
+
+
+# ---------------------------------------------------------------------------------------------- time
+
+
+def utc_iso(moment: dt.datetime) -> str:
+    """`2026-11-23T08:01:02.123456Z` for an aware datetime."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: pass UTC-aware datetimes")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc(text: str) -> dt.datetime:
+    """Parse a protocol timestamp into an aware UTC datetime; ProtocolError if it is not one."""
+    if not isinstance(text, str) or not TIMESTAMP_RE.fullmatch(text):
+        raise ProtocolError(f"{str(text)[:40]!r} is not a UTC timestamp like 2026-11-23T08:01:02Z")
+    try:
+        return dt.datetime.fromisoformat(text[:-1]).replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise ProtocolError(f"{text!r} is not a real date and time") from None
+
+
+def new_hex_id() -> str:
+    return uuid.uuid4().hex
+
+
+# ---------------------------------------------------------------------------------------------- fields
+
+
+def _ident(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not ID_RE.fullmatch(value):
+        raise ProtocolError(f"{where} must match {ID_RE.pattern}")
+    return value
+
+
+class Fields:
+    """Typed access to the fields of one JSON object, each failure a ProtocolError naming `where.key`."""
+
+    def __init__(self, value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            raise ProtocolError(f"{where} must be an object")
+        self.obj: Json = value
+        self.where = where
+
+    def _get(self, key: str, nullable: bool) -> Any:
+        if key not in self.obj:
+            raise ProtocolError(f"{self.where}.{key} is missing")
+        value = self.obj[key]
+        if value is None and not nullable:
+            raise ProtocolError(f"{self.where}.{key} must not be null")
+        return value
+
+    def text(
+        self, key: str, *, max_len: int = 200, pattern: re.Pattern[str] | None = None, nullable: bool = False
+    ) -> Any:
+        value = self._get(key, nullable)
+        if value is None:
+            return None
+        if not isinstance(value, str) or len(value) > max_len:
+            raise ProtocolError(f"{self.where}.{key} must be a string of at most {max_len} characters")
+        if pattern is not None and not pattern.fullmatch(value):
+            raise ProtocolError(f"{self.where}.{key} must match {pattern.pattern}")
+        return value
+
+    def ident(self, key: str) -> str:
+        return _ident(self._get(key, False), f"{self.where}.{key}")
+
+    def hex_id(self, key: str, *, nullable: bool = False) -> Any:
+        return self.text(key, max_len=32, pattern=HEX_ID_RE, nullable=nullable)
+
+    def integer(self, key: str, *, low: int = 0, high: int = MAX_SEQ, nullable: bool = False) -> Any:
+        value = self._get(key, nullable)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ProtocolError(f"{self.where}.{key} must be an integer from {low} to {high}")
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self._get(key, False)
+        if not isinstance(value, bool):
+            raise ProtocolError(f"{self.where}.{key} must be true or false")
+        return value
+
+    def choice(self, key: str, choices: tuple[Any, ...], *, nullable: bool = False) -> Any:
+        value = self._get(key, nullable)
+        if value is None:
+            return None
+        if isinstance(value, bool) or value not in choices:
+            raise ProtocolError(f"{self.where}.{key} must be one of {', '.join(map(str, choices))}")
+        return value
+
+    def timestamp(self, key: str, *, nullable: bool = False) -> Any:
+        value = self._get(key, nullable)
+        if value is None:
+            return None
+        try:
+            parse_utc(value)
+        except ProtocolError as exc:
+            raise ProtocolError(f"{self.where}.{key}: {exc}") from None
+        return value
+
+    def date(self, key: str, *, nullable: bool = False) -> Any:
+        value = self._get(key, nullable)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not DATE_RE.fullmatch(value):
+            raise ProtocolError(f"{self.where}.{key} must be a date YYYY-MM-DD")
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise ProtocolError(f"{self.where}.{key} is not a real date") from None
+        return value
+
+    def hhmm(self, key: str) -> Any:
+        value = self._get(key, True)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not HHMM_RE.fullmatch(value):
+            raise ProtocolError(f"{self.where}.{key} must be a time HH:MM or null")
+        hours, minutes = int(value[:2]), int(value[3:])
+        if hours > 23 or minutes > 59:
+            raise ProtocolError(f"{self.where}.{key} is not a real time")
+        return value
+
+    def obj_(self, key: str, *, nullable: bool = False) -> Any:
+        value = self._get(key, nullable)
+        if value is not None and not isinstance(value, dict):
+            raise ProtocolError(f"{self.where}.{key} must be an object")
+        return value
+
+    def array(self, key: str, *, max_len: int = 100_000) -> list[Any]:
+        value = self._get(key, False)
+        if not isinstance(value, list) or len(value) > max_len:
+            raise ProtocolError(f"{self.where}.{key} must be a list of at most {max_len} items")
+        return value
