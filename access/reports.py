@@ -9,7 +9,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from access.admin import AdminError
@@ -52,7 +52,9 @@ def month_usage(session: Session, month: str) -> list[UsageRow]:
     )
     rows = []
     uses = session.scalars(
-        select(Use).where(Use.local_date >= start, Use.local_date < end).order_by(Use.local_date, Use.slot, Use.id)
+        select(Use)
+        .where(Use.local_date >= start, Use.local_date < end)
+        .order_by(Use.local_date, case((Use.slot == "morning", 0), else_=1), Use.id)
     )
     for use in uses:
         member = members.get(use.holder_id)

@@ -1,0 +1,53 @@
+# halfday: two commands for a newcomer. `make demo` runs the system with simulated hardware;
+# `make test` installs everything (system packages with apt, Python into .venv) and runs the whole suite.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the suite talks to for real: the broker, the browser, the NFC reader's USB library, systemd's
+# unit verifier.
+APT_PACKAGES := mosquitto chromium libusb-1.0-0 systemd
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: test demo lint types unit soak system-packages venv clean
+
+test: system-packages venv lint types unit
+
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: venv
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest
+
+# Long soak and fault runs (broker killed repeatedly, large backlogs). CI runs them after `make test`.
+soak: venv
+	$(BIN)/pytest -m soak || [ $$? -eq 5 ]
+
+demo: system-packages venv
+	$(BIN)/python -m access.demo
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
