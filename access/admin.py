@@ -27,7 +27,7 @@ from access.models import (
     utcnow,
 )
 from access.settings import parse_hhmm
-from access.store import spent_since_balances
+from access.store import bump_state_version, spent_since_balances
 
 UID_PATTERN = re.compile(r"[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20}")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -141,6 +141,7 @@ def add_plan(session: Session, spec: PlanSpec) -> Plan:
     )
     session.add(plan)
     session.flush()
+    bump_state_version(session)
     return plan
 
 
@@ -176,6 +177,7 @@ def add_member(session: Session, spec: MemberSpec, device_id: str) -> Member:
         subscribe(session, member, plan, valid_from, valid_until, device_id)
     if uid is not None:
         add_badge(session, member, uid)
+    bump_state_version(session)
     return member
 
 
@@ -207,6 +209,7 @@ def add_badge(session: Session, member: Member, raw_uid: str) -> Credential:
     credential = Credential(member_id=member.id, kind="nfc_uid", value=uid)
     session.add(credential)
     session.flush()
+    bump_state_version(session)
     return credential
 
 
@@ -219,6 +222,7 @@ def revoke_badge(session: Session, raw_uid: str) -> Credential:
         raise AdminError(f"le badge {uid} est déjà désactivé")
     credential.status = REVOKED
     credential.revoked_at = utcnow()
+    bump_state_version(session)
     return credential
 
 
@@ -227,6 +231,7 @@ def deactivate_member(session: Session, ref: str) -> Member:
     if not member.active:
         raise AdminError(f"{member.full_name} est déjà désactivé·e")
     member.active = False
+    bump_state_version(session)
     return member
 
 
@@ -239,4 +244,5 @@ def top_up(session: Session, ref: str, half_days: int, device_id: str) -> Balanc
     effective = balance.amount - spent_since_balances(session, device_id).get(balance.subscription_id, 0)
     balance.amount = effective + half_days
     balance.as_of_seq = current_seq(session, device_id)
+    bump_state_version(session)
     return balance

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from access.bus import PASS_CREDENTIAL_PREFIX, STATE_VERSION
 from access.ledger import Entitlement, SlotRules, Uses
 from access.models import (
     ACTIVE,
@@ -175,6 +176,9 @@ def load_state(
         kind = "pass_day" if len(slots) > 1 else "pass_halfday"
         entitlement = Entitlement(p.id, kind, p.valid_date, p.valid_date, slots=slots, is_pass=True)
         state.holders[p.id] = Holder(p.id, p.holder_name.split(" ")[0], True, [entitlement])
+        # The kiosk admits a walk-in by the pass itself (bought now, or re-entry by its code).
+        key = PASS_CREDENTIAL_PREFIX + p.id
+        state.credentials[key] = CredentialInfo(key, p.id, True)
     for value, owner_member, owner_pass, status in session.execute(
         select(Credential.value, Credential.member_id, Credential.pass_id, Credential.status)
     ):
@@ -200,6 +204,16 @@ def spent_since_balances(session: Session, device_id: str) -> dict[str, int]:
         .group_by(Use.subscription_id)
     )
     return {sub_id: int(total or 0) for sub_id, total in rows if sub_id is not None}
+
+
+def state_version(session: Session) -> int:
+    """A counter bumped by every change to members, badges, plans or passes."""
+    return int(get_meta(session, STATE_VERSION) or 0)
+
+
+def bump_state_version(session: Session) -> None:
+    """Tell the door, through the database, that what it decides on has changed (same transaction)."""
+    set_meta(session, STATE_VERSION, str(state_version(session) + 1))
 
 
 def get_meta(session: Session, key: str) -> str | None:

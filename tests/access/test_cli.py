@@ -41,8 +41,22 @@ def test_init_creates_config_and_database(site: Path, capsys: pytest.CaptureFixt
 def test_members_badges_plans(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(site, "plan", "add", "Carnet 10", "--kind", "carnet", "--half-days", "10", "--price", "80") == 0
     assert run(site, "plan", "add", "Illimité", "--kind", "unlimited", "--hours", "07:00-22:00") == 0
-    assert run(site, "member", "add", "Alice", "Martin", "--email", "alice@example.org",
-               "--plan", "Carnet 10", "--badge", "1a:2b:3c:4d") == 0
+    assert (
+        run(
+            site,
+            "member",
+            "add",
+            "Alice",
+            "Martin",
+            "--email",
+            "alice@example.org",
+            "--plan",
+            "Carnet 10",
+            "--badge",
+            "1a:2b:3c:4d",
+        )
+        == 0
+    )
     capsys.readouterr()
     assert run(site, "member", "show", "alice@example.org") == 0
     out = capsys.readouterr().out
@@ -92,8 +106,10 @@ def test_import_reports_every_bad_row_and_imports_nothing(
 
 def test_usage_export(site: Path, tmp_path: Path) -> None:
     assert run(site, "plan", "add", "Carnet 10", "--kind", "carnet", "--half-days", "10") == 0
-    assert run(site, "member", "add", "Alice", "--email", "a@example.org", "--plan", "Carnet 10",
-               "--badge", "1A2B3C4D") == 0
+    assert (
+        run(site, "member", "add", "Alice", "--email", "a@example.org", "--plan", "Carnet 10", "--badge", "1A2B3C4D")
+        == 0
+    )
     config = load_config(site)
     database = Database(config.database_url)
     start = dt.datetime(2026, 11, 2, 8, 30, tzinfo=dt.UTC)
@@ -108,7 +124,9 @@ def test_usage_export(site: Path, tmp_path: Path) -> None:
     assert run(site, "usage", "export", "--month", "2026-11", "--out-dir", str(out)) == 0
     uses = list(csv.DictReader((out / "usage-2026-11.csv").read_text().splitlines()))
     assert [(u["date"], u["slot"]) for u in uses] == [
-        ("2026-11-02", "morning"), ("2026-11-02", "afternoon"), ("2026-11-03", "morning"),
+        ("2026-11-02", "morning"),
+        ("2026-11-02", "afternoon"),
+        ("2026-11-03", "morning"),
         ("2026-11-04", "afternoon"),
     ]
     summary = list(csv.DictReader((out / "usage-2026-11-summary.csv").read_text().splitlines()))
@@ -121,7 +139,9 @@ def test_usage_export(site: Path, tmp_path: Path) -> None:
 def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "access.cli", "--config", str(tmp_path / "none.toml"), "member", "list"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "halfday init" in result.stderr

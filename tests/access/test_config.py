@@ -37,9 +37,7 @@ def test_default_config_is_valid(write_config: Callable[..., Path]) -> None:
         ("pin = 17", "pin = 99", "hardware.lock.pin", ""),
     ],
 )
-def test_bad_key_is_named(
-    write_config: Callable[..., Path], old: str, new: str, key: str, problem: str
-) -> None:
+def test_bad_key_is_named(write_config: Callable[..., Path], old: str, new: str, key: str, problem: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write_config({old: new}))
     assert info.value.key == key
