@@ -234,13 +234,32 @@ class MqttClient:
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise RuntimeError(f"paho refused to publish on {topic}: {paho.error_string(info.rc)}")
         if qos > 0:
-            with w.cond:
-                if info.mid in w.early:
-                    w.early.discard(info.mid)
-                    w.cond.notify_all()
-                else:
-                    (w.pending if windowed else w.bypass).add(info.mid)
+            self._track(info.mid, windowed=windowed)
         return True
+
+    def _track(self, mid: int, *, windowed: bool) -> None:
+        w = self._window
+        with w.cond:
+            if mid in w.early:
+                w.early.discard(mid)
+                w.cond.notify_all()
+            else:
+                (w.pending if windowed else w.bypass).add(mid)
+
+    def publish_confirmed(self, topic: str, payload: bytes, *, retain: bool = False, timeout: float = 5.0) -> bool:
+        """Publish at QoS 1 and wait for the broker's PUBACK; False if not connected or not confirmed in time.
+
+        Not from paho's network thread (it is the one that would process the PUBACK).
+        """
+        if not self.connected:
+            return False
+        info = self._client.publish(topic, payload, 1, retain)
+        self._track(info.mid, windowed=False)
+        try:
+            info.wait_for_publish(timeout)
+            return info.is_published()
+        except (ValueError, RuntimeError):
+            return False
 
     @property
     def in_flight(self) -> int:

@@ -1,0 +1,211 @@
+"""Exactly-once, in-order ingestion of event batches, safe with several hub workers sharing the load.
+
+Per device, the cursor row holds H, the highest seq such that events 1..H are all stored. A batch is committed
+under a lock on that row: events at or below H are duplicates, events H+1, H+2, ... are stored while contiguous,
+nothing past a gap is. The caller acks the returned cursor after the commit; the device resends from there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
+
+from sync.hub.db import HubDatabase
+from sync.hub.models import Base, Device, DeviceCursor, Event, Sale, Site, Use
+from sync.payloads import event_data_problem
+from sync.protocol import Json, parse_utc
+
+log = logging.getLogger(__name__)
+
+# Shared subscriptions give consecutive batches of one device to different workers; the batch before a gap is
+# usually being committed by the other worker at that very moment. Wait this long for it, retrying this often.
+GAP_WAIT_S = 0.5
+GAP_RETRY_S = 0.01
+
+
+def insert_ignoring_conflicts(session: Session, model: type[Base]) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING for the session's dialect (PostgreSQL or SQLite)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing()
+    return sqlite.insert(model).on_conflict_do_nothing()
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    site: str
+    device: str
+    acked: int  # the device's cursor after this commit: ack it
+    stored: int
+    duplicates: int
+    beyond_gap: int  # events not committed because an earlier seq is missing
+
+
+def event_row(event: Json) -> dict[str, Any]:
+    """The events-table row for a validated event, with the problem of its data if it has one."""
+    problem = event_data_problem(event["kind"], event["data"])
+    if problem is not None:
+        log.warning("event %s (%s/%s #%s): %s", event["id"], event["site"], event["device"], event["seq"], problem)
+    return {
+        "id": event["id"],
+        "site_id": event["site"],
+        "device_id": event["device"],
+        "seq": event["seq"],
+        "kind": event["kind"],
+        "at": parse_utc(event["at"]),
+        "mono_ns": event["mono_ns"],
+        "boot": event["boot"],
+        "clock_ok": event["clock_ok"],
+        "data": event["data"],
+        "problem": problem[:300] if problem else None,
+    }
+
+
+class Ingestor:
+    """Commits batches for one hub worker; remembers which gaps it already waited on."""
+
+    def __init__(
+        self,
+        db: HubDatabase,
+        *,
+        gap_wait_s: float = GAP_WAIT_S,
+        gap_retry_s: float = GAP_RETRY_S,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.db = db
+        self.gap_wait_s = gap_wait_s
+        self.gap_retry_s = gap_retry_s
+        self.clock = clock
+        self.sleep = sleep
+        # (site, device) -> cursor at which we last waited in vain: a lost batch must not make every later batch
+        # of the device wait again (a window holds about a hundred of them).
+        self._waited_at: dict[tuple[str, str], int] = {}
+
+    def ingest(self, batch: Json) -> IngestResult:
+        """Commit what of a validated batch extends its device's contiguous stream; return the new cursor."""
+        site, device = batch["site"], batch["device"]
+        rows = [event_row(event) for event in batch["events"]]
+        deadline = self.clock() + self.gap_wait_s
+        while True:
+            result = self._commit(site, device, rows)
+            if result.stored or not result.beyond_gap or result.duplicates:
+                self._waited_at.pop((site, device), None)
+                return result
+            if self._waited_at.get((site, device)) == result.acked or self.clock() >= deadline:
+                self._waited_at[(site, device)] = result.acked
+                log.info("%s/%s: batch from #%s is past a gap at #%s", site, device, rows[0]["seq"], result.acked + 1)
+                return result
+            self.sleep(self.gap_retry_s)
+
+    def _commit(self, site: str, device: str, rows: list[dict[str, Any]]) -> IngestResult:
+        with self.db.write() as session:
+            cursor = lock_cursor(session, site, device)
+            expected = cursor + 1
+            taken: list[dict[str, Any]] = []
+            duplicates = 0
+            for row in rows:
+                if row["seq"] < expected:
+                    duplicates += 1
+                elif row["seq"] == expected:
+                    taken.append(row)
+                    expected += 1
+                else:
+                    break
+            beyond_gap = len(rows) - duplicates - len(taken)
+            if taken:
+                session.execute(insert_ignoring_conflicts(session, Event), taken)
+                derive(session, taken)
+                session.execute(
+                    update(DeviceCursor)
+                    .where(DeviceCursor.site_id == site, DeviceCursor.device_id == device)
+                    .values(seq=expected - 1)
+                )
+            return IngestResult(site, device, expected - 1, len(taken), duplicates, beyond_gap)
+
+
+def lock_cursor(session: Session, site: str, device: str) -> int:
+    """Lock the device's cursor row for this transaction and return it; first contact creates site and device."""
+    query = select(DeviceCursor.seq).where(DeviceCursor.site_id == site, DeviceCursor.device_id == device)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    seq = session.execute(query).scalar_one_or_none()
+    if seq is None:
+        session.execute(insert_ignoring_conflicts(session, Site).values(id=site, name=site))
+        session.execute(insert_ignoring_conflicts(session, Device).values(site_id=site, id=device))
+        session.execute(insert_ignoring_conflicts(session, DeviceCursor).values(site_id=site, device_id=device, seq=0))
+        seq = session.execute(query).scalar_one()
+    return int(seq)
+
+
+def derive(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Record the uses and sales that newly stored events report, in seq order."""
+    uses: list[dict[str, Any]] = []
+    sales: list[dict[str, Any]] = []
+    paid: list[tuple[str, dt.datetime]] = []
+    for row in rows:
+        if row["problem"] is not None:
+            continue
+        data, kind = row["data"], row["kind"]
+        if kind == "entry" and data.get("use") is not None:
+            use = data["use"]
+            holder = data["holder"] or use["subscription"] or use["pass"]
+            if holder is None:
+                log.warning("event %s: a use without holder, subscription or pass is not counted", row["id"])
+                continue
+            uses.append(
+                {
+                    "event_id": row["id"],
+                    "holder_id": holder,
+                    "site_id": row["site_id"],
+                    "device_id": row["device_id"],
+                    "seq": row["seq"],
+                    "local_date": dt.date.fromisoformat(use["date"]),
+                    "slot": use["slot"],
+                    "spent": use["spent"],
+                    "subscription_id": use["subscription"],
+                    "pass_id": use["pass"],
+                    "at": row["at"],
+                }
+            )
+        elif kind == "sale":
+            sales.append(
+                {
+                    "id": data["sale"],
+                    "site_id": row["site_id"],
+                    "device_id": row["device_id"],
+                    "event_id": row["id"],
+                    "kind": data["kind"],
+                    "amount_cents": data["amount_cents"],
+                    "provider": data["provider"],
+                    "paid": data["paid"],
+                    "pass_id": data["pass"],
+                    "local_date": dt.date.fromisoformat(data["date"]),
+                    "slots": ",".join(data["slots"]),
+                    "name": data["name"],
+                    "email": data["email"],
+                    "at": row["at"],
+                    "paid_at": row["at"] if data["paid"] else None,
+                }
+            )
+        elif kind == "sale_paid":
+            paid.append((data["sale"], row["at"]))
+    if uses:
+        session.execute(insert_ignoring_conflicts(session, Use), uses)
+    if sales:
+        session.execute(insert_ignoring_conflicts(session, Sale), sales)
+    for sale_id, at in paid:
+        done = session.execute(
+            update(Sale).where(Sale.id == sale_id, Sale.paid.is_(False)).values(paid=True, paid_at=at)
+        )
+        if done.rowcount == 0:  # type: ignore[attr-defined]
+            log.info("sale_paid for %s: no unpaid sale with that id", sale_id)

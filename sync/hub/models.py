@@ -1,0 +1,275 @@
+"""The hub's tables: the network's members, badges, plans and carnets, and every site's events exactly once.
+
+The hub owns members, credentials, plans and subscriptions; sites own their events, uses and sales, which reach
+the hub through the sync protocol. Datetimes are stored as UTC and read back aware; ids that travel between a
+site and the hub are 32 hex characters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Naive UTC in the database (SQLite keeps no zone), aware UTC in Python; naive values are refused."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: store UTC-aware datetimes only")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Site(Base):
+    """A coworking space of the network. Created by the manager, or on the first message from one of its doors."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Written only by the roster keeper: the last roster built, and the network change it reflects.
+    roster_version: Mapped[int] = mapped_column(Integer, default=0)
+    roster_changes: Mapped[int] = mapped_column(BigInteger, default=0)
+    roster_hash: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Device(Base):
+    """A door (appliance) of a site, as its retained status last described it."""
+
+    __tablename__ = "devices"
+
+    site_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen: Mapped[dt.datetime | None] = mapped_column()
+    backlog: Mapped[int | None] = mapped_column(BigInteger)
+    last_seq: Mapped[int | None] = mapped_column(BigInteger)
+    roster_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class DeviceCursor(Base):
+    """Highest seq H of a device such that its events 1..H are all stored: the row ingestion locks."""
+
+    __tablename__ = "device_cursors"
+
+    site_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Event(Base):
+    """An event as the device sent it, stored once. `problem` says why its data was not used, if it was not."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("site_id", "device_id", "seq"),
+        Index("ix_events_site_at", "site_id", "at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(63))
+    device_id: Mapped[str] = mapped_column(String(63))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[dt.datetime] = mapped_column()
+    mono_ns: Mapped[int] = mapped_column(BigInteger)
+    boot: Mapped[str] = mapped_column(String(64))
+    clock_ok: Mapped[bool] = mapped_column(Boolean)
+    data: Mapped[dict[str, Any]] = mapped_column()
+    problem: Mapped[str | None] = mapped_column(String(300))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Use(Base):
+    """A half-day used at a site: never two for one (holder, site, date, slot)."""
+
+    __tablename__ = "uses"
+    __table_args__ = (
+        UniqueConstraint("holder_id", "site_id", "local_date", "slot"),
+        Index("ix_uses_subscription", "subscription_id"),
+        Index("ix_uses_date", "local_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(32), unique=True)
+    holder_id: Mapped[str] = mapped_column(String(32))
+    site_id: Mapped[str] = mapped_column(String(63))
+    device_id: Mapped[str] = mapped_column(String(63))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    local_date: Mapped[dt.date] = mapped_column(Date)
+    slot: Mapped[str] = mapped_column(String(16))
+    spent: Mapped[int] = mapped_column(Integer)
+    subscription_id: Mapped[str | None] = mapped_column(String(32))
+    pass_id: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[dt.datetime] = mapped_column()
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    first_name: Mapped[str] = mapped_column(String(80))
+    last_name: Mapped[str] = mapped_column(String(80), default="")
+    email: Mapped[str | None] = mapped_column(String(254))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Credential(Base):
+    """A member's badge. One row per UID: re-enrolling a revoked badge reassigns the row."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    member_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="nfc_uid")
+    value: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    half_days: Mapped[int | None] = mapped_column(Integer)
+    allow_overdraft: Mapped[bool] = mapped_column(Boolean, default=False)
+    hours_start: Mapped[dt.time | None] = mapped_column(Time)
+    hours_end: Mapped[dt.time | None] = mapped_column(Time)
+    price_cents: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Subscription(Base):
+    """A member's plan. For a carnet, `credited` is the half-days bought (top-ups add to it)."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    member_id: Mapped[str] = mapped_column(String(32), index=True)
+    plan_id: Mapped[str] = mapped_column(String(32))
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)
+    credited: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Sale(Base):
+    """A walk-in's pass sold at a site's kiosk, as reported by its `sale` and `sale_paid` events."""
+
+    __tablename__ = "sales"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(63), index=True)
+    device_id: Mapped[str] = mapped_column(String(63))
+    event_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    provider: Mapped[str] = mapped_column(String(16))
+    paid: Mapped[bool] = mapped_column(Boolean)
+    pass_id: Mapped[str] = mapped_column(String(32))
+    local_date: Mapped[dt.date] = mapped_column(Date)
+    slots: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(160))
+    email: Mapped[str] = mapped_column(String(254))
+    at: Mapped[dt.datetime] = mapped_column()
+    paid_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class RosterVersion(Base):
+    """Every roster the hub signed, kept so the latest can be published again after a broker loses it."""
+
+    __tablename__ = "roster_versions"
+
+    site_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issued_at: Mapped[dt.datetime] = mapped_column()
+    payload: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class Command(Base):
+    """A command for one device; its nonce is unique, so the hub never issues the same command twice."""
+
+    __tablename__ = "commands"
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    site_id: Mapped[str] = mapped_column(String(63))
+    device_id: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires: Mapped[dt.datetime] = mapped_column()
+    published_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class ChangeRequest(Base):
+    """A device's change request, handled once per id; repeats get the stored reply."""
+
+    __tablename__ = "change_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(63))
+    device_id: Mapped[str] = mapped_column(String(63))
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column()
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(String(200))
+
+
+class Meta(Base):
+    """Small counters of the hub; `network_changes` counts changes to members, badges, plans, subscriptions."""
+
+    __tablename__ = "hub_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,0 +1,171 @@
+"""What the network reads at the hub: carnet balances, overdrafts, monthly usage per member and per site, sales.
+
+Balances are recomputed from the uses received, never stored: a carnet's balance is the half-days credited minus
+the half-days spent at any site. Offline sites may spend the same carnet at once; the overdraft report shows it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sync.hub.models import Device, DeviceCursor, Member, Plan, Sale, Site, Subscription, Use
+
+
+def spent_by_subscription(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        select(Use.subscription_id, func.sum(Use.spent))
+        .where(Use.subscription_id.is_not(None))
+        .group_by(Use.subscription_id)
+    )
+    return {str(sub): int(total or 0) for sub, total in rows}
+
+
+def balances(session: Session) -> dict[str, int]:
+    """Balance of every carnet subscription: credited minus spent."""
+    spent = spent_by_subscription(session)
+    rows = session.execute(
+        select(Subscription.id, Subscription.credited)
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(Plan.kind == "carnet")
+    )
+    return {sub_id: credited - spent.get(sub_id, 0) for sub_id, credited in rows}
+
+
+@dataclass(frozen=True)
+class Overdraft:
+    subscription_id: str
+    member_id: str
+    member: str
+    plan: str
+    credited: int
+    spent: int
+    balance: int
+    spent_by_site: dict[str, int]
+
+
+def overdrafts(session: Session) -> list[Overdraft]:
+    """Carnets spent beyond their credit, with how much each site spent (sites that were offline at once)."""
+    spent = spent_by_subscription(session)
+    out: list[Overdraft] = []
+    rows = session.execute(
+        select(Subscription, Member, Plan)
+        .join(Member, Member.id == Subscription.member_id)
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(Plan.kind == "carnet")
+    )
+    for sub, member, plan in rows:
+        total = spent.get(sub.id, 0)
+        if total <= sub.credited:
+            continue
+        by_site = session.execute(
+            select(Use.site_id, func.sum(Use.spent)).where(Use.subscription_id == sub.id).group_by(Use.site_id)
+        )
+        out.append(
+            Overdraft(
+                sub.id,
+                member.id,
+                member.full_name,
+                plan.name,
+                sub.credited,
+                total,
+                sub.credited - total,
+                {site: int(n or 0) for site, n in by_site},
+            )
+        )
+    return sorted(out, key=lambda o: o.balance)
+
+
+def month_bounds(year: int, month: int) -> tuple[dt.date, dt.date]:
+    start = dt.date(year, month, 1)
+    end = dt.date(year + (month == 12), month % 12 + 1, 1)
+    return start, end
+
+
+@dataclass(frozen=True)
+class MemberUsage:
+    member_id: str
+    member: str
+    by_site: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_site.values())
+
+
+def monthly_usage_by_member(session: Session, year: int, month: int) -> list[MemberUsage]:
+    """Half-days used in a month by each member (every use counts, spent from a carnet or not), per site."""
+    start, end = month_bounds(year, month)
+    rows = session.execute(
+        select(Use.holder_id, Use.site_id, func.count())
+        .where(Use.local_date >= start, Use.local_date < end)
+        .group_by(Use.holder_id, Use.site_id)
+    )
+    per_holder: dict[str, dict[str, int]] = {}
+    for holder, site, count in rows:
+        per_holder.setdefault(holder, {})[site] = int(count)
+    names = {
+        m.id: m.full_name for m in session.execute(select(Member).where(Member.id.in_(list(per_holder)))).scalars()
+    }
+    usage = [MemberUsage(h, names[h], by_site) for h, by_site in per_holder.items() if h in names]
+    return sorted(usage, key=lambda u: (-u.total, u.member))
+
+
+def monthly_usage_by_site(session: Session, year: int, month: int) -> dict[str, dict[str, int]]:
+    """Per site: half-day uses by members, by walk-in passes, and all together, in a month."""
+    start, end = month_bounds(year, month)
+    rows = session.execute(
+        select(Use.site_id, Use.pass_id.is_not(None), func.count())
+        .where(Use.local_date >= start, Use.local_date < end)
+        .group_by(Use.site_id, Use.pass_id.is_not(None))
+    )
+    out: dict[str, dict[str, int]] = {}
+    for site, is_pass, count in rows:
+        entry = out.setdefault(site, {"members": 0, "passes": 0, "total": 0})
+        entry["passes" if is_pass else "members"] += int(count)
+        entry["total"] += int(count)
+    return out
+
+
+def sales_in_month(session: Session, year: int, month: int) -> Sequence[Sale]:
+    start, end = month_bounds(year, month)
+    query = select(Sale).where(Sale.local_date >= start, Sale.local_date < end).order_by(Sale.at)
+    return session.execute(query).scalars().all()
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    site_id: str
+    site: str
+    device_id: str
+    online: bool
+    last_seen: dt.datetime | None
+    backlog: int | None
+    stored_seq: int
+
+
+def devices(session: Session) -> list[DeviceView]:
+    """Every door of the network: online or not, its backlog, and how far the hub has its events."""
+    rows = session.execute(
+        select(Device, Site.name, DeviceCursor.seq)
+        .join(Site, Site.id == Device.site_id)
+        .outerjoin(DeviceCursor, (DeviceCursor.site_id == Device.site_id) & (DeviceCursor.device_id == Device.id))
+        .order_by(Device.site_id, Device.id)
+    )
+    return [DeviceView(d.site_id, name, d.id, d.online, d.last_seen, d.backlog, int(seq or 0)) for d, name, seq in rows]
+
+
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """CSV with a header, `;`-separated as French spreadsheets expect."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()

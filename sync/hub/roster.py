@@ -1,0 +1,187 @@
+"""Roster building, signing and publishing (retained), by the one hub worker that keeps rosters.
+
+A roster is built in one snapshot so that `seen` (the cursors) and the balances (the uses) agree: the balance is
+exactly after the events `seen` names. A new version is made when the network changed (members, badges, plans,
+subscriptions: at once) or when the content moved because of uses from the sites (checked every
+ROSTER_BALANCE_INTERVAL_S). Versions are stored before they are published, so the latest can always be
+published again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select, true, update
+from sqlalchemy.orm import Session
+
+from sync.hub.admin import network_changes
+from sync.hub.db import HubDatabase
+from sync.hub.models import Credential, DeviceCursor, Member, Plan, RosterVersion, Site, Subscription, utcnow
+from sync.hub.reports import balances
+from sync.protocol import VERSION, Json, canonical_json, roster_topic, utc_iso
+from sync.signing import sign_roster
+
+log = logging.getLogger(__name__)
+
+# Balances move with every carnet use from any site; a roster a minute is enough to tell the other sites, and
+# keeps a busy network from publishing one per batch.
+ROSTER_BALANCE_INTERVAL_S = 60.0
+# Subscriptions that ended more than this long ago are left out of rosters: no door needs them any more.
+EXPIRED_SUBSCRIPTION_GRACE = dt.timedelta(days=1)
+
+Publish = Callable[[str, bytes], bool]
+
+
+def _hhmm(value: dt.time | None) -> str | None:
+    return value.strftime("%H:%M") if value is not None else None
+
+
+def build_roster_body(session: Session, site_id: str, now: dt.datetime) -> Json:
+    """Everything of a roster for a site except version, issued_at and sig (read in the caller's snapshot)."""
+    seen = {
+        device: int(seq)
+        for device, seq in session.execute(
+            select(DeviceCursor.device_id, DeviceCursor.seq).where(DeviceCursor.site_id == site_id)
+        )
+    }
+    carnet_balances = balances(session)
+    members = session.execute(select(Member).order_by(Member.id)).scalars().all()
+    credentials = session.execute(select(Credential).order_by(Credential.id)).scalars().all()
+    plans = session.execute(select(Plan).where(Plan.active.is_(True)).order_by(Plan.id)).scalars().all()
+    oldest = (now - EXPIRED_SUBSCRIPTION_GRACE).date()
+    subscriptions = (
+        session.execute(
+            select(Subscription)
+            .where((Subscription.valid_until.is_(None)) | (Subscription.valid_until >= oldest))
+            .order_by(Subscription.id)
+        )
+        .scalars()
+        .all()
+    )
+    plan_ids = {p.id for p in plans}
+    return {
+        "v": VERSION,
+        "site": site_id,
+        "seen": seen,
+        "members": [
+            {"id": m.id, "first_name": m.first_name, "last_name": m.last_name, "email": m.email, "active": m.active}
+            for m in members
+        ],
+        "credentials": [
+            {"id": c.id, "member_id": c.member_id, "kind": c.kind, "value": c.value, "status": c.status}
+            for c in credentials
+        ],
+        "plans": [
+            {
+                "id": p.id,
+                "name": p.name,
+                "kind": p.kind,
+                "half_days": p.half_days,
+                "allow_overdraft": p.allow_overdraft,
+                "hours_start": _hhmm(p.hours_start),
+                "hours_end": _hhmm(p.hours_end),
+                "price_cents": p.price_cents,
+            }
+            for p in plans
+        ],
+        "subscriptions": [
+            {
+                "id": s.id,
+                "member_id": s.member_id,
+                "plan_id": s.plan_id,
+                "valid_from": s.valid_from.isoformat() if s.valid_from else None,
+                "valid_until": s.valid_until.isoformat() if s.valid_until else None,
+                "balance": carnet_balances.get(s.id),
+            }
+            for s in subscriptions
+            if s.plan_id in plan_ids
+        ],
+    }
+
+
+def content_hash(body: Json) -> str:
+    """What a door would act on: everything but version, time and the `seen` watermark."""
+    content = {k: v for k, v in body.items() if k not in ("version", "issued_at", "seen", "sig")}
+    return hashlib.sha256(canonical_json(content)).hexdigest()
+
+
+class RosterKeeper:
+    """Makes, stores and publishes roster versions; run by exactly one hub worker."""
+
+    def __init__(self, db: HubDatabase, key: Ed25519PrivateKey, publish: Publish) -> None:
+        self.db = db
+        self.key = key
+        self.publish = publish
+
+    def refresh(self, now: dt.datetime | None = None, *, balances_due: bool = False) -> list[tuple[str, int]]:
+        """Make new versions where needed and publish them; returns the (site, version) pairs published."""
+        made = self._make_versions(now or utcnow(), balances_due)
+        self.publish_pending()
+        return made
+
+    def _make_versions(self, now: dt.datetime, balances_due: bool) -> list[tuple[str, int]]:
+        made: list[tuple[str, int]] = []
+        with self.db.snapshot() as session:
+            changes = network_changes(session)
+            sites = session.execute(select(Site).order_by(Site.id)).scalars().all()
+            for site in sites:
+                if site.roster_changes >= changes and not balances_due and site.roster_version > 0:
+                    continue
+                body = build_roster_body(session, site.id, now)
+                digest = content_hash(body)
+                if digest == site.roster_hash and site.roster_version > 0:
+                    site.roster_changes = changes
+                    continue
+                version = site.roster_version + 1
+                body.update(version=version, issued_at=utc_iso(now))
+                signed = sign_roster(body, self.key)
+                session.add(
+                    RosterVersion(
+                        site_id=site.id,
+                        version=version,
+                        issued_at=now,
+                        payload=json.dumps(signed, separators=(",", ":"), ensure_ascii=False),
+                    )
+                )
+                site.roster_version, site.roster_changes, site.roster_hash = version, changes, digest
+                made.append((site.id, version))
+        for site_id, version in made:
+            log.info("roster %s v%s made", site_id, version)
+        return made
+
+    def publish_pending(self) -> int:
+        """Publish each site's latest version if it was not yet acknowledged by the broker."""
+        return self._publish_latest(only_unpublished=True)
+
+    def republish_all(self) -> int:
+        """Publish every site's latest version again (at start: the broker may have lost its retained copy)."""
+        return self._publish_latest(only_unpublished=False)
+
+    def _publish_latest(self, *, only_unpublished: bool) -> int:
+        with self.db.read() as session:
+            latest: list[Any] = list(
+                session.execute(
+                    select(RosterVersion)
+                    .join(Site, (Site.id == RosterVersion.site_id) & (Site.roster_version == RosterVersion.version))
+                    .where(RosterVersion.published_at.is_(None) if only_unpublished else true())
+                ).scalars()
+            )
+        published = 0
+        for row in latest:
+            if not self.publish(roster_topic(row.site_id), row.payload.encode("utf-8")):
+                log.warning("roster %s v%s not acknowledged by the broker; will retry", row.site_id, row.version)
+                continue
+            published += 1
+            with self.db.write() as session:
+                session.execute(
+                    update(RosterVersion)
+                    .where(RosterVersion.site_id == row.site_id, RosterVersion.version == row.version)
+                    .values(published_at=utcnow())
+                )
+        return published

@@ -1,0 +1,73 @@
+"""Fixtures of the sync tests: a real Mosquitto, the hub's database on SQLite and on PostgreSQL, a hub key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sync.hub.config import HubSettings
+from sync.hub.db import HubDatabase
+from sync.hub.worker import HubWorker
+from sync.mqtt import MqttSettings
+from sync.signing import generate_private_key, save_private_key
+from tests.support.broker import Mosquitto, mosquitto, mosquitto_factory
+from tests.support.pg import pg_url
+
+__all__ = ["mosquitto", "pg_url"]
+
+
+@pytest.fixture
+def make_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Mosquitto]]:
+    yield from mosquitto_factory(tmp_path_factory)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hub_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HubDatabase]:
+    """The hub's database, empty, once on SQLite and once on PostgreSQL (a database of this test run)."""
+    if request.param == "sqlite":
+        db = HubDatabase(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    else:
+        db = HubDatabase(request.getfixturevalue("pg_url"))
+        db.drop_all()
+    db.create_all()
+    yield db
+    if db.dialect == "postgresql":
+        db.drop_all()
+    db.dispose()
+
+
+@pytest.fixture
+def hub_key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "hub.key"
+    save_private_key(generate_private_key(), path)
+    return path
+
+
+@pytest.fixture
+def hub_settings(mosquitto: Mosquitto, hub_db: HubDatabase, hub_key_file: Path) -> HubSettings:
+    return HubSettings(
+        database_url=hub_db.url,
+        broker=MqttSettings(mosquitto.host, mosquitto.port),
+        private_key_file=str(hub_key_file),
+        keeper_poll_s=0.05,
+        gap_wait_s=0.2,
+    )
+
+
+@pytest.fixture
+def make_worker(hub_settings: HubSettings, hub_db: HubDatabase) -> Iterator[Callable[..., HubWorker]]:
+    """Start hub workers (in this process) that share the test's database; all stopped at teardown."""
+    workers: list[HubWorker] = []
+
+    def make(index: int = 0, settings: HubSettings | None = None) -> HubWorker:
+        worker = HubWorker(settings or hub_settings, index, db=hub_db)
+        worker.start()
+        assert worker.client.wait_connected(10), "hub worker did not connect to the broker"
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.stop()
