@@ -40,6 +40,7 @@ url = "mqtt://127.0.0.1:1883"
 unlock_s = 5.0                    # how long the lock stays open after a granted badge
 held_open_s = 60.0                # alarm when the door stays open longer than this
 clock_unsure = "members"          # without a trusted clock: "members" (no end date) | "everyone" | "nobody"
+trust_clock = false               # true only if the clock is kept right without NTP (or for the demo)
 staffed = []                      # door left open while staffed, e.g. ["mon 09:00-12:00", "tue 14:00-18:00"]
 
 [kiosk]

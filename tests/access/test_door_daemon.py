@@ -1,0 +1,105 @@
+"""The door end to end: real nfcpy reader loop over udp with a virtual card, gpiozero MockFactory pins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from access.door import FORCED, HELD_OPEN
+from access.models import Use
+from tests.support.door import ALICE, BRUNO, CLARA, DENIS, UNKNOWN, DoorRig, wait_until
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[DoorRig]:
+    rig = DoorRig(tmp_path)
+    rig.start()
+    yield rig
+    rig.close()
+
+
+def entry_reasons(rig: DoorRig) -> list[tuple[str, bool, str]]:
+    return [(e.data["uid"], e.data["granted"], e.data["reason"]) for e in rig.events("entry")]
+
+
+def test_member_granted_pulses_the_relay_and_records(rig: DoorRig) -> None:
+    assert rig.relay_states() == [False]
+    rig.tap(ALICE)
+    events = rig.wait_events(1, "entry")
+    assert entry_reasons(rig) == [(ALICE, True, "granted")]
+    assert events[0].data["use"]["spent"] == 0  # unlimited: counted, not charged
+    assert wait_until(lambda: rig.relay_states() == [False, True, False], timeout=3)
+    # The relay stayed energised for the configured pulse (0.6 s in this rig).
+    assert rig.relay.states[2].timestamp - rig.relay.states[1].timestamp == pytest.approx(0.6, abs=0.15)
+
+
+def test_refusals_keep_the_door_locked(rig: DoorRig) -> None:
+    for uid in (UNKNOWN, DENIS, CLARA):
+        rig.tap(uid)
+    rig.wait_events(3, "entry")
+    assert entry_reasons(rig) == [
+        (UNKNOWN, False, "unknown"),
+        (DENIS, False, "revoked"),
+        (CLARA, False, "no_credit"),
+    ]
+    assert rig.relay_states() == [False]
+    with rig.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Use)) == 0
+
+
+def test_carnet_charged_once_and_same_card_debounced(rig: DoorRig) -> None:
+    rig.card.present(BRUNO, 0.3)
+    rig.tap(BRUNO)  # within the debounce time: the same tap
+    events = rig.wait_events(1, "entry")
+    assert len(rig.events("entry")) == 1
+    assert events[0].data["use"]["spent"] == 1 and events[0].data["balance"] == 1
+    with rig.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Use)) == 1
+
+
+def test_exit_button_opens(rig: DoorRig) -> None:
+    rig.press_exit()
+    exits = rig.wait_events(1, "exit")
+    assert exits[0].data == {"by": "button"}
+    assert wait_until(lambda: rig.relay_states()[:2] == [False, True])
+
+
+def test_forced_door_alarm(rig: DoorRig) -> None:
+    rig.set_door(False)
+    rig.set_door(True)
+    alarms = rig.wait_events(1, "alarm")
+    assert alarms[0].data == {"type": FORCED, "active": True}
+    rig.set_door(False)
+    alarms = rig.wait_events(2, "alarm")
+    assert alarms[1].data == {"type": FORCED, "active": False}
+    assert rig.relay_states() == [False]
+
+
+def test_held_open_alarm(rig: DoorRig) -> None:
+    rig.card.present(ALICE, 0.2)
+    rig.wait_events(1, "entry")
+    rig.set_door(True)  # within the unlock pulse: a normal entry, no forced alarm
+    alarms = rig.wait_events(1, "alarm", timeout=4)
+    assert alarms[0].data == {"type": HELD_OPEN, "active": True}
+    rig.set_door(False)
+    assert rig.wait_events(2, "alarm")[1].data == {"type": HELD_OPEN, "active": False}
+
+
+def test_restart_leaves_the_lock_locked(tmp_path: Path) -> None:
+    rig = DoorRig(tmp_path)
+    try:
+        rig.start()
+        rig.card.present(ALICE, 0.3)
+        assert wait_until(lambda: rig.relay_states()[-1:] == [True], timeout=3)
+        rig.stop()  # stopped in the middle of the pulse
+        assert rig.relay_states()[-1] is False
+        transitions = len(rig.relay.states)
+        rig.start()
+        # Built locked: the restart adds no transition, and never passes through "unlocked".
+        assert rig.relay_states()[-1] is False
+        assert all(not s for s in rig.relay_states()[transitions:])
+    finally:
+        rig.close()

@@ -1,0 +1,153 @@
+"""A door daemon running in the test process: real nfcpy reader loop on a virtual card, MockFactory pins.
+
+`DoorRig` is what a test at the door needs: a site with sample members, the daemon in a thread, the virtual
+card to tap, the relay's pin to read back, and the database to check what was recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gpiozero.pins.mock import MockFactory
+from sqlalchemy import select
+
+from access.cli import main as cli
+from access.config import Config, load_config
+from access.db import Database
+from access.door import DoorTiming
+from access.door_daemon import Door
+from access.models import Event
+from hardware.virtual_card import VirtualCard
+
+LOCK_PIN = 17
+DOOR_PIN = 27
+EXIT_PIN = 22
+# Between two emulated taps nfcpy needs the card gone for a moment, or it sees one long presentation.
+TAP_GAP_S = 0.5
+
+ALICE = "1A2B3C4D"  # unlimited plan
+BRUNO = "2B3C4D5E"  # carnet of 2 half-days
+CLARA = "3C4D5E6F"  # carnet used up, no overdraft
+DENIS = "5E6F7A8B"  # badge revoked
+UNKNOWN = "6F7A8B9C"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, period: float = 0.01) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(period)
+    return predicate()
+
+
+def make_site(folder: Path, reader_path: str, bus_url: str | None = None, extra: dict[str, str] | None = None) -> Path:
+    """A site config and database with sample members (one per case the door must handle)."""
+    path = folder / "halfday.toml"
+    assert (
+        cli(["--config", str(path), "init", "--site-id", "le-local", "--name", "Le Local", "--reader", reader_path])
+        == 0
+    )
+    text = path.read_text().replace("trust_clock = false", "trust_clock = true")
+    if bus_url:
+        text = text.replace('url = "mqtt://127.0.0.1:1883"', f'url = "{bus_url}"')
+    for old, new in (extra or {}).items():
+        text = text.replace(old, new)
+    path.write_text(text)
+    run = [
+        ["plan", "add", "Illimité", "--kind", "unlimited", "--hours", "00:00-23:59"],
+        ["plan", "add", "Carnet 2", "--kind", "carnet", "--half-days", "2", "--hours", "00:00-23:59"],
+        ["plan", "add", "Carnet vide", "--kind", "carnet", "--half-days", "1", "--hours", "00:00-23:59"],
+        ["member", "add", "Alice", "Martin", "--plan", "Illimité", "--badge", ALICE],
+        ["member", "add", "Bruno", "Petit", "--plan", "Carnet 2", "--badge", BRUNO],
+        ["member", "add", "Clara", "Roux", "--email", "clara@example.org", "--plan", "Carnet vide", "--badge", CLARA],
+        ["member", "add", "Denis", "Blanc", "--plan", "Illimité", "--badge", DENIS],
+        ["badge", "revoke", DENIS],
+        ["member", "topup", "clara@example.org", "-1"],
+    ]
+    for args in run:
+        assert cli(["--config", str(path), *args]) == 0, args
+    return path
+
+
+class DoorRig:
+    """The door daemon in a thread of the test process."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        bus_url: str | None = None,
+        timing: DoorTiming | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        self.card = VirtualCard()
+        self.config_path = make_site(folder, self.card.path, bus_url, extra)
+        self.config: Config = load_config(self.config_path)
+        self.factory = MockFactory()
+        self.timing = timing or DoorTiming(unlock_s=0.6, held_open_s=1.0, relock_after_close_s=0.1)
+        self.db = Database(self.config.database_url)
+        self.use_bus = bus_url is not None
+        self.door: Door | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> Door:
+        self.factory.pin(DOOR_PIN).drive_low()  # the door is closed when the daemon starts
+        door = Door(self.config, pin_factory=self.factory, use_bus=self.use_bus)
+        door.machine.timing = self.timing
+        door.start()
+        self.door = door
+        self.thread = threading.Thread(target=door.run, name="door", daemon=True)
+        self.thread.start()
+        return door
+
+    def stop(self) -> None:
+        if self.door is not None and self.thread is not None:
+            self.door.stopping.set()
+            self.thread.join(5)
+            self.door.stop()
+            self.door = None
+
+    def close(self) -> None:
+        self.stop()
+        self.card.close()
+        self.db.dispose()
+
+    def press_exit(self) -> None:
+        button = self.factory.pin(EXIT_PIN)
+        button.drive_low()
+        time.sleep(0.15)  # longer than the button's debounce: a real press, not a bounce
+        button.drive_high()
+
+    def set_door(self, is_open: bool) -> None:
+        """The reed switch reads low when the door is closed ("closed_when = low")."""
+        pin = self.factory.pin(DOOR_PIN)
+        pin.drive_high() if is_open else pin.drive_low()
+        time.sleep(0.15)  # longer than the sensor's debounce
+
+    def tap(self, uid: str, seconds: float = 0.3) -> int:
+        presented = self.card.present(uid, seconds)
+        time.sleep(TAP_GAP_S)
+        return presented
+
+    @property
+    def relay(self) -> Any:
+        return self.factory.pin(LOCK_PIN)
+
+    def relay_states(self) -> list[bool]:
+        return [bool(s.state) for s in self.relay.states]
+
+    def events(self, kind: str | None = None) -> list[Event]:
+        with self.db.read() as session:
+            query = select(Event).order_by(Event.seq)
+            if kind is not None:
+                query = query.where(Event.kind == kind)
+            return list(session.scalars(query))
+
+    def wait_events(self, count: int, kind: str | None = None, timeout: float = 5.0) -> list[Event]:
+        wait_until(lambda: len(self.events(kind)) >= count, timeout)
+        return self.events(kind)
