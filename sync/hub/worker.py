@@ -186,8 +186,6 @@ class HubWorker:
             self.stats.requests += 1
 
     def _handle_status(self, message: Message, site: str, device: str) -> None:
-        if not message.payload:
-            return  # a cleared retained status
         status = validate_status(message.payload, site, device)
         online = status["state"] == "online"
         values: dict[str, object] = {"online": online}

@@ -1,0 +1,432 @@
+"""The hub against a real Mosquitto, on SQLite and PostgreSQL: exactly once through faults, shared workers,
+hostile payloads, rosters, requests, commands and status."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from sync.hub import admin
+from sync.hub.config import HubSettings
+from sync.hub.db import HubDatabase
+from sync.hub.models import Device, DeviceCursor, Event
+from sync.hub.worker import HubWorker
+from sync.mqtt import Message, MqttClient, MqttSettings, wait_until
+from sync.payloads import make_batch, validate_reply
+from sync.protocol import (
+    ProtocolError,
+    command_topic,
+    events_topic,
+    replies_topic,
+    requests_topic,
+    roster_topic,
+    status_topic,
+    utc_iso,
+)
+from sync.signing import MemoryNonceStore, check_command, load_private_key, verify_roster
+from tests.support.broker import Mosquitto
+from tests.sync.devicesim import SimDevice, make_event
+
+MakeWorker = Callable[..., HubWorker]
+
+
+def settings_of(broker: Mosquitto) -> MqttSettings:
+    return MqttSettings(broker.host, broker.port)
+
+
+def count_events(db: HubDatabase, site: str = "site-a", device: str = "door-1") -> tuple[int, int, int, int]:
+    """(rows, distinct seqs, min seq, max seq) of one device's stored events."""
+    with db.read() as session:
+        row = session.execute(
+            select(func.count(), func.count(func.distinct(Event.seq)), func.min(Event.seq), func.max(Event.seq)).where(
+                Event.site_id == site, Event.device_id == device
+            )
+        ).one()
+    return int(row[0]), int(row[1]), int(row[2] or 0), int(row[3] or 0)
+
+
+class Listener:
+    """A plain subscriber that collects what the hub publishes."""
+
+    def __init__(self, broker: Mosquitto, *filters: str) -> None:
+        self.messages: queue.Queue[Message] = queue.Queue()
+        self.client = MqttClient(
+            settings_of(broker),
+            f"listener-{uuid.uuid4().hex[:6]}",
+            clean_start=True,
+            session_expiry_s=0,
+            on_message=self.messages.put,
+        )
+        for topic_filter in filters:
+            self.client.subscribe(topic_filter)
+        self.client.start()
+        assert self.client.wait_connected(10)
+
+    def next(self, timeout: float = 10.0, where: Callable[[Message], bool] = lambda m: True) -> Message:
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.messages.get(timeout=max(0.01, deadline - time.monotonic()))
+            if where(message):
+                return message
+
+
+@pytest.fixture
+def listeners() -> object:
+    made: list[Listener] = []
+
+    def make(broker: Mosquitto, *filters: str) -> Listener:
+        listener = Listener(broker, *filters)
+        made.append(listener)
+        return listener
+
+    yield make
+    for listener in made:
+        listener.client.stop()
+
+
+@pytest.fixture
+def devices() -> object:
+    made: list[SimDevice] = []
+
+    def make(broker: Mosquitto, *args: object, **kwargs: object) -> SimDevice:
+        device = SimDevice(settings_of(broker), *args, **kwargs)  # type: ignore[arg-type]
+        made.append(device)
+        return device
+
+    yield make
+    for device in made:
+        device.stop()
+
+
+def test_a_device_backlog_arrives_exactly_once(
+    mosquitto: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase, devices: Callable[..., SimDevice]
+) -> None:
+    make_worker(0)
+    device = devices(mosquitto)
+    device.produce(2000)
+    device.start()
+    assert device.wait_acked(2000, 30)
+    assert count_events(hub_db) == (2000, 2000, 1, 2000)
+
+
+def test_two_workers_split_the_work_and_store_every_event_once(
+    mosquitto: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase, devices: Callable[..., SimDevice]
+) -> None:
+    workers = [make_worker(0), make_worker(1)]
+    doors = [devices(mosquitto, "site-a", f"door-{i}", batch_events=100) for i in (1, 2, 3)]
+    for door in doors:
+        door.produce(3000)
+        door.start()
+    for door in doors:
+        assert door.wait_acked(3000, 60)
+    for worker in workers:
+        assert worker.stats.batches > 0, "both workers must take a share"
+        assert worker.stats.rejected == 0 and worker.stats.errors == 0
+    for i in (1, 2, 3):
+        assert count_events(hub_db, "site-a", f"door-{i}") == (3000, 3000, 1, 3000)
+    with hub_db.read() as session:
+        assert sorted(session.execute(select(DeviceCursor.seq)).scalars()) == [3000, 3000, 3000]
+
+
+hostile = st.one_of(
+    st.binary(max_size=200),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+        max_leaves=12,
+    ).map(lambda v: json.dumps(v).encode()),
+    st.builds(
+        lambda key, value: json.dumps(
+            {
+                "v": 1,
+                "site": "site-a",
+                "device": "door-9",
+                "events": [{**make_event("site-a", "door-9", 1), key: value}],
+            }
+        ).encode(),
+        st.sampled_from(["seq", "id", "at", "kind", "data", "site", "clock_ok"]),
+        st.none() | st.integers() | st.text(max_size=8) | st.lists(st.integers(), max_size=2),
+    ),
+)
+
+
+def test_malformed_payloads_never_stop_the_hub_and_are_logged(
+    mosquitto: Mosquitto,
+    make_worker: MakeWorker,
+    hub_db: HubDatabase,
+    listeners: Callable[..., Listener],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    worker = make_worker(0)
+    publisher = MqttClient(settings_of(mosquitto), "fuzzer", clean_start=True, session_expiry_s=0)
+    publisher.start()
+    assert publisher.wait_connected(10)
+
+    def handled() -> int:
+        return worker.stats.rejected + worker.stats.batches + worker.stats.requests + worker.stats.statuses
+
+    # One hub for every example: the point is that the same hub survives all of them.
+    @settings(max_examples=80, deadline=None)
+    @given(payload=hostile, kind=st.sampled_from(["events", "requests", "status"]))
+    def publish_one(payload: bytes, kind: str) -> None:
+        before = handled()
+        topic = {"events": events_topic, "requests": requests_topic, "status": status_topic}[kind]("site-a", "door-9")
+        assert publisher.publish_confirmed(topic, payload)
+        assert wait_until(lambda: handled() > before, 10), "the hub must handle every message"
+
+    with caplog.at_level(logging.WARNING, logger="sync.hub.worker"):
+        publish_one()
+    assert worker.stats.errors == 0
+    assert worker.stats.rejected > 0
+    assert sum("dropped a message" in r.getMessage() for r in caplog.records) == worker.stats.rejected
+    assert all(t.is_alive() for t in worker._threads)
+    acks = listeners(mosquitto, "halfday/v1/site-a/door-1/ack")
+    good = make_batch("site-a", "door-1", [make_event("site-a", "door-1", 1)])
+    assert publisher.publish_confirmed(events_topic("site-a", "door-1"), good)
+    assert json.loads(acks.next().payload) == {"v": 1, "seq": 1}
+    publisher.stop()
+
+
+def test_after_garbage_the_hub_still_ingests_a_good_batch(
+    mosquitto: Mosquitto,
+    make_worker: MakeWorker,
+    hub_db: HubDatabase,
+    listeners: Callable[..., Listener],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    worker = make_worker(0)
+    acks = listeners(mosquitto, "halfday/v1/site-a/door-1/ack")
+    publisher = MqttClient(settings_of(mosquitto), "garbage", clean_start=True, session_expiry_s=0)
+    publisher.start()
+    assert publisher.wait_connected(10)
+    with caplog.at_level(logging.WARNING):
+        for payload in (b"\x00\xff", b"{}", b'{"v":1,"site":"site-b","device":"door-1","events":[]}', b"[" * 50_000):
+            publisher.publish_confirmed(events_topic("site-a", "door-1"), payload)
+        publisher.publish_confirmed("halfday/v1/site-a/door-1/events/extra", b"{}")
+        publisher.publish_confirmed(
+            events_topic("site-a", "door-1"),
+            make_batch("site-a", "door-1", [make_event("site-a", "door-1", 1), make_event("site-a", "door-1", 2)]),
+        )
+        assert json.loads(acks.next().payload) == {"v": 1, "seq": 2}
+    publisher.stop()
+    assert worker.stats.rejected == 4
+    assert sum("dropped a message" in r.getMessage() for r in caplog.records) == 4
+    assert count_events(hub_db) == (2, 2, 1, 2)
+
+
+def test_revoking_a_badge_publishes_a_new_roster_at_once(
+    mosquitto: Mosquitto,
+    make_worker: MakeWorker,
+    hub_db: HubDatabase,
+    hub_settings: HubSettings,
+    listeners: Callable[..., Listener],
+) -> None:
+    public_key = load_private_key(hub_settings.private_key_file).public_key()
+    admin.add_site(hub_db, "site-a", "Le Local")
+    member = admin.add_member(hub_db, "Zoé", "Martin", "zoe@example.org")
+    plan = admin.add_plan(hub_db, "Carnet 10", "carnet", half_days=10, price_cents=9000)
+    admin.add_subscription(hub_db, member, plan)
+    admin.enrol_badge(hub_db, member, "a1b2c3d4")
+    make_worker(0)
+    rosters = listeners(mosquitto, roster_topic("site-a"))
+    first = verify_roster(rosters.next().payload, public_key, None, site="site-a")
+    assert [c["value"] for c in first["credentials"] if c["status"] == "active"] == ["A1B2C3D4"]
+    assert first["subscriptions"][0]["balance"] == 10
+    started = time.monotonic()
+    assert admin.revoke_badge(hub_db, "A1B2C3D4")
+    second = verify_roster(rosters.next(5).payload, public_key, first["version"], site="site-a")
+    assert time.monotonic() - started < 5
+    assert [c["status"] for c in second["credentials"]] == ["revoked"]
+    # The broker keeps the newest for doors that connect later.
+    late = listeners(mosquitto, roster_topic("site-a"))
+    assert json.loads(late.next().payload)["version"] == second["version"]
+
+
+def test_an_enrol_request_gets_a_reply_and_the_badge_in_the_next_roster(
+    mosquitto: Mosquitto,
+    make_worker: MakeWorker,
+    hub_db: HubDatabase,
+    hub_settings: HubSettings,
+    listeners: Callable[..., Listener],
+) -> None:
+    public_key = load_private_key(hub_settings.private_key_file).public_key()
+    admin.add_site(hub_db, "site-a", "Le Local")
+    member = admin.add_member(hub_db, "Zoé", "Martin")
+    other = admin.add_member(hub_db, "Léo", "Petit")
+    make_worker(0)
+    out = listeners(mosquitto, replies_topic("site-a", "door-1"), roster_topic("site-a"))
+    sender = MqttClient(settings_of(mosquitto), "door-1-requests", clean_start=True, session_expiry_s=0)
+    sender.start()
+    assert sender.wait_connected(10)
+
+    def request(member_id: str, uid: str) -> dict[str, object]:
+        body = {
+            "v": 1,
+            "site": "site-a",
+            "device": "door-1",
+            "id": uuid.uuid4().hex,
+            "at": utc_iso(admin.utcnow()),
+            "kind": "enrol_badge",
+            "data": {"member_id": member_id, "uid": uid},
+        }
+        sender.publish_confirmed(requests_topic("site-a", "door-1"), json.dumps(body).encode())
+        return body
+
+    first = request(member, "04A1B2C3D4E5F6")
+    reply = validate_reply(out.next(where=lambda m: m.topic.endswith("replies")).payload)
+    assert reply["request"] == first["id"] and reply["ok"] and reply["error"] is None
+    want = reply["roster_version"]
+    roster = verify_roster(
+        out.next(where=lambda m: m.topic.endswith("roster") and json.loads(m.payload)["version"] >= want).payload,
+        public_key,
+        None,
+    )
+    assert {(c["member_id"], c["value"]) for c in roster["credentials"]} == {(member, "04A1B2C3D4E5F6")}
+    request(other, "04A1B2C3D4E5F6")
+    refused = validate_reply(out.next(where=lambda m: m.topic.endswith("replies")).payload)
+    assert (refused["ok"], refused["error"]) == (False, "uid_in_use")
+    sender.stop()
+
+
+def test_commands_are_signed_and_refused_when_replayed(
+    mosquitto: Mosquitto,
+    make_worker: MakeWorker,
+    hub_db: HubDatabase,
+    hub_settings: HubSettings,
+    listeners: Callable[..., Listener],
+) -> None:
+    public_key = load_private_key(hub_settings.private_key_file).public_key()
+    make_worker(0)
+    door = listeners(mosquitto, command_topic("site-a", "door-1"))
+    nonce = admin.issue_command(hub_db, "site-a", "door-1", "unlock", ttl_s=30)
+    payload = door.next().payload
+    nonces = MemoryNonceStore()
+    command = check_command(payload, public_key, "site-a", "door-1", admin.utcnow(), nonces)
+    assert (command["name"], command["nonce"]) == ("unlock", nonce)
+    with pytest.raises(ProtocolError, match="replayed"):
+        check_command(payload, public_key, "site-a", "door-1", admin.utcnow(), nonces)
+    with pytest.raises(queue.Empty):
+        door.next(1.0)  # published once only
+
+
+def test_status_and_last_will_show_a_door_online_then_offline(
+    mosquitto: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase
+) -> None:
+    worker = make_worker(0)
+    # A door in another process, killed without a clean disconnect: the broker publishes its last will.
+    script = textwrap.dedent(f"""
+        import os, time
+        from sync.mqtt import MqttClient, MqttSettings, Will
+        from sync.payloads import make_status
+        from sync.protocol import status_topic
+        import datetime as dt
+        topic = status_topic("site-a", "door-1")
+        client = MqttClient(MqttSettings("127.0.0.1", {mosquitto.port}), "door-1-agent",
+                            will=Will(topic, make_status("site-a", "door-1", "offline")))
+        client.start()
+        assert client.wait_connected(10)
+        status = make_status("site-a", "door-1", "online", at=dt.datetime.now(dt.UTC), backlog=42, last_seq=50)
+        assert client.publish_confirmed(topic, status, retain=True)
+        print("online", flush=True)
+        time.sleep(30)
+    """)
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as door:
+        try:
+            assert door.stdout is not None and door.stdout.readline().strip() == "online"
+
+            def device() -> Device | None:
+                with hub_db.read() as session:
+                    return session.get(Device, ("site-a", "door-1"))
+
+            assert wait_until(lambda: (d := device()) is not None and d.online and d.backlog == 42, 10)
+            door.kill()
+            door.wait(10)
+            assert wait_until(lambda: (d := device()) is not None and not d.online, 10)
+        finally:
+            door.kill()
+    assert worker.stats.statuses >= 2
+
+
+def run_broker_kills(broker: Mosquitto, device: SimDevice, total: int, kills: int, seconds: float) -> int:
+    """Produce `total` events steadily over `seconds` while the broker is SIGKILLed and restarted `kills` times.
+
+    Returns how many kills struck while the device had events the hub had not acknowledged.
+    """
+    stop = threading.Event()
+
+    def produce() -> None:
+        chunk = max(1, total // int(seconds / 0.01))
+        while len(device.events) < total and not stop.is_set():
+            device.produce(min(chunk, total - len(device.events)))
+            time.sleep(0.01)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    struck = 0
+    try:
+        for _ in range(kills):
+            time.sleep(seconds / (kills + 1))
+            struck += device.acked < len(device.events)
+            broker.kill()
+            time.sleep(0.2)
+            broker.restart()
+    finally:
+        producer.join(seconds * 3)
+        stop.set()
+    return struck
+
+
+def test_broker_killed_during_5000_events_each_arrives_exactly_once(
+    mosquitto: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase, devices: Callable[..., SimDevice]
+) -> None:
+    make_worker(0)
+    device = devices(mosquitto, batch_events=50, window_events=1000)
+    device.start()
+    struck = run_broker_kills(mosquitto, device, 5000, kills=3, seconds=4.0)
+    assert struck >= 2, "the kills must hit events in flight"
+    assert device.wait_acked(5000, 90), f"acked only {device.acked}"
+    assert count_events(hub_db) == (5000, 5000, 1, 5000)
+
+
+def test_hub_down_while_20000_events_are_made_then_all_arrive_once(
+    mosquitto: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase, devices: Callable[..., SimDevice]
+) -> None:
+    device = devices(mosquitto, batch_events=250, window_events=5000, ack_timeout_s=1.0)
+    device.start()
+    device.produce(20_000)
+    time.sleep(2.0)  # the device sends into the void and times out at least once
+    assert device.acked == 0 and device.window.rewinds >= 1
+    make_worker(0)
+    assert device.wait_acked(20_000, 90), f"acked only {device.acked}"
+    assert count_events(hub_db) == (20_000, 20_000, 1, 20_000)
+
+
+@pytest.mark.soak
+def test_soak_many_broker_kills_with_two_workers(
+    mosquitto: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase, devices: Callable[..., SimDevice]
+) -> None:
+    make_worker(0)
+    make_worker(1)
+    doors = [devices(mosquitto, "site-a", f"door-{i}", batch_events=200, window_events=2000) for i in (1, 2)]
+    for door in doors:
+        door.start()
+    other = threading.Thread(target=run_broker_kills, args=(mosquitto, doors[1], 40_000, 0, 20.0))
+    other.start()
+    assert run_broker_kills(mosquitto, doors[0], 40_000, kills=8, seconds=20.0) >= 6
+    other.join()
+    for i, door in enumerate(doors, start=1):
+        assert door.wait_acked(40_000, 300), f"door-{i} acked only {door.acked}"
+        assert count_events(hub_db, "site-a", f"door-{i}") == (40_000, 40_000, 1, 40_000)
