@@ -23,7 +23,7 @@ class Devices:
     exit_button: ExitButton | None
     pin_factory: PinFactory
     owns_factory: bool = field(default=False, repr=False)
-    _closed: bool = field(default=False, repr=False)
+    _closed: bool = field(default=False, init=False, repr=False)
 
     def close(self) -> None:
         """Release every pin (the lock is locked first, and released last). Idempotent."""

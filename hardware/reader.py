@@ -8,6 +8,7 @@ iterating (a hung driver).
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -229,7 +230,17 @@ class NfcReader:
             self._state, self._detail = state, detail
 
 
+# What the manager can act on, for the errors nfcpy raises when opening a reader.
+_ERRNO_TEXT = {
+    errno.ENODEV: "aucun lecteur branché à cet endroit",
+    errno.EACCES: "accès refusé (droits sur le périphérique)",
+    errno.EBUSY: "lecteur déjà utilisé par un autre programme",
+}
+
+
 def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.errno in _ERRNO_TEXT:
+        return _ERRNO_TEXT[error.errno]
     text = getattr(error, "strerror", None) or str(error)
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 

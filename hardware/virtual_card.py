@@ -108,7 +108,11 @@ class _Poll:
 
 
 class VirtualCard:
-    """Emulated badge bound on host:port (0: a free port); a reader opens `card.path` to poll it."""
+    """Emulated badge bound on host:port (0: a free port); a reader opens `card.path` to poll it.
+
+    Leave about 0.5 s between presentations: a reader that is still checking that the previous badge has left
+    (nfcpy: 3 reads of 0.1 s) would otherwise take the next presentation for the same one.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._sock = _bind(host, port)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from hardware.protocols import Tap
+from hardware.protocols import Reader, Tap
 from hardware.reader import NfcReader, ReaderError
 from hardware.virtual_card import VirtualCard
 
@@ -133,10 +133,10 @@ def test_stop_is_prompt_and_leaves_no_thread(reader_rig: RigFactory) -> None:
 
 
 def test_missing_reader_is_a_clear_error_at_start() -> None:
-    reader = NfcReader(MISSING_READER_PATH, ["106A"], 2.0, lambda tap: None)
+    reader: Reader = NfcReader(MISSING_READER_PATH, ["106A"], 2.0, lambda tap: None)
     with pytest.raises(ReaderError, match="introuvable") as caught:
         reader.start()
-    assert MISSING_READER_PATH in str(caught.value)
+    assert MISSING_READER_PATH in str(caught.value) and "aucun lecteur branché" in str(caught.value)
     assert reader.health.state == "stopped"
 
 
