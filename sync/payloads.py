@@ -85,7 +85,8 @@ def _entry(f: Fields) -> None:
     f.hex_id("holder", nullable=True)
     f.boolean("granted")
     f.text("reason", max_len=64)
-    f.hex_id("plan", nullable=True)
+    # The plan as the door knew it (its id or its kind); the hub reads the charge from `use`, not from here.
+    f.text("plan", max_len=64, nullable=True)
     use = f.obj_("use", nullable=True)
     if use is not None:
         u = Fields(use, f"{f.where}.use")
