@@ -59,7 +59,12 @@ class SendWindow:
         self.next_seq = max(self.next_seq, last + 1)
 
     def on_ack(self, seq: int, now: float) -> bool:
-        """Take an ack from the hub; True if it moved the acknowledged mark (retire up to `acked`)."""
+        """Take an ack from the hub; True if it moved the acknowledged mark (retire up to `acked`).
+
+        An ack beyond what was sent (a stray or forged one, or a late one from before a restart) counts only up
+        to the last seq sent: retiring events the hub may not have would lose them.
+        """
+        seq = min(seq, self.next_seq - 1)
         if seq > self.acked:
             self.acked = seq
             self.last_progress = now

@@ -1,0 +1,379 @@
+"""`halfday sync`: the appliance's sync agent. Outbox to hub with ack-based retirement; rosters and commands back.
+
+A thin shell: the SendWindow core decides what to send and when to resend, sync.appliance reads and writes the
+database, sync.signing checks what the hub signed. The door never waits for it: reads are deferred transactions,
+and each retirement is a short write of at most RETIRE_CHUNK rows. Live events join the end of the same stream, so
+they leave as soon as the window reaches them: in order, which is what lets the hub store each exactly once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from access.bus import DOOR_CMD, SYNC_STATUS
+from access.bus import encode as bus_encode
+from access.config import Config, load_config
+from access.db import Database
+from sync import appliance
+from sync.mqtt import Message, MqttClient, MqttSettings, Will
+from sync.payloads import make_batch, make_status, validate_ack, validate_reply, validate_request
+from sync.protocol import (
+    ProtocolError,
+    ack_topic,
+    command_topic,
+    dumps,
+    events_topic,
+    parse_json,
+    replies_topic,
+    requests_topic,
+    roster_topic,
+    status_topic,
+    utc_iso,
+)
+from sync.signing import check_command, load_public_key, verify_roster
+from sync.state import SyncState
+from sync.window import ACK_TIMEOUT_S, BATCH_EVENTS, FAST_RESEND_S, WINDOW_EVENTS, SendWindow
+
+log = logging.getLogger(__name__)
+
+# How often the sender looks for new events when it has nothing to send: a live event leaves within this.
+POLL_S = 0.05
+# A retained status this often, so the hub's page shows the backlog moving and a door that went quiet.
+STATUS_INTERVAL_S = 30.0
+# Unanswered change requests are sent again this often (the hub answers a repeat with the first answer).
+REQUEST_RETRY_S = 30.0
+# Local bus topics between the desk (kiosk) and the agent for change requests and their replies.
+LOCAL_REQUEST = "halfday/local/sync/request"
+LOCAL_REPLY = "halfday/local/sync/reply"
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    site: str
+    device: str
+    database_url: str
+    hub: MqttSettings
+    public_key: str
+    state_path: str
+    bus: MqttSettings | None = None
+    batch_events: int = BATCH_EVENTS
+    window_events: int = WINDOW_EVENTS
+    ack_timeout_s: float = ACK_TIMEOUT_S
+    fast_resend_s: float = FAST_RESEND_S
+    poll_s: float = POLL_S
+    status_interval_s: float = STATUS_INTERVAL_S
+    request_retry_s: float = REQUEST_RETRY_S
+
+    @classmethod
+    def from_config(cls, config: Config) -> AgentSettings:
+        if config.hub is None:
+            raise ValueError("ce site n'est pas relié à un hub : ajoutez la section [hub] de la configuration")
+        hub = config.hub.broker
+        state_dir = Path(config.database_url.removeprefix("sqlite:///")).parent
+        return cls(
+            site=config.site.id,
+            device=config.site.device,
+            database_url=config.database_url,
+            hub=MqttSettings.from_url(
+                hub.url,
+                username=hub.username,
+                password_file=hub.password_file,
+                ca_file=hub.ca_file,
+                cert_file=hub.cert_file,
+                key_file=hub.key_file,
+            ),
+            public_key=config.hub.public_key,
+            state_path=str(state_dir / "sync-state.sqlite"),
+            bus=MqttSettings.from_url(
+                config.bus.url, username=config.bus.username, password_file=config.bus.password_file
+            ),
+        )
+
+
+@dataclass
+class AgentStats:
+    batches_sent: int = 0
+    retired: int = 0
+    rosters_applied: int = 0
+    rejected: int = 0
+    commands: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class SyncAgent:
+    def __init__(self, settings: AgentSettings, db: Database | None = None) -> None:
+        self.settings = settings
+        self.site, self.device = settings.site, settings.device
+        self.db = db or Database(settings.database_url)
+        self.public_key = load_public_key(settings.public_key)
+        self.state = SyncState(settings.state_path)
+        self.stats = AgentStats()
+        self.window = SendWindow(
+            acked=appliance.acked_at_start(self.db, self.device),
+            batch_events=settings.batch_events,
+            window_events=settings.window_events,
+            ack_timeout_s=settings.ack_timeout_s,
+            fast_resend_s=settings.fast_resend_s,
+        )
+        self._retired_to = self.window.acked
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._inbox: queue.Queue[Message] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self.last_contact: dt.datetime | None = None
+        status = status_topic(self.site, self.device)
+        self.hub = MqttClient(
+            settings.hub,
+            f"halfday-{self.site}-{self.device}",
+            clean_start=False,
+            will=Will(status, make_status(self.site, self.device, "offline")),
+            max_in_flight=max(1, settings.window_events // settings.batch_events),
+            on_message=self._on_hub_message,
+            on_connect=lambda _present: self._wake.set(),
+        )
+        for topic in (ack_topic, command_topic, replies_topic):
+            self.hub.subscribe(topic(self.site, self.device))
+        self.hub.subscribe(roster_topic(self.site))
+        self.bus: MqttClient | None = None
+        if settings.bus is not None:
+            self.bus = MqttClient(
+                settings.bus,
+                f"halfday-sync-{uuid.uuid4().hex[:6]}",
+                clean_start=True,
+                session_expiry_s=0,
+                on_message=self._inbox.put,
+            )
+            self.bus.subscribe(LOCAL_REQUEST)
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self.hub.start()
+        if self.bus is not None:
+            self.bus.start()
+        for target, name in ((self._send_loop, "send"), (self._control_loop, "control")):
+            thread = threading.Thread(target=target, name=f"sync-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(10)
+        offline = Message(
+            status_topic(self.site, self.device), make_status(self.site, self.device, "offline"), retain=True
+        )
+        self.hub.stop(final=offline)
+        if self.bus is not None:
+            self.bus.stop()
+        self.state.close()
+        self.db.dispose()
+
+    @property
+    def acked(self) -> int:
+        with self._lock:
+            return self.window.acked
+
+    # ------------------------------------------------------------------------------------------ events out
+
+    def _send_loop(self) -> None:
+        next_status = 0.0
+        next_requests = 0.0
+        while not self._stopping.is_set():
+            try:
+                now = time.monotonic()
+                self._retire()
+                if now >= next_status and self.hub.connected:
+                    self.publish_status()
+                    next_status = now + self.settings.status_interval_s
+                if now >= next_requests and self.hub.connected:
+                    self._resend_requests()
+                    next_requests = now + self.settings.request_retry_s
+                if not self._send_one():
+                    self._wake.wait(self.settings.poll_s)
+                    self._wake.clear()
+            except Exception:
+                log.exception("sync sender failed; retrying")
+                self._stopping.wait(1.0)
+
+    def _send_one(self) -> bool:
+        """Send the next batch if the window allows; False when there was nothing to send."""
+        last_seq = appliance.outbox_state(self.db, self.device).last_seq
+        with self._lock:
+            batch = self.window.next_batch(last_seq, time.monotonic())
+            if batch is None:
+                return False
+            # Marked sent first: a rewind while we publish must not be undone by this batch.
+            self.window.sent(*batch, time.monotonic())
+        events = appliance.read_events(self.db, self.site, self.device, *batch)
+        if not events:
+            return True
+        payload = make_batch(self.site, self.device, events)
+        while not self._stopping.is_set():
+            if self.hub.publish(events_topic(self.site, self.device), payload, timeout=1.0):
+                with self.stats.lock:
+                    self.stats.batches_sent += 1
+                break
+        return True
+
+    def _retire(self) -> None:
+        with self._lock:
+            acked = self.window.acked
+        if acked > self._retired_to:
+            count = appliance.retire(self.db, self.device, acked)
+            self._retired_to = acked
+            with self.stats.lock:
+                self.stats.retired += count
+
+    def publish_status(self) -> None:
+        fields = appliance.status_fields(self.db, self.device, self.acked)
+        self.hub.publish(
+            status_topic(self.site, self.device),
+            make_status(self.site, self.device, "online", at=dt.datetime.now(dt.UTC), **fields),
+            retain=True,
+            windowed=False,
+        )
+        if self.bus is not None:
+            local: dict[str, Any] = {
+                "online": self.hub.connected,
+                "last_contact": utc_iso(self.last_contact) if self.last_contact else None,
+                "backlog": fields["backlog"],
+                "roster": fields["roster_version"],
+            }
+            self.bus.publish(SYNC_STATUS, bus_encode(local), retain=True, windowed=False)
+
+    # ------------------------------------------------------------------------------------------ hub in
+
+    def _on_hub_message(self, message: Message) -> None:
+        self.last_contact = dt.datetime.now(dt.UTC)
+        if message.topic == ack_topic(self.site, self.device):
+            try:
+                seq = validate_ack(message.payload)
+            except ProtocolError as exc:
+                self._reject(message, exc)
+                return
+            with self._lock:
+                moved = self.window.on_ack(seq, time.monotonic())
+            if moved:
+                self._wake.set()
+            return
+        self._inbox.put(message)
+
+    def _control_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                message = self._inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self.handle(message)
+            except ProtocolError as exc:
+                self._reject(message, exc)
+            except Exception:
+                log.exception("could not handle a message on %s", message.topic[:200])
+
+    def handle(self, message: Message) -> None:
+        """Roster, command, reply from the hub, or a change request from the desk."""
+        if message.topic == roster_topic(self.site):
+            self._apply_roster(message.payload)
+        elif message.topic == command_topic(self.site, self.device):
+            command = check_command(
+                message.payload, self.public_key, self.site, self.device, dt.datetime.now(dt.UTC), self.state
+            )
+            self._execute(command)
+        elif message.topic == replies_topic(self.site, self.device):
+            reply = validate_reply(message.payload)
+            if self.state.answered(reply["request"]) and self.bus is not None:
+                self.bus.publish(LOCAL_REPLY, bus_encode({k: v for k, v in reply.items() if k != "v"}), windowed=False)
+        elif message.topic == LOCAL_REQUEST:
+            self.submit_request(parse_json(message.payload))
+        else:
+            raise ProtocolError(f"unexpected topic {message.topic[:200]}")
+
+    def _apply_roster(self, payload: bytes) -> None:
+        current = appliance.roster_version(self.db)
+        try:
+            roster = verify_roster(payload, self.public_key, current, site=self.site)
+        except ProtocolError as exc:
+            if "not newer" in str(exc):
+                log.debug("roster ignored: %s", exc)  # the retained copy again, after a reconnect
+                return
+            raise
+        appliance.apply_roster(self.db, roster, self.device)
+        with self.stats.lock:
+            self.stats.rosters_applied += 1
+        self._wake.set()
+
+    def _execute(self, command: dict[str, Any]) -> None:
+        with self.stats.lock:
+            self.stats.commands += 1
+        log.info("command %s (%s) from the hub", command["name"], command["nonce"])
+        if command["name"] == "send_status":
+            self.publish_status()
+        elif command["name"] == "unlock":
+            if self.bus is None:
+                log.warning("unlock from the hub, but no local bus to reach the door")
+                return
+            nonce = command["nonce"]
+            body = {"name": "unlock", "request": nonce, "by": "manager", "ref": f"hub:{nonce}"}
+            self.bus.publish(DOOR_CMD, bus_encode(body), windowed=False)
+
+    def submit_request(self, body: dict[str, Any]) -> str:
+        """Send a change request (enrol a badge, add a member) to the hub; kept and resent until answered."""
+        request_id = str(body.get("id") or uuid.uuid4().hex)
+        request = {
+            "v": 1,
+            "site": self.site,
+            "device": self.device,
+            "id": request_id,
+            "at": utc_iso(dt.datetime.now(dt.UTC)),
+            "kind": body.get("kind"),
+            "data": body.get("data"),
+        }
+        payload = dumps(request)
+        validate_request(payload, self.site, self.device)
+        self.state.add_request(request_id, payload, dt.datetime.now(dt.UTC))
+        self.hub.publish(requests_topic(self.site, self.device), payload, windowed=False)
+        return request_id
+
+    def _resend_requests(self) -> None:
+        for _request_id, payload in self.state.pending_requests():
+            self.hub.publish(requests_topic(self.site, self.device), payload, windowed=False)
+
+    def _reject(self, message: Message, exc: Exception) -> None:
+        with self.stats.lock:
+            self.stats.rejected += 1
+        log.warning("rejected a message on %s: %s", message.topic[:200], exc)
+
+
+def main(argv: list[str]) -> int:
+    """`halfday sync [--config PATH]`: run until SIGTERM."""
+    parser = argparse.ArgumentParser(prog="halfday sync", description="l'agent de synchronisation avec le hub")
+    parser.add_argument("--config", default=os.environ.get("HALFDAY_CONFIG", "/etc/halfday/halfday.toml"))
+    parser.add_argument("--log-level", default=os.environ.get("HALFDAY_LOG_LEVEL", "INFO"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = AgentSettings.from_config(load_config(args.config))
+    agent = SyncAgent(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    agent.start()
+    try:
+        stop.wait()
+    finally:
+        agent.stop()
+    return 0

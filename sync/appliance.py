@@ -1,0 +1,195 @@
+"""What the sync agent reads and writes in the appliance's database: the outbox, acks, and the hub's rosters.
+
+One writer per fact: the door writes events and their outbox rows; this module only deletes outbox rows the hub
+acknowledged and replaces members, badges, plans, subscriptions and balances with the hub's roster. Each write is
+one short transaction (BEGIN IMMEDIATE), so the door never waits long for the lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from access.db import Database
+from access.models import Balance, Credential, Event, Member, Outbox, Plan, Subscription
+from access.store import bump_state_version, get_meta, set_meta
+from sync.protocol import VERSION, Json, utc_iso
+
+log = logging.getLogger(__name__)
+
+ROSTER_VERSION = "roster_version"
+HUB_ACKED = "hub_acked_seq"
+# Outbox rows retired per transaction: an ack for a long backlog must not hold the lock the door needs.
+RETIRE_CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    first_seq: int | None  # oldest event not yet acknowledged
+    last_seq: int  # newest event of this device (acknowledged or not)
+    backlog: int
+
+
+def outbox_state(db: Database, device: str) -> OutboxState:
+    with db.read() as session:
+        first, count = session.execute(
+            select(func.min(Outbox.seq), func.count()).where(Outbox.device_id == device)
+        ).one()
+        last = session.execute(select(func.max(Event.seq)).where(Event.device_id == device)).scalar()
+    return OutboxState(first, int(last or 0), int(count))
+
+
+def acked_at_start(db: Database, device: str) -> int:
+    """Where the stream stands at start: everything before the oldest outbox row was acknowledged."""
+    state = outbox_state(db, device)
+    return state.first_seq - 1 if state.first_seq is not None else state.last_seq
+
+
+def read_events(db: Database, site: str, device: str, first: int, last: int) -> list[Json]:
+    """Wire events (sync/PROTOCOL.md) for seqs first..last still in the outbox, in seq order."""
+    with db.read() as session:
+        rows = session.execute(
+            select(Event)
+            .join(Outbox, Outbox.event_id == Event.id)
+            .where(Outbox.device_id == device, Outbox.seq >= first, Outbox.seq <= last)
+            .order_by(Outbox.seq)
+        ).scalars()
+        return [
+            {
+                "v": VERSION,
+                "id": e.id,
+                "site": site,
+                "device": device,
+                "seq": e.seq,
+                "kind": e.kind,
+                "at": utc_iso(e.at),
+                "mono_ns": e.mono_ns,
+                "boot": e.boot_id,
+                "clock_ok": e.clock_ok,
+                "data": e.data,
+            }
+            for e in rows
+        ]
+
+
+def retire(db: Database, device: str, acked: int) -> int:
+    """Delete outbox rows up to `acked` (the hub has them), a chunk per transaction; returns how many."""
+    total = 0
+    while True:
+        with db.write() as session:
+            seqs = (
+                session.execute(
+                    select(Outbox.seq)
+                    .where(Outbox.device_id == device, Outbox.seq <= acked)
+                    .order_by(Outbox.seq)
+                    .limit(RETIRE_CHUNK)
+                )
+                .scalars()
+                .all()
+            )
+            if seqs:
+                session.execute(
+                    delete(Outbox).where(Outbox.device_id == device, Outbox.seq >= seqs[0], Outbox.seq <= seqs[-1])
+                )
+            set_meta(session, HUB_ACKED, str(acked))
+        total += len(seqs)
+        if len(seqs) < RETIRE_CHUNK:
+            return total
+
+
+def roster_version(db: Database) -> int | None:
+    with db.read() as session:
+        value = get_meta(session, ROSTER_VERSION)
+    return int(value) if value is not None else None
+
+
+def _time(text: str | None) -> dt.time | None:
+    return dt.time.fromisoformat(text) if text else None
+
+
+def _date(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
+
+
+def apply_roster(db: Database, roster: Json, device: str) -> None:
+    """Replace the network's data with a verified roster, in one transaction, and tell the door to reload.
+
+    A carnet's balance is stored with `as_of_seq = seen[device]`: the door subtracts its own spent uses after
+    that seq, so a roster never gives back a half-day already spent here (access.store.spent_since_balances).
+    """
+    seen = int(roster["seen"].get(device, 0))
+    with db.write() as session:
+        _replace(session, roster, seen)
+        set_meta(session, ROSTER_VERSION, str(roster["version"]))
+        bump_state_version(session)
+    log.info("roster v%s applied (%d members)", roster["version"], len(roster["members"]))
+
+
+def _replace(session: Session, roster: Json, seen: int) -> None:
+    member_ids = {m["id"] for m in roster["members"]}
+    plan_ids = {p["id"] for p in roster["plans"]}
+    sub_ids = {s["id"] for s in roster["subscriptions"]}
+    # Remove what the hub no longer lists, children first. Badges are all given again below (one row per UID,
+    # whatever id a standalone past gave it); walk-ins' pass credentials are the kiosk's and stay.
+    session.execute(delete(Balance).where(Balance.subscription_id.not_in(sub_ids)))
+    session.execute(delete(Subscription).where(Subscription.id.not_in(sub_ids)))
+    session.execute(delete(Credential).where(Credential.pass_id.is_(None)))
+    session.execute(delete(Plan).where(Plan.id.not_in(plan_ids)))
+    session.execute(delete(Member).where(Member.id.not_in(member_ids)))
+    session.flush()
+    for m in roster["members"]:
+        session.merge(
+            Member(
+                id=m["id"], first_name=m["first_name"], last_name=m["last_name"], email=m["email"], active=m["active"]
+            )
+        )
+    for p in roster["plans"]:
+        session.merge(
+            Plan(
+                id=p["id"],
+                name=p["name"],
+                kind=p["kind"],
+                half_days=p["half_days"],
+                allow_overdraft=p["allow_overdraft"],
+                hours_start=_time(p["hours_start"]),
+                hours_end=_time(p["hours_end"]),
+                price_cents=p["price_cents"],
+                active=True,
+            )
+        )
+    session.flush()
+    for c in roster["credentials"]:
+        session.add(
+            Credential(id=c["id"], member_id=c["member_id"], kind=c["kind"], value=c["value"], status=c["status"])
+        )
+    for s in roster["subscriptions"]:
+        session.merge(
+            Subscription(
+                id=s["id"],
+                member_id=s["member_id"],
+                plan_id=s["plan_id"],
+                valid_from=_date(s["valid_from"]),
+                valid_until=_date(s["valid_until"]),
+            )
+        )
+    session.flush()
+    for s in roster["subscriptions"]:
+        if s["balance"] is None:
+            session.execute(delete(Balance).where(Balance.subscription_id == s["id"]))
+        else:
+            session.merge(Balance(subscription_id=s["id"], amount=s["balance"], as_of_seq=seen))
+
+
+def status_fields(db: Database, device: str, acked: int) -> dict[str, Any]:
+    state = outbox_state(db, device)
+    return {
+        "backlog": state.backlog,
+        "last_seq": state.last_seq,
+        "acked_seq": acked,
+        "roster_version": roster_version(db),
+    }

@@ -1,0 +1,363 @@
+"""The appliance's sync agent with a real broker, a real hub and the appliance's own migrated SQLite database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, insert, select
+
+from access.bus import DOOR_CMD
+from access.db import Database, migrate
+from access.models import Balance, Credential, Member, Outbox, Use
+from access.store import Stamp, append_event, get_meta, spent_since_balances
+from sync import appliance
+from sync.agent import AgentSettings, SyncAgent
+from sync.hub.config import HubSettings
+from sync.hub.db import HubDatabase
+from sync.hub.models import DeviceCursor
+from sync.hub.worker import HubWorker
+from sync.mqtt import MqttClient, MqttSettings, wait_until
+from sync.payloads import make_ack
+from sync.protocol import ack_topic, command_topic, dumps, roster_topic, utc_iso
+from sync.signing import generate_private_key, load_private_key, make_command, public_key_b64, sign_roster
+from tests.support.broker import Mosquitto
+from tests.sync.test_hub_mqtt import Listener, count_events
+
+SITE, DEVICE = "site-a", "door-1"
+MakeWorker = Callable[..., HubWorker]
+
+
+@pytest.fixture
+def door_db(tmp_path: Path) -> Iterator[Database]:
+    url = f"sqlite:///{tmp_path / 'door' / 'halfday.sqlite'}"
+    migrate(url)
+    db = Database(url)
+    yield db
+    db.dispose()
+
+
+def record(db: Database, count: int, kind: str = "door", data: dict[str, Any] | None = None) -> int:
+    """The door writing `count` events with their outbox rows (as access.store does); returns the last seq."""
+    seq = 0
+    with db.write() as session:
+        for _ in range(count):
+            _, seq = append_event(session, DEVICE, kind, data or {"open": True}, Stamp.now("boot-1"))
+    return seq
+
+
+def outbox_size(db: Database) -> int:
+    with db.read() as session:
+        return int(session.execute(select(func.count()).select_from(Outbox)).scalar_one())
+
+
+def agent_settings(
+    broker: Mosquitto, db: Database, hub_settings: HubSettings, tmp_path: Path, **extra: Any
+) -> AgentSettings:
+    key = load_private_key(hub_settings.private_key_file)
+    values: dict[str, Any] = {
+        "site": SITE,
+        "device": DEVICE,
+        "database_url": db.url,
+        "hub": MqttSettings(broker.host, broker.port),
+        "public_key": public_key_b64(key),
+        "state_path": str(tmp_path / "sync-state.sqlite"),
+        "bus": MqttSettings(broker.host, broker.port),
+        "batch_events": 200,
+        "window_events": 2000,
+        "ack_timeout_s": 1.5,
+        "fast_resend_s": 0.5,
+        "status_interval_s": 0.5,
+    }
+    values.update(extra)
+    return AgentSettings(**values)
+
+
+@pytest.fixture
+def make_agent(mosquitto: Mosquitto, door_db: Database, hub_settings: HubSettings, tmp_path: Path) -> Iterator[Any]:
+    agents: list[SyncAgent] = []
+
+    def make(**extra: Any) -> SyncAgent:
+        agent = SyncAgent(agent_settings(mosquitto, door_db, hub_settings, tmp_path, **extra), Database(door_db.url))
+        agent.start()
+        assert agent.hub.wait_connected(10)
+        agents.append(agent)
+        return agent
+
+    yield make
+    for agent in agents:
+        agent.stop()
+
+
+def test_a_backlog_drains_exactly_once_and_the_outbox_empties(
+    make_worker: MakeWorker, make_agent: Any, door_db: Database, hub_db: HubDatabase
+) -> None:
+    worker = make_worker(0)
+    last = record(door_db, 3000)
+    agent = make_agent()
+    assert wait_until(lambda: agent.acked == last and outbox_size(door_db) == 0, 30)
+    assert count_events(hub_db, SITE, DEVICE) == (3000, 3000, 1, 3000)
+    with door_db.read() as session:
+        assert get_meta(session, appliance.HUB_ACKED) == "3000"
+    # A live event after the backlog leaves on its own, quickly.
+    record(door_db, 1, "door", {"open": False})
+    assert wait_until(lambda: outbox_size(door_db) == 0 and agent.acked == 3001, 5)
+    assert worker.stats.rejected == 0
+    # The hub sees the door online with its backlog in the retained status.
+    assert wait_until(lambda: worker.stats.statuses > 0, 5)
+
+
+AGENT_SCRIPT = """
+import json, logging, sys, threading
+logging.basicConfig(level=logging.WARNING)
+from sync.agent import AgentSettings, SyncAgent
+from sync.mqtt import MqttSettings
+values = json.loads(sys.argv[1])
+values["hub"] = MqttSettings(**values["hub"])
+values["bus"] = None
+agent = SyncAgent(AgentSettings(**values))
+agent.start()
+print("started", flush=True)
+threading.Event().wait()
+"""
+
+
+def test_the_agent_killed_mid_drain_loses_nothing_and_duplicates_nothing(
+    mosquitto: Mosquitto,
+    make_worker: MakeWorker,
+    door_db: Database,
+    hub_db: HubDatabase,
+    hub_settings: HubSettings,
+    tmp_path: Path,
+) -> None:
+    make_worker(0)
+    total = record(door_db, 20_000)
+    values = agent_settings(mosquitto, door_db, hub_settings, tmp_path, batch_events=200, window_events=2000).__dict__
+    values = {**values, "hub": {"host": mosquitto.host, "port": mosquitto.port}, "bus": None}
+
+    def cursor() -> int:
+        with hub_db.read() as session:
+            return int(session.execute(select(func.coalesce(func.max(DeviceCursor.seq), 0))).scalar_one())
+
+    kills = 0
+    for _ in range(3):
+        with subprocess.Popen(
+            [sys.executable, "-c", AGENT_SCRIPT, json.dumps(values)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.getcwd()},
+        ) as proc:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
+            start = cursor()
+            wait_until(lambda start=start: cursor() >= start + 2000, 30)
+            if cursor() < total:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.wait(10)
+    assert kills >= 2, "the kills must land mid-drain"
+    last = subprocess.Popen(
+        [sys.executable, "-c", AGENT_SCRIPT, json.dumps(values)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    try:
+        assert last.stdout is not None and last.stdout.readline().strip() == "started"
+        assert wait_until(lambda: cursor() == total and outbox_size(door_db) == 0, 60)
+    finally:
+        last.send_signal(signal.SIGTERM)
+        last.wait(10)
+        if last.stdout is not None:
+            last.stdout.close()
+    assert count_events(hub_db, SITE, DEVICE) == (total, total, 1, total)
+
+
+def test_a_roster_applies_with_the_seen_watermark_and_bad_rosters_are_refused(
+    mosquitto: Mosquitto,
+    make_agent: Any,
+    door_db: Database,
+    hub_settings: HubSettings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = load_private_key(hub_settings.private_key_file)
+    member, plan, sub = "a" * 32, "b" * 32, "c" * 32
+    # The door spent a half-day of the carnet at seq 2; the hub's roster has seen up to seq 1 only.
+    record(door_db, 1)
+    with door_db.write() as session:
+        event_id, seq = append_event(session, DEVICE, "entry", {"x": 1}, Stamp.now("boot-1"))
+        session.execute(
+            insert(Use),
+            [
+                {
+                    "holder_id": member,
+                    "site_id": SITE,
+                    "local_date": dt.date(2026, 11, 23),
+                    "slot": "morning",
+                    "spent": 1,
+                    "subscription_id": sub,
+                    "pass_id": None,
+                    "event_id": event_id,
+                    "seq": seq,
+                }
+            ],
+        )
+
+    def roster(version: int, balance: int, seen: int, uid_status: str = "active") -> dict[str, Any]:
+        return {
+            "v": 1,
+            "site": SITE,
+            "version": version,
+            "issued_at": utc_iso(dt.datetime.now(dt.UTC)),
+            "seen": {DEVICE: seen},
+            "members": [{"id": member, "first_name": "Zoé", "last_name": "Martin", "email": None, "active": True}],
+            "credentials": [
+                {"id": "d" * 32, "member_id": member, "kind": "nfc_uid", "value": "A1B2C3D4", "status": uid_status}
+            ],
+            "plans": [
+                {
+                    "id": plan,
+                    "name": "Carnet 10",
+                    "kind": "carnet",
+                    "half_days": 10,
+                    "allow_overdraft": False,
+                    "hours_start": None,
+                    "hours_end": None,
+                    "price_cents": 9000,
+                }
+            ],
+            "subscriptions": [
+                {
+                    "id": sub,
+                    "member_id": member,
+                    "plan_id": plan,
+                    "valid_from": None,
+                    "valid_until": None,
+                    "balance": balance,
+                }
+            ],
+        }
+
+    agent = make_agent()
+    hub = MqttClient(MqttSettings(mosquitto.host, mosquitto.port), "fake-hub", clean_start=True, session_expiry_s=0)
+    hub.start()
+    assert hub.wait_connected(10)
+    hub.publish_confirmed(roster_topic(SITE), dumps(sign_roster(roster(3, 9, 1), key)), retain=True)
+    assert wait_until(lambda: appliance.roster_version(door_db) == 3, 10)
+    with door_db.read() as session:
+        balance = session.get(Balance, sub)
+        assert balance is not None and (balance.amount, balance.as_of_seq) == (9, 1)
+        # Effective: 9 from the hub minus the half-day spent here after seq 1, not yet counted by the hub.
+        assert balance.amount - spent_since_balances(session, DEVICE).get(sub, 0) == 8
+        assert session.execute(select(Member.first_name)).scalar_one() == "Zoé"
+    with caplog.at_level("WARNING", logger="sync.agent"):
+        forged = {**sign_roster(roster(4, 99, 2), key), "version": 5}
+        hub.publish_confirmed(roster_topic(SITE), dumps(forged))
+        other_key = sign_roster(roster(6, 99, 2), generate_private_key())
+        hub.publish_confirmed(roster_topic(SITE), dumps(other_key))
+        unsigned = {k: v for k, v in roster(7, 99, 2).items()}
+        hub.publish_confirmed(roster_topic(SITE), dumps(unsigned))
+        hub.publish_confirmed(roster_topic(SITE), dumps(sign_roster(roster(2, 99, 2), key)))  # older: ignored
+        assert wait_until(lambda: agent.stats.rejected >= 3, 10)
+    assert appliance.roster_version(door_db) == 3
+    # The revocation arrives with the next version, and the door's badge row follows.
+    hub.publish_confirmed(roster_topic(SITE), dumps(sign_roster(roster(8, 8, 2, "revoked"), key)), retain=True)
+    assert wait_until(lambda: appliance.roster_version(door_db) == 8, 10)
+    with door_db.read() as session:
+        assert session.execute(select(Credential.status)).scalar_one() == "revoked"
+        balance = session.get(Balance, sub)
+        assert balance is not None and balance.amount - spent_since_balances(session, DEVICE).get(sub, 0) == 8
+    hub.stop()
+
+
+def test_a_hub_command_reaches_the_door_once_and_a_replay_is_refused(
+    mosquitto: Mosquitto, make_agent: Any, hub_settings: HubSettings
+) -> None:
+    key = load_private_key(hub_settings.private_key_file)
+    door_bus = Listener(mosquitto, DOOR_CMD)
+    agent = make_agent()
+    hub = MqttClient(MqttSettings(mosquitto.host, mosquitto.port), "fake-hub", clean_start=True, session_expiry_s=0)
+    hub.start()
+    assert hub.wait_connected(10)
+    command = dumps(make_command(key, SITE, DEVICE, "unlock", dt.datetime.now(dt.UTC), ttl_s=30))
+    hub.publish_confirmed(command_topic(SITE, DEVICE), command)
+    forwarded = json.loads(door_bus.next().payload)
+    assert (forwarded["name"], forwarded["by"]) == ("unlock", "manager")
+    hub.publish_confirmed(command_topic(SITE, DEVICE), command)  # the same command again: a replay
+    expired = make_command(key, SITE, DEVICE, "unlock", dt.datetime.now(dt.UTC) - dt.timedelta(seconds=60), ttl_s=30)
+    hub.publish_confirmed(command_topic(SITE, DEVICE), dumps(expired))
+    assert wait_until(lambda: agent.stats.rejected >= 2, 10)
+    assert agent.stats.commands == 1
+    with pytest.raises(Exception):  # noqa: B017 - queue.Empty: nothing more reached the door
+        door_bus.next(1.0)
+    hub.stop()
+    door_bus.client.stop()
+
+
+def test_malformed_payloads_never_stop_the_agent(
+    mosquitto: Mosquitto,
+    make_worker: MakeWorker,
+    make_agent: Any,
+    door_db: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    agent = make_agent()
+    fuzzer = MqttClient(
+        MqttSettings(mosquitto.host, mosquitto.port), "fuzz-agent", clean_start=True, session_expiry_s=0
+    )
+    fuzzer.start()
+    assert fuzzer.wait_connected(10)
+    topics = [
+        ack_topic(SITE, DEVICE),
+        roster_topic(SITE),
+        command_topic(SITE, DEVICE),
+        f"halfday/v1/{SITE}/{DEVICE}/replies",
+    ]
+
+    keys = st.sampled_from(["site", "sig", "kind", "name", "request", "x"])
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        payload=st.binary(max_size=120)
+        | st.dictionaries(keys, st.integers() | st.text(max_size=5), max_size=4).map(lambda d: dumps({"v": 1, **d})),
+        topic=st.sampled_from(topics),
+    )
+    def publish(payload: bytes, topic: str) -> None:
+        before = agent.stats.rejected
+        fuzzer.publish_confirmed(topic, payload)
+        assert wait_until(lambda: agent.stats.rejected > before, 10)
+
+    with caplog.at_level("WARNING", logger="sync.agent"):
+        publish()
+    assert all(t.is_alive() for t in agent._threads)
+    # A huge ack from nowhere must not retire events the hub does not have: acks only count up to what was sent.
+    fuzzer.publish_confirmed(ack_topic(SITE, DEVICE), make_ack(10**9))
+    fuzzer.stop()
+    make_worker(0)
+    last = record(door_db, 50)
+    assert wait_until(lambda: outbox_size(door_db) == 0, 20)
+    assert agent.acked >= last
+
+
+def test_settings_from_the_appliance_config(tmp_path: Path) -> None:
+    import tomllib
+
+    from access.config import parse_config
+    from access.default_config import render
+
+    key = public_key_b64(generate_private_key())
+    text = render("site-a", "Le Local", str(tmp_path / "halfday.sqlite"))
+    text += f'\n[hub]\nurl = "mqtts://hub.example.org:8883"\npublic_key = "{key}"\nusername = "site-a-door-1"\n'
+    settings = AgentSettings.from_config(parse_config(tomllib.loads(text)))
+    assert (settings.site, settings.device, settings.hub.tls, settings.hub.port) == ("site-a", "door-1", True, 8883)
+    assert settings.hub.username == "site-a-door-1" and settings.public_key == key
+    assert settings.state_path == str(tmp_path / "sync-state.sqlite")
