@@ -1,8 +1,12 @@
 """`halfday door`: the only process that touches the reader and the GPIO pins.
 
 A thin shell around the pure core: read an input (tap, exit button, door sensor, bus command, time), ask the
-policy and the door state machine, record the outcome durably, drive the relay, tell the bus. It needs nothing
+policy and the door state machine, drive the relay, record the outcome durably, tell the bus. It needs nothing
 else running: with the bus down it still decides, opens and records.
+
+A tap is decided on the reader's thread, and the relay energised there at once; the durable commit follows on the
+main thread within a millisecond. If the process dies in between, the GPIO line is released and a fail-secure
+lock relocks: the door cannot be opened in that millisecond, so no visit happens without its record.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from access.store import (
     entry_data,
     get_meta,
     load_state,
-    record_entry,
+    record_entries,
     set_meta,
     state_version,
 )
@@ -45,33 +49,37 @@ log = logging.getLogger("halfday.door")
 STATE_POLL_S = 1.0
 # The retained door state is refreshed this often even without change, so a display can tell it is fresh.
 STATE_PUBLISH_S = 30.0
-# The time floor is written to the database at most this often (plus at every recorded event).
+# The time floor is written to the database at most this often.
 FLOOR_PERSIST_S = 60.0
 # How long enrol mode waits for a badge when the command does not say.
 ENROL_TIMEOUT_S = 30.0
-# A failed write (disk full, database locked too long) is retried this often; the door keeps working meanwhile.
-RETRY_S = 2.0
-# Indicator: how long the green/red light and the buzzer show a decision.
+# Indicator: how long the green/red light shows a decision.
 INDICATOR_S = 1.0
 
 
 @dataclass
 class Input:
-    kind: str  # tap | exit | door | cmd | reload
+    kind: str  # tap | record | exit | door | cmd | reload
     value: Any = None
     at_ns: int = field(default_factory=time.monotonic_ns)
+
+
+@dataclass
+class Pending:
+    """A decision taken and acted on, waiting for its durable commit."""
+
+    decision: Decision
+    stamp: Stamp
+    connected_ns: int | None
+    request: str | None
+    committed_ns: int = 0
 
 
 class Door:
     """The door daemon's parts and its loop. `pin_factory` lets tests drive gpiozero's MockFactory."""
 
     def __init__(
-        self,
-        config: Config,
-        *,
-        pin_factory: Any = None,
-        use_bus: bool = True,
-        kernel_synced: Any = kernel_synchronised,
+        self, config: Config, *, pin_factory: Any = None, use_bus: bool = True, kernel_synced: Any = kernel_synchronised
     ) -> None:
         from hardware.devices import build_devices, build_reader
 
@@ -79,36 +87,40 @@ class Door:
         self.site = config.site
         # The lock first: it is built locked, before the database, the reader or the bus exist.
         self.devices = build_devices(config.hardware, pin_factory)
+        self.lock = threading.RLock()  # guards the state, the machine and the relay (reader and main threads)
         self.inputs: queue.Queue[Input] = queue.Queue()
         self.machine = DoorMachine(DoorTiming(config.door.unlock_s, config.door.held_open_s))
         self.db = Database(config.database_url)
         self.boot = boot_id()
         self.kernel_synced = kernel_synced
         self.clock = ClockGuard(trust_always=config.door.trust_clock)
-        self.rules = SlotRules(
-            self.site.tz, self.site.slots.morning_start, self.site.slots.noon, self.site.slots.afternoon_end
-        )
-        self.state: AccessState = AccessState(rules=self.rules)
+        slots = self.site.slots
+        self.rules = SlotRules(self.site.tz, slots.morning_start, slots.noon, slots.afternoon_end)
+        self.state = AccessState(rules=self.rules)
         self.version = -1
         self.enrol: tuple[str, float] | None = None  # (request id, monotonic deadline)
-        self.pending: list[tuple[str, dict[str, Any], Stamp]] = []  # events whose write failed, retried
+        self.uncommitted: list[Pending] = []  # acted on, not yet durable (re-applied after a reload)
+        self.failed: list[tuple[str, dict[str, Any], Stamp]] = []  # writes that failed, retried
         self.notifier = Notifier()
         self.stopping = threading.Event()
-        self.reader = build_reader(config.hardware.reader, lambda tap: self.inputs.put(Input("tap", tap)))
-        self.bus = self._make_bus() if use_bus else None
-        self.last_state_payload: bytes | None = None
-        self.taps_recorded = 0
-        schedule = tuple(
+        self.reader = build_reader(config.hardware.reader, self._on_tap)
+        self.bus = None
+        if use_bus:
+            from access.door_bus import DoorBus
+
+            self.bus = DoorBus(config, lambda payload: self.inputs.put(Input("cmd", payload)))
+        self.schedule = tuple(
             (day, start.hour * 60 + start.minute, end.hour * 60 + end.minute) for day, start, end in config.door.staffed
         )
-        self.schedule = schedule
+        self.recorded: list[Pending] = []  # the last few commits, for benchmarks and diagnostics
+        self.taps_recorded = 0
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         sensor = self.devices.door_sensor
-        opened = self.machine.start(sensor.is_open if sensor else False, time.monotonic())
-        self._drive(opened)
+        with self.lock:
+            self._drive(self.machine.start(sensor.is_open if sensor else False, time.monotonic()))
         if sensor is not None:
             sensor.on_change = lambda is_open: self.inputs.put(Input("door", is_open))
         if self.devices.exit_button is not None:
@@ -119,44 +131,53 @@ class Door:
             self.clock.floor = dt.datetime.fromisoformat(floor)
         self._reload()
         if self.bus is not None:
-            self.bus.subscribe(bus.DOOR_CMD)
             self.bus.start()
         self.reader.start()
         log.info("porte prête : %d badges connus, lecteur %s", len(self.state.credentials), self.reader.path)
         self.notifier.ready(f"{len(self.state.credentials)} badges")
 
     def stop(self) -> None:
-        """Relock, record nothing half-done, release the pins."""
+        """Relock, commit what was decided, release the pins."""
         self.stopping.set()
         self.notifier.stopping()
-        self.devices.lock.lock()
+        with self.lock:
+            self.devices.lock.lock()
         self.reader.stop()
+        while not self.inputs.empty():
+            item = self.inputs.get_nowait()
+            if item.kind == "record":
+                self._commit([item.value])
         if self.bus is not None:
-            self.bus.stop(final=self._state_message(offline=True))
+            self.bus.stop()
         self.devices.close()
         self.db.dispose()
 
     def run(self) -> None:
-        """The main loop, until `stopping` is set. Every input is handled here, one at a time."""
+        """The main loop, until `stopping` is set: inputs one at a time, then the passing of time."""
         next_poll = next_publish = next_floor = next_watchdog = time.monotonic()
         while not self.stopping.is_set():
             now = time.monotonic()
             deadline = min(next_poll, next_publish, self.machine.next_deadline() or next_poll)
             try:
-                item = self.inputs.get(timeout=max(0.0, min(deadline - now, 0.5)))
+                item: Input | None = self.inputs.get(timeout=max(0.0, min(deadline - now, 0.5)))
             except queue.Empty:
                 item = None
+            if item is not None and item.kind == "record":
+                item = self._commit_batch(item)  # outside the lock: a slow disk never stalls the reader
             if item is not None:
-                self._handle(item)
+                with self.lock:
+                    self._handle(item)
             now = time.monotonic()
-            self._drive(self.machine.tick(now, self._staffed()))
+            with self.lock:
+                self._drive(self.machine.tick(now, self._staffed()))
             if now >= next_poll:
                 next_poll = now + STATE_POLL_S
                 self._poll_changes()
-            if now >= next_publish:
+            refresh = now >= next_publish
+            if refresh:
                 next_publish = now + STATE_PUBLISH_S
-                self.last_state_payload = None
-            self._publish_state()
+            if self.bus is not None:
+                self.bus.publish_state(self._state_payload(), force=refresh)
             if now >= next_floor:
                 next_floor = now + FLOOR_PERSIST_S
                 self._persist_floor()
@@ -165,13 +186,93 @@ class Door:
                 next_watchdog = now + interval
                 self.notifier.watchdog()
 
-    # ------------------------------------------------------------------------------------------ inputs
+    # ------------------------------------------------------------------------------------------ taps
+
+    def _on_tap(self, tap: Any) -> None:
+        self.handle_tap(tap.uid, tap.connected_ns)
+
+    def handle_tap(self, uid: str, connected_ns: int | None, request: str | None = None) -> Decision | None:
+        """Decide on a tap (or a pass the kiosk admits) and drive the relay at once; the commit is queued."""
+        if uid not in self.state.credentials:
+            self._poll_changes()  # a pass sold or a badge added a moment ago
+        with self.lock:
+            if self.enrol is not None and request is None:
+                enrol_request, until = self.enrol
+                self.enrol = None
+                if time.monotonic() <= until:
+                    self.inputs.put(Input("cmd", {"name": "_enrolled", "uid": uid, "request": enrol_request}))
+                    return None
+            wall = dt.datetime.now(dt.UTC)
+            clock_ok = self.clock.check(wall, self.kernel_synced())
+            decision = decide(uid, wall, self.state, clock_ok=clock_ok)
+            now = time.monotonic()
+            out = self.machine.grant(now) if decision.granted else self.machine.deny(now)
+            self._set_relay(out.unlocked)
+            apply(decision, self.state)
+            pending = Pending(decision, Stamp(wall, time.monotonic_ns(), self.boot, clock_ok), connected_ns, request)
+            self.uncommitted.append(pending)
+        self.inputs.put(Input("record", pending))
+        return decision
+
+    def _commit_batch(self, first: Input) -> Input | None:
+        """Commit `first` and every decision queued behind it in one transaction (group commit under load).
+
+        Returns the first queued input that is not a decision, for the caller to handle next.
+        """
+        batch: list[Pending] = [first.value]
+        following = None
+        while following is None:
+            try:
+                item = self.inputs.get_nowait()
+            except queue.Empty:
+                break
+            if item.kind == "record":
+                batch.append(item.value)
+            else:
+                following = item
+        self._commit(batch)
+        return following
+
+    def _commit(self, batch: list[Pending]) -> None:
+        ids: list[tuple[str, int]] = [("", 0)] * len(batch)
+        try:
+            with self.db.write() as session:
+                self._flush_failed(session)
+                entries = [(p.decision, p.stamp) for p in batch]
+                ids = record_entries(session, self.site.id, self.site.device, entries)
+            committed_ns = time.monotonic_ns()
+            for pending in batch:
+                pending.committed_ns = committed_ns
+            self.taps_recorded += len(batch)
+        except Exception:
+            # The door keeps working: the records wait in memory until the disk takes them.
+            log.exception("écriture impossible : les entrées sont gardées en mémoire et seront réessayées")
+            self.failed.extend(("entry", entry_data(p.decision), p.stamp) for p in batch)
+        with self.lock:
+            for pending in batch:
+                if pending in self.uncommitted:
+                    self.uncommitted.remove(pending)
+            last = batch[-1].decision
+            self._indicate("grant" if last.granted else "deny")
+        self.recorded = [*self.recorded[-(100 - len(batch)) :], *batch][-100:]
+        for pending, (event_id, seq) in zip(batch, ids, strict=True):
+            self._announce(pending, event_id, seq)
+
+    def _announce(self, pending: Pending, event_id: str, seq: int) -> None:
+        decision = pending.decision
+        if self.bus is not None and event_id:
+            at = pending.stamp.at.isoformat()
+            self.bus.publish(bus.TAP, bus.tap_payload(decision, event_id, seq, at, pending.connected_ns))
+        if pending.request:
+            self._reply(pending.request, decision.granted, decision.reason.value, decision.message("fr"))
+        verdict = "entrée" if decision.granted else "refus"
+        log.info("%s %s : %s (%s)", verdict, decision.credential, decision.first_name or "inconnu", decision.reason)
+
+    # ------------------------------------------------------------------------------------------ other inputs
 
     def _handle(self, item: Input) -> None:
         now = time.monotonic()
-        if item.kind == "tap":
-            self._tap(item.value.uid, item.value.connected_ns)
-        elif item.kind == "exit":
+        if item.kind == "exit":
             self._drive(self.machine.exit_button(now))
         elif item.kind == "door":
             self._drive(self.machine.door_changed(bool(item.value), now))
@@ -180,60 +281,20 @@ class Door:
         elif item.kind == "reload":
             self._reload()
 
-    def _tap(self, uid: str, connected_ns: int | None, request: str | None = None) -> Decision | None:
-        if self.enrol is not None and request is None:
-            enrol_request, until = self.enrol
-            self.enrol = None
-            if time.monotonic() <= until:
-                log.info("badge %s présenté en mode enrôlement", uid)
-                self._record("enrol", {"uid": uid})
-                self._publish(bus.ENROLLED, bus.encode({"uid": uid, "request": enrol_request}))
-                return None
-        if uid not in self.state.credentials:
-            self._poll_changes()  # a pass sold or a badge added a moment ago
-        wall = dt.datetime.now(dt.UTC)
-        clock_ok = self.clock.check(wall, self.kernel_synced())
-        decision = decide(uid, wall, self.state, clock_ok=clock_ok)
-        stamp = Stamp(wall, time.monotonic_ns(), self.boot, clock_ok)
-        event_id, seq = self._record_entry(decision, stamp)
-        # Committed first, then the relay: every opening has its record, even if the process dies right here.
-        apply(decision, self.state)
-        now = time.monotonic()
-        self._drive(self.machine.grant(now) if decision.granted else self.machine.deny(now))
-        self._publish(bus.TAP, bus.tap_payload(decision, event_id, seq, wall.isoformat(), connected_ns))
-        log.info(
-            "%s %s : %s (%s)",
-            "entrée" if decision.granted else "refus",
-            uid,
-            decision.first_name or "inconnu",
-            decision.reason.value,
-        )
-        return decision
-
-    def _record_entry(self, decision: Decision, stamp: Stamp) -> tuple[str, int]:
-        try:
-            with self.db.write() as session:
-                event_id, seq = record_entry(session, self.site.id, self.site.device, decision, stamp)
-            self.taps_recorded += 1
-            return event_id, seq
-        except Exception:
-            # The door must keep working: decide and open, and keep the record in memory until the disk is back.
-            log.exception("écriture impossible : l'entrée est gardée en mémoire et sera réessayée")
-            self.pending.append(("entry", entry_data(decision), stamp))
-            return "", 0
-
     def _command(self, payload: dict[str, Any]) -> None:
         name = payload.get("name")
         request = str(payload.get("request") or "")
-        if name == "unlock":
+        if name == "_enrolled":
+            log.info("badge %s présenté en mode enrôlement", payload["uid"])
+            self._record("enrol", {"uid": payload["uid"]})
+            if self.bus is not None:
+                self.bus.publish(bus.ENROLLED, bus.encode({"uid": payload["uid"], "request": payload["request"]}))
+        elif name == "unlock":
             by = str(payload.get("by") or "manager")
             self._drive(self.machine.remote_unlock(time.monotonic(), by, payload.get("ref")))
             self._reply(request, True, "unlocked", "Porte ouverte")
         elif name == "admit":
-            credential = str(payload.get("credential") or "")
-            decision = self._tap(credential, None, request=request or "admit")
-            if decision is not None:
-                self._reply(request, decision.granted, decision.reason.value, decision.message("fr"))
+            self.handle_tap(str(payload.get("credential") or ""), None, request=request or "admit")
         elif name == "enrol":
             timeout = payload.get("timeout_s")
             seconds = float(timeout) if isinstance(timeout, (int, float)) and 0 < timeout <= 300 else ENROL_TIMEOUT_S
@@ -248,12 +309,15 @@ class Door:
 
     # ------------------------------------------------------------------------------------------ outputs
 
-    def _drive(self, out: Output) -> None:
+    def _set_relay(self, unlocked: bool) -> None:
         lock = self.devices.lock
-        if out.unlocked and not lock.is_unlocked:
+        if unlocked and not lock.is_unlocked:
             lock.unlock()
-        elif not out.unlocked and lock.is_unlocked:
+        elif not unlocked and lock.is_unlocked:
             lock.lock()
+
+    def _drive(self, out: Output) -> None:
+        self._set_relay(out.unlocked)
         if out.indicator is not None:
             self._indicate(out.indicator)
         for kind, data in out.events:
@@ -265,72 +329,62 @@ class Door:
         indicator = self.devices.indicator
         if what == "grant":
             indicator.blink("green", on_s=INDICATOR_S, off_s=0.0, times=1)
-            indicator.blink("buzzer", on_s=0.1, off_s=0.0, times=1)
         else:
             indicator.blink("red", on_s=INDICATOR_S, off_s=0.0, times=1)
-            indicator.blink("buzzer", on_s=0.1, off_s=0.1, times=2)
+        indicator.blink("buzzer", on_s=0.1, off_s=0.1, times=1 if what == "grant" else 2)
 
     def _record(self, kind: str, data: dict[str, Any]) -> None:
         wall = dt.datetime.now(dt.UTC)
         stamp = Stamp(wall, time.monotonic_ns(), self.boot, self.clock.check(wall, self.kernel_synced()))
         try:
             with self.db.write() as session:
-                self._flush_pending(session)
+                self._flush_failed(session)
                 append_event(session, self.site.device, kind, data, stamp)
         except Exception:
             log.exception("écriture impossible : événement %s gardé en mémoire", kind)
-            self.pending.append((kind, data, stamp))
+            self.failed.append((kind, data, stamp))
 
-    def _flush_pending(self, session: Any) -> None:
-        while self.pending:
-            kind, data, stamp = self.pending[0]
+    def _flush_failed(self, session: Any) -> None:
+        while self.failed:
+            kind, data, stamp = self.failed[0]
             append_event(session, self.site.device, kind, data, stamp)
-            self.pending.pop(0)
-
-    def _publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
-        # Live news only: when the bus is down the kiosk catches up from the database, so nothing is queued.
-        if self.bus is not None and self.bus.connected:
-            self.bus.publish(topic, payload, qos=1, retain=retain, windowed=False)
+            self.failed.pop(0)
 
     def _reply(self, request: str, ok: bool, reason: str, message: str) -> None:
-        self._publish(bus.DOOR_REPLY, bus.encode({"request": request, "ok": ok, "reason": reason, "message": message}))
+        if self.bus is not None:
+            payload = {"request": request, "ok": ok, "reason": reason, "message": message}
+            self.bus.publish(bus.DOOR_REPLY, bus.encode(payload))
 
-    def _state_message(self, offline: bool = False) -> Any:
-        from sync.mqtt import Message
-
-        return Message(bus.DOOR_STATE, self._state_payload(offline), qos=1, retain=True)
-
-    def _state_payload(self, offline: bool = False) -> bytes:
-        if offline:
-            return bus.encode({"online": False})
+    def _state_payload(self) -> bytes:
         health = self.reader.health
-        return bus.encode(
-            {
-                "online": True,
-                "locked": not self.devices.lock.is_unlocked,
-                "open": self.machine.door_open,
-                "alarms": sorted(self.machine.alarms),
-                "staffed": self.machine.staffed,
-                "reader": {"state": health.state, "detail": health.detail, "reopens": health.reopens},
-                "pending_writes": len(self.pending),
-            }
-        )
-
-    def _publish_state(self) -> None:
-        payload = self._state_payload()
-        if payload != self.last_state_payload and self.bus is not None and self.bus.connected:
-            self.last_state_payload = payload
-            self._publish(bus.DOOR_STATE, payload, retain=True)
+        with self.lock:
+            return bus.encode(
+                {
+                    "online": True,
+                    "locked": not self.devices.lock.is_unlocked,
+                    "open": self.machine.door_open,
+                    "alarms": sorted(self.machine.alarms),
+                    "staffed": self.machine.staffed,
+                    "reader": {"state": health.state, "detail": health.detail, "reopens": health.reopens},
+                    "pending_writes": len(self.failed),
+                }
+            )
 
     # ------------------------------------------------------------------------------------------ state
 
     def _reload(self) -> None:
         today = dt.datetime.now(self.site.tz).date()
         with self.db.read() as session:
-            self.version = state_version(session)
-            self.state = load_state(
+            version = state_version(session)
+            state = load_state(
                 session, self.rules, self.site.id, self.site.device, today, self.config.door.clock_unsure
             )
+        with self.lock:
+            # Decisions acted on but not yet committed are not in the database: carry them over.
+            for pending in self.uncommitted:
+                if pending.decision.holder_id in state.holders:
+                    _reapply(pending.decision, state)
+            self.state, self.version = state, version
 
     def _poll_changes(self) -> None:
         try:
@@ -338,9 +392,9 @@ class Door:
                 version = state_version(session)
             if version != self.version:
                 self._reload()
-            if self.pending:
+            if self.failed:
                 with self.db.write() as session:
-                    self._flush_pending(session)
+                    self._flush_failed(session)
         except Exception:
             log.exception("lecture de la base impossible ; la porte décide sur ce qu'elle sait")
 
@@ -359,33 +413,18 @@ class Door:
         local = dt.datetime.now(self.site.tz)
         return staffed_at(local.weekday(), local.hour * 60 + local.minute, self.schedule)
 
-    def _make_bus(self) -> Any:
-        from sync.mqtt import MqttClient, MqttSettings, Will
 
-        broker = self.config.bus
-        settings = MqttSettings.from_url(
-            broker.url, username=broker.username, password_file=broker.password_file, ca_file=broker.ca_file
-        )
-
-        def on_message(message: Any) -> None:
-            payload = bus.decode(message.payload)
-            if payload is None or payload.get("name") not in bus.COMMANDS:
-                log.warning("message ignoré sur %s : charge utile invalide", message.topic)
-                return
-            self.inputs.put(Input("cmd", payload))
-
-        def on_connect(_session_present: bool) -> None:
-            self.last_state_payload = None  # publish the state again on every (re)connection
-
-        return MqttClient(
-            settings,
-            f"halfday-door-{self.site.id}-{self.site.device}-{os.getpid()}",
-            clean_start=True,
-            session_expiry_s=0,
-            will=Will(bus.DOOR_STATE, bus.encode({"online": False})),
-            on_message=on_message,
-            on_connect=on_connect,
-        )
+def _reapply(decision: Decision, state: AccessState) -> None:
+    """Apply a decision taken on an older state to a freshly loaded one (same holder and right, new objects)."""
+    charge = decision.charge
+    if charge is None or decision.holder_id is None:
+        return
+    holder = state.holders[decision.holder_id]
+    entitlement = next((e for e in holder.entitlements if e.id == charge.entitlement_id), None)
+    if entitlement is not None and not state.uses.has(decision.holder_id, decision.slot):  # type: ignore[arg-type]
+        state.uses.add(decision.holder_id, charge.date, charge.slot)
+        if entitlement.balance is not None:
+            entitlement.balance -= charge.spent
 
 
 def main(argv: list[str]) -> int:

@@ -15,12 +15,12 @@ from typing import Any
 from gpiozero.pins.mock import MockFactory
 from sqlalchemy import select
 
-from access.cli import main as cli
 from access.config import Config, load_config
 from access.db import Database
 from access.door import DoorTiming
 from access.door_daemon import Door
 from access.models import Event
+from access.sample import ALICE, BRUNO, CLARA, DENIS, UNKNOWN, make_site
 from hardware.virtual_card import VirtualCard
 
 LOCK_PIN = 17
@@ -28,12 +28,6 @@ DOOR_PIN = 27
 EXIT_PIN = 22
 # Between two emulated taps nfcpy needs the card gone for a moment, or it sees one long presentation.
 TAP_GAP_S = 0.5
-
-ALICE = "1A2B3C4D"  # unlimited plan
-BRUNO = "2B3C4D5E"  # carnet of 2 half-days
-CLARA = "3C4D5E6F"  # carnet used up, no overdraft
-DENIS = "5E6F7A8B"  # badge revoked
-UNKNOWN = "6F7A8B9C"
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, period: float = 0.01) -> bool:
@@ -43,35 +37,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, period: floa
             return True
         time.sleep(period)
     return predicate()
-
-
-def make_site(folder: Path, reader_path: str, bus_url: str | None = None, extra: dict[str, str] | None = None) -> Path:
-    """A site config and database with sample members (one per case the door must handle)."""
-    path = folder / "halfday.toml"
-    assert (
-        cli(["--config", str(path), "init", "--site-id", "le-local", "--name", "Le Local", "--reader", reader_path])
-        == 0
-    )
-    text = path.read_text().replace("trust_clock = false", "trust_clock = true")
-    if bus_url:
-        text = text.replace('url = "mqtt://127.0.0.1:1883"', f'url = "{bus_url}"')
-    for old, new in (extra or {}).items():
-        text = text.replace(old, new)
-    path.write_text(text)
-    run = [
-        ["plan", "add", "Illimité", "--kind", "unlimited", "--hours", "00:00-23:59"],
-        ["plan", "add", "Carnet 2", "--kind", "carnet", "--half-days", "2", "--hours", "00:00-23:59"],
-        ["plan", "add", "Carnet vide", "--kind", "carnet", "--half-days", "1", "--hours", "00:00-23:59"],
-        ["member", "add", "Alice", "Martin", "--plan", "Illimité", "--badge", ALICE],
-        ["member", "add", "Bruno", "Petit", "--plan", "Carnet 2", "--badge", BRUNO],
-        ["member", "add", "Clara", "Roux", "--email", "clara@example.org", "--plan", "Carnet vide", "--badge", CLARA],
-        ["member", "add", "Denis", "Blanc", "--plan", "Illimité", "--badge", DENIS],
-        ["badge", "revoke", DENIS],
-        ["member", "topup", "clara@example.org", "-1"],
-    ]
-    for args in run:
-        assert cli(["--config", str(path), *args]) == 0, args
-    return path
 
 
 class DoorRig:
@@ -151,3 +116,6 @@ class DoorRig:
     def wait_events(self, count: int, kind: str | None = None, timeout: float = 5.0) -> list[Event]:
         wait_until(lambda: len(self.events(kind)) >= count, timeout)
         return self.events(kind)
+
+
+__all__ = ["ALICE", "BRUNO", "CLARA", "DENIS", "UNKNOWN", "DoorRig", "make_site", "wait_until"]
