@@ -1,0 +1,89 @@
+"""How a walk-in pays: one small interface, two providers.
+
+- `counter`: pay at the desk or into the honesty box. The sale is recorded unpaid; the manager marks it paid.
+- `voucher`: a prepaid code the space printed and sold (kiosk/vouchers.py), checked offline, usable once.
+
+A provider runs inside the sale's write transaction, so a voucher's "not used yet" check and the sale that uses
+it cannot be split by another sale (and `Sale.voucher_code` is unique as a last guard).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from access.models import Sale
+from kiosk.sales import Offer, Payment
+from kiosk.vouchers import VoucherBook, VoucherError
+
+COUNTER = "counter"
+VOUCHER = "voucher"
+
+
+class PaymentRefused(Exception):
+    """The payment did not go through. `reason` names why; `guess` marks a possible guessing attempt."""
+
+    def __init__(self, reason: str, *, guess: bool = False, **details: object) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.guess = guess
+        self.details = details
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    def take(self, session: Session, offer: Offer, form: Mapping[str, str]) -> Payment:
+        """Take the payment for `offer` from what the buyer entered, or raise PaymentRefused."""
+        ...
+
+
+class CounterPayment:
+    """Pay at the desk or into the honesty box: trusted now, reconciled by the manager later."""
+
+    name = COUNTER
+
+    def take(self, session: Session, offer: Offer, form: Mapping[str, str]) -> Payment:
+        return Payment(COUNTER, paid=False)
+
+
+class VoucherPayment:
+    """A prepaid voucher for this kind of pass, genuine and not used before."""
+
+    name = VOUCHER
+
+    def __init__(self, book: VoucherBook) -> None:
+        self.book = book
+
+    def take(self, session: Session, offer: Offer, form: Mapping[str, str]) -> Payment:
+        raw = form.get("voucher", "")
+        if not raw.strip():
+            raise PaymentRefused("voucher_missing")
+        try:
+            voucher = self.book.verify(raw)
+        except VoucherError as exc:
+            raise PaymentRefused(f"voucher_{exc.reason}", guess=True) from None
+        if voucher.kind != offer.kind:
+            raise PaymentRefused("voucher_kind", kind=voucher.kind)
+        used = session.scalar(select(Sale).where(Sale.voucher_code == voucher.code))
+        if used is not None:
+            raise PaymentRefused("voucher_used", at=used.created_at)
+        return Payment(VOUCHER, paid=True, voucher_code=voucher.code)
+
+
+def make_providers(names: tuple[str, ...], book: VoucherBook | None) -> dict[str, PaymentProvider]:
+    """The configured providers, in the configured order."""
+    providers: dict[str, PaymentProvider] = {}
+    for name in names:
+        if name == COUNTER:
+            providers[name] = CounterPayment()
+        elif name == VOUCHER:
+            if book is None:
+                raise ValueError("the voucher provider needs the site's voucher book")
+            providers[name] = VoucherPayment(book)
+        else:
+            raise ValueError(f"unknown payment provider {name!r}")
+    return providers

@@ -1,0 +1,247 @@
+"""Kiosk fixtures: a site (config + database with sample members), a real Mosquitto, the kiosk served by
+waitress on a free port, Debian's Chromium driven by Playwright, a probe on the local bus, and the door daemon
+itself (real nfcpy reader loop on a virtual card, gpiozero MockFactory) for the end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from access import admin, bus
+from access.config import Config, load_config
+from access.db import Database, migrate
+from access.default_config import render
+from kiosk.app import create_app
+from kiosk.context import Tuning
+from kiosk.security import set_password
+from kiosk.serve import KioskServer
+from tests.support.broker import Mosquitto
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    # The kiosk session plays its sound cues without a first touch (see systemd/'s Chromium unit).
+    "--autoplay-policy=no-user-gesture-required",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+TOUCH = {"width": 800, "height": 480}
+TOUCH_1024 = {"width": 1024, "height": 600}
+WALL = {"width": 1920, "height": 1080}
+
+# Badges of the sample members. No UID starts with 04: nfcpy would probe an NXP product the virtual card is not.
+ALICE = "A1A2A3A4"  # unlimited plan
+BRUNO = "B1B2B3B4"  # carnet of 10 half-days
+UNKNOWN = "C0FFEE01"
+MANAGER_PASSWORD = "correct horse battery"
+
+# Small timings: a test never waits for a production delay.
+TEST_TUNING = Tuning(
+    tap_show_s=3.0,
+    sse_keepalive_s=2.0,
+    display_refresh_s=5.0,
+    command_timeout_s=1.5,
+    enrol_timeout_s=8.0,
+    login_lockout_s=2.0,
+    guess_lockout_s=2.0,
+)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, period: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(period)
+    return predicate()
+
+
+def site_toml(database: Path, bus_url: str, reader_path: str) -> str:
+    """The config `halfday init` writes, with slots covering the whole day so tests pass at any hour."""
+    text = render("le-local", "Le Local", str(database), "mock", reader_path)
+    for old, new in {
+        'morning_start = "08:00"': 'morning_start = "00:00"',
+        'noon = "13:00"': 'noon = "12:00"',
+        'afternoon_end = "20:00"': 'afternoon_end = "23:59"',
+        'url = "mqtt://127.0.0.1:1883"': f'url = "{bus_url}"',
+        "trust_clock = false": "trust_clock = true",
+        "unlock_s = 5.0": "unlock_s = 0.6",
+        "debounce_s = 2.0": "debounce_s = 0.3",
+    }.items():
+        text = text.replace(old, new)
+    return text
+
+
+def add_sample_members(db: Database, device: str) -> None:
+    with db.write() as s:
+        admin.add_plan(s, admin.PlanSpec("Illimité", "unlimited", hours="00:00-23:59"))
+        admin.add_plan(s, admin.PlanSpec("Carnet 10", "carnet", 10, hours="00:00-23:59"))
+        admin.add_member(s, admin.MemberSpec("Alice", "Martin", "alice@example.org", "Illimité", ALICE), device)
+        admin.add_member(s, admin.MemberSpec("Bruno", "Petit", "bruno@example.org", "Carnet 10", BRUNO), device)
+        admin.add_member(s, admin.MemberSpec("Clara", "Roux", "clara@example.org", "Carnet 10"), device)
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated database with the sample members, made once and copied for each test (migrating is slow)."""
+    path = tmp_path_factory.mktemp("template") / "halfday.db"
+    url = f"sqlite:///{path}"
+    migrate(url)
+    db = Database(url)
+    add_sample_members(db, "door-1")
+    db.dispose()
+    return path
+
+
+@pytest.fixture
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """A real Mosquitto on a free port: the site's local bus."""
+    mosquitto = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    mosquitto.start()
+    yield mosquitto
+    mosquitto.kill()
+
+
+@dataclass
+class Site:
+    folder: Path
+    config_path: Path
+    config: Config
+    db: Database
+
+    def set_password(self, password: str = MANAGER_PASSWORD) -> None:
+        with self.db.write() as s:
+            set_password(s, password)
+
+
+@pytest.fixture
+def site(tmp_path: Path, template_db: Path, broker: Mosquitto) -> Iterator[Site]:
+    database = tmp_path / "halfday.db"
+    shutil.copyfile(template_db, database)
+    config_path = tmp_path / "halfday.toml"
+    # The reader path is only used by the door daemon's tests, which replace it with their virtual card's.
+    config_path.write_text(site_toml(database, f"mqtt://127.0.0.1:{broker.port}", "udp:127.0.0.1:9"), encoding="utf-8")
+    db = Database(f"sqlite:///{database}")
+    yield Site(tmp_path, config_path, load_config(config_path), db)
+    db.dispose()
+
+
+@pytest.fixture
+def start_kiosk(site: Site) -> Iterator[Callable[..., KioskServer]]:
+    """Factory: the kiosk for `site`, served on a free port and connected to the bus; stopped after the test."""
+    servers: list[KioskServer] = []
+
+    def start(config: Config | None = None, **app_kwargs: Any) -> KioskServer:
+        app_kwargs.setdefault("tuning", TEST_TUNING)
+        server = KioskServer(create_app(config or site.config, **app_kwargs)).start()
+        servers.append(server)
+        link = server.kiosk.link
+        assert link is None or wait_until(lambda: link.connected, 10), "the kiosk did not reach the bus"
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def kiosk(start_kiosk: Callable[..., KioskServer]) -> KioskServer:
+    return start_kiosk()
+
+
+# ---------------------------------------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
+    """Factory: a page in a fresh browser context (own cookies) with the given viewport."""
+    contexts = []
+
+    def open_page(viewport: dict[str, int] | None = None) -> Page:
+        context = browser.new_context(viewport=viewport or TOUCH)  # type: ignore[arg-type]
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(open_page: Callable[..., Page]) -> Page:
+    return open_page(TOUCH)
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save what the page shows to artifacts/screenshots/NAME-WxH.png (git-ignored)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size or TOUCH
+    path = SCREENSHOTS / f"{name}-{size['width']}x{size['height']}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- bus probe
+
+
+class BusProbe:
+    """A test's own client on the local bus: records the commands sent to the door, and can publish news to test
+    the kiosk's handling of one message in isolation (the end-to-end tests use the real door instead)."""
+
+    def __init__(self, broker: Mosquitto) -> None:
+        self.commands: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self.client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="halfday-test-probe")
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.subscribe(bus.DOOR_CMD, qos=1)
+        self.client.loop_start()
+
+    def _on_message(self, _client: Any, _userdata: Any, message: paho.MQTTMessage) -> None:
+        data = bus.decode(bytes(message.payload))
+        if data is not None:
+            with self._lock:
+                self.commands.append(data)
+
+    def commands_named(self, name: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [c for c in self.commands if c.get("name") == name]
+
+    def publish(self, topic: str, payload: dict[str, Any] | bytes, retain: bool = False) -> None:
+        raw = payload if isinstance(payload, bytes) else json.dumps({"v": 1, **payload}).encode()
+        self.client.publish(topic, raw, qos=1, retain=retain).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def probe(broker: Mosquitto) -> Iterator[BusProbe]:
+    bus_probe = BusProbe(broker)
+    yield bus_probe
+    bus_probe.close()

@@ -1,0 +1,160 @@
+"""Walk-in sales as pure rules and one write transaction: offers by the hour, the buyer's details, the sale,
+its pass and event, marking paid, and re-entry codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+import pytest
+from sqlalchemy import func, select
+
+from access.ledger import SlotRules, slot_at
+from access.models import Credential, Event, Meta, Outbox, Pass, Sale
+from access.store import Stamp, state_version
+from kiosk.sales import (
+    Offer,
+    Payment,
+    SaleRefused,
+    WalkIn,
+    check_walk_in,
+    counter_at,
+    mark_paid,
+    pass_for_code,
+    record_sale,
+)
+from sync.payloads import event_data_problem
+from tests.kiosk.conftest import ALICE, Site
+
+PARIS = zoneinfo.ZoneInfo("Europe/Paris")
+RULES = SlotRules(PARIS)  # 08:00-13:00-20:00
+
+
+def at(hour: int, minute: int = 0, day: int = 23) -> dt.datetime:
+    return dt.datetime(2026, 11, day, hour, minute, tzinfo=PARIS).astimezone(dt.UTC)
+
+
+def test_morning_offers_half_day_and_day_afternoon_only_half_day() -> None:
+    morning = counter_at(at(9, 30), RULES, 800, 1400)
+    assert [(o.kind, o.slots, o.price_cents) for o in morning.offers] == [
+        ("pass_halfday", ("morning",), 800),
+        ("pass_day", ("morning", "afternoon"), 1400),
+    ]
+    afternoon = counter_at(at(15), RULES, 800, 1400)
+    assert [(o.kind, o.slots) for o in afternoon.offers] == [("pass_halfday", ("afternoon",))]
+    assert afternoon.offer("pass_day") is None
+
+
+@pytest.mark.parametrize(
+    ("when", "clock_ok", "closed"), [(at(7, 59), True, "hours"), (at(20), True, "hours"), (at(10), False, "clock")]
+)
+def test_nothing_on_sale_outside_hours_or_with_an_unsure_clock(when: dt.datetime, clock_ok: bool, closed: str) -> None:
+    counter = counter_at(when, RULES, 800, 1400, clock_ok)
+    assert counter.offers == () and counter.closed == closed
+
+
+def test_walk_in_details_are_checked() -> None:
+    assert check_walk_in("  Zoé   Lemoine ", " zoe@example.org ", "a1:b2:c3:d4") == WalkIn(
+        "Zoé Lemoine", "zoe@example.org", "A1B2C3D4"
+    )
+    for name, email, reason in [
+        ("", "z@example.org", "name_missing"),
+        ("   ", "z@example.org", "name_missing"),
+        ("Z" * 161, "z@example.org", "name_long"),
+        ("Zoé", "", "email_missing"),
+        ("Zoé", "zoe@", "email_invalid"),
+    ]:
+        with pytest.raises(SaleRefused) as refused:
+            check_walk_in(name, email)
+        assert refused.value.reason == reason
+    with pytest.raises(SaleRefused, match="card_invalid"):
+        check_walk_in("Zoé", "z@example.org", "XYZ")
+
+
+def stamp(when: dt.datetime) -> Stamp:
+    return Stamp(when, 1, "boot", True)
+
+
+def sell(site: Site, when: dt.datetime, walk_in: WalkIn, payment: Payment, kind: str = "pass_halfday") -> str:
+    offer = counter_at(when, RULES, 800, 1400).offer(kind)
+    assert offer is not None
+    with site.db.write() as s:
+        return record_sale(s, "door-1", offer, walk_in, payment, stamp(when))[1].id
+
+
+def test_a_sale_writes_sale_pass_event_outbox_and_bumps_the_state_version(site: Site) -> None:
+    with site.db.read() as s:
+        version = state_version(s)
+    pass_id = sell(site, at(9), WalkIn("Zoé Lemoine", "zoe@example.org"), Payment("counter", False), "pass_day")
+    with site.db.read() as s:
+        sale = s.scalars(select(Sale)).one()
+        pass_ = s.get(Pass, pass_id)
+        event = s.scalars(select(Event).where(Event.kind == "sale")).one()
+        assert s.scalar(select(func.count()).select_from(Outbox).where(Outbox.event_id == event.id)) == 1
+        assert state_version(s) == version + 1
+    assert pass_ is not None and pass_.sale_id == sale.id
+    assert len(pass_.code) == 6 and pass_.code.isdigit()
+    assert (pass_.valid_date, pass_.slots) == (dt.date(2026, 11, 23), "morning,afternoon")
+    assert not sale.paid and sale.amount_cents == 1400
+    assert event.data == {
+        "sale": sale.id,
+        "kind": "pass_day",
+        "amount_cents": 1400,
+        "provider": "counter",
+        "paid": False,
+        "pass": pass_id,
+        "date": "2026-11-23",
+        "slots": ["morning", "afternoon"],
+        "name": "Zoé Lemoine",
+        "email": "zoe@example.org",
+    }
+    assert event_data_problem("sale", event.data) is None  # what the hub will accept
+
+
+def test_nothing_is_written_when_the_transaction_fails(site: Site) -> None:
+    offer = Offer("pass_halfday", dt.date(2026, 11, 23), ("morning",), 800)
+    with pytest.raises(SaleRefused), site.db.write() as s:
+        record_sale(s, "door-1", offer, WalkIn("Zoé", "z@example.org", ALICE), Payment("counter", False), stamp(at(9)))
+    with site.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Sale)) == 0
+        assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "sale")) == 0
+
+
+def test_a_card_moves_from_an_old_pass_to_the_new_one(site: Site) -> None:
+    first = sell(site, at(9, day=20), WalkIn("Zoé", "z@example.org", "D1D2D3D4"), Payment("counter", False))
+    second = sell(site, at(9), WalkIn("Zoé", "z@example.org", "D1D2D3D4"), Payment("counter", False))
+    with site.db.read() as s:
+        card = s.scalars(select(Credential).where(Credential.value == "D1D2D3D4")).one()
+    assert card.pass_id == second != first and card.member_id is None
+
+
+def test_marking_paid_records_sale_paid_once(site: Site) -> None:
+    sell(site, at(9), WalkIn("Zoé", "z@example.org"), Payment("counter", False))
+    with site.db.read() as s:
+        sale_id = s.scalars(select(Sale.id)).one()
+    with site.db.write() as s:
+        mark_paid(s, sale_id, "door-1", stamp(at(10)))
+    with pytest.raises(SaleRefused, match="sale_already_paid"), site.db.write() as s:
+        mark_paid(s, sale_id, "door-1", stamp(at(11)))
+    with site.db.read() as s:
+        sale = s.get(Sale, sale_id)
+        events = s.scalars(select(Event).where(Event.kind == "sale_paid")).all()
+    assert sale is not None and sale.paid and sale.paid_at == at(10)
+    assert [e.data for e in events] == [{"sale": sale_id}]
+    assert event_data_problem("sale_paid", events[0].data) is None
+
+
+def test_a_code_admits_only_in_its_slots(site: Site) -> None:
+    pass_id = sell(site, at(9), WalkIn("Zoé", "z@example.org"), Payment("counter", False))
+    with site.db.read() as s:
+        code = s.get(Pass, pass_id).code  # type: ignore[union-attr]
+        assert pass_for_code(s, f"{code[:3]} {code[3:]}", slot_at(at(12), RULES)).id == pass_id
+        for raw, when, reason in [
+            (code, at(14), "code_expired"),
+            (code, at(9, day=24), "code_unknown"),
+            ("12345", at(9), "code_format"),
+        ]:
+            with pytest.raises(SaleRefused) as refused:
+                pass_for_code(s, raw, slot_at(when, RULES))
+            assert refused.value.reason == reason
+        assert s.get(Meta, "state_version") is not None
