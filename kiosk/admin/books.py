@@ -1,0 +1,119 @@
+"""Sales to reconcile, the event log with filters, and the month's usage as CSV (access/reports.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import String, cast, select
+from werkzeug.wrappers.response import Response as BaseResponse
+
+from access import reports
+from access.admin import AdminError
+from access.models import Event, Pass, Sale
+from kiosk.admin import bp
+from kiosk.context import current_kiosk
+from kiosk.i18n import _
+from kiosk.sales import SaleRefused, mark_paid
+from kiosk.words import kind_label
+
+# One page of the event log: enough for a day at a busy door, small enough to render at once on a Pi.
+EVENTS_PER_PAGE = 200
+EVENT_KINDS = ("entry", "exit", "door", "alarm", "unlock", "enrol", "sale", "sale_paid")
+
+
+@bp.get("/sales")
+def sales() -> str:
+    show = request.args.get("show", "unpaid")
+    query = select(Sale, Pass).outerjoin(Pass, Pass.sale_id == Sale.id).order_by(Sale.created_at.desc()).limit(500)
+    if show == "unpaid":
+        query = query.where(Sale.paid.is_(False))
+    kiosk = current_kiosk()
+    with kiosk.db.read() as s:
+        rows = s.execute(query).all()
+    tz = kiosk.config.site.tz
+    return render_template("admin/sales.html", rows=rows, show=show, tz=tz, kind_label=kind_label)
+
+
+@bp.post("/sales/<sale_id>/paid")
+def sale_paid(sale_id: str) -> BaseResponse:
+    """The money of a counter sale is in: mark it paid, and record "sale_paid" for the hub."""
+    kiosk = current_kiosk()
+    try:
+        with kiosk.db.write() as s:
+            sale = mark_paid(s, sale_id, kiosk.config.site.device, kiosk.stamp())
+            name = sale.buyer_name
+    except SaleRefused as exc:
+        flash(_("Cette vente est déjà réglée.") if exc.reason == "sale_already_paid" else _("Vente inconnue."), "error")
+    else:
+        flash(_("Vente de %(name)s marquée réglée.", name=name), "ok")
+    return redirect(url_for("admin.sales"))
+
+
+def _local_day(raw: str | None) -> dt.date | None:
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+@bp.get("/events")
+def events() -> str:
+    kiosk = current_kiosk()
+    tz = kiosk.config.site.tz
+    kind = request.args.get("kind", "")
+    day = _local_day(request.args.get("day"))
+    text = request.args.get("q", "").strip()
+    query = select(Event).order_by(Event.at.desc(), Event.seq.desc()).limit(EVENTS_PER_PAGE)
+    if kind in EVENT_KINDS:
+        query = query.where(Event.kind == kind)
+    if day is not None:
+        start = dt.datetime.combine(day, dt.time(0), tz).astimezone(dt.UTC)
+        query = query.where(Event.at >= start, Event.at < start + dt.timedelta(days=1))
+    if text:
+        # The data is JSON text in SQLite: a substring search finds a UID, a first name, a sale id.
+        query = query.where(cast(Event.data, String).contains(text, autoescape=True))
+    with kiosk.db.read() as s:
+        rows = s.scalars(query).all()
+    return render_template(
+        "admin/events.html",
+        events=rows,
+        kinds=EVENT_KINDS,
+        kind=kind,
+        day=day.isoformat() if day else "",
+        q=text,
+        tz=tz,
+        limit=EVENTS_PER_PAGE,
+    )
+
+
+@bp.get("/exports")
+def exports() -> str:
+    today = current_kiosk().now().astimezone(current_kiosk().config.site.tz).date()
+    month = request.args.get("month") or today.strftime("%Y-%m")
+    try:
+        reports.month_bounds(month)
+        error = None
+    except AdminError as exc:
+        error, month = str(exc), today.strftime("%Y-%m")
+    return render_template("admin/exports.html", month=month, error=error)
+
+
+@bp.get("/exports/<any(usage, summary):what>/<month>.csv")
+def export_csv(what: str, month: str) -> Response:
+    if what not in ("usage", "summary"):
+        abort(404)
+    try:
+        with current_kiosk().db.read() as s:
+            rows = reports.month_usage(s, month)
+    except AdminError:
+        abort(404)
+    body = reports.usage_csv(rows) if what == "usage" else reports.summary_csv(rows)
+    filename = f"usage-{month}.csv" if what == "usage" else f"usage-{month}-summary.csv"
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,211 @@
+"""Members, badges and plans in the admin, through access/admin.py's operations (the same as the CLI's).
+
+In networked mode the hub owns them: the pages show them read-only with a notice, and changes are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.wrappers.response import Response as BaseResponse
+
+from access import admin
+from access.models import PLAN_KINDS, Balance, Credential, Member, Plan, Subscription, Use
+from access.store import spent_since_balances
+from kiosk.admin import bp
+from kiosk.context import current_kiosk
+from kiosk.i18n import _
+from kiosk.words import kind_label
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def standalone_only(view: F) -> F:
+    """Refuse a change to members, badges or plans when the hub owns them."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if current_kiosk().config.networked:
+            flash(_("Ce lieu est relié au hub : les membres, badges et formules se modifient sur le hub."), "error")
+            return redirect(url_for("admin.members"))
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _plan_names() -> list[str]:
+    with current_kiosk().db.read() as s:
+        return list(s.scalars(select(Plan.name).where(Plan.active.is_(True)).order_by(Plan.name)))
+
+
+@bp.get("/members")
+def members() -> str:
+    with current_kiosk().db.read() as s:
+        rows = s.scalars(select(Member).order_by(Member.active.desc(), Member.last_name, Member.first_name)).all()
+        badges: dict[str, int] = {}
+        for member_id in s.scalars(select(Credential.member_id).where(Credential.status == "active")):
+            if member_id:
+                badges[member_id] = badges.get(member_id, 0) + 1
+    return render_template("admin/members.html", members=rows, badges=badges, plans=_plan_names(), form={})
+
+
+@bp.post("/members")
+@standalone_only
+def add_member() -> BaseResponse | tuple[str, int]:
+    kiosk = current_kiosk()
+    f = request.form
+    spec = admin.MemberSpec(
+        first_name=f.get("first_name", ""),
+        last_name=f.get("last_name", ""),
+        email=f.get("email") or None,
+        plan=f.get("plan") or None,
+        badge=f.get("badge") or None,
+        valid_from=f.get("valid_from") or None,
+        valid_until=f.get("valid_until") or None,
+    )
+    try:
+        with kiosk.db.write() as s:
+            member = admin.add_member(s, spec, kiosk.config.site.device)
+            member_id, name = member.id, member.full_name
+    except admin.AdminError as exc:
+        with kiosk.db.read() as s:
+            rows = s.scalars(select(Member).order_by(Member.last_name, Member.first_name)).all()
+        flash(str(exc), "error")
+        return render_template("admin/members.html", members=rows, badges={}, plans=_plan_names(), form=f), 422
+    flash(_("Membre ajouté : %(name)s", name=name), "ok")
+    return redirect(url_for("admin.member", member_id=member_id))
+
+
+@bp.get("/members/<member_id>")
+def member(member_id: str) -> str:
+    kiosk = current_kiosk()
+    with kiosk.db.read() as s:
+        m = s.get(Member, member_id)
+        if m is None:
+            abort(404)
+        cards = s.scalars(select(Credential).where(Credential.member_id == m.id).order_by(Credential.created_at)).all()
+        spent = spent_since_balances(s, kiosk.config.site.device)
+        plans = []
+        for sub, plan, balance in s.execute(
+            select(Subscription, Plan, Balance)
+            .join(Plan, Subscription.plan_id == Plan.id)
+            .outerjoin(Balance, Balance.subscription_id == Subscription.id)
+            .where(Subscription.member_id == m.id)
+        ):
+            left = balance.amount - spent.get(sub.id, 0) if balance is not None else None
+            plans.append({"name": plan.name, "kind": kind_label(plan.kind), "sub": sub, "left": left})
+        uses = s.scalars(select(Use).where(Use.holder_id == m.id).order_by(Use.local_date.desc()).limit(20)).all()
+    return render_template("admin/member.html", m=m, cards=cards, plans=plans, uses=uses)
+
+
+@bp.post("/members/<member_id>/deactivate")
+@standalone_only
+def deactivate(member_id: str) -> BaseResponse:
+    return _change(member_id, lambda s: admin.deactivate_member(s, member_id), _("Membre désactivé·e."))
+
+
+@bp.post("/members/<member_id>/topup")
+@standalone_only
+def topup(member_id: str) -> BaseResponse:
+    kiosk = current_kiosk()
+    try:
+        half_days = int(request.form.get("half_days", ""))
+    except ValueError:
+        flash(_("Indiquez un nombre de demi-journées (par exemple 10, ou -1 pour corriger)."), "error")
+        return redirect(url_for("admin.member", member_id=member_id))
+    return _change(
+        member_id,
+        lambda s: admin.top_up(s, member_id, half_days, kiosk.config.site.device),
+        _("Carnet mis à jour."),
+    )
+
+
+@bp.post("/members/<member_id>/badges")
+@standalone_only
+def add_badge(member_id: str) -> BaseResponse:
+    uid = request.form.get("uid", "")
+    return _change(
+        member_id,
+        lambda s: admin.add_badge(s, admin.find_member(s, member_id), uid),
+        _("Badge attribué."),
+    )
+
+
+@bp.post("/members/<member_id>/enrol")
+@standalone_only
+def enrol(member_id: str) -> BaseResponse:
+    """Put the door in enrol mode, wait for the badge tapped on its reader, and give it to the member."""
+    kiosk = current_kiosk()
+    if kiosk.link is None:
+        flash(_("La porte ne répond pas : ajoutez le badge par son numéro."), "error")
+        return redirect(url_for("admin.member", member_id=member_id))
+    reply, uid = kiosk.link.enrol(kiosk.tuning.command_timeout_s, kiosk.tuning.enrol_timeout_s)
+    if uid is None:
+        if reply is None:
+            flash(_("La porte ne répond pas : ajoutez le badge par son numéro."), "error")
+        else:
+            flash(_("Aucun badge présenté au lecteur à temps. Recommencez."), "error")
+        return redirect(url_for("admin.member", member_id=member_id))
+    return _change(
+        member_id,
+        lambda s: admin.add_badge(s, admin.find_member(s, member_id), uid),
+        _("Badge %(uid)s attribué.", uid=uid),
+    )
+
+
+@bp.post("/badges/<uid>/revoke")
+@standalone_only
+def revoke_badge(uid: str) -> BaseResponse:
+    member_id = request.form.get("member", "")
+    return _change(member_id, lambda s: admin.revoke_badge(s, uid), _("Badge %(uid)s désactivé.", uid=uid))
+
+
+def _change(member_id: str, operation: Callable[[Any], object], done: str) -> BaseResponse:
+    try:
+        with current_kiosk().db.write() as s:
+            operation(s)
+    except admin.AdminError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(done, "ok")
+    return redirect(url_for("admin.member", member_id=member_id))
+
+
+@bp.get("/plans")
+def plans() -> str:
+    with current_kiosk().db.read() as s:
+        rows = s.scalars(select(Plan).order_by(Plan.name)).all()
+    return render_template("admin/plans.html", plans=rows, kinds=PLAN_KINDS, kind_label=kind_label, form={})
+
+
+@bp.post("/plans")
+@standalone_only
+def add_plan() -> BaseResponse | tuple[str, int]:
+    f = request.form
+    try:
+        half_days = int(f["half_days"]) if f.get("half_days") else None
+        price_cents = round(float(f.get("price", "0").replace(",", ".") or 0) * 100)
+    except ValueError:
+        half_days, price_cents = -1, -1
+    spec = admin.PlanSpec(
+        name=f.get("name", ""),
+        kind=f.get("kind", ""),
+        half_days=half_days,
+        allow_overdraft=f.get("overdraft") == "on",
+        hours=f.get("hours") or None,
+        price_cents=price_cents,
+    )
+    try:
+        with current_kiosk().db.write() as s:
+            admin.add_plan(s, spec)
+    except admin.AdminError as exc:
+        flash(str(exc), "error")
+        with current_kiosk().db.read() as s:
+            rows = s.scalars(select(Plan).order_by(Plan.name)).all()
+        return render_template("admin/plans.html", plans=rows, kinds=PLAN_KINDS, kind_label=kind_label, form=f), 422
+    flash(_("Formule créée : %(name)s", name=spec.name.strip()), "ok")
+    return redirect(url_for("admin.plans"))

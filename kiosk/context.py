@@ -1,0 +1,110 @@
+"""The kiosk's shared parts for one app: config, database, bus link, live news, clock and timing constants."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flask import current_app
+
+from access.clock import ClockGuard
+from access.config import Config
+from access.db import Database
+from access.ledger import SlotRules
+from access.store import Stamp, boot_id
+from kiosk.doorlink import DoorLink
+from kiosk.live import Live
+from kiosk.payment import PaymentProvider
+from kiosk.sales import Counter, counter_at
+from kiosk.security import Throttle
+
+EXTENSION = "halfday.kiosk"
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Timing constants, each with its reason; tests make them small instead of sleeping through them."""
+
+    # How long a tap's message stays on the touchscreen: two lines read at a glance, then the next in the queue.
+    tap_show_s: float = 5.0
+    # A comment line this often keeps an idle event stream open (waitress drops a channel silent for 120 s) and
+    # reveals a browser that went away, freeing its server thread.
+    sse_keepalive_s: float = 15.0
+    # The wall display re-reads its figures this often even with no tap: the slot turns at noon and at midnight.
+    display_refresh_s: float = 60.0
+    # The door answers a command within tens of milliseconds; past this it is stopped or the bus is down.
+    command_timeout_s: float = 3.0
+    # How long the manager has to walk to the door and tap the badge being enrolled.
+    enrol_timeout_s: float = 30.0
+    # The touchscreen returns to the attract screen after this long without a touch.
+    idle_return_s: float = 60.0
+    # Manager login: this many failures within the window lock logins out for a while (per address).
+    login_max_failures: int = 5
+    login_window_s: float = 300.0
+    login_lockout_s: float = 300.0
+    # Vouchers and re-entry codes at the touchscreen: same idea against guessing, shorter for honest typos.
+    guess_max_failures: int = 6
+    guess_window_s: float = 120.0
+    guess_lockout_s: float = 60.0
+    # A manager's session ends after this long without a request (an admin left open on a shared screen).
+    admin_idle_s: float = 1800.0
+    # The walk-in's page with the re-entry code can be shown again for this long after the sale.
+    pass_page_s: float = 600.0
+
+
+@dataclass
+class Kiosk:
+    config: Config
+    db: Database
+    live: Live
+    link: DoorLink | None
+    tuning: Tuning
+    providers: dict[str, PaymentProvider]
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    kernel_synced: Callable[[], bool] = field(default=lambda: True)
+    owns_db: bool = False
+    boot: str = field(default_factory=boot_id)
+
+    def __post_init__(self) -> None:
+        slots = self.config.site.slots
+        self.rules = SlotRules(self.config.site.tz, slots.morning_start, slots.noon, slots.afternoon_end)
+        self.guard = ClockGuard(trust_always=self.config.door.trust_clock)
+        self._guard_lock = threading.Lock()
+        t = self.tuning
+        self.login_throttle = Throttle(t.login_max_failures, t.login_window_s, t.login_lockout_s)
+        self.guess_throttle = Throttle(t.guess_max_failures, t.guess_window_s, t.guess_lockout_s)
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    def clock_ok(self, now: dt.datetime | None = None) -> bool:
+        """Whether the wall clock can be trusted now (same judgement as the door's, see access/clock.py)."""
+        with self._guard_lock:
+            return self.guard.check(now or self.now(), self.kernel_synced())
+
+    def stamp(self) -> Stamp:
+        now = self.now()
+        return Stamp(now, time.monotonic_ns(), self.boot, self.clock_ok(now))
+
+    def counter(self) -> Counter:
+        """What is on sale at this moment."""
+        now = self.now()
+        k = self.config.kiosk
+        return counter_at(now, self.rules, k.price_halfday_cents, k.price_day_cents, self.clock_ok(now))
+
+    def close(self) -> None:
+        """Stop the bus link, end the event streams, release the database (if the kiosk opened it)."""
+        self.live.close()
+        if self.link is not None:
+            self.link.stop()
+        if self.owns_db:
+            self.db.dispose()
+
+
+def current_kiosk() -> Kiosk:
+    """The kiosk of the app handling this request."""
+    kiosk: Kiosk = current_app.extensions[EXTENSION]
+    return kiosk

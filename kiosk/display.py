@@ -1,0 +1,104 @@
+"""The wall display: who is in, today's half-days, the month against its target, recent arrivals, the door and
+the link to the hub. The panel is rendered on the server and pushed whole over server-sent events whenever
+something may have changed; a browser that reconnects gets a fresh panel first."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, render_template
+from flask_babel import format_date
+
+from kiosk.chart import ChartLabels, month_chart
+from kiosk.context import Kiosk, current_kiosk
+from kiosk.i18n import _
+from kiosk.live import sse
+from kiosk.occupancy import read_occupancy
+from kiosk.screen import SSE_RETRY_MS, event_stream
+
+bp = Blueprint("display", __name__)
+
+# News that changes what the panel shows. "bus" and "refresh" come from the bus link (re)connecting.
+PANEL_NEWS = ("tap", "door", "sync", "refresh", "bus")
+
+
+def panel_context(kiosk: Kiosk) -> dict[str, Any]:
+    """Everything the panel template needs, read now from the database and the bus link."""
+    config = kiosk.config
+    now = kiosk.now()
+    with kiosk.db.read() as s:
+        occupancy = read_occupancy(
+            s,
+            config.site.id,
+            now,
+            kiosk.rules,
+            config.site.capacity,
+            config.site.monthly_target,
+            with_arrivals=config.kiosk.show_names,
+        )
+    labels = ChartLabels(
+        title=_(
+            "Demi-journées du mois : %(uses)d sur un objectif de %(target)d",
+            uses=occupancy.month_uses,
+            target=occupancy.target,
+        ),
+        target=_("objectif %(target)d", target=occupancy.target),
+        total=str(occupancy.month_uses),
+    )
+    link = kiosk.link
+    return {
+        "occupancy": occupancy,
+        "chart": month_chart(occupancy.daily, occupancy.month_start, occupancy.today, occupancy.target, labels),
+        "month_name": format_date(occupancy.month_start, "LLLL yyyy"),
+        "show_names": config.kiosk.show_names,
+        "bus_up": link is not None and link.connected,
+        "door": link.door_state if link is not None else None,
+        "sync": link.sync_status if link is not None else None,
+        "networked": config.networked,
+        "local_now": now.astimezone(config.site.tz),
+    }
+
+
+def render_panel(kiosk: Kiosk) -> str:
+    return render_template("display/panel.html", **panel_context(kiosk))
+
+
+@bp.get("/")
+def wall() -> str:
+    return render_template("display/index.html", panel=render_panel(current_kiosk()))
+
+
+@bp.get("/panel")
+def panel() -> str:
+    return render_panel(current_kiosk())
+
+
+@bp.get("/events")
+def events() -> Response:
+    """The panel, re-rendered on every piece of news and at least every `display_refresh_s`."""
+    kiosk = current_kiosk()
+
+    def stream() -> Iterator[str]:
+        yield f"retry: {SSE_RETRY_MS}\n\n"
+        with kiosk.live.subscribe() as news_queue:
+            # First thing on every (re)connection: the figures as the database has them now.
+            yield sse("panel", render_panel(kiosk))
+            while not kiosk.live.closed:
+                try:
+                    news = news_queue.get(timeout=kiosk.tuning.display_refresh_s)
+                except queue.Empty:
+                    yield sse("panel", render_panel(kiosk))
+                    continue
+                if news.kind not in PANEL_NEWS:
+                    continue
+                # A burst (door state + tap) needs one rendering, not one per message.
+                while True:
+                    try:
+                        news_queue.get_nowait()
+                    except queue.Empty:
+                        break
+                yield sse("panel", render_panel(kiosk))
+
+    return event_stream(stream())

@@ -1,0 +1,254 @@
+"""The touchscreen at the entrance: the attract screen with live taps, a walk-in's purchase, re-entry by code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import queue
+from collections.abc import Iterator
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers.response import Response as BaseResponse
+
+from access.bus import PASS_CREDENTIAL_PREFIX
+from access.ledger import slot_at
+from access.models import Pass, Sale
+from kiosk.context import Kiosk, current_kiosk
+from kiosk.doorlink import Reply
+from kiosk.i18n import _, current_language
+from kiosk.live import sse
+from kiosk.payment import PaymentRefused
+from kiosk.sales import Offer, SaleRefused, check_walk_in, pass_for_code, record_sale
+from kiosk.taps import TapNews
+from kiosk.words import describe_tap, kind_label, refusal, slots_label
+
+bp = Blueprint("screen", __name__)
+
+# The touchscreen is one device: guesses are counted for the screen as a whole, not per browser session.
+GUESS_KEY = "touchscreen"
+# A browser reconnects this long after its event stream drops (a kiosk or network restart).
+SSE_RETRY_MS = 1000
+
+
+@bp.get("/")
+def attract() -> str:
+    if request.args.get("idle"):
+        session.pop("lang", None)  # the next visitor starts in the site's language
+    return render_template("screen/attract.html")
+
+
+@bp.get("/events")
+def events() -> Response:
+    """Server-sent events: each tap at the door, described in this browser's language."""
+    kiosk = current_kiosk()
+    lang = current_language()
+
+    def stream() -> Iterator[str]:
+        yield f"retry: {SSE_RETRY_MS}\n\n"
+        with kiosk.live.subscribe() as news_queue:
+            yield sse("hello", json.dumps({"bus": kiosk.link is not None and kiosk.link.connected}))
+            while not kiosk.live.closed:
+                try:
+                    news = news_queue.get(timeout=kiosk.tuning.sse_keepalive_s)
+                except queue.Empty:
+                    yield ": keepalive\n\n"
+                    continue
+                if news.kind == "tap" and isinstance(news.data, TapNews):
+                    yield sse("tap", json.dumps(describe_tap(news.data, lang)), news.data.event)
+
+    return event_stream(stream())
+
+
+def event_stream(body: Iterator[str]) -> Response:
+    """A streaming response for an EventSource: never cached, never buffered."""
+    return Response(
+        stream_with_context(body),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+# ---------------------------------------------------------------------------------------------- buying
+
+
+@bp.get("/buy")
+def choose() -> str:
+    counter = current_kiosk().counter()
+    return render_template(
+        "screen/choose.html",
+        counter=counter,
+        closed=refusal(f"closed_{counter.closed}") if counter.closed else None,
+        kind_label=kind_label,
+        slots_label=slots_label,
+    )
+
+
+def _render_form(offer: Offer | None, kind: str, error: str | None = None, status: int = 200) -> tuple[str, int]:
+    kiosk = current_kiosk()
+    return (
+        render_template(
+            "screen/buy.html",
+            offer=offer,
+            kind=kind,
+            kind_label=kind_label,
+            slots_label=slots_label,
+            providers=list(kiosk.providers),
+            form=request.form,
+            error=error,
+        ),
+        status,
+    )
+
+
+@bp.get("/buy/<kind>")
+def buy_form(kind: str) -> tuple[str, int] | BaseResponse:
+    offer = current_kiosk().counter().offer(kind)
+    if offer is None:
+        return redirect(url_for("screen.choose"))
+    return _render_form(offer, kind)
+
+
+@bp.post("/buy/<kind>")
+def buy(kind: str) -> tuple[str, int] | BaseResponse:
+    """Record the sale (one write transaction), then ask the door to admit the new pass."""
+    kiosk = current_kiosk()
+    counter = kiosk.counter()
+    offer = counter.offer(kind)
+    if offer is None:
+        reason = f"closed_{counter.closed}" if counter.closed else "offer_gone"
+        return _render_form(None, kind, refusal(reason), 409)
+    form = request.form
+    provider = kiosk.providers.get(form.get("provider", ""))
+    try:
+        walk_in = check_walk_in(form.get("name", ""), form.get("email", ""), form.get("card") or None)
+        if provider is None:
+            raise SaleRefused("provider_missing")
+        wait = kiosk.guess_throttle.wait_s(GUESS_KEY)
+        if provider.name == "voucher" and wait > 0:
+            raise SaleRefused("throttled", seconds=wait)
+        with kiosk.db.write() as s:
+            payment = provider.take(s, offer, form)
+            pass_id = record_sale(s, kiosk.config.site.device, offer, walk_in, payment, kiosk.stamp())[1].id
+    except (SaleRefused, PaymentRefused) as exc:
+        if isinstance(exc, PaymentRefused) and exc.guess:
+            kiosk.guess_throttle.failure(GUESS_KEY)
+        return _render_form(offer, kind, refusal(exc.reason, exc.details), 422)
+    except IntegrityError:
+        # Two sales raced for the same voucher: the database's unique code let only one through.
+        return _render_form(offer, kind, refusal("voucher_used"), 422)
+    if payment.voucher_code:
+        kiosk.guess_throttle.success(GUESS_KEY)
+    _remember_door(pass_id, admit(kiosk, pass_id))
+    return redirect(url_for("screen.pass_page", pass_id=pass_id))
+
+
+def admit(kiosk: Kiosk, pass_id: str) -> Reply | None:
+    """Ask the door to let the pass's holder in now; None when the door did not answer."""
+    if kiosk.link is None:
+        return None
+    return kiosk.link.request("admit", kiosk.tuning.command_timeout_s, credential=PASS_CREDENTIAL_PREFIX + pass_id)
+
+
+def _remember_door(pass_id: str, reply: Reply | None) -> None:
+    session["door"] = {"pass": pass_id, "answered": reply is not None, "ok": bool(reply and reply.ok)}
+
+
+def door_words(reply: dict[str, Any] | None) -> tuple[str, bool]:
+    if reply is None or not reply.get("answered"):
+        return (
+            _(
+                "La porte ne répond pas pour l'instant. Votre pass est enregistré : "
+                "réessayez avec votre code dans un instant, ou appelez l'accueil."
+            ),
+            False,
+        )
+    if reply.get("ok"):
+        return _("La porte est ouverte : entrez !"), True
+    return _("La porte a refusé ce pass. Adressez-vous à l'accueil avec votre code."), False
+
+
+@bp.post("/buy/card")
+def bind_card() -> Response:
+    """Wait for a card tapped at the reader (the door's enrol mode): the walk-in may use it to come back in."""
+    kiosk = current_kiosk()
+    if kiosk.link is None:
+        return jsonify(error=_("La porte ne répond pas : continuez sans carte."))
+    reply, uid = kiosk.link.enrol(kiosk.tuning.command_timeout_s, kiosk.tuning.enrol_timeout_s)
+    if uid is None:
+        if reply is None:
+            return jsonify(error=_("La porte ne répond pas : continuez sans carte."))
+        return jsonify(error=_("Aucune carte présentée. Vous pouvez continuer sans carte."))
+    return jsonify(uid=uid)
+
+
+@bp.get("/pass/<pass_id>")
+def pass_page(pass_id: str) -> str:
+    kiosk = current_kiosk()
+    with kiosk.db.read() as s:
+        pass_ = s.get(Pass, pass_id)
+        sale = s.get(Sale, pass_.sale_id) if pass_ is not None else None
+    if pass_ is None or sale is None:
+        abort(404)
+    if kiosk.now() - pass_.created_at > dt.timedelta(seconds=kiosk.tuning.pass_page_s):
+        abort(404)  # the code is not for the next visitor's eyes
+    door = session.get("door")
+    door_text, door_ok = door_words(door if isinstance(door, dict) and door.get("pass") == pass_id else None)
+    return render_template(
+        "screen/pass.html",
+        pass_=pass_,
+        sale=sale,
+        code=f"{pass_.code[:3]} {pass_.code[3:]}",
+        first_name=pass_.holder_name.split(" ")[0],
+        valid=slots_label(pass_.slots.split(",")),
+        kind=kind_label(sale.plan_kind),
+        door_text=door_text,
+        door_ok=door_ok,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- re-entry
+
+
+@bp.get("/code")
+def code_form() -> str:
+    return render_template("screen/code.html", error=None)
+
+
+@bp.post("/code")
+def code_entry() -> tuple[str, int]:
+    """A walk-in comes back with the 6-digit code of a pass valid now: check it, then ask the door to admit."""
+    kiosk = current_kiosk()
+    wait = kiosk.guess_throttle.wait_s(GUESS_KEY)
+    if wait > 0:
+        return render_template("screen/code.html", error=refusal("throttled", {"seconds": wait})), 429
+    now = slot_at(kiosk.now(), kiosk.rules)
+    try:
+        with kiosk.db.read() as s:
+            pass_ = pass_for_code(s, request.form.get("code", ""), now)
+    except SaleRefused as exc:
+        if exc.reason == "code_unknown":
+            kiosk.guess_throttle.failure(GUESS_KEY)
+        return render_template("screen/code.html", error=refusal(exc.reason)), 422
+    kiosk.guess_throttle.success(GUESS_KEY)
+    reply = admit(kiosk, pass_.id)
+    door_text, door_ok = door_words({"answered": reply is not None, "ok": bool(reply and reply.ok)})
+    return render_template(
+        "screen/welcome.html",
+        first_name=pass_.holder_name.split(" ")[0],
+        holder=pass_.id,
+        door_text=door_text,
+        door_ok=door_ok,
+    ), 200

@@ -1,0 +1,178 @@
+"""`halfday kiosk`: serve the kiosk with waitress; `halfday kiosk password` sets the manager's password;
+`halfday kiosk vouchers --count N` mints prepaid vouchers to print."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any, TextIO
+
+from flask import Flask
+from waitress.server import create_server
+
+from access.config import Config, ConfigError, load_config
+from access.db import Database, current_revision, head_revision
+from kiosk.app import create_app
+from kiosk.context import EXTENSION, Kiosk
+from kiosk.security import KioskSetupError, set_password
+from kiosk.vouchers import allocate_serials, voucher_book
+
+DEFAULT_CONFIG = "/etc/halfday/halfday.toml"
+# One thread per open event stream (touchscreen, wall displays, an admin tab) plus page requests: 16 leaves room
+# for a few displays and still answers the touchscreen at once. Threads mostly wait, so they cost little.
+THREADS = 16
+# A channel silent this long is closed; event streams send a keep-alive well within it.
+CHANNEL_TIMEOUT_S = 120
+# How long stopping waits for the request threads (event streams end at once when told).
+STOP_TIMEOUT_S = 5
+MAX_VOUCHERS = 10_000
+VOUCHER_KINDS = {"halfday": "pass_halfday", "day": "pass_day"}
+VOUCHER_WORDS = {"pass_halfday": "demi-journée", "pass_day": "journée"}
+
+log = logging.getLogger("halfday.kiosk")
+
+
+class KioskServer:
+    """The kiosk app served by waitress on host:port (0: a free port), in a background thread or the caller's."""
+
+    def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0, threads: int = THREADS) -> None:
+        self.app = app
+        self.server: Any = create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            channel_timeout=CHANNEL_TIMEOUT_S,
+            ident="halfday-kiosk",
+            clear_untrusted_proxy_headers=True,
+        )
+        self.host = host
+        self.port: int = self.server.effective_port
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def kiosk(self) -> Kiosk:
+        kiosk: Kiosk = self.app.extensions[EXTENSION]
+        return kiosk
+
+    def start(self) -> KioskServer:
+        self._thread = threading.Thread(target=self.server.run, name="halfday-kiosk-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def run(self) -> None:
+        self.server.run()
+
+    def stop(self) -> None:
+        """End the event streams, stop the bus link and the request threads, close every connection."""
+        self.kiosk.close()
+        self.server.task_dispatcher.shutdown(timeout=STOP_TIMEOUT_S)
+        for channel in list(self.server._map.values()):
+            channel.close()
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT_S)
+
+
+def check_schema(config: Config) -> None:
+    """The kiosk does not migrate (the door and `halfday migrate` do): refuse a database at another schema."""
+    if current_revision(config.database_url) != head_revision():
+        raise KioskSetupError("la base n'est pas au dernier schéma : lancez « halfday migrate »")
+
+
+def read_new_password(stdin: TextIO) -> str:
+    """The new password: one line from a pipe, or typed twice at a terminal (not echoed)."""
+    if not stdin.isatty():
+        return stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Nouveau mot de passe de l'accueil : ")
+    if getpass.getpass("Le même, une seconde fois : ") != first:
+        raise KioskSetupError("les deux saisies diffèrent : rien n'a changé")
+    return first
+
+
+def cmd_password(config: Config, stdin: TextIO) -> int:
+    password = read_new_password(stdin)
+    database = Database(config.database_url)
+    try:
+        with database.write() as session:
+            set_password(session, password)
+    except ValueError as exc:
+        raise KioskSetupError(str(exc)) from None
+    finally:
+        database.dispose()
+    print("Mot de passe de l'accueil enregistré.")
+    return 0
+
+
+def cmd_vouchers(config: Config, count: int, kind: str) -> int:
+    if not 1 <= count <= MAX_VOUCHERS:
+        raise KioskSetupError(f"--count : entre 1 et {MAX_VOUCHERS}")
+    book = voucher_book(config)
+    database = Database(config.database_url)
+    try:
+        with database.write() as session:
+            serials = allocate_serials(session, count)
+    except ValueError as exc:
+        raise KioskSetupError(str(exc)) from None
+    finally:
+        database.dispose()
+    pass_kind = VOUCHER_KINDS[kind]
+    for serial in serials:
+        voucher = book.mint(pass_kind, serial)
+        print(f"{voucher.printed}  {config.site.name} · bon {VOUCHER_WORDS[pass_kind]} n° {serial}")
+    return 0
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def serve(config: Config) -> int:
+    app = create_app(config)
+    server = KioskServer(app, config.kiosk.host, config.kiosk.port)
+    # SIGTERM from systemd ends the loop like Ctrl-C does, so the streams and the bus link close cleanly.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    log.info("kiosque prêt sur %s", server.url)
+    try:
+        server.run()
+    finally:
+        server.stop()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of `halfday kiosk ...` (argv starts after "kiosk")."""
+    parser = argparse.ArgumentParser(prog="halfday kiosk", description="la borne, le tableau mural et l'accueil")
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("HALFDAY_CONFIG", DEFAULT_CONFIG),
+        help=f"fichier de configuration (défaut : $HALFDAY_CONFIG ou {DEFAULT_CONFIG})",
+    )
+    parser.add_argument("--log-level", default=os.environ.get("HALFDAY_LOG_LEVEL", "INFO"))
+    sub = parser.add_subparsers(dest="command", metavar="COMMANDE")
+    sub.add_parser("serve", help="servir la borne (par défaut)")
+    sub.add_parser("password", help="définir le mot de passe de l'accueil (lu sur l'entrée standard ou demandé)")
+    p = sub.add_parser("vouchers", help="créer des bons prépayés à imprimer")
+    p.add_argument("--count", type=int, required=True, help="nombre de bons")
+    p.add_argument("--kind", choices=tuple(VOUCHER_KINDS), default="halfday", help="ce que le bon achète")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        config = load_config(args.config)
+        check_schema(config)
+        if args.command == "password":
+            return cmd_password(config, sys.stdin)
+        if args.command == "vouchers":
+            return cmd_vouchers(config, args.count, args.kind)
+        return serve(config)
+    except (ConfigError, KioskSetupError) as exc:
+        print(f"halfday kiosk : {exc}", file=sys.stderr)
+        return 1

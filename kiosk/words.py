@@ -1,0 +1,117 @@
+"""The words the touchscreen shows for a tap, a refusal or a pass, in the visitor's language (gettext).
+
+French is the message id; kiosk/translations/en holds the English.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask_babel import format_datetime
+
+from access.ledger import AFTERNOON, MORNING
+from access.models import CARNET, PASS_DAY, PASS_HALFDAY, UNLIMITED
+from kiosk.i18n import _, ngettext
+from kiosk.taps import TapNews
+
+
+def kind_label(kind: str) -> str:
+    return {
+        PASS_HALFDAY: _("Demi-journée"),
+        PASS_DAY: _("Journée"),
+        CARNET: _("Carnet"),
+        UNLIMITED: _("Illimité"),
+    }.get(kind, kind)
+
+
+def slot_label(slot: str) -> str:
+    return {MORNING: _("le matin"), AFTERNOON: _("l'après-midi")}.get(slot, slot)
+
+
+def slots_label(slots: list[str] | tuple[str, ...]) -> str:
+    if set(slots) >= {MORNING, AFTERNOON}:
+        return _("toute la journée")
+    return ", ".join(slot_label(s) for s in slots)
+
+
+def refusal(reason: str, details: dict[str, Any] | None = None) -> str:
+    """A refused sale, payment or code, with what to do next."""
+    d = details or {}
+    if reason == "name_long":
+        return _("Ce nom est trop long (%(max)d caractères au plus).", max=d.get("max", 160))
+    if reason == "voucher_kind":
+        return _(
+            "Ce bon est prévu pour un pass « %(kind)s » : revenez en arrière et choisissez ce pass.",
+            kind=kind_label(str(d.get("kind"))),
+        )
+    if reason == "voucher_used":
+        at = d.get("at")
+        when = format_datetime(at, "short") if isinstance(at, dt.datetime) else "?"
+        return _(
+            "Ce bon a déjà été utilisé (le %(when)s). Chaque bon ne sert qu'une fois : adressez-vous à l'accueil.",
+            when=when,
+        )
+    if reason == "throttled":
+        return _(
+            "Trop d'essais : réessayez dans %(seconds)d secondes, ou adressez-vous à l'accueil.",
+            seconds=int(d.get("seconds", 60)) + 1,
+        )
+    texts = {
+        "name_missing": _("Indiquez votre nom : l'accueil doit savoir qui est entré."),
+        "email_missing": _("Indiquez votre adresse e-mail : l'accueil pourra vous joindre en cas d'oubli."),
+        "email_invalid": _("Cette adresse e-mail n'est pas complète (par exemple : prenom@exemple.fr)."),
+        "card_invalid": _("Cette carte n'a pas pu être lue. Réessayez, ou continuez sans carte."),
+        "card_member": _("Cette carte est le badge d'un membre : badgez-la directement à la porte."),
+        "provider_missing": _("Choisissez comment payer."),
+        "voucher_missing": _("Tapez le code imprimé sur votre bon."),
+        "voucher_format": _(
+            "Ce code n'a pas la forme d'un bon : 12 caractères, par exemple 1K4P-7RQD-M2XA. Vérifiez la saisie."
+        ),
+        "voucher_tag": _(
+            "Ce code n'est pas un bon de ce lieu. Vérifiez chaque caractère, ou payez à l'accueil à la place."
+        ),
+        "offer_gone": _("Ce pass n'est plus en vente à cette heure : choisissez-en un autre."),
+        "closed_hours": _("La vente de pass est fermée à cette heure. Revenez pendant les heures d'ouverture."),
+        "closed_clock": _("La vente de pass est suspendue : l'heure de la borne n'est pas sûre. Appelez l'accueil."),
+        "code_format": _("Le code a 6 chiffres : il est affiché au moment de l'achat."),
+        "code_unknown": _("Ce code ne correspond à aucun pass d'aujourd'hui. Vérifiez les chiffres."),
+        "code_expired": _("Ce pass n'est pas valable à cette heure-ci. Achetez un nouveau pass si besoin."),
+    }
+    return texts.get(reason, _("Opération impossible. Adressez-vous à l'accueil."))
+
+
+def describe_tap(tap: TapNews, lang: str) -> dict[str, Any]:
+    """What the touchscreen shows for one tap: a title, the door's sentence, and the details as short chips."""
+    chips: list[str] = []
+    if tap.granted:
+        title = tap.first_name or _("Bienvenue !")
+        if tap.plan == CARNET and tap.spent:
+            chips.append(_("1 demi-journée décomptée"))
+        elif tap.charged:
+            chips.append(_("Demi-journée comptée"))
+        else:
+            chips.append(_("Déjà comptée : entrée libre"))
+        if tap.balance is not None and tap.balance <= 0:
+            chips.append(_("Carnet épuisé : pensez à le recharger"))
+        elif tap.balance is not None:
+            chips.append(
+                ngettext(
+                    "Il vous reste %(num)d demi-journée",
+                    "Il vous reste %(num)d demi-journées",
+                    tap.balance,
+                )
+            )
+        elif tap.plan:
+            chips.append(kind_label(tap.plan))
+    else:
+        title = _("Entrée refusée")
+    return {
+        "granted": tap.granted,
+        "title": title,
+        "message": tap.message(lang),
+        "chips": chips,
+        "holder": tap.holder,
+        "event": tap.event,
+        "seq": tap.seq,
+    }

@@ -1,0 +1,155 @@
+"""Every screen at the touchscreen's 800x480, the 1024x600 panel and the 1920x1080 wall screen, saved to
+artifacts/screenshots/ (git-ignored) for review. Each capture also checks that the page fits its screen where
+it must: the touchscreen never scrolls."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from access import bus
+from access.policy import apply, decide
+from access.store import Stamp, load_state, record_entry
+from kiosk.serve import KioskServer
+from tests.kiosk.conftest import (
+    ALICE,
+    BRUNO,
+    MANAGER_PASSWORD,
+    TOUCH,
+    TOUCH_1024,
+    UNKNOWN,
+    WALL,
+    BusProbe,
+    Site,
+    screenshot,
+    wait_until,
+)
+from tests.kiosk.test_doorlink import TAP
+
+SIZES = [TOUCH, TOUCH_1024, WALL]
+
+
+def record_taps(site: Site, kiosk: KioskServer, uids: list[str]) -> None:
+    """Entries as the door records them (policy + store), so the display and the admin have something to show."""
+    k = kiosk.kiosk
+    now = dt.datetime.now(dt.UTC)
+    with site.db.write() as s:
+        state = load_state(s, k.rules, site.config.site.id, site.config.site.device, now.astimezone(k.rules.tz).date())
+        for uid in uids:
+            decision = decide(uid, now, state)
+            record_entry(s, site.config.site.id, site.config.site.device, decision, Stamp(now, 1, "boot", True))
+            apply(decision, state)
+
+
+def fits(page: Page) -> bool:
+    """Nothing on the page reaches below the bottom of the screen."""
+    return bool(
+        page.evaluate(
+            "Array.from(document.querySelectorAll('main *')).every("
+            "e => e.getBoundingClientRect().bottom <= window.innerHeight + 1)"
+        )
+    )
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s['width']}x{s['height']}")
+def test_touchscreen_screens(
+    size: dict[str, int], open_page: Callable[..., Page], kiosk: KioskServer, probe: BusProbe
+) -> None:
+    page = open_page(size)
+    page.goto(kiosk.url)
+    assert fits(page)
+    screenshot(page, "screen-attract")
+    wait_until(lambda: kiosk.kiosk.live.listeners > 0)
+    probe.publish(bus.TAP, TAP)
+    expect(page.locator("#tap")).to_be_visible()
+    screenshot(page, "screen-tap-granted")
+    probe.publish(
+        bus.TAP,
+        {
+            **TAP,
+            "event": "f" * 32,
+            "granted": False,
+            "first_name": "Bruno",
+            "charged": False,
+            "message_fr": "Bruno, votre carnet est épuisé. Rechargez-le à l'accueil ou achetez un pass à l'écran.",
+        },
+    )
+    expect(page.locator("#tap")).to_have_class(re.compile("tap-refused"))
+    screenshot(page, "screen-tap-refused")
+    page.click("#tap")
+    page.click("text=Acheter un pass")
+    assert fits(page)
+    screenshot(page, "screen-choose")
+    page.click('a.offer[data-kind="pass_halfday"]')
+    page.click("#pay-voucher")
+    page.fill("#voucher", "1K4P-7RQD-M2XA")
+    page.click("#pay")
+    expect(page.locator("#error")).to_be_visible()
+    screenshot(page, "screen-buy-error")
+    assert fits(page), "the purchase form with its keyboard must fit the screen"
+    page.fill("#name", "Zoé Lemoine")
+    page.fill("#email", "zoe@example.org")
+    page.click("#pay-counter")
+    page.click("#pay")
+    expect(page.locator("#pass-code")).to_be_visible()
+    assert fits(page)
+    screenshot(page, "screen-pass")
+    page.goto(kiosk.url + "/code")
+    assert fits(page)
+    screenshot(page, "screen-code")
+
+
+@pytest.mark.parametrize("size", [TOUCH, WALL], ids=lambda s: f"{s['width']}x{s['height']}")
+def test_wall_display(
+    size: dict[str, int], open_page: Callable[..., Page], site: Site, kiosk: KioskServer, probe: BusProbe
+) -> None:
+    record_taps(site, kiosk, [ALICE, BRUNO, UNKNOWN])
+    probe.publish(
+        bus.DOOR_STATE,
+        {
+            "online": True,
+            "locked": True,
+            "open": False,
+            "alarms": [],
+            "staffed": False,
+            "reader": {"state": "ok", "detail": "", "reopens": 0},
+        },
+        retain=True,
+    )
+    page = open_page(size)
+    page.goto(kiosk.url + "/display/")
+    expect(page.locator("#present")).to_have_text("2")
+    expect(page.locator("#door-state")).to_contain_text("Verrouillée")
+    if size == WALL:
+        assert fits(page)
+    screenshot(page, "display")
+
+
+@pytest.mark.parametrize("size", [TOUCH, WALL], ids=lambda s: f"{s['width']}x{s['height']}")
+def test_admin_pages(size: dict[str, int], open_page: Callable[..., Page], site: Site, kiosk: KioskServer) -> None:
+    page = open_page(size)
+    page.goto(kiosk.url + "/admin/")
+    screenshot(page, "admin-no-password")
+    site.set_password()
+    record_taps(site, kiosk, [ALICE, BRUNO])
+    page.reload()
+    page.fill("#password", MANAGER_PASSWORD)
+    page.click("#login")
+    expect(page.locator("main h1")).to_have_text("Tableau de bord")
+    screenshot(page, "admin-dashboard")
+    for path, name in [
+        ("members", "admin-members"),
+        ("plans", "admin-plans"),
+        ("sales?show=all", "admin-sales"),
+        ("events", "admin-events"),
+        ("exports", "admin-exports"),
+    ]:
+        page.goto(f"{kiosk.url}/admin/{path}")
+        screenshot(page, name)
+    page.goto(f"{kiosk.url}/admin/members")
+    page.click("text=Bruno Petit")
+    screenshot(page, "admin-member")
