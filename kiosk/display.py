@@ -5,6 +5,7 @@ something may have changed; a browser that reconnects gets a fresh panel first."
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from flask_babel import format_date
 from kiosk.chart import ChartLabels, month_chart
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.i18n import _
-from kiosk.live import sse
+from kiosk.live import News, sse
 from kiosk.occupancy import read_occupancy
 from kiosk.screen import SSE_RETRY_MS, event_stream
 
@@ -77,28 +78,42 @@ def panel() -> str:
 
 @bp.get("/events")
 def events() -> Response:
-    """The panel, re-rendered on every piece of news and at least every `display_refresh_s`."""
+    """The panel, re-rendered on every piece of news, when the bus link drops or returns, and at least every
+    `display_refresh_s`."""
     kiosk = current_kiosk()
+    tuning = kiosk.tuning
+
+    def bus_up() -> bool:
+        return kiosk.link is not None and kiosk.link.connected
 
     def stream() -> Iterator[str]:
         yield f"retry: {SSE_RETRY_MS}\n\n"
         with kiosk.live.subscribe() as news_queue:
             # First thing on every (re)connection: the figures as the database has them now.
+            shown_bus = bus_up()
             yield sse("panel", render_panel(kiosk))
+            next_refresh = time.monotonic() + tuning.display_refresh_s
             while not kiosk.live.closed:
                 try:
-                    news = news_queue.get(timeout=kiosk.tuning.display_refresh_s)
+                    news = news_queue.get(timeout=min(tuning.sse_keepalive_s, tuning.display_refresh_s))
                 except queue.Empty:
-                    yield sse("panel", render_panel(kiosk))
+                    news = None
+                if news is not None and news.kind in PANEL_NEWS:
+                    # A burst (door state + tap) needs one rendering, not one per message.
+                    _drain(news_queue)
+                elif bus_up() == shown_bus and time.monotonic() < next_refresh:
+                    yield ": keepalive\n\n"
                     continue
-                if news.kind not in PANEL_NEWS:
-                    continue
-                # A burst (door state + tap) needs one rendering, not one per message.
-                while True:
-                    try:
-                        news_queue.get_nowait()
-                    except queue.Empty:
-                        break
+                shown_bus = bus_up()
+                next_refresh = time.monotonic() + tuning.display_refresh_s
                 yield sse("panel", render_panel(kiosk))
 
     return event_stream(stream())
+
+
+def _drain(news_queue: queue.Queue[News]) -> None:
+    while True:
+        try:
+            news_queue.get_nowait()
+        except queue.Empty:
+            return

@@ -54,6 +54,7 @@ class KioskServer:
         self.host = host
         self.port: int = self.server.effective_port
         self._thread: threading.Thread | None = None
+        self.stopped = False
 
     @property
     def url(self) -> str:
@@ -74,6 +75,7 @@ class KioskServer:
 
     def stop(self) -> None:
         """End the event streams, stop the bus link and the request threads, close every connection."""
+        self.stopped = True
         self.kiosk.close()
         self.server.task_dispatcher.shutdown(timeout=STOP_TIMEOUT_S)
         for channel in list(self.server._map.values()):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers.response import Response as BaseResponse
 
@@ -138,23 +138,29 @@ def add_badge(member_id: str) -> BaseResponse:
 @bp.post("/members/<member_id>/enrol")
 @standalone_only
 def enrol(member_id: str) -> BaseResponse:
-    """Put the door in enrol mode, wait for the badge tapped on its reader, and give it to the member."""
+    """Put the door in enrol mode, wait for the badge tapped on its reader, and give it to the member.
+
+    The page posts this with fetch (kiosk/static/admin.js) so it can say "present the badge" meanwhile; the
+    outcome is flashed and the page reloads to show it."""
     kiosk = current_kiosk()
-    if kiosk.link is None:
-        flash(_("La porte ne répond pas : ajoutez le badge par son numéro."), "error")
-        return redirect(url_for("admin.member", member_id=member_id))
-    reply, uid = kiosk.link.enrol(kiosk.tuning.command_timeout_s, kiosk.tuning.enrol_timeout_s)
-    if uid is None:
+    reply, uid = (None, None)
+    if kiosk.link is not None:
+        reply, uid = kiosk.link.enrol(kiosk.tuning.command_timeout_s, kiosk.tuning.enrol_timeout_s)
+    if uid is not None:
+        response = _change(
+            member_id,
+            lambda s: admin.add_badge(s, admin.find_member(s, member_id), uid),
+            _("Badge %(uid)s attribué.", uid=uid),
+        )
+    else:
         if reply is None:
             flash(_("La porte ne répond pas : ajoutez le badge par son numéro."), "error")
         else:
             flash(_("Aucun badge présenté au lecteur à temps. Recommencez."), "error")
-        return redirect(url_for("admin.member", member_id=member_id))
-    return _change(
-        member_id,
-        lambda s: admin.add_badge(s, admin.find_member(s, member_id), uid),
-        _("Badge %(uid)s attribué.", uid=uid),
-    )
+        response = redirect(url_for("admin.member", member_id=member_id))
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(done=True, uid=uid)
+    return response
 
 
 @bp.post("/badges/<uid>/revoke")

@@ -4,6 +4,7 @@ itself (real nfcpy reader loop on a virtual card, gpiozero MockFactory) for the 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import threading
@@ -15,6 +16,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from gpiozero.pins.mock import MockFactory
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -22,6 +24,11 @@ from access import admin, bus
 from access.config import Config, load_config
 from access.db import Database, migrate
 from access.default_config import render
+from access.door_daemon import Door
+from access.ledger import SlotRules
+from access.policy import apply, decide
+from access.store import Stamp, load_state, record_entry
+from hardware.virtual_card import VirtualCard
 from kiosk.app import create_app
 from kiosk.context import Tuning
 from kiosk.security import set_password
@@ -48,6 +55,11 @@ WALL = {"width": 1920, "height": 1080}
 ALICE = "A1A2A3A4"  # unlimited plan
 BRUNO = "B1B2B3B4"  # carnet of 10 half-days
 UNKNOWN = "C0FFEE01"
+NEW_BADGE = "D5E6F7A8"  # not given to anyone yet: the manager enrols it
+LOCK_PIN = 17
+DOOR_SENSOR_PIN = 27
+# nfcpy must see the card gone for a moment between two taps, or it takes them for one long presentation.
+TAP_GAP_S = 0.4
 MANAGER_PASSWORD = "correct horse battery"
 
 # Small timings: a test never waits for a production delay.
@@ -129,12 +141,26 @@ class Site:
             set_password(s, password)
 
 
+def record_taps(site: Site, uids: list[str]) -> None:
+    """Entries as the door records them (policy + store, now), so the display and the admin have something to show
+    in tests that do not need the door's hardware."""
+    slots = site.config.site.slots
+    rules = SlotRules(site.config.site.tz, slots.morning_start, slots.noon, slots.afternoon_end)
+    now = dt.datetime.now(dt.UTC)
+    with site.db.write() as s:
+        state = load_state(s, rules, site.config.site.id, site.config.site.device, now.astimezone(rules.tz).date())
+        for uid in uids:
+            decision = decide(uid, now, state)
+            record_entry(s, site.config.site.id, site.config.site.device, decision, Stamp(now, 1, "boot", True))
+            apply(decision, state)
+
+
 @pytest.fixture
 def site(tmp_path: Path, template_db: Path, broker: Mosquitto) -> Iterator[Site]:
     database = tmp_path / "halfday.db"
     shutil.copyfile(template_db, database)
     config_path = tmp_path / "halfday.toml"
-    # The reader path is only used by the door daemon's tests, which replace it with their virtual card's.
+    # The reader path matters only to the door daemon: the `door` fixture puts its virtual card's there.
     config_path.write_text(site_toml(database, f"mqtt://127.0.0.1:{broker.port}", "udp:127.0.0.1:9"), encoding="utf-8")
     db = Database(f"sqlite:///{database}")
     yield Site(tmp_path, config_path, load_config(config_path), db)
@@ -146,9 +172,9 @@ def start_kiosk(site: Site) -> Iterator[Callable[..., KioskServer]]:
     """Factory: the kiosk for `site`, served on a free port and connected to the bus; stopped after the test."""
     servers: list[KioskServer] = []
 
-    def start(config: Config | None = None, **app_kwargs: Any) -> KioskServer:
+    def start(config: Config | None = None, port: int = 0, **app_kwargs: Any) -> KioskServer:
         app_kwargs.setdefault("tuning", TEST_TUNING)
-        server = KioskServer(create_app(config or site.config, **app_kwargs)).start()
+        server = KioskServer(create_app(config or site.config, **app_kwargs), port=port).start()
         servers.append(server)
         link = server.kiosk.link
         assert link is None or wait_until(lambda: link.connected, 10), "the kiosk did not reach the bus"
@@ -156,7 +182,8 @@ def start_kiosk(site: Site) -> Iterator[Callable[..., KioskServer]]:
 
     yield start
     for server in servers:
-        server.stop()
+        if not server.stopped:
+            server.stop()
 
 
 @pytest.fixture
@@ -245,3 +272,44 @@ def probe(broker: Mosquitto) -> Iterator[BusProbe]:
     bus_probe = BusProbe(broker)
     yield bus_probe
     bus_probe.close()
+
+
+# ---------------------------------------------------------------------------------------------- the door
+
+
+@dataclass
+class DoorRun:
+    """The real door daemon in a thread: nfcpy's reader loop on a virtual card, the relay on MockFactory."""
+
+    door: Door
+    card: VirtualCard
+    factory: MockFactory
+
+    def tap(self, uid: str, seconds: float = 0.3) -> int:
+        """Present a badge for `seconds`; returns the presentation's monotonic time (ns)."""
+        presented = self.card.present(uid, seconds)
+        time.sleep(TAP_GAP_S)
+        return presented
+
+    def relay_states(self) -> list[bool]:
+        return [bool(state.state) for state in self.factory.pin(LOCK_PIN).states]
+
+
+@pytest.fixture
+def door(site: Site) -> Iterator[DoorRun]:
+    card = VirtualCard()
+    site.config_path.write_text(site.config_path.read_text().replace("udp:127.0.0.1:9", card.path), encoding="utf-8")
+    site.config = load_config(site.config_path)
+    factory = MockFactory()
+    factory.pin(DOOR_SENSOR_PIN).drive_low()  # the door is closed when the daemon starts
+    daemon = Door(site.config, pin_factory=factory)
+    daemon.start()
+    thread = threading.Thread(target=daemon.run, name="door", daemon=True)
+    thread.start()
+    assert daemon.bus is not None and wait_until(lambda: daemon.bus is not None and daemon.bus.client.connected, 10)
+    yield DoorRun(daemon, card, factory)
+    daemon.stopping.set()
+    thread.join(5)
+    daemon.stop()
+    card.close()
+    factory.close()

@@ -4,7 +4,6 @@ it must: the touchscreen never scrolls."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable
 
@@ -12,8 +11,6 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from access import bus
-from access.policy import apply, decide
-from access.store import Stamp, load_state, record_entry
 from kiosk.serve import KioskServer
 from tests.kiosk.conftest import (
     ALICE,
@@ -25,24 +22,13 @@ from tests.kiosk.conftest import (
     WALL,
     BusProbe,
     Site,
+    record_taps,
     screenshot,
     wait_until,
 )
 from tests.kiosk.test_doorlink import TAP
 
 SIZES = [TOUCH, TOUCH_1024, WALL]
-
-
-def record_taps(site: Site, kiosk: KioskServer, uids: list[str]) -> None:
-    """Entries as the door records them (policy + store), so the display and the admin have something to show."""
-    k = kiosk.kiosk
-    now = dt.datetime.now(dt.UTC)
-    with site.db.write() as s:
-        state = load_state(s, k.rules, site.config.site.id, site.config.site.device, now.astimezone(k.rules.tz).date())
-        for uid in uids:
-            decision = decide(uid, now, state)
-            record_entry(s, site.config.site.id, site.config.site.device, decision, Stamp(now, 1, "boot", True))
-            apply(decision, state)
 
 
 def fits(page: Page) -> bool:
@@ -107,7 +93,7 @@ def test_touchscreen_screens(
 def test_wall_display(
     size: dict[str, int], open_page: Callable[..., Page], site: Site, kiosk: KioskServer, probe: BusProbe
 ) -> None:
-    record_taps(site, kiosk, [ALICE, BRUNO, UNKNOWN])
+    record_taps(site, [ALICE, BRUNO, UNKNOWN])
     probe.publish(
         bus.DOOR_STATE,
         {
@@ -135,7 +121,7 @@ def test_admin_pages(size: dict[str, int], open_page: Callable[..., Page], site:
     page.goto(kiosk.url + "/admin/")
     screenshot(page, "admin-no-password")
     site.set_password()
-    record_taps(site, kiosk, [ALICE, BRUNO])
+    record_taps(site, [ALICE, BRUNO])
     page.reload()
     page.fill("#password", MANAGER_PASSWORD)
     page.click("#login")

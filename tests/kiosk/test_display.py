@@ -1,0 +1,67 @@
+"""The wall display recovers by itself: after a bus outage (paho reconnects, the figures are read again from the
+database) and after a kiosk restart (the browser's EventSource reconnects and gets a fresh panel). Taps during
+either outage are decided and recorded by the door alone, and show up once the display is back."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from flask import Flask
+from playwright.sync_api import Page, expect
+
+from access.config import load_config
+from kiosk.app import create_app
+from kiosk.serve import KioskServer
+from tests.kiosk.conftest import ALICE, BRUNO, TEST_TUNING, WALL, DoorRun, Site, record_taps, wait_until
+from tests.support.broker import Mosquitto
+
+# No periodic refresh during these tests: only the reconnection can bring the new figures.
+NO_REFRESH = dataclasses.replace(TEST_TUNING, display_refresh_s=600.0)
+
+
+def test_display_catches_up_after_the_bus_restarts(
+    open_page: Callable[..., Page], start_kiosk: Callable[..., KioskServer], broker: Mosquitto, door: DoorRun
+) -> None:
+    kiosk = start_kiosk(tuning=NO_REFRESH)
+    wall = open_page(WALL)
+    wall.goto(kiosk.url + "/display/")
+    expect(wall.locator("#door-state")).to_contain_text("Verrouillée")
+    broker.kill()
+    expect(wall.locator("#door-state")).to_have_text("Liaison avec la porte interrompue", timeout=20_000)
+    door.tap(BRUNO)  # the door decides and records without the bus
+    assert wait_until(lambda: door.door.taps_recorded == 1)
+    expect(wall.locator("#present")).to_have_text("0")
+    broker.start()
+    expect(wall.locator("#present")).to_have_text("1", timeout=20_000)
+    expect(wall.locator("#door-state")).to_contain_text("Verrouillée", timeout=20_000)
+
+
+def test_display_catches_up_after_the_kiosk_restarts(
+    open_page: Callable[..., Page], start_kiosk: Callable[..., KioskServer], door: DoorRun
+) -> None:
+    kiosk = start_kiosk(tuning=NO_REFRESH)
+    wall = open_page(WALL)
+    wall.goto(kiosk.url + "/display/")
+    expect(wall.locator("#present")).to_have_text("0")
+    port = kiosk.port
+    kiosk.stop()
+    expect(wall.locator("#live")).to_have_text("reconnexion…")
+    door.tap(ALICE)
+    assert wait_until(lambda: door.door.taps_recorded == 1)
+    start_kiosk(tuning=NO_REFRESH, port=port)
+    expect(wall.locator("#present")).to_have_text("1", timeout=20_000)
+    expect(wall.locator("#live")).to_have_text("en direct")
+
+
+def test_names_are_hidden_when_show_names_is_off(site: Site) -> None:
+    site.config_path.write_text(site.config_path.read_text().replace("show_names = true", "show_names = false"))
+    config = load_config(site.config_path)
+    app: Flask = create_app(config, connect_bus=False, tuning=TEST_TUNING)
+    try:
+        record_taps(site, [ALICE, BRUNO])
+        page = app.test_client().get("/display/").text
+        assert 'id="present">2<' in page
+        assert "Alice" not in page and "Bruno" not in page and "Dernières arrivées" not in page
+    finally:
+        app.extensions["halfday.kiosk"].close()
