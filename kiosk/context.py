@@ -30,9 +30,11 @@ class Tuning:
 
     # How long a tap's message stays on the touchscreen: two lines read at a glance, then the next in the queue.
     tap_show_s: float = 5.0
-    # A comment line this often keeps an idle event stream open (waitress drops a channel silent for 120 s) and
-    # reveals a browser that went away, freeing its server thread.
+    # A comment line this often keeps an idle event stream open (waitress drops a channel silent for 120 s).
     sse_keepalive_s: float = 15.0
+    # An event stream looks this often whether its browser went away (a page left, a screen switched off), so
+    # the server thread it holds is free again within a second.
+    stream_poll_s: float = 1.0
     # The wall display re-reads its figures this often even with no tap: the slot turns at noon and at midnight.
     display_refresh_s: float = 60.0
     # The door answers a command within tens of milliseconds; past this it is stopped or the bus is down.

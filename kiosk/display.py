@@ -15,9 +15,9 @@ from flask_babel import format_date
 from kiosk.chart import ChartLabels, month_chart
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.i18n import _
-from kiosk.live import News, sse
+from kiosk.live import Keepalive, News, follow, sse
 from kiosk.occupancy import read_occupancy
-from kiosk.screen import SSE_RETRY_MS, event_stream
+from kiosk.screen import SSE_RETRY_MS, browser_gone, event_stream
 
 bp = Blueprint("display", __name__)
 
@@ -82,30 +82,29 @@ def events() -> Response:
     `display_refresh_s`."""
     kiosk = current_kiosk()
     tuning = kiosk.tuning
+    gone = browser_gone()
 
     def bus_up() -> bool:
         return kiosk.link is not None and kiosk.link.connected
 
     def stream() -> Iterator[str]:
         yield f"retry: {SSE_RETRY_MS}\n\n"
+        keepalive = Keepalive(tuning.sse_keepalive_s)
         with kiosk.live.subscribe() as news_queue:
             # First thing on every (re)connection: the figures as the database has them now.
             shown_bus = bus_up()
             yield sse("panel", render_panel(kiosk))
             next_refresh = time.monotonic() + tuning.display_refresh_s
-            while not kiosk.live.closed:
-                try:
-                    news = news_queue.get(timeout=min(tuning.sse_keepalive_s, tuning.display_refresh_s))
-                except queue.Empty:
-                    news = None
+            for news in follow(kiosk.live, news_queue, tuning.stream_poll_s, gone):
                 if news is not None and news.kind in PANEL_NEWS:
-                    # A burst (door state + tap) needs one rendering, not one per message.
-                    _drain(news_queue)
+                    _drain(news_queue)  # a burst (door state + tap) needs one rendering, not one per message
                 elif bus_up() == shown_bus and time.monotonic() < next_refresh:
-                    yield ": keepalive\n\n"
+                    if keepalive.due():
+                        yield ": keepalive\n\n"
                     continue
                 shown_bus = bus_up()
                 next_refresh = time.monotonic() + tuning.display_refresh_s
+                keepalive.sent()
                 yield sse("panel", render_panel(kiosk))
 
     return event_stream(stream())

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,3 +78,37 @@ def sse(event: str, data: str, event_id: str | None = None) -> str:
         lines.append(f"id: {event_id}")
     lines.extend(f"data: {line}" for line in data.split("\n"))
     return "\n".join(lines) + "\n\n"
+
+
+def follow(live: Live, news_queue: queue.Queue[News], poll_s: float, gone: Callable[[], bool]) -> Iterator[News | None]:
+    """Each piece of news from `news_queue`, or None after `poll_s` without any (a tick for the caller's timers).
+
+    Ends when the kiosk closes or when `gone()` says the browser went away: a page left behind frees its server
+    thread within `poll_s` instead of holding it until the next write fails.
+    """
+    while not live.closed and not gone():
+        try:
+            news = news_queue.get(timeout=poll_s)
+        except queue.Empty:
+            yield None
+            continue
+        if news.kind == "closing":
+            return
+        yield news
+
+
+class Keepalive:
+    """Says when a stream should send a comment line to stay open (nothing else was sent for `every_s`)."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.last = time.monotonic()
+
+    def sent(self) -> None:
+        self.last = time.monotonic()
+
+    def due(self) -> bool:
+        if time.monotonic() - self.last >= self.every_s:
+            self.sent()
+            return True
+        return False

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import queue
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import (
@@ -29,7 +28,7 @@ from access.models import Pass, Sale
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import Reply
 from kiosk.i18n import _, current_language
-from kiosk.live import sse
+from kiosk.live import Keepalive, follow, sse
 from kiosk.payment import PaymentRefused
 from kiosk.sales import Offer, SaleRefused, check_walk_in, pass_for_code, record_sale
 from kiosk.taps import TapNews
@@ -55,21 +54,27 @@ def events() -> Response:
     """Server-sent events: each tap at the door, described in this browser's language."""
     kiosk = current_kiosk()
     lang = current_language()
+    gone = browser_gone()
 
     def stream() -> Iterator[str]:
         yield f"retry: {SSE_RETRY_MS}\n\n"
+        keepalive = Keepalive(kiosk.tuning.sse_keepalive_s)
         with kiosk.live.subscribe() as news_queue:
             yield sse("hello", json.dumps({"bus": kiosk.link is not None and kiosk.link.connected}))
-            while not kiosk.live.closed:
-                try:
-                    news = news_queue.get(timeout=kiosk.tuning.sse_keepalive_s)
-                except queue.Empty:
-                    yield ": keepalive\n\n"
-                    continue
-                if news.kind == "tap" and isinstance(news.data, TapNews):
+            for news in follow(kiosk.live, news_queue, kiosk.tuning.stream_poll_s, gone):
+                if news is not None and news.kind == "tap" and isinstance(news.data, TapNews):
+                    keepalive.sent()
                     yield sse("tap", json.dumps(describe_tap(news.data, lang)), news.data.event)
+                elif keepalive.due():
+                    yield ": keepalive\n\n"
 
     return event_stream(stream())
+
+
+def browser_gone() -> Callable[[], bool]:
+    """Whether this request's browser has closed the connection (waitress tells; elsewhere: never known)."""
+    check = request.environ.get("waitress.client_disconnected")
+    return check if callable(check) else lambda: False
 
 
 def event_stream(body: Iterator[str]) -> Response:

@@ -28,6 +28,9 @@ DEFAULT_CONFIG = "/etc/halfday/halfday.toml"
 THREADS = 16
 # A channel silent this long is closed; event streams send a keep-alive well within it.
 CHANNEL_TIMEOUT_S = 120
+# Waitress keeps reading a connection while its request runs, so an event stream learns at once that its browser
+# left (environ["waitress.client_disconnected"]); browsers do not pipeline, so a small number is plenty.
+REQUEST_LOOKAHEAD = 4
 # How long stopping waits for the request threads (event streams end at once when told).
 STOP_TIMEOUT_S = 5
 MAX_VOUCHERS = 10_000
@@ -48,6 +51,7 @@ class KioskServer:
             port=port,
             threads=threads,
             channel_timeout=CHANNEL_TIMEOUT_S,
+            channel_request_lookahead=REQUEST_LOOKAHEAD,
             ident="halfday-kiosk",
             clear_untrusted_proxy_headers=True,
         )

@@ -66,6 +66,7 @@ MANAGER_PASSWORD = "correct horse battery"
 TEST_TUNING = Tuning(
     tap_show_s=3.0,
     sse_keepalive_s=2.0,
+    stream_poll_s=0.25,
     display_refresh_s=5.0,
     command_timeout_s=1.5,
     enrol_timeout_s=8.0,
@@ -301,9 +302,10 @@ def door(site: Site) -> Iterator[DoorRun]:
     site.config_path.write_text(site.config_path.read_text().replace("udp:127.0.0.1:9", card.path), encoding="utf-8")
     site.config = load_config(site.config_path)
     factory = MockFactory()
-    factory.pin(DOOR_SENSOR_PIN).drive_low()  # the door is closed when the daemon starts
     daemon = Door(site.config, pin_factory=factory)
     daemon.start()
+    # The door is closed. Driven after the sensor is built: building it applies the Pi's pull-up (reads "open").
+    factory.pin(DOOR_SENSOR_PIN).drive_low()
     thread = threading.Thread(target=daemon.run, name="door", daemon=True)
     thread.start()
     assert daemon.bus is not None and wait_until(lambda: daemon.bus is not None and daemon.bus.client.connected, 10)

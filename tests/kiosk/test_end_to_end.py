@@ -39,7 +39,7 @@ def test_a_members_tap_shows_the_welcome_and_moves_the_wall_display(
     wall = open_page(WALL)
     wall.goto(kiosk.url + "/display/")
     expect(wall.locator("#present")).to_have_text("0")
-    expect(wall.locator("#door-state")).to_contain_text("Verrouillée")
+    expect(wall.locator("#door-state")).to_have_text("Verrouillée · fermée")
     assert wait_until(lambda: kiosk.kiosk.live.listeners >= 2)
 
     door.tap(BRUNO)

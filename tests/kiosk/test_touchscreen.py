@@ -172,3 +172,13 @@ def test_english_on_the_touchscreen(page: Page, kiosk: KioskServer, probe: BusPr
     probe.publish(bus.TAP, TAP)
     expect(page.locator("#tap .tap-message")).to_have_text("Welcome Alice!")
     expect(page.locator("#tap .tap-chips li").last).to_have_text("9 half-days left")
+
+
+def test_a_page_left_behind_frees_its_event_stream(page: Page, kiosk: KioskServer) -> None:
+    page.goto(kiosk.url)
+    assert wait_until(lambda: kiosk.kiosk.live.listeners == 1)
+    page.goto(kiosk.url + "/code")  # every touchscreen page has its stream: the old one ends, the new one starts
+    assert wait_until(lambda: kiosk.kiosk.live.listeners == 1)
+    page.goto("about:blank")
+    # The server thread that held the stream is free again within a poll, not after the next keep-alive.
+    assert wait_until(lambda: kiosk.kiosk.live.listeners == 0, timeout=2)
