@@ -1,0 +1,684 @@
+#!/bin/bash
+# Install halfday on Raspberry Pi OS (Bookworm) as a locked-down appliance: the door, the kiosk, sync (when the site
+# joins a hub), the local bus and the touchscreen, each as a hardened systemd service (see systemd/).
+#
+# Idempotent: every step looks first and acts only when something differs, so a second run prints no action.
+# Every action is printed as a line starting with "+ "; --dry-run prints them and changes nothing.
+# Secrets (bus passwords, the hub's key and password) are files of mode 0600; nothing listens on the network but
+# the kiosk, on the host and port of [kiosk] in /etc/halfday/halfday.toml.
+set -euo pipefail
+# `printf ... | place_text` must run place_text in this shell, so that the CHANGED it sets is seen.
+shopt -s lastpipe
+umask 022
+export LC_ALL=C DEBIAN_FRONTEND=noninteractive
+
+usage() {
+    cat <<'EOF'
+Usage : install/install-pi.sh [options]
+
+Installe halfday sur Raspberry Pi OS (Bookworm) : paquets, comptes, venv, configuration, bus local, services.
+Installs halfday on Raspberry Pi OS (Bookworm). Run it again at will: it only changes what differs.
+
+  --site-id ID             identifiant du site, pour une nouvelle configuration (défaut : mon-tiers-lieu)
+  --site-name NOM          nom du site, pour une nouvelle configuration (défaut : « Mon tiers-lieu »)
+  --hub-url URL            relier le site à un hub : mqtts://hôte:8883 (TLS obligatoire)
+  --hub-public-key CLÉ     clé publique Ed25519 du hub (base64), qui signe les listes et les commandes
+  --hub-username NOM       identifiant de ce boîtier sur le broker du hub
+  --hub-password-file F    fichier contenant son mot de passe (copié en 0600)
+  --hub-ca F               certificat de l'autorité qui signe le broker du hub
+  --hub-cert F             certificat client de ce boîtier
+  --hub-key F              clé privée du certificat client (copiée en 0600)
+  --chromium-package P     paquet du navigateur (défaut : chromium)
+  --no-screen              pas d'écran tactile sur ce boîtier (pas de cage ni de Chromium)
+  --dry-run                afficher chaque action sans rien changer
+  --root DIR               installer sous DIR comme si DIR était / (pour les tests : apt-get et chown doivent
+                           alors être fournis par l'appelant, useradd et systemctl reçoivent --root DIR)
+  --source DIR             sources de halfday (défaut : le dépôt qui contient ce script)
+
+Environnement : HALFDAY_MANAGER_PASSWORD (mot de passe de l'accueil, sinon demandé au terminal),
+HALFDAY_PIP_ARGS (options de pip, par ex. --no-index --find-links /media/usb/wheels), HALFDAY_PYTHON (python3).
+EOF
+}
+
+die() {
+    printf 'install-pi : %s\n' "$*" >&2
+    exit 1
+}
+
+note() {
+    printf '  %s\n' "$*"
+}
+
+# ---------------------------------------------------------------------------------------------------- options
+
+SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT=""
+DRY=0
+SCREEN=1
+SITE_ID="mon-tiers-lieu"
+SITE_NAME="Mon tiers-lieu"
+HUB_URL=""
+HUB_PUBLIC_KEY=""
+HUB_USERNAME=""
+HUB_PASSWORD_FILE=""
+HUB_CA=""
+HUB_CERT=""
+HUB_KEY=""
+CHROMIUM_PACKAGE="chromium"
+PYTHON="${HALFDAY_PYTHON:-python3}"
+PIP_ARGS="${HALFDAY_PIP_ARGS:-}"
+
+need_value() {
+    [ "$#" -ge 2 ] && [ -n "$2" ] || die "$1 attend une valeur"
+}
+
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --site-id) need_value "$@"; SITE_ID="$2"; shift 2 ;;
+        --site-name) need_value "$@"; SITE_NAME="$2"; shift 2 ;;
+        --hub-url) need_value "$@"; HUB_URL="$2"; shift 2 ;;
+        --hub-public-key) need_value "$@"; HUB_PUBLIC_KEY="$2"; shift 2 ;;
+        --hub-username) need_value "$@"; HUB_USERNAME="$2"; shift 2 ;;
+        --hub-password-file) need_value "$@"; HUB_PASSWORD_FILE="$2"; shift 2 ;;
+        --hub-ca) need_value "$@"; HUB_CA="$2"; shift 2 ;;
+        --hub-cert) need_value "$@"; HUB_CERT="$2"; shift 2 ;;
+        --hub-key) need_value "$@"; HUB_KEY="$2"; shift 2 ;;
+        --chromium-package) need_value "$@"; CHROMIUM_PACKAGE="$2"; shift 2 ;;
+        --no-screen) SCREEN=0; shift ;;
+        --dry-run) DRY=1; shift ;;
+        --root) need_value "$@"; ROOT="$2"; shift 2 ;;
+        --source) need_value "$@"; SOURCE="$2"; shift 2 ;;
+        -h | --help) usage; exit 0 ;;
+        *) usage >&2; die "option inconnue : $1" ;;
+    esac
+done
+
+# ------------------------------------------------------------------------------------- where things go
+
+ETC=/etc/halfday
+CONFIG=$ETC/halfday.toml
+BUS_DIR=$ETC/bus
+HUB_DIR=$ETC/hub
+STATE=/var/lib/halfday
+DATABASE=$STATE/halfday.db
+OPT=/opt/halfday
+VENV=$OPT/venv
+UNIT_DIR=/etc/systemd/system
+BUS_USERS=(door kiosk sync)
+# python3-lgpio comes from the distribution (the venv sees it through --system-site-packages): gpiozero's lgpio pin
+# factory talks to /dev/gpiochip*, the only GPIO interface on a Pi 5 and on current kernels.
+PACKAGES=(python3-venv python3-lgpio libusb-1.0-0 mosquitto)
+APPLIANCE_UNITS=(halfday-bus halfday-door halfday-kiosk halfday-sync)
+if [ "$SCREEN" = 1 ]; then
+    PACKAGES+=(cage "$CHROMIUM_PACKAGE")
+    APPLIANCE_UNITS+=(halfday-screen)
+fi
+
+# A target path as this run sees it: under --root DIR, /etc/x is DIR/etc/x.
+t() {
+    printf '%s%s' "$ROOT" "$1"
+}
+
+# ------------------------------------------------------------------------------------------- checks
+
+[ -f "$SOURCE/pyproject.toml" ] && [ -d "$SOURCE/systemd" ] || die "$SOURCE n'est pas un dépôt halfday (--source)"
+SOURCE="$(cd "$SOURCE" && pwd)"
+if [ -n "$ROOT" ]; then
+    [ -d "$ROOT" ] || die "--root $ROOT n'est pas un dossier"
+    ROOT="$(cd "$ROOT" && pwd)"
+    [ "$ROOT" != / ] || ROOT=""
+    case "$ROOT" in *'|'* | *' '*) die "--root : pas d'espace ni de | dans le chemin" ;; esac
+fi
+if [ -n "$HUB_URL" ]; then
+    case "$HUB_URL" in mqtts://?*) ;; *) die "--hub-url doit commencer par mqtts:// (le lien avec le hub est chiffré)" ;; esac
+    [ -n "$HUB_PUBLIC_KEY" ] || die "--hub-url demande --hub-public-key"
+    [ -z "$HUB_PASSWORD_FILE" ] || [ -n "$HUB_USERNAME" ] || die "--hub-password-file demande --hub-username"
+    if [ "${HUB_CERT:+x}" != "${HUB_KEY:+x}" ]; then
+        die "--hub-cert et --hub-key vont ensemble"
+    fi
+    for file in "$HUB_PASSWORD_FILE" "$HUB_CA" "$HUB_CERT" "$HUB_KEY"; do
+        [ -z "$file" ] || [ -r "$file" ] || die "$file ne peut pas être lu"
+    done
+elif [ -n "$HUB_PUBLIC_KEY$HUB_USERNAME$HUB_PASSWORD_FILE$HUB_CA$HUB_CERT$HUB_KEY" ]; then
+    die "les options --hub-* demandent --hub-url"
+fi
+if [ "$DRY" = 0 ]; then
+    if [ -z "$ROOT" ]; then
+        [ "$(id -u)" = 0 ] || die "à lancer en root (sudo), ou avec --dry-run"
+    else
+        # Under --root the files land in DIR, but apt-get and chown would still act on this machine: refuse the
+        # system's own (the tests put recording stand-ins first on PATH).
+        for tool in apt-get chown; do
+            case "$(command -v "$tool" || true)" in
+                "" | /usr/* | /bin/* | /sbin/*) die "--root : $tool doit être fourni par l'appelant (il agirait sur cette machine)" ;;
+            esac
+        done
+    fi
+fi
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+# The CLI runs from a neutral directory: `python -c` would otherwise import packages from the current one.
+cd /
+
+ROOT_OPT=()
+if [ -n "$ROOT" ]; then
+    ROOT_OPT=(--root "$ROOT")
+fi
+
+# ------------------------------------------------------------------------------------------ actions
+
+# Print an action; run it unless --dry-run.
+run() {
+    printf '+'
+    printf ' %q' "$@"
+    printf '\n'
+    if [ "$DRY" = 0 ]; then
+        "$@"
+    fi
+}
+
+# Print an action described in words; true when it should be carried out.
+announce() {
+    printf '+ %s\n' "$*"
+    [ "$DRY" = 0 ]
+}
+
+# Whether PATH's owner is other than OWNER (user:group). Under --root the users exist only in DIR/etc/passwd,
+# not on this machine, so ownership cannot be read back: it is set whenever a file is written.
+owner_differs() {
+    if [ -n "$ROOT" ] || [ ! -e "$1" ]; then
+        return 1
+    fi
+    [ "$(stat -c %U:%G "$1")" != "$2" ]
+}
+
+# Give the target file or folder PATH the mode and owner, if it has not got them.
+fix_mode_owner() {
+    local path mode
+    path="$(t "$1")"
+    mode="$2"
+    if [ -e "$path" ] && [ "$(stat -c %a "$path")" != "${mode#0}" ]; then
+        run chmod "$mode" "$path"
+    fi
+    if owner_differs "$path" "$3"; then
+        run chown "$3" "$path"
+    fi
+}
+
+# ensure_dir DIR MODE OWNER
+ensure_dir() {
+    if [ ! -d "$(t "$1")" ]; then
+        run install -d -m "$2" "$(t "$1")"
+        if [ "$3" != root:root ]; then
+            run chown "$3" "$(t "$1")"
+        fi
+    else
+        fix_mode_owner "$1" "$2" "$3"
+    fi
+}
+
+# place SRC DEST MODE OWNER [SHOWN]: install the file SRC as the target DEST unless it is already there, same
+# bytes. SHOWN names SRC in the printed action.
+# Sets CHANGED=1 when it wrote the file.
+CHANGED=0
+place() {
+    local dest
+    dest="$(t "$2")"
+    CHANGED=0
+    if [ -f "$dest" ] && cmp -s "$1" "$dest"; then
+        fix_mode_owner "$2" "$3" "$4"
+        return 0
+    fi
+    if announce "install -m $3 ${5:-$1} $dest"; then
+        install -m "$3" "$1" "$dest"
+    fi
+    if [ "$4" != root:root ]; then
+        run chown "$4" "$dest"
+    fi
+    CHANGED=1
+}
+
+# place_text DEST MODE OWNER < text
+place_text() {
+    local tmp
+    tmp="$(mktemp -p "$WORK")"
+    cat >"$tmp"
+    place "$tmp" "$1" "$2" "$3" "(texte généré)"
+}
+
+# secret DEST OWNER: a random password in a new 0600 file; an existing one is kept (the broker knows it).
+secret() {
+    CHANGED=0
+    if [ -f "$(t "$1")" ]; then
+        fix_mode_owner "$1" 0600 "$2"
+        return 0
+    fi
+    local tmp
+    tmp="$(mktemp -p "$WORK")"
+    "$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(32))' >"$tmp"
+    if announce "écrire un mot de passe aléatoire dans $1 (0600 $2)"; then
+        install -m 0600 "$tmp" "$(t "$1")"
+    fi
+    if [ "$2" != root:root ]; then
+        run chown "$2" "$(t "$1")"
+    fi
+    CHANGED=1
+}
+
+has_user() {
+    if [ -n "$ROOT" ]; then
+        grep -q "^$1:" "$ROOT/etc/passwd" 2>/dev/null
+    else
+        getent passwd "$1" >/dev/null
+    fi
+}
+
+has_group() {
+    if [ -n "$ROOT" ]; then
+        grep -q "^$1:" "$ROOT/etc/group" 2>/dev/null
+    else
+        getent group "$1" >/dev/null
+    fi
+}
+
+pkg_installed() {
+    local admindir=()
+    if [ -n "$ROOT" ]; then
+        admindir=(--admindir="$ROOT/var/lib/dpkg")
+    fi
+    dpkg-query "${admindir[@]}" -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
+unit_state() {
+    systemctl "${ROOT_OPT[@]}" is-enabled "$1" 2>/dev/null || true
+}
+
+# The project's files that make the installed package: what the venv's stamp is computed from and pip is given.
+source_paths() {
+    local path
+    for path in pyproject.toml README.md access hardware kiosk sync bench; do
+        if [ -e "$SOURCE/$path" ]; then
+            printf '%s\n' "$path"
+        fi
+    done
+}
+
+source_digest() {
+    local paths
+    mapfile -t paths < <(source_paths)
+    (cd "$SOURCE" && find "${paths[@]}" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 |
+        sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+}
+
+# The configuration as the CLI of this run must read it: under --root, a copy whose database path is under DIR.
+cli_config() {
+    if [ -z "$ROOT" ]; then
+        printf '%s' "$CONFIG"
+    else
+        sed "s|sqlite:////|sqlite:///$ROOT/|" "$(t "$CONFIG")" >"$WORK/halfday.toml"
+        printf '%s' "$WORK/halfday.toml"
+    fi
+}
+
+HALFDAY="$(t "$VENV")/bin/halfday"
+VPYTHON="$(t "$VENV")/bin/python"
+
+# ---------------------------------------------------------------------------------------------- packages
+
+echo "halfday : paquets"
+missing=()
+for package in "${PACKAGES[@]}"; do
+    if ! pkg_installed "$package"; then
+        missing+=("$package")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    run apt-get update
+    run apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# ---------------------------------------------------------------------------------------------- accounts
+
+echo "halfday : comptes"
+# halfday runs the door, the kiosk and sync; only the door's unit adds the device groups (gpio, halfday-reader).
+# halfday-screen runs the browser and can read nothing of halfday's.
+for group in gpio halfday-reader; do
+    if ! has_group "$group"; then
+        run groupadd "${ROOT_OPT[@]}" --system "$group"
+    fi
+done
+if ! has_user halfday; then
+    run useradd "${ROOT_OPT[@]}" --system --user-group --home-dir "$STATE" --no-create-home \
+        --shell /usr/sbin/nologin --comment "halfday door, kiosk, sync" halfday
+fi
+if [ "$SCREEN" = 1 ] && ! has_user halfday-screen; then
+    run useradd "${ROOT_OPT[@]}" --system --user-group --home-dir /var/lib/halfday-screen --no-create-home \
+        --shell /usr/sbin/nologin --comment "halfday touchscreen" halfday-screen
+fi
+
+# ---------------------------------------------------------------------------------------------- folders
+
+ensure_dir /etc 0755 root:root
+ensure_dir $ETC 0755 root:root
+ensure_dir $BUS_DIR 0750 root:halfday
+ensure_dir /var/lib 0755 root:root
+ensure_dir $STATE 0750 halfday:halfday
+ensure_dir /opt 0755 root:root
+ensure_dir $OPT 0755 root:root
+ensure_dir $OPT/bin 0755 root:root
+ensure_dir /etc/systemd 0755 root:root
+ensure_dir $UNIT_DIR 0755 root:root
+ensure_dir /etc/udev 0755 root:root
+ensure_dir /etc/udev/rules.d 0755 root:root
+ensure_dir /etc/modprobe.d 0755 root:root
+
+# ----------------------------------------------------------------------------------------- the software
+
+echo "halfday : logiciel ($VENV)"
+UPGRADED=0
+if [ ! -x "$VPYTHON" ]; then
+    run "$PYTHON" -m venv --system-site-packages "$(t "$VENV")"
+fi
+digest="$(source_digest)"
+if [ "$(cat "$(t "$VENV")/.halfday-source" 2>/dev/null || true)" != "$digest" ]; then
+    # pip builds from a copy: building in place would leave build/ and *.egg-info in the sources.
+    mkdir -p "$WORK/src"
+    mapfile -t paths < <(source_paths)
+    tar -C "$SOURCE" --exclude=__pycache__ --exclude='*.pyc' -cf - "${paths[@]}" | tar -C "$WORK/src" -xf -
+    # shellcheck disable=SC2086 # HALFDAY_PIP_ARGS is a list of options
+    run "$VPYTHON" -m pip install --quiet --disable-pip-version-check $PIP_ARGS "$WORK/src"
+    if [ -f "$(t "$VENV")/.halfday-source" ]; then
+        # Same version number, new code: pip would keep the installed copy.
+        # shellcheck disable=SC2086
+        run "$VPYTHON" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps $PIP_ARGS \
+            "$WORK/src"
+    fi
+    printf '%s\n' "$digest" | place_text "$VENV/.halfday-source" 0644 root:root
+    UPGRADED=1
+fi
+
+# ------------------------------------------------------------------------------------- configuration
+
+echo "halfday : configuration ($CONFIG)"
+CONFIG_CHANGED=0
+STATE_CHANGED=0
+if [ ! -e "$(t "$CONFIG")" ]; then
+    # Written once by `halfday init` and never overwritten: the manager owns it from then on. Created with a
+    # private umask; the database stays 0600 and the configuration is made readable below (it holds no secret).
+    ( umask 077 && run "$HALFDAY" --config "$(t "$CONFIG")" init --site-id "$SITE_ID" --name "$SITE_NAME" \
+        --database "$(t "$DATABASE")" --pin-factory lgpio --reader usb )
+    if [ -n "$ROOT" ]; then
+        run sed -i "s|sqlite:///$ROOT/|sqlite:////|" "$(t "$CONFIG")"
+    fi
+    CONFIG_CHANGED=1
+    STATE_CHANGED=1
+elif [ "$UPGRADED" = 1 ] || [ ! -e "$(t "$DATABASE")" ]; then
+    ( umask 077 && run "$HALFDAY" --config "$(cli_config)" migrate )
+    STATE_CHANGED=1
+fi
+fix_mode_owner "$CONFIG" 0644 root:root
+
+has_hub_section() {
+    [ -f "$(t "$CONFIG")" ] && grep -q '^\[hub\]' "$(t "$CONFIG")"
+}
+
+toml_string() {
+    "$PYTHON" -c 'import json, sys; print(json.dumps(sys.argv[1], ensure_ascii=False))' "$1"
+}
+
+if [ -n "$HUB_URL" ]; then
+    echo "halfday : lien avec le hub ($HUB_URL)"
+    ensure_dir $HUB_DIR 0750 root:halfday
+    # The CA and the client certificate are public; the key and the password are sync's alone.
+    hub_keys=()
+    if [ -n "$HUB_CA" ]; then
+        place "$HUB_CA" $HUB_DIR/ca.pem 0644 root:root
+        hub_keys+=("ca_file = \"$HUB_DIR/ca.pem\"")
+    fi
+    if [ -n "$HUB_CERT" ]; then
+        place "$HUB_CERT" $HUB_DIR/client.pem 0644 root:root
+        place "$HUB_KEY" $HUB_DIR/client.key 0600 halfday:halfday
+        hub_keys+=("cert_file = \"$HUB_DIR/client.pem\"" "key_file = \"$HUB_DIR/client.key\"")
+    fi
+    if [ -n "$HUB_PASSWORD_FILE" ]; then
+        place "$HUB_PASSWORD_FILE" $HUB_DIR/password 0600 halfday:halfday
+        hub_keys+=("password_file = \"$HUB_DIR/password\"")
+    fi
+    if has_hub_section; then
+        note "[hub] figure déjà dans $CONFIG : laissé tel quel"
+    else
+        {
+            printf '\n[hub]                             # added by install-pi.sh\n'
+            printf 'url = %s\n' "$(toml_string "$HUB_URL")"
+            printf 'public_key = %s\n' "$(toml_string "$HUB_PUBLIC_KEY")"
+            if [ -n "$HUB_USERNAME" ]; then
+                printf 'username = %s\n' "$(toml_string "$HUB_USERNAME")"
+            fi
+            if [ "${#hub_keys[@]}" -gt 0 ]; then
+                printf '%s\n' "${hub_keys[@]}"
+            fi
+        } >"$WORK/hub.toml"
+        if [ -f "$(t "$CONFIG")" ] && [ -x "$VPYTHON" ]; then
+            # Check the section with halfday's own validation before it goes into the file.
+            cat "$(cli_config)" "$WORK/hub.toml" >"$WORK/candidate.toml"
+            "$VPYTHON" -c 'import sys; from access.config import load_config; load_config(sys.argv[1])' \
+                "$WORK/candidate.toml" || die "la section [hub] ne passe pas la validation : rien n'a changé"
+        fi
+        if announce "ajouter la section [hub] à $CONFIG"; then
+            cat "$WORK/hub.toml" >>"$(t "$CONFIG")"
+        fi
+        CONFIG_CHANGED=1
+    fi
+fi
+NETWORKED=0
+if has_hub_section || { [ "$DRY" = 1 ] && [ -n "$HUB_URL" ]; }; then
+    NETWORKED=1
+fi
+
+# ------------------------------------------------------------------------------------------ manager password
+
+password_set() {
+    [ -x "$VPYTHON" ] && [ -f "$(t "$CONFIG")" ] || return 1
+    "$VPYTHON" - "$(cli_config)" <<'PY'
+import sys
+
+from access.config import load_config
+from access.db import Database
+from access.store import get_meta
+from kiosk.security import PASSWORD_META
+
+database = Database(load_config(sys.argv[1]).database_url)
+try:
+    with database.read() as session:
+        sys.exit(0 if get_meta(session, PASSWORD_META) else 1)
+finally:
+    database.dispose()
+PY
+}
+
+if ! password_set 2>/dev/null; then
+    if [ -n "${HALFDAY_MANAGER_PASSWORD:-}" ]; then
+        if announce "halfday kiosk password (mot de passe de l'accueil, depuis HALFDAY_MANAGER_PASSWORD)"; then
+            ( umask 077 && printf '%s\n' "$HALFDAY_MANAGER_PASSWORD" | "$HALFDAY" kiosk --config "$(cli_config)" password )
+        fi
+        STATE_CHANGED=1
+    elif [ -t 0 ] && [ "$DRY" = 0 ]; then
+        echo "Choisissez le mot de passe de l'accueil (8 caractères au moins) :"
+        ( umask 077 && run "$HALFDAY" kiosk --config "$(cli_config)" password )
+        STATE_CHANGED=1
+    else
+        note "pas encore de mot de passe de l'accueil : lancez « sudo $VENV/bin/halfday kiosk password »"
+    fi
+fi
+
+# The CLI ran as root: hand the database to the services' user, private.
+if [ "$STATE_CHANGED" = 1 ]; then
+    run chown -R halfday:halfday "$(t "$STATE")"
+    if [ "$DRY" = 0 ]; then
+        for file in "$(t "$DATABASE")" "$(t "$DATABASE")"-wal "$(t "$DATABASE")"-shm; do
+            if [ -e "$file" ] && [ "$(stat -c %a "$file")" != 600 ]; then
+                run chmod 0600 "$file"
+            fi
+        done
+    fi
+elif [ -z "$ROOT" ] && [ -d "$STATE" ] && [ -n "$(find "$STATE" ! -user halfday -print -quit)" ]; then
+    run chown -R halfday:halfday "$STATE"
+fi
+
+# ------------------------------------------------------------------------------------------------ local bus
+
+echo "halfday : bus local (Mosquitto sur 127.0.0.1)"
+BUS_DIRTY=0
+NEW_BUS_USERS=0
+for user in "${BUS_USERS[@]}"; do
+    secret "$BUS_DIR/$user.password" halfday:halfday
+    NEW_BUS_USERS=$((NEW_BUS_USERS + CHANGED))
+done
+passwd_users="$(cut -d: -f1 "$(t "$ETC/mosquitto.passwd")" 2>/dev/null | sort | tr '\n' ' ' || true)"
+if [ "$NEW_BUS_USERS" -gt 0 ] || [ "$passwd_users" != "door kiosk sync " ]; then
+    # The broker's file holds only salted hashes (mosquitto_passwd -U hashes a file of user:password in place).
+    if [ "$DRY" = 0 ]; then
+        : >"$WORK/mosquitto.passwd"
+        for user in "${BUS_USERS[@]}"; do
+            printf '%s:%s\n' "$user" "$(cat "$(t "$BUS_DIR/$user.password")")" >>"$WORK/mosquitto.passwd"
+        done
+        mosquitto_passwd -U "$WORK/mosquitto.passwd"
+    fi
+    if announce "mosquitto_passwd -U : les empreintes de door, kiosk, sync dans $ETC/mosquitto.passwd (0600 mosquitto)"; then
+        install -m 0600 "$WORK/mosquitto.passwd" "$(t "$ETC/mosquitto.passwd")"
+    fi
+    run chown mosquitto:mosquitto "$(t "$ETC/mosquitto.passwd")"
+    BUS_DIRTY=1
+else
+    fix_mode_owner "$ETC/mosquitto.passwd" 0600 mosquitto:mosquitto
+fi
+place "$SOURCE/systemd/halfday-bus.conf" $ETC/mosquitto.conf 0644 root:root
+BUS_DIRTY=$((BUS_DIRTY | CHANGED))
+place "$SOURCE/systemd/halfday-bus.acl" $ETC/mosquitto.acl 0644 root:root
+BUS_DIRTY=$((BUS_DIRTY | CHANGED))
+
+# ------------------------------------------------------------------------------------------ devices
+
+echo "halfday : lecteur NFC et GPIO"
+place "$SOURCE/systemd/60-halfday.rules" /etc/udev/rules.d/60-halfday.rules 0644 root:root
+UDEV_CHANGED=$CHANGED
+place "$SOURCE/install/halfday-nfc.conf" /etc/modprobe.d/halfday-nfc.conf 0644 root:root
+
+# ------------------------------------------------------------------------------------------ touchscreen
+
+SCREEN_DIRTY=0
+if [ "$SCREEN" = 1 ]; then
+    echo "halfday : écran tactile"
+    read -r kiosk_host kiosk_port < <(
+        "$PYTHON" - "$(t "$CONFIG")" <<'PY'
+import sys
+import tomllib
+
+try:
+    with open(sys.argv[1], "rb") as f:
+        kiosk = tomllib.load(f).get("kiosk", {})
+except FileNotFoundError:
+    kiosk = {}  # --dry-run before the configuration exists: init's defaults
+print(kiosk.get("host", "127.0.0.1"), kiosk.get("port", 8080))
+PY
+    )
+    [ -n "${kiosk_port:-}" ] || die "$CONFIG : [kiosk] illisible"
+    case "$kiosk_host" in
+        0.0.0.0 | "" | :: | localhost) kiosk_host=127.0.0.1 ;;
+        127.*) ;;
+        *) note "[kiosk] host = $kiosk_host : l'écran n'atteint que 127.0.0.1 (IPAddressAllow de halfday-screen)" ;;
+    esac
+    origin="http://$kiosk_host:$kiosk_port"
+    printf '# Written by install/install-pi.sh from [kiosk] in %s: run it again after changing the port.\nHALFDAY_SCREEN_URL=%s/\n' \
+        "$CONFIG" "$origin" | place_text $ETC/screen.env 0644 root:root
+    SCREEN_DIRTY=$((SCREEN_DIRTY | CHANGED))
+    place "$SOURCE/systemd/halfday-screen-session" $OPT/bin/halfday-screen-session 0755 root:root
+    SCREEN_DIRTY=$((SCREEN_DIRTY | CHANGED))
+    # Chromium's managed policy: the kiosk's address and nothing else, no developer tools, no downloads, sounds
+    # without a tap first (the door's chimes).
+    ensure_dir /etc/chromium 0755 root:root
+    ensure_dir /etc/chromium/policies 0755 root:root
+    ensure_dir /etc/chromium/policies/managed 0755 root:root
+    sed "s|@KIOSK_ORIGIN@|$origin|" "$SOURCE/install/chromium-policy.json" |
+        place_text /etc/chromium/policies/managed/halfday.json 0644 root:root
+    SCREEN_DIRTY=$((SCREEN_DIRTY | CHANGED))
+fi
+
+# ---------------------------------------------------------------------------------------------- services
+
+echo "halfday : services"
+UNITS_CHANGED=0
+declare -A DIRTY=()
+for unit in "${APPLIANCE_UNITS[@]}"; do
+    place "$SOURCE/systemd/$unit.service" "$UNIT_DIR/$unit.service" 0644 root:root
+    UNITS_CHANGED=$((UNITS_CHANGED | CHANGED))
+    DIRTY[$unit]=$CHANGED
+done
+# New code, a new configuration or a new bus password: the daemons must start again to use them.
+for unit in halfday-door halfday-kiosk halfday-sync; do
+    DIRTY[$unit]=$((DIRTY[$unit] | UPGRADED | CONFIG_CHANGED | NEW_BUS_USERS > 0))
+done
+DIRTY[halfday-bus]=$((DIRTY[halfday-bus] | BUS_DIRTY))
+if [ "$SCREEN" = 1 ]; then
+    DIRTY[halfday-screen]=$((DIRTY[halfday-screen] | SCREEN_DIRTY))
+fi
+
+# Debian's own broker would take port 1883 (and listen with its own rules): halfday-bus replaces it.
+if [ "$(unit_state mosquitto.service)" != masked ]; then
+    if [ -n "$ROOT" ]; then
+        run systemctl "${ROOT_OPT[@]}" mask mosquitto.service
+    else
+        run systemctl mask --now mosquitto.service
+    fi
+fi
+
+WANTED=(halfday-bus halfday-door halfday-kiosk)
+if [ "$NETWORKED" = 1 ]; then
+    WANTED+=(halfday-sync)
+elif [ "$(unit_state halfday-sync.service)" = enabled ]; then
+    # Without [hub] the agent has nothing to do and would only fail and restart.
+    run systemctl "${ROOT_OPT[@]}" disable halfday-sync.service
+    if [ -z "$ROOT" ]; then
+        run systemctl stop halfday-sync.service
+    fi
+fi
+if [ "$SCREEN" = 1 ]; then
+    WANTED+=(halfday-screen)
+elif [ "$(unit_state halfday-screen.service)" = enabled ]; then
+    run systemctl "${ROOT_OPT[@]}" disable halfday-screen.service
+fi
+for unit in "${WANTED[@]}"; do
+    if [ "$(unit_state "$unit.service")" != enabled ]; then
+        run systemctl "${ROOT_OPT[@]}" enable "$unit.service"
+    fi
+done
+
+if [ -n "$ROOT" ]; then
+    note "--root : ni udevadm, ni modprobe, ni démarrage des services (rien ne tourne dans $ROOT)"
+else
+    if [ "$UDEV_CHANGED" = 1 ]; then
+        run udevadm control --reload
+        run udevadm trigger --action=change --subsystem-match=usb --subsystem-match=gpio
+    fi
+    for module in pn533_usb port100; do
+        if [ -d "/sys/module/$module" ] && ! run modprobe -r "$module"; then
+            note "le module $module est occupé : redémarrez pour libérer le lecteur"
+        fi
+    done
+    if [ "$UNITS_CHANGED" = 1 ]; then
+        run systemctl daemon-reload
+    fi
+    for unit in "${WANTED[@]}"; do
+        if [ "${DIRTY[$unit]}" = 1 ]; then
+            run systemctl restart "$unit.service"
+        elif ! systemctl is-active --quiet "$unit.service"; then
+            run systemctl start "$unit.service"
+        fi
+    done
+fi
+
+echo "halfday : installé."
+if [ "$NETWORKED" = 0 ]; then
+    note "site autonome : pour rejoindre un hub, relancez avec --hub-url, --hub-public-key et les fichiers TLS"
+fi

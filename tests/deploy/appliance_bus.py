@@ -1,0 +1,179 @@
+"""The appliance's local bus as shipped (systemd/halfday-bus.conf and .acl), started for real on a free port.
+
+The shipped configuration names the appliance's paths and port 1883; the test rewrites exactly those lines to a
+free port and temporary files, and nothing else, so what runs is the appliance's own listener, authentication,
+ACL and persistence settings. The broker is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from tests.support.broker import MOSQUITTO, START_TIMEOUT_S, STOP_TIMEOUT_S, free_port
+
+MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
+# Upper bound on any one broker answer (CONNACK, SUBACK, PUBACK, a message): generous for a loaded 2-core machine.
+ANSWER_TIMEOUT_S = 10.0
+POLL_S = 0.02
+
+# The appliance's values in the shipped file, each replaced once by the test's.
+APPLIANCE_LISTENER = "listener 1883 127.0.0.1"
+APPLIANCE_PASSWORD_FILE = "password_file /etc/halfday/mosquitto.passwd"
+APPLIANCE_ACL_FILE = "acl_file /etc/halfday/mosquitto.acl"
+APPLIANCE_PERSISTENCE = "persistence_location /var/lib/halfday-bus/"
+APPLIANCE_LOG = "log_dest stderr"
+
+
+def rewrite_config(text: str, *, port: int, password_file: Path, acl_file: Path, workdir: Path) -> str:
+    """The shipped mosquitto.conf with the port and paths of this test; fails if a line to rewrite is missing."""
+    replacements = {
+        APPLIANCE_LISTENER: f"listener {port} 127.0.0.1",
+        APPLIANCE_PASSWORD_FILE: f"password_file {password_file}",
+        APPLIANCE_ACL_FILE: f"acl_file {acl_file}",
+        APPLIANCE_PERSISTENCE: f"persistence_location {workdir / 'data'}/",
+        APPLIANCE_LOG: f"log_dest file {workdir / 'mosquitto.log'}",
+    }
+    lines = text.splitlines()
+    for old, new in replacements.items():
+        found = [i for i, line in enumerate(lines) if line.strip() == old]
+        assert len(found) == 1, f"the shipped bus config should have the line {old!r} once"
+        lines[found[0]] = new
+    # The test may run as root, where Mosquitto would switch to the `mosquitto` account and lose access to the
+    # temporary files; as any other user this line does nothing.
+    lines.append("user root")
+    return "\n".join(lines) + "\n"
+
+
+def hash_passwords(path: Path, passwords: dict[str, str]) -> None:
+    """Write `path` as Mosquitto's password file, with the real mosquitto_passwd, as the installer does."""
+    path.write_text("".join(f"{user}:{password}\n" for user, password in passwords.items()))
+    path.chmod(0o600)
+    subprocess.run([MOSQUITTO_PASSWD, "-U", str(path)], check=True, capture_output=True)
+
+
+@dataclass
+class ApplianceBus:
+    """A Mosquitto process running a rewritten copy of an appliance bus configuration."""
+
+    config: Path
+    port: int
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ApplianceBus:
+        (self.workdir / "data").mkdir(exist_ok=True)
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err}\n{self.log()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return self
+            time.sleep(POLL_S)
+        self.stop()
+        raise RuntimeError(f"mosquitto did not listen on {self.port}:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+    def log(self) -> str:
+        path = self.workdir / "mosquitto.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def start_appliance_bus(conf: Path, acl: Path, passwd: Path, workdir: Path) -> ApplianceBus:
+    """Start the bus described by the appliance files `conf`, `acl` and `passwd` on a free port."""
+    port = free_port()
+    config = workdir / "mosquitto.conf"
+    config.write_text(rewrite_config(conf.read_text(), port=port, password_file=passwd, acl_file=acl, workdir=workdir))
+    return ApplianceBus(config, port, workdir).start()
+
+
+@dataclass
+class BusClient:
+    """A paho MQTT v5 client that waits for the broker's answers and keeps what it receives."""
+
+    port: int
+    username: str | None
+    password: str | None
+    name: str
+    connack: queue.Queue[ReasonCode] = field(default_factory=queue.Queue)
+    subacks: queue.Queue[list[ReasonCode]] = field(default_factory=queue.Queue)
+    received: queue.Queue[tuple[str, bytes]] = field(default_factory=queue.Queue)
+    pubacks: dict[int, ReasonCode] = field(default_factory=dict)
+    _puback_ready: threading.Condition = field(default_factory=threading.Condition)
+
+    def __post_init__(self) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.name, protocol=mqtt.MQTTv5)
+        if self.username is not None:
+            self.client.username_pw_set(self.username, self.password)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+        self.client.on_publish = self._on_publish
+
+    def connect(self) -> ReasonCode:
+        """Connect and return the CONNACK reason code (success or why the broker refused)."""
+        self.client.connect("127.0.0.1", self.port, keepalive=30)
+        self.client.loop_start()
+        return self.connack.get(timeout=ANSWER_TIMEOUT_S)
+
+    def subscribe(self, topic: str) -> ReasonCode:
+        self.client.subscribe(topic, qos=1)
+        return self.subacks.get(timeout=ANSWER_TIMEOUT_S)[0]
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> ReasonCode:
+        """Publish at QoS 1 and return the PUBACK reason code, once the broker has answered."""
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        with self._puback_ready:
+            assert self._puback_ready.wait_for(lambda: info.mid in self.pubacks, ANSWER_TIMEOUT_S), "no PUBACK"
+            return self.pubacks.pop(info.mid)
+
+    def next_message(self) -> tuple[str, bytes]:
+        return self.received.get(timeout=ANSWER_TIMEOUT_S)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_connect(self, _client: Any, _userdata: Any, _flags: Any, reason_code: ReasonCode, _props: Any) -> None:
+        self.connack.put(reason_code)
+        if reason_code.is_failure:
+            self.client.disconnect()  # no reconnection attempts after a refusal
+
+    def _on_subscribe(self, _client: Any, _userdata: Any, _mid: int, codes: list[ReasonCode], _props: Any) -> None:
+        self.subacks.put(codes)
+
+    def _on_message(self, _client: Any, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self.received.put((message.topic, bytes(message.payload)))
+
+    def _on_publish(self, _client: Any, _userdata: Any, mid: int, reason_code: ReasonCode, _props: Any) -> None:
+        with self._puback_ready:
+            self.pubacks[mid] = reason_code
+            self._puback_ready.notify_all()
