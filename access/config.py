@@ -6,9 +6,10 @@ A bad file gives one `ConfigError` naming the key and the problem; nothing start
 from __future__ import annotations
 
 import datetime as dt
+import os
 import tomllib
 import zoneinfo
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     if not database_url.startswith(("sqlite:", "postgresql")):
         raise ConfigError("database.url", "doit commencer par sqlite:/// (ou postgresql:// pour le hub)")
     database.done()
-    bus = _broker(root.table("bus"), "mqtt://127.0.0.1:1883")
+    bus = _bus_identity(_broker(root.table("bus"), "mqtt://127.0.0.1:1883"))
     hub = None
     if root.has("hub"):
         hub_table = root.table("hub")
@@ -180,6 +181,20 @@ def _broker(table: Table, default_url: str | None, *, done: bool = True) -> Brok
     )
     if done:
         table.done()
+    return broker
+
+
+def _bus_identity(broker: BrokerConfig) -> BrokerConfig:
+    """Door, kiosk and sync share one config file but log in to the local bus as different users: each unit sets
+    HALFDAY_BUS_USERNAME and HALFDAY_BUS_PASSWORD_FILE, which replace the file's values."""
+    username = os.environ.get("HALFDAY_BUS_USERNAME")
+    password_file = os.environ.get("HALFDAY_BUS_PASSWORD_FILE")
+    if username:
+        broker = replace(broker, username=username)
+    if password_file:
+        if not Path(password_file).is_file():
+            raise ConfigError("HALFDAY_BUS_PASSWORD_FILE", f"désigne un fichier absent : {password_file}")
+        broker = replace(broker, password_file=password_file)
     return broker
 
 

@@ -67,3 +67,18 @@ def test_hub_section(write_config: Callable[..., Path]) -> None:
     assert config.networked and config.hub is not None
     assert config.hub.broker.url.startswith("mqtts://")
     assert "[hardware]" in text
+
+
+def test_bus_identity_from_the_unit_environment(
+    write_config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "kiosk.password"
+    secret.write_text("s3cret")
+    monkeypatch.setenv("HALFDAY_BUS_USERNAME", "kiosk")
+    monkeypatch.setenv("HALFDAY_BUS_PASSWORD_FILE", str(secret))
+    config = load_config(write_config())
+    assert (config.bus.username, config.bus.password_file) == ("kiosk", str(secret))
+    monkeypatch.setenv("HALFDAY_BUS_PASSWORD_FILE", str(tmp_path / "absent"))
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config())
+    assert info.value.key == "HALFDAY_BUS_PASSWORD_FILE"
