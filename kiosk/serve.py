@@ -82,10 +82,17 @@ class KioskServer:
         self.stopped = True
         self.kiosk.close()
         self.server.task_dispatcher.shutdown(timeout=STOP_TIMEOUT_S)
-        for channel in list(self.server._map.values()):
-            channel.close()
-        if self._thread is not None:
+        if self._thread is not None and self._thread.is_alive():
+            # Closed from inside the server's own loop, which then finds nothing left to watch and returns: closing
+            # sockets under a loop that is polling them would make it fail on a dead descriptor.
+            self.server.trigger.pull_trigger(self._close_all)
             self._thread.join(STOP_TIMEOUT_S)
+        else:
+            self._close_all()
+
+    def _close_all(self) -> None:
+        for dispatcher in list(self.server._map.values()):
+            dispatcher.close()
 
 
 def check_schema(config: Config) -> None:

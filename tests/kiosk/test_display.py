@@ -5,15 +5,17 @@ either outage are decided and recorded by the door alone, and show up once the d
 from __future__ import annotations
 
 import dataclasses
+import urllib.request
 from collections.abc import Callable
 
 from flask import Flask
 from playwright.sync_api import Page, expect
 
+from access import bus
 from access.config import load_config
 from kiosk.app import create_app
 from kiosk.serve import KioskServer
-from tests.kiosk.conftest import ALICE, BRUNO, TEST_TUNING, WALL, DoorRun, Site, record_taps, wait_until
+from tests.kiosk.conftest import ALICE, BRUNO, TEST_TUNING, WALL, BusProbe, DoorRun, Site, record_taps, wait_until
 from tests.support.broker import Mosquitto
 
 # No periodic refresh during these tests: only the reconnection can bring the new figures.
@@ -65,3 +67,25 @@ def test_names_are_hidden_when_show_names_is_off(site: Site) -> None:
         assert "Alice" not in page and "Bruno" not in page and "Dernières arrivées" not in page
     finally:
         app.extensions["halfday.kiosk"].close()
+
+
+def test_a_networked_site_shows_the_link_to_the_hub(
+    site: Site, start_kiosk: Callable[..., KioskServer], probe: BusProbe
+) -> None:
+    hub = '\n[hub]\nurl = "mqtts://hub.example.org:8883"\npublic_key = "not-used-by-the-kiosk"\n'
+    site.config_path.write_text(site.config_path.read_text() + hub)
+    kiosk = start_kiosk(config=load_config(site.config_path))
+
+    def panel() -> str:
+        with urllib.request.urlopen(kiosk.url + "/display/panel", timeout=5) as response:
+            return str(response.read().decode())
+
+    assert "Synchronisation : pas de nouvelles" in panel()
+    probe.publish(
+        bus.SYNC_STATUS,
+        {"online": False, "last_contact": "2026-11-23T08:05:00+00:00", "backlog": 12, "oldest": None},
+        retain=True,
+    )
+    assert wait_until(lambda: "Hub injoignable" in panel())
+    text = panel()
+    assert "dernier contact 23/11 09:05" in text and "12 événement(s) en attente d'envoi" in text

@@ -142,3 +142,28 @@ def test_remote_unlock_from_the_admin(page: Page, site: Site, kiosk: KioskServer
     assert wait_until(lambda: door.relay_states() == [False, True, False], timeout=5)
     assert wait_until(lambda: bool(events(site, "unlock")), timeout=5)
     assert events(site, "unlock")[0].data["by"] == "manager"
+
+
+def test_a_walk_in_links_a_card_and_comes_back_in_with_it(
+    page: Page, site: Site, kiosk: KioskServer, door: DoorRun
+) -> None:
+    page.goto(kiosk.url)
+    page.click("text=Acheter un pass")
+    page.click('a.offer[data-kind="pass_halfday"]')
+    page.fill("#name", "Xavier Durand")
+    page.fill("#email", "xavier@example.org")
+    page.click("#bind-card")
+    expect(page.locator("#card-status")).to_have_text("Présentez votre carte au lecteur de la porte…")
+    assert wait_until(lambda: door.door.enrol is not None, timeout=5)
+    door.tap(NEW_BADGE)
+    expect(page.locator("#card-status")).to_have_text(f"Carte associée : {NEW_BADGE}")
+    page.click("#pay-counter")
+    page.click("#pay")
+    expect(page.locator("#door-text")).to_have_text("La porte est ouverte : entrez !")
+    assert wait_until(lambda: door.relay_states() == [False, True, False], timeout=5)
+
+    door.tap(NEW_BADGE)  # back from lunch in the same half-day, with the card
+    assert wait_until(lambda: len(events(site, "entry")) == 2, timeout=5)
+    again = events(site, "entry")[1]
+    assert (again.data["uid"], again.data["first_name"], again.data["granted"]) == (NEW_BADGE, "Xavier", True)
+    assert wait_until(lambda: door.relay_states() == [False] + [True, False] * 2, timeout=5)

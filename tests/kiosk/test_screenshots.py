@@ -84,9 +84,15 @@ def test_touchscreen_screens(
     expect(page.locator("#pass-code")).to_be_visible()
     assert fits(page)
     screenshot(page, "screen-pass")
+    code = page.locator("#pass-code").inner_text().replace(" ", "")
     page.goto(kiosk.url + "/code")
     assert fits(page)
     screenshot(page, "screen-code")
+    page.fill("#code", code)
+    page.click("#keypad .key-ok")
+    expect(page.locator("main h1")).to_have_text("Bon retour Zoé !")
+    assert fits(page)
+    screenshot(page, "screen-welcome-back")
 
 
 @pytest.mark.parametrize("size", [TOUCH, WALL], ids=lambda s: f"{s['width']}x{s['height']}")
