@@ -41,6 +41,9 @@ class Tuning:
     command_timeout_s: float = 3.0
     # How long the manager has to walk to the door and tap the badge being enrolled.
     enrol_timeout_s: float = 30.0
+    # How long a walk-in has to tap the card to link to a pass. Short: meanwhile the door takes the next tap as
+    # that card instead of deciding on it, so a member arriving just then has to tap again.
+    card_timeout_s: float = 15.0
     # The touchscreen returns to the attract screen after this long without a touch.
     idle_return_s: float = 60.0
     # Manager login: this many failures within the window lock logins out for a while (per address).

@@ -187,14 +187,21 @@ def door_words(reply: dict[str, Any] | None) -> tuple[str, bool]:
 
 @bp.post("/buy/card")
 def bind_card() -> Response:
-    """Wait for a card tapped at the reader (the door's enrol mode): the walk-in may use it to come back in."""
+    """Wait for a card tapped at the reader (the door's enrol mode): the walk-in may use it to come back in.
+
+    Tries that end with no card count as guesses: pressed over and over, the button would keep the door taking
+    the next tap as a card to link instead of deciding on it."""
     kiosk = current_kiosk()
+    wait = kiosk.guess_throttle.wait_s(GUESS_KEY)
+    if wait > 0:
+        return jsonify(error=refusal("throttled", {"seconds": wait}))
     if kiosk.link is None:
         return jsonify(error=_("La porte ne répond pas : continuez sans carte."))
-    reply, uid = kiosk.link.enrol(kiosk.tuning.command_timeout_s, kiosk.tuning.enrol_timeout_s)
+    reply, uid = kiosk.link.enrol(kiosk.tuning.command_timeout_s, kiosk.tuning.card_timeout_s)
     if uid is None:
         if reply is None:
             return jsonify(error=_("La porte ne répond pas : continuez sans carte."))
+        kiosk.guess_throttle.failure(GUESS_KEY)
         return jsonify(error=_("Aucune carte présentée. Vous pouvez continuer sans carte."))
     return jsonify(uid=uid)
 

@@ -89,3 +89,24 @@ def test_a_networked_site_shows_the_link_to_the_hub(
     assert wait_until(lambda: "Hub injoignable" in panel())
     text = panel()
     assert "dernier contact 23/11 09:05" in text and "12 événement(s) en attente d'envoi" in text
+
+
+def test_alarms_and_reader_trouble_are_on_the_display(kiosk: KioskServer, probe: BusProbe) -> None:
+    def panel() -> str:
+        with urllib.request.urlopen(kiosk.url + "/display/panel", timeout=5) as response:
+            return str(response.read().decode())
+
+    assert "Porte hors ligne" in panel()  # no retained state yet
+    state = {
+        "online": True,
+        "locked": False,
+        "open": True,
+        "alarms": ["forced"],
+        "staffed": False,
+        "reader": {"state": "error", "detail": "lecteur introuvable sur usb", "reopens": 3},
+    }
+    probe.publish(bus.DOOR_STATE, state, retain=True)
+    assert wait_until(lambda: "Alarme : porte forcée" in panel())
+    text = panel()
+    assert "Déverrouillée · ouverte" in text and "Lecteur de badges en panne" in text
+    assert "lecteur introuvable sur usb" in text
