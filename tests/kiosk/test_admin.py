@@ -129,3 +129,25 @@ def test_a_site_linked_to_a_hub_shows_members_read_only(
     assert "relié au hub" in refused.text()
     with site.db.read() as s:
         assert s.scalars(select(Member).where(Member.first_name == "Eve")).first() is None
+
+
+def test_admin_refuses_a_request_without_login_and_a_form_without_its_token(
+    page: Page, site: Site, kiosk: KioskServer
+) -> None:
+    site.set_password()
+    page.goto(kiosk.url + "/admin/members")
+    expect(page.locator("main h1")).to_have_text("Connexion de l'accueil")  # redirected, nothing shown
+    assert "/admin/login" in page.url
+    token = page.locator('input[name="csrf_token"]').get_attribute("value") or ""
+    assert page.request.post(f"{kiosk.url}/admin/unlock", form={"csrf_token": token}).status == 401
+    assert page.request.post(f"{kiosk.url}/admin/members", form={"first_name": "Eve"}).status == 400
+
+    page.fill("#password", MANAGER_PASSWORD)
+    page.click("#login")
+    page.goto(kiosk.url + "/admin/members")
+    page.locator('#add-member input[name="first_name"]').fill("Eve")
+    page.evaluate("document.querySelector('#add-member input[name=csrf_token]').remove()")
+    page.locator("#add-member button").click()
+    expect(page.locator(".alert-error")).to_contain_text("Ce formulaire a expiré ou ne vient pas de cette borne")
+    with site.db.read() as s:
+        assert s.scalars(select(Member).where(Member.first_name == "Eve")).first() is None
