@@ -61,10 +61,11 @@ class DoorRig:
         self.thread: threading.Thread | None = None
 
     def start(self) -> Door:
-        self.factory.pin(DOOR_PIN).drive_low()  # the door is closed when the daemon starts
         door = Door(self.config, pin_factory=self.factory, use_bus=self.use_bus)
         door.machine.timing = self.timing
         door.start()
+        # The door is closed; driven after the sensor exists, whose pull-up alone would read "open".
+        self.factory.pin(DOOR_PIN).drive_low()
         self.door = door
         self.thread = threading.Thread(target=door.run, name="door", daemon=True)
         self.thread.start()

@@ -1,0 +1,315 @@
+"""`make demo` / `halfday demo`: the whole system on one machine, with simulated hardware.
+
+A hub with a network of two spaces and a month of history, one appliance (the door with a virtual card reader and
+mock GPIO, the kiosk, the sync agent), a broker, and a simulator page to tap badges and work the door. Ctrl-C
+stops every process it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import datetime as dt
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from access import demo_data
+from access.config import load_config
+from access.db import Database
+from access.models import Member
+from sync.broker import Mosquitto, free_port
+
+DEMO_PASSWORD = "demo-halfday"
+LOCK_PIN, DOOR_PIN, EXIT_PIN = 17, 27, 22
+# A child still running this long after SIGTERM is killed.
+STOP_GRACE_S = 10.0
+# The first roster must reach the appliance before the past month is replayed at its door.
+ROSTER_TIMEOUT_S = 60.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # If the demo itself is killed, the kernel sends its children SIGTERM: nothing is left running.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Demo:
+    def __init__(self, root: Path, host: str, ports: dict[str, int]) -> None:
+        self.root = root
+        self.host = host
+        self.ports = ports
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.broker: Mosquitto | None = None
+        self.door: Any = None
+        self.door_thread: threading.Thread | None = None
+        self.simulator_server: Any = None
+        self.card: Any = None
+
+    # -------------------------------------------------------------------------------------------- start
+
+    def start(self) -> None:
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        (self.root / "hub").mkdir(parents=True)
+        (self.root / "logs").mkdir()
+        logging.basicConfig(
+            filename=self.root / "logs" / "door.log",
+            level=logging.INFO,
+            format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        )
+        self.broker = Mosquitto(self.root / "broker", port=self.ports["broker"])
+        self.broker.start()
+        broker_url = f"mqtt://127.0.0.1:{self.broker.port}"
+        hub_config, public_key = self._hub_files(broker_url)
+        hub_db = f"sqlite:///{self.root / 'hub' / 'hub.db'}"
+        member_ids = demo_data.seed_hub(hub_db)
+        demo_data.seed_other_site(hub_db, member_ids, dt.datetime.now(demo_data.PARIS).date())
+        self._spawn("hub", "hub", "--config", str(hub_config))
+        self._spawn(
+            "hub-web", "hub", "--config", str(hub_config), "web", "--host", self.host, "--port", str(self.ports["hub"])
+        )
+
+        from hardware.virtual_card import VirtualCard
+
+        self.card = VirtualCard()
+        config_path = self._appliance_config(broker_url, public_key)
+        config = load_config(config_path)
+        self._spawn("sync", "sync", "--config", str(config_path))
+        self._wait_for_roster(config.database_url)
+        history = demo_data.seed_past_month(config, dt.datetime.now(config.site.tz).date())
+        self._run("kiosk", "--config", str(config_path), "password", stdin=DEMO_PASSWORD + "\n")
+        self._spawn("kiosk", "kiosk", "--config", str(config_path))
+        self._start_door(config)
+        self._start_simulator()
+        for name in ("kiosk", "hub", "simulator"):
+            self._wait_listening(name, self.ports[name])
+        self._print_addresses(history)
+
+    def _hub_files(self, broker_url: str) -> tuple[Path, str]:
+        from werkzeug.security import generate_password_hash
+
+        from sync.signing import generate_private_key, public_key_b64, save_private_key
+
+        hub = self.root / "hub"
+        key = generate_private_key()
+        save_private_key(key, hub / "hub.key")
+        (hub / "web-secret").write_text(os.urandom(24).hex())
+        (hub / "web-password").write_text(generate_password_hash(DEMO_PASSWORD))
+        for secret in ("web-secret", "web-password"):
+            (hub / secret).chmod(0o600)
+        path = hub / "hub.toml"
+        path.write_text(
+            "[hub]\n"
+            f'database_url = "sqlite:///{hub / "hub.db"}"\n'
+            f'private_key = "{hub / "hub.key"}"\n'
+            "workers = 1\n\n[hub.broker]\n"
+            f'url = "{broker_url}"\n\n[hub.web]\n'
+            f'secret_key_file = "{hub / "web-secret"}"\n'
+            f'password_hash_file = "{hub / "web-password"}"\n'
+        )
+        return path, public_key_b64(key)
+
+    def _appliance_config(self, broker_url: str, public_key: str) -> Path:
+        path = self.root / "appliance" / "halfday.toml"
+        self._run(
+            "--config",
+            str(path),
+            "init",
+            "--site-id",
+            demo_data.DEMO_SITE,
+            "--name",
+            "La Filature",
+            "--reader",
+            self.card.path,
+        )
+        text = path.read_text()
+        hub = f'[hub]\nurl = "{broker_url}"\npublic_key = "{public_key}"\n\n[door]'
+        replacements = {
+            'url = "mqtt://127.0.0.1:1883"': f'url = "{broker_url}"',
+            "[door]": hub,
+            "trust_clock = false": "trust_clock = true",
+            "port = 8080": f"port = {self.ports['kiosk']}",
+            'host = "127.0.0.1"': f'host = "{self.host}"',
+        }
+        for old, new in replacements.items():
+            text = text.replace(old, new, 1)
+        path.write_text(text)
+        return path
+
+    def _wait_for_roster(self, database_url: str) -> None:
+        from sqlalchemy import func, select
+
+        database = Database(database_url)
+        deadline = time.monotonic() + ROSTER_TIMEOUT_S
+        try:
+            while time.monotonic() < deadline:
+                failed = self.failed_child()
+                if failed is not None:
+                    raise RuntimeError(f"« {failed} » s'est arrêté (journaux : {self.root / 'logs'})")
+                with database.read() as session:
+                    if session.scalar(select(func.count()).select_from(Member)):
+                        return
+                time.sleep(0.2)
+        finally:
+            database.dispose()
+        raise RuntimeError(f"la liste des membres n'est pas arrivée du hub (journaux : {self.root / 'logs'})")
+
+    def _wait_listening(self, name: str, port: int) -> None:
+        """Print the addresses only once each page answers."""
+        deadline = time.monotonic() + ROSTER_TIMEOUT_S
+        while time.monotonic() < deadline:
+            failed = self.failed_child()
+            if failed is not None:
+                raise RuntimeError(f"« {failed} » s'est arrêté (journaux : {self.root / 'logs'})")
+            with contextlib.suppress(OSError), socket.create_connection((self.host, port), timeout=0.5):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} ne répond pas sur le port {port} (journaux : {self.root / 'logs'})")
+
+    def _start_door(self, config: Any) -> None:
+        from gpiozero.pins.mock import MockFactory
+
+        from access.door_daemon import Door
+
+        factory = MockFactory()
+        self.door = Door(config, pin_factory=factory)
+        factory.pin(DOOR_PIN).drive_low()  # the door is closed (the sensor's pull-up alone would read "open")
+        self.door.start()
+        self.door_thread = threading.Thread(target=self.door.run, name="door", daemon=True)
+        self.door_thread.start()
+
+    def _start_simulator(self) -> None:
+        import waitress
+
+        from access.simulator import SampleBadge, Simulator, create_simulator_app
+
+        badges = [SampleBadge(m.badge, f"{m.first_name} ({m.plan})") for m in demo_data.MEMBERS]
+        badges.append(SampleBadge(demo_data.UNKNOWN_BADGE, "Badge inconnu"))
+        simulator = Simulator(self.card, self.door.devices.pin_factory, DOOR_PIN, EXIT_PIN)
+        app = create_simulator_app(simulator, badges, LOCK_PIN)
+        self.simulator_server = waitress.create_server(app, host=self.host, port=self.ports["simulator"], threads=4)
+        threading.Thread(target=self.simulator_server.run, name="simulator", daemon=True).start()
+
+    def _print_addresses(self, history: int) -> None:
+        kiosk = f"http://{self.host}:{self.ports['kiosk']}"
+        print(
+            "\nhalfday tourne, avec du matériel simulé.\n"
+            f"  Écran tactile (kiosque) : {kiosk}/\n"
+            f"  Affichage mural         : {kiosk}/display\n"
+            f"  Administration          : {kiosk}/admin   (mot de passe : {DEMO_PASSWORD})\n"
+            f"  Simulateur de porte     : http://{self.host}:{self.ports['simulator']}/\n"
+            f"  Hub du réseau           : http://{self.host}:{self.ports['hub']}/   (mot de passe : {DEMO_PASSWORD})\n"
+            f"  ({history} passages du mois rejoués à la porte ; journaux dans {self.root / 'logs'})\n"
+            "Ctrl-C pour tout arrêter.",
+            flush=True,
+        )
+
+    # -------------------------------------------------------------------------------------------- processes
+
+    def _command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "access.cli", *args]
+
+    def _spawn(self, name: str, *args: str) -> None:
+        log = (self.root / "logs" / f"{name}.log").open("ab")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        process = subprocess.Popen(
+            self._command(*args),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        log.close()
+        self.children.append((name, process))
+
+    def _run(self, *args: str, stdin: str | None = None) -> None:
+        result = subprocess.run(
+            self._command(*args), input=stdin.encode() if stdin else None, capture_output=True, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"halfday {' '.join(args)} : {result.stderr.decode(errors='replace').strip()}")
+
+    # -------------------------------------------------------------------------------------------- stop
+
+    def stop(self) -> None:
+        if self.simulator_server is not None:
+            self.simulator_server.close()
+        if self.door is not None:
+            self.door.stopping.set()
+            if self.door_thread is not None:
+                self.door_thread.join(5)
+            self.door.stop()
+        for _name, process in self.children:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for _name, process in self.children:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            # The process group may hold helpers (the hub's worker processes): make sure they are gone too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        if self.card is not None:
+            self.card.close()
+        if self.broker is not None:
+            self.broker.stop()
+
+    def failed_child(self) -> str | None:
+        for name, process in self.children:
+            if process.poll() is not None:
+                return name
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="halfday demo", description="tout halfday sur cette machine, matériel simulé")
+    parser.add_argument("--dir", type=Path, default=Path("var/demo"), help="dossier des données (recréé)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--kiosk-port", type=int, default=8080)
+    parser.add_argument("--simulator-port", type=int, default=8081)
+    parser.add_argument("--hub-port", type=int, default=8090)
+    parser.add_argument("--free-ports", action="store_true", help="prendre des ports libres (tests)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    ports = {"kiosk": args.kiosk_port, "simulator": args.simulator_port, "hub": args.hub_port, "broker": free_port()}
+    if args.free_ports:
+        ports.update(kiosk=free_port(), simulator=free_port(), hub=free_port())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    demo = Demo(args.dir.absolute(), args.host, ports)
+    try:
+        demo.start()
+        while not stop.wait(1.0):
+            failed = demo.failed_child()
+            if failed is not None:
+                print(
+                    f"halfday demo : le processus « {failed} » s'est arrêté ; voir {demo.root / 'logs'}",
+                    file=sys.stderr,
+                )
+                return 1
+        return 0
+    finally:
+        print("Arrêt de la démonstration…", flush=True)
+        demo.stop()
+        print("Tout est arrêté.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
