@@ -69,6 +69,7 @@ class DoorRig:
         self.door = door
         self.thread = threading.Thread(target=door.run, name="door", daemon=True)
         self.thread.start()
+        assert wait_until(lambda: not door.machine.door_open), "the door sensor never read closed"
         return door
 
     def stop(self) -> None:
