@@ -84,7 +84,7 @@ class KioskConfig:
     price_halfday_cents: int = 800
     price_day_cents: int = 1400
     payment: tuple[str, ...] = ("counter", "voucher")
-    voucher_public_key: str | None = None
+    voucher_key_file: str | None = None  # default: voucher.key next to the database
     secret_key_file: str | None = None
 
 
@@ -238,7 +238,7 @@ def _kiosk(table: Table) -> KioskConfig:
         price_halfday_cents=table.integer("price_halfday_cents", 800, low=0, high=1_000_00),
         price_day_cents=table.integer("price_day_cents", 1400, low=0, high=1_000_00),
         payment=tuple(payment),
-        voucher_public_key=table.optional("voucher_public_key", str),
+        voucher_key_file=table.optional("voucher_key_file", str),
         secret_key_file=table.optional("secret_key_file", str),
     )
     table.done()

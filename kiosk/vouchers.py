@@ -125,6 +125,8 @@ class VoucherBook:
 
 
 def voucher_key_path(config: Config) -> Path:
+    if config.kiosk.voucher_key_file:
+        return Path(config.kiosk.voucher_key_file)
     return state_dir(config) / KEY_FILE
 
 
