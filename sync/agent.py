@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 
 # How often the sender looks for new events when it has nothing to send: a live event leaves within this.
 POLL_S = 0.05
+# Acknowledged outbox rows are deleted at most this often, or once this many are waiting: one durable write
+# per ack would cost more than sending the events.
+RETIRE_EVERY_S = 0.25
+RETIRE_BATCH = 5000
 # A retained status this often, so the hub's page shows the backlog moving and a door that went quiet.
 STATUS_INTERVAL_S = 30.0
 # Unanswered change requests are sent again this often (the hub answers a repeat with the first answer).
@@ -127,6 +131,7 @@ class SyncAgent:
             fast_resend_s=settings.fast_resend_s,
         )
         self._retired_to = self.window.acked
+        self._retired_at = 0.0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -173,6 +178,10 @@ class SyncAgent:
         self._wake.set()
         for thread in self._threads:
             thread.join(10)
+        try:
+            self._retire(force=True)
+        except Exception:
+            log.exception("could not retire the last acknowledged events; they will be sent again")
         offline = Message(
             status_topic(self.site, self.device), make_status(self.site, self.device, "offline"), retain=True
         )
@@ -211,7 +220,7 @@ class SyncAgent:
 
     def _send_one(self) -> bool:
         """Send the next batch if the window allows; False when there was nothing to send."""
-        last_seq = appliance.outbox_state(self.db, self.device).last_seq
+        last_seq = appliance.last_seq(self.db, self.device)
         with self._lock:
             batch = self.window.next_batch(last_seq, time.monotonic())
             if batch is None:
@@ -229,10 +238,13 @@ class SyncAgent:
                 break
         return True
 
-    def _retire(self) -> None:
+    def _retire(self, *, force: bool = False) -> None:
         with self._lock:
             acked = self.window.acked
-        if acked > self._retired_to:
+        # Each retirement is a durable write; gathering acks for a moment saves most of them during a backlog.
+        due = force or time.monotonic() - self._retired_at >= RETIRE_EVERY_S or acked - self._retired_to >= RETIRE_BATCH
+        if acked > self._retired_to and due:
+            self._retired_at = time.monotonic()
             count = appliance.retire(self.db, self.device, acked)
             self._retired_to = acked
             with self.stats.lock:

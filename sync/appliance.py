@@ -50,30 +50,37 @@ def acked_at_start(db: Database, device: str) -> int:
     return state.first_seq - 1 if state.first_seq is not None else state.last_seq
 
 
+def last_seq(db: Database, device: str) -> int:
+    """The newest seq this device recorded (cheap: the (device_id, seq) unique index answers it)."""
+    with db.read() as session:
+        return int(session.execute(select(func.max(Event.seq)).where(Event.device_id == device)).scalar() or 0)
+
+
 def read_events(db: Database, site: str, device: str, first: int, last: int) -> list[Json]:
     """Wire events (sync/PROTOCOL.md) for seqs first..last still in the outbox, in seq order."""
+    e = Event.__table__.c
     with db.read() as session:
         rows = session.execute(
-            select(Event)
-            .join(Outbox, Outbox.event_id == Event.id)
+            select(e.id, e.seq, e.kind, e.at, e.mono_ns, e.boot_id, e.clock_ok, e.data)
+            .join(Outbox, Outbox.event_id == e.id)
             .where(Outbox.device_id == device, Outbox.seq >= first, Outbox.seq <= last)
             .order_by(Outbox.seq)
-        ).scalars()
+        )
         return [
             {
                 "v": VERSION,
-                "id": e.id,
+                "id": event_id,
                 "site": site,
                 "device": device,
-                "seq": e.seq,
-                "kind": e.kind,
-                "at": utc_iso(e.at),
-                "mono_ns": e.mono_ns,
-                "boot": e.boot_id,
-                "clock_ok": e.clock_ok,
-                "data": e.data,
+                "seq": seq,
+                "kind": kind,
+                "at": utc_iso(at),
+                "mono_ns": mono_ns,
+                "boot": boot,
+                "clock_ok": clock_ok,
+                "data": data,
             }
-            for e in rows
+            for event_id, seq, kind, at, mono_ns, boot, clock_ok, data in rows
         ]
 
 
@@ -82,23 +89,12 @@ def retire(db: Database, device: str, acked: int) -> int:
     total = 0
     while True:
         with db.write() as session:
-            seqs = (
-                session.execute(
-                    select(Outbox.seq)
-                    .where(Outbox.device_id == device, Outbox.seq <= acked)
-                    .order_by(Outbox.seq)
-                    .limit(RETIRE_CHUNK)
-                )
-                .scalars()
-                .all()
-            )
-            if seqs:
-                session.execute(
-                    delete(Outbox).where(Outbox.device_id == device, Outbox.seq >= seqs[0], Outbox.seq <= seqs[-1])
-                )
-            set_meta(session, HUB_ACKED, str(acked))
-        total += len(seqs)
-        if len(seqs) < RETIRE_CHUNK:
+            first = session.execute(select(func.min(Outbox.seq)).where(Outbox.device_id == device)).scalar()
+            upto = min(acked, first + RETIRE_CHUNK - 1) if first is not None else acked
+            done = session.execute(delete(Outbox).where(Outbox.device_id == device, Outbox.seq <= upto))
+            set_meta(session, HUB_ACKED, str(upto))
+        total += int(done.rowcount)  # type: ignore[attr-defined]
+        if upto >= acked:
             return total
 
 

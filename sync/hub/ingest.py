@@ -8,19 +8,21 @@ nothing past a gap is. The caller acks the returned cursor after the commit; the
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import JSON, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from sync.hub.db import HubDatabase
-from sync.hub.models import Base, Device, DeviceCursor, Event, Sale, Site, Use
+from sync.hub.models import Base, Device, DeviceCursor, Event, Sale, Site, Use, UTCDateTime, utcnow
 from sync.payloads import event_data_problem
 from sync.protocol import Json, parse_utc
 
@@ -40,6 +42,68 @@ def insert_ignoring_conflicts(session: Session, model: type[Base]) -> Insert:
     return sqlite.insert(model).on_conflict_do_nothing()
 
 
+def insert_rows(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> int:
+    """Insert rows (all with the same keys), skipping conflicts; returns how many were new.
+
+    On PostgreSQL the rows are COPied into a temporary table and moved with one INSERT ... SELECT ... ON CONFLICT
+    DO NOTHING: several times faster than executemany, which psycopg sends as one statement per row (measured by
+    bench.sync). SQLite's executemany is a C loop already.
+    """
+    if not rows:
+        return 0
+    table: Table = model.__table__  # type: ignore[assignment]
+    if session.get_bind().dialect.name != "postgresql":
+        return int(session.connection().execute(sqlite.insert(table).on_conflict_do_nothing(), rows).rowcount)
+    names = tuple(rows[0])
+    staging, converters = _staging(table, names)
+    connection = session.connection()
+    if staging not in connection.info.setdefault("halfday_staging", set()):
+        # Per database connection; emptied at every commit, so nothing lingers between batches.
+        connection.exec_driver_sql(
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS"
+            f" SELECT {', '.join(names)} FROM {table.name} WITH NO DATA"
+        )
+        connection.info["halfday_staging"].add(staging)
+    driver = connection.connection.driver_connection
+    columns = ", ".join(names)
+    key = next(iter(table.primary_key.columns)).name
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([convert(row[name]) for name, convert in zip(names, converters, strict=True)])
+        cursor.execute(
+            f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {staging}"
+            f" ON CONFLICT DO NOTHING RETURNING {key}"
+        )
+        return len(cursor.fetchall())
+
+
+def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@functools.cache
+def _staging(table: Table, names: tuple[str, ...]) -> tuple[str, list[Callable[[Any], Any]]]:
+    converters: list[Callable[[Any], Any]] = []
+    for name in names:
+        column_type = table.c[name].type
+        if isinstance(column_type, UTCDateTime):
+            converters.append(_naive_utc)
+        elif isinstance(column_type, JSON):
+            converters.append(_json)
+        else:
+            converters.append(_same)
+    return f"staging_{table.name}_{abs(hash(names)) % 10**8}", converters
+
+
 @dataclass(frozen=True)
 class IngestResult:
     site: str
@@ -50,7 +114,7 @@ class IngestResult:
     beyond_gap: int  # events not committed because an earlier seq is missing
 
 
-def event_row(event: Json) -> dict[str, Any]:
+def event_row(event: Json, received_at: dt.datetime) -> dict[str, Any]:
     """The events-table row for a validated event, with the problem of its data if it has one."""
     problem = event_data_problem(event["kind"], event["data"])
     if problem is not None:
@@ -67,7 +131,22 @@ def event_row(event: Json) -> dict[str, Any]:
         "clock_ok": event["clock_ok"],
         "data": event["data"],
         "problem": problem[:300] if problem else None,
+        "received_at": received_at,
     }
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated batch turned into rows: the part of ingestion that needs no lock and no database."""
+
+    site: str
+    device: str
+    rows: list[dict[str, Any]]
+
+
+def prepare(batch: Json) -> Prepared:
+    now = utcnow()
+    return Prepared(batch["site"], batch["device"], [event_row(event, now) for event in batch["events"]])
 
 
 class Ingestor:
@@ -93,8 +172,11 @@ class Ingestor:
 
     def ingest(self, batch: Json) -> IngestResult:
         """Commit what of a validated batch extends its device's contiguous stream; return the new cursor."""
-        site, device = batch["site"], batch["device"]
-        rows = [event_row(event) for event in batch["events"]]
+        return self.commit(prepare(batch))
+
+    def commit(self, prepared: Prepared) -> IngestResult:
+        """The database half of `ingest`, for a batch already turned into rows."""
+        site, device, rows = prepared.site, prepared.device, prepared.rows
         deadline = self.clock() + self.gap_wait_s
         while True:
             result = self._commit(site, device, rows)
@@ -123,7 +205,10 @@ class Ingestor:
                     break
             beyond_gap = len(rows) - duplicates - len(taken)
             if taken:
-                session.execute(insert_ignoring_conflicts(session, Event), taken)
+                inserted = insert_rows(session, Event, taken)
+                if inserted != len(taken):
+                    # Only an event id reused under another (device, seq) can get here: keep the stream moving.
+                    log.error("%s/%s: %d events had ids already stored", site, device, len(taken) - inserted)
                 derive(session, taken)
                 session.execute(
                     update(DeviceCursor)
@@ -200,9 +285,9 @@ def derive(session: Session, rows: list[dict[str, Any]]) -> None:
         elif kind == "sale_paid":
             paid.append((data["sale"], row["at"]))
     if uses:
-        session.execute(insert_ignoring_conflicts(session, Use), uses)
+        insert_rows(session, Use, uses)
     if sales:
-        session.execute(insert_ignoring_conflicts(session, Sale), sales)
+        insert_rows(session, Sale, sales)
     for sale_id, at in paid:
         done = session.execute(
             update(Sale).where(Sale.id == sale_id, Sale.paid.is_(False)).values(paid=True, paid_at=at)

@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
@@ -21,7 +22,7 @@ from sqlalchemy import select, update
 from sync.hub.admin import handle_request
 from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
-from sync.hub.ingest import Ingestor, insert_ignoring_conflicts
+from sync.hub.ingest import Ingestor, Prepared, insert_ignoring_conflicts, prepare
 from sync.hub.models import Command, Device, Site, utcnow
 from sync.hub.roster import RosterKeeper
 from sync.mqtt import Message, MqttClient
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 DB_ERROR_PAUSE_S = 0.5
 # How long the paho thread waits to hand a message over before checking whether the worker is stopping.
 HANDOFF_POLL_S = 0.2
+READY_SIZE = 4
 # A roster or command counts as published once the broker acknowledged it; this long at most.
 PUBLISH_CONFIRM_S = 5.0
 
@@ -78,6 +80,8 @@ class HubWorker:
         self.ingestor = Ingestor(self.db, gap_wait_s=settings.gap_wait_s)
         self.stats = WorkerStats()
         self._inbox: queue.Queue[Message] = queue.Queue(maxsize=settings.queue_size)
+        # Prepared batches waiting for the committer: a few, so that preparing runs ahead but not away.
+        self._ready: queue.Queue[Prepared] = queue.Queue(maxsize=READY_SIZE)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         # Clean sessions: a broker queues shared-subscription messages for an offline member's session, so a
@@ -102,7 +106,8 @@ class HubWorker:
         if self.is_keeper:
             self.client.subscribe(HUB_STATUS_FILTER)
         self.client.start()
-        self._spawn(self._process_loop, "ingest")
+        self._spawn(self._process_loop, "prepare")
+        self._spawn(self._commit_loop, "commit")
         if self.is_keeper:
             self._spawn(self._keeper_loop, "keeper")
 
@@ -134,16 +139,45 @@ class HubWorker:
                 message = self._inbox.get(timeout=HANDOFF_POLL_S)
             except queue.Empty:
                 continue
-            self.handle(message)
+            self.handle(message, self._hand_to_committer)
 
-    def handle(self, message: Message) -> None:
-        """Handle one message from the broker; log and drop anything malformed."""
+    def _hand_to_committer(self, prepared: Prepared) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._ready.put(prepared, timeout=HANDOFF_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def _commit_loop(self) -> None:
+        # A second thread so that the next batch is parsed and checked while this one waits on the database.
+        while not self._stopping.is_set():
+            try:
+                prepared = self._ready.get(timeout=HANDOFF_POLL_S)
+            except queue.Empty:
+                continue
+            try:
+                self._commit_batch(prepared)
+            except Exception:
+                with self.stats.lock:
+                    self.stats.errors += 1
+                log.exception(
+                    "could not store a batch of %s/%s; the device will resend it", prepared.site, prepared.device
+                )
+                time.sleep(DB_ERROR_PAUSE_S)
+
+    def handle(self, message: Message, commit: Callable[[Prepared], None] | None = None) -> None:
+        """Handle one message from the broker; log and drop anything malformed.
+
+        A batch is validated and prepared here, then committed by `commit` (the committer thread) or at once.
+        """
         try:
             topic = parse_topic(message.topic)
             if topic.device is None:
                 raise ProtocolError(f"hub does not take {message.topic}")
             if topic.kind == "events":
-                self._handle_batch(message, topic.site, topic.device)
+                prepared = prepare(validate_batch(message.payload, topic.site, topic.device))
+                (commit or self._commit_batch)(prepared)
             elif topic.kind == "requests":
                 self._handle_request(message, topic.site, topic.device)
             elif topic.kind == "status":
@@ -160,9 +194,9 @@ class HubWorker:
             log.exception("could not handle a message on %s; the device will resend it", message.topic[:200])
             time.sleep(DB_ERROR_PAUSE_S)
 
-    def _handle_batch(self, message: Message, site: str, device: str) -> None:
-        batch = validate_batch(message.payload, site, device)
-        result = self.ingestor.ingest(batch)
+    def _commit_batch(self, prepared: Prepared) -> None:
+        site, device = prepared.site, prepared.device
+        result = self.ingestor.commit(prepared)
         # Only now, after the commit: the ack promises the events are stored.
         self.client.publish(ack_topic(site, device), make_ack(result.acked), windowed=False)
         with self.stats.lock:
