@@ -27,7 +27,7 @@ from access.config import Config, load_config
 from access.db import Database
 from sync import appliance
 from sync.mqtt import Message, MqttClient, MqttSettings, Will
-from sync.payloads import make_batch, make_status, validate_ack, validate_reply, validate_request
+from sync.payloads import make_status, validate_ack, validate_reply, validate_request
 from sync.protocol import (
     ProtocolError,
     ack_topic,
@@ -227,10 +227,9 @@ class SyncAgent:
                 return False
             # Marked sent first: a rewind while we publish must not be undone by this batch.
             self.window.sent(*batch, time.monotonic())
-        events = appliance.read_events(self.db, self.site, self.device, *batch)
-        if not events:
+        payload, count = appliance.read_batch(self.db, self.site, self.device, *batch)
+        if not count:
             return True
-        payload = make_batch(self.site, self.device, events)
         while not self._stopping.is_set():
             if self.hub.publish(events_topic(self.site, self.device), payload, timeout=1.0):
                 with self.stats.lock:

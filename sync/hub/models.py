@@ -129,8 +129,8 @@ class Use(Base):
         Index("ix_uses_date", "local_date"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(32), unique=True)
+    # One use per entry event at most: the event's id is the key (no extra sequence or index to maintain).
+    event_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     holder_id: Mapped[str] = mapped_column(String(32))
     site_id: Mapped[str] = mapped_column(String(63))
     device_id: Mapped[str] = mapped_column(String(63))
