@@ -5,7 +5,6 @@ tests/conftest.py when other packages need them."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,19 +15,10 @@ from gpiozero.pins.mock import MockFactory
 from hardware.protocols import Tap
 from hardware.reader import NfcReader
 from hardware.virtual_card import VirtualCard
+from tests.support.wait import wait_until
 
 # A USB path that matches no device: nfcpy really searches and answers ENODEV, as for an unplugged reader.
 MISSING_READER_PATH = "usb:ffff:ffff"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, period: float = 0.01) -> bool:
-    """Poll `predicate` until it holds or `timeout` passes; return whether it held."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(period)
-    return predicate()
 
 
 class TapLog:

@@ -34,6 +34,7 @@ from kiosk.context import Tuning
 from kiosk.security import set_password
 from kiosk.serve import KioskServer
 from tests.support.broker import Mosquitto
+from tests.support.wait import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -73,15 +74,6 @@ TEST_TUNING = Tuning(
     login_lockout_s=2.0,
     guess_lockout_s=2.0,
 )
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, period: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(period)
-    return predicate()
 
 
 def site_toml(database: Path, bus_url: str, reader_path: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +21,13 @@ from access.door_daemon import Door
 from access.models import Event
 from access.sample import ALICE, BRUNO, CLARA, DENIS, UNKNOWN, make_site
 from hardware.virtual_card import VirtualCard
+from tests.support.wait import wait_until
 
 LOCK_PIN = 17
 DOOR_PIN = 27
 EXIT_PIN = 22
 # Between two emulated taps nfcpy needs the card gone for a moment, or it sees one long presentation.
 TAP_GAP_S = 0.5
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, period: float = 0.01) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(period)
-    return predicate()
 
 
 class DoorRig:
