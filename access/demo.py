@@ -295,7 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     demo = Demo(args.dir.absolute(), args.host, ports)
     try:
-        demo.start()
+        try:
+            demo.start()
+        except (RuntimeError, OSError) as exc:
+            print(f"halfday demo : {exc}", file=sys.stderr)
+            return 1
         while not stop.wait(1.0):
             failed = demo.failed_child()
             if failed is not None:
