@@ -103,3 +103,37 @@ def test_restart_leaves_the_lock_locked(tmp_path: Path) -> None:
         assert all(not s for s in rig.relay_states()[transitions:])
     finally:
         rig.close()
+
+
+def test_the_door_works_with_the_bus_down(tmp_path: Path) -> None:
+    from tests.support.broker import free_port
+
+    rig = DoorRig(tmp_path, bus_url=f"mqtt://127.0.0.1:{free_port()}")  # nothing listens there
+    try:
+        rig.start()
+        rig.tap(ALICE)
+        rig.wait_events(1, "entry")
+        assert entry_reasons(rig) == [(ALICE, True, "granted")]
+        assert wait_until(lambda: rig.relay_states()[:2] == [False, True])
+    finally:
+        rig.close()
+
+
+def test_systemd_hears_ready_and_watchdog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    path = str(tmp_path / "notify.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(path)
+    listener.settimeout(5)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")  # ping every 0.1 s
+    rig = DoorRig(tmp_path)
+    try:
+        rig.start()
+        messages = {listener.recv(256).decode() for _ in range(3)}
+        assert any(m.startswith("READY=1") for m in messages)
+        assert "WATCHDOG=1" in messages
+    finally:
+        rig.close()
+        listener.close()
