@@ -78,6 +78,63 @@ def insert_rows(session: Session, model: type[Base], rows: list[dict[str, Any]])
         return len(cursor.fetchall())
 
 
+def copy_text(rows: list[dict[str, Any]], model: type[Base]) -> bytes:
+    """Rows in PostgreSQL's COPY text format, built outside any lock (see `insert_staged`)."""
+    if not rows:
+        return b""
+    table: Table = model.__table__  # type: ignore[assignment]
+    names = tuple(rows[0])
+    _, converters = _staging(table, names)
+    lines = [
+        "\t".join(_copy_value(convert(row[name])) for name, convert in zip(names, converters, strict=True))
+        for row in rows
+    ]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _copy_value(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if value is True or value is False:
+        return "t" if value else "f"
+    if isinstance(value, str):
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        return value
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    return str(value)  # int, date
+
+
+def insert_staged(
+    session: Session, model: type[Base], names: tuple[str, ...], payload: bytes, first_seq: int, last_seq: int
+) -> int:
+    """Insert the rows of a COPY `payload` whose seq is in first_seq..last_seq, skipping conflicts (PostgreSQL).
+
+    Only this part runs under the device's cursor lock: two workers sharing one door's stream then overlap all
+    the rest, and the lock is held for little more than the database's own work.
+    """
+    table: Table = model.__table__  # type: ignore[assignment]
+    staging, _ = _staging(table, names)
+    connection = session.connection()
+    if staging not in connection.info.setdefault("halfday_staging", set()):
+        connection.exec_driver_sql(
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS"
+            f" SELECT {', '.join(names)} FROM {table.name} WITH NO DATA"
+        )
+        connection.info["halfday_staging"].add(staging)
+    columns = ", ".join(names)
+    key = next(iter(table.primary_key.columns)).name
+    with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
+            copy.write(payload)
+        cursor.execute(
+            f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {staging}"
+            f" WHERE seq BETWEEN {int(first_seq)} AND {int(last_seq)} ON CONFLICT DO NOTHING RETURNING {key}"
+        )
+        return len(cursor.fetchall())
+
+
 def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else value.astimezone(dt.UTC).replace(tzinfo=None)
 
@@ -142,11 +199,19 @@ class Prepared:
     site: str
     device: str
     rows: list[dict[str, Any]]
+    uses: list[dict[str, Any]]
+    # PostgreSQL only: the rows above in COPY format, so that the locked part does no Python work per row.
+    copy_events: bytes | None = None
+    copy_uses: bytes | None = None
 
 
-def prepare(batch: Json) -> Prepared:
+def prepare(batch: Json, *, for_postgres: bool = False) -> Prepared:
     now = utcnow()
-    return Prepared(batch["site"], batch["device"], [event_row(event, now) for event in batch["events"]])
+    rows = [event_row(event, now) for event in batch["events"]]
+    uses = use_rows(rows)
+    if not for_postgres:
+        return Prepared(batch["site"], batch["device"], rows, uses)
+    return Prepared(batch["site"], batch["device"], rows, uses, copy_text(rows, Event), copy_text(uses, Use))
 
 
 class Ingestor:
@@ -172,14 +237,18 @@ class Ingestor:
 
     def ingest(self, batch: Json) -> IngestResult:
         """Commit what of a validated batch extends its device's contiguous stream; return the new cursor."""
-        return self.commit(prepare(batch))
+        return self.commit(self.prepare(batch))
+
+    def prepare(self, batch: Json) -> Prepared:
+        """The lock-free half of `ingest` (validation already done)."""
+        return prepare(batch, for_postgres=self.db.dialect == "postgresql")
 
     def commit(self, prepared: Prepared) -> IngestResult:
         """The database half of `ingest`, for a batch already turned into rows."""
         site, device, rows = prepared.site, prepared.device, prepared.rows
         deadline = self.clock() + self.gap_wait_s
         while True:
-            result = self._commit(site, device, rows)
+            result = self._commit(prepared)
             if result.stored or not result.beyond_gap or result.duplicates:
                 self._waited_at.pop((site, device), None)
                 return result
@@ -189,7 +258,8 @@ class Ingestor:
                 return result
             self.sleep(self.gap_retry_s)
 
-    def _commit(self, site: str, device: str, rows: list[dict[str, Any]]) -> IngestResult:
+    def _commit(self, prepared: Prepared) -> IngestResult:
+        site, device, rows = prepared.site, prepared.device, prepared.rows
         with self.db.write() as session:
             cursor = lock_cursor(session, site, device)
             expected = cursor + 1
@@ -205,11 +275,19 @@ class Ingestor:
                     break
             beyond_gap = len(rows) - duplicates - len(taken)
             if taken:
-                inserted = insert_rows(session, Event, taken)
+                first, last = taken[0]["seq"], taken[-1]["seq"]
+                uses = [u for u in prepared.uses if first <= u["seq"] <= last]
+                if prepared.copy_events is not None and prepared.copy_uses is not None:
+                    inserted = insert_staged(session, Event, tuple(rows[0]), prepared.copy_events, first, last)
+                    if uses:
+                        insert_staged(session, Use, tuple(uses[0]), prepared.copy_uses, first, last)
+                else:
+                    inserted = insert_rows(session, Event, taken)
+                    insert_rows(session, Use, uses)
                 if inserted != len(taken):
                     # Only an event id reused under another (device, seq) can get here: keep the stream moving.
                     log.error("%s/%s: %d events had ids already stored", site, device, len(taken) - inserted)
-                derive(session, taken)
+                record_sales(session, taken)
                 session.execute(
                     update(DeviceCursor)
                     .where(DeviceCursor.site_id == site, DeviceCursor.device_id == device)
@@ -232,37 +310,45 @@ def lock_cursor(session: Session, site: str, device: str) -> int:
     return int(seq)
 
 
-def derive(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Record the uses and sales that newly stored events report, in seq order."""
+def use_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The half-day uses that entry events report (one per event at most)."""
     uses: list[dict[str, Any]] = []
+    for row in rows:
+        data = row["data"]
+        if row["problem"] is not None or row["kind"] != "entry" or data.get("use") is None:
+            continue
+        use = data["use"]
+        holder = data["holder"] or use["subscription"] or use["pass"]
+        if holder is None:
+            log.warning("event %s: a use without holder, subscription or pass is not counted", row["id"])
+            continue
+        uses.append(
+            {
+                "event_id": row["id"],
+                "holder_id": holder,
+                "site_id": row["site_id"],
+                "device_id": row["device_id"],
+                "seq": row["seq"],
+                "local_date": dt.date.fromisoformat(use["date"]),
+                "slot": use["slot"],
+                "spent": use["spent"],
+                "subscription_id": use["subscription"],
+                "pass_id": use["pass"],
+                "at": row["at"],
+            }
+        )
+    return uses
+
+
+def record_sales(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Record the sales and payments that newly stored events report, in seq order."""
     sales: list[dict[str, Any]] = []
     paid: list[tuple[str, dt.datetime]] = []
     for row in rows:
         if row["problem"] is not None:
             continue
         data, kind = row["data"], row["kind"]
-        if kind == "entry" and data.get("use") is not None:
-            use = data["use"]
-            holder = data["holder"] or use["subscription"] or use["pass"]
-            if holder is None:
-                log.warning("event %s: a use without holder, subscription or pass is not counted", row["id"])
-                continue
-            uses.append(
-                {
-                    "event_id": row["id"],
-                    "holder_id": holder,
-                    "site_id": row["site_id"],
-                    "device_id": row["device_id"],
-                    "seq": row["seq"],
-                    "local_date": dt.date.fromisoformat(use["date"]),
-                    "slot": use["slot"],
-                    "spent": use["spent"],
-                    "subscription_id": use["subscription"],
-                    "pass_id": use["pass"],
-                    "at": row["at"],
-                }
-            )
-        elif kind == "sale":
+        if kind == "sale":
             sales.append(
                 {
                     "id": data["sale"],
@@ -284,8 +370,6 @@ def derive(session: Session, rows: list[dict[str, Any]]) -> None:
             )
         elif kind == "sale_paid":
             paid.append((data["sale"], row["at"]))
-    if uses:
-        insert_rows(session, Use, uses)
     if sales:
         insert_rows(session, Sale, sales)
     for sale_id, at in paid:

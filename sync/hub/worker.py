@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sync.hub.admin import handle_request
 from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
-from sync.hub.ingest import Ingestor, Prepared, insert_ignoring_conflicts, prepare
+from sync.hub.ingest import Ingestor, Prepared, insert_ignoring_conflicts
 from sync.hub.models import Command, Device, Site, utcnow
 from sync.hub.roster import RosterKeeper
 from sync.mqtt import Message, MqttClient
@@ -176,7 +176,7 @@ class HubWorker:
             if topic.device is None:
                 raise ProtocolError(f"hub does not take {message.topic}")
             if topic.kind == "events":
-                prepared = prepare(validate_batch(message.payload, topic.site, topic.device))
+                prepared = self.ingestor.prepare(validate_batch(message.payload, topic.site, topic.device))
                 (commit or self._commit_batch)(prepared)
             elif topic.kind == "requests":
                 self._handle_request(message, topic.site, topic.device)

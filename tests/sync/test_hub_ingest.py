@@ -129,3 +129,15 @@ def test_uses_and_sales_are_derived_once(hub_db: HubDatabase) -> None:
         problem = session.execute(select(Event.problem).where(Event.seq == 5)).scalar_one()
         assert problem is not None and "slot" in problem
         assert session.execute(select(func.count()).select_from(Event)).scalar_one() == 5
+
+
+def test_awkward_text_is_stored_exactly(hub_db: HubDatabase) -> None:
+    """Backslashes, tabs, newlines and non-ASCII survive the hub's bulk path (COPY text format on PostgreSQL)."""
+    awkward = {"uid": "a\\b\tc\nd\re \\N é😀", "note": ["\\", "\t"], "n": None}
+    events = [make_event("site-a", "door-1", 1, "enrol", awkward), make_event("site-a", "door-1", 2, "future_kind", {})]
+    events[1]["boot"] = "tab\there"
+    Ingestor(hub_db, gap_wait_s=0).ingest(batch_of(events))
+    with hub_db.read() as session:
+        rows = session.execute(select(Event.data, Event.boot).order_by(Event.seq)).all()
+    assert rows[0][0] == awkward
+    assert rows[1] == ({}, "tab\there")
