@@ -185,9 +185,10 @@ class HubWorker:
             else:
                 raise ProtocolError(f"hub does not take {topic.kind}")
         except ProtocolError as exc:
+            # Logged before it is counted: whoever watches the count then finds the log line already there.
+            log.warning("dropped a message on %s: %s", message.topic[:200], exc)
             with self.stats.lock:
                 self.stats.rejected += 1
-            log.warning("dropped a message on %s: %s", message.topic[:200], exc)
         except Exception:
             with self.stats.lock:
                 self.stats.errors += 1
