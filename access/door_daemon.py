@@ -17,6 +17,7 @@ import logging
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -55,6 +56,9 @@ FLOOR_PERSIST_S = 60.0
 ENROL_TIMEOUT_S = 30.0
 # Indicator: how long the green/red light shows a decision.
 INDICATOR_S = 1.0
+# How long a busy thread may keep the interpreter before the reader's thread gets it (Python's default is 5 ms):
+# a tap arriving while the main thread writes to the database must not wait for it.
+SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass
@@ -93,6 +97,9 @@ class Door:
         self.db = Database(config.database_url)
         self.boot = boot_id()
         self.kernel_synced = kernel_synced
+        # The kernel's answer, refreshed by the main loop: asking it costs a foreign call, which hands the
+        # interpreter to other threads in the middle of a tap.
+        self.synced = False
         self.clock = ClockGuard(trust_always=config.door.trust_clock)
         slots = self.site.slots
         self.rules = SlotRules(self.site.tz, slots.morning_start, slots.noon, slots.afternoon_end)
@@ -118,6 +125,7 @@ class Door:
     # ------------------------------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         sensor = self.devices.door_sensor
         with self.lock:
             self._drive(self.machine.start(sensor.is_open if sensor else False, time.monotonic()))
@@ -125,6 +133,7 @@ class Door:
             sensor.on_change = lambda is_open: self.inputs.put(Input("door", is_open))
         if self.devices.exit_button is not None:
             self.devices.exit_button.on_press = lambda: self.inputs.put(Input("exit"))
+        self.synced = self.kernel_synced()
         with self.db.read() as session:
             floor = get_meta(session, "time_floor")
         if floor:
@@ -172,6 +181,7 @@ class Door:
                 self._drive(self.machine.tick(now, self._staffed()))
             if now >= next_poll:
                 next_poll = now + STATE_POLL_S
+                self.synced = self.kernel_synced()
                 self._poll_changes()
             refresh = now >= next_publish
             if refresh:
@@ -203,7 +213,7 @@ class Door:
                     self.inputs.put(Input("cmd", {"name": "_enrolled", "uid": uid, "request": enrol_request}))
                     return None
             wall = dt.datetime.now(dt.UTC)
-            clock_ok = self.clock.check(wall, self.kernel_synced())
+            clock_ok = self.clock.check(wall, self.synced)
             decision = decide(uid, wall, self.state, clock_ok=clock_ok)
             now = time.monotonic()
             out = self.machine.grant(now) if decision.granted else self.machine.deny(now)
@@ -335,7 +345,7 @@ class Door:
 
     def _record(self, kind: str, data: dict[str, Any]) -> None:
         wall = dt.datetime.now(dt.UTC)
-        stamp = Stamp(wall, time.monotonic_ns(), self.boot, self.clock.check(wall, self.kernel_synced()))
+        stamp = Stamp(wall, time.monotonic_ns(), self.boot, self.clock.check(wall, self.synced))
         try:
             with self.db.write() as session:
                 self._flush_failed(session)
