@@ -54,8 +54,10 @@ STATE_PUBLISH_S = 30.0
 FLOOR_PERSIST_S = 60.0
 # How long enrol mode waits for a badge when the command does not say.
 ENROL_TIMEOUT_S = 30.0
-# Indicator: how long the green/red light shows a decision.
+# Indicator: how long the green/red light shows a decision, and the buzzer: a short beep says yes, a long one no.
 INDICATOR_S = 1.0
+BEEP_GRANT_S = 0.1
+BEEP_DENY_S = 0.5
 # How long a busy thread may keep the interpreter before the reader's thread gets it (Python's default is 5 ms):
 # a tap arriving while the main thread writes to the database must not wait for it.
 SWITCH_INTERVAL_S = 0.0005
@@ -119,6 +121,8 @@ class Door:
         self.schedule = tuple(
             (day, start.hour * 60 + start.minute, end.hour * 60 + end.minute) for day, start, end in config.door.staffed
         )
+        self.light_off_at: float | None = None
+        self.buzzer_off_at: float | None = None
         self.recorded: list[Pending] = []  # the last few commits, for benchmarks and diagnostics
         self.taps_recorded = 0
 
@@ -166,7 +170,13 @@ class Door:
         next_poll = next_publish = next_floor = next_watchdog = time.monotonic()
         while not self.stopping.is_set():
             now = time.monotonic()
-            deadline = min(next_poll, next_publish, self.machine.next_deadline() or next_poll)
+            deadline = min(
+                next_poll,
+                next_publish,
+                self.machine.next_deadline() or next_poll,
+                self.buzzer_off_at or next_poll,
+                self.light_off_at or next_poll,
+            )
             try:
                 item: Input | None = self.inputs.get(timeout=max(0.0, min(deadline - now, 0.5)))
             except queue.Empty:
@@ -179,6 +189,7 @@ class Door:
             now = time.monotonic()
             with self.lock:
                 self._drive(self.machine.tick(now, self._staffed()))
+                self._indicator_tick(now)
             if now >= next_poll:
                 next_poll = now + STATE_POLL_S
                 self.synced = self.kernel_synced()
@@ -336,12 +347,25 @@ class Door:
                 log.warning("alarme %s", data["type"])
 
     def _indicate(self, what: str) -> None:
+        # Switched on here and off by the main loop's clock: no thread per decision.
         indicator = self.devices.indicator
-        if what == "grant":
-            indicator.blink("green", on_s=INDICATOR_S, off_s=0.0, times=1)
-        else:
-            indicator.blink("red", on_s=INDICATOR_S, off_s=0.0, times=1)
-        indicator.blink("buzzer", on_s=0.1, off_s=0.1, times=1 if what == "grant" else 2)
+        granted = what == "grant"
+        indicator.off("red" if granted else "green")
+        indicator.on("green" if granted else "red")
+        indicator.on("buzzer")
+        now = time.monotonic()
+        self.light_off_at = now + INDICATOR_S
+        self.buzzer_off_at = now + (BEEP_GRANT_S if granted else BEEP_DENY_S)
+
+    def _indicator_tick(self, now: float) -> None:
+        indicator = self.devices.indicator
+        if self.buzzer_off_at is not None and now >= self.buzzer_off_at:
+            self.buzzer_off_at = None
+            indicator.off("buzzer")
+        if self.light_off_at is not None and now >= self.light_off_at:
+            self.light_off_at = None
+            indicator.off("green")
+            indicator.off("red")
 
     def _record(self, kind: str, data: dict[str, Any]) -> None:
         wall = dt.datetime.now(dt.UTC)

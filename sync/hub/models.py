@@ -8,7 +8,6 @@ site and the hub are 32 hex characters.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -16,42 +15,19 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
-    DateTime,
     Index,
     Integer,
     String,
     Text,
     Time,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Naive UTC in the database (SQLite keeps no zone), aware UTC in Python; naive values are refused."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime refused: store UTC-aware datetimes only")
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
-        return None if value is None else value.replace(tzinfo=dt.UTC)
+# One definition of UTC storage and of travelling ids for the appliance and the hub.
+from access.models import UTCDateTime as UTCDateTime
+from access.models import new_id as new_id
+from access.models import utcnow as utcnow
 
 
 class Base(DeclarativeBase):

@@ -34,6 +34,11 @@ def test_member_granted_pulses_the_relay_and_records(rig: DoorRig) -> None:
     assert wait_until(lambda: rig.relay_states() == [False, True, False], timeout=3)
     # The relay stayed energised for the configured pulse (0.6 s in this rig).
     assert rig.relay.states[2].timestamp - rig.relay.states[1].timestamp == pytest.approx(0.6, abs=0.15)
+    green, red, buzzer = (rig.factory.pin(p) for p in (5, 6, 13))
+    assert wait_until(lambda: [s.state for s in green.states] == [False, True, False], timeout=3)
+    assert [s.state for s in red.states] == [False]
+    assert [s.state for s in buzzer.states] == [False, True, False]
+    assert green.states[2].timestamp == pytest.approx(1.0, abs=0.2)  # the light shows the answer for 1 s
 
 
 def test_refusals_keep_the_door_locked(rig: DoorRig) -> None:
@@ -46,6 +51,8 @@ def test_refusals_keep_the_door_locked(rig: DoorRig) -> None:
         (CLARA, False, "no_credit"),
     ]
     assert rig.relay_states() == [False]
+    assert True in [s.state for s in rig.factory.pin(6).states]  # red
+    assert [s.state for s in rig.factory.pin(5).states] == [False]  # never green
     with rig.db.read() as session:
         assert session.scalar(select(func.count()).select_from(Use)) == 0
 
