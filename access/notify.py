@@ -5,6 +5,7 @@ A few lines of socket code instead of a dependency; outside systemd every call d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 
@@ -20,11 +21,9 @@ class Notifier:
     def send(self, message: str) -> None:
         if not self._address:
             return
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.sendto(message.encode(), self._address)
-            except OSError:
-                pass  # systemd went away (shutdown): nothing to tell
+        # An OSError means systemd went away (shutdown): there is nobody left to tell.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
+            sock.sendto(message.encode(), self._address)
 
     def ready(self, status: str = "") -> None:
         self.send("READY=1" + (f"\nSTATUS={status}" if status else ""))

@@ -26,7 +26,7 @@ MEMBERS = (
 
 
 class SampleError(RuntimeError):
-    pass
+    """A sample site could not be made (a `halfday` command failed, or the config template changed)."""
 
 
 def _run(config: Path, *args: str) -> None:

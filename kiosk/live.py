@@ -7,6 +7,7 @@ bus client's latest retained state, so a dropped message costs nothing but a mom
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -60,10 +61,9 @@ class Live:
                     q.put_nowait(news)
                     break
                 except queue.Full:
-                    try:
+                    # A slow screen loses its oldest news, never the newest; it may have emptied meanwhile.
+                    with contextlib.suppress(queue.Empty):
                         q.get_nowait()
-                    except queue.Empty:
-                        pass
 
     def close(self) -> None:
         """Tell every stream to end (the server is stopping)."""

@@ -7,6 +7,7 @@ code, never a default password. Passwords are hashed with scrypt (werkzeug's def
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -60,10 +61,9 @@ def private_file(path: Path, make: Callable[[], bytes]) -> bytes:
                 out.write(make())
                 out.flush()
                 os.fsync(out.fileno())
-            try:
+            # FileExistsError: another process won the race, and its secret is the one to use.
+            with contextlib.suppress(FileExistsError):
                 os.link(tmp, path)
-            except FileExistsError:
-                pass  # another process won the race: use its secret
         finally:
             os.unlink(tmp)
     try:
