@@ -34,7 +34,14 @@ def free_port() -> int:
 class Mosquitto:
     """One Mosquitto process on 127.0.0.1 with its own config, persistence directory and log."""
 
-    def __init__(self, workdir: Path | None = None, port: int | None = None, extra_config: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        port: int | None = None,
+        extra_config: str = "",
+        config_path: Path | None = None,
+    ) -> None:
+        """`config_path`: run that configuration (which must listen on `port`) instead of writing one."""
         if not os.access(MOSQUITTO, os.X_OK):
             raise RuntimeError(
                 f"{MOSQUITTO} is missing: install Debian's mosquitto package (apt-get install mosquitto)"
@@ -44,12 +51,13 @@ class Mosquitto:
         self.data_dir = self.workdir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / "mosquitto.log"
-        self.config_path = self.workdir / "mosquitto.conf"
+        self.config_path = config_path or self.workdir / "mosquitto.conf"
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.extra_config = extra_config
         self.proc: subprocess.Popen[bytes] | None = None
-        self._write_config()
+        if config_path is None:
+            self._write_config()
 
     def _write_config(self) -> None:
         self.config_path.write_text(

@@ -10,23 +10,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.kiosk.conftest import CHROMIUM, CHROMIUM_ARGS, TOUCH, WALL
+from tests.kiosk.conftest import TOUCH, WALL
 
 START_TIMEOUT_S = 120.0
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def read_addresses(process: subprocess.Popen[str], lines: list[str]) -> dict[str, str]:

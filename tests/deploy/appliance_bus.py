@@ -7,13 +7,9 @@ ACL and persistence settings. The broker is stopped by its PID.
 
 from __future__ import annotations
 
-import contextlib
 import queue
-import signal
-import socket
 import subprocess
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from tests.support.broker import MOSQUITTO, START_TIMEOUT_S, STOP_TIMEOUT_S, free_port
+from tests.support.broker import Mosquitto, free_port
 
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
 # Upper bound on any one broker answer (CONNACK, SUBACK, PUBACK, a message): generous for a loaded 2-core machine.
@@ -64,47 +60,16 @@ def hash_passwords(path: Path, passwords: dict[str, str]) -> None:
     subprocess.run([MOSQUITTO_PASSWD, "-U", str(path)], check=True, capture_output=True)
 
 
-@dataclass
-class ApplianceBus:
+class ApplianceBus(Mosquitto):
     """A Mosquitto process running a rewritten copy of an appliance bus configuration."""
 
-    config: Path
-    port: int
-    workdir: Path
-    proc: subprocess.Popen[bytes] | None = None
+    def __init__(self, config: Path, port: int, workdir: Path) -> None:
+        super().__init__(workdir, port=port, config_path=config)
+        self.config = config
 
-    def start(self) -> ApplianceBus:
-        (self.workdir / "data").mkdir(exist_ok=True)
-        self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err}\n{self.log()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                return self
-            time.sleep(POLL_S)
-        self.stop()
-        raise RuntimeError(f"mosquitto did not listen on {self.port}:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
-
-    def log(self) -> str:
-        path = self.workdir / "mosquitto.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+    def start(self) -> ApplianceBus:  # type: ignore[override]
+        super().start()
+        return self
 
 
 def start_appliance_bus(conf: Path, acl: Path, passwd: Path, workdir: Path) -> ApplianceBus:

@@ -18,7 +18,7 @@ import paho.mqtt.client as paho
 import pytest
 from gpiozero.pins.mock import MockFactory
 from paho.mqtt.enums import CallbackAPIVersion
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from access import admin, bus
 from access.config import Config, load_config
@@ -36,17 +36,6 @@ from kiosk.serve import KioskServer
 from tests.support.broker import Mosquitto
 from tests.support.wait import wait_until
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    # The kiosk session plays its sound cues without a first touch (see systemd/'s Chromium unit).
-    "--autoplay-policy=no-user-gesture-required",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 TOUCH = {"width": 800, "height": 480}
 TOUCH_1024 = {"width": 1024, "height": 600}
@@ -185,14 +174,6 @@ def kiosk(start_kiosk: Callable[..., KioskServer]) -> KioskServer:
 
 
 # ---------------------------------------------------------------------------------------------- browser
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
