@@ -33,7 +33,8 @@ def test_display_catches_up_after_the_bus_restarts(
     expect(wall.locator("#door-state")).to_have_text("Liaison avec la porte interrompue", timeout=20_000)
     door.tap(BRUNO)  # the door decides and records without the bus
     assert wait_until(lambda: door.door.taps_recorded == 1)
-    expect(wall.locator("#present")).to_have_text("0")
+    # No assertion on the count while the bus is down: the display re-reads the database on every change of the
+    # link's state (each failed reconnect is one), so it may already show the tap. The link must come back.
     broker.start()
     expect(wall.locator("#present")).to_have_text("1", timeout=20_000)
     expect(wall.locator("#door-state")).to_contain_text("Verrouillée", timeout=20_000)
