@@ -217,7 +217,7 @@ def raw_postgres(events: list[dict[str, Any]]) -> float:
     """
     received = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     now = dt.datetime.now(dt.UTC)
-    event_rows = [event_row(e, now) for e in events]
+    event_rows = [event_row(e, None, now) for e in events]
     tables = {
         "events": "id, site_id, device_id, seq, kind, at, mono_ns, boot, clock_ok, data, received_at",
         "uses": "event_id, holder_id, site_id, device_id, seq, local_date, slot, spent, subscription_id, pass_id, at",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import random
 import threading
 from typing import Any
 
+import psycopg
+import pytest
 from sqlalchemy import func, select
 
 from sync.hub.db import HubDatabase
@@ -124,6 +128,15 @@ def test_uses_and_sales_are_derived_once(hub_db: HubDatabase) -> None:
     with hub_db.read() as session:
         uses = session.execute(select(Use)).scalars().all()
         assert [(u.holder_id, u.slot, u.spent) for u in uses] == [(MEMBER, "morning", 1)]
+        first_at = dt.datetime(2026, 11, 23, 8, 0, 1, tzinfo=dt.UTC)
+        assert (uses[0].at, uses[0].local_date, uses[0].subscription_id, uses[0].pass_id) == (
+            first_at,
+            dt.date(2026, 11, 23),
+            SUB,
+            None,
+        )
+        at, received_at = session.execute(select(Event.at, Event.received_at).where(Event.seq == 1)).one()
+        assert at == first_at and abs(received_at - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
         sold = session.execute(select(Sale)).scalar_one()
         assert sold.paid and sold.paid_at is not None and sold.slots == "afternoon"
         problem = session.execute(select(Event.problem).where(Event.seq == 5)).scalar_one()
@@ -141,3 +154,17 @@ def test_awkward_text_is_stored_exactly(hub_db: HubDatabase) -> None:
         rows = session.execute(select(Event.data, Event.boot).order_by(Event.seq)).all()
     assert rows[0][0] == awkward
     assert rows[1] == ({}, "tab\there")
+
+
+@pytest.mark.parametrize("hub_db", ["postgresql"], indirect=True)
+def test_a_failed_postgresql_transaction_does_not_leave_the_worker_without_its_staging_tables(
+    hub_db: HubDatabase,
+) -> None:
+    """The staging tables a failed batch created are gone with its rollback; the next batch creates them again."""
+    ingestor = Ingestor(hub_db, gap_wait_s=0)
+    good = ingestor.prepare(batch_of([make_event("site-a", "door-1", seq) for seq in range(1, 4)]))
+    # The first transaction on this connection creates the staging tables, then fails in COPY.
+    with pytest.raises(psycopg.errors.DataError):
+        ingestor.commit(dataclasses.replace(good, copy_events=b"not\ta\trow\n"))
+    assert ingestor.commit(good).acked == 3
+    assert [seq for _, _, seq in stored(hub_db)] == [1, 2, 3]
