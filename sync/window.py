@@ -72,7 +72,9 @@ class SendWindow:
             for first in [f for f in self._sent_at if f <= seq]:
                 del self._sent_at[first]
             return True
-        if self.in_flight > 0 and now - self._rewound_at >= self.fast_resend_s:
+        # Only an ack at the mark says the hub is stuck there. One below it is late: hub workers commit a device's
+        # batches in turn but may publish their acks in any order.
+        if seq == self.acked and self.in_flight > 0 and now - self._rewound_at >= self.fast_resend_s:
             sent_at = self._sent_at.get(self.acked + 1)
             if sent_at is None or now - sent_at >= self.fast_resend_s:
                 self._rewind(now)

@@ -44,6 +44,16 @@ def test_an_ack_that_does_not_move_after_a_while_means_a_gap_at_the_hub() -> Non
     assert w.next_batch(100, 1.5) == (11, 20)
 
 
+def test_a_late_ack_below_the_mark_is_not_taken_for_a_gap() -> None:
+    w = SendWindow(batch_events=10, window_events=100, fast_resend_s=1)
+    for first in (1, 11, 21, 31):
+        w.sent(first, first + 9, 0)
+    assert w.on_ack(20, 2.0)  # two workers: the ack for 11..20 overtook the one for 1..10
+    assert not w.on_ack(10, 2.1)
+    assert w.next_batch(100, 2.1) == (41, 50)  # no rewind: 21..40 are still on their way
+    assert w.rewinds == 0
+
+
 def test_acks_beyond_what_was_sent_count_only_up_to_it() -> None:
     w = SendWindow(acked=100, batch_events=10)
     assert not w.on_ack(10**9, 0)  # nothing sent yet: a stray ack retires nothing
