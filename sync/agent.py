@@ -49,10 +49,9 @@ log = logging.getLogger(__name__)
 
 # How often the sender looks for new events when it has nothing to send: a live event leaves within this.
 POLL_S = 0.05
-# Acknowledged outbox rows are deleted at most this often, or once this many are waiting: one durable write
-# per ack would cost more than sending the events.
+# Acknowledged outbox rows are deleted at most this often, by a thread of their own: one durable write per ack
+# would cost more than sending the events, and the sender must not wait for the disk (bench.sync).
 RETIRE_EVERY_S = 0.25
-RETIRE_BATCH = 5000
 # A retained status this often, so the hub's page shows the backlog moving and a door that went quiet.
 STATUS_INTERVAL_S = 30.0
 # Unanswered change requests are sent again this often (the hub answers a repeat with the first answer).
@@ -131,7 +130,7 @@ class SyncAgent:
             fast_resend_s=settings.fast_resend_s,
         )
         self._retired_to = self.window.acked
-        self._retired_at = 0.0
+        self._known_last_seq = 0  # the newest seq in the outbox when last looked
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -168,7 +167,7 @@ class SyncAgent:
         self.hub.start()
         if self.bus is not None:
             self.bus.start()
-        for target, name in ((self._send_loop, "send"), (self._control_loop, "control")):
+        for target, name in ((self._send_loop, "send"), (self._retire_loop, "retire"), (self._control_loop, "control")):
             thread = threading.Thread(target=target, name=f"sync-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -179,7 +178,7 @@ class SyncAgent:
         for thread in self._threads:
             thread.join(10)
         try:
-            self._retire(force=True)
+            self._retire()
         except Exception:
             log.exception("could not retire the last acknowledged events; they will be sent again")
         offline = Message(
@@ -204,7 +203,6 @@ class SyncAgent:
         while not self._stopping.is_set():
             try:
                 now = time.monotonic()
-                self._retire()
                 if now >= next_status and self.hub.connected:
                     self.publish_status()
                     next_status = now + self.settings.status_interval_s
@@ -220,9 +218,12 @@ class SyncAgent:
 
     def _send_one(self) -> bool:
         """Send the next batch if the window allows; False when there was nothing to send."""
-        last_seq = appliance.last_seq(self.db, self.device)
         with self._lock:
-            batch = self.window.next_batch(last_seq, time.monotonic())
+            wanted = self.window.next_seq + self.window.batch_events - 1
+        if wanted > self._known_last_seq:  # during a backlog the outbox is known to hold more: no query
+            self._known_last_seq = appliance.last_seq(self.db, self.device)
+        with self._lock:
+            batch = self.window.next_batch(self._known_last_seq, time.monotonic())
             if batch is None:
                 return False
             # Marked sent first: a rewind while we publish must not be undone by this batch.
@@ -237,13 +238,18 @@ class SyncAgent:
                 break
         return True
 
-    def _retire(self, *, force: bool = False) -> None:
+    def _retire_loop(self) -> None:
+        # Each retirement is a durable write; gathering acks for a moment saves most of them during a backlog.
+        while not self._stopping.wait(RETIRE_EVERY_S):
+            try:
+                self._retire()
+            except Exception:
+                log.exception("could not retire acknowledged events; retrying")
+
+    def _retire(self) -> None:
         with self._lock:
             acked = self.window.acked
-        # Each retirement is a durable write; gathering acks for a moment saves most of them during a backlog.
-        due = force or time.monotonic() - self._retired_at >= RETIRE_EVERY_S or acked - self._retired_to >= RETIRE_BATCH
-        if acked > self._retired_to and due:
-            self._retired_at = time.monotonic()
+        if acked > self._retired_to:
             count = appliance.retire(self.db, self.device, acked)
             self._retired_to = acked
             with self.stats.lock:
