@@ -8,7 +8,6 @@ nothing past a gap is. The caller acks the returned cursor after the commit; the
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+import psycopg
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -130,7 +131,10 @@ USE_COLUMNS = (
     "pass_id",
     "at",
 )
-_compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _compact_json(value: Any) -> str:
+    return orjson.dumps(value).decode("utf-8")
 
 
 def _copy_escape(text: str) -> str:
@@ -140,8 +144,8 @@ def _copy_escape(text: str) -> str:
     return text
 
 
-def copy_events(events: list[Json], problems: list[str | None], received_at: dt.datetime) -> bytes:
-    """The events-table rows of validated events in COPY text format (columns: EVENT_COLUMNS).
+def copy_events(events: list[Json], problems: list[str | None], received_at: dt.datetime) -> list[str]:
+    """The events-table row of each validated event, a line of COPY text format (columns: EVENT_COLUMNS).
 
     Written field by field from the event itself: ids, names, kind, seq and time are already known to hold no
     character COPY would need escaped (validate_event), and `at` is already UTC in a form PostgreSQL reads.
@@ -160,19 +164,20 @@ def copy_events(events: list[Json], problems: list[str | None], received_at: dt.
             f"{event['id']}\t{event['site']}\t{event['device']}\t{event['seq']}\t{event['kind']}\t{event['at'][:-1]}"
             f"\t{event['mono_ns']}\t{boot}\t{clock_ok}\t{data}\t{noted}\t{received}\n"
         )
-    return "".join(lines).encode("utf-8")
+    return lines
 
 
-def copy_uses(events: list[Json], problems: list[str | None]) -> bytes:
-    """The uses-table rows that validated entries report, in COPY text format (columns: USE_COLUMNS)."""
-    lines = []
-    for event, use, holder in _reported_uses(events, problems):
+def copy_uses(events: list[Json], problems: list[str | None]) -> list[str]:
+    """For each validated event, the uses-table row its entry reports as a COPY text line (columns: USE_COLUMNS),
+    or an empty string."""
+    lines = [""] * len(events)
+    for index, event, use, holder in _reported_uses(events, problems):
         subscription, pass_id = use["subscription"] or "\\N", use["pass"] or "\\N"
-        lines.append(
+        lines[index] = (
             f"{event['id']}\t{holder}\t{event['site']}\t{event['device']}\t{event['seq']}\t{use['date']}"
             f"\t{use['slot']}\t{use['spent']}\t{subscription}\t{pass_id}\t{event['at'][:-1]}\n"
         )
-    return "".join(lines).encode("utf-8")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -184,9 +189,9 @@ class Prepared:
     events: list[Json]  # validated, seq increasing
     problems: list[str | None]  # per event, see `data_problems`
     received_at: dt.datetime
-    # PostgreSQL only: the rows in COPY format, so that the locked part does no Python work per row.
-    copy_events: bytes | None = None
-    copy_uses: bytes | None = None
+    # PostgreSQL only: per event, its rows as COPY lines, so that the locked part does almost no Python work.
+    copy_events: list[str] | None = None
+    copy_uses: list[str] | None = None
 
 
 def prepare(batch: Json, *, for_postgres: bool = False) -> Prepared:
@@ -237,22 +242,32 @@ class Ingestor:
 
     def commit(self, prepared: Prepared) -> IngestResult:
         """The database half of `ingest`, for a batch already turned into rows."""
-        site, device, events = prepared.site, prepared.device, prepared.events
         deadline = self.clock() + self.gap_wait_s
+        if prepared.copy_events is not None:
+            return self._commit_postgres(prepared, deadline)
         while True:
-            result = self._commit(prepared)
-            if result.stored or not result.beyond_gap or result.duplicates:
-                self._waited_at.pop((site, device), None)
-                return result
-            if self._waited_at.get((site, device)) == result.acked or self.clock() >= deadline:
-                self._waited_at[(site, device)] = result.acked
-                log.info("%s/%s: batch from #%s is past a gap at #%s", site, device, events[0]["seq"], result.acked + 1)
+            result = self._commit_sqlite(prepared)
+            if not self._should_wait(prepared, result, deadline):
                 return result
             self.sleep(self.gap_retry_s)
 
-    def _commit(self, prepared: Prepared) -> IngestResult:
-        if prepared.copy_events is not None:
-            return self._commit_postgres(prepared)
+    def _should_wait(self, prepared: Prepared, result: IngestResult, deadline: float) -> bool:
+        """Whether a batch that stored nothing because it starts past a gap should try again shortly.
+
+        The batch before it is usually being stored by another committer at that very moment. A gap already waited
+        on in vain is not waited on again: the device resends from the cursor anyway.
+        """
+        key = (prepared.site, prepared.device)
+        if result.stored or not result.beyond_gap or result.duplicates:
+            self._waited_at.pop(key, None)
+            return False
+        if self._waited_at.get(key) == result.acked or self.clock() >= deadline:
+            self._waited_at[key] = result.acked
+            log.info("%s/%s: batch from #%s is past a gap at #%s", *key, prepared.events[0]["seq"], result.acked + 1)
+            return False
+        return True
+
+    def _commit_sqlite(self, prepared: Prepared) -> IngestResult:
         site, device, events = prepared.site, prepared.device, prepared.events
         with self.db.write() as session:
             cursor = lock_cursor(session, site, device)
@@ -270,65 +285,100 @@ class Ingestor:
                 )
         return _result(prepared, cursor, start, end)
 
-    def _commit_postgres(self, prepared: Prepared) -> IngestResult:
-        """The same transaction on PostgreSQL, lean: the hub's one serial step per device, so every round trip
-        and every line of Python in it counts (bench.sync).
+    def _commit_postgres(self, prepared: Prepared, deadline: float) -> IngestResult:
+        while True:
+            try:
+                result = self._store_postgres(prepared, direct=True)
+            except psycopg.errors.UniqueViolation:
+                # An event id already stored under another seq, or a use another door of the site already
+                # recorded for the same holder and half-day: store the rest, skipping those.
+                result = self._store_postgres(prepared, direct=False)
+            if not self._should_wait(prepared, result, deadline):
+                return result
+            self.sleep(self.gap_retry_s)
 
-        The rows are COPied into temporary staging tables before the cursor row is locked, so that a worker
-        holding a device's lock never waits on another's transfer; then one statement stores the contiguous run
-        and moves the cursor.
+    def _store_postgres(self, prepared: Prepared, *, direct: bool) -> IngestResult:
+        """One try at a batch on PostgreSQL, lean: a device's batches are stored one after the other, so every
+        round trip and every line of Python here counts (bench.sync).
+
+        The common case is four round trips: lock the device's cursor and move it past the batch (one statement,
+        for a batch without holes), COPY the events and their uses straight into their tables (`direct`), commit.
+        Otherwise the rows go through staging tables and INSERT ... ON CONFLICT DO NOTHING. A batch that stores
+        nothing is rolled back.
         """
         assert prepared.copy_events is not None and prepared.copy_uses is not None
         site, device, events = prepared.site, prepared.device, prepared.events
-        with self.db.engine.begin() as connection, _forget_staging_on_error(connection):
+        first, last = events[0]["seq"], events[-1]["seq"]
+        with self.db.engine.connect() as connection, _forget_staging_on_error(connection):
+            transaction = connection.begin()  # rolled back when the block ends uncommitted
             raw = connection.connection.driver_connection
             with raw.cursor() as cur:  # type: ignore[union-attr]
-                _stage(connection, cur, "events", EVENT_COLUMNS, prepared.copy_events)
-                _stage(connection, cur, "uses", USE_COLUMNS, prepared.copy_uses)
-                cur.execute(_LOCK_CURSOR, (site, device))
-                found = cur.fetchone()
+                found = None
+                if last - first + 1 == len(events):
+                    cur.execute(_LOCK_AND_MOVE_CURSOR, {"site": site, "device": device, "first": first, "last": last})
+                    found = cur.fetchone()
                 cursor = int(found[0]) if found else lock_cursor(Session(bind=connection), site, device)
                 start, end = contiguous_run(events, cursor)
-                taken, problems = events[start:end], prepared.problems[start:end]
-                if taken:
-                    first, last = taken[0]["seq"], taken[-1]["seq"]
-                    cur.execute(_STORE_STAGED, {"first": first, "last": last, "site": site, "device": device})
-                    row = cur.fetchone()
-                    _check_inserted(site, device, int(row[0]) if row else 0, len(taken))
-                    if any(e["kind"] in SALE_KINDS for e in taken):
-                        record_sales(Session(bind=connection), taken, problems)
+                if end == start:
+                    return _result(prepared, cursor, start, end)
+                taken = events[start:end]
+                rows = "".join(prepared.copy_events[start:end]).encode("utf-8")
+                uses = "".join(prepared.copy_uses[start:end]).encode("utf-8")
+                if direct:
+                    for table, data in (("events", rows), ("uses", uses)):
+                        if data:
+                            with cur.copy(f"COPY {table} ({_TABLES[table]}) FROM STDIN") as copy:
+                                copy.write(data)
+                    inserted = len(taken)
+                else:
+                    inserted = _insert_staged(connection, cur, rows, uses)
+                _check_inserted(site, device, inserted, len(taken))
+                if not found:
+                    cur.execute(_MOVE_CURSOR, (taken[-1]["seq"], site, device))
+                if any(e["kind"] in SALE_KINDS for e in taken):
+                    record_sales(Session(bind=connection), taken, prepared.problems[start:end])
+            transaction.commit()
         return _result(prepared, cursor, start, end)
 
 
 SALE_KINDS = ("sale", "sale_paid")
-_LOCK_CURSOR = "SELECT seq FROM device_cursors WHERE site_id = %s AND device_id = %s FOR UPDATE"
-_EVENTS, _USES = ", ".join(EVENT_COLUMNS), ", ".join(USE_COLUMNS)
-# Conflicts are skipped: an event id already stored under another (device, seq) is reported by the count, and a
-# use another door of the site already recorded for the same holder and half-day is the same use.
-_STORE_STAGED = (
-    f"WITH stored AS (INSERT INTO events ({_EVENTS}) SELECT {_EVENTS} FROM staging_events"
-    " WHERE seq BETWEEN %(first)s AND %(last)s ON CONFLICT DO NOTHING RETURNING 1),"
-    f" used AS (INSERT INTO uses ({_USES}) SELECT {_USES} FROM staging_uses"
-    " WHERE seq BETWEEN %(first)s AND %(last)s ON CONFLICT DO NOTHING)"
-    " UPDATE device_cursors SET seq = %(last)s WHERE site_id = %(site)s AND device_id = %(device)s"
-    " RETURNING (SELECT count(*) FROM stored)"
+# For a batch first..last without holes: lock the cursor and, if the batch extends it, move it to `last`;
+# returns the cursor as it was (the batch's contiguous run is then known, see `contiguous_run`).
+_LOCK_AND_MOVE_CURSOR = (
+    "WITH old AS (SELECT seq FROM device_cursors WHERE site_id = %(site)s AND device_id = %(device)s FOR UPDATE)"
+    " UPDATE device_cursors AS d SET seq = CASE WHEN old.seq + 1 BETWEEN %(first)s AND %(last)s"
+    " THEN %(last)s ELSE old.seq END FROM old WHERE d.site_id = %(site)s AND d.device_id = %(device)s"
+    " RETURNING old.seq"
 )
+_MOVE_CURSOR = "UPDATE device_cursors SET seq = %s WHERE site_id = %s AND device_id = %s"
+_TABLES = {"events": ", ".join(EVENT_COLUMNS), "uses": ", ".join(USE_COLUMNS)}
 
 
-def _stage(connection: Connection, cur: Any, table: str, columns: tuple[str, ...], payload: bytes) -> None:
+def _insert_staged(connection: Connection, cur: Any, events: bytes, uses: bytes) -> int:
+    """Store events and their uses given as COPY text, skipping conflicts; returns how many events were new."""
+    inserted = 0
+    for table, rows in (("events", events), ("uses", uses)):
+        columns = _TABLES[table]
+        _stage(connection, cur, table, rows)
+        cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM staging_{table} ON CONFLICT DO NOTHING")
+        if table == "events":
+            inserted = cur.rowcount
+    return int(inserted)
+
+
+def _stage(connection: Connection, cur: Any, table: str, rows: bytes) -> None:
     """COPY rows into this connection's staging table for `table` (created on first use, emptied at commit)."""
-    names = ", ".join(columns)
+    columns = _TABLES[table]
     made: set[str] = connection.info.setdefault("halfday_staging", set())
     if table not in made:
         cur.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS staging_{table} ON COMMIT DELETE ROWS AS"
-            f" SELECT {names} FROM {table} WITH NO DATA"
+            f" SELECT {columns} FROM {table} WITH NO DATA"
         )
         made.add(table)
-    if not payload:
-        return
-    with cur.copy(f"COPY staging_{table} ({names}) FROM STDIN") as copy:
-        copy.write(payload)
+    if rows:
+        with cur.copy(f"COPY staging_{table} ({columns}) FROM STDIN") as copy:
+            copy.write(rows)
 
 
 @contextmanager
@@ -381,9 +431,9 @@ def lock_cursor(session: Session, site: str, device: str) -> int:
     return int(seq)
 
 
-def _reported_uses(events: list[Json], problems: list[str | None]) -> Iterator[tuple[Json, Json, str]]:
-    """(event, use, holder) for each half-day use that well-formed entries report (one per event at most)."""
-    for event, problem in zip(events, problems, strict=True):
+def _reported_uses(events: list[Json], problems: list[str | None]) -> Iterator[tuple[int, Json, Json, str]]:
+    """(index, event, use, holder) for each half-day use that well-formed entries report (one per event at most)."""
+    for index, (event, problem) in enumerate(zip(events, problems, strict=True)):
         if problem is not None or event["kind"] != "entry":
             continue
         data = event["data"]
@@ -394,7 +444,7 @@ def _reported_uses(events: list[Json], problems: list[str | None]) -> Iterator[t
         if holder is None:
             log.warning("event %s: a use without holder, subscription or pass is not counted", event["id"])
             continue
-        yield event, use, holder
+        yield index, event, use, holder
 
 
 def use_rows(events: list[Json], problems: list[str | None]) -> list[dict[str, Any]]:
@@ -413,7 +463,7 @@ def use_rows(events: list[Json], problems: list[str | None]) -> list[dict[str, A
             "pass_id": use["pass"],
             "at": event_time(event),
         }
-        for event, use, holder in _reported_uses(events, problems)
+        for _, event, use, holder in _reported_uses(events, problems)
     ]
 
 

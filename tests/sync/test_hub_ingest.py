@@ -162,9 +162,37 @@ def test_a_failed_postgresql_transaction_does_not_leave_the_worker_without_its_s
 ) -> None:
     """The staging tables a failed batch created are gone with its rollback; the next batch creates them again."""
     ingestor = Ingestor(hub_db, gap_wait_s=0)
-    good = ingestor.prepare(batch_of([make_event("site-a", "door-1", seq) for seq in range(1, 4)]))
-    # The first transaction on this connection creates the staging tables, then fails in COPY.
-    with pytest.raises(psycopg.errors.DataError):
-        ingestor.commit(dataclasses.replace(good, copy_events=b"not\ta\trow\n"))
-    assert ingestor.commit(good).acked == 3
-    assert [seq for _, _, seq in stored(hub_db)] == [1, 2, 3]
+    first = make_event("site-a", "door-1", 1)
+    ingestor.ingest(batch_of([first]))
+    # An id already stored sends door-2's batch through the staging tables, created by this very transaction...
+    good = ingestor.prepare(batch_of([{**make_event("site-a", "door-2", 1), "id": first["id"]}]))
+    assert good.copy_uses is not None
+    broken = dataclasses.replace(good, copy_uses=["not\ta\trow\n"])
+    with pytest.raises(psycopg.errors.DataError):  # ...which then fails
+        ingestor.commit(broken)
+    assert ingestor.commit(good).acked == 1
+    assert stored(hub_db) == [("site-a", "door-1", 1)]
+
+
+def test_a_use_two_doors_both_recorded_counts_once_and_both_streams_move_on(hub_db: HubDatabase) -> None:
+    """Two doors of a site, offline from each other, charge the same member for the same half-day."""
+    use = {"date": "2026-11-23", "slot": "morning", "spent": 1, "subscription": SUB, "pass": None}
+    entry = {"uid": "A1B2C3D4", "holder": MEMBER, "granted": True, "reason": "carnet", "plan": None, "use": use}
+    ingestor = Ingestor(hub_db, gap_wait_s=0)
+    for device in ("door-1", "door-2"):
+        events = [make_event("site-a", device, 1), make_event("site-a", device, 2, "entry", entry)]
+        assert ingestor.ingest(batch_of(events)).acked == 2
+    assert len(stored(hub_db)) == 4
+    with hub_db.read() as session:
+        uses = session.execute(select(Use.device_id, Use.holder_id)).all()
+    assert [tuple(u) for u in uses] == [("door-1", MEMBER)]
+
+
+def test_an_event_id_already_stored_is_skipped_and_the_rest_of_the_batch_stored(hub_db: HubDatabase) -> None:
+    ingestor = Ingestor(hub_db, gap_wait_s=0)
+    first = make_event("site-a", "door-1", 1)
+    ingestor.ingest(batch_of([first]))
+    reused = {**make_event("site-a", "door-2", 1), "id": first["id"]}
+    result = ingestor.ingest(batch_of([reused, make_event("site-a", "door-2", 2)]))
+    assert (result.acked, result.stored) == (2, 2)  # the stream moves on past the bad event
+    assert sorted(stored(hub_db)) == [("site-a", "door-1", 1), ("site-a", "door-2", 2)]
