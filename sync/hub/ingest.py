@@ -301,22 +301,19 @@ class Ingestor:
         """One try at a batch on PostgreSQL, lean: a device's batches are stored one after the other, so every
         round trip and every line of Python here counts (bench.sync).
 
-        The common case is four round trips: lock the device's cursor and move it past the batch (one statement,
-        for a batch without holes), COPY the events and their uses straight into their tables (`direct`), commit.
+        The common case is five round trips: lock the device's cursor, COPY the events and their uses straight into
+        their tables (`direct`), move the cursor, commit.
         Otherwise the rows go through staging tables and INSERT ... ON CONFLICT DO NOTHING. A batch that stores
         nothing is rolled back.
         """
         assert prepared.copy_events is not None and prepared.copy_uses is not None
         site, device, events = prepared.site, prepared.device, prepared.events
-        first, last = events[0]["seq"], events[-1]["seq"]
         with self.db.engine.connect() as connection, _forget_staging_on_error(connection):
             transaction = connection.begin()  # rolled back when the block ends uncommitted
             raw = connection.connection.driver_connection
             with raw.cursor() as cur:  # type: ignore[union-attr]
-                found = None
-                if last - first + 1 == len(events):
-                    cur.execute(_LOCK_AND_MOVE_CURSOR, {"site": site, "device": device, "first": first, "last": last})
-                    found = cur.fetchone()
+                cur.execute(_LOCK_CURSOR, (site, device))
+                found = cur.fetchone()
                 cursor = int(found[0]) if found else lock_cursor(Session(bind=connection), site, device)
                 start, end = contiguous_run(events, cursor)
                 if end == start:
@@ -333,8 +330,7 @@ class Ingestor:
                 else:
                     inserted = _insert_staged(connection, cur, rows, uses)
                 _check_inserted(site, device, inserted, len(taken))
-                if not found:
-                    cur.execute(_MOVE_CURSOR, (taken[-1]["seq"], site, device))
+                cur.execute(_MOVE_CURSOR, (taken[-1]["seq"], site, device))
                 if any(e["kind"] in SALE_KINDS for e in taken):
                     record_sales(Session(bind=connection), taken, prepared.problems[start:end])
             transaction.commit()
@@ -342,9 +338,8 @@ class Ingestor:
 
 
 SALE_KINDS = ("sale", "sale_paid")
-# For a batch first..last without holes: lock the cursor and, if the batch extends it, move it to `last`;
-# returns the cursor as it was (the batch's contiguous run is then known, see `contiguous_run`).
-_LOCK_AND_MOVE_CURSOR = (
+_LOCK_CURSOR = "SELECT seq FROM device_cursors WHERE site_id = %s AND device_id = %s FOR UPDATE"
+_MOVE_CURSOR = (
     "WITH old AS (SELECT seq FROM device_cursors WHERE site_id = %(site)s AND device_id = %(device)s FOR UPDATE)"
     " UPDATE device_cursors AS d SET seq = CASE WHEN old.seq + 1 BETWEEN %(first)s AND %(last)s"
     " THEN %(last)s ELSE old.seq END FROM old WHERE d.site_id = %(site)s AND d.device_id = %(device)s"
