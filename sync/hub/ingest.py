@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from typing import Any
 
 import orjson
 import psycopg
+import sqlalchemy.exc
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -231,10 +233,16 @@ class Ingestor:
         # (site, device) -> cursor at which we last waited in vain: a lost batch must not make every later batch
         # of the device wait again (a window holds about a hundred of them).
         self._waited_at: dict[tuple[str, str], int] = {}
+        self._local = threading.local()
 
     def ingest(self, batch: Json) -> IngestResult:
-        """Commit what of a validated batch extends its device's contiguous stream; return the new cursor."""
-        return self.commit(self.prepare(batch))
+        """Commit what of a validated batch extends its device's contiguous stream; return the new cursor.
+
+        For callers without a committer thread: the connection is handed back at once."""
+        try:
+            return self.commit(self.prepare(batch))
+        finally:
+            self.close()
 
     def prepare(self, batch: Json) -> Prepared:
         """The lock-free half of `ingest` (validation already done)."""
@@ -286,37 +294,68 @@ class Ingestor:
         return _result(prepared, cursor, start, end)
 
     def _commit_postgres(self, prepared: Prepared, deadline: float) -> IngestResult:
+        for attempt in (1, 2):
+            connection = self._connection()
+            try:
+                return self._commit_postgres_on(connection, prepared, deadline)
+            except Exception as exc:
+                self.close()
+                if not isinstance(exc, LOST_CONNECTION) or attempt == 2:
+                    raise
+                # PostgreSQL restarted since the last batch: a new connection, once, rather than make the device
+                # wait for its resend.
+                log.info("%s/%s: the database connection was lost; trying again", prepared.site, prepared.device)
+        raise AssertionError("unreachable")
+
+    def _commit_postgres_on(self, connection: Connection, prepared: Prepared, deadline: float) -> IngestResult:
+        events = prepared.events
+        if contiguous_run(events, events[0]["seq"] - 1) == (0, len(events)):
+            try:
+                extended = self._store_postgres(connection, prepared, locked=False, direct=True)
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
+                extended = None
+            if extended is not None:
+                return extended
         while True:
             try:
-                result = self._store_postgres(prepared, direct=True)
+                result = self._store_postgres(connection, prepared, locked=True, direct=True)
             except psycopg.errors.UniqueViolation:
                 # An event id already stored under another seq, or a use another door of the site already
                 # recorded for the same holder and half-day: store the rest, skipping those.
-                result = self._store_postgres(prepared, direct=False)
+                result = self._store_postgres(connection, prepared, locked=True, direct=False)
+            assert result is not None  # a locked try always knows the cursor
             if not self._should_wait(prepared, result, deadline):
                 return result
             self.sleep(self.gap_retry_s)
 
-    def _store_postgres(self, prepared: Prepared, *, direct: bool) -> IngestResult:
+    def _store_postgres(
+        self, connection: Connection, prepared: Prepared, *, locked: bool, direct: bool
+    ) -> IngestResult | None:
         """One try at a batch on PostgreSQL, lean: a device's batches are stored one after the other, so every
         round trip and every line of Python here counts (bench.sync).
 
-        The common case is five round trips: lock the device's cursor, COPY the events and their uses straight into
-        their tables (`direct`), move the cursor, commit.
-        Otherwise the rows go through staging tables and INSERT ... ON CONFLICT DO NOTHING. A batch that stores
-        nothing is rolled back.
+        Not `locked`, the try assumes what is nearly always true: the batch extends the device's stream exactly.
+        It COPies the events and their uses straight into their tables, moves the cursor only if it still ends
+        just before the batch, and commits: four round trips, and the cursor row is locked only from that move
+        to the commit, so the next batch's rows go in meanwhile. Anything else rolls back and returns None; a
+        duplicate raises UniqueViolation.
+        `locked`, it first locks the cursor, stores the contiguous part of the batch, directly or (not `direct`)
+        through staging tables and INSERT ... ON CONFLICT DO NOTHING. A batch that stores nothing is rolled back.
         """
         assert prepared.copy_events is not None and prepared.copy_uses is not None
         site, device, events = prepared.site, prepared.device, prepared.events
-        with self.db.engine.connect() as connection, _forget_staging_on_error(connection):
-            transaction = connection.begin()  # rolled back when the block ends uncommitted
+        with _forget_staging_on_error(connection), connection.begin() as transaction:
             raw = connection.connection.driver_connection
             with raw.cursor() as cur:  # type: ignore[union-attr]
-                cur.execute(_LOCK_CURSOR, (site, device))
-                found = cur.fetchone()
-                cursor = int(found[0]) if found else lock_cursor(Session(bind=connection), site, device)
+                if locked:
+                    cur.execute(_LOCK_CURSOR, (site, device))
+                    found = cur.fetchone()
+                    cursor = int(found[0]) if found else lock_cursor(Session(bind=connection), site, device)
+                else:
+                    cursor = events[0]["seq"] - 1
                 start, end = contiguous_run(events, cursor)
                 if end == start:
+                    transaction.rollback()
                     return _result(prepared, cursor, start, end)
                 taken = events[start:end]
                 rows = "".join(prepared.copy_events[start:end]).encode("utf-8")
@@ -330,22 +369,37 @@ class Ingestor:
                 else:
                     inserted = _insert_staged(connection, cur, rows, uses)
                 _check_inserted(site, device, inserted, len(taken))
-                cur.execute(_MOVE_CURSOR, (taken[-1]["seq"], site, device))
+                cur.execute(_MOVE_CURSOR, (taken[-1]["seq"], site, device, cursor))
+                if cur.rowcount != 1:  # not locked: the stream is not where the batch expects it
+                    transaction.rollback()
+                    return None
                 if any(e["kind"] in SALE_KINDS for e in taken):
                     record_sales(Session(bind=connection), taken, prepared.problems[start:end])
-            transaction.commit()
         return _result(prepared, cursor, start, end)
+
+    def _connection(self) -> Connection:
+        """The calling thread's own connection, kept from batch to batch: taking one from the pool for each batch
+        cost a round trip to test it (bench.sync)."""
+        connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self.db.engine.connect()
+        return connection
+
+    def close(self) -> None:
+        """Hand back the calling thread's connection, if it has one (a committer's last act, or after an error)."""
+        connection: Connection | None = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            connection.close()
 
 
 SALE_KINDS = ("sale", "sale_paid")
+# What a connection that PostgreSQL closed (a restart, an administrator) raises, raw or through SQLAlchemy.
+LOST_CONNECTION = (psycopg.OperationalError, sqlalchemy.exc.OperationalError)
 _LOCK_CURSOR = "SELECT seq FROM device_cursors WHERE site_id = %s AND device_id = %s FOR UPDATE"
-_MOVE_CURSOR = (
-    "WITH old AS (SELECT seq FROM device_cursors WHERE site_id = %(site)s AND device_id = %(device)s FOR UPDATE)"
-    " UPDATE device_cursors AS d SET seq = CASE WHEN old.seq + 1 BETWEEN %(first)s AND %(last)s"
-    " THEN %(last)s ELSE old.seq END FROM old WHERE d.site_id = %(site)s AND d.device_id = %(device)s"
-    " RETURNING old.seq"
-)
-_MOVE_CURSOR = "UPDATE device_cursors SET seq = %s WHERE site_id = %s AND device_id = %s"
+# Moves the cursor only from where the batch was stored against: the row lock this takes makes the check and the
+# move one step with respect to every other worker.
+_MOVE_CURSOR = "UPDATE device_cursors SET seq = %s WHERE site_id = %s AND device_id = %s AND seq = %s"
 _TABLES = {"events": ", ".join(EVENT_COLUMNS), "uses": ", ".join(USE_COLUMNS)}
 
 

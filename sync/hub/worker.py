@@ -51,11 +51,7 @@ DB_ERROR_PAUSE_S = 0.5
 # How long the paho thread waits to hand a message over before checking whether the worker is stopping.
 HANDOFF_POLL_S = 0.2
 READY_SIZE = 4
-# Committer threads per worker on PostgreSQL, each with its own connection: one batch is copied in while another's
-# commit is being made durable. A device's batches still go in turn (its cursor row lock); the second committer
-# halved the hub's time to take one device's backlog on this 2-core machine, where the disk is shared (bench.sync).
-POSTGRES_COMMITTERS = 2
-# The committer waits on PostgreSQL a dozen times per batch, and each time it must get the interpreter back from
+# The committer waits on PostgreSQL several times per batch, and each time it must get the interpreter back from
 # the thread preparing the next batch. At Python's default 5 ms switch interval that wait dominated the hub's
 # time (bench.sync); half a millisecond keeps the database busy.
 SWITCH_INTERVAL_S = 0.0005
@@ -117,8 +113,10 @@ class HubWorker:
             self.client.subscribe(HUB_STATUS_FILTER)
         self.client.start()
         self._spawn(self._process_loop, "prepare")
-        for index in range(POSTGRES_COMMITTERS if self.db.dialect == "postgresql" else 1):
-            self._spawn(self._commit_loop, f"commit-{index}")
+        # One committer: a device's batches go in turn anyway, and a second thread gave one device's backlog no
+        # measurable gain once a batch's rows went in before its cursor was locked (bench.sync). More throughput
+        # comes from more workers, each with its own interpreter.
+        self._spawn(self._commit_loop, "commit")
         if self.is_keeper:
             self._spawn(self._keeper_loop, "keeper")
 
@@ -162,20 +160,23 @@ class HubWorker:
 
     def _commit_loop(self) -> None:
         # Not the thread that prepares: the next batch is parsed and checked while this one waits on the database.
-        while not self._stopping.is_set():
-            try:
-                prepared = self._ready.get(timeout=HANDOFF_POLL_S)
-            except queue.Empty:
-                continue
-            try:
-                self._commit_batch(prepared)
-            except Exception:
-                with self.stats.lock:
-                    self.stats.errors += 1
-                log.exception(
-                    "could not store a batch of %s/%s; the device will resend it", prepared.site, prepared.device
-                )
-                time.sleep(DB_ERROR_PAUSE_S)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    prepared = self._ready.get(timeout=HANDOFF_POLL_S)
+                except queue.Empty:
+                    continue
+                try:
+                    self._commit_batch(prepared)
+                except Exception:
+                    with self.stats.lock:
+                        self.stats.errors += 1
+                    log.exception(
+                        "could not store a batch of %s/%s; the device will resend it", prepared.site, prepared.device
+                    )
+                    time.sleep(DB_ERROR_PAUSE_S)
+        finally:
+            self.ingestor.close()
 
     def handle(self, message: Message, commit: Callable[[Prepared], None] | None = None) -> None:
         """Handle one message from the broker; log and drop anything malformed.

@@ -171,6 +171,7 @@ def test_a_failed_postgresql_transaction_does_not_leave_the_worker_without_its_s
     with pytest.raises(psycopg.errors.DataError):  # ...which then fails
         ingestor.commit(broken)
     assert ingestor.commit(good).acked == 1
+    ingestor.close()
     assert stored(hub_db) == [("site-a", "door-1", 1)]
 
 
@@ -196,3 +197,34 @@ def test_an_event_id_already_stored_is_skipped_and_the_rest_of_the_batch_stored(
     result = ingestor.ingest(batch_of([reused, make_event("site-a", "door-2", 2)]))
     assert (result.acked, result.stored) == (2, 2)  # the stream moves on past the bad event
     assert sorted(stored(hub_db)) == [("site-a", "door-1", 1), ("site-a", "door-2", 2)]
+
+
+@pytest.mark.parametrize("hub_db", ["postgresql"], indirect=True)
+def test_a_committer_whose_connection_postgresql_cut_stores_the_next_batch_on_a_new_one(hub_db: HubDatabase) -> None:
+    """A committer keeps its connection between batches; a database restart must not cost the device a resend."""
+    ingestor = Ingestor(hub_db, gap_wait_s=0)
+    events = [make_event("site-a", "door-1", s) for s in range(1, 5)]
+    assert ingestor.commit(ingestor.prepare(batch_of(events[:2]))).acked == 2
+    with hub_db.engine.connect() as other:
+        cut = other.exec_driver_sql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).scalar_one()
+    assert cut >= 1
+    assert ingestor.commit(ingestor.prepare(batch_of(events[2:]))).acked == 4
+    ingestor.close()
+    assert stored(hub_db) == [("site-a", "door-1", s) for s in range(1, 5)]
+
+
+def test_a_batch_that_expects_the_stream_elsewhere_stores_only_what_extends_it(hub_db: HubDatabase) -> None:
+    """The common-case try assumes the batch starts just after the cursor; when it does not, nothing it wrote stays."""
+    ingestor = Ingestor(hub_db, gap_wait_s=0)
+    events = [make_event("site-a", "door-1", s) for s in range(1, 9)]
+    ingestor.ingest(batch_of(events[:4]))
+    # Starts two before the cursor: its first two are duplicates, the rest extend the stream.
+    assert ingestor.ingest(batch_of(events[2:6])).acked == 6
+    # Starts past the cursor: nothing of it is stored.
+    assert ingestor.ingest(batch_of(events[7:])).acked == 6
+    assert stored(hub_db) == [("site-a", "door-1", s) for s in range(1, 7)]
+    with hub_db.read() as session:
+        assert session.execute(select(DeviceCursor.seq)).scalar_one() == 6
