@@ -336,8 +336,8 @@ class Ingestor:
 
         Not `locked`, the try assumes what is nearly always true: the batch extends the device's stream exactly.
         It COPies the events and their uses straight into their tables, moves the cursor only if it still ends
-        just before the batch, and commits: four round trips, and the cursor row is locked only from that move
-        to the commit, so the next batch's rows go in meanwhile. Anything else rolls back and returns None; a
+        just before the batch, and commits; the cursor row is locked only from that move to the commit, so the
+        next batch's rows go in meanwhile. Anything else rolls back and returns None; a
         duplicate raises UniqueViolation.
         `locked`, it first locks the cursor, stores the contiguous part of the batch, directly or (not `direct`)
         through staging tables and INSERT ... ON CONFLICT DO NOTHING. A batch that stores nothing is rolled back.
