@@ -308,14 +308,12 @@ class Ingestor:
         raise AssertionError("unreachable")
 
     def _commit_postgres_on(self, connection: Connection, prepared: Prepared, deadline: float) -> IngestResult:
-        events = prepared.events
-        if contiguous_run(events, events[0]["seq"] - 1) == (0, len(events)):
-            try:
-                extended = self._store_postgres(connection, prepared, locked=False, direct=True)
-            except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
-                extended = None
-            if extended is not None:
-                return extended
+        try:
+            extended = self._store_postgres(connection, prepared, locked=False, direct=True)
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
+            extended = None
+        if extended is not None:
+            return extended
         while True:
             try:
                 result = self._store_postgres(connection, prepared, locked=True, direct=True)
@@ -334,10 +332,10 @@ class Ingestor:
         """One try at a batch on PostgreSQL, lean: a device's batches are stored one after the other, so every
         round trip and every line of Python here counts (bench.sync).
 
-        Not `locked`, the try assumes what is nearly always true: the batch extends the device's stream exactly.
-        It COPies the events and their uses straight into their tables, moves the cursor only if it still ends
-        just before the batch, and commits; the cursor row is locked only from that move to the commit, so the
-        next batch's rows go in meanwhile. Anything else rolls back and returns None; a
+        Not `locked`, the try assumes what is nearly always true: the batch starts just after the device's cursor.
+        It COPies the events (up to a hole, if any) and their uses straight into their tables, moves the cursor
+        only if it still ends just before the batch, and commits; the cursor row is locked only from that move to
+        the commit, so the next batch's rows go in meanwhile. Anything else rolls back and returns None; a
         duplicate raises UniqueViolation.
         `locked`, it first locks the cursor, stores the contiguous part of the batch, directly or (not `direct`)
         through staging tables and INSERT ... ON CONFLICT DO NOTHING. A batch that stores nothing is rolled back.
