@@ -47,7 +47,7 @@ soak: venv
 	$(BIN)/pytest -m soak || [ $$? -eq 5 ]
 
 demo: system-packages venv
-	$(BIN)/python -m access.demo
+	$(BIN)/python -m halfday.demo
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -24,10 +24,10 @@ from access.models import (
     Member,
     Plan,
     Subscription,
-    utcnow,
 )
-from access.settings import parse_hhmm
 from access.store import bump_state_version, spent_since_balances
+from common.config import parse_hhmm
+from common.db import utcnow
 
 UID_PATTERN = re.compile(r"[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20}")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")

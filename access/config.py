@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from access.settings import ConfigError, Table, parse_hhmm
+from common.config import ConfigError, Table, parse_hhmm
 
 __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
 

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from access.bus import PASS_CREDENTIAL_PREFIX, STATE_VERSION
 from access.ledger import Entitlement, SlotRules, Uses
 from access.models import (
     ACTIVE,
@@ -26,9 +25,10 @@ from access.models import (
     Plan,
     Subscription,
     Use,
-    new_id,
 )
 from access.policy import AccessState, CredentialInfo, Decision, Holder
+from common.db import new_id
+from sync.localbus import PASS_CREDENTIAL_PREFIX, STATE_VERSION
 
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 

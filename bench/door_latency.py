@@ -19,9 +19,9 @@ from typing import Any
 from gpiozero.pins.mock import MockFactory
 
 from access.config import load_config
-from access.door_daemon import Door
-from access.sample import make_site
+from access.daemon.door import Door
 from bench.nfc_raw import GAP_S, JITTER_S, PRESENT_S, measure_raw, percentile
+from halfday.sample import make_site
 from hardware.virtual_card import VirtualCard
 
 LOCK_PIN = 17

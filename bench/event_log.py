@@ -20,8 +20,8 @@ from pathlib import Path
 from gpiozero.pins.mock import MockFactory
 
 from access.config import load_config
-from access.door_daemon import Door
-from access.sample import make_site
+from access.daemon.door import Door
+from halfday.sample import make_site
 
 BADGES = 200
 

@@ -27,10 +27,10 @@ from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from access.config import load_config
+from access.daemon.door import Door
 from access.db import Database
-from access.door_daemon import Door
-from access.sample import UNKNOWN, make_site
 from bench.nfc_raw import GAP_S, JITTER_S, PRESENT_S, percentile
+from halfday.sample import UNKNOWN, make_site
 from hardware.virtual_card import VirtualCard
 from kiosk.app import create_app
 from kiosk.security import set_password

@@ -297,7 +297,7 @@ unit_state() {
 # The project's files that make the installed package: what the venv's stamp is computed from and pip is given.
 source_paths() {
     local path
-    for path in pyproject.toml README.md access hardware kiosk sync bench; do
+    for path in pyproject.toml README.md access common halfday hardware kiosk sync bench; do
         if [ -e "$SOURCE/$path" ]; then
             printf '%s\n' "$path"
         fi

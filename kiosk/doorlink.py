@@ -15,11 +15,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from access import bus
 from access.config import BrokerConfig
-from access.models import new_id
+from common.db import new_id
 from kiosk.live import Live
 from kiosk.taps import DoorState, SyncStatus, parse_door_state, parse_sync_status, parse_tap
+from sync import localbus as bus
 from sync.mqtt import Message, MqttClient, MqttSettings
 
 log = logging.getLogger("halfday.kiosk.bus")

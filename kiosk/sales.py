@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from access.admin import EMAIL_PATTERN, UID_PATTERN
 from access.ledger import MORNING, SLOTS, SlotRef, SlotRules, slot_at
-from access.models import ACTIVE, PASS_DAY, PASS_HALFDAY, Credential, Pass, Sale, utcnow
+from access.models import ACTIVE, PASS_DAY, PASS_HALFDAY, Credential, Pass, Sale
 from access.store import Stamp, append_event, bump_state_version
+from common.db import utcnow
 
 # Lengths the hub accepts for a sale's name and e-mail (sync/payloads.py).
 NAME_MAX = 160

@@ -22,7 +22,6 @@ from flask import (
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers.response import Response as BaseResponse
 
-from access.bus import PASS_CREDENTIAL_PREFIX
 from access.ledger import slot_at
 from access.models import Pass, Sale
 from kiosk.context import Kiosk, current_kiosk
@@ -33,6 +32,7 @@ from kiosk.payment import PaymentRefused
 from kiosk.sales import Offer, SaleRefused, check_walk_in, pass_for_code, record_sale
 from kiosk.taps import TapNews
 from kiosk.words import describe_tap, kind_label, refusal, slots_label
+from sync.localbus import PASS_CREDENTIAL_PREFIX
 
 bp = Blueprint("screen", __name__)
 

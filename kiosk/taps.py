@@ -20,7 +20,7 @@ def _opt_int(data: dict[str, Any], key: str) -> int | None:
 
 @dataclass(frozen=True)
 class TapNews:
-    """One decision at the door, as `access.bus.tap_payload` describes it."""
+    """One decision at the door, as `sync.localbus.tap_payload` describes it."""
 
     event: str
     seq: int

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from access.bus import DOOR_CMD, SYNC_STATUS
-from access.bus import encode as bus_encode
 from access.config import Config, load_config
 from access.db import Database
 from sync import appliance
+from sync.localbus import DOOR_CMD, SYNC_STATUS
+from sync.localbus import encode as bus_encode
 from sync.mqtt import Message, MqttClient, MqttSettings, Will
 from sync.payloads import make_status, validate_ack, validate_reply, validate_request
 from sync.protocol import (

@@ -2,8 +2,8 @@
 
 from alembic import context
 
-from access.db import make_engine
 from access.models import Base
+from common.db import make_engine
 
 config = context.config
 

@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from common.db import utcnow
 from sync.hub.db import HubDatabase
 from sync.hub.ingest import insert_ignoring_conflicts
-from sync.hub.models import ChangeRequest, Command, Credential, Member, Meta, Plan, Site, Subscription, utcnow
+from sync.hub.models import ChangeRequest, Command, Credential, Member, Meta, Plan, Site, Subscription
 from sync.protocol import COMMAND_NAMES, ID_RE, MAX_COMMAND_TTL_S, PLAN_KINDS, UID_RE, Json
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
+from common.db import utcnow
 from sync.hub.db import HubDatabase
-from sync.hub.models import Base, Device, DeviceCursor, Event, Sale, Site, Use, utcnow
+from sync.hub.models import Base, Device, DeviceCursor, Event, Sale, Site, Use
 from sync.payloads import event_data_problem
 from sync.protocol import Json
 

@@ -11,7 +11,6 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Date,
@@ -24,14 +23,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# One definition of UTC storage and of travelling ids for the appliance and the hub.
-from access.models import UTCDateTime as UTCDateTime
-from access.models import new_id as new_id
-from access.models import utcnow as utcnow
+from common.db import TYPE_ANNOTATION_MAP, new_id, utcnow
 
 
 class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = TYPE_ANNOTATION_MAP
 
 
 class Site(Base):

@@ -20,9 +20,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, true, update
 from sqlalchemy.orm import Session
 
+from common.db import utcnow
 from sync.hub.admin import network_changes
 from sync.hub.db import HubDatabase
-from sync.hub.models import Credential, DeviceCursor, Member, Plan, RosterVersion, Site, Subscription, utcnow
+from sync.hub.models import Credential, DeviceCursor, Member, Plan, RosterVersion, Site, Subscription
 from sync.hub.reports import balances
 from sync.protocol import VERSION, Json, canonical_json, roster_topic, utc_iso
 from sync.signing import sign_roster

@@ -15,7 +15,7 @@ DEFAULT_HUB_CONFIG = "/etc/halfday/hub.toml"
 
 
 def main(argv: list[str]) -> int:
-    """Entry point wired by `access.cli` (`halfday hub [--config PATH] [web --port N]`)."""
+    """Entry point wired by `halfday.cli` (`halfday hub [--config PATH] [web --port N]`)."""
     parser = argparse.ArgumentParser(prog="halfday hub", description="le hub du réseau")
     parser.add_argument("--config", default=os.environ.get("HALFDAY_HUB_CONFIG", DEFAULT_HUB_CONFIG))
     parser.add_argument("--log-level", default=os.environ.get("HALFDAY_LOG_LEVEL", "INFO"))

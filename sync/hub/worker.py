@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 
+from common.db import utcnow
 from sync.hub.admin import handle_request
 from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
 from sync.hub.ingest import Ingestor, Prepared, insert_ignoring_conflicts
-from sync.hub.models import Command, Device, Site, utcnow
+from sync.hub.models import Command, Device, Site
 from sync.hub.roster import RosterKeeper
 from sync.mqtt import Message, MqttClient
 from sync.payloads import make_ack, make_reply, validate_batch, validate_request, validate_status

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from access.cli import main
 from access.config import load_config
 from access.db import Database, current_revision, head_revision
 from access.models import Member, Use
 from access.policy import apply, decide
 from access.store import Stamp, load_state, record_entry
+from halfday.cli import main
 
 
 @pytest.fixture
@@ -138,7 +138,7 @@ def test_usage_export(site: Path, tmp_path: Path) -> None:
 
 def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "access.cli", "--config", str(tmp_path / "none.toml"), "member", "list"],
+        [sys.executable, "-m", "halfday.cli", "--config", str(tmp_path / "none.toml"), "member", "list"],
         capture_output=True,
         text=True,
         check=False,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from access import bus
 from access.config import load_config
 from hardware.virtual_card import VirtualCard
+from sync import localbus as bus
 from sync.mqtt import Message, MqttClient, MqttSettings
 from tests.support.broker import Mosquitto
 from tests.support.door import ALICE, BRUNO, CLARA, DENIS, TAP_GAP_S, UNKNOWN, make_site
@@ -34,7 +34,7 @@ def start_door(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HALFDAY_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "access.cli", "door", "--config", str(config_path)],
+            [sys.executable, "-m", "halfday.cli", "door", "--config", str(config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -60,7 +60,7 @@ def hub_total(page: Page, hub: str, site: str) -> int:
 def test_demo_tap_reaches_every_screen_and_ctrl_c_stops_everything(tmp_path: Path, browser: Browser) -> None:
     root = tmp_path / "demo"
     process = subprocess.Popen(
-        [sys.executable, "-m", "access.demo", "--dir", str(root), "--free-ports"],
+        [sys.executable, "-m", "halfday.demo", "--dir", str(root), "--free-ports"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -20,11 +20,11 @@ from gpiozero.pins.mock import MockFactory
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Browser, Page
 
-from access import admin, bus
+from access import admin
 from access.config import Config, load_config
+from access.daemon.door import Door
 from access.db import Database, migrate
 from access.default_config import render
-from access.door_daemon import Door
 from access.ledger import SlotRules
 from access.policy import apply, decide
 from access.store import Stamp, load_state, record_entry
@@ -33,6 +33,7 @@ from kiosk.app import create_app
 from kiosk.context import Tuning
 from kiosk.security import set_password
 from kiosk.serve import KioskServer
+from sync import localbus as bus
 from tests.support.broker import Mosquitto
 from tests.support.wait import wait_until
 

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from access import bus
 from access.config import load_config
 from kiosk.app import create_app
 from kiosk.serve import KioskServer
+from sync import localbus as bus
 from tests.kiosk.conftest import ALICE, BRUNO, TEST_TUNING, WALL, BusProbe, DoorRun, Site, record_taps, wait_until
 from tests.support.broker import Mosquitto
 

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from access import bus
 from kiosk.doorlink import DoorLink
 from kiosk.live import Live, News
 from kiosk.taps import TapNews
+from sync import localbus as bus
 from tests.kiosk.conftest import BusProbe, Site, wait_until
 from tests.support.broker import Mosquitto
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from access import bus
 from kiosk.serve import KioskServer
+from sync import localbus as bus
 from tests.kiosk.conftest import (
     ALICE,
     BRUNO,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from access.cli import main as halfday
 from access.db import Database
+from halfday.cli import main as halfday
 from kiosk.security import password_matches, stored_password_hash
 from kiosk.serve import main
 from kiosk.vouchers import voucher_book
@@ -64,7 +64,7 @@ def test_halfday_kiosk_serves_and_stops_on_sigterm(site: Site) -> None:
     text = site.config_path.read_text().replace("port = 8080", f"port = {port}")
     site.config_path.write_text(text)
     process = subprocess.Popen(
-        [sys.executable, "-m", "access.cli", "kiosk", "--config", str(site.config_path)],
+        [sys.executable, "-m", "halfday.cli", "kiosk", "--config", str(site.config_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

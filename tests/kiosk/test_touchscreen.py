@@ -12,10 +12,10 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
-from access import bus
 from access.models import Event, Pass, Sale
 from kiosk.serve import KioskServer
 from kiosk.vouchers import voucher_book
+from sync import localbus as bus
 from tests.kiosk.conftest import BusProbe, Site, wait_until
 from tests.kiosk.test_doorlink import TAP
 

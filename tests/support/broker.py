@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from sync.broker import MOSQUITTO, POLL_S, START_TIMEOUT_S, STOP_TIMEOUT_S, Mosquitto, free_port
+from halfday.broker import MOSQUITTO, POLL_S, START_TIMEOUT_S, STOP_TIMEOUT_S, Mosquitto, free_port
 
 __all__ = [
     "MOSQUITTO",

@@ -15,11 +15,11 @@ from gpiozero.pins.mock import MockFactory
 from sqlalchemy import select
 
 from access.config import Config, load_config
+from access.daemon.door import Door
 from access.db import Database
 from access.door import DoorTiming
-from access.door_daemon import Door
 from access.models import Event
-from access.sample import ALICE, BRUNO, CLARA, DENIS, UNKNOWN, make_site
+from halfday.sample import ALICE, BRUNO, CLARA, DENIS, UNKNOWN, make_site
 from hardware.virtual_card import VirtualCard
 from tests.support.wait import wait_until
 

@@ -18,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, insert, select
 
-from access.bus import DOOR_CMD
 from access.db import Database, migrate
 from access.models import Balance, Credential, Member, Outbox, Use
 from access.models import Event as DoorEvent
@@ -29,6 +28,7 @@ from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
 from sync.hub.models import DeviceCursor
 from sync.hub.worker import HubWorker
+from sync.localbus import DOOR_CMD
 from sync.mqtt import MqttClient, MqttSettings, wait_until
 from sync.payloads import make_ack
 from sync.protocol import ack_topic, command_topic, dumps, roster_topic, utc_iso

@@ -19,19 +19,19 @@ from access.config import Config, ConfigError, load_config
 from access.db import Database, migrate
 from access.default_config import render
 from access.models import Balance, Credential, Member, Plan, Subscription, Use
-from access.settings import Table
 from access.store import spent_since_balances
+from common.config import Table
 
 DEFAULT_CONFIG = "/etc/halfday/halfday.toml"
 
 # Daemons and tools that live in other packages, imported only when asked for: the CLI must start even
 # when, say, the kiosk's dependencies are broken.
 RUNNERS = {
-    "door": "access.door_daemon:main",
+    "door": "access.daemon.door:main",
     "kiosk": "kiosk.serve:main",
     "sync": "sync.agent:main",
     "hub": "sync.hub.run:main",
-    "demo": "access.demo:main",
+    "demo": "halfday.demo:main",
 }
 
 

@@ -23,13 +23,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from access import bus
 from access.clock import ClockGuard, kernel_synchronised
 from access.config import Config, load_config
+from access.daemon.notify import Notifier
 from access.db import Database
 from access.door import DoorMachine, DoorTiming, Output, staffed_at
 from access.ledger import SlotRules
-from access.notify import Notifier
 from access.policy import AccessState, Decision, apply, decide
 from access.store import (
     Stamp,
@@ -42,6 +41,7 @@ from access.store import (
     set_meta,
     state_version,
 )
+from sync import localbus as bus
 
 log = logging.getLogger("halfday.door")
 
@@ -115,7 +115,7 @@ class Door:
         self.reader = build_reader(config.hardware.reader, self._on_tap)
         self.bus = None
         if use_bus:
-            from access.door_bus import DoorBus
+            from access.daemon.bus import DoorBus
 
             self.bus = DoorBus(config, lambda payload: self.inputs.put(Input("cmd", payload)))
         self.schedule = tuple(

@@ -7,8 +7,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from access import bus
 from access.config import Config
+from sync import localbus as bus
 
 log = logging.getLogger("halfday.door")
 

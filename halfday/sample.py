@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from access.cli import main as cli
+from halfday.cli import main as cli
 
 ALICE = "1A2B3C4D"  # unlimited plan
 BRUNO = "2B3C4D5E"  # carnet of 2 half-days

@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from access import demo_data
 from access.config import load_config
 from access.db import Database
 from access.models import Member
-from sync.broker import Mosquitto, free_port
+from halfday import demo_data
+from halfday.broker import Mosquitto, free_port
 
 DEMO_PASSWORD = "demo-halfday"
 LOCK_PIN, DOOR_PIN, EXIT_PIN = 17, 27, 22
@@ -180,7 +180,7 @@ class Demo:
     def _start_door(self, config: Any) -> None:
         from gpiozero.pins.mock import MockFactory
 
-        from access.door_daemon import Door
+        from access.daemon.door import Door
 
         factory = MockFactory()
         self.door = Door(config, pin_factory=factory)
@@ -192,7 +192,7 @@ class Demo:
     def _start_simulator(self) -> None:
         import waitress
 
-        from access.simulator import SampleBadge, Simulator, create_simulator_app
+        from halfday.simulator import SampleBadge, Simulator, create_simulator_app
 
         badges = [SampleBadge(m.badge, f"{m.first_name} ({m.plan})") for m in demo_data.MEMBERS]
         badges.append(SampleBadge(demo_data.UNKNOWN_BADGE, "Badge inconnu"))
@@ -218,7 +218,7 @@ class Demo:
     # -------------------------------------------------------------------------------------------- processes
 
     def _command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "access.cli", *args]
+        return [sys.executable, "-m", "halfday.cli", *args]
 
     def _spawn(self, name: str, *args: str) -> None:
         log = (self.root / "logs" / f"{name}.log").open("ab")

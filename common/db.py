@@ -1,0 +1,122 @@
+"""What the appliance's SQLite ledger and the hub's database share: UTC storage, travelling ids, SQLite's pragmas,
+and the two kinds of transaction (deferred reads, immediate writes).
+
+Every datetime stored is UTC and timezone-aware on the way in and out; ids that travel between a site and the hub
+are 32 hex characters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, Connection, DateTime, Engine, TypeDecorator, create_engine, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session, sessionmaker
+
+# Other writers hold SQLite's write lock for milliseconds (a door's commit, a hub worker's batch); wait for them
+# rather than fail.
+BUSY_TIMEOUT_MS = 5000
+# The execution option that makes a SQLite transaction take the write lock at BEGIN.
+IMMEDIATE = "halfday_immediate"
+
+
+def new_id() -> str:
+    """A globally unique id (32 hex characters), for rows that travel between a site and the hub."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A datetime stored as naive UTC and always read back as aware UTC.
+
+    SQLite keeps no time zone; refusing naive datetimes on the way in keeps local times out of storage.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: store UTC-aware datetimes only")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC)
+
+
+# The declarative bases of both databases map Python types the same way.
+TYPE_ANNOTATION_MAP: dict[Any, Any] = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **engine_args: Any) -> Engine:
+    """An engine for `url`; on SQLite, WAL with synchronous=FULL, foreign keys on, and BEGIN IMMEDIATE for the
+    transactions that ask for it (execution option IMMEDIATE)."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **engine_args)
+    if engine.dialect.name == "sqlite":
+
+        def connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+            _sqlite_pragmas(dbapi_connection, busy_timeout_ms)
+
+        event.listen(engine, "connect", connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, busy_timeout_ms: int) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself, so writes can ask for IMMEDIATE.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # FULL: a committed entry (or an acknowledged batch at the hub) survives a power cut.
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Writes take the write lock at BEGIN: two processes never both read, then fail to upgrade their lock.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(IMMEDIATE) else "BEGIN")
+
+
+class Database:
+    """An engine plus two kinds of session: `read()` for deferred reads, `write()` for immediate writes.
+
+    Reads stay deferred so a page or a report never holds the lock a door or a hub worker needs.
+    """
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **engine_args: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, **engine_args)
+        self.dialect = self.engine.dialect.name
+        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = sessionmaker(self.engine.execution_options(**{IMMEDIATE: True}), expire_on_commit=False)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One durable write transaction: committed on success, rolled back on any exception."""
+        with self._writer() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reader() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
