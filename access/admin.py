@@ -14,10 +14,6 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from access.models import (
-    ACTIVE,
-    CARNET,
-    PLAN_KINDS,
-    REVOKED,
     Balance,
     Credential,
     Event,
@@ -28,6 +24,7 @@ from access.models import (
 from access.store import bump_state_version, spent_since_balances
 from common.config import parse_hhmm
 from common.db import utcnow
+from common.words import CredentialStatus, PlanKind
 
 UID_PATTERN = re.compile(r"[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20}")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -113,9 +110,9 @@ class PlanSpec:
 
 def add_plan(session: Session, spec: PlanSpec) -> Plan:
     name = check_name(spec.name, "le nom de la formule")
-    if spec.kind not in PLAN_KINDS:
-        raise AdminError(f"type de formule « {spec.kind} » inconnu (choix : {', '.join(PLAN_KINDS)})")
-    if spec.kind == CARNET and (spec.half_days is None or spec.half_days < 1):
+    if spec.kind not in tuple(PlanKind):
+        raise AdminError(f"type de formule « {spec.kind} » inconnu (choix : {', '.join(PlanKind)})")
+    if spec.kind == PlanKind.CARNET and (spec.half_days is None or spec.half_days < 1):
         raise AdminError("un carnet a besoin d'un nombre de demi-journées (1 ou plus)")
     if spec.price_cents < 0:
         raise AdminError("le prix ne peut pas être négatif")
@@ -133,7 +130,7 @@ def add_plan(session: Session, spec: PlanSpec) -> Plan:
     plan = Plan(
         name=name,
         kind=spec.kind,
-        half_days=spec.half_days if spec.kind == CARNET else None,
+        half_days=spec.half_days if spec.kind == PlanKind.CARNET else None,
         allow_overdraft=spec.allow_overdraft,
         hours_start=start,
         hours_end=end,
@@ -192,7 +189,7 @@ def subscribe(
     sub = Subscription(member_id=member.id, plan_id=plan.id, valid_from=valid_from, valid_until=valid_until)
     session.add(sub)
     session.flush()
-    if plan.kind == CARNET:
+    if plan.kind == PlanKind.CARNET:
         session.add(
             Balance(subscription_id=sub.id, amount=plan.half_days or 0, as_of_seq=current_seq(session, device_id))
         )
@@ -203,7 +200,7 @@ def add_badge(session: Session, member: Member, raw_uid: str) -> Credential:
     uid = normalise_uid(raw_uid)
     existing = session.scalar(select(Credential).where(Credential.kind == "nfc_uid", Credential.value == uid))
     if existing is not None:
-        if existing.status == ACTIVE:
+        if existing.status == CredentialStatus.ACTIVE:
             raise AdminError(f"le badge {uid} est déjà attribué")
         raise AdminError(f"le badge {uid} a été désactivé ; il ne peut pas être réattribué")
     credential = Credential(member_id=member.id, kind="nfc_uid", value=uid)
@@ -218,9 +215,9 @@ def revoke_badge(session: Session, raw_uid: str) -> Credential:
     credential = session.scalar(select(Credential).where(Credential.kind == "nfc_uid", Credential.value == uid))
     if credential is None:
         raise AdminError(f"le badge {uid} n'est pas connu")
-    if credential.status == REVOKED:
+    if credential.status == CredentialStatus.REVOKED:
         raise AdminError(f"le badge {uid} est déjà désactivé")
-    credential.status = REVOKED
+    credential.status = CredentialStatus.REVOKED
     credential.revoked_at = utcnow()
     bump_state_version(session)
     return credential

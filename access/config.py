@@ -1,4 +1,4 @@
-"""The appliance's one TOML configuration, loaded and validated once at start.
+"""The appliance's one TOML configuration, loaded and validated once at start (common/config.py reads it).
 
 A bad file gives one `ConfigError` naming the key and the problem; nothing starts half-configured.
 """
@@ -7,17 +7,38 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tomllib
 import zoneinfo
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from common.config import ConfigError, Table, parse_hhmm
+from common.config import BrokerConfig, ConfigError, Table, load_toml, parse_hhmm, read_broker
+from common.words import ClockPolicy, PaymentMethod
+from hardware.config import (
+    LEVELS,
+    MAX_GPIO,
+    MAX_INPUT_DEBOUNCE_S,
+    MAX_READER_DEBOUNCE_S,
+    NFC_TARGETS,
+    PIN_FACTORIES,
+    WIRINGS,
+    DoorSensorConfig,
+    ExitButtonConfig,
+    HardwareConfig,
+    IndicatorConfig,
+    Level,
+    LockConfig,
+    PinFactoryName,
+    ReaderConfig,
+    Wiring,
+    pin_problem,
+    reader_path_ok,
+)
 
 __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
 
 SITE_ID_PATTERN = r"[a-z0-9][a-z0-9-]{0,62}"
+LOCAL_BUS_URL = "mqtt://127.0.0.1:1883"
 
 
 @dataclass(frozen=True)
@@ -45,18 +66,6 @@ class SiteConfig:
 
 
 @dataclass(frozen=True)
-class BrokerConfig:
-    """An MQTT broker: the local bus on the appliance, or the hub's broker."""
-
-    url: str
-    username: str | None = None
-    password_file: str | None = None
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-
-
-@dataclass(frozen=True)
 class HubConfig:
     broker: BrokerConfig
     public_key: str  # base64 Ed25519 public key that signs rosters and commands
@@ -67,7 +76,7 @@ class DoorConfig:
     unlock_s: float = 5.0
     held_open_s: float = 60.0
     # When the clock cannot be trusted: who may still come in.
-    clock_unsure: str = "members"
+    clock_unsure: ClockPolicy = ClockPolicy.MEMBERS
     # Treat the wall clock as right even when the kernel says it is not synchronised (the demo, a site whose
     # clock is kept by other means). Off by default: a Pi without RTC may boot with a wrong date.
     trust_clock: bool = False
@@ -83,7 +92,7 @@ class KioskConfig:
     show_names: bool = True
     price_halfday_cents: int = 800
     price_day_cents: int = 1400
-    payment: tuple[str, ...] = ("counter", "voucher")
+    payment: tuple[PaymentMethod, ...] = (PaymentMethod.COUNTER, PaymentMethod.VOUCHER)
     voucher_key_file: str | None = None  # default: voucher.key next to the database
     secret_key_file: str | None = None
 
@@ -96,9 +105,8 @@ class Config:
     hub: HubConfig | None
     door: DoorConfig
     kiosk: KioskConfig
-    hardware: Any  # hardware.config.HardwareConfig; typed loosely so access/ does not import device code
+    hardware: HardwareConfig
     path: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def networked(self) -> bool:
@@ -107,51 +115,44 @@ class Config:
 
 def load_config(path: str | Path) -> Config:
     """Read and validate the TOML file at `path`."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(path), "n'existe pas (lancez « halfday init » pour le créer)") from None
-    except OSError as exc:
-        raise ConfigError(str(path), f"ne peut pas être lu : {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), f"n'est pas un TOML valide : {exc}") from None
-    return parse_config(data, path=path)
+    return parse_config(load_toml(path, "lancez « halfday init » pour le créer"), path=Path(path))
 
 
 def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     """Validate an already-parsed TOML document."""
-    root = Table(data, "")
+    root = Table(data)
     site = _site(root.table("site", required=True), root.table("slots"))
     database = root.table("database", required=True)
     database_url = database.text("url")
     if not database_url.startswith(("sqlite:", "postgresql")):
-        raise ConfigError("database.url", "doit commencer par sqlite:/// (ou postgresql:// pour le hub)")
+        raise database.fail("url", "doit commencer par sqlite:/// (ou postgresql:// pour le hub)")
     database.done()
-    bus = _bus_identity(_broker(root.table("bus"), "mqtt://127.0.0.1:1883"))
+    bus_table = root.table("bus")
+    bus = _bus_identity(read_broker(bus_table, LOCAL_BUS_URL))
+    bus_table.done()
     hub = None
-    if root.has("hub"):
-        hub_table = root.table("hub")
-        public_key = hub_table.text("public_key")
-        hub = HubConfig(broker=_broker(hub_table, None, done=False), public_key=public_key)
+    hub_table = root.section("hub")
+    if hub_table is not None:
+        hub = HubConfig(broker=read_broker(hub_table, None), public_key=hub_table.text("public_key"))
         hub_table.done()
     door = _door(root.table("door"))
     kiosk = _kiosk(root.table("kiosk"))
-    hardware = _hardware(root.raw("hardware"))
+    hardware_table = root.section("hardware")
+    if hardware_table is None:
+        raise root.fail("hardware", 'est une section obligatoire (pin_factory = "mock" pour simuler)')
+    hardware = read_hardware(hardware_table)
     root.done()
     return Config(site, database_url, bus, hub, door, kiosk, hardware, path)
 
 
 def _site(table: Table, slots_table: Table) -> SiteConfig:
     site_id = table.text("id", pattern=SITE_ID_PATTERN)
-    name = table.text("name")
+    name = table.text("name", max_len=120)
     timezone = table.text("timezone", "Europe/Paris")
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(table.key("timezone"), "n'est pas un fuseau horaire connu (ex. Europe/Paris)") from None
+        raise table.fail("timezone", "n'est pas un fuseau horaire connu (ex. Europe/Paris)") from None
     device = table.text("device", "door-1", pattern=SITE_ID_PATTERN)
     capacity = table.integer("capacity", 20, low=1, high=10_000)
     target = table.integer("monthly_target", 200, low=0, high=1_000_000)
@@ -165,23 +166,6 @@ def _site(table: Table, slots_table: Table) -> SiteConfig:
         raise ConfigError("slots", "les heures doivent se suivre : morning_start < noon < afternoon_end")
     slots_table.done()
     return SiteConfig(site_id, name, timezone, device, capacity, target, slots)
-
-
-def _broker(table: Table, default_url: str | None, *, done: bool = True) -> BrokerConfig:
-    url = table.text("url", default_url)
-    if not url.startswith(("mqtt://", "mqtts://")):
-        raise ConfigError(table.key("url"), "doit commencer par mqtt:// ou mqtts://")
-    broker = BrokerConfig(
-        url=url,
-        username=table.optional("username", str),
-        password_file=table.optional("password_file", str),
-        ca_file=table.optional("ca_file", str),
-        cert_file=table.optional("cert_file", str),
-        key_file=table.optional("key_file", str),
-    )
-    if done:
-        table.done()
-    return broker
 
 
 def _bus_identity(broker: BrokerConfig) -> BrokerConfig:
@@ -203,22 +187,18 @@ _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 def _door(table: Table) -> DoorConfig:
     staffed: list[tuple[int, dt.time, dt.time]] = []
-    raw = table.raw("staffed") or []
-    if not isinstance(raw, list):
-        raise ConfigError(table.key("staffed"), 'doit être une liste comme ["mon 09:00-12:00"]')
-    for item in raw:
+    for item in table.strings("staffed", []):
         try:
-            day, hours = str(item).split()
+            day, hours = item.split()
             start, end = hours.split("-")
-            entry = (_DAYS.index(day), parse_hhmm(start), parse_hhmm(end))
+            staffed.append((_DAYS.index(day), parse_hhmm(start), parse_hhmm(end)))
         except ValueError:
-            raise ConfigError(table.key("staffed"), f"« {item} » doit avoir la forme « mon 09:00-12:00 »") from None
-        staffed.append(entry)
+            raise table.fail("staffed", f"« {item} » doit avoir la forme « mon 09:00-12:00 »") from None
     door = DoorConfig(
-        unlock_s=table.number("unlock_s", 5.0, low=0.5, high=60),
-        held_open_s=table.number("held_open_s", 60.0, low=5, high=3600),
-        clock_unsure=table.choice("clock_unsure", "members", ("members", "everyone", "nobody")),
-        trust_clock=table.get("trust_clock", bool, False),
+        unlock_s=table.seconds("unlock_s", 5.0, low=0.5, high=60),
+        held_open_s=table.seconds("held_open_s", 60.0, low=5, high=3600),
+        clock_unsure=ClockPolicy(table.choice("clock_unsure", ClockPolicy.MEMBERS, tuple(ClockPolicy))),
+        trust_clock=table.flag("trust_clock", False),
         staffed=tuple(staffed),
     )
     table.done()
@@ -226,18 +206,15 @@ def _door(table: Table) -> DoorConfig:
 
 
 def _kiosk(table: Table) -> KioskConfig:
-    payment = table.get("payment", list, ["counter", "voucher"])
-    for provider in payment:
-        if provider not in ("counter", "voucher"):
-            raise ConfigError(table.key("payment"), f"« {provider} » : choisir parmi counter, voucher")
+    payment = table.strings("payment", list(KioskConfig.payment), choices=tuple(PaymentMethod))
     kiosk = KioskConfig(
         host=table.text("host", "127.0.0.1"),
         port=table.integer("port", 8080, low=1, high=65535),
         language=table.choice("language", "fr", ("fr", "en")),
-        show_names=table.get("show_names", bool, True),
+        show_names=table.flag("show_names", True),
         price_halfday_cents=table.integer("price_halfday_cents", 800, low=0, high=1_000_00),
         price_day_cents=table.integer("price_day_cents", 1400, low=0, high=1_000_00),
-        payment=tuple(payment),
+        payment=tuple(PaymentMethod(p) for p in payment),
         voucher_key_file=table.optional("voucher_key_file", str),
         secret_key_file=table.optional("secret_key_file", str),
     )
@@ -245,12 +222,90 @@ def _kiosk(table: Table) -> KioskConfig:
     return kiosk
 
 
-def _hardware(raw: Any) -> Any:
-    if raw is None:
-        raise ConfigError("hardware", 'est une section obligatoire (pin_factory = "mock" pour simuler)')
-    from hardware.config import HardwareConfig, HardwareConfigError
+# ---------------------------------------------------------------------------------------------- [hardware]
 
-    try:
-        return HardwareConfig.from_dict(raw)
-    except HardwareConfigError as exc:
-        raise ConfigError(exc.key, exc.problem) from None
+
+def read_hardware(table: Table) -> HardwareConfig:
+    """The `[hardware]` table: the GPIO backend, the lock, the optional sensor, button and indicator, the reader."""
+    factory = cast(PinFactoryName, table.choice("pin_factory", None, PIN_FACTORIES))
+    lock = _lock(table.table("lock"))
+    sensor_table = table.section("door_sensor")
+    door_sensor = _door_sensor(sensor_table) if sensor_table is not None else None
+    button_table = table.section("exit_button")
+    exit_button = _exit_button(button_table) if button_table is not None else None
+    indicator = _indicator(table.table("indicator"))
+    reader = _reader(table.table("reader"))
+    table.done()
+    config = HardwareConfig(factory, reader, lock, door_sensor, exit_button, indicator)
+    problem = pin_problem(config)
+    if problem is not None:
+        raise ConfigError(*problem)
+    return config
+
+
+def _lock(t: Table) -> LockConfig:
+    d = LockConfig()
+    lock = LockConfig(
+        pin=t.integer("pin", d.pin, low=0, high=MAX_GPIO),
+        active_high=t.flag("active_high", d.active_high),
+        wiring=cast(Wiring, t.choice("wiring", d.wiring, WIRINGS)),
+    )
+    t.done()
+    return lock
+
+
+def _door_sensor(t: Table) -> DoorSensorConfig:
+    d = DoorSensorConfig()
+    sensor = DoorSensorConfig(
+        pin=t.integer("pin", d.pin, low=0, high=MAX_GPIO),
+        closed_when=cast(Level, t.choice("closed_when", d.closed_when, LEVELS)),
+        debounce_s=t.seconds("debounce_s", d.debounce_s, high=MAX_INPUT_DEBOUNCE_S),
+    )
+    t.done()
+    return sensor
+
+
+def _exit_button(t: Table) -> ExitButtonConfig:
+    d = ExitButtonConfig()
+    button = ExitButtonConfig(
+        pin=t.integer("pin", d.pin, low=0, high=MAX_GPIO),
+        debounce_s=t.seconds("debounce_s", d.debounce_s, high=MAX_INPUT_DEBOUNCE_S),
+    )
+    t.done()
+    return button
+
+
+def _indicator(t: Table) -> IndicatorConfig:
+    indicator = IndicatorConfig(
+        green_pin=t.optional_integer("green_pin", low=0, high=MAX_GPIO),
+        red_pin=t.optional_integer("red_pin", low=0, high=MAX_GPIO),
+        buzzer_pin=t.optional_integer("buzzer_pin", low=0, high=MAX_GPIO),
+    )
+    t.done()
+    return indicator
+
+
+def _reader(t: Table) -> ReaderConfig:
+    # No default path: a default would pick a reader (or the simulator) the site never named.
+    path = t.raw("path")
+    if path is None:
+        raise t.fail("path", "est obligatoire (chemin nfcpy du lecteur)")
+    if not isinstance(path, str) or not reader_path_ok(path):
+        raise t.fail("path", "doit être un chemin nfcpy : « usb », « tty:PORT:PILOTE » ou « udp:HÔTE:PORT »")
+    targets = t.raw("targets")
+    if targets is None:
+        targets = list(ReaderConfig.targets)
+    if (
+        not isinstance(targets, list)
+        or not targets
+        or any(x not in NFC_TARGETS for x in targets)
+        or len(set(targets)) != len(targets)
+    ):
+        raise t.fail("targets", "doit être une liste sans doublon parmi " + ", ".join(NFC_TARGETS))
+    reader = ReaderConfig(
+        path=path,
+        targets=tuple(targets),
+        debounce_s=t.seconds("debounce_s", ReaderConfig.debounce_s, high=MAX_READER_DEBOUNCE_S),
+    )
+    t.done()
+    return reader

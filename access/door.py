@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-FORCED = "forced"
-HELD_OPEN = "held_open"
+from common.words import Alarm, EventKind, Signal
+
+Events = list[tuple[EventKind, dict[str, Any]]]
 
 # Once the door has opened and closed again, a visitor is in: relock quickly rather than wait out the pulse,
 # so a second person cannot follow. Half a second lets a bouncing door settle.
@@ -30,8 +31,8 @@ class Output:
     """What the daemon must do after an input: set the relay, show the indicator, record events."""
 
     unlocked: bool
-    indicator: str | None = None  # "grant" | "deny" | None
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    indicator: Signal | None = None
+    events: Events = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -43,7 +44,7 @@ class DoorMachine:
     door_open: bool = False
     opened_at: float | None = None
     staffed: bool = False
-    alarms: set[str] = field(default_factory=set)
+    alarms: set[Alarm] = field(default_factory=set)
 
     @property
     def unlocked(self) -> bool:
@@ -59,35 +60,35 @@ class DoorMachine:
     def grant(self, now: float) -> Output:
         """A granted badge or pass: open the lock for one pulse."""
         self._pulse(now)
-        return Output(unlocked=True, indicator="grant")
+        return Output(unlocked=True, indicator=Signal.GRANT)
 
     def deny(self, now: float) -> Output:
-        return Output(unlocked=self.unlocked, indicator="deny")
+        return Output(unlocked=self.unlocked, indicator=Signal.DENY)
 
     def exit_button(self, now: float) -> Output:
         """Request to exit from inside: always opens."""
         self._pulse(now)
-        return Output(unlocked=True, events=[("exit", {"by": "button"})])
+        return Output(unlocked=True, events=[(EventKind.EXIT, {"by": "button"})])
 
     def remote_unlock(self, now: float, by: str, ref: str | None = None) -> Output:
         self._pulse(now)
-        return Output(unlocked=True, events=[("unlock", {"by": by, "ref": ref})])
+        return Output(unlocked=True, events=[(EventKind.UNLOCK, {"by": by, "ref": ref})])
 
     def door_changed(self, is_open: bool, now: float) -> Output:
         if is_open == self.door_open:
             return Output(unlocked=self.unlocked)
         self.door_open = is_open
-        events: list[tuple[str, dict[str, Any]]] = [("door", {"open": is_open})]
+        events: Events = [(EventKind.DOOR, {"open": is_open})]
         if is_open:
             self.opened_at = now
-            if not self.unlocked and FORCED not in self.alarms:
+            if not self.unlocked and Alarm.FORCED not in self.alarms:
                 # Opened while locked, with no badge and no exit button: somebody forced it.
-                self.alarms.add(FORCED)
-                events.append(("alarm", {"type": FORCED, "active": True}))
+                self.alarms.add(Alarm.FORCED)
+                events.append(_alarm(Alarm.FORCED, True))
         else:
             self.opened_at = None
             for alarm in sorted(self.alarms):
-                events.append(("alarm", {"type": alarm, "active": False}))
+                events.append(_alarm(alarm, False))
             self.alarms.clear()
             if self.unlocked_until is not None:
                 self.unlocked_until = min(self.unlocked_until, now + self.timing.relock_after_close_s)
@@ -95,10 +96,10 @@ class DoorMachine:
 
     def tick(self, now: float, staffed: bool = False) -> Output:
         """Time passes: end the pulse, raise the held-open alarm, follow the staffed schedule."""
-        events: list[tuple[str, dict[str, Any]]] = []
+        events: Events = []
         if staffed != self.staffed:
             self.staffed = staffed
-            events.append(("staffed", {"active": staffed}))
+            events.append((EventKind.STAFFED, {"active": staffed}))
         if self.unlocked_until is not None and now >= self.unlocked_until:
             self.unlocked_until = None
         if (
@@ -106,10 +107,10 @@ class DoorMachine:
             and not self.staffed
             and self.opened_at is not None
             and now - self.opened_at >= self.timing.held_open_s
-            and HELD_OPEN not in self.alarms
+            and Alarm.HELD_OPEN not in self.alarms
         ):
-            self.alarms.add(HELD_OPEN)
-            events.append(("alarm", {"type": HELD_OPEN, "active": True}))
+            self.alarms.add(Alarm.HELD_OPEN)
+            events.append(_alarm(Alarm.HELD_OPEN, True))
         return Output(unlocked=self.unlocked, events=events)
 
     def next_deadline(self) -> float | None:
@@ -117,12 +118,16 @@ class DoorMachine:
         deadlines = []
         if self.unlocked_until is not None:
             deadlines.append(self.unlocked_until)
-        if self.door_open and self.opened_at is not None and HELD_OPEN not in self.alarms:
+        if self.door_open and self.opened_at is not None and Alarm.HELD_OPEN not in self.alarms:
             deadlines.append(self.opened_at + self.timing.held_open_s)
         return min(deadlines) if deadlines else None
 
     def _pulse(self, now: float) -> None:
         self.unlocked_until = max(self.unlocked_until or 0.0, now + self.timing.unlock_s)
+
+
+def _alarm(alarm: Alarm, active: bool) -> tuple[EventKind, dict[str, Any]]:
+    return EventKind.ALARM, {"type": alarm.value, "active": active}
 
 
 def staffed_at(weekday: int, local_minutes: int, schedule: tuple[tuple[int, int, int], ...]) -> bool:

@@ -10,9 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-MORNING = "morning"
-AFTERNOON = "afternoon"
-SLOTS = (MORNING, AFTERNOON)
+from common.words import PASS_KINDS, SLOTS, PlanKind, Slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +28,7 @@ class SlotRef:
     """A half-day of the site: its local date and slot. `inside` is False before or after the slot hours."""
 
     date: dt.date
-    slot: str
+    slot: Slot
     inside: bool
     local_time: dt.time
 
@@ -45,7 +43,7 @@ def slot_at(now: dt.datetime, rules: SlotRules) -> SlotRef:
         raise ValueError("slot_at needs an aware datetime")
     local = now.astimezone(rules.tz)
     t = local.time().replace(tzinfo=None)
-    slot = MORNING if t < rules.noon else AFTERNOON
+    slot = Slot.MORNING if t < rules.noon else Slot.AFTERNOON
     inside = rules.morning_start <= t < rules.afternoon_end
     return SlotRef(local.date(), slot, inside, t)
 
@@ -55,19 +53,22 @@ class Entitlement:
     """One right to enter: a member's subscription to a plan, or a walk-in's pass."""
 
     id: str  # subscription id or pass id
-    kind: str  # unlimited | carnet | pass_halfday | pass_day
+    kind: PlanKind
     valid_from: dt.date | None = None
     valid_until: dt.date | None = None
     hours_start: dt.time | None = None
     hours_end: dt.time | None = None
     allow_overdraft: bool = False
     balance: int | None = None  # carnet: half-days left (effective: after this device's unsent uses)
-    slots: frozenset[str] = frozenset(SLOTS)  # a pass's slots of its date
-    is_pass: bool = False
+    slots: frozenset[Slot] = frozenset(SLOTS)  # a pass's slots of its date
 
     @property
     def charges(self) -> bool:
-        return self.kind == "carnet"
+        return self.kind == PlanKind.CARNET
+
+    @property
+    def is_pass(self) -> bool:
+        return self.kind in PASS_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,7 @@ class Charge:
     """What an entry costs: the use of (holder, date, slot) and the half-days it spends (0 or 1)."""
 
     date: dt.date
-    slot: str
+    slot: Slot
     spent: int
     entitlement_id: str
     is_pass: bool
@@ -86,32 +87,29 @@ class Charge:
 class Uses:
     """The (holder, local date, slot) uses already recorded at this site."""
 
-    seen: set[tuple[str, dt.date, str]] = field(default_factory=set)
+    seen: set[tuple[str, dt.date, Slot]] = field(default_factory=set)
 
-    def has(self, holder_id: str, ref: SlotRef) -> bool:
-        return (holder_id, ref.date, ref.slot) in self.seen
+    def has(self, holder_id: str, date: dt.date, slot: Slot) -> bool:
+        return (holder_id, date, slot) in self.seen
 
-    def add(self, holder_id: str, date: dt.date, slot: str) -> None:
+    def add(self, holder_id: str, date: dt.date, slot: Slot) -> None:
         self.seen.add((holder_id, date, slot))
-
-    def forget_before(self, date: dt.date) -> None:
-        """Drop uses older than `date`: a decision only looks at today's slots."""
-        self.seen = {use for use in self.seen if use[1] >= date}
 
 
 def charge_for(holder_id: str, entitlement: Entitlement, ref: SlotRef, uses: Uses) -> Charge | None:
     """The charge of a granted entry, or None for a re-entry in a slot already used (free)."""
-    if uses.has(holder_id, ref):
+    if uses.has(holder_id, ref.date, ref.slot):
         return None
     spent = 1 if entitlement.charges else 0
     balance_after = None if entitlement.balance is None else entitlement.balance - spent
     return Charge(ref.date, ref.slot, spent, entitlement.id, entitlement.is_pass, balance_after)
 
 
-def apply_charge(holder_id: str, entitlement: Entitlement, charge: Charge, uses: Uses) -> None:
-    """Record a charge in the in-memory state, once it has been durably written."""
-    if uses.has(holder_id, SlotRef(charge.date, charge.slot, True, dt.time())):
+def apply_charge(holder_id: str, entitlement: Entitlement | None, charge: Charge, uses: Uses) -> None:
+    """Record a charge in the in-memory state: the use, and the half-day it spends from `entitlement` (None when
+    the right is no longer held: the use still counts)."""
+    if uses.has(holder_id, charge.date, charge.slot):
         raise ValueError("a slot is never charged twice")
     uses.add(holder_id, charge.date, charge.slot)
-    if entitlement.balance is not None:
+    if entitlement is not None and entitlement.balance is not None:
         entitlement.balance -= charge.spent

@@ -23,21 +23,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.db import TYPE_ANNOTATION_MAP, new_id, utcnow
+from common.words import CredentialKind, CredentialStatus
 
 
 class Base(DeclarativeBase):
     type_annotation_map = TYPE_ANNOTATION_MAP
-
-
-# Plan kinds. A carnet spends one half-day per charged slot; unlimited plans are counted, not charged.
-UNLIMITED = "unlimited"
-CARNET = "carnet"
-PASS_HALFDAY = "pass_halfday"
-PASS_DAY = "pass_day"
-PLAN_KINDS = (UNLIMITED, CARNET, PASS_HALFDAY, PASS_DAY)
-
-ACTIVE = "active"
-REVOKED = "revoked"
 
 
 class Member(Base):
@@ -119,9 +109,9 @@ class Credential(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     member_id: Mapped[str | None] = mapped_column(ForeignKey("members.id"), index=True)
     pass_id: Mapped[str | None] = mapped_column(ForeignKey("passes.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16), default="nfc_uid")
+    kind: Mapped[str] = mapped_column(String(16), default=CredentialKind.NFC_UID)
     value: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    status: Mapped[str] = mapped_column(String(16), default=CredentialStatus.ACTIVE)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column()
 

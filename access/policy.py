@@ -6,18 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from access.ledger import (
-    SLOTS,
-    Charge,
-    Entitlement,
-    SlotRef,
-    SlotRules,
-    Uses,
-    apply_charge,
-    charge_for,
-    slot_at,
-)
-from access.messages import message
+from access.ledger import Charge, Entitlement, SlotRef, SlotRules, Uses, apply_charge, charge_for, slot_at
+from common.words import SLOTS, ClockPolicy, PlanKind
 
 
 class Reason(StrEnum):
@@ -42,10 +32,6 @@ _REFUSAL_ORDER = (
     Reason.CLOCK_UNSURE,
     Reason.NO_PLAN,
 )
-
-# When the clock cannot be trusted: "members" lets in members whose plan has no end date (a badge that never
-# expires cannot be abused by a wrong date); time-limited plans and passes wait for a good clock.
-CLOCK_POLICIES = ("members", "everyone", "nobody")
 
 
 @dataclass(slots=True)
@@ -73,7 +59,7 @@ class AccessState:
     credentials: dict[str, CredentialInfo] = field(default_factory=dict)
     holders: dict[str, Holder] = field(default_factory=dict)
     uses: Uses = field(default_factory=Uses)
-    clock_policy: str = "members"
+    clock_policy: ClockPolicy = ClockPolicy.MEMBERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +81,6 @@ class Decision:
             return self.charge.balance_after
         return self.entitlement.balance if self.entitlement is not None else None
 
-    def message(self, lang: str = "fr") -> str:
-        """What the member or walk-in reads at the door, in plain words."""
-        return message(self, lang)
-
 
 def decide(credential: str, now: dt.datetime, state: AccessState, *, clock_ok: bool = True) -> Decision:
     """Decide on one tap of `credential` at the instant `now` (UTC-aware). Changes nothing."""
@@ -112,11 +94,11 @@ def decide(credential: str, now: dt.datetime, state: AccessState, *, clock_ok: b
         return _refuse(Reason.REVOKED, credential, holder, clock_ok)
     if not holder.active:
         return _refuse(Reason.INACTIVE, credential, holder, clock_ok)
-    if not clock_ok and state.clock_policy == "nobody":
+    if not clock_ok and state.clock_policy == ClockPolicy.NOBODY:
         return _refuse(Reason.CLOCK_UNSURE, credential, holder, clock_ok)
 
     ref = slot_at(now, state.rules)
-    reentry = state.uses.has(holder.id, ref)
+    reentry = state.uses.has(holder.id, ref.date, ref.slot)
     refusals: set[Reason] = set()
     best: Entitlement | None = None
     for entitlement in holder.entitlements:
@@ -132,19 +114,29 @@ def decide(credential: str, now: dt.datetime, state: AccessState, *, clock_ok: b
     return Decision(True, Reason.GRANTED, credential, holder.id, holder.first_name, best, charge, ref, clock_ok)
 
 
-def apply(decision: Decision, state: AccessState) -> None:
-    """Bring the in-memory state up to date after the decision was durably recorded."""
-    if decision.charge is not None and decision.entitlement is not None and decision.holder_id is not None:
-        apply_charge(decision.holder_id, decision.entitlement, decision.charge, state.uses)
+def apply(decision: Decision, state: AccessState) -> bool:
+    """Bring `state` up to date with a decision acted on: the use it records and the half-day it spends.
+
+    `state` may be the one the decision was taken on, or one loaded afresh from the database that may already hold
+    the decision (then nothing changes). Returns whether anything changed.
+    """
+    charge, holder_id = decision.charge, decision.holder_id
+    if charge is None or holder_id is None or state.uses.has(holder_id, charge.date, charge.slot):
+        return False
+    holder = state.holders.get(holder_id)
+    held = holder.entitlements if holder is not None else []
+    entitlement = next((e for e in held if e.id == charge.entitlement_id), None)
+    apply_charge(holder_id, entitlement, charge, state.uses)
+    return True
 
 
 def _refuse(reason: Reason, credential: str, holder: Holder, clock_ok: bool, ref: SlotRef | None = None) -> Decision:
     return Decision(False, reason, credential, holder.id, holder.first_name, slot=ref, clock_ok=clock_ok)
 
 
-def _check(e: Entitlement, ref: SlotRef, reentry: bool, clock_ok: bool, clock_policy: str) -> Reason | None:
+def _check(e: Entitlement, ref: SlotRef, reentry: bool, clock_ok: bool, clock_policy: ClockPolicy) -> Reason | None:
     """Why `e` does not admit an entry in `ref`, or None if it does."""
-    if not clock_ok and clock_policy == "members":
+    if not clock_ok and clock_policy == ClockPolicy.MEMBERS:
         # Dates and hours come from a clock we cannot trust: only open-ended member plans decide.
         if e.is_pass or e.valid_until is not None:
             return Reason.CLOCK_UNSURE
@@ -176,7 +168,7 @@ def _credit(e: Entitlement, reentry: bool) -> Reason | None:
 
 def _preference(e: Entitlement) -> int:
     """Which right to use when several admit: unlimited first, then a pass, then a carnet."""
-    if e.kind == "unlimited":
+    if e.kind == PlanKind.UNLIMITED:
         return 0
     if e.is_pass:
         return 1

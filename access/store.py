@@ -14,8 +14,6 @@ from sqlalchemy.orm import Session
 
 from access.ledger import Entitlement, SlotRules, Uses
 from access.models import (
-    ACTIVE,
-    CARNET,
     Balance,
     Credential,
     Event,
@@ -28,9 +26,14 @@ from access.models import (
 )
 from access.policy import AccessState, CredentialInfo, Decision, Holder
 from common.db import new_id
-from sync.localbus import PASS_CREDENTIAL_PREFIX, STATE_VERSION
+from common.words import ClockPolicy, CredentialStatus, PlanKind, Slot
 
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
+# Every writer of members, badges, plans or passes bumps this `meta` key in the same transaction; the door polls it,
+# so a change reaches the door even when the bus is down.
+STATE_VERSION = "state_version"
+# A walk-in's pass opens the door as the credential "pass:<pass id>" (bought now, or re-entry by its code).
+PASS_CREDENTIAL_PREFIX = "pass:"
 
 
 def boot_id() -> str:
@@ -179,7 +182,7 @@ def load_state(
     site_id: str,
     device_id: str,
     today: dt.date,
-    clock_policy: str = "members",
+    clock_policy: ClockPolicy = ClockPolicy.MEMBERS,
 ) -> AccessState:
     """Build the in-memory access state from the database, as of the local date `today`."""
     state = AccessState(rules=rules, clock_policy=clock_policy)
@@ -196,12 +199,12 @@ def load_state(
         if holder is None:
             continue
         amount = None
-        if plan.kind == CARNET:
+        if plan.kind == PlanKind.CARNET:
             amount = (balance.amount if balance else 0) - spent_after.get(sub.id, 0)
         holder.entitlements.append(
             Entitlement(
                 id=sub.id,
-                kind=plan.kind,
+                kind=PlanKind(plan.kind),
                 valid_from=sub.valid_from,
                 valid_until=sub.valid_until,
                 hours_start=plan.hours_start,
@@ -211,9 +214,9 @@ def load_state(
             )
         )
     for p in session.scalars(select(Pass).where(Pass.valid_date >= today)):
-        slots = frozenset(p.slots.split(","))
-        kind = "pass_day" if len(slots) > 1 else "pass_halfday"
-        entitlement = Entitlement(p.id, kind, p.valid_date, p.valid_date, slots=slots, is_pass=True)
+        slots = frozenset(Slot(s) for s in p.slots.split(","))
+        kind = PlanKind.PASS_DAY if len(slots) > 1 else PlanKind.PASS_HALFDAY
+        entitlement = Entitlement(p.id, kind, p.valid_date, p.valid_date, slots=slots)
         state.holders[p.id] = Holder(p.id, p.holder_name.split(" ")[0], True, [entitlement])
         # The kiosk admits a walk-in by the pass itself (bought now, or re-entry by its code).
         key = PASS_CREDENTIAL_PREFIX + p.id
@@ -223,12 +226,12 @@ def load_state(
     ):
         owner = owner_member or owner_pass
         if owner is not None:
-            state.credentials[value] = CredentialInfo(value, owner, status == ACTIVE)
+            state.credentials[value] = CredentialInfo(value, owner, status == CredentialStatus.ACTIVE)
     uses = Uses()
     for use_holder, local_date, slot in session.execute(
         select(Use.holder_id, Use.local_date, Use.slot).where(Use.site_id == site_id, Use.local_date >= today)
     ):
-        uses.add(use_holder, local_date, slot)
+        uses.add(use_holder, local_date, Slot(slot))
     state.uses = uses
     return state
 

@@ -47,7 +47,7 @@ def daemon_path(folder: Path, n: int, spaced: bool) -> float:
     """Decisions committed per second by the daemon; `spaced` waits for each commit before the next tap."""
     config = load_config(make_site(folder, "udp:127.0.0.1:9", extra_members=BADGES))
     door = Door(config, pin_factory=MockFactory(), use_bus=False)
-    door._reload()  # the state, without opening the (absent) reader
+    door.cache.reload()  # the state, without opening the (absent) reader
     runner = threading.Thread(target=door.run, daemon=True)
     runner.start()
     uids = [f"{0x10000000 + i:08X}" for i in range(BADGES)]

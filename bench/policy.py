@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from access.ledger import Entitlement, SlotRules
 from access.policy import AccessState, CredentialInfo, Holder, apply, decide
+from common.words import SLOTS, PlanKind
 
 MEMBERS = 10_000
 PAST_USES = 100_000
@@ -26,9 +27,9 @@ def build_state(rng: random.Random) -> tuple[AccessState, list[str]]:
     for i in range(MEMBERS):
         holder_id = f"m{i:05d}"
         if i % 3 == 0:
-            rights = [Entitlement(f"s{i}", "unlimited", valid_until=dt.date(2027, 12, 31))]
+            rights = [Entitlement(f"s{i}", PlanKind.UNLIMITED, valid_until=dt.date(2027, 12, 31))]
         else:
-            rights = [Entitlement(f"s{i}", "carnet", balance=rng.randint(0, 40), allow_overdraft=i % 10 == 0)]
+            rights = [Entitlement(f"s{i}", PlanKind.CARNET, balance=rng.randint(0, 40), allow_overdraft=i % 10 == 0)]
         state.holders[holder_id] = Holder(holder_id, f"Membre{i}", True, rights)
         uid = f"{0x10000000 + i:08X}"
         state.credentials[uid] = CredentialInfo(uid, holder_id, i % 97 != 0)
@@ -38,7 +39,7 @@ def build_state(rng: random.Random) -> tuple[AccessState, list[str]]:
         state.uses.add(
             f"m{rng.randrange(MEMBERS):05d}",
             start + dt.timedelta(days=rng.randrange(300)),
-            rng.choice(("morning", "afternoon")),
+            rng.choice(SLOTS),
         )
     return state, uids
 

@@ -29,6 +29,7 @@ from access.db import Database, migrate
 from access.models import Event as DoorEvent
 from access.models import Outbox
 from sync.agent import AgentSettings, SyncAgent
+from sync.agent.window import BATCH_EVENTS, WINDOW_EVENTS, SendWindow
 from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
 from sync.hub.ingest import EVENT_COLUMNS, USE_COLUMNS, copy_events, copy_uses, data_problems
@@ -38,7 +39,6 @@ from sync.mqtt import Message, MqttClient, MqttSettings, wait_until
 from sync.payloads import make_batch, validate_ack
 from sync.protocol import ack_topic, events_topic, utc_iso
 from sync.signing import generate_private_key, public_key_b64, save_private_key
-from sync.window import BATCH_EVENTS, WINDOW_EVENTS, SendWindow
 from tests.support.broker import Mosquitto
 from tests.support.pg import fresh_database
 

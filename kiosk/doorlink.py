@@ -1,25 +1,39 @@
-"""The kiosk's side of the local bus (access/bus.py): news from the door and sync, commands to the door.
+"""The kiosk's side of the local bus (sync/localbus.py): news from the door and sync, commands to the door.
 
 The bus is for live news and requests; the database holds the facts. So the kiosk never queues a command while
 the bus is down (an "unlock" delivered minutes late would open the door for nobody), and every (re)connection
-tells the screens to re-read their figures from the database.
+tells the screens to re-read their figures from the database. A message that does not decode is logged and
+dropped rather than shown half-understood.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from access.config import BrokerConfig
+from common.config import BrokerConfig
 from common.db import new_id
 from kiosk.live import Live
-from kiosk.taps import DoorState, SyncStatus, parse_door_state, parse_sync_status, parse_tap
-from sync import localbus as bus
+from sync.localbus import (
+    DOOR_REPLY,
+    DOOR_STATE,
+    ENROLLED,
+    OFFLINE,
+    SYNC_STATUS,
+    TAP,
+    BusError,
+    Command,
+    DoorState,
+    Enrol,
+    Enrolled,
+    Reply,
+    SyncStatus,
+    Tap,
+)
 from sync.mqtt import Message, MqttClient, MqttSettings
 
 log = logging.getLogger("halfday.kiosk.bus")
@@ -32,13 +46,9 @@ RECONNECT_MAX_S = 4
 KEEPALIVE_S = 10
 
 
-@dataclass(frozen=True)
-class Reply:
-    """The door's answer to a command."""
-
-    ok: bool
-    reason: str
-    message: str
+def request_id() -> str:
+    """A fresh id for a command, to match the door's reply."""
+    return new_id()
 
 
 @dataclass
@@ -60,22 +70,13 @@ class DoorLink:
         reconnect_min_s: int = RECONNECT_MIN_S,
         reconnect_max_s: int = RECONNECT_MAX_S,
     ) -> None:
-        settings = MqttSettings.from_url(
-            broker.url,
-            username=broker.username,
-            password_file=broker.password_file,
-            ca_file=broker.ca_file,
-            cert_file=broker.cert_file,
-            key_file=broker.key_file,
-        )
-        settings = dataclasses.replace(settings, keepalive_s=KEEPALIVE_S)
         self.live = live
         self._lock = threading.Lock()
-        self._door_raw: dict[str, Any] | None = None
-        self._sync_raw: dict[str, Any] | None = None
+        self._door: DoorState = OFFLINE
+        self._sync: SyncStatus | None = None
         self._waiters: dict[str, _Waiter] = {}
         self.client = MqttClient(
-            settings,
+            MqttSettings.from_config(broker, keepalive_s=KEEPALIVE_S),
             f"halfday-kiosk-{site_id}-{os.getpid()}-{secrets.token_hex(3)}",
             clean_start=True,
             session_expiry_s=0,
@@ -84,7 +85,7 @@ class DoorLink:
             reconnect_min_s=reconnect_min_s,
             reconnect_max_s=reconnect_max_s,
         )
-        for topic in (bus.TAP, bus.DOOR_STATE, bus.ENROLLED, bus.DOOR_REPLY, bus.SYNC_STATUS):
+        for topic in (TAP, DOOR_STATE, ENROLLED, DOOR_REPLY, SYNC_STATUS):
             self.client.subscribe(topic)
 
     def start(self) -> None:
@@ -101,51 +102,47 @@ class DoorLink:
     def door_state(self) -> DoorState:
         """The door's latest retained state; offline when the bus itself is down (we cannot know better)."""
         with self._lock:
-            raw = self._door_raw
-        return parse_door_state(raw if self.connected else None)
+            return self._door if self.connected else OFFLINE
 
     @property
     def sync_status(self) -> SyncStatus | None:
+        """The sync agent's latest status; None when it never said anything."""
         with self._lock:
-            raw = self._sync_raw
-        return parse_sync_status(raw)
+            return self._sync
 
     # ------------------------------------------------------------------------------------------ commands
 
-    def _send(self, name: str, fields: dict[str, Any]) -> tuple[str, _Waiter] | None:
+    def _send(self, command: Command) -> _Waiter | None:
         if not self.connected:
             return None
-        request = new_id()
         waiter = _Waiter()
         with self._lock:
-            self._waiters[request] = waiter
-        payload = bus.encode({"name": name, "request": request, **fields})
-        self.client.publish(bus.DOOR_CMD, payload, qos=1, windowed=False)
-        return request, waiter
+            self._waiters[command.request] = waiter
+        self.client.publish(command.topic, command.encode(), qos=1, windowed=False)
+        return waiter
 
     def _forget(self, request: str) -> None:
         with self._lock:
             self._waiters.pop(request, None)
 
-    def request(self, name: str, timeout_s: float, **fields: Any) -> Reply | None:
-        """Send the command `name` to the door and wait for its reply; None if the bus or the door is silent."""
-        sent = self._send(name, fields)
-        if sent is None:
+    def request(self, command: Command, timeout_s: float) -> Reply | None:
+        """Send `command` to the door and wait for its reply; None if the bus or the door is silent."""
+        waiter = self._send(command)
+        if waiter is None:
             return None
-        request, waiter = sent
         try:
             with waiter.cond:
                 waiter.cond.wait_for(lambda: waiter.reply is not None, timeout_s)
                 return waiter.reply
         finally:
-            self._forget(request)
+            self._forget(command.request)
 
     def enrol(self, reply_timeout_s: float, tap_timeout_s: float) -> tuple[Reply | None, str | None]:
         """Put the door in enrol mode and wait for a badge: (the door's reply, the UID tapped or None)."""
-        sent = self._send("enrol", {"timeout_s": tap_timeout_s})
-        if sent is None:
+        command = Enrol(request_id(), timeout_s=tap_timeout_s)
+        waiter = self._send(command)
+        if waiter is None:
             return None, None
-        request, waiter = sent
         try:
             with waiter.cond:
                 waiter.cond.wait_for(lambda: waiter.reply is not None or waiter.enrolled is not None, reply_timeout_s)
@@ -156,7 +153,7 @@ class DoorLink:
                 waiter.cond.wait_for(lambda: waiter.enrolled is not None, tap_timeout_s)
                 return waiter.reply, waiter.enrolled
         finally:
-            self._forget(request)
+            self._forget(command.request)
 
     # ------------------------------------------------------------------------------------------ news
 
@@ -165,45 +162,38 @@ class DoorLink:
         self.live.publish("refresh")
 
     def _on_message(self, message: Message) -> None:
-        data = bus.decode(message.payload)
-        topic = message.topic
-        if topic == bus.DOOR_STATE:
-            with self._lock:
-                self._door_raw = data
-            self.live.publish("door")
-            return
-        if topic == bus.SYNC_STATUS:
-            with self._lock:
-                self._sync_raw = data
-            self.live.publish("sync")
-            return
-        if data is None:
-            log.warning("message ignoré sur %s : pas un objet JSON de version 1", topic)
-            return
-        if topic == bus.TAP:
-            news = parse_tap(data)
-            if news is None:
-                log.warning("tap ignoré : champs manquants ou invalides")
-                return
-            self.live.publish("tap", news)
-        elif topic in (bus.DOOR_REPLY, bus.ENROLLED):
-            self._deliver(topic, data)
+        topic, payload = message.topic, message.payload
+        try:
+            if topic == DOOR_STATE:
+                state = DoorState.decode(payload)
+                with self._lock:
+                    self._door = state
+                self.live.publish("door")
+            elif topic == SYNC_STATUS:
+                status = SyncStatus.decode(payload)
+                with self._lock:
+                    self._sync = status
+                self.live.publish("sync")
+            elif topic == TAP:
+                self.live.publish("tap", Tap.decode(payload))
+            elif topic == DOOR_REPLY:
+                reply = Reply.decode(payload)
+                self._deliver(reply.request, lambda w: setattr(w, "reply", reply))
+            elif topic == ENROLLED:
+                enrolled = Enrolled.decode(payload)
+                self._deliver(enrolled.request, lambda w: setattr(w, "enrolled", enrolled.uid))
+        except BusError as exc:
+            if topic == DOOR_STATE:  # what cannot be read says nothing of the door: show it as unknown
+                with self._lock:
+                    self._door = OFFLINE
+                self.live.publish("door")
+            log.warning("message ignoré sur %s : %s", topic, exc)
 
-    def _deliver(self, topic: str, data: dict[str, Any]) -> None:
-        request = data.get("request")
+    def _deliver(self, request: str, fill: Callable[[_Waiter], None]) -> None:
         with self._lock:
-            waiter = self._waiters.get(request) if isinstance(request, str) else None
+            waiter = self._waiters.get(request)
         if waiter is None:
             return
         with waiter.cond:
-            if topic == bus.ENROLLED:
-                uid = data.get("uid")
-                if isinstance(uid, str):
-                    waiter.enrolled = uid
-            else:
-                waiter.reply = Reply(
-                    ok=data.get("ok") is True,
-                    reason=str(data.get("reason") or ""),
-                    message=str(data.get("message") or ""),
-                )
+            fill(waiter)
             waiter.cond.notify_all()

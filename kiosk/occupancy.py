@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from access.ledger import AFTERNOON, MORNING, SlotRules, slot_at
-from access.models import PASS_DAY, PASS_HALFDAY, Event, Use
+from access.ledger import SlotRules, slot_at
+from access.models import Event, Use
+from common.words import PASS_KINDS, Slot
 
 ARRIVALS_SHOWN = 8
 # Entries read back to find the latest granted ones: refusals in between (a queue of unknown cards) are skipped.
@@ -89,8 +90,8 @@ def read_occupancy(
         inside_hours=ref.inside,
         present=int(by_slot.get(ref.slot, 0)),
         capacity=capacity,
-        morning=int(by_slot.get(MORNING, 0)),
-        afternoon=int(by_slot.get(AFTERNOON, 0)),
+        morning=int(by_slot.get(Slot.MORNING, 0)),
+        afternoon=int(by_slot.get(Slot.AFTERNOON, 0)),
         month_start=month_start,
         month_uses=sum(daily.values()),
         target=target,
@@ -113,9 +114,7 @@ def recent_arrivals(session: Session, today: dt.date, rules: SlotRules) -> tuple
         if not isinstance(data, dict) or data.get("granted") is not True:
             continue
         name = data.get("first_name")
-        arrivals.append(
-            Arrival(at.astimezone(rules.tz), str(name) if name else "", data.get("plan") in (PASS_HALFDAY, PASS_DAY))
-        )
+        arrivals.append(Arrival(at.astimezone(rules.tz), str(name) if name else "", data.get("plan") in PASS_KINDS))
         if len(arrivals) == ARRIVALS_SHOWN:
             break
     return tuple(arrivals)

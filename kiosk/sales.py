@@ -16,10 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from access.admin import EMAIL_PATTERN, UID_PATTERN
-from access.ledger import MORNING, SLOTS, SlotRef, SlotRules, slot_at
-from access.models import ACTIVE, PASS_DAY, PASS_HALFDAY, Credential, Pass, Sale
+from access.ledger import SlotRef, SlotRules, slot_at
+from access.models import Credential, Pass, Sale
 from access.store import Stamp, append_event, bump_state_version
 from common.db import utcnow
+from common.words import SLOTS, CredentialStatus, PlanKind, Slot
 
 # Lengths the hub accepts for a sale's name and e-mail (sync/payloads.py).
 NAME_MAX = 160
@@ -72,9 +73,9 @@ def counter_at(
         return Counter((), ref, "clock")
     if not ref.inside:
         return Counter((), ref, "hours")
-    offers = [Offer(PASS_HALFDAY, ref.date, (ref.slot,), price_halfday_cents)]
-    if ref.slot == MORNING:
-        offers.append(Offer(PASS_DAY, ref.date, SLOTS, price_day_cents))
+    offers = [Offer(PlanKind.PASS_HALFDAY, ref.date, (ref.slot,), price_halfday_cents)]
+    if ref.slot == Slot.MORNING:
+        offers.append(Offer(PlanKind.PASS_DAY, ref.date, SLOTS, price_day_cents))
     return Counter(tuple(offers), ref)
 
 
@@ -184,7 +185,7 @@ def bind_card(session: Session, pass_: Pass, uid: str) -> Credential:
         session.add(card)
     else:
         card.pass_id = pass_.id
-        card.status = ACTIVE
+        card.status = CredentialStatus.ACTIVE
         card.revoked_at = None
     session.flush()
     return card

@@ -24,15 +24,15 @@ from werkzeug.wrappers.response import Response as BaseResponse
 
 from access.ledger import slot_at
 from access.models import Pass, Sale
+from access.store import PASS_CREDENTIAL_PREFIX
 from kiosk.context import Kiosk, current_kiosk
-from kiosk.doorlink import Reply
-from kiosk.i18n import _, current_language
+from kiosk.doorlink import request_id
+from kiosk.i18n import _
 from kiosk.live import Keepalive, follow, sse
 from kiosk.payment import PaymentRefused
 from kiosk.sales import Offer, SaleRefused, check_walk_in, pass_for_code, record_sale
-from kiosk.taps import TapNews
 from kiosk.words import describe_tap, kind_label, refusal, slots_label
-from sync.localbus import PASS_CREDENTIAL_PREFIX
+from sync.localbus import Admit, Reply, Tap
 
 bp = Blueprint("screen", __name__)
 
@@ -53,7 +53,6 @@ def attract() -> str:
 def events() -> Response:
     """Server-sent events: each tap at the door, described in this browser's language."""
     kiosk = current_kiosk()
-    lang = current_language()
     gone = browser_gone()
 
     def stream() -> Iterator[str]:
@@ -62,9 +61,9 @@ def events() -> Response:
         with kiosk.live.subscribe() as news_queue:
             yield sse("hello", json.dumps({"bus": kiosk.link is not None and kiosk.link.connected}))
             for news in follow(kiosk.live, news_queue, kiosk.tuning.stream_poll_s, gone):
-                if news is not None and news.kind == "tap" and isinstance(news.data, TapNews):
+                if news is not None and news.kind == "tap" and isinstance(news.data, Tap):
                     keepalive.sent()
-                    yield sse("tap", json.dumps(describe_tap(news.data, lang)), news.data.event)
+                    yield sse("tap", json.dumps(describe_tap(news.data)), news.data.event)
                 elif keepalive.due():
                     yield ": keepalive\n\n"
 
@@ -164,7 +163,8 @@ def admit(kiosk: Kiosk, pass_id: str) -> Reply | None:
     """Ask the door to let the pass's holder in now; None when the door did not answer."""
     if kiosk.link is None:
         return None
-    return kiosk.link.request("admit", kiosk.tuning.command_timeout_s, credential=PASS_CREDENTIAL_PREFIX + pass_id)
+    command = Admit(request_id(), credential=PASS_CREDENTIAL_PREFIX + pass_id)
+    return kiosk.link.request(command, kiosk.tuning.command_timeout_s)
 
 
 def _remember_door(pass_id: str, reply: Reply | None) -> None:

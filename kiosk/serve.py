@@ -17,6 +17,7 @@ from waitress.server import create_server
 
 from access.config import Config, ConfigError, load_config
 from access.db import Database, current_revision, head_revision
+from common.words import PlanKind
 from kiosk.app import create_app
 from kiosk.context import EXTENSION, Kiosk
 from kiosk.security import KioskSetupError, set_password
@@ -34,8 +35,8 @@ REQUEST_LOOKAHEAD = 4
 # How long stopping waits for the request threads (event streams end at once when told).
 STOP_TIMEOUT_S = 5
 MAX_VOUCHERS = 10_000
-VOUCHER_KINDS = {"halfday": "pass_halfday", "day": "pass_day"}
-VOUCHER_WORDS = {"pass_halfday": "demi-journée", "pass_day": "journée"}
+VOUCHER_KINDS = {"halfday": PlanKind.PASS_HALFDAY, "day": PlanKind.PASS_DAY}
+VOUCHER_WORDS = {PlanKind.PASS_HALFDAY: "demi-journée", PlanKind.PASS_DAY: "journée"}
 
 log = logging.getLogger("halfday.kiosk")
 

@@ -28,13 +28,13 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from access.config import Config
-from access.models import PASS_DAY, PASS_HALFDAY
 from access.store import get_meta, set_meta
+from common.words import PlanKind
 from kiosk.security import SECRET_BYTES, private_file, state_dir
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _TYPING = str.maketrans({"O": "0", "I": "1", "L": "1"})
-KIND_SYMBOLS = {"1": PASS_HALFDAY, "2": PASS_DAY}
+KIND_SYMBOLS = {"1": PlanKind.PASS_HALFDAY, "2": PlanKind.PASS_DAY}
 SYMBOL_OF_KIND = {kind: symbol for symbol, kind in KIND_SYMBOLS.items()}
 SERIAL_SYMBOLS = 4
 TAG_SYMBOLS = 7
@@ -104,7 +104,7 @@ class VoucherBook:
         bits = int.from_bytes(digest[:5], "big") >> (40 - 5 * TAG_SYMBOLS)
         return _encode(bits, TAG_SYMBOLS)
 
-    def mint(self, kind: str, serial: int) -> Voucher:
+    def mint(self, kind: PlanKind, serial: int) -> Voucher:
         """The voucher with this serial for a pass of `kind`."""
         if kind not in SYMBOL_OF_KIND:
             raise ValueError(f"unknown pass kind {kind!r}")

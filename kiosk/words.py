@@ -1,6 +1,8 @@
 """The words the touchscreen shows for a tap, a refusal or a pass, in the visitor's language (gettext).
 
-French is the message id; kiosk/translations/en holds the English.
+The door sends facts (sync/localbus.py `Tap`): the reason, the first name, what was charged, the balance. The
+sentences are made here, so each screen speaks its reader's language. French is the message id; the English is in
+the catalog.
 """
 
 from __future__ import annotations
@@ -10,29 +12,68 @@ from typing import Any
 
 from flask_babel import format_datetime
 
-from access.ledger import AFTERNOON, MORNING
-from access.models import CARNET, PASS_DAY, PASS_HALFDAY, UNLIMITED
+from access.policy import Reason
+from common.words import PlanKind, Slot
 from kiosk.i18n import _, ngettext
-from kiosk.taps import TapNews
+from sync.localbus import Tap
 
 
 def kind_label(kind: str) -> str:
-    return {
-        PASS_HALFDAY: _("Demi-journée"),
-        PASS_DAY: _("Journée"),
-        CARNET: _("Carnet"),
-        UNLIMITED: _("Illimité"),
-    }.get(kind, kind)
+    labels: dict[str, str] = {
+        PlanKind.PASS_HALFDAY: _("Demi-journée"),
+        PlanKind.PASS_DAY: _("Journée"),
+        PlanKind.CARNET: _("Carnet"),
+        PlanKind.UNLIMITED: _("Illimité"),
+    }
+    return labels.get(kind, kind)
 
 
 def slot_label(slot: str) -> str:
-    return {MORNING: _("le matin"), AFTERNOON: _("l'après-midi")}.get(slot, slot)
+    labels: dict[str, str] = {Slot.MORNING: _("le matin"), Slot.AFTERNOON: _("l'après-midi")}
+    return labels.get(slot, slot)
 
 
 def slots_label(slots: list[str] | tuple[str, ...]) -> str:
-    if set(slots) >= {MORNING, AFTERNOON}:
+    if set(slots) >= {Slot.MORNING, Slot.AFTERNOON}:
         return _("toute la journée")
     return ", ".join(slot_label(s) for s in slots)
+
+
+def refusal_at_door(reason: Reason) -> str:
+    """Why the door stays shut, and what to do next, in words a visitor understands without the manager."""
+    texts = {
+        Reason.UNKNOWN: _("Badge inconnu. Achetez un pass à l'écran ou adressez-vous à l'accueil."),
+        Reason.REVOKED: _("Ce badge a été désactivé. Adressez-vous à l'accueil."),
+        Reason.INACTIVE: _("Votre adhésion est suspendue. Adressez-vous à l'accueil."),
+        Reason.NO_PLAN: _("Aucune formule active sur ce badge. Adressez-vous à l'accueil ou achetez un pass."),
+        Reason.EXPIRED: _("Votre formule a expiré. Renouvelez-la à l'accueil ou achetez un pass à l'écran."),
+        Reason.NOT_YET_VALID: _("Votre formule n'a pas encore commencé. Revenez à la date prévue."),
+        Reason.OUTSIDE_HOURS: _("Votre formule ne permet pas d'entrer à cette heure-ci."),
+        Reason.NO_CREDIT: _("Votre carnet est épuisé. Rechargez-le à l'accueil ou achetez un pass à l'écran."),
+        Reason.CLOCK_UNSURE: _("L'heure de la porte n'est pas sûre : entrée refusée pour ce pass. Appelez l'accueil."),
+    }
+    return texts.get(reason, _("Entrée refusée. Adressez-vous à l'accueil."))
+
+
+def door_sentence(tap: Tap) -> str:
+    """The sentence the door's decision gets on the screen: a welcome and what it cost, or the refusal."""
+    if not tap.granted:
+        text = refusal_at_door(tap.reason)
+        if tap.first_name and tap.reason != Reason.UNKNOWN:
+            text = _("%(name)s, %(refusal)s", name=tap.first_name, refusal=text[0].lower() + text[1:])
+        return text
+    hello = _("Bonjour %(name)s !", name=tap.first_name or "")
+    if not tap.charged:
+        return _("%(hello)s Demi-journée déjà comptée.", hello=hello)
+    slot = _("cet après-midi") if tap.slot == Slot.AFTERNOON else _("ce matin")
+    if tap.spent and tap.balance is not None:
+        return _(
+            "%(hello)s Une demi-journée décomptée pour %(slot)s, il vous en reste %(left)d.",
+            hello=hello,
+            slot=slot,
+            left=tap.balance,
+        )
+    return _("%(hello)s Demi-journée comptée pour %(slot)s.", hello=hello, slot=slot)
 
 
 def refusal(reason: str, details: dict[str, Any] | None = None) -> str:
@@ -81,12 +122,12 @@ def refusal(reason: str, details: dict[str, Any] | None = None) -> str:
     return texts.get(reason, _("Opération impossible. Adressez-vous à l'accueil."))
 
 
-def describe_tap(tap: TapNews, lang: str) -> dict[str, Any]:
+def describe_tap(tap: Tap) -> dict[str, Any]:
     """What the touchscreen shows for one tap: a title, the door's sentence, and the details as short chips."""
     chips: list[str] = []
     if tap.granted:
         title = tap.first_name or _("Bienvenue !")
-        if tap.plan == CARNET and tap.spent:
+        if tap.plan == PlanKind.CARNET and tap.spent:
             chips.append(_("1 demi-journée décomptée"))
         elif tap.charged:
             chips.append(_("Demi-journée comptée"))
@@ -109,7 +150,7 @@ def describe_tap(tap: TapNews, lang: str) -> dict[str, Any]:
     return {
         "granted": tap.granted,
         "title": title,
-        "message": tap.message(lang),
+        "message": door_sentence(tap),
         "chips": chips,
         "holder": tap.holder,
         "event": tap.event,

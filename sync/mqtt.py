@@ -8,6 +8,7 @@ QoS 1 message in memory and slows to a crawl with thousands queued at once, so `
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import ssl
 import threading
@@ -24,6 +25,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from common.config import BrokerConfig
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,19 @@ class MqttSettings:
     cert_file: str | None = None
     key_file: str | None = None
     keepalive_s: int = KEEPALIVE_S
+
+    @classmethod
+    def from_config(cls, broker: BrokerConfig, **overrides: Any) -> MqttSettings:
+        """The one way from a config's broker section to settings: URL, user, password file, TLS files."""
+        settings = cls.from_url(
+            broker.url,
+            username=broker.username,
+            password_file=broker.password_file,
+            ca_file=broker.ca_file,
+            cert_file=broker.cert_file,
+            key_file=broker.key_file,
+        )
+        return dataclasses.replace(settings, **overrides) if overrides else settings
 
     @classmethod
     def from_url(

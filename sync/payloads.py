@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from common.words import SLOTS, PlanKind
 from sync.protocol import (
     COMMAND_NAMES,
     DATE_RE,
@@ -18,9 +19,7 @@ from sync.protocol import (
     KIND_RE,
     MAX_BATCH_EVENTS,
     MAX_SEQ,
-    PLAN_KINDS,
     REQUEST_KINDS,
-    SLOTS,
     TIMESTAMP_RE,
     UID_RE,
     VERSION,
@@ -338,7 +337,7 @@ def validate_roster_body(obj: Json) -> Json:
         p = Fields(item, f"roster.plans[{index}]")
         p.hex_id("id")
         p.text("name", max_len=120)
-        p.choice("kind", PLAN_KINDS)
+        p.choice("kind", tuple(PlanKind))
         p.integer("half_days", high=100_000, nullable=True)
         p.boolean("allow_overdraft")
         p.hhmm("hours_start")

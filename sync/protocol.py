@@ -24,10 +24,8 @@ MAX_MESSAGE_BYTES = 1 << 20
 MAX_BATCH_EVENTS = 1000
 MAX_SEQ = (1 << 63) - 1
 MAX_COMMAND_TTL_S = 300
-SLOTS = ("morning", "afternoon")
 COMMAND_NAMES = ("unlock", "send_status")
 REQUEST_KINDS = ("enrol_badge", "add_member")
-PLAN_KINDS = ("unlimited", "carnet", "pass_halfday", "pass_day")
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 HEX_ID_RE = re.compile(r"[0-9a-f]{32}")

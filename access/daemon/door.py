@@ -2,7 +2,8 @@
 
 A thin shell around the pure core: read an input (tap, exit button, door sensor, bus command, time), ask the
 policy and the door state machine, drive the relay, record the outcome durably, tell the bus. It needs nothing
-else running: with the bus down it still decides, opens and records.
+else running: with the bus down it still decides, opens and records. Its parts: the recorder (group commit, what
+the disk refused), the state cache (what `decide` reads), the indicator's timer, the bus.
 
 A tap is decided on the reader's thread, and the relay energised there at once; the durable commit follows on the
 main thread within a millisecond. If the process dies in between, the GPIO line is released and a fail-secure
@@ -20,116 +21,99 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from access.clock import ClockGuard, kernel_synchronised
 from access.config import Config, load_config
+from access.daemon.bus import DoorBus
+from access.daemon.indicator import IndicatorTimer
 from access.daemon.notify import Notifier
+from access.daemon.recorder import Pending, Recorder
+from access.daemon.state import StateCache
+from access.daemon.timing import DoorTuning
 from access.db import Database
-from access.door import DoorMachine, DoorTiming, Output, staffed_at
+from access.door import DoorMachine, Output, staffed_at
 from access.ledger import SlotRules
-from access.policy import AccessState, Decision, apply, decide
-from access.store import (
-    Stamp,
-    append_event,
-    boot_id,
-    entry_data,
-    get_meta,
-    load_state,
-    record_entries,
-    set_meta,
-    state_version,
-)
-from sync import localbus as bus
+from access.policy import Decision, decide
+from access.store import Stamp, boot_id, get_meta
+from common.words import EventKind, Signal
+from hardware.devices import build_devices, build_reader
+from hardware.protocols import Tap as ReaderTap
+from sync.localbus import Admit, Command, DoorState, Enrol, Enrolled, ReaderHealth, Reload, Reply, Tap, Unlock
 
 log = logging.getLogger("halfday.door")
 
-# How often the door looks for changes written by the kiosk or sync (new pass, roster): the bus says "reload"
-# at once, this catches what the bus missed.
-STATE_POLL_S = 1.0
-# The retained door state is refreshed this often even without change, so a display can tell it is fresh.
-STATE_PUBLISH_S = 30.0
-# The time floor is written to the database at most this often.
-FLOOR_PERSIST_S = 60.0
-# How long enrol mode waits for a badge when the command does not say.
-ENROL_TIMEOUT_S = 30.0
-# Indicator: how long the green/red light shows a decision, and the buzzer: a short beep says yes, a long one no.
-INDICATOR_S = 1.0
-BEEP_GRANT_S = 0.1
-BEEP_DENY_S = 0.5
-# How long a busy thread may keep the interpreter before the reader's thread gets it (Python's default is 5 ms):
-# a tap arriving while the main thread writes to the database must not wait for it.
-SWITCH_INTERVAL_S = 0.0005
+TIME_FLOOR = "time_floor"
 
 
 @dataclass
 class Input:
-    kind: str  # tap | record | exit | door | cmd | reload
+    kind: str  # record | exit | door | command | enrolled
     value: Any = None
     at_ns: int = field(default_factory=time.monotonic_ns)
 
 
-@dataclass
-class Pending:
-    """A decision taken and acted on, waiting for its durable commit."""
-
-    decision: Decision
-    stamp: Stamp
-    connected_ns: int | None
-    request: str | None
-    committed_ns: int = 0
-
-
 class Door:
-    """The door daemon's parts and its loop. `pin_factory` lets tests drive gpiozero's MockFactory."""
+    """The door daemon's parts and its loop. `pin_factory` lets tests drive gpiozero's MockFactory; `tuning` sets
+    every delay at once (default: the site's config)."""
 
     def __init__(
-        self, config: Config, *, pin_factory: Any = None, use_bus: bool = True, kernel_synced: Any = kernel_synchronised
+        self,
+        config: Config,
+        *,
+        tuning: DoorTuning | None = None,
+        pin_factory: Any = None,
+        use_bus: bool = True,
+        kernel_synced: Callable[[], bool] = kernel_synchronised,
     ) -> None:
-        from hardware.devices import build_devices, build_reader
-
         self.config = config
         self.site = config.site
+        self.tuning = tuning or DoorTuning.for_config(config.door)
         # The lock first: it is built locked, before the database, the reader or the bus exist.
         self.devices = build_devices(config.hardware, pin_factory)
         self.lock = threading.RLock()  # guards the state, the machine and the relay (reader and main threads)
         self.inputs: queue.Queue[Input] = queue.Queue()
-        self.machine = DoorMachine(DoorTiming(config.door.unlock_s, config.door.held_open_s))
+        self.machine = DoorMachine(self.tuning.machine)
         self.db = Database(config.database_url)
+        slots = self.site.slots
+        rules = SlotRules(self.site.tz, slots.morning_start, slots.noon, slots.afternoon_end)
+        self.cache = StateCache(self.db, rules, self.site.id, self.site.device, config.door.clock_unsure, self.lock)
+        self.recorder = Recorder(self.db, self.site.id, self.site.device, on_settled=self.cache.settled)
+        t = self.tuning
+        self.indicator = IndicatorTimer(self.devices.indicator, t.light_s, t.beep_grant_s, t.beep_deny_s)
         self.boot = boot_id()
         self.kernel_synced = kernel_synced
         # The kernel's answer, refreshed by the main loop: asking it costs a foreign call, which hands the
         # interpreter to other threads in the middle of a tap.
         self.synced = False
         self.clock = ClockGuard(trust_always=config.door.trust_clock)
-        slots = self.site.slots
-        self.rules = SlotRules(self.site.tz, slots.morning_start, slots.noon, slots.afternoon_end)
-        self.state = AccessState(rules=self.rules)
-        self.version = -1
         self.enrol: tuple[str, float] | None = None  # (request id, monotonic deadline)
-        self.uncommitted: list[Pending] = []  # acted on, not yet durable (re-applied after a reload)
-        self.failed: list[tuple[str, dict[str, Any], Stamp]] = []  # writes that failed, retried
         self.notifier = Notifier()
         self.stopping = threading.Event()
         self.reader = build_reader(config.hardware.reader, self._on_tap)
-        self.bus = None
+        self.bus: DoorBus | None = None
         if use_bus:
-            from access.daemon.bus import DoorBus
-
-            self.bus = DoorBus(config, lambda payload: self.inputs.put(Input("cmd", payload)))
+            name = f"halfday-door-{self.site.id}-{self.site.device}"
+            self.bus = DoorBus(config.bus, name, lambda command: self.inputs.put(Input("command", command)))
         self.schedule = tuple(
             (day, start.hour * 60 + start.minute, end.hour * 60 + end.minute) for day, start, end in config.door.staffed
         )
-        self.light_off_at: float | None = None
-        self.buzzer_off_at: float | None = None
-        self.recorded: list[Pending] = []  # the last few commits, for benchmarks and diagnostics
-        self.taps_recorded = 0
+
+    @property
+    def recorded(self) -> list[Pending]:
+        """The last few commits, with their times (for benchmarks and diagnostics)."""
+        return self.recorder.recent
+
+    @property
+    def taps_recorded(self) -> int:
+        return self.recorder.taps_recorded
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        sys.setswitchinterval(self.tuning.switch_interval_s)
         sensor = self.devices.door_sensor
         with self.lock:
             self._drive(self.machine.start(sensor.is_open if sensor else False, time.monotonic()))
@@ -139,15 +123,16 @@ class Door:
             self.devices.exit_button.on_press = lambda: self.inputs.put(Input("exit"))
         self.synced = self.kernel_synced()
         with self.db.read() as session:
-            floor = get_meta(session, "time_floor")
+            floor = get_meta(session, TIME_FLOOR)
         if floor:
             self.clock.floor = dt.datetime.fromisoformat(floor)
-        self._reload()
+        self.cache.reload()
         if self.bus is not None:
             self.bus.start()
         self.reader.start()
-        log.info("porte prête : %d badges connus, lecteur %s", len(self.state.credentials), self.reader.path)
-        self.notifier.ready(f"{len(self.state.credentials)} badges")
+        known = len(self.cache.state.credentials)
+        log.info("porte prête : %d badges connus, lecteur %s", known, self.reader.path)
+        self.notifier.ready(f"{known} badges")
 
     def stop(self) -> None:
         """Relock, commit what was decided, release the pins."""
@@ -167,18 +152,14 @@ class Door:
 
     def run(self) -> None:
         """The main loop, until `stopping` is set: inputs one at a time, then the passing of time."""
+        t = self.tuning
         next_poll = next_publish = next_floor = next_watchdog = time.monotonic()
         while not self.stopping.is_set():
             now = time.monotonic()
-            deadline = min(
-                next_poll,
-                next_publish,
-                self.machine.next_deadline() or next_poll,
-                self.buzzer_off_at or next_poll,
-                self.light_off_at or next_poll,
-            )
+            deadlines = (next_poll, next_publish, self.machine.next_deadline(), self.indicator.next_deadline())
+            wait = min(d for d in deadlines if d is not None) - now
             try:
-                item: Input | None = self.inputs.get(timeout=max(0.0, min(deadline - now, 0.5)))
+                item: Input | None = self.inputs.get(timeout=max(0.0, min(wait, t.idle_wake_s)))
             except queue.Empty:
                 item = None
             if item is not None and item.kind == "record":
@@ -189,19 +170,21 @@ class Door:
             now = time.monotonic()
             with self.lock:
                 self._drive(self.machine.tick(now, self._staffed()))
-                self._indicator_tick(now)
+                self.indicator.tick(now)
             if now >= next_poll:
-                next_poll = now + STATE_POLL_S
+                next_poll = now + t.state_poll_s
                 self.synced = self.kernel_synced()
-                self._poll_changes()
+                self.cache.reload_if_changed()
+                self.recorder.retry()
             refresh = now >= next_publish
             if refresh:
-                next_publish = now + STATE_PUBLISH_S
+                next_publish = now + t.state_publish_s
             if self.bus is not None:
-                self.bus.publish_state(self._state_payload(), force=refresh)
+                self.bus.publish_state(self._state(), force=refresh)
             if now >= next_floor:
-                next_floor = now + FLOOR_PERSIST_S
-                self._persist_floor()
+                next_floor = now + t.floor_persist_s
+                if self.clock.floor is not None:
+                    self.recorder.set_meta(TIME_FLOOR, self.clock.floor.isoformat())
             interval = self.notifier.watchdog_interval_s
             if interval is not None and now >= next_watchdog:
                 next_watchdog = now + interval
@@ -209,29 +192,28 @@ class Door:
 
     # ------------------------------------------------------------------------------------------ taps
 
-    def _on_tap(self, tap: Any) -> None:
+    def _on_tap(self, tap: ReaderTap) -> None:
         self.handle_tap(tap.uid, tap.connected_ns)
 
     def handle_tap(self, uid: str, connected_ns: int | None, request: str | None = None) -> Decision | None:
         """Decide on a tap (or a pass the kiosk admits) and drive the relay at once; the commit is queued."""
-        if uid not in self.state.credentials:
-            self._poll_changes()  # a pass sold or a badge added a moment ago
+        if uid not in self.cache.state.credentials:
+            self.cache.reload_if_changed()  # a pass sold or a badge added a moment ago
         with self.lock:
             if self.enrol is not None and request is None:
                 enrol_request, until = self.enrol
                 self.enrol = None
                 if time.monotonic() <= until:
-                    self.inputs.put(Input("cmd", {"name": "_enrolled", "uid": uid, "request": enrol_request}))
+                    self.inputs.put(Input("enrolled", Enrolled(enrol_request, uid)))
                     return None
             wall = dt.datetime.now(dt.UTC)
             clock_ok = self.clock.check(wall, self.synced)
-            decision = decide(uid, wall, self.state, clock_ok=clock_ok)
+            decision = decide(uid, wall, self.cache.state, clock_ok=clock_ok)
             now = time.monotonic()
             out = self.machine.grant(now) if decision.granted else self.machine.deny(now)
             self._set_relay(out.unlocked)
-            apply(decision, self.state)
+            self.cache.acted(decision)
             pending = Pending(decision, Stamp(wall, time.monotonic_ns(), self.boot, clock_ok), connected_ns, request)
-            self.uncommitted.append(pending)
         self.inputs.put(Input("record", pending))
         return decision
 
@@ -255,37 +237,19 @@ class Door:
         return following
 
     def _commit(self, batch: list[Pending]) -> None:
-        ids: list[tuple[str, int]] = [("", 0)] * len(batch)
-        try:
-            with self.db.write() as session:
-                self._flush_failed(session)
-                entries = [(p.decision, p.stamp) for p in batch]
-                ids = record_entries(session, self.site.id, self.site.device, entries)
-            committed_ns = time.monotonic_ns()
-            for pending in batch:
-                pending.committed_ns = committed_ns
-            self.taps_recorded += len(batch)
-        except Exception:
-            # The door keeps working: the records wait in memory until the disk takes them.
-            log.exception("écriture impossible : les entrées sont gardées en mémoire et seront réessayées")
-            self.failed.extend(("entry", entry_data(p.decision), p.stamp) for p in batch)
+        committed = self.recorder.commit(batch)
+        last = batch[-1].decision
         with self.lock:
-            for pending in batch:
-                if pending in self.uncommitted:
-                    self.uncommitted.remove(pending)
-            last = batch[-1].decision
-            self._indicate("grant" if last.granted else "deny")
-        self.recorded = [*self.recorded[-(100 - len(batch)) :], *batch][-100:]
-        for pending, (event_id, seq) in zip(batch, ids, strict=True):
-            self._announce(pending, event_id, seq)
+            self.indicator.show(Signal.GRANT if last.granted else Signal.DENY, time.monotonic())
+        for pending in batch:
+            self._announce(pending, committed)
 
-    def _announce(self, pending: Pending, event_id: str, seq: int) -> None:
+    def _announce(self, pending: Pending, committed: bool) -> None:
         decision = pending.decision
-        if self.bus is not None and event_id:
-            at = pending.stamp.at.isoformat()
-            self.bus.publish(bus.TAP, bus.tap_payload(decision, event_id, seq, at, pending.connected_ns))
+        if self.bus is not None and committed:
+            self.bus.publish(tap_news(pending))
         if pending.request:
-            self._reply(pending.request, decision.granted, decision.reason.value, decision.message("fr"))
+            self._reply(pending.request, decision.granted, decision.reason.value)
         verdict = "entrée" if decision.granted else "refus"
         log.info("%s %s : %s (%s)", verdict, decision.credential, decision.first_name or "inconnu", decision.reason)
 
@@ -297,36 +261,27 @@ class Door:
             self._drive(self.machine.exit_button(now))
         elif item.kind == "door":
             self._drive(self.machine.door_changed(bool(item.value), now))
-        elif item.kind == "cmd":
+        elif item.kind == "command":
             self._command(item.value)
-        elif item.kind == "reload":
-            self._reload()
-
-    def _command(self, payload: dict[str, Any]) -> None:
-        name = payload.get("name")
-        request = str(payload.get("request") or "")
-        if name == "_enrolled":
-            log.info("badge %s présenté en mode enrôlement", payload["uid"])
-            self._record("enrol", {"uid": payload["uid"]})
+        elif item.kind == "enrolled":
+            enrolled: Enrolled = item.value
+            log.info("badge %s présenté en mode enrôlement", enrolled.uid)
+            self._record(EventKind.ENROL, {"uid": enrolled.uid})
             if self.bus is not None:
-                self.bus.publish(bus.ENROLLED, bus.encode({"uid": payload["uid"], "request": payload["request"]}))
-        elif name == "unlock":
-            by = str(payload.get("by") or "manager")
-            self._drive(self.machine.remote_unlock(time.monotonic(), by, payload.get("ref")))
-            self._reply(request, True, "unlocked", "Porte ouverte")
-        elif name == "admit":
-            self.handle_tap(str(payload.get("credential") or ""), None, request=request or "admit")
-        elif name == "enrol":
-            timeout = payload.get("timeout_s")
-            seconds = float(timeout) if isinstance(timeout, (int, float)) and 0 < timeout <= 300 else ENROL_TIMEOUT_S
-            self.enrol = (request, time.monotonic() + seconds)
-            self._reply(request, True, "enrol", "Présentez le badge au lecteur")
-        elif name == "reload":
-            self._reload()
-            self._reply(request, True, "reloaded", "")
-        else:
-            log.warning("commande inconnue ignorée : %r", name)
-            self._reply(request, False, "unknown_command", "Commande inconnue")
+                self.bus.publish(enrolled)
+
+    def _command(self, command: Command) -> None:
+        if isinstance(command, Unlock):
+            self._drive(self.machine.remote_unlock(time.monotonic(), command.by, command.ref))
+            self._reply(command.request, True, Reply.UNLOCKED)
+        elif isinstance(command, Admit):
+            self.handle_tap(command.credential, None, request=command.request)
+        elif isinstance(command, Enrol):
+            self.enrol = (command.request, time.monotonic() + command.timeout_s)
+            self._reply(command.request, True, Reply.ENROL)
+        elif isinstance(command, Reload):
+            self.cache.reload()
+            self._reply(command.request, True, Reply.RELOADED)
 
     # ------------------------------------------------------------------------------------------ outputs
 
@@ -340,106 +295,33 @@ class Door:
     def _drive(self, out: Output) -> None:
         self._set_relay(out.unlocked)
         if out.indicator is not None:
-            self._indicate(out.indicator)
+            self.indicator.show(out.indicator, time.monotonic())
         for kind, data in out.events:
             self._record(kind, data)
-            if kind == "alarm" and data.get("active"):
+            if kind == EventKind.ALARM and data.get("active"):
                 log.warning("alarme %s", data["type"])
 
-    def _indicate(self, what: str) -> None:
-        # Switched on here and off by the main loop's clock: no thread per decision.
-        indicator = self.devices.indicator
-        granted = what == "grant"
-        indicator.off("red" if granted else "green")
-        indicator.on("green" if granted else "red")
-        indicator.on("buzzer")
-        now = time.monotonic()
-        self.light_off_at = now + INDICATOR_S
-        self.buzzer_off_at = now + (BEEP_GRANT_S if granted else BEEP_DENY_S)
-
-    def _indicator_tick(self, now: float) -> None:
-        indicator = self.devices.indicator
-        if self.buzzer_off_at is not None and now >= self.buzzer_off_at:
-            self.buzzer_off_at = None
-            indicator.off("buzzer")
-        if self.light_off_at is not None and now >= self.light_off_at:
-            self.light_off_at = None
-            indicator.off("green")
-            indicator.off("red")
-
-    def _record(self, kind: str, data: dict[str, Any]) -> None:
+    def _record(self, kind: EventKind, data: dict[str, Any]) -> None:
         wall = dt.datetime.now(dt.UTC)
         stamp = Stamp(wall, time.monotonic_ns(), self.boot, self.clock.check(wall, self.synced))
-        try:
-            with self.db.write() as session:
-                self._flush_failed(session)
-                append_event(session, self.site.device, kind, data, stamp)
-        except Exception:
-            log.exception("écriture impossible : événement %s gardé en mémoire", kind)
-            self.failed.append((kind, data, stamp))
+        self.recorder.record(kind, data, stamp)
 
-    def _flush_failed(self, session: Any) -> None:
-        while self.failed:
-            kind, data, stamp = self.failed[0]
-            append_event(session, self.site.device, kind, data, stamp)
-            self.failed.pop(0)
-
-    def _reply(self, request: str, ok: bool, reason: str, message: str) -> None:
+    def _reply(self, request: str, ok: bool, reason: str) -> None:
         if self.bus is not None:
-            payload = {"request": request, "ok": ok, "reason": reason, "message": message}
-            self.bus.publish(bus.DOOR_REPLY, bus.encode(payload))
+            self.bus.publish(Reply(request, ok, reason))
 
-    def _state_payload(self) -> bytes:
+    def _state(self) -> DoorState:
         health = self.reader.health
         with self.lock:
-            return bus.encode(
-                {
-                    "online": True,
-                    "locked": not self.devices.lock.is_unlocked,
-                    "open": self.machine.door_open,
-                    "alarms": sorted(self.machine.alarms),
-                    "staffed": self.machine.staffed,
-                    "reader": {"state": health.state, "detail": health.detail, "reopens": health.reopens},
-                    "pending_writes": len(self.failed),
-                }
+            return DoorState(
+                online=True,
+                locked=not self.devices.lock.is_unlocked,
+                open=self.machine.door_open,
+                alarms=tuple(sorted(self.machine.alarms)),
+                staffed=self.machine.staffed,
+                reader=ReaderHealth(health.state, health.detail, health.reopens),
+                pending_writes=len(self.recorder.failed),
             )
-
-    # ------------------------------------------------------------------------------------------ state
-
-    def _reload(self) -> None:
-        today = dt.datetime.now(self.site.tz).date()
-        with self.db.read() as session:
-            version = state_version(session)
-            state = load_state(
-                session, self.rules, self.site.id, self.site.device, today, self.config.door.clock_unsure
-            )
-        with self.lock:
-            # Decisions acted on but not yet committed are not in the database: carry them over.
-            for pending in self.uncommitted:
-                if pending.decision.holder_id in state.holders:
-                    _reapply(pending.decision, state)
-            self.state, self.version = state, version
-
-    def _poll_changes(self) -> None:
-        try:
-            with self.db.read() as session:
-                version = state_version(session)
-            if version != self.version:
-                self._reload()
-            if self.failed:
-                with self.db.write() as session:
-                    self._flush_failed(session)
-        except Exception:
-            log.exception("lecture de la base impossible ; la porte décide sur ce qu'elle sait")
-
-    def _persist_floor(self) -> None:
-        if self.clock.floor is None:
-            return
-        try:
-            with self.db.write() as session:
-                set_meta(session, "time_floor", self.clock.floor.isoformat())
-        except Exception:
-            log.exception("plancher horaire non enregistré")
 
     def _staffed(self) -> bool:
         if not self.schedule:
@@ -448,17 +330,26 @@ class Door:
         return staffed_at(local.weekday(), local.hour * 60 + local.minute, self.schedule)
 
 
-def _reapply(decision: Decision, state: AccessState) -> None:
-    """Apply a decision taken on an older state to a freshly loaded one (same holder and right, new objects)."""
+def tap_news(pending: Pending) -> Tap:
+    """What the screens are told of a recorded decision: facts, no badge UID."""
+    decision = pending.decision
     charge = decision.charge
-    if charge is None or decision.holder_id is None:
-        return
-    holder = state.holders[decision.holder_id]
-    entitlement = next((e for e in holder.entitlements if e.id == charge.entitlement_id), None)
-    if entitlement is not None and not state.uses.has(decision.holder_id, decision.slot):  # type: ignore[arg-type]
-        state.uses.add(decision.holder_id, charge.date, charge.slot)
-        if entitlement.balance is not None:
-            entitlement.balance -= charge.spent
+    return Tap(
+        event=pending.event_id,
+        seq=pending.seq,
+        at=pending.stamp.at,
+        granted=decision.granted,
+        reason=decision.reason,
+        holder=decision.holder_id,
+        first_name=decision.first_name,
+        plan=decision.entitlement.kind if decision.entitlement else None,
+        slot=decision.slot.slot if decision.slot else None,
+        charged=charge is not None,
+        spent=charge.spent if charge else 0,
+        balance=decision.balance,
+        clock_ok=decision.clock_ok,
+        connected_ns=pending.connected_ns,
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -12,8 +12,10 @@ from werkzeug.wrappers.response import Response as BaseResponse
 
 from access.models import Member, Sale
 from kiosk.context import current_kiosk
+from kiosk.doorlink import request_id
 from kiosk.i18n import _
 from kiosk.security import password_fingerprint, password_matches, stored_password_hash
+from sync.localbus import Unlock
 
 bp = Blueprint("admin", __name__)
 
@@ -100,13 +102,13 @@ def unlock() -> BaseResponse:
     kiosk = current_kiosk()
     reply = None
     if kiosk.link is not None:
-        reply = kiosk.link.request("unlock", kiosk.tuning.command_timeout_s, by="manager", ref="admin")
+        reply = kiosk.link.request(Unlock(request_id(), by="manager", ref="admin"), kiosk.tuning.command_timeout_s)
     if reply is None:
         flash(_("La porte ne répond pas : elle n'a pas été ouverte."), "error")
     elif reply.ok:
         flash(_("Porte ouverte."), "ok")
     else:
-        flash(_("La porte a refusé : %(reason)s", reason=reply.message or reply.reason), "error")
+        flash(_("La porte a refusé : %(reason)s", reason=reply.reason), "error")
     back = request.form.get("back", "")
     return redirect(back if back.startswith("/admin") else url_for("admin.dashboard"))
 

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from access import admin
-from access.models import PLAN_KINDS, Balance, Credential, Member, Plan, Subscription, Use
+from access.models import Balance, Credential, Member, Plan, Subscription, Use
 from access.store import spent_since_balances
+from common.words import PlanKind
 from kiosk.admin import bp
 from kiosk.context import current_kiosk
 from kiosk.i18n import _
@@ -185,7 +186,7 @@ def _change(member_id: str, operation: Callable[[Any], object], done: str) -> Ba
 def plans() -> str:
     with current_kiosk().db.read() as s:
         rows = s.scalars(select(Plan).order_by(Plan.name)).all()
-    return render_template("admin/plans.html", plans=rows, kinds=PLAN_KINDS, kind_label=kind_label, form={})
+    return render_template("admin/plans.html", plans=rows, kinds=tuple(PlanKind), kind_label=kind_label, form={})
 
 
 @bp.post("/plans")
@@ -212,6 +213,8 @@ def add_plan() -> BaseResponse | tuple[str, int]:
         flash(str(exc), "error")
         with current_kiosk().db.read() as s:
             rows = s.scalars(select(Plan).order_by(Plan.name)).all()
-        return render_template("admin/plans.html", plans=rows, kinds=PLAN_KINDS, kind_label=kind_label, form=f), 422
+        return render_template(
+            "admin/plans.html", plans=rows, kinds=tuple(PlanKind), kind_label=kind_label, form=f
+        ), 422
     flash(_("Formule créée : %(name)s", name=spec.name.strip()), "ok")
     return redirect(url_for("admin.plans"))

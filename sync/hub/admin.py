@@ -14,10 +14,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from common.db import utcnow
+from common.words import PlanKind
 from sync.hub.db import HubDatabase
 from sync.hub.ingest import insert_ignoring_conflicts
 from sync.hub.models import ChangeRequest, Command, Credential, Member, Meta, Plan, Site, Subscription
-from sync.protocol import COMMAND_NAMES, ID_RE, MAX_COMMAND_TTL_S, PLAN_KINDS, UID_RE, Json
+from sync.protocol import COMMAND_NAMES, ID_RE, MAX_COMMAND_TTL_S, UID_RE, Json
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def add_plan(
     hours_end: dt.time | None = None,
     price_cents: int = 0,
 ) -> str:
-    if kind not in PLAN_KINDS or (kind == "carnet" and not half_days):
+    if kind not in tuple(PlanKind) or (kind == PlanKind.CARNET and not half_days):
         raise HubError("bad_plan", f"{kind} / {half_days}")
     with db.write() as session:
         plan = Plan(

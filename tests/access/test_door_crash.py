@@ -9,8 +9,9 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -41,17 +42,21 @@ def start_door(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def wait_message(messages: queue.Queue[Message], topic: str, timeout: float, predicate=lambda d: True) -> dict:  # type: ignore[no-untyped-def]
+M = TypeVar("M", bound=bus.Message)
+
+
+def wait_message(
+    messages: queue.Queue[Message], kind: type[M], timeout: float, predicate: Callable[[M], bool] = lambda m: True
+) -> M:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             message = messages.get(timeout=0.1)
         except queue.Empty:
             continue
-        data = bus.decode(message.payload)
-        if message.topic == topic and data is not None and predicate(data):
-            return data
-    raise AssertionError(f"no message on {topic} within {timeout} s")
+        if message.topic == kind.topic and predicate(decoded := kind.decode(message.payload)):
+            return decoded
+    raise AssertionError(f"no {kind.__name__} within {timeout} s")
 
 
 def test_sigkill_during_a_burst_loses_no_committed_event(tmp_path: Path, broker: Mosquitto) -> None:
@@ -72,7 +77,7 @@ def test_sigkill_during_a_burst_loses_no_committed_event(tmp_path: Path, broker:
     committed: list[str] = []
     try:
         assert listener.wait_connected(10)
-        wait_message(messages, bus.DOOR_STATE, 20, lambda d: d.get("online") is True)
+        wait_message(messages, bus.DoorState, 20, lambda state: state.online)
         for i in range(12):
             card.present_nowait(BADGES[i % len(BADGES)], 0.3)
             if i == 8:
@@ -83,9 +88,8 @@ def test_sigkill_during_a_burst_loses_no_committed_event(tmp_path: Path, broker:
         time.sleep(0.3)
         while not messages.empty():
             message = messages.get()
-            data = bus.decode(message.payload)
-            if message.topic == bus.TAP and data is not None:
-                committed.append(data["event"])
+            if message.topic == bus.TAP:
+                committed.append(bus.Tap.decode(message.payload).event)
     finally:
         if door.poll() is None:
             door.kill()
@@ -106,12 +110,12 @@ def test_sigkill_during_a_burst_loses_no_committed_event(tmp_path: Path, broker:
     # The door comes back, locked, and goes on with the next sequence number.
     door = start_door(config_path, tmp_path / "door.log")
     try:
-        state = wait_message(messages, bus.DOOR_STATE, 20, lambda d: d.get("online") is True)
-        assert state["locked"] is True
+        state = wait_message(messages, bus.DoorState, 20, lambda state: state.online)
+        assert state.locked is True
         time.sleep(2.0)  # past the reader's debounce of the last badge
         card.present(ALICE, 0.3)
-        tap = wait_message(messages, bus.TAP, 10)
-        assert tap["granted"] is True and tap["seq"] > before
+        tap = wait_message(messages, bus.Tap, 10)
+        assert tap.granted and tap.seq > before
     finally:
         door.send_signal(signal.SIGTERM)
         assert door.wait(10) == 0

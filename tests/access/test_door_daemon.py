@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from access.door import FORCED, HELD_OPEN
 from access.models import Use
+from common.words import Alarm
 from tests.support.door import ALICE, BRUNO, CLARA, DENIS, UNKNOWN, DoorRig, wait_until
 
 
@@ -78,10 +78,10 @@ def test_forced_door_alarm(rig: DoorRig) -> None:
     rig.set_door(False)
     rig.set_door(True)
     alarms = rig.wait_events(1, "alarm")
-    assert alarms[0].data == {"type": FORCED, "active": True}
+    assert alarms[0].data == {"type": Alarm.FORCED, "active": True}
     rig.set_door(False)
     alarms = rig.wait_events(2, "alarm")
-    assert alarms[1].data == {"type": FORCED, "active": False}
+    assert alarms[1].data == {"type": Alarm.FORCED, "active": False}
     assert rig.relay_states() == [False]
 
 
@@ -90,9 +90,9 @@ def test_held_open_alarm(rig: DoorRig) -> None:
     rig.wait_events(1, "entry")
     rig.set_door(True)  # within the unlock pulse: a normal entry, no forced alarm
     alarms = rig.wait_events(1, "alarm", timeout=4)
-    assert alarms[0].data == {"type": HELD_OPEN, "active": True}
+    assert alarms[0].data == {"type": Alarm.HELD_OPEN, "active": True}
     rig.set_door(False)
-    assert rig.wait_events(2, "alarm")[1].data == {"type": HELD_OPEN, "active": False}
+    assert rig.wait_events(2, "alarm")[1].data == {"type": Alarm.HELD_OPEN, "active": False}
 
 
 def test_restart_leaves_the_lock_locked(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from access.door import FORCED, HELD_OPEN, DoorMachine, DoorTiming, staffed_at
+from access.door import DoorMachine, DoorTiming, staffed_at
+from common.words import Alarm
 
 TIMING = DoorTiming(unlock_s=5.0, held_open_s=60.0, relock_after_close_s=0.5)
 
@@ -38,10 +39,10 @@ def test_relock_soon_after_door_opened_and_closed() -> None:
 def test_forced_door_raises_alarm_and_closing_clears_it() -> None:
     machine = DoorMachine(TIMING)
     out = machine.door_changed(True, 1.0)
-    assert ("alarm", {"type": FORCED, "active": True}) in out.events
-    assert machine.alarms == {FORCED}
+    assert ("alarm", {"type": Alarm.FORCED, "active": True}) in out.events
+    assert machine.alarms == {Alarm.FORCED}
     out = machine.door_changed(False, 3.0)
-    assert ("alarm", {"type": FORCED, "active": False}) in out.events
+    assert ("alarm", {"type": Alarm.FORCED, "active": False}) in out.events
     assert not machine.alarms
 
 
@@ -60,9 +61,9 @@ def test_held_open_alarm_after_the_configured_time() -> None:
     machine.tick(5.0)
     assert machine.next_deadline() == 61.0
     assert machine.tick(60.9).events == []
-    assert machine.tick(61.0).events == [("alarm", {"type": HELD_OPEN, "active": True})]
+    assert machine.tick(61.0).events == [("alarm", {"type": Alarm.HELD_OPEN, "active": True})]
     assert machine.tick(70.0).events == []  # raised once
-    assert ("alarm", {"type": HELD_OPEN, "active": False}) in machine.door_changed(False, 80.0).events
+    assert ("alarm", {"type": Alarm.HELD_OPEN, "active": False}) in machine.door_changed(False, 80.0).events
 
 
 def test_staffed_hours_keep_the_door_open_without_alarms() -> None:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from access.ledger import AFTERNOON, MORNING, Entitlement, SlotRules, Uses, apply_charge, charge_for, slot_at
+from access.ledger import Entitlement, SlotRules, Uses, apply_charge, charge_for, slot_at
+from common.words import PlanKind, Slot
 
 PARIS = ZoneInfo("Europe/Paris")
 RULES = SlotRules(PARIS)
@@ -28,8 +29,8 @@ instants = st.datetimes(
 
 
 def test_noon_boundary_is_exact() -> None:
-    assert slot_at(paris(2026, 11, 23, 12, 59, 59, 999999), RULES).slot == MORNING
-    assert slot_at(paris(2026, 11, 23, 13), RULES).slot == AFTERNOON
+    assert slot_at(paris(2026, 11, 23, 12, 59, 59, 999999), RULES).slot == Slot.MORNING
+    assert slot_at(paris(2026, 11, 23, 13), RULES).slot == Slot.AFTERNOON
 
 
 def test_slot_hours_are_half_open() -> None:
@@ -42,14 +43,14 @@ def test_slot_hours_are_half_open() -> None:
 @pytest.mark.parametrize("day", DST_DAYS)
 def test_dst_days_keep_local_slots(day: dt.date) -> None:
     """On a clock-change day, 08:00 and 13:00 are still the local boundaries, whatever the UTC offset."""
-    for hour, slot in ((8, MORNING), (12, MORNING), (13, AFTERNOON), (19, AFTERNOON)):
+    for hour, slot in ((8, Slot.MORNING), (12, Slot.MORNING), (13, Slot.AFTERNOON), (19, Slot.AFTERNOON)):
         ref = slot_at(paris(day.year, day.month, day.day, hour), RULES)
         assert (ref.date, ref.slot, ref.inside) == (day, slot, True)
     # 24 hours before local 13:00 is 12:00 local in spring (the clocks went forward) and 14:00 in autumn:
     # slots follow the local wall clock, not UTC arithmetic.
     before = slot_at(paris(day.year, day.month, day.day, 13) - dt.timedelta(days=1), RULES)
     assert before.local_time == (dt.time(12) if day.month == 3 else dt.time(14))
-    assert before.slot == (MORNING if day.month == 3 else AFTERNOON)
+    assert before.slot == (Slot.MORNING if day.month == 3 else Slot.AFTERNOON)
 
 
 def test_naive_datetime_refused() -> None:
@@ -62,7 +63,7 @@ def test_slot_matches_local_wall_time(now: dt.datetime) -> None:
     ref = slot_at(now, RULES)
     local = now.astimezone(PARIS)
     assert ref.date == local.date()
-    assert ref.slot == (MORNING if local.hour < 13 else AFTERNOON)
+    assert ref.slot == (Slot.MORNING if local.hour < 13 else Slot.AFTERNOON)
     assert ref.inside == (8 <= local.hour < 20)
 
 
@@ -79,7 +80,7 @@ def test_dst_day_every_second_has_one_slot(day: dt.date, second: int) -> None:
 @given(st.lists(instants, min_size=1, max_size=40), st.integers(0, 5), st.booleans())
 def test_never_two_uses_and_never_below_zero(moments: list[dt.datetime], start: int, overdraft: bool) -> None:
     uses = Uses()
-    carnet = Entitlement("sub", "carnet", balance=start, allow_overdraft=overdraft)
+    carnet = Entitlement("sub", PlanKind.CARNET, balance=start, allow_overdraft=overdraft)
     charged: list[tuple[dt.date, str]] = []
     for now in sorted(moments):
         ref = slot_at(now, RULES)
@@ -99,7 +100,7 @@ def test_never_two_uses_and_never_below_zero(moments: list[dt.datetime], start: 
 
 def test_apply_charge_twice_is_refused() -> None:
     uses = Uses()
-    carnet = Entitlement("sub", "carnet", balance=3)
+    carnet = Entitlement("sub", PlanKind.CARNET, balance=3)
     ref = slot_at(paris(2026, 11, 23, 9), RULES)
     charge = charge_for("m1", carnet, ref, uses)
     assert charge is not None

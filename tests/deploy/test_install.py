@@ -38,7 +38,19 @@ FAKE_COMMAND = Path(__file__).with_name("fake_command.py")
 FAKED = ("apt-get", "dpkg-query", "useradd", "groupadd", "systemctl", "chown", "udevadm", "modprobe")
 # Calls that only ask (the real commands change nothing for them).
 QUERIES = {("dpkg-query",), ("systemctl", "is-enabled"), ("systemctl", "is-active")}
-SOURCE_PATHS = ("pyproject.toml", "README.md", "access", "common", "halfday", "hardware", "kiosk", "sync", "bench", "systemd", "install")
+SOURCE_PATHS = (
+    "pyproject.toml",
+    "README.md",
+    "access",
+    "common",
+    "halfday",
+    "hardware",
+    "kiosk",
+    "sync",
+    "bench",
+    "systemd",
+    "install",
+)
 MANAGER_PASSWORD = "accueil-du-local"
 INSTALL_TIMEOUT_S = 240
 SECRETS = (

@@ -4,7 +4,14 @@ import time
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from hardware.config import HardwareConfig
+from hardware.config import (
+    DoorSensorConfig,
+    ExitButtonConfig,
+    HardwareConfig,
+    IndicatorConfig,
+    LockConfig,
+    ReaderConfig,
+)
 from hardware.devices import build_devices
 from hardware.gpio import GpioDoorSensor, GpioExitButton, GpioIndicator, GpioLock
 from hardware.pins import PinFactoryError, make_pin_factory
@@ -156,15 +163,13 @@ def test_indicator_parts_and_absent_parts(mock_factory: MockFactory) -> None:
 
 
 def test_build_devices_from_config_uses_the_named_mock_factory() -> None:
-    cfg = HardwareConfig.from_dict(
-        {
-            "pin_factory": "mock",
-            "lock": {"pin": 17, "wiring": "fail-safe"},
-            "door_sensor": {"pin": 27, "debounce_s": 0.01},
-            "exit_button": {"pin": 22, "debounce_s": 0.01},
-            "indicator": {"red_pin": 6},
-            "reader": {"path": "usb"},
-        }
+    cfg = HardwareConfig(
+        pin_factory="mock",
+        lock=LockConfig(pin=17, wiring="fail-safe"),
+        door_sensor=DoorSensorConfig(pin=27, debounce_s=0.01),
+        exit_button=ExitButtonConfig(pin=22, debounce_s=0.01),
+        indicator=IndicatorConfig(red_pin=6),
+        reader=ReaderConfig(path="usb"),
     )
     devices = build_devices(cfg)
     factory = devices.pin_factory
@@ -185,7 +190,7 @@ def test_build_devices_from_config_uses_the_named_mock_factory() -> None:
 
 
 def test_build_devices_on_a_given_factory_releases_pins(mock_factory: MockFactory) -> None:
-    cfg = HardwareConfig.from_dict({"pin_factory": "lgpio", "reader": {"path": "usb"}, "door_sensor": {}})
+    cfg = HardwareConfig(pin_factory="lgpio", reader=ReaderConfig(path="usb"), door_sensor=DoorSensorConfig())
     with build_devices(cfg, pin_factory=mock_factory) as devices:
         assert devices.pin_factory is mock_factory
     with build_devices(cfg, pin_factory=mock_factory) as again:  # pins were released
@@ -194,7 +199,7 @@ def test_build_devices_on_a_given_factory_releases_pins(mock_factory: MockFactor
 
 
 def test_build_devices_failure_releases_what_was_built(mock_factory: MockFactory) -> None:
-    cfg = HardwareConfig.from_dict({"pin_factory": "mock", "reader": {"path": "usb"}, "exit_button": {}})
+    cfg = HardwareConfig(pin_factory="mock", reader=ReaderConfig(path="usb"), exit_button=ExitButtonConfig())
     taken = GpioLock(22, active_high=True, wiring="fail-secure", pin_factory=mock_factory)
     with pytest.raises(Exception, match="22"):
         build_devices(cfg, pin_factory=mock_factory)

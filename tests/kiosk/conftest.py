@@ -5,14 +5,13 @@ itself (real nfcpy reader loop on a virtual card, gpiozero MockFactory) for the 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as paho
 import pytest
@@ -210,12 +209,15 @@ def screenshot(page: Page, name: str) -> Path:
 # ---------------------------------------------------------------------------------------------- bus probe
 
 
+C = TypeVar("C", bound=bus.Command)
+
+
 class BusProbe:
     """A test's own client on the local bus: records the commands sent to the door, and can publish news to test
     the kiosk's handling of one message in isolation (the end-to-end tests use the real door instead)."""
 
     def __init__(self, broker: Mosquitto) -> None:
-        self.commands: list[dict[str, Any]] = []
+        self.commands: list[bus.Command] = []
         self._lock = threading.Lock()
         self.client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="halfday-test-probe")
         self.client.on_message = self._on_message
@@ -224,17 +226,18 @@ class BusProbe:
         self.client.loop_start()
 
     def _on_message(self, _client: Any, _userdata: Any, message: paho.MQTTMessage) -> None:
-        data = bus.decode(bytes(message.payload))
-        if data is not None:
-            with self._lock:
-                self.commands.append(data)
-
-    def commands_named(self, name: str) -> list[dict[str, Any]]:
+        command = bus.decode_command(bytes(message.payload))  # the kiosk sends only well-formed commands
         with self._lock:
-            return [c for c in self.commands if c.get("name") == name]
+            self.commands.append(command)
 
-    def publish(self, topic: str, payload: dict[str, Any] | bytes, retain: bool = False) -> None:
-        raw = payload if isinstance(payload, bytes) else json.dumps({"v": 1, **payload}).encode()
+    def commands_of(self, kind: type[C]) -> list[C]:
+        with self._lock:
+            return [c for c in self.commands if isinstance(c, kind)]
+
+    def publish(self, message: bus.Message, retain: bool = False) -> None:
+        self.publish_raw(message.topic, message.encode(), retain)
+
+    def publish_raw(self, topic: str, raw: bytes, retain: bool = False) -> None:
         self.client.publish(topic, raw, qos=1, retain=retain).wait_for_publish(5)
 
     def close(self) -> None:

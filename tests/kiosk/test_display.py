@@ -5,6 +5,7 @@ either outage are decided and recorded by the door alone, and show up once the d
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import urllib.request
 from collections.abc import Callable
 
@@ -12,6 +13,7 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 
 from access.config import load_config
+from common.words import Alarm
 from kiosk.app import create_app
 from kiosk.serve import KioskServer
 from sync import localbus as bus
@@ -82,11 +84,8 @@ def test_a_networked_site_shows_the_link_to_the_hub(
             return str(response.read().decode())
 
     assert "Synchronisation : pas de nouvelles" in panel()
-    probe.publish(
-        bus.SYNC_STATUS,
-        {"online": False, "last_contact": "2026-11-23T08:05:00+00:00", "backlog": 12, "oldest": None},
-        retain=True,
-    )
+    last_contact = dt.datetime(2026, 11, 23, 8, 5, tzinfo=dt.UTC)
+    probe.publish(bus.SyncStatus(online=False, last_contact=last_contact, backlog=12), retain=True)
     assert wait_until(lambda: "Hub injoignable" in panel())
     text = panel()
     assert "dernier contact 23/11 09:05" in text and "12 événement(s) en attente d'envoi" in text
@@ -98,15 +97,9 @@ def test_alarms_and_reader_trouble_are_on_the_display(kiosk: KioskServer, probe:
             return str(response.read().decode())
 
     assert "Porte hors ligne" in panel()  # no retained state yet
-    state = {
-        "online": True,
-        "locked": False,
-        "open": True,
-        "alarms": ["forced"],
-        "staffed": False,
-        "reader": {"state": "error", "detail": "lecteur introuvable sur usb", "reopens": 3},
-    }
-    probe.publish(bus.DOOR_STATE, state, retain=True)
+    reader = bus.ReaderHealth("error", "lecteur introuvable sur usb", 3)
+    state = bus.DoorState(online=True, locked=False, open=True, alarms=(Alarm.FORCED,), reader=reader)
+    probe.publish(state, retain=True)
     assert wait_until(lambda: "Alarme : porte forcée" in panel())
     text = panel()
     assert "Déverrouillée · ouverte" in text and "Lecteur de badges en panne" in text

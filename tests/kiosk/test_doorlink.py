@@ -6,38 +6,35 @@ message; tests/kiosk/test_end_to_end.py runs the real door."""
 
 from __future__ import annotations
 
+import datetime as dt
 import queue
 import threading
 from collections.abc import Iterator
 
 import pytest
 
-from kiosk.doorlink import DoorLink
+from access.policy import Reason
+from common.words import Alarm, PlanKind, Slot
+from kiosk.doorlink import DoorLink, request_id
 from kiosk.live import Live, News
-from kiosk.taps import TapNews
 from sync import localbus as bus
 from tests.kiosk.conftest import BusProbe, Site, wait_until
 from tests.support.broker import Mosquitto
 
-TAP = {
-    "event": "e" * 32,
-    "seq": 7,
-    "at": "2026-11-23T09:00:00+00:00",
-    "uid": "A1A2A3A4",
-    "granted": True,
-    "reason": "granted",
-    "holder": "h" * 32,
-    "first_name": "Alice",
-    "plan": "carnet",
-    "slot": "morning",
-    "charged": True,
-    "spent": 1,
-    "balance": 9,
-    "message_fr": "Bonjour Alice !",
-    "message_en": "Welcome Alice!",
-    "clock_ok": True,
-    "connected_ns": None,
-}
+TAP = bus.Tap(
+    event="e" * 32,
+    seq=7,
+    at=dt.datetime(2026, 11, 23, 9, tzinfo=dt.UTC),
+    granted=True,
+    reason=Reason.GRANTED,
+    holder="h" * 32,
+    first_name="Alice",
+    plan=PlanKind.CARNET,
+    slot=Slot.MORNING,
+    charged=True,
+    spent=1,
+    balance=9,
+)
 
 
 @pytest.fixture
@@ -63,59 +60,55 @@ def next_news(q: queue.Queue[News], kind: str, timeout: float = 5.0) -> News:
 
 def test_a_tap_reaches_the_screens_and_bad_payloads_do_not(live: Live, link: DoorLink, probe: BusProbe) -> None:
     with live.subscribe() as q:
-        probe.publish(bus.TAP, b"not json")
-        probe.publish(bus.TAP, {**TAP, "granted": "yes"})
-        probe.publish(bus.TAP, b'{"v": 2, "granted": true}')
-        probe.publish(bus.TAP, TAP)
+        probe.publish_raw(bus.TAP, b"not json")
+        probe.publish_raw(bus.TAP, TAP.encode().replace(b'"granted":true', b'"granted":"yes"'))
+        probe.publish_raw(bus.TAP, TAP.encode().replace(b'"v":1', b'"v":2'))
+        probe.publish(TAP)
         news = next_news(q, "tap")
-    assert isinstance(news.data, TapNews)
+    assert news.data == TAP
     assert (news.data.first_name, news.data.spent, news.data.balance, news.data.seq) == ("Alice", 1, 9, 7)
 
 
 def test_retained_door_state_and_sync_status(live: Live, link: DoorLink, probe: BusProbe) -> None:
     assert not link.door_state.online and link.sync_status is None
     probe.publish(
-        bus.DOOR_STATE,
-        {"online": True, "locked": True, "open": False, "alarms": ["held_open"], "reader": {"state": "ok"}},
+        bus.DoorState(online=True, locked=True, open=False, alarms=(Alarm.HELD_OPEN,), reader=bus.ReaderHealth("ok")),
         retain=True,
     )
-    probe.publish(
-        bus.SYNC_STATUS, {"online": False, "last_contact": "2026-11-23T08:00:00Z", "backlog": 12}, retain=True
-    )
+    last_contact = dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC)
+    probe.publish(bus.SyncStatus(online=False, last_contact=last_contact, backlog=12), retain=True)
     assert wait_until(lambda: link.door_state.online and link.sync_status is not None)
-    assert link.door_state.alarms == ("held_open",) and link.door_state.locked
-    status = link.sync_status
-    assert status is not None and status.backlog == 12 and status.last_contact is not None
-    probe.publish(bus.DOOR_STATE, {"online": False}, retain=True)  # the door's last will
+    assert link.door_state.alarms == (Alarm.HELD_OPEN,) and link.door_state.locked
+    assert link.sync_status == bus.SyncStatus(online=False, last_contact=last_contact, backlog=12)
+    probe.publish(bus.OFFLINE, retain=True)  # the door's last will
     assert wait_until(lambda: not link.door_state.online)
+    probe.publish_raw(bus.DOOR_STATE, b'{"v":1,"online":true,"locked":"perhaps"}', retain=True)
+    assert not wait_until(lambda: link.door_state.online, timeout=0.5)  # unreadable: shown as unknown
 
 
 def test_a_command_gets_the_reply_with_its_own_request_id(link: DoorLink, probe: BusProbe) -> None:
     def door() -> None:
-        assert wait_until(lambda: bool(probe.commands_named("unlock")))
-        command = probe.commands_named("unlock")[0]
-        probe.publish(bus.DOOR_REPLY, {"request": "someone-else", "ok": False, "reason": "x", "message": ""})
-        probe.publish(
-            bus.DOOR_REPLY,
-            {"request": command["request"], "ok": True, "reason": "unlocked", "message": "Porte ouverte"},
-        )
+        assert wait_until(lambda: bool(probe.commands_of(bus.Unlock)))
+        command = probe.commands_of(bus.Unlock)[0]
+        probe.publish(bus.Reply("someone-else", False, "x"))
+        probe.publish(bus.Reply(command.request, True, bus.Reply.UNLOCKED))
 
     threading.Thread(target=door).start()
-    reply = link.request("unlock", 5.0, by="manager", ref="test")
-    assert reply is not None and reply.ok and reply.reason == "unlocked"
-    assert probe.commands_named("unlock")[0]["by"] == "manager"
+    reply = link.request(bus.Unlock(request_id(), by="manager", ref="test"), 5.0)
+    assert reply is not None and reply.ok and reply.reason == bus.Reply.UNLOCKED
+    assert probe.commands_of(bus.Unlock)[0].by == "manager"
 
 
 def test_silence_from_the_door_is_no_reply(link: DoorLink) -> None:
-    assert link.request("unlock", 0.3, by="manager") is None
+    assert link.request(bus.Unlock(request_id()), 0.3) is None
 
 
 def test_enrol_waits_for_the_tapped_uid(link: DoorLink, probe: BusProbe) -> None:
     def door() -> None:
-        assert wait_until(lambda: bool(probe.commands_named("enrol")))
-        request = probe.commands_named("enrol")[0]["request"]
-        probe.publish(bus.DOOR_REPLY, {"request": request, "ok": True, "reason": "enrol", "message": ""})
-        probe.publish(bus.ENROLLED, {"request": request, "uid": "D1D2D3D4"})
+        assert wait_until(lambda: bool(probe.commands_of(bus.Enrol)))
+        request = probe.commands_of(bus.Enrol)[0].request
+        probe.publish(bus.Reply(request, True, bus.Reply.ENROL))
+        probe.publish(bus.Enrolled(request, "D1D2D3D4"))
 
     threading.Thread(target=door).start()
     reply, uid = link.enrol(2.0, 5.0)
@@ -127,7 +120,7 @@ def test_no_command_is_sent_while_the_bus_is_down_and_the_link_comes_back(
 ) -> None:
     broker.kill()
     assert wait_until(lambda: not link.connected, 15)
-    assert link.request("unlock", 0.2, by="manager") is None
+    assert link.request(bus.Unlock(request_id()), 0.2) is None
     with live.subscribe() as q:
         broker.start()
         assert wait_until(lambda: link.connected, 15)

@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from access.models import Credential, Event, Pass
+from common.words import PlanKind
 from kiosk.serve import KioskServer
 from kiosk.vouchers import voucher_book
 from tests.kiosk.conftest import (
@@ -78,7 +79,7 @@ def test_walk_ins_buy_with_a_voucher_and_at_the_counter_and_the_relay_pulses(
     page: Page, site: Site, kiosk: KioskServer, door: DoorRun
 ) -> None:
     assert door.relay_states() == [False]
-    buy(page, kiosk, "Zoé", "voucher", voucher_book(site.config).mint("pass_halfday", 9).printed)
+    buy(page, kiosk, "Zoé", "voucher", voucher_book(site.config).mint(PlanKind.PASS_HALFDAY, 9).printed)
     expect(page.locator("#door-text")).to_have_text("La porte est ouverte : entrez !")
     assert wait_until(lambda: door.relay_states() == [False, True, False], timeout=5)
     expect(page.locator("#tap")).to_be_hidden()  # the pass page does not cover its own code with the welcome

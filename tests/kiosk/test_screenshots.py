@@ -4,12 +4,14 @@ it must: the touchscreen never scrolls."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from access.policy import Reason
 from kiosk.serve import KioskServer
 from sync import localbus as bus
 from tests.kiosk.conftest import (
@@ -50,19 +52,13 @@ def test_touchscreen_screens(
     assert fits(page)
     screenshot(page, "screen-attract")
     wait_until(lambda: kiosk.kiosk.live.listeners > 0)
-    probe.publish(bus.TAP, TAP)
+    probe.publish(TAP)
     expect(page.locator("#tap")).to_be_visible()
     screenshot(page, "screen-tap-granted")
     probe.publish(
-        bus.TAP,
-        {
-            **TAP,
-            "event": "f" * 32,
-            "granted": False,
-            "first_name": "Bruno",
-            "charged": False,
-            "message_fr": "Bruno, votre carnet est épuisé. Rechargez-le à l'accueil ou achetez un pass à l'écran.",
-        },
+        dataclasses.replace(
+            TAP, event="f" * 32, granted=False, reason=Reason.NO_CREDIT, first_name="Bruno", charged=False
+        )
     )
     expect(page.locator("#tap")).to_have_class(re.compile("tap-refused"))
     screenshot(page, "screen-tap-refused")
@@ -100,18 +96,7 @@ def test_wall_display(
     size: dict[str, int], open_page: Callable[..., Page], site: Site, kiosk: KioskServer, probe: BusProbe
 ) -> None:
     record_taps(site, [ALICE, BRUNO, UNKNOWN])
-    probe.publish(
-        bus.DOOR_STATE,
-        {
-            "online": True,
-            "locked": True,
-            "open": False,
-            "alarms": [],
-            "staffed": False,
-            "reader": {"state": "ok", "detail": "", "reopens": 0},
-        },
-        retain=True,
-    )
+    probe.publish(bus.DoorState(online=True, locked=True, open=False, reader=bus.ReaderHealth("ok")), retain=True)
     page = open_page(size)
     page.goto(kiosk.url + "/display/")
     expect(page.locator("#present")).to_have_text("2")

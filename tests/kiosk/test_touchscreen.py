@@ -6,6 +6,7 @@ how the kiosk shows it, and to see which command the kiosk sent (test_end_to_end
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 
@@ -13,6 +14,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
 from access.models import Event, Pass, Sale
+from access.policy import Reason
+from common.words import PlanKind
 from kiosk.serve import KioskServer
 from kiosk.vouchers import voucher_book
 from sync import localbus as bus
@@ -37,23 +40,19 @@ def test_attract_screen_then_a_welcome_and_a_refusal(page: Page, kiosk: KioskSer
     page.goto(kiosk.url)
     expect(page.locator("main h1")).to_have_text("Badgez ou achetez un pass")
     wait_until(lambda: kiosk.kiosk.live.listeners > 0)
-    probe.publish(bus.TAP, TAP)
+    probe.publish(TAP)
     overlay = page.locator("#tap")
     expect(overlay).to_be_visible()
     expect(overlay).to_have_class(re.compile("tap-granted"))
     expect(overlay.locator(".tap-title")).to_have_text("Alice")
-    expect(overlay.locator(".tap-message")).to_have_text("Bonjour Alice !")
+    expect(overlay.locator(".tap-message")).to_have_text(
+        "Bonjour Alice ! Une demi-journée décomptée pour ce matin, il vous en reste 9."
+    )
     expect(overlay.locator(".tap-chips li")).to_have_text(["1 demi-journée décomptée", "Il vous reste 9 demi-journées"])
-    refusal = {
-        **TAP,
-        "event": "f" * 32,
-        "granted": False,
-        "reason": "unknown",
-        "first_name": None,
-        "charged": False,
-        "message_fr": "Badge inconnu. Achetez un pass à l'écran ou adressez-vous à l'accueil.",
-    }
-    probe.publish(bus.TAP, refusal)
+    refusal = dataclasses.replace(
+        TAP, event="f" * 32, granted=False, reason=Reason.UNKNOWN, holder=None, first_name=None, charged=False
+    )
+    probe.publish(refusal)
     expect(overlay).to_have_class(re.compile("tap-refused"))
     expect(overlay.locator(".tap-title")).to_have_text("Entrée refusée")
     expect(overlay.locator(".tap-message")).to_contain_text("Achetez un pass à l'écran")
@@ -73,7 +72,7 @@ def start_purchase(page: Page, kiosk: KioskServer, name: str = "Zoé Lemoine", e
 def test_walk_in_pays_with_a_voucher_and_the_kiosk_admits_the_pass(
     page: Page, site: Site, kiosk: KioskServer, probe: BusProbe
 ) -> None:
-    voucher = voucher_book(site.config).mint("pass_halfday", 41)
+    voucher = voucher_book(site.config).mint(PlanKind.PASS_HALFDAY, 41)
     start_purchase(page, kiosk)
     expect(page.locator("#name")).to_have_value("Zoé Lemoine")  # typed on the on-screen keyboard
     page.click("#pay-voucher")
@@ -88,8 +87,8 @@ def test_walk_in_pays_with_a_voucher_and_the_kiosk_admits_the_pass(
     assert (sale.provider, sale.paid, sale.voucher_code) == ("voucher", True, voucher.code)
     assert sale.buyer_name == "Zoé Lemoine"
     assert page.locator("#pass-code").inner_text().replace(" ", "") == pass_.code
-    assert wait_until(lambda: bool(probe.commands_named("admit")))
-    assert probe.commands_named("admit")[0]["credential"] == f"pass:{pass_.id}"
+    assert wait_until(lambda: bool(probe.commands_of(bus.Admit)))
+    assert probe.commands_of(bus.Admit)[0].credential == f"pass:{pass_.id}"
     # No door answered in this test: the walk-in is told so, and what to do.
     expect(page.locator("#door-text")).to_contain_text("La porte ne répond pas")
 
@@ -114,15 +113,15 @@ def test_counter_sale_is_unpaid_and_the_code_lets_the_walk_in_back_in(
         later.click(f'#keypad [data-key="{digit}"]')
     later.click("#keypad .key-ok")
     expect(later.locator("main h1")).to_have_text("Bon retour Yann !")
-    assert wait_until(lambda: len(probe.commands_named("admit")) == 2)
-    assert [c["credential"] for c in probe.commands_named("admit")] == [f"pass:{pass_id}"] * 2
+    assert wait_until(lambda: len(probe.commands_of(bus.Admit)) == 2)
+    assert [c.credential for c in probe.commands_of(bus.Admit)] == [f"pass:{pass_id}"] * 2
 
 
 def test_wrong_voucher_reused_voucher_and_empty_name_record_no_sale(
     page: Page, site: Site, kiosk: KioskServer, probe: BusProbe
 ) -> None:
     book = voucher_book(site.config)
-    good = book.mint("pass_halfday", 5)
+    good = book.mint(PlanKind.PASS_HALFDAY, 5)
     wrong = good.code[:-1] + ("0" if good.code[-1] != "0" else "1")
 
     start_purchase(page, kiosk)
@@ -150,7 +149,7 @@ def test_wrong_voucher_reused_voucher_and_empty_name_record_no_sale(
     page.click("#pay")
     expect(page.locator("#error")).to_contain_text("Ce bon a déjà été utilisé")
     assert sales_count(site) == 1
-    assert len(probe.commands_named("admit")) == 1
+    assert len(probe.commands_of(bus.Admit)) == 1
 
 
 def test_a_day_voucher_for_a_half_day_pass_says_which_pass_to_choose(
@@ -158,7 +157,7 @@ def test_a_day_voucher_for_a_half_day_pass_says_which_pass_to_choose(
 ) -> None:
     start_purchase(page, kiosk)
     page.click("#pay-voucher")
-    page.fill("#voucher", voucher_book(site.config).mint("pass_day", 1).code)
+    page.fill("#voucher", voucher_book(site.config).mint(PlanKind.PASS_DAY, 1).code)
     page.click("#pay")
     expect(page.locator("#error")).to_contain_text("Ce bon est prévu pour un pass « Journée »")
     assert sales_count(site) == 0
@@ -175,8 +174,10 @@ def test_english_on_the_touchscreen(page: Page, kiosk: KioskServer, probe: BusPr
     page.goto(kiosk.url)
     expect(page.locator("main h1")).to_have_text("Tap your badge or buy a pass")
     assert wait_until(lambda: kiosk.kiosk.live.listeners == 1)
-    probe.publish(bus.TAP, TAP)
-    expect(page.locator("#tap .tap-message")).to_have_text("Welcome Alice!")
+    probe.publish(TAP)
+    expect(page.locator("#tap .tap-message")).to_have_text(
+        "Welcome Alice! One half-day used for this morning; 9 left on your carnet."
+    )
     expect(page.locator("#tap .tap-chips li").last).to_have_text("9 half-days left")
 
 

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from access.models import PASS_DAY, PASS_HALFDAY
+from common.words import PlanKind
 from kiosk.security import KioskSetupError
 from kiosk.vouchers import (
     ALPHABET,
@@ -28,17 +28,17 @@ KEY = b"k" * 64
 
 def test_minted_codes_verify_and_say_what_they_buy() -> None:
     book = VoucherBook(KEY, "le-local")
-    half = book.mint(PASS_HALFDAY, 0)
-    day = book.mint(PASS_DAY, MAX_SERIAL)
+    half = book.mint(PlanKind.PASS_HALFDAY, 0)
+    day = book.mint(PlanKind.PASS_DAY, MAX_SERIAL)
     assert len(half.code) == CODE_SYMBOLS and set(half.code) <= set(ALPHABET)
     assert half.printed == format_code(half.code) and half.printed.count("-") == 2
     assert book.verify(half.printed) == half
-    assert book.verify(day.code).kind == PASS_DAY and book.verify(day.code).serial == MAX_SERIAL
+    assert book.verify(day.code).kind == PlanKind.PASS_DAY and book.verify(day.code).serial == MAX_SERIAL
 
 
 def test_typing_is_forgiving() -> None:
     book = VoucherBook(KEY, "le-local")
-    voucher = book.mint(PASS_HALFDAY, 12345)
+    voucher = book.mint(PlanKind.PASS_HALFDAY, 12345)
     sloppy = " " + voucher.printed.lower().replace("-", " ") + " "
     assert book.verify(sloppy) == voucher
     # O for 0 and I or L for 1: the letters Crockford's alphabet leaves out read as the digits they look like.
@@ -48,7 +48,7 @@ def test_typing_is_forgiving() -> None:
 
 def test_a_changed_symbol_is_refused() -> None:
     book = VoucherBook(KEY, "le-local")
-    code = book.mint(PASS_HALFDAY, 7).code
+    code = book.mint(PlanKind.PASS_HALFDAY, 7).code
     for index in range(CODE_SYMBOLS):
         swapped = ALPHABET[(ALPHABET.index(code[index]) + 1) % 32]
         tampered = code[:index] + swapped + code[index + 1 :]
@@ -57,7 +57,7 @@ def test_a_changed_symbol_is_refused() -> None:
 
 
 def test_another_key_or_site_does_not_verify() -> None:
-    code = VoucherBook(KEY, "le-local").mint(PASS_HALFDAY, 1).code
+    code = VoucherBook(KEY, "le-local").mint(PlanKind.PASS_HALFDAY, 1).code
     with pytest.raises(VoucherError) as other_key:
         VoucherBook(b"x" * 64, "le-local").verify(code)
     assert other_key.value.reason == "tag"
@@ -76,7 +76,7 @@ def test_key_file_is_created_once_and_private(site: Site) -> None:
     book = voucher_book(site.config)
     path = voucher_key_path(site.config)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    code = book.mint(PASS_HALFDAY, 3).code
+    code = book.mint(PlanKind.PASS_HALFDAY, 3).code
     assert voucher_book(site.config).verify(code).serial == 3  # same key on the next start
     os.chmod(path, 0o644)
     with pytest.raises(KioskSetupError, match="chmod 600"):

@@ -11,10 +11,10 @@ import time
 import uuid
 from typing import Any
 
+from sync.agent.window import SendWindow
 from sync.mqtt import Message, MqttClient, MqttSettings
 from sync.payloads import make_batch, validate_ack
 from sync.protocol import Json, ack_topic, events_topic, utc_iso
-from sync.window import SendWindow
 
 IDLE_POLL_S = 0.01
 

@@ -22,8 +22,7 @@ from access.db import Database, migrate
 from access.models import Balance, Credential, Member, Outbox, Use
 from access.models import Event as DoorEvent
 from access.store import Stamp, append_event, get_meta, spent_since_balances
-from sync import appliance
-from sync.agent import AgentSettings, SyncAgent
+from sync.agent import AgentSettings, SyncAgent, outbox
 from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
 from sync.hub.models import DeviceCursor
@@ -134,7 +133,7 @@ def test_a_backlog_drains_exactly_once_and_the_outbox_empties(
     assert wait_until(lambda: agent.acked == last and outbox_size(door_db) == 0, 30)
     assert count_events(hub_db, SITE, DEVICE) == (3000, 3000, 1, 3000)
     with door_db.read() as session:
-        assert get_meta(session, appliance.HUB_ACKED) == "3000"
+        assert get_meta(session, outbox.HUB_ACKED) == "3000"
     # A live event after the backlog leaves on its own, quickly.
     record(door_db, 1, "door", {"open": False})
     assert wait_until(lambda: outbox_size(door_db) == 0 and agent.acked == 3001, 5)
@@ -277,7 +276,7 @@ def test_a_roster_applies_with_the_seen_watermark_and_bad_rosters_are_refused(
     hub.start()
     assert hub.wait_connected(10)
     hub.publish_confirmed(roster_topic(SITE), dumps(sign_roster(roster(3, 9, 1), key)), retain=True)
-    assert wait_until(lambda: appliance.roster_version(door_db) == 3, 10)
+    assert wait_until(lambda: outbox.roster_version(door_db) == 3, 10)
     with door_db.read() as session:
         balance = session.get(Balance, sub)
         assert balance is not None and (balance.amount, balance.as_of_seq) == (9, 1)
@@ -293,10 +292,10 @@ def test_a_roster_applies_with_the_seen_watermark_and_bad_rosters_are_refused(
         hub.publish_confirmed(roster_topic(SITE), dumps(unsigned))
         hub.publish_confirmed(roster_topic(SITE), dumps(sign_roster(roster(2, 99, 2), key)))  # older: ignored
         assert wait_until(lambda: agent.stats.rejected >= 3, 10)
-    assert appliance.roster_version(door_db) == 3
+    assert outbox.roster_version(door_db) == 3
     # The revocation arrives with the next version, and the door's badge row follows.
     hub.publish_confirmed(roster_topic(SITE), dumps(sign_roster(roster(8, 8, 2, "revoked"), key)), retain=True)
-    assert wait_until(lambda: appliance.roster_version(door_db) == 8, 10)
+    assert wait_until(lambda: outbox.roster_version(door_db) == 8, 10)
     with door_db.read() as session:
         assert session.execute(select(Credential.status)).scalar_one() == "revoked"
         balance = session.get(Balance, sub)

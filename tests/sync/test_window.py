@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sync.hub.config import HubConfigError, parse_hub_settings
-from sync.window import SendWindow
+from common.config import ConfigError
+from sync.agent.window import SendWindow
+from sync.hub.config import parse_hub_settings
 
 
 def test_batches_follow_the_window_and_acks_move_it() -> None:
@@ -65,12 +66,18 @@ def test_acks_beyond_what_was_sent_count_only_up_to_it() -> None:
 def test_hub_settings_name_the_bad_key() -> None:
     good = {"hub": {"database_url": "sqlite:///hub.sqlite", "private_key": "/etc/halfday/hub.key", "workers": 2}}
     assert parse_hub_settings(good).workers == 2
-    with pytest.raises(HubConfigError) as bad:
+    with pytest.raises(ConfigError) as bad:
         parse_hub_settings({"hub": {**good["hub"], "workers": 0}})
     assert bad.value.key == "hub.workers"
-    with pytest.raises(HubConfigError) as bad:
+    with pytest.raises(ConfigError) as bad:
         parse_hub_settings({"hub": {**good["hub"], "broker": {"url": "http://x"}}})
-    assert bad.value.key == "hub.broker"
-    with pytest.raises(HubConfigError) as bad:
+    assert bad.value.key == "hub.broker.url"
+    with pytest.raises(ConfigError) as bad:
+        parse_hub_settings({"hub": {**good["hub"], "web": {"secret_key_file": "/nowhere/secret"}}})
+    assert bad.value.key == "hub.web.secret_key_file" and "absent" in bad.value.problem
+    with pytest.raises(ConfigError) as bad:
+        parse_hub_settings({"hub": {**good["hub"], "web": {"password": "hunter2"}}})
+    assert bad.value.key == "hub.web.password" and "inconnue" in bad.value.problem
+    with pytest.raises(ConfigError) as bad:
         parse_hub_settings({"hub": {"private_key": "k"}})
     assert bad.value.key == "hub.database_url"

@@ -1,6 +1,6 @@
 """`halfday sync`: the appliance's sync agent. Outbox to hub with ack-based retirement; rosters and commands back.
 
-A thin shell: the SendWindow core decides what to send and when to resend, sync.appliance reads and writes the
+A thin shell: the SendWindow core decides what to send and when to resend, sync.agent.outbox reads and writes the
 database, sync.signing checks what the hub signed. The door never waits for it: reads are deferred transactions,
 and each retirement is a short write of at most RETIRE_CHUNK rows. Live events join the end of the same stream, so
 they leave as soon as the window reaches them: in order, which is what lets the hub store each exactly once.
@@ -23,9 +23,10 @@ from typing import Any
 
 from access.config import Config, load_config
 from access.db import Database
-from sync import appliance
-from sync.localbus import DOOR_CMD, SYNC_STATUS
-from sync.localbus import encode as bus_encode
+from sync.agent import outbox
+from sync.agent.state import SyncState
+from sync.agent.window import ACK_TIMEOUT_S, BATCH_EVENTS, FAST_RESEND_S, WINDOW_EVENTS, SendWindow
+from sync.localbus import SYNC_REQUEST, BusError, ChangeReply, ChangeRequest, SyncStatus, Unlock
 from sync.mqtt import Message, MqttClient, MqttSettings, Will
 from sync.payloads import make_status, validate_ack, validate_reply, validate_request
 from sync.protocol import (
@@ -34,7 +35,6 @@ from sync.protocol import (
     command_topic,
     dumps,
     events_topic,
-    parse_json,
     replies_topic,
     requests_topic,
     roster_topic,
@@ -42,8 +42,6 @@ from sync.protocol import (
     utc_iso,
 )
 from sync.signing import check_command, load_public_key, verify_roster
-from sync.state import SyncState
-from sync.window import ACK_TIMEOUT_S, BATCH_EVENTS, FAST_RESEND_S, WINDOW_EVENTS, SendWindow
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +54,6 @@ RETIRE_EVERY_S = 0.25
 STATUS_INTERVAL_S = 30.0
 # Unanswered change requests are sent again this often (the hub answers a repeat with the first answer).
 REQUEST_RETRY_S = 30.0
-# Local bus topics between the desk (kiosk) and the agent for change requests and their replies.
-LOCAL_REQUEST = "halfday/local/sync/request"
-LOCAL_REPLY = "halfday/local/sync/reply"
 
 
 @dataclass(frozen=True)
@@ -82,25 +77,15 @@ class AgentSettings:
     def from_config(cls, config: Config) -> AgentSettings:
         if config.hub is None:
             raise ValueError("ce site n'est pas relié à un hub : ajoutez la section [hub] de la configuration")
-        hub = config.hub.broker
         state_dir = Path(config.database_url.removeprefix("sqlite:///")).parent
         return cls(
             site=config.site.id,
             device=config.site.device,
             database_url=config.database_url,
-            hub=MqttSettings.from_url(
-                hub.url,
-                username=hub.username,
-                password_file=hub.password_file,
-                ca_file=hub.ca_file,
-                cert_file=hub.cert_file,
-                key_file=hub.key_file,
-            ),
+            hub=MqttSettings.from_config(config.hub.broker),
             public_key=config.hub.public_key,
             state_path=str(state_dir / "sync-state.sqlite"),
-            bus=MqttSettings.from_url(
-                config.bus.url, username=config.bus.username, password_file=config.bus.password_file
-            ),
+            bus=MqttSettings.from_config(config.bus),
         )
 
 
@@ -123,7 +108,7 @@ class SyncAgent:
         self.state = SyncState(settings.state_path)
         self.stats = AgentStats()
         self.window = SendWindow(
-            acked=appliance.acked_at_start(self.db, self.device),
+            acked=outbox.acked_at_start(self.db, self.device),
             batch_events=settings.batch_events,
             window_events=settings.window_events,
             ack_timeout_s=settings.ack_timeout_s,
@@ -159,7 +144,7 @@ class SyncAgent:
                 session_expiry_s=0,
                 on_message=self._inbox.put,
             )
-            self.bus.subscribe(LOCAL_REQUEST)
+            self.bus.subscribe(SYNC_REQUEST)
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -221,14 +206,14 @@ class SyncAgent:
         with self._lock:
             wanted = self.window.next_seq + self.window.batch_events - 1
         if wanted > self._known_last_seq:  # during a backlog the outbox is known to hold more: no query
-            self._known_last_seq = appliance.last_seq(self.db, self.device)
+            self._known_last_seq = outbox.last_seq(self.db, self.device)
         with self._lock:
             batch = self.window.next_batch(self._known_last_seq, time.monotonic())
             if batch is None:
                 return False
             # Marked sent first: a rewind while we publish must not be undone by this batch.
             self.window.sent(*batch, time.monotonic())
-        payload, count = appliance.read_batch(self.db, self.site, self.device, *batch)
+        payload, count = outbox.read_batch(self.db, self.site, self.device, *batch)
         if not count:
             return True
         while not self._stopping.is_set():
@@ -250,13 +235,13 @@ class SyncAgent:
         with self._lock:
             acked = self.window.acked
         if acked > self._retired_to:
-            count = appliance.retire(self.db, self.device, acked)
+            count = outbox.retire(self.db, self.device, acked)
             self._retired_to = acked
             with self.stats.lock:
                 self.stats.retired += count
 
     def publish_status(self) -> None:
-        fields = appliance.status_fields(self.db, self.device, self.acked)
+        fields = outbox.status_fields(self.db, self.device, self.acked)
         self.hub.publish(
             status_topic(self.site, self.device),
             make_status(self.site, self.device, "online", at=dt.datetime.now(dt.UTC), **fields),
@@ -264,13 +249,8 @@ class SyncAgent:
             windowed=False,
         )
         if self.bus is not None:
-            local: dict[str, Any] = {
-                "online": self.hub.connected,
-                "last_contact": utc_iso(self.last_contact) if self.last_contact else None,
-                "backlog": fields["backlog"],
-                "roster": fields["roster_version"],
-            }
-            self.bus.publish(SYNC_STATUS, bus_encode(local), retain=True, windowed=False)
+            local = SyncStatus(self.hub.connected, self.last_contact, fields["backlog"], fields["roster_version"])
+            self.bus.publish(local.topic, local.encode(), retain=True, windowed=False)
 
     # ------------------------------------------------------------------------------------------ hub in
 
@@ -314,14 +294,19 @@ class SyncAgent:
         elif message.topic == replies_topic(self.site, self.device):
             reply = validate_reply(message.payload)
             if self.state.answered(reply["request"]) and self.bus is not None:
-                self.bus.publish(LOCAL_REPLY, bus_encode({k: v for k, v in reply.items() if k != "v"}), windowed=False)
-        elif message.topic == LOCAL_REQUEST:
-            self.submit_request(parse_json(message.payload))
+                answer = ChangeReply(reply["request"], reply["ok"], reply["error"], reply["roster_version"])
+                self.bus.publish(answer.topic, answer.encode(), windowed=False)
+        elif message.topic == SYNC_REQUEST:
+            try:
+                request = ChangeRequest.decode(message.payload)
+            except BusError as exc:
+                raise ProtocolError(str(exc)) from None
+            self.submit_request({"id": request.id, "kind": request.kind, "data": request.data})
         else:
             raise ProtocolError(f"unexpected topic {message.topic[:200]}")
 
     def _apply_roster(self, payload: bytes) -> None:
-        current = appliance.roster_version(self.db)
+        current = outbox.roster_version(self.db)
         try:
             roster = verify_roster(payload, self.public_key, current, site=self.site)
         except ProtocolError as exc:
@@ -329,7 +314,7 @@ class SyncAgent:
                 log.debug("roster ignored: %s", exc)  # the retained copy again, after a reconnect
                 return
             raise
-        appliance.apply_roster(self.db, roster, self.device)
+        outbox.apply_roster(self.db, roster, self.device)
         with self.stats.lock:
             self.stats.rosters_applied += 1
         self._wake.set()
@@ -345,8 +330,8 @@ class SyncAgent:
                 log.warning("unlock from the hub, but no local bus to reach the door")
                 return
             nonce = command["nonce"]
-            body = {"name": "unlock", "request": nonce, "by": "manager", "ref": f"hub:{nonce}"}
-            self.bus.publish(DOOR_CMD, bus_encode(body), windowed=False)
+            unlock = Unlock(nonce, by="manager", ref=f"hub:{nonce}")
+            self.bus.publish(unlock.topic, unlock.encode(), windowed=False)
 
     def submit_request(self, body: dict[str, Any]) -> str:
         """Send a change request (enrol a badge, add a member) to the hub; kept and resent until answered."""

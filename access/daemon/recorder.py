@@ -1,0 +1,121 @@
+"""The door's writes to the ledger: taps' decisions committed together (group commit), other events one by one,
+and whatever the disk refused kept in memory, in order, and written first at the next chance."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from access.db import Database
+from access.policy import Decision
+from access.store import Stamp, append_event, entry_data, record_entries, set_meta
+from common.words import EventKind
+
+log = logging.getLogger("halfday.door")
+
+# The last commits kept for benchmarks and diagnostics.
+RECENT = 100
+
+T = TypeVar("T")
+
+
+@dataclass
+class Pending:
+    """A decision taken and acted on (relay, indicator), waiting for its durable commit."""
+
+    decision: Decision
+    stamp: Stamp
+    connected_ns: int | None  # when the reader saw the badge (None: a pass admitted from the kiosk)
+    request: str | None  # the bus command that asked for it, to answer once recorded
+    committed_ns: int = 0
+    event_id: str = ""
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class Record:
+    """An event waiting for the disk: an entry keeps its decision, so its half-day use is written with it."""
+
+    kind: EventKind
+    data: dict[str, Any]
+    stamp: Stamp
+    decision: Decision | None = None
+
+
+def _nobody(_decisions: list[Decision]) -> None:
+    return None
+
+
+@dataclass
+class Recorder:
+    db: Database
+    site_id: str
+    device_id: str
+    # Told which decisions each commit made durable (the state cache, so that a reload reads them).
+    on_settled: Callable[[list[Decision]], None] = _nobody
+    failed: list[Record] = field(default_factory=list)
+    recent: list[Pending] = field(default_factory=list)
+    taps_recorded: int = 0
+
+    def commit(self, batch: list[Pending]) -> bool:
+        """Record taps' decisions, their uses and outbox rows in one transaction; False if they wait in memory."""
+        entries = [(p.decision, p.stamp) for p in batch]
+        try:
+            ids = self._write(lambda session: record_entries(session, self.site_id, self.device_id, entries))
+        except Exception:
+            # The door keeps working: the records wait in memory until the disk takes them.
+            log.exception("écriture impossible : les entrées sont gardées en mémoire et seront réessayées")
+            self.failed.extend(Record(EventKind.ENTRY, entry_data(p.decision), p.stamp, p.decision) for p in batch)
+            return False
+        committed_ns = time.monotonic_ns()
+        self.on_settled([p.decision for p in batch])
+        for pending, (event_id, seq) in zip(batch, ids, strict=True):
+            pending.committed_ns, pending.event_id, pending.seq = committed_ns, event_id, seq
+        self.taps_recorded += len(batch)
+        self.recent = [*self.recent, *batch][-RECENT:]
+        return True
+
+    def record(self, kind: EventKind, data: dict[str, Any], stamp: Stamp) -> None:
+        """Record one event (door, alarm, exit...) durably, or keep it in memory if the disk refuses."""
+        try:
+            self._write(lambda session: append_event(session, self.device_id, kind, data, stamp))
+        except Exception:
+            log.exception("écriture impossible : événement %s gardé en mémoire", kind)
+            self.failed.append(Record(kind, data, stamp))
+
+    def retry(self) -> None:
+        """Write what the disk refused before, if anything (the main loop calls this now and then)."""
+        if not self.failed:
+            return
+        try:
+            self._write(lambda session: None)
+        except Exception:
+            log.exception("écriture toujours impossible : %d enregistrement(s) en mémoire", len(self.failed))
+
+    def set_meta(self, key: str, value: str) -> None:
+        try:
+            self._write(lambda session: set_meta(session, key, value))
+        except Exception:
+            log.exception("« %s » non enregistré", key)
+
+    def _write(self, work: Callable[[Session], T]) -> T:
+        """`work` in one write transaction, after what the disk refused before, in the order it happened (so
+        sequence numbers follow time). Records leave memory only once the transaction that writes them commits."""
+        waiting = list(self.failed)
+        with self.db.write() as session:
+            for record in waiting:
+                if record.decision is not None:
+                    record_entries(session, self.site_id, self.device_id, [(record.decision, record.stamp)])
+                else:
+                    append_event(session, self.device_id, record.kind, record.data, record.stamp)
+            result = work(session)
+        del self.failed[: len(waiting)]
+        flushed = [r.decision for r in waiting if r.decision is not None]
+        if flushed:
+            self.on_settled(flushed)
+        return result

@@ -1,0 +1,98 @@
+"""The access state the door decides on: loaded from the database, reloaded when the kiosk or sync changed what it
+holds (the state version moved), with the decisions acted on but not yet committed carried into every reload."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from access.db import Database
+from access.ledger import SlotRules
+from access.policy import AccessState, Decision, apply
+from access.store import load_state, state_version
+from common.words import ClockPolicy
+
+log = logging.getLogger("halfday.door")
+
+
+@dataclass
+class _Acted:
+    decision: Decision
+    settled_at: float | None = None  # monotonic time of its commit
+
+
+class StateCache:
+    """`state` is what `decide` reads; `lock` (the door's) guards it against the reader's thread."""
+
+    def __init__(
+        self,
+        db: Database,
+        rules: SlotRules,
+        site_id: str,
+        device_id: str,
+        clock_policy: ClockPolicy,
+        lock: threading.RLock,
+    ) -> None:
+        self.db = db
+        self.rules = rules
+        self.site_id = site_id
+        self.device_id = device_id
+        self.clock_policy = clock_policy
+        self.lock = lock
+        self.state = AccessState(rules=rules, clock_policy=clock_policy)
+        self.version = -1
+        # Decisions acted on, and not known to be in what a reload reads: a reload must not forget the half-days
+        # they spent. One stays until a reload that started after its commit.
+        self._acted: list[_Acted] = []
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.rules.tz
+
+    def reload(self) -> None:
+        """Read the state afresh (outside the lock: the reader keeps deciding meanwhile), then swap it in."""
+        started = time.monotonic()
+        today = dt.datetime.now(self.tz).date()
+        with self.db.read() as session:
+            version = state_version(session)
+            state = load_state(session, self.rules, self.site_id, self.device_id, today, self.clock_policy)
+        with self.lock:
+            for acted in self._acted:
+                apply(acted.decision, state)  # no change for one the database already held
+            self._acted = [a for a in self._acted if a.settled_at is None or a.settled_at >= started]
+            self.state, self.version = state, version
+
+    def reload_if_changed(self) -> None:
+        """Reload when another process changed members, badges or passes; log and go on when the disk fails."""
+        try:
+            with self.db.read() as session:
+                version = state_version(session)
+            if version != self.version:
+                self.reload()
+        except Exception:
+            log.exception("lecture de la base impossible ; la porte décide sur ce qu'elle sait")
+
+    def acted(self, decision: Decision) -> None:
+        """A decision was acted on (under the lock): it spends its half-day now, in memory."""
+        apply(decision, self.state)
+        self._acted.append(_Acted(decision))
+
+    def settled(self, decisions: Iterable[Decision]) -> None:
+        """These decisions were just committed: the next reload that starts from now reads them."""
+        now = time.monotonic()
+        done = {id(d) for d in decisions}
+        with self.lock:
+            for acted in self._acted:
+                if id(acted.decision) in done and acted.settled_at is None:
+                    acted.settled_at = now
+
+    @property
+    def waiting(self) -> int:
+        """Decisions acted on whose commit was not yet seen by a reload (for diagnostics)."""
+        with self.lock:
+            return len(self._acted)

@@ -1,0 +1,86 @@
+"""The domain's words, one definition each: what the appliance stores, the local bus carries, the hub protocol
+checks and the pages translate. They are `StrEnum`s, so each value is also the plain string stored and sent."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PlanKind(StrEnum):
+    """What a member or a walk-in bought. A carnet spends one half-day per charged slot; an unlimited plan is
+    counted, not charged; a pass is valid for given slots of a date."""
+
+    UNLIMITED = "unlimited"
+    CARNET = "carnet"
+    PASS_HALFDAY = "pass_halfday"
+    PASS_DAY = "pass_day"
+
+    @property
+    def is_pass(self) -> bool:
+        return self in PASS_KINDS
+
+
+PASS_KINDS = frozenset({PlanKind.PASS_HALFDAY, PlanKind.PASS_DAY})
+
+
+class Slot(StrEnum):
+    """A half-day of the site, in its local time."""
+
+    MORNING = "morning"
+    AFTERNOON = "afternoon"
+
+
+SLOTS = (Slot.MORNING, Slot.AFTERNOON)
+
+
+class ClockPolicy(StrEnum):
+    """Who may come in while the door's clock cannot be trusted. "members" lets in members whose plan has no end
+    date (a badge that never expires cannot be abused by a wrong date); time-limited plans and passes wait."""
+
+    MEMBERS = "members"
+    EVERYONE = "everyone"
+    NOBODY = "nobody"
+
+
+class CredentialKind(StrEnum):
+    """How a credential opens the door: an NFC badge's UID now; PIN codes and strong cards later."""
+
+    NFC_UID = "nfc_uid"
+
+
+class CredentialStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class Signal(StrEnum):
+    """What the door's indicator says about a decision: green light and a short beep, or red and a long one."""
+
+    GRANT = "grant"
+    DENY = "deny"
+
+
+class Alarm(StrEnum):
+    FORCED = "forced"  # opened while locked, with no badge and no exit button
+    HELD_OPEN = "held_open"  # left open longer than the site allows
+
+
+class PaymentMethod(StrEnum):
+    """How a walk-in pays at the touchscreen."""
+
+    COUNTER = "counter"  # at the desk or into the honesty box; the manager marks it paid
+    VOUCHER = "voucher"  # a prepaid code the space printed and sold
+
+
+class EventKind(StrEnum):
+    """What a device records in its append-only event log (sync/PROTOCOL.md)."""
+
+    ENTRY = "entry"
+    EXIT = "exit"
+    DOOR = "door"
+    ALARM = "alarm"
+    UNLOCK = "unlock"
+    STAFFED = "staffed"
+    ENROL = "enrol"
+    SALE = "sale"
+    SALE_PAID = "sale_paid"
