@@ -1,11 +1,9 @@
-"""Monthly usage: one row per half-day used, and a per-member summary, as CSV for the association's reports."""
+"""Monthly usage: one row per half-day used, and a per-member summary, as CSV for the association's reports
+(written by the one CSV writer, common/tables.py)."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -14,21 +12,10 @@ from sqlalchemy.orm import Session
 
 from access.admin import AdminError
 from access.models import Member, Pass, Plan, Subscription, Use
+from common.tables import csv_file, month_bounds, parse_month
 
 USE_COLUMNS = ("date", "slot", "holder_id", "name", "email", "plan", "spent", "site")
 SUMMARY_COLUMNS = ("holder_id", "name", "email", "half_days", "mornings", "afternoons", "carnet_spent")
-
-
-def month_bounds(raw: str) -> tuple[dt.date, dt.date]:
-    """'2026-11' -> (2026-11-01, 2026-12-01)."""
-    if not re.fullmatch(r"\d{4}-\d{2}", raw or ""):
-        raise AdminError(f"mois « {raw} » : attendu AAAA-MM, par exemple 2026-11")
-    year, month = int(raw[:4]), int(raw[5:])
-    if not 1 <= month <= 12:
-        raise AdminError(f"mois « {raw} » : le mois doit être entre 01 et 12")
-    start = dt.date(year, month, 1)
-    end = dt.date(year + (month == 12), month % 12 + 1, 1)
-    return start, end
 
 
 @dataclass(frozen=True)
@@ -44,7 +31,11 @@ class UsageRow:
 
 
 def month_usage(session: Session, month: str) -> list[UsageRow]:
-    start, end = month_bounds(month)
+    """Every half-day used in `month` ('2026-11'); AdminError when it is not a month."""
+    try:
+        start, end = month_bounds(*parse_month(month))
+    except ValueError as exc:
+        raise AdminError(str(exc)) from None
     members = {m.id: m for m in session.scalars(select(Member))}
     passes = {p.id: p for p in session.scalars(select(Pass))}
     plan_of_sub = dict(
@@ -69,12 +60,8 @@ def month_usage(session: Session, month: str) -> list[UsageRow]:
 
 
 def usage_csv(rows: list[UsageRow]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(USE_COLUMNS)
-    for r in rows:
-        writer.writerow([r.date.isoformat(), r.slot, r.holder_id, r.name, r.email, r.plan, r.spent, r.site])
-    return out.getvalue()
+    body = ([r.date.isoformat(), r.slot, r.holder_id, r.name, r.email, r.plan, r.spent, r.site] for r in rows)
+    return csv_file(USE_COLUMNS, body)
 
 
 def summary_csv(rows: list[UsageRow]) -> str:
@@ -87,9 +74,5 @@ def summary_csv(rows: list[UsageRow]) -> str:
         t[2] += r.slot == "afternoon"
         t[3] += r.spent
         who[r.holder_id] = (r.name, r.email)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(SUMMARY_COLUMNS)
-    for holder_id in sorted(totals, key=lambda h: who[h][0].lower()):
-        writer.writerow([holder_id, *who[holder_id], *totals[holder_id]])
-    return out.getvalue()
+    ordered = sorted(totals, key=lambda h: who[h][0].lower())
+    return csv_file(SUMMARY_COLUMNS, ([holder_id, *who[holder_id], *totals[holder_id]] for holder_id in ordered))

@@ -33,7 +33,7 @@ from bench.nfc_raw import GAP_S, JITTER_S, PRESENT_S, percentile
 from halfday.sample import UNKNOWN, make_site
 from hardware.virtual_card import VirtualCard
 from kiosk.app import create_app
-from kiosk.security import set_password
+from kiosk.auth import set_password
 from kiosk.serve import KioskServer
 from tests.support.broker import Mosquitto
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS

@@ -486,7 +486,7 @@ import sys
 from access.config import load_config
 from access.db import Database
 from access.store import get_meta
-from kiosk.security import PASSWORD_META
+from kiosk.auth import PASSWORD_META
 
 database = Database(load_config(sys.argv[1]).database_url)
 try:

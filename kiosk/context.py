@@ -8,18 +8,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flask import current_app
-
 from access.clock import ClockGuard
 from access.config import Config
 from access.db import Database
 from access.ledger import SlotRules
 from access.store import Stamp, boot_id
+from common.web.app import context
+from common.web.throttle import Throttle
 from kiosk.doorlink import DoorLink
 from kiosk.live import Live
 from kiosk.payment import PaymentProvider
 from kiosk.sales import Counter, counter_at
-from kiosk.security import Throttle
 
 EXTENSION = "halfday.kiosk"
 
@@ -111,5 +110,4 @@ class Kiosk:
 
 def current_kiosk() -> Kiosk:
     """The kiosk of the app handling this request."""
-    kiosk: Kiosk = current_app.extensions[EXTENSION]
-    return kiosk
+    return context(EXTENSION, Kiosk)

@@ -12,9 +12,9 @@ from typing import Any
 from flask import Blueprint, Response, render_template
 from flask_babel import format_date
 
+from common.i18n import _
 from kiosk.chart import ChartLabels, month_chart
 from kiosk.context import Kiosk, current_kiosk
-from kiosk.i18n import _
 from kiosk.live import Keepalive, News, follow, sse
 from kiosk.occupancy import read_occupancy
 from kiosk.screen import SSE_RETRY_MS, browser_gone, event_stream

@@ -25,9 +25,9 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from access.ledger import slot_at
 from access.models import Pass, Sale
 from access.store import PASS_CREDENTIAL_PREFIX
+from common.i18n import _
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
-from kiosk.i18n import _
 from kiosk.live import Keepalive, follow, sse
 from kiosk.payment import PaymentRefused
 from kiosk.sales import Offer, SaleRefused, check_walk_in, pass_for_code, record_sale

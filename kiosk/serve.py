@@ -19,8 +19,8 @@ from access.config import Config, ConfigError, load_config
 from access.db import Database, current_revision, head_revision
 from common.words import PlanKind
 from kiosk.app import create_app
+from kiosk.auth import KioskSetupError, set_password
 from kiosk.context import EXTENSION, Kiosk
-from kiosk.security import KioskSetupError, set_password
 from kiosk.vouchers import allocate_serials, voucher_book
 
 DEFAULT_CONFIG = "/etc/halfday/halfday.toml"

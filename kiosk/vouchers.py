@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +28,9 @@ from sqlalchemy.orm import Session
 
 from access.config import Config
 from access.store import get_meta, set_meta
+from common.secrets import SECRET_BYTES
 from common.words import PlanKind
-from kiosk.security import SECRET_BYTES, private_file, state_dir
+from kiosk.auth import secret_file, state_dir
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _TYPING = str.maketrans({"O": "0", "I": "1", "L": "1"})
@@ -132,7 +132,7 @@ def voucher_key_path(config: Config) -> Path:
 
 def voucher_book(config: Config) -> VoucherBook:
     """This site's voucher book, its key file created (0600) on first use."""
-    key = private_file(voucher_key_path(config), lambda: secrets.token_hex(SECRET_BYTES).encode())
+    key = secret_file(voucher_key_path(config))
     return VoucherBook(key, config.site.id)
 
 

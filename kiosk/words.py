@@ -13,8 +13,8 @@ from typing import Any
 from flask_babel import format_datetime
 
 from access.policy import Reason
+from common.i18n import _, ngettext
 from common.words import PlanKind, Slot
-from kiosk.i18n import _, ngettext
 from sync.localbus import Tap
 
 

@@ -1,20 +1,20 @@
 """The manager's pages (/admin): login, dashboard, remote unlock; members and plans (people.py); sales, events
-and exports (books.py). Every page needs the manager's login; every form carries the CSRF token (app-wide
-check in kiosk/app.py)."""
+and exports (books.py). Every page needs the manager's login (common/web/login.py); every form carries the CSRF
+token (checked app-wide by the toolkit)."""
 
 from __future__ import annotations
 
-import time
-
-from flask import Blueprint, Response, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from access.models import Member, Sale
+from common.i18n import _
+from common.web.app import local_target
+from common.web.login import end_session, session_alive, try_login
+from kiosk.auth import stored_password_hash
 from kiosk.context import current_kiosk
 from kiosk.doorlink import request_id
-from kiosk.i18n import _
-from kiosk.security import password_fingerprint, password_matches, stored_password_hash
 from sync.localbus import Unlock
 
 bp = Blueprint("admin", __name__)
@@ -22,10 +22,9 @@ bp = Blueprint("admin", __name__)
 OPEN_ENDPOINTS = ("admin.login",)
 
 
-def _current_fingerprint() -> str | None:
+def _stored_hash() -> str | None:
     with current_kiosk().db.read() as s:
-        stored = stored_password_hash(s)
-    return password_fingerprint(stored) if stored else None
+        return stored_password_hash(s)
 
 
 @bp.before_request
@@ -33,14 +32,8 @@ def require_login() -> BaseResponse | None:
     """Refuse every admin page without a live manager session: redirect a page, 401 anything else."""
     if request.endpoint in OPEN_ENDPOINTS:
         return None
-    kiosk = current_kiosk()
-    fingerprint = session.get("admin")
-    last_seen = session.get("admin_seen", 0.0)
-    fresh = isinstance(last_seen, float) and time.time() - last_seen < kiosk.tuning.admin_idle_s
-    if fingerprint and fresh and fingerprint == _current_fingerprint():
-        session["admin_seen"] = time.time()
+    if session_alive(_stored_hash(), current_kiosk().tuning.admin_idle_s):
         return None
-    session.pop("admin", None)
     if request.method == "GET":
         return redirect(url_for("admin.login", next=request.full_path if request.args else request.path))
     return Response(_("Connexion requise."), status=401, mimetype="text/plain")
@@ -48,26 +41,18 @@ def require_login() -> BaseResponse | None:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> str | tuple[str, int] | BaseResponse:
-    kiosk = current_kiosk()
-    with kiosk.db.read() as s:
-        stored = stored_password_hash(s)
+    stored = _stored_hash()
     error = None
     status = 200
     if request.method == "POST" and stored:
-        who = request.remote_addr or "?"
-        wait = kiosk.login_throttle.wait_s(who)
-        if wait > 0:
-            error = _("Trop d'essais : réessayez dans %(minutes)d minute(s).", minutes=int(wait // 60) + 1)
+        attempt = try_login(current_kiosk().login_throttle, stored, request.form.get("password", ""))
+        if attempt.ok:
+            return redirect(local_target(request.args.get("next"), url_for("admin.dashboard"), prefix="/admin"))
+        if attempt.wait_s > 0:
+            minutes = int(attempt.wait_s // 60) + 1
+            error = _("Trop d'essais : réessayez dans %(minutes)d minute(s).", minutes=minutes)
             status = 429
-        elif password_matches(stored, request.form.get("password", "")):
-            kiosk.login_throttle.success(who)
-            session.clear()  # a new session id for the manager: nothing from before the login carries over
-            session["admin"] = password_fingerprint(stored)
-            session["admin_seen"] = time.time()
-            target = request.args.get("next", "")
-            return redirect(target if target.startswith("/admin") else url_for("admin.dashboard"))
         else:
-            kiosk.login_throttle.failure(who)
             error = _("Mot de passe incorrect.")
             status = 403
     return render_template("admin/login.html", has_password=bool(stored), error=error), status
@@ -75,7 +60,7 @@ def login() -> str | tuple[str, int] | BaseResponse:
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
-    session.clear()
+    end_session()
     return redirect(url_for("admin.login"))
 
 
@@ -109,8 +94,7 @@ def unlock() -> BaseResponse:
         flash(_("Porte ouverte."), "ok")
     else:
         flash(_("La porte a refusé : %(reason)s", reason=reply.reason), "error")
-    back = request.form.get("back", "")
-    return redirect(back if back.startswith("/admin") else url_for("admin.dashboard"))
+    return redirect(local_target(request.form.get("back"), url_for("admin.dashboard"), prefix="/admin"))
 
 
 from kiosk.admin import books, people  # noqa: E402, F401  (they add their routes to bp)

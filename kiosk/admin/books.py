@@ -11,9 +11,11 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from access import reports
 from access.admin import AdminError
 from access.models import Event, Pass, Sale
+from common.i18n import _
+from common.tables import parse_month
+from common.web.app import csv_download
 from kiosk.admin import bp
 from kiosk.context import current_kiosk
-from kiosk.i18n import _
 from kiosk.sales import SaleRefused, mark_paid
 from kiosk.words import kind_label
 
@@ -94,9 +96,9 @@ def exports() -> str:
     today = current_kiosk().now().astimezone(current_kiosk().config.site.tz).date()
     month = request.args.get("month") or today.strftime("%Y-%m")
     try:
-        reports.month_bounds(month)
+        parse_month(month)
         error = None
-    except AdminError as exc:
+    except ValueError as exc:
         error, month = str(exc), today.strftime("%Y-%m")
     return render_template("admin/exports.html", month=month, error=error)
 
@@ -112,8 +114,4 @@ def export_csv(what: str, month: str) -> Response:
         abort(404)
     body = reports.usage_csv(rows) if what == "usage" else reports.summary_csv(rows)
     filename = f"usage-{month}.csv" if what == "usage" else f"usage-{month}-summary.csv"
-    return Response(
-        body,
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return csv_download(filename, body)

@@ -16,10 +16,10 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from access import admin
 from access.models import Balance, Credential, Member, Plan, Subscription, Use
 from access.store import spent_since_balances
+from common.i18n import _
 from common.words import PlanKind
 from kiosk.admin import bp
 from kiosk.context import current_kiosk
-from kiosk.i18n import _
 from kiosk.words import kind_label
 
 F = TypeVar("F", bound=Callable[..., Any])

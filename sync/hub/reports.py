@@ -6,16 +6,14 @@ the half-days spent at any site. Offline sites may spend the same carnet at once
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from common.tables import month_bounds
 from sync.hub.models import Device, DeviceCursor, Member, Plan, Sale, Site, Subscription, Use
 
 
@@ -81,12 +79,6 @@ def overdrafts(session: Session) -> list[Overdraft]:
             )
         )
     return sorted(out, key=lambda o: o.balance)
-
-
-def month_bounds(year: int, month: int) -> tuple[dt.date, dt.date]:
-    start = dt.date(year, month, 1)
-    end = dt.date(year + (month == 12), month % 12 + 1, 1)
-    return start, end
 
 
 @dataclass(frozen=True)
@@ -160,19 +152,3 @@ def devices(session: Session) -> list[DeviceView]:
         .order_by(Device.site_id, Device.id)
     )
     return [DeviceView(d.site_id, name, d.id, d.online, d.last_seen, d.backlog, int(seq or 0)) for d, name, seq in rows]
-
-
-def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """CSV with a header, `;`-separated as French spreadsheets expect."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows([_cell(value) for value in row] for row in rows)
-    return out.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    # A name typed at a kiosk must not become a formula in the association's spreadsheet.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value

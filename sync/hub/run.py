@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from common.config import ConfigError
+from common.secrets import SecretFileError, read_private_file
 from sync.hub.config import HubSettings, load_hub_settings
 from sync.hub.worker import run_hub
 
@@ -58,10 +59,14 @@ def _serve_web(settings: HubSettings) -> int:
         if path is None:
             raise ConfigError(f"hub.web.{key}", "est obligatoire pour servir les pages du hub")
     assert web.secret_key_file is not None and web.password_hash_file is not None
+    try:
+        secret = read_private_file(Path(web.secret_key_file))
+        password_hash = read_private_file(Path(web.password_hash_file), min_bytes=1).decode()
+    except SecretFileError as exc:
+        print(f"halfday hub web : {exc}", file=sys.stderr)
+        return 2
     db = HubDatabase(settings.database_url)
     db.create_all()
-    secret = Path(web.secret_key_file).read_text().strip()
-    password_hash = Path(web.password_hash_file).read_text().strip()
-    app = create_hub_app(db, {"SECRET_KEY": secret, "HUB_PASSWORD_HASH": password_hash})
+    app = create_hub_app(db, secret_key=secret, password_hash=password_hash)
     waitress.serve(app, host=web.host, port=web.port)
     return 0

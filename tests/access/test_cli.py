@@ -122,14 +122,15 @@ def test_usage_export(site: Path, tmp_path: Path) -> None:
             apply(decision, state)
     out = tmp_path / "out"
     assert run(site, "usage", "export", "--month", "2026-11", "--out-dir", str(out)) == 0
-    uses = list(csv.DictReader((out / "usage-2026-11.csv").read_text().splitlines()))
+    uses = list(csv.DictReader((out / "usage-2026-11.csv").read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
     assert [(u["date"], u["slot"]) for u in uses] == [
         ("2026-11-02", "morning"),
         ("2026-11-02", "afternoon"),
         ("2026-11-03", "morning"),
         ("2026-11-04", "afternoon"),
     ]
-    summary = list(csv.DictReader((out / "usage-2026-11-summary.csv").read_text().splitlines()))
+    summary_text = (out / "usage-2026-11-summary.csv").read_text(encoding="utf-8-sig")
+    summary = list(csv.DictReader(summary_text.splitlines(), delimiter=";"))
     assert summary[0]["half_days"] == "4" and summary[0]["carnet_spent"] == "4"
     with database.read() as session:
         assert session.scalar(select(func.count()).select_from(Use)) == 4

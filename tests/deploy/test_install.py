@@ -30,7 +30,7 @@ import pytest
 from access.config import load_config
 from access.db import Database
 from access.store import get_meta
-from kiosk.security import PASSWORD_META
+from kiosk.auth import PASSWORD_META
 from tests.deploy.appliance_bus import BusClient, start_appliance_bus
 
 REPO = Path(__file__).resolve().parents[2]

@@ -29,8 +29,8 @@ from access.policy import apply, decide
 from access.store import Stamp, load_state, record_entry
 from hardware.virtual_card import VirtualCard
 from kiosk.app import create_app
+from kiosk.auth import set_password
 from kiosk.context import Tuning
-from kiosk.security import set_password
 from kiosk.serve import KioskServer
 from sync import localbus as bus
 from tests.support.broker import Mosquitto

@@ -106,10 +106,11 @@ def test_event_log_filters_and_csv_exports(open_page: Callable[..., Page], site:
     usage = page.request.get(f"{kiosk.url}{page.locator('#usage-csv').get_attribute('href')}")
     assert usage.ok and f'filename="usage-{month}.csv"' in usage.headers["content-disposition"]
     lines = usage.text().strip().splitlines()
-    assert lines[0] == "date,slot,holder_id,name,email,plan,spent,site"
-    assert sorted(line.split(",")[3] for line in lines[1:]) == ["Alice Martin", "Bruno Petit"]
+    # The one CSV writer: a byte-order mark and `;` between cells, as French spreadsheets read them.
+    assert lines[0] == "\ufeffdate;slot;holder_id;name;email;plan;spent;site"
+    assert sorted(line.split(";")[3] for line in lines[1:]) == ["Alice Martin", "Bruno Petit"]
     summary = page.request.get(f"{kiosk.url}/admin/exports/summary/{month}.csv")
-    assert summary.ok and summary.text().startswith("holder_id,name,email,half_days")
+    assert summary.ok and summary.text().startswith("\ufeffholder_id;name;email;half_days")
     assert page.request.get(f"{kiosk.url}/admin/exports/usage/2026-13.csv").status == 404
 
 
@@ -148,6 +149,6 @@ def test_admin_refuses_a_request_without_login_and_a_form_without_its_token(
     page.locator('#add-member input[name="first_name"]').fill("Eve")
     page.evaluate("document.querySelector('#add-member input[name=csrf_token]').remove()")
     page.locator("#add-member button").click()
-    expect(page.locator(".alert-error")).to_contain_text("Ce formulaire a expiré ou ne vient pas de cette borne")
+    expect(page.locator(".alert-error")).to_contain_text("Ce formulaire a expiré ou ne vient pas de cette page")
     with site.db.read() as s:
         assert s.scalars(select(Member).where(Member.first_name == "Eve")).first() is None

@@ -11,9 +11,9 @@ from babel.messages.pofile import read_po
 from flask import Flask
 
 from access.config import load_config
+from common.catalogs import extract_messages
+from common.i18n import TRANSLATIONS
 from kiosk.app import create_app
-from kiosk.catalogs import extract_messages
-from kiosk.i18n import TRANSLATIONS
 from tests.kiosk.conftest import TEST_TUNING, Site
 
 
@@ -25,7 +25,7 @@ def test_every_message_has_an_english_translation() -> None:
     used = extract_messages()
     assert len(used) > 150
     missing = [m for m in used if not catalog.get(m) or (isinstance(catalog[m], tuple) and not all(catalog[m]))]
-    assert missing == [], "run `python -m kiosk.catalogs` and translate the new messages"
+    assert missing == [], "run `python -m common.catalogs` and translate the new messages"
     for message in used:
         if isinstance(message, str) and "%(" in message:
             # A translation keeps the same placeholders, or formatting fails at run time.

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.security import check_password_hash
 
+from common.web.throttle import Throttle
 from kiosk.app import create_app
-from kiosk.security import (
+from kiosk.auth import (
     SECRET_KEY_FILE,
     KioskSetupError,
-    Throttle,
-    password_matches,
     secret_key,
     set_password,
     stored_password_hash,
@@ -62,7 +62,7 @@ def test_password_is_stored_as_a_scrypt_hash(site: Site) -> None:
     with site.db.read() as s:
         stored = stored_password_hash(s)
     assert stored is not None and stored.startswith("scrypt:") and MANAGER_PASSWORD not in stored
-    assert password_matches(stored, MANAGER_PASSWORD) and not password_matches(stored, "wrong")
+    assert check_password_hash(stored, MANAGER_PASSWORD) and not check_password_hash(stored, "wrong")
     with pytest.raises(ValueError), site.db.write() as s:
         set_password(s, "short")
 

@@ -10,10 +10,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from werkzeug.security import check_password_hash
 
 from access.db import Database
 from halfday.cli import main as halfday
-from kiosk.security import password_matches, stored_password_hash
+from kiosk.auth import stored_password_hash
 from kiosk.serve import main
 from kiosk.vouchers import voucher_book
 from tests.kiosk.conftest import MANAGER_PASSWORD, Site, site_toml, wait_until
@@ -25,7 +26,7 @@ def test_password_from_stdin_is_stored_hashed(site: Site, monkeypatch: pytest.Mo
     assert main(["--config", str(site.config_path), "password"]) == 0
     with site.db.read() as s:
         stored = stored_password_hash(s)
-    assert stored is not None and password_matches(stored, MANAGER_PASSWORD)
+    assert stored is not None and check_password_hash(stored, MANAGER_PASSWORD)
 
 
 def test_a_short_password_is_refused_and_nothing_stored(

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from common.words import PlanKind
-from kiosk.security import KioskSetupError
+from kiosk.auth import KioskSetupError
 from kiosk.vouchers import (
     ALPHABET,
     CODE_SYMBOLS,

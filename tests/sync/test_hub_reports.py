@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from common.tables import to_csv
 from sync.hub import admin
 from sync.hub.db import HubDatabase
 from sync.hub.ingest import Ingestor
-from sync.hub.reports import balances, monthly_usage_by_member, monthly_usage_by_site, overdrafts, to_csv
+from sync.hub.reports import balances, monthly_usage_by_member, monthly_usage_by_site, overdrafts
 from sync.hub.roster import RosterKeeper
 from sync.payloads import validate_batch
 from sync.signing import generate_private_key, verify_roster

@@ -21,9 +21,8 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def client(hub_db: HubDatabase) -> FlaskClient:
-    app = create_hub_app(
-        hub_db, {"SECRET_KEY": "k" * 32, "HUB_PASSWORD_HASH": generate_password_hash(PASSWORD), "TESTING": True}
-    )
+    app = create_hub_app(hub_db, secret_key="k" * 32, password_hash=generate_password_hash(PASSWORD))
+    app.testing = True
     return app.test_client()
 
 
@@ -93,7 +92,9 @@ def test_reports_in_french_then_english(client: FlaskClient, hub_db: HubDatabase
     overdraft = client.get("/overdrafts").get_data(as_text=True)
     assert "Zoé Martin" in overdraft and "-1" in overdraft
     assert "14.00 €" in client.get("/sales?month=2026-11").get_data(as_text=True)
-    assert "Month&#39;s usage" in client.get("/usage?month=2026-11&lang=en").get_data(as_text=True)
+    switched = client.get("/lang/en?next=/usage?month=2026-11")
+    assert switched.status_code == 302 and switched.headers["Location"] == "/usage?month=2026-11"
+    assert "Month's usage" in client.get("/usage?month=2026-11").get_data(as_text=True)
     assert client.get("/usage?month=2026-13").status_code == 400
 
 
@@ -113,8 +114,9 @@ def test_csv_exports(client: FlaskClient, hub_db: HubDatabase) -> None:
 def test_revoking_a_badge_and_adding_a_member(client: FlaskClient, hub_db: HubDatabase) -> None:
     seed(hub_db)
     login(client)
-    forged = client.post("/badges/A1B2C3D4/revoke", data={"csrf_token": "forged"}, follow_redirects=True)
-    assert "Session expirée" in forged.get_data(as_text=True)
+    forged = client.post("/badges/A1B2C3D4/revoke", data={"csrf_token": "forged"})
+    assert forged.status_code == 400 and "Ce formulaire a expiré" in forged.get_data(as_text=True)
+    assert client.post("/badges/A1B2C3D4/revoke").status_code == 400  # no token at all: refused too
     page = client.post("/badges/A1B2C3D4/revoke", data={"csrf_token": token(client, "/members")}, follow_redirects=True)
     assert "Badge révoqué" in page.get_data(as_text=True)
     assert not admin.revoke_badge(hub_db, "A1B2C3D4")
@@ -128,4 +130,20 @@ def test_revoking_a_badge_and_adding_a_member(client: FlaskClient, hub_db: HubDa
 
 def test_the_app_refuses_to_start_without_secrets(hub_db: HubDatabase) -> None:
     with pytest.raises(ValueError, match="SECRET_KEY"):
-        create_hub_app(hub_db, {"HUB_PASSWORD_HASH": "x"})
+        create_hub_app(hub_db, secret_key="", password_hash="x")
+    with pytest.raises(ValueError, match="mot de passe"):
+        create_hub_app(hub_db, secret_key="k" * 32, password_hash="")
+
+
+def test_logout_ends_the_session(client: FlaskClient) -> None:
+    login(client)
+    assert client.get("/members").status_code == 200
+    assert client.post("/logout", data={"csrf_token": token(client, "/members")}).status_code == 302
+    assert client.get("/members").status_code == 302
+
+
+def test_repeated_wrong_passwords_lock_the_login_out(client: FlaskClient) -> None:
+    for _attempt in range(5):
+        assert client.post("/login", data={"password": "nope", "csrf_token": token(client)}).status_code == 403
+    locked = client.post("/login", data={"password": PASSWORD, "csrf_token": token(client)})
+    assert locked.status_code == 429 and "Trop d&#39;essais" in locked.get_data(as_text=True)

@@ -1,5 +1,7 @@
-"""Keeping the English catalog in line with the code: `python -m kiosk.catalogs` adds new message ids (to be
-translated), drops unused ones and keeps every existing translation. The tests check that none is missing."""
+"""Keeping the English catalog in line with the code: `python -m common.catalogs` adds new message ids (to be
+translated), drops unused ones and keeps every existing translation. The tests check that none is missing.
+
+One catalog for the product: the kiosk's screens, the hub's pages, the toolkit they share."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
-from kiosk.i18n import TRANSLATIONS
+from common.i18n import TRANSLATIONS
 
 # A fixed date keeps the header stable, so a refresh that changes nothing changes no line.
 CATALOG_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -20,13 +22,19 @@ _OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n", "newstyle_
 _KEYWORDS: dict[str, Any] = {"_": None, "gettext": None, "ngettext": (1, 2)}
 
 
+# The packages whose code and templates speak to people, in the order their messages appear in the catalog.
+SOURCES = ("common", "kiosk", "sync/hub")
+ROOT = Path(__file__).resolve().parent.parent
+
+
 def extract_messages() -> list[str | tuple[str, str]]:
-    """Every message id used in the kiosk's code and templates (plural ids as a pair)."""
+    """Every message id used in the product's code and templates (plural ids as a pair)."""
     found: dict[str | tuple[str, str], None] = {}
-    for _file, _line, message, _comments, _context in extract_from_dir(
-        Path(__file__).parent, _METHODS, _OPTIONS, keywords=_KEYWORDS
-    ):
-        found[message if isinstance(message, str) else (message[0], message[1])] = None
+    for source in SOURCES:
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            ROOT / source, _METHODS, _OPTIONS, keywords=_KEYWORDS
+        ):
+            found[message if isinstance(message, str) else (message[0], message[1])] = None
     return list(found)
 
 
@@ -61,4 +69,4 @@ def update_catalog(lang: str = "en") -> int:
 
 
 if __name__ == "__main__":
-    print(f"{update_catalog()} message(s) à traduire dans kiosk/translations/en/LC_MESSAGES/messages.po")
+    print(f"{update_catalog()} message(s) à traduire dans common/translations/en/LC_MESSAGES/messages.po")

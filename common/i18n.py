@@ -1,4 +1,5 @@
-"""French by default, English on request: gettext catalogs compiled in memory from the committed .po files.
+"""The one language system: French by default, English on request, through gettext catalogs (Flask-Babel) compiled
+in memory from the committed .po files. The kiosk's screens and the hub's pages use it alike.
 
 The message ids are the French texts, so French needs no catalog and a string missing from the English catalog
 still shows in the site's own language. Compiling the .po at start (a few milliseconds) means a clean checkout
@@ -7,6 +8,7 @@ works with only `pip install -e .`: no build step, and no compiled file to forge
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ LANGUAGES = ("fr", "en")
 DEFAULT_LANGUAGE = "fr"
 
 
+@functools.cache
 def load_catalogs(directory: Path = TRANSLATIONS) -> dict[str, Translations]:
     """Every `<lang>/LC_MESSAGES/messages.po` under `directory`, compiled to gettext translations."""
     catalogs: dict[str, Translations] = {}
@@ -49,7 +52,7 @@ class CatalogDomain(Domain):  # type: ignore[misc]  # flask_babel is untyped
         return self._catalogs.get(str(locale), self._null) if locale is not None else self._null
 
 
-class KioskBabel(Babel):  # type: ignore[misc]
+class CatalogBabel(Babel):  # type: ignore[misc]
     """Flask-Babel with the in-memory domain as its default domain."""
 
     def __init__(self, domain: CatalogDomain) -> None:
@@ -78,11 +81,11 @@ def current_language() -> str:
     chosen = session.get("lang") if request else None
     if chosen in LANGUAGES:
         return str(chosen)
-    return str(current_app.config.get("KIOSK_LANGUAGE", DEFAULT_LANGUAGE))
+    return str(current_app.config.get("HALFDAY_LANGUAGE", DEFAULT_LANGUAGE))
 
 
 def init_i18n(app: Flask, language: str) -> None:
     """Install the catalogs, the locale selector and Jinja's gettext on `app`."""
-    app.config["KIOSK_LANGUAGE"] = language if language in LANGUAGES else DEFAULT_LANGUAGE
-    babel = KioskBabel(CatalogDomain(load_catalogs()))
-    babel.init_app(app, default_locale=app.config["KIOSK_LANGUAGE"], locale_selector=current_language)
+    app.config["HALFDAY_LANGUAGE"] = language if language in LANGUAGES else DEFAULT_LANGUAGE
+    babel = CatalogBabel(CatalogDomain(load_catalogs()))
+    babel.init_app(app, default_locale=app.config["HALFDAY_LANGUAGE"], locale_selector=current_language)

@@ -1,0 +1,70 @@
+"""A manager's session on a web app: a password checked against its scrypt hash, a throttle per client address,
+a session that ends after some idle time, at logout, or when the password changes (the session keeps a digest of
+the hash it was opened with)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from flask import request, session
+from werkzeug.security import check_password_hash
+
+from common.web.throttle import Throttle
+
+SESSION_KEY = "manager"
+SEEN_KEY = "manager_seen"
+
+
+def fingerprint(stored_hash: str) -> str:
+    """A short digest of the stored hash: a new password no longer matches what open sessions hold."""
+    return hashlib.sha256(stored_hash.encode()).hexdigest()[:16]
+
+
+def client_address() -> str:
+    return request.remote_addr or "?"
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    ok: bool
+    wait_s: float = 0.0  # > 0: refused without checking, too many failures from this client
+
+
+def try_login(throttle: Throttle, stored_hash: str, candidate: str) -> LoginAttempt:
+    """Check a password typed at the login form; on success the session is a new one (nothing from before the
+    login carries over) and belongs to the manager."""
+    who = client_address()
+    wait = throttle.wait_s(who)
+    if wait > 0:
+        return LoginAttempt(False, wait)
+    if not check_password_hash(stored_hash, candidate):
+        throttle.failure(who)
+        return LoginAttempt(False)
+    throttle.success(who)
+    session.clear()
+    session[SESSION_KEY] = fingerprint(stored_hash)
+    session[SEEN_KEY] = time.time()
+    return LoginAttempt(True)
+
+
+def session_alive(stored_hash: str | None, idle_s: float) -> bool:
+    """Whether this request belongs to a manager's live session (and keep it alive); a dead one is forgotten."""
+    held = session.get(SESSION_KEY)
+    seen = session.get(SEEN_KEY, 0.0)
+    fresh = isinstance(seen, float) and time.time() - seen < idle_s
+    if held and fresh and stored_hash is not None and held == fingerprint(stored_hash):
+        session[SEEN_KEY] = time.time()
+        return True
+    session.pop(SESSION_KEY, None)
+    return False
+
+
+def signed_in() -> bool:
+    """Whether this browser session belongs to a manager (checked already by the app's login guard)."""
+    return SESSION_KEY in session
+
+
+def end_session() -> None:
+    session.clear()
