@@ -99,7 +99,7 @@ class _SettledInput:
             try:
                 self._on_settled(level)
             except Exception:
-                log.exception("callback of GPIO%s failed", self._device.pin)
+                log.exception("échec du rappel de GPIO%s", self._device.pin)
 
     def close(self) -> None:
         with self._cond:

@@ -88,7 +88,7 @@ class NfcReader:
     def start(self) -> None:
         """Open the reader and start polling; raise ReaderError if it cannot be opened."""
         if self._watchdog is not None:
-            raise RuntimeError("reader already started")
+            raise RuntimeError("lecteur déjà démarré")
         self._stopping.clear()
         frontend = self._open()
         self._launch(frontend)
@@ -158,9 +158,9 @@ class NfcReader:
             if current:
                 self._worker_error = error
         if not current:
-            log.debug("abandoned reader loop %d ended: %s", generation, error)
+            log.debug("boucle abandonnée du lecteur %d terminée : %s", generation, error)
         elif error is not None:
-            log.warning("reader %s failed: %s", self.path, error)
+            log.warning("lecteur %s en échec : %s", self.path, error)
         if current:
             _close(frontend)
 
@@ -184,7 +184,7 @@ class NfcReader:
         try:
             self._on_tap(Tap(uid=uid, connected_ns=now))
         except Exception:
-            log.exception("on_tap failed for %s", uid)
+            log.exception("échec de on_tap pour %s", uid)
         return True
 
     # -- the watchdog ---------------------------------------------------------------------------------------
@@ -204,7 +204,7 @@ class NfcReader:
                 _force_close(frontend)
             else:
                 reason = error or "la boucle du lecteur s'est arrêtée"
-            log.warning("reader %s: %s; reopening", self.path, reason)
+            log.warning("lecteur %s : %s ; réouverture", self.path, reason)
             self._reopen(reason)
 
     def _reopen(self, reason: str) -> None:
@@ -222,7 +222,7 @@ class NfcReader:
             with self._state_lock:
                 self._reopens += 1
             self._set_state("ok", "")
-            log.info("reader %s reopened", self.path)
+            log.info("lecteur %s rouvert", self.path)
             return
 
     def _set_state(self, state: ReaderState, detail: str) -> None:
@@ -249,7 +249,7 @@ def _close(frontend: Any) -> None:
     try:
         frontend.close()
     except Exception as error:
-        log.debug("closing reader failed: %s", error)
+        log.debug("échec de la fermeture du lecteur : %s", error)
 
 
 def _force_close(frontend: Any) -> None:
@@ -262,7 +262,7 @@ def _force_close(frontend: Any) -> None:
         if device is not None:
             device.close()
     except Exception as error:
-        log.debug("force-closing reader failed: %s", error)
+        log.debug("échec de la fermeture forcée du lecteur : %s", error)
     finally:
         if locked:
             frontend.lock.release()

@@ -183,7 +183,7 @@ class VirtualCard:
             except TimeoutError:
                 continue
             except OSError as error:
-                log.debug("virtual card socket: %s", error)
+                log.debug("socket de la carte virtuelle : %s", error)
                 continue
             self._receive(datagram, addr)
 
@@ -219,16 +219,16 @@ class VirtualCard:
         try:
             self._sock.sendto(f"{brty} {payload.hex()}".encode("ascii"), addr)
         except OSError as error:  # the reader's socket may already be gone; the reader will poll again
-            log.debug("virtual card send to %s failed: %s", addr, error)
+            log.debug("échec de l'envoi de la carte virtuelle à %s : %s", addr, error)
 
 
 def _parse_uid(uid_hex: str) -> bytes:
     try:
         uid = bytes.fromhex(uid_hex)
     except ValueError:
-        raise ValueError(f"UID must be hexadecimal, got {uid_hex!r}") from None
+        raise ValueError(f"l'UID doit être en hexadécimal, reçu {uid_hex!r}") from None
     if len(uid) not in (4, 7, 10):
-        raise ValueError(f"UID must be 4, 7 or 10 bytes, got {len(uid)}")
+        raise ValueError(f"l'UID doit faire 4, 7 ou 10 octets, et non {len(uid)}")
     return uid
 
 
@@ -243,4 +243,4 @@ def _bind(host: str, port: int) -> socket.socket:
             sock.settimeout(_RECV_TIMEOUT_S)
             return sock
         sock.close()
-    raise OSError("no free UDP port usable by nfcpy")
+    raise OSError("aucun port UDP libre utilisable par nfcpy")

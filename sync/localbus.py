@@ -90,13 +90,13 @@ def _wire(value: Any) -> Any:
 
 def _decode(raw: bytes, name: str, read: Callable[[Fields], M]) -> M:
     if len(raw) > MAX_PAYLOAD_BYTES:
-        raise BusError(f"{name}: {len(raw)} bytes is over {MAX_PAYLOAD_BYTES}")
+        raise BusError(f"{name} : {len(raw)} octets, au-delà des {MAX_PAYLOAD_BYTES} permis")
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise BusError(f"{name}: not UTF-8 JSON") from None
+        raise BusError(f"{name} : ce n'est pas du JSON en UTF-8") from None
     if not isinstance(data, dict) or data.get("v") != VERSION or isinstance(data.get("v"), bool):
-        raise BusError(f"{name}: not a JSON object of version {VERSION}")
+        raise BusError(f"{name} : ce n'est pas un objet JSON de version {VERSION}")
     try:
         return read(Fields(data, name))
     except ProtocolError as exc:
@@ -108,13 +108,13 @@ def _time(f: Fields, key: str) -> dt.datetime | None:
     if text is None:
         return None
     if not isinstance(text, str):
-        raise ProtocolError(f"{f.where}.{key} must be a UTC time")
+        raise ProtocolError(f"{f.where}.{key} doit être une heure UTC")
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ProtocolError(f"{f.where}.{key} must be a UTC time") from None
+        raise ProtocolError(f"{f.where}.{key} doit être une heure UTC") from None
     if moment.tzinfo is None:
-        raise ProtocolError(f"{f.where}.{key} must say its time zone")
+        raise ProtocolError(f"{f.where}.{key} doit indiquer son fuseau horaire")
     return moment
 
 
@@ -154,7 +154,7 @@ class Tap(Message):
     def _read(cls, f: Fields) -> Tap:
         at = _time(f, "at")
         if at is None:
-            raise ProtocolError("Tap.at is missing")
+            raise ProtocolError("Tap.at est absent")
         return cls(
             event=f.text("event", max_len=32),
             seq=f.integer("seq"),
@@ -217,7 +217,7 @@ class DoorState(Message):
             health = ReaderHealth(r.text("state", max_len=16), r.text("detail", max_len=300), r.integer("reopens"))
         alarms = f.array("alarms", max_len=len(Alarm))
         if any(a not in tuple(Alarm) for a in alarms):
-            raise ProtocolError("DoorState.alarms must list known alarms")
+            raise ProtocolError("DoorState.alarms doit lister des alarmes connues")
         return cls(
             online=True,
             locked=f.boolean("locked"),
@@ -284,7 +284,7 @@ class Command(Message):
     def decode(cls: type[M], raw: bytes) -> M:
         command = _decode(raw, "Command", _read_command)
         if not isinstance(command, cls):
-            raise BusError(f"Command: {type(command).__name__}, not {cls.__name__}")
+            raise BusError(f"Command : {type(command).__name__} au lieu de {cls.__name__}")
         return command
 
 
@@ -328,7 +328,7 @@ class Enrol(Command):
     def _read(cls, f: Fields) -> Enrol:
         timeout = f.obj.get("timeout_s")
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= cls.MAX_TIMEOUT_S:
-            raise ProtocolError(f"Enrol.timeout_s must be a number of seconds from 0 to {cls.MAX_TIMEOUT_S:g}")
+            raise ProtocolError(f"Enrol.timeout_s doit être un nombre de secondes de 0 à {cls.MAX_TIMEOUT_S:g}")
         return cls(f.text("request", max_len=64), float(timeout))
 
 

@@ -85,7 +85,7 @@ class MqttSettings:
         """Parse a broker URL; the password may come from a file so it stays out of the config."""
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError(f"broker URL {url!r} must look like mqtt://host:1883 or mqtts://host:8883")
+            raise ValueError(f"l'adresse du broker {url!r} doit être de la forme mqtt://hôte:1883 ou mqtts://hôte:8883")
         tls = parts.scheme == "mqtts"
         if password_file is not None:
             password = Path(password_file).read_text().strip()
@@ -248,7 +248,7 @@ class MqttClient:
                 with w.cond:
                     w.reserved -= 1
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
-            raise RuntimeError(f"paho refused to publish on {topic}: {paho.error_string(info.rc)}")
+            raise RuntimeError(f"paho a refusé de publier sur {topic} : {paho.error_string(info.rc)}")
         if qos > 0:
             self._track(info.mid, windowed=windowed)
         return True
@@ -292,18 +292,18 @@ class MqttClient:
 
     def _handle_connect(self, client: paho.Client, _userdata: Any, flags: Any, reason: ReasonCode, _props: Any) -> None:
         if reason.is_failure:
-            log.warning("MQTT connection to %s refused: %s", self.settings.host, reason)
+            log.warning("connexion MQTT à %s refusée : %s", self.settings.host, reason)
             return
         for topic_filter, qos in self._subscriptions.items():
             client.subscribe(topic_filter, options=SubscribeOptions(qos=qos))
         self._connected.set()
-        log.info("MQTT connected to %s:%s as %s", self.settings.host, self.settings.port, self.client_id)
+        log.info("MQTT connecté à %s:%s en tant que %s", self.settings.host, self.settings.port, self.client_id)
         if self.on_connect is not None:
             self._guard(self.on_connect, bool(flags.session_present))
 
     def _handle_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason: ReasonCode, _p: Any) -> None:
         if self._connected.is_set():
-            log.info("MQTT disconnected from %s: %s", self.settings.host, reason)
+            log.info("MQTT déconnecté de %s : %s", self.settings.host, reason)
         self._connected.clear()
 
     def _handle_message(self, _client: Any, _userdata: Any, msg: paho.MQTTMessage) -> None:
@@ -327,7 +327,7 @@ class MqttClient:
         try:
             callback(arg)
         except Exception:
-            log.exception("MQTT callback %r failed", callback)
+            log.exception("échec du rappel MQTT %r", callback)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, poll_s: float = 0.02) -> bool:

@@ -75,7 +75,7 @@ def validate_event(value: Any, where: str = "event") -> Json:
         return value  # type: ignore[no-any-return]
     f = Fields(value, where)
     if f.integer("v", low=VERSION, high=VERSION) != VERSION:
-        raise ProtocolError(f"{where}.v must be {VERSION}")
+        raise ProtocolError(f"{where}.v doit valoir {VERSION}")
     f.hex_id("id")
     f.ident("site")
     f.ident("device")
@@ -96,17 +96,17 @@ def validate_batch(payload: bytes | str | Json, site: str | None = None, device:
     batch_site = f.ident("site")
     batch_device = f.ident("device")
     if (site is not None and batch_site != site) or (device is not None and batch_device != device):
-        raise ProtocolError(f"batch names {batch_site}/{batch_device}, not the topic's {site}/{device}")
+        raise ProtocolError(f"le lot nomme {batch_site}/{batch_device}, et non {site}/{device} comme son topic")
     events = f.array("events", max_len=MAX_BATCH_EVENTS)
     if not events:
-        raise ProtocolError("batch.events is empty")
+        raise ProtocolError("batch.events est vide")
     last = 0
     for index, event in enumerate(events):
         validate_event(event, f"batch.events[{index}]")
         if event["site"] != batch_site or event["device"] != batch_device:
-            raise ProtocolError(f"batch.events[{index}] names another site or device than the batch")
+            raise ProtocolError(f"batch.events[{index}] nomme un autre site ou appareil que le lot")
         if event["seq"] <= last:
-            raise ProtocolError(f"batch.events[{index}].seq does not increase")
+            raise ProtocolError(f"batch.events[{index}].seq n'augmente pas")
         last = event["seq"]
     return obj
 
@@ -142,7 +142,7 @@ def _sale(f: Fields) -> None:
     f.date("date")
     slots = f.array("slots", max_len=len(SLOTS))
     if not slots or any(slot not in SLOTS for slot in slots):
-        raise ProtocolError(f"{f.where}.slots must list morning and/or afternoon")
+        raise ProtocolError(f"{f.where}.slots doit lister morning et/ou afternoon")
     f.text("name", max_len=NAME_LEN)
     f.text("email", max_len=EMAIL_LEN)
 
@@ -263,7 +263,7 @@ def validate_status(payload: bytes | str, site: str | None = None, device: str |
 
 def _same_place(f: Fields, site: str | None, device: str | None) -> None:
     if (site is not None and f.ident("site") != site) or (device is not None and f.ident("device") != device):
-        raise ProtocolError(f"{f.where} names another site or device than its topic")
+        raise ProtocolError(f"{f.where} nomme un autre site ou appareil que son topic")
     f.ident("site")
     f.ident("device")
 
@@ -317,7 +317,7 @@ def validate_roster_body(obj: Json) -> Json:
     seen = Fields(f.obj_("seen"), "roster.seen")
     for device in seen.obj:
         if not ID_RE.fullmatch(device):
-            raise ProtocolError(f"roster.seen has a key that is not a device id: {device[:70]!r}")
+            raise ProtocolError(f"roster.seen a une clé qui n'est pas un identifiant d'appareil : {device[:70]!r}")
         seen.integer(device)
     for index, item in enumerate(f.array("members")):
         m = Fields(item, f"roster.members[{index}]")

@@ -1,8 +1,8 @@
 """The sync protocol without I/O: topics, canonical JSON and the checks every payload passes at the boundary.
 
 sync/PROTOCOL.md is the contract; this module is its executable form. Every check raises `ProtocolError` with a
-message that names the field and the problem, and nothing else: a payload from the network can be anything, and
-the hub and the agent log and drop what fails instead of crashing on it.
+message that names the field and the problem, in French since it is read in the logs, and nothing else: a payload
+from the network can be anything, and the hub and the agent log and drop what fails instead of crashing on it.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def parse_topic(topic: str) -> Topic:
         return Topic(_ident(parts[2], "topic site"), None, "roster")
     if len(parts) == 5 and parts[:2] == ["halfday", "v1"] and parts[4] in DEVICE_TOPIC_KINDS:
         return Topic(_ident(parts[2], "topic site"), _ident(parts[3], "topic device"), parts[4])
-    raise ProtocolError(f"topic {topic[:200]!r} is not a halfday v1 topic")
+    raise ProtocolError(f"le topic {topic[:200]!r} n'est pas un topic halfday v1")
 
 
 # ---------------------------------------------------------------------------------------------- JSON
@@ -123,19 +123,19 @@ def parse_json(payload: bytes | str) -> Json:
     """Decode a payload into a JSON object with `"v": 1`; size, encoding and nesting are checked."""
     raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else bytes(payload)
     if len(raw) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"payload of {len(raw)} bytes is over {MAX_MESSAGE_BYTES}")
+        raise ProtocolError(f"le message fait {len(raw)} octets, au-delà des {MAX_MESSAGE_BYTES} permis")
     try:
         # orjson: a third of the hub's time per event went to decoding with the json module (bench.sync). It
         # refuses invalid UTF-8, lone surrogates, NaN and Infinity, and nesting past 1024 levels.
         obj = orjson.loads(raw)
     except ValueError as exc:
-        raise ProtocolError(f"payload is not UTF-8 JSON: {str(exc)[:200]}") from None
+        raise ProtocolError(f"le message n'est pas du JSON en UTF-8 : {str(exc)[:200]}") from None
     if not isinstance(obj, dict):
-        raise ProtocolError("payload is not a JSON object")
+        raise ProtocolError("le message n'est pas un objet JSON")
     if _RISKY_ESCAPE_RE.search(raw):
         _check_strings(obj, "payload")
     if obj.get("v") != VERSION or isinstance(obj.get("v"), bool):
-        raise ProtocolError(f"v must be {VERSION}")
+        raise ProtocolError(f"v doit valoir {VERSION}")
     return obj
 
 
@@ -156,11 +156,11 @@ def _check_strings(value: Any, where: str) -> None:
             continue
         for text in strings:
             if "\x00" in text:
-                raise ProtocolError(f"{where}: NUL character in a string")
+                raise ProtocolError(f"{where} : caractère NUL dans une chaîne")
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError:
-                raise ProtocolError(f"{where}: lone surrogate in a string") from None
+                raise ProtocolError(f"{where} : demi-caractère UTF-16 (surrogate) isolé dans une chaîne") from None
 
 
 # ---------------------------------------------------------------------------------------------- time
@@ -169,18 +169,18 @@ def _check_strings(value: Any, where: str) -> None:
 def utc_iso(moment: dt.datetime) -> str:
     """`2026-11-23T08:01:02.123456Z` for an aware datetime."""
     if moment.tzinfo is None:
-        raise ValueError("naive datetime: pass UTC-aware datetimes")
+        raise ValueError("datetime naïf refusé : passez des datetimes UTC avec fuseau horaire")
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_utc(text: str) -> dt.datetime:
     """Parse a protocol timestamp into an aware UTC datetime; ProtocolError if it is not one."""
     if not isinstance(text, str) or not TIMESTAMP_RE.fullmatch(text):
-        raise ProtocolError(f"{str(text)[:40]!r} is not a UTC timestamp like 2026-11-23T08:01:02Z")
+        raise ProtocolError(f"{str(text)[:40]!r} n'est pas un horodatage UTC comme 2026-11-23T08:01:02Z")
     try:
         return dt.datetime.fromisoformat(text[:-1]).replace(tzinfo=dt.UTC)
     except ValueError:
-        raise ProtocolError(f"{text!r} is not a real date and time") from None
+        raise ProtocolError(f"{text!r} n'est pas une date et une heure qui existent") from None
 
 
 def new_hex_id() -> str:
@@ -192,7 +192,7 @@ def new_hex_id() -> str:
 
 def _ident(value: Any, where: str) -> str:
     if not isinstance(value, str) or not ID_RE.fullmatch(value):
-        raise ProtocolError(f"{where} must match {ID_RE.pattern}")
+        raise ProtocolError(f"{where} doit correspondre à {ID_RE.pattern}")
     return value
 
 
@@ -201,16 +201,16 @@ class Fields:
 
     def __init__(self, value: Any, where: str) -> None:
         if not isinstance(value, dict):
-            raise ProtocolError(f"{where} must be an object")
+            raise ProtocolError(f"{where} doit être un objet")
         self.obj: Json = value
         self.where = where
 
     def _get(self, key: str, nullable: bool) -> Any:
         if key not in self.obj:
-            raise ProtocolError(f"{self.where}.{key} is missing")
+            raise ProtocolError(f"{self.where}.{key} est absent")
         value = self.obj[key]
         if value is None and not nullable:
-            raise ProtocolError(f"{self.where}.{key} must not be null")
+            raise ProtocolError(f"{self.where}.{key} ne doit pas être null")
         return value
 
     def text(
@@ -220,9 +220,9 @@ class Fields:
         if value is None:
             return None
         if not isinstance(value, str) or len(value) > max_len:
-            raise ProtocolError(f"{self.where}.{key} must be a string of at most {max_len} characters")
+            raise ProtocolError(f"{self.where}.{key} doit être une chaîne d'au plus {max_len} caractères")
         if pattern is not None and not pattern.fullmatch(value):
-            raise ProtocolError(f"{self.where}.{key} must match {pattern.pattern}")
+            raise ProtocolError(f"{self.where}.{key} doit correspondre à {pattern.pattern}")
         return value
 
     def ident(self, key: str) -> str:
@@ -236,13 +236,13 @@ class Fields:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ProtocolError(f"{self.where}.{key} must be an integer from {low} to {high}")
+            raise ProtocolError(f"{self.where}.{key} doit être un entier de {low} à {high}")
         return value
 
     def boolean(self, key: str) -> bool:
         value = self._get(key, False)
         if not isinstance(value, bool):
-            raise ProtocolError(f"{self.where}.{key} must be true or false")
+            raise ProtocolError(f"{self.where}.{key} doit être true ou false")
         return value
 
     def choice(self, key: str, choices: tuple[Any, ...], *, nullable: bool = False) -> Any:
@@ -250,7 +250,7 @@ class Fields:
         if value is None:
             return None
         if isinstance(value, bool) or value not in choices:
-            raise ProtocolError(f"{self.where}.{key} must be one of {', '.join(map(str, choices))}")
+            raise ProtocolError(f"{self.where}.{key} doit être l'une des valeurs : {', '.join(map(str, choices))}")
         return value
 
     def timestamp(self, key: str, *, nullable: bool = False) -> Any:
@@ -260,7 +260,7 @@ class Fields:
         try:
             parse_utc(value)
         except ProtocolError as exc:
-            raise ProtocolError(f"{self.where}.{key}: {exc}") from None
+            raise ProtocolError(f"{self.where}.{key} : {exc}") from None
         return value
 
     def date(self, key: str, *, nullable: bool = False) -> Any:
@@ -268,11 +268,11 @@ class Fields:
         if value is None:
             return None
         if not isinstance(value, str) or not DATE_RE.fullmatch(value):
-            raise ProtocolError(f"{self.where}.{key} must be a date YYYY-MM-DD")
+            raise ProtocolError(f"{self.where}.{key} doit être une date AAAA-MM-JJ")
         try:
             dt.date.fromisoformat(value)
         except ValueError:
-            raise ProtocolError(f"{self.where}.{key} is not a real date") from None
+            raise ProtocolError(f"{self.where}.{key} n'est pas une date qui existe") from None
         return value
 
     def hhmm(self, key: str) -> Any:
@@ -280,20 +280,20 @@ class Fields:
         if value is None:
             return None
         if not isinstance(value, str) or not HHMM_RE.fullmatch(value):
-            raise ProtocolError(f"{self.where}.{key} must be a time HH:MM or null")
+            raise ProtocolError(f"{self.where}.{key} doit être une heure HH:MM ou null")
         hours, minutes = int(value[:2]), int(value[3:])
         if hours > 23 or minutes > 59:
-            raise ProtocolError(f"{self.where}.{key} is not a real time")
+            raise ProtocolError(f"{self.where}.{key} n'est pas une heure qui existe")
         return value
 
     def obj_(self, key: str, *, nullable: bool = False) -> Any:
         value = self._get(key, nullable)
         if value is not None and not isinstance(value, dict):
-            raise ProtocolError(f"{self.where}.{key} must be an object")
+            raise ProtocolError(f"{self.where}.{key} doit être un objet")
         return value
 
     def array(self, key: str, *, max_len: int = 100_000) -> list[Any]:
         value = self._get(key, False)
         if not isinstance(value, list) or len(value) > max_len:
-            raise ProtocolError(f"{self.where}.{key} must be a list of at most {max_len} items")
+            raise ProtocolError(f"{self.where}.{key} doit être une liste d'au plus {max_len} éléments")
         return value

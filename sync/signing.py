@@ -36,6 +36,10 @@ SIGNATURE_BYTES = 64
 MAX_NONCES = 4096
 
 
+class StaleRoster(ProtocolError):
+    """A roster signed by the hub but not newer than the one applied: the retained copy again, after a reconnect."""
+
+
 # ---------------------------------------------------------------------------------------------- keys
 
 
@@ -76,7 +80,7 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
     if data.startswith(b"-----BEGIN"):
         key = serialization.load_pem_private_key(data, password=None)
         if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path}: not an Ed25519 private key")
+            raise ValueError(f"{path} : ce n'est pas une clé privée Ed25519")
         return key
     return Ed25519PrivateKey.from_private_bytes(_b64_32(data, str(path)))
 
@@ -96,18 +100,18 @@ def load_public_key(value: str | bytes | Path | Ed25519PublicKey) -> Ed25519Publ
     if data.startswith(b"-----BEGIN"):
         key = serialization.load_pem_public_key(data)
         if not isinstance(key, Ed25519PublicKey):
-            raise ValueError("not an Ed25519 public key")
+            raise ValueError("ce n'est pas une clé publique Ed25519")
         return key
-    return Ed25519PublicKey.from_public_bytes(_b64_32(data, "public key"))
+    return Ed25519PublicKey.from_public_bytes(_b64_32(data, "clé publique"))
 
 
 def _b64_32(data: bytes, where: str) -> bytes:
     try:
         raw = base64.b64decode(data, validate=True)
     except binascii.Error:
-        raise ValueError(f"{where}: not base64") from None
+        raise ValueError(f"{where} : ce n'est pas du base64") from None
     if len(raw) != 32:
-        raise ValueError(f"{where}: an Ed25519 key is 32 bytes, this is {len(raw)}")
+        raise ValueError(f"{where} : une clé Ed25519 fait 32 octets, celle-ci en fait {len(raw)}")
     return raw
 
 
@@ -126,18 +130,18 @@ def verify(obj: Json, public_key: Ed25519PublicKey) -> Json:
     """Check `obj["sig"]`; return the object without it. ProtocolError if unsigned or forged."""
     sig = obj.get("sig")
     if not isinstance(sig, str) or not sig:
-        raise ProtocolError("unsigned: sig is missing")
+        raise ProtocolError("non signé : sig est absent")
     try:
         raw = base64.b64decode(sig, validate=True)
     except (binascii.Error, ValueError):
-        raise ProtocolError("sig is not base64") from None
+        raise ProtocolError("sig n'est pas du base64") from None
     if len(raw) != SIGNATURE_BYTES:
-        raise ProtocolError("sig is not an Ed25519 signature")
+        raise ProtocolError("sig n'est pas une signature Ed25519")
     unsigned = {k: v for k, v in obj.items() if k != "sig"}
     try:
         public_key.verify(raw, canonical_json(unsigned))
     except InvalidSignature:
-        raise ProtocolError("signature does not verify: forged or altered") from None
+        raise ProtocolError("la signature ne se vérifie pas : contrefaite ou altérée") from None
     return unsigned
 
 
@@ -153,16 +157,21 @@ def verify_roster(
     current_version: int | None,
     site: str | None = None,
 ) -> Json:
-    """Accept a roster only if signed by the hub, well formed, for `site`, and newer than `current_version`."""
+    """Accept a roster only if signed by the hub, well formed, for `site`, and newer than `current_version`.
+
+    ProtocolError otherwise; StaleRoster (a ProtocolError) when all is well but the version is not newer.
+    """
     obj = payload if isinstance(payload, dict) else parse_json(payload)
     if obj.get("v") != VERSION:
-        raise ProtocolError(f"roster v must be {VERSION}")
+        raise ProtocolError(f"roster.v doit valoir {VERSION}")
     verify(obj, load_public_key(public_key) if isinstance(public_key, str) else public_key)
     validate_roster_body(obj)
     if site is not None and obj["site"] != site:
-        raise ProtocolError(f"roster is for site {obj['site']}, not {site}")
+        raise ProtocolError(f"le registre est pour le site {obj['site']}, pas pour {site}")
     if current_version is not None and obj["version"] <= current_version:
-        raise ProtocolError(f"roster version {obj['version']} is not newer than {current_version}")
+        raise StaleRoster(
+            f"la version {obj['version']} du registre n'est pas plus récente que la version {current_version}"
+        )
     return obj
 
 
@@ -185,12 +194,12 @@ class MemoryNonceStore:
 
     def claim(self, nonce: str, expires: dt.datetime, now: dt.datetime) -> None:
         if nonce in self._expires:
-            raise ProtocolError("command replayed: nonce already seen")
+            raise ProtocolError("commande rejouée : nonce déjà vu")
         for old in [n for n, when in self._expires.items() if when < now]:
             del self._expires[old]
         if len(self._expires) >= self.capacity:
             # Forgetting an unexpired nonce would let its command be replayed: refuse instead.
-            raise ProtocolError("too many unexpired commands: refused")
+            raise ProtocolError("trop de commandes non expirées : commande refusée")
         self._expires[nonce] = expires
 
 
@@ -230,15 +239,15 @@ def check_command(
     """Accept a command only if signed, addressed to this device, unexpired, not too far ahead, and new."""
     obj = payload if isinstance(payload, dict) else parse_json(payload)
     if obj.get("v") != VERSION:
-        raise ProtocolError(f"command v must be {VERSION}")
+        raise ProtocolError(f"command.v doit valoir {VERSION}")
     verify(obj, load_public_key(public_key) if isinstance(public_key, str) else public_key)
     validate_command_body(obj)
     if obj["site"] != site or obj["device"] != device:
-        raise ProtocolError(f"command is for {obj['site']}/{obj['device']}, not {site}/{device}")
+        raise ProtocolError(f"la commande est pour {obj['site']}/{obj['device']}, pas pour {site}/{device}")
     expires = parse_utc(obj["expires"])
     if expires <= now:
-        raise ProtocolError("command expired")
+        raise ProtocolError("commande expirée")
     if expires > now + dt.timedelta(seconds=MAX_COMMAND_TTL_S):
-        raise ProtocolError(f"command expires more than {MAX_COMMAND_TTL_S} s ahead")
+        raise ProtocolError(f"la commande expire dans plus de {MAX_COMMAND_TTL_S} s")
     nonces.claim(obj["nonce"], expires, now)
     return obj

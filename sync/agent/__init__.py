@@ -41,7 +41,7 @@ from sync.protocol import (
     status_topic,
     utc_iso,
 )
-from sync.signing import check_command, load_public_key, verify_roster
+from sync.signing import StaleRoster, check_command, load_public_key, verify_roster
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,9 @@ class SyncAgent:
         try:
             self._retire()
         except Exception:
-            log.exception("could not retire the last acknowledged events; they will be sent again")
+            log.exception(
+                "impossible de retirer de la file d'envoi les derniers événements acquittés : ils seront renvoyés"
+            )
         offline = Message(
             status_topic(self.site, self.device), make_status(self.site, self.device, "offline"), retain=True
         )
@@ -198,7 +200,7 @@ class SyncAgent:
                     self._wake.wait(self.settings.poll_s)
                     self._wake.clear()
             except Exception:
-                log.exception("sync sender failed; retrying")
+                log.exception("échec de l'envoi vers le hub ; nouvel essai")
                 self._stopping.wait(1.0)
 
     def _send_one(self) -> bool:
@@ -229,7 +231,7 @@ class SyncAgent:
             try:
                 self._retire()
             except Exception:
-                log.exception("could not retire acknowledged events; retrying")
+                log.exception("impossible de retirer de la file d'envoi les événements acquittés ; nouvel essai")
 
     def _retire(self) -> None:
         with self._lock:
@@ -280,7 +282,7 @@ class SyncAgent:
             except ProtocolError as exc:
                 self._reject(message, exc)
             except Exception:
-                log.exception("could not handle a message on %s", message.topic[:200])
+                log.exception("impossible de traiter un message sur %s", message.topic[:200])
 
     def handle(self, message: Message) -> None:
         """Roster, command, reply from the hub, or a change request from the desk."""
@@ -303,17 +305,15 @@ class SyncAgent:
                 raise ProtocolError(str(exc)) from None
             self.submit_request({"id": request.id, "kind": request.kind, "data": request.data})
         else:
-            raise ProtocolError(f"unexpected topic {message.topic[:200]}")
+            raise ProtocolError(f"topic inattendu : {message.topic[:200]}")
 
     def _apply_roster(self, payload: bytes) -> None:
         current = outbox.roster_version(self.db)
         try:
             roster = verify_roster(payload, self.public_key, current, site=self.site)
-        except ProtocolError as exc:
-            if "not newer" in str(exc):
-                log.debug("roster ignored: %s", exc)  # the retained copy again, after a reconnect
-                return
-            raise
+        except StaleRoster as exc:
+            log.debug("registre ignoré : %s", exc)  # the retained copy again, after a reconnect
+            return
         outbox.apply_roster(self.db, roster, self.device)
         with self.stats.lock:
             self.stats.rosters_applied += 1
@@ -322,12 +322,12 @@ class SyncAgent:
     def _execute(self, command: dict[str, Any]) -> None:
         with self.stats.lock:
             self.stats.commands += 1
-        log.info("command %s (%s) from the hub", command["name"], command["nonce"])
+        log.info("commande %s (%s) reçue du hub", command["name"], command["nonce"])
         if command["name"] == "send_status":
             self.publish_status()
         elif command["name"] == "unlock":
             if self.bus is None:
-                log.warning("unlock from the hub, but no local bus to reach the door")
+                log.warning("ouverture demandée par le hub, mais aucun bus local pour joindre la porte")
                 return
             nonce = command["nonce"]
             unlock = Unlock(nonce, by="manager", ref=f"hub:{nonce}")
@@ -358,7 +358,7 @@ class SyncAgent:
     def _reject(self, message: Message, exc: Exception) -> None:
         with self.stats.lock:
             self.stats.rejected += 1
-        log.warning("rejected a message on %s: %s", message.topic[:200], exc)
+        log.warning("message rejeté sur %s : %s", message.topic[:200], exc)
 
 
 def main(argv: list[str]) -> int:

@@ -130,7 +130,7 @@ def apply_roster(db: Database, roster: Json, device: str) -> None:
         _replace(session, roster, seen)
         set_meta(session, ROSTER_VERSION, str(roster["version"]))
         bump_state_version(session)
-    log.info("roster v%s applied (%d members)", roster["version"], len(roster["members"]))
+    log.info("registre v%s appliqué (%d membres)", roster["version"], len(roster["members"]))
 
 
 def _replace(session: Session, roster: Json, seen: int) -> None:

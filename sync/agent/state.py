@@ -38,11 +38,11 @@ class SyncState:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 if self._db.execute("SELECT 1 FROM nonces WHERE nonce = ?", (nonce,)).fetchone():
-                    raise ProtocolError("command replayed: nonce already seen")
+                    raise ProtocolError("commande rejouée : nonce déjà vu")
                 self._db.execute("DELETE FROM nonces WHERE expires < ?", (now.timestamp(),))
                 (count,) = self._db.execute("SELECT count(*) FROM nonces").fetchone()
                 if count >= self.capacity:
-                    raise ProtocolError("too many unexpired commands: refused")
+                    raise ProtocolError("trop de commandes non expirées : commande refusée")
                 self._db.execute("INSERT INTO nonces VALUES (?, ?)", (nonce, expires.timestamp()))
                 self._db.execute("COMMIT")
             except BaseException:

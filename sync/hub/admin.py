@@ -59,7 +59,7 @@ def network_changes(session: Session) -> int:
 
 def add_site(db: HubDatabase, site_id: str, name: str, timezone: str = "Europe/Paris") -> None:
     if not ID_RE.fullmatch(site_id):
-        raise ValueError(f"site id {site_id!r} must match {ID_RE.pattern}")
+        raise ValueError(f"l'identifiant de site {site_id!r} doit correspondre à {ID_RE.pattern}")
     with db.write() as session:
         session.execute(insert_ignoring_conflicts(session, Site).values(id=site_id, name=name, timezone=timezone))
         session.execute(update(Site).where(Site.id == site_id).values(name=name, timezone=timezone))
@@ -257,7 +257,7 @@ def handle_request(db: HubDatabase, request: Json) -> tuple[bool, str | None]:
                 insert_ignoring_conflicts(session, ChangeRequest).values(**_request_fields(request, False, error))
             )
     log.info(
-        "request %s (%s) from %s/%s: %s",
+        "demande %s (%s) de %s/%s : %s",
         request["id"],
         request["kind"],
         request["site"],

@@ -78,7 +78,9 @@ def data_problems(events: list[Json]) -> list[str | None]:
     for event in events:
         problem = event_data_problem(event["kind"], event["data"])
         if problem is not None:
-            log.warning("event %s (%s/%s #%s): %s", event["id"], event["site"], event["device"], event["seq"], problem)
+            log.warning(
+                "événement %s (%s/%s n° %s) : %s", event["id"], event["site"], event["device"], event["seq"], problem
+            )
             problem = problem[:300]
         problems.append(problem)
     return problems
@@ -272,7 +274,12 @@ class Ingestor:
             return False
         if self._waited_at.get(key) == result.acked or self.clock() >= deadline:
             self._waited_at[key] = result.acked
-            log.info("%s/%s: batch from #%s is past a gap at #%s", *key, prepared.events[0]["seq"], result.acked + 1)
+            log.info(
+                "%s/%s : le lot à partir du n° %s est au-delà d'un trou au n° %s",
+                *key,
+                prepared.events[0]["seq"],
+                result.acked + 1,
+            )
             return False
         return True
 
@@ -305,7 +312,7 @@ class Ingestor:
                     raise
                 # PostgreSQL restarted since the last batch: a new connection, once, rather than make the device
                 # wait for its resend.
-                log.info("%s/%s: the database connection was lost; trying again", prepared.site, prepared.device)
+                log.info("%s/%s : connexion à la base perdue ; nouvel essai", prepared.site, prepared.device)
         raise AssertionError("unreachable")
 
     def _commit_postgres_on(self, connection: Connection, prepared: Prepared, deadline: float) -> IngestResult:
@@ -462,7 +469,7 @@ def _result(prepared: Prepared, cursor: int, start: int, end: int) -> IngestResu
 def _check_inserted(site: str, device: str, inserted: int, taken: int) -> None:
     if inserted != taken:
         # Only an event id reused under another (device, seq) can get here: keep the stream moving.
-        log.error("%s/%s: %d events had ids already stored", site, device, taken - inserted)
+        log.error("%s/%s : %d événement(s) avaient un identifiant déjà enregistré", site, device, taken - inserted)
 
 
 def lock_cursor(session: Session, site: str, device: str) -> int:
@@ -490,7 +497,9 @@ def _reported_uses(events: list[Json], problems: list[str | None]) -> Iterator[t
             continue
         holder = data["holder"] or use["subscription"] or use["pass"]
         if holder is None:
-            log.warning("event %s: a use without holder, subscription or pass is not counted", event["id"])
+            log.warning(
+                "événement %s : une utilisation sans titulaire, abonnement ni pass n'est pas comptée", event["id"]
+            )
             continue
         yield index, event, use, holder
 
@@ -552,4 +561,4 @@ def record_sales(session: Session, events: list[Json], problems: list[str | None
             update(Sale).where(Sale.id == sale_id, Sale.paid.is_(False)).values(paid=True, paid_at=at)
         )
         if done.rowcount == 0:  # type: ignore[attr-defined]
-            log.info("sale_paid for %s: no unpaid sale with that id", sale_id)
+            log.info("sale_paid pour %s : aucune vente impayée avec cet identifiant", sale_id)

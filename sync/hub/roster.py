@@ -153,7 +153,7 @@ class RosterKeeper:
                 site.roster_version, site.roster_changes, site.roster_hash = version, changes, digest
                 made.append((site.id, version))
         for site_id, version in made:
-            log.info("roster %s v%s made", site_id, version)
+            log.info("registre %s v%s créé", site_id, version)
         return made
 
     def publish_pending(self) -> int:
@@ -176,7 +176,9 @@ class RosterKeeper:
         published = 0
         for row in latest:
             if not self.publish(roster_topic(row.site_id), row.payload.encode("utf-8")):
-                log.warning("roster %s v%s not acknowledged by the broker; will retry", row.site_id, row.version)
+                log.warning(
+                    "registre %s v%s non acquitté par le broker ; nouvel essai plus tard", row.site_id, row.version
+                )
                 continue
             published += 1
             with self.db.write() as session:

@@ -173,7 +173,9 @@ class HubWorker:
                     with self.stats.lock:
                         self.stats.errors += 1
                     log.exception(
-                        "could not store a batch of %s/%s; the device will resend it", prepared.site, prepared.device
+                        "impossible d'enregistrer un lot de %s/%s ; l'appareil le renverra",
+                        prepared.site,
+                        prepared.device,
                     )
                     time.sleep(DB_ERROR_PAUSE_S)
         finally:
@@ -187,7 +189,7 @@ class HubWorker:
         try:
             topic = parse_topic(message.topic)
             if topic.device is None:
-                raise ProtocolError(f"hub does not take {message.topic}")
+                raise ProtocolError(f"le hub ne prend pas les messages de {message.topic}")
             if topic.kind == "events":
                 prepared = self.ingestor.prepare(validate_batch(message.payload, topic.site, topic.device))
                 (commit or self._commit_batch)(prepared)
@@ -196,16 +198,16 @@ class HubWorker:
             elif topic.kind == "status":
                 self._handle_status(message, topic.site, topic.device)
             else:
-                raise ProtocolError(f"hub does not take {topic.kind}")
+                raise ProtocolError(f"le hub ne prend pas les messages « {topic.kind} »")
         except ProtocolError as exc:
             # Logged before it is counted: whoever watches the count then finds the log line already there.
-            log.warning("dropped a message on %s: %s", message.topic[:200], exc)
+            log.warning("message écarté sur %s : %s", message.topic[:200], exc)
             with self.stats.lock:
                 self.stats.rejected += 1
         except Exception:
             with self.stats.lock:
                 self.stats.errors += 1
-            log.exception("could not handle a message on %s; the device will resend it", message.topic[:200])
+            log.exception("impossible de traiter un message sur %s ; l'appareil le renverra", message.topic[:200])
             time.sleep(DB_ERROR_PAUSE_S)
 
     def _commit_batch(self, prepared: Prepared) -> None:
@@ -272,7 +274,7 @@ class HubWorker:
                 self.keeper.refresh(balances_due=due)
                 self.publish_commands()
             except Exception:
-                log.exception("roster keeper failed; retrying")
+                log.exception("échec de la mise à jour des registres ; nouvel essai")
 
     def publish_commands(self, now: dt.datetime | None = None) -> int:
         """Sign and publish queued, unexpired commands; each is published once."""

@@ -191,7 +191,7 @@ def test_malformed_payloads_never_stop_the_hub_and_are_logged(
         publish_one()
     assert worker.stats.errors == 0
     assert worker.stats.rejected > 0
-    assert sum("dropped a message" in r.getMessage() for r in caplog.records) == worker.stats.rejected
+    assert sum("message écarté" in r.getMessage() for r in caplog.records) == worker.stats.rejected
     assert all(t.is_alive() for t in worker._threads)
     acks = listeners(mosquitto, "halfday/v1/site-a/door-1/ack")
     good = make_batch("site-a", "door-1", [make_event("site-a", "door-1", 1)])
@@ -223,7 +223,7 @@ def test_after_garbage_the_hub_still_ingests_a_good_batch(
         assert json.loads(acks.next().payload) == {"v": 1, "seq": 2}
     publisher.stop()
     assert worker.stats.rejected == 4
-    assert sum("dropped a message" in r.getMessage() for r in caplog.records) == 4
+    assert sum("message écarté" in r.getMessage() for r in caplog.records) == 4
     assert count_events(hub_db) == (2, 2, 1, 2)
 
 
@@ -316,7 +316,7 @@ def test_commands_are_signed_and_refused_when_replayed(
     nonces = MemoryNonceStore()
     command = check_command(payload, public_key, "site-a", "door-1", admin.utcnow(), nonces)
     assert (command["name"], command["nonce"]) == ("unlock", nonce)
-    with pytest.raises(ProtocolError, match="replayed"):
+    with pytest.raises(ProtocolError, match="rejouée"):
         check_command(payload, public_key, "site-a", "door-1", admin.utcnow(), nonces)
     with pytest.raises(queue.Empty):
         door.next(1.0)  # published once only

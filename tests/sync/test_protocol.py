@@ -25,6 +25,7 @@ from sync.payloads import (
 from sync.protocol import ProtocolError, canonical_json, parse_topic, roster_topic, utc_iso
 from sync.signing import (
     MemoryNonceStore,
+    StaleRoster,
     check_command,
     generate_private_key,
     load_private_key,
@@ -105,7 +106,7 @@ def test_a_good_batch_passes_and_names_must_match_the_topic() -> None:
     with pytest.raises(ProtocolError, match="topic"):
         validate_batch(batch(events), "site-b", "door-1")
     other = [make_event("site-a", "door-2", 4)]
-    with pytest.raises(ProtocolError, match="another site or device"):
+    with pytest.raises(ProtocolError, match="autre site ou appareil"):
         validate_batch(batch(events + other))
 
 
@@ -132,11 +133,11 @@ def test_a_bad_event_envelope_rejects_the_batch(change: Any, problem: str) -> No
 
 
 def test_seq_must_increase_and_batches_are_bounded() -> None:
-    with pytest.raises(ProtocolError, match="does not increase"):
+    with pytest.raises(ProtocolError, match="n'augmente pas"):
         validate_batch(batch([make_event("site-a", "door-1", 2), make_event("site-a", "door-1", 2)]))
-    with pytest.raises(ProtocolError, match="empty"):
+    with pytest.raises(ProtocolError, match="vide"):
         validate_batch(batch([]))
-    with pytest.raises(ProtocolError, match="at most 1000"):
+    with pytest.raises(ProtocolError, match="au plus 1000"):
         validate_batch(batch([make_event("site-a", "door-1", s) for s in range(1, 1002)]))
 
 
@@ -214,16 +215,16 @@ def test_forged_older_equal_and_unsigned_rosters_are_rejected() -> None:
     key = generate_private_key()
     signed = sign_roster(roster_body(5), key)
     forged = {**signed, "subscriptions": [{**signed["subscriptions"][0], "balance": 99}]}
-    with pytest.raises(ProtocolError, match="forged"):
+    with pytest.raises(ProtocolError, match="contrefaite"):
         verify_roster(forged, key.public_key(), 1)
-    with pytest.raises(ProtocolError, match="forged"):
+    with pytest.raises(ProtocolError, match="contrefaite"):
         verify_roster(sign_roster(roster_body(6), generate_private_key()), key.public_key(), 1)
-    with pytest.raises(ProtocolError, match="not newer"):
+    with pytest.raises(StaleRoster, match="pas plus récente"):
         verify_roster(signed, key.public_key(), 6)
-    with pytest.raises(ProtocolError, match="not newer"):
+    with pytest.raises(StaleRoster, match="pas plus récente"):
         verify_roster(signed, key.public_key(), 5)
     unsigned = {k: v for k, v in signed.items() if k != "sig"}
-    with pytest.raises(ProtocolError, match="unsigned"):
+    with pytest.raises(ProtocolError, match="non signé"):
         verify_roster(unsigned, key.public_key(), 1)
     with pytest.raises(ProtocolError, match=r"base64|Ed25519"):
         verify_roster({**signed, "sig": "!!"}, key.public_key(), 1)
@@ -251,19 +252,19 @@ def test_commands_are_accepted_once_and_only_while_valid() -> None:
     store = MemoryNonceStore()
     command = make_command(key, "site-a", "door-1", "unlock", NOW, ttl_s=30)
     assert check_command(command, key.public_key(), "site-a", "door-1", NOW, store)["name"] == "unlock"
-    with pytest.raises(ProtocolError, match="replayed"):
+    with pytest.raises(ProtocolError, match="rejouée"):
         check_command(command, key.public_key(), "site-a", "door-1", NOW, store)
     later = make_command(key, "site-a", "door-1", "unlock", NOW, ttl_s=30)
-    with pytest.raises(ProtocolError, match="expired"):
+    with pytest.raises(ProtocolError, match="expirée"):
         check_command(later, key.public_key(), "site-a", "door-1", NOW + dt.timedelta(seconds=31), store)
     far = make_command(key, "site-a", "door-1", "unlock", NOW + dt.timedelta(hours=1), ttl_s=30)
-    with pytest.raises(ProtocolError, match="ahead"):
+    with pytest.raises(ProtocolError, match="dans plus de"):
         check_command(far, key.public_key(), "site-a", "door-1", NOW, store)
     other = make_command(key, "site-a", "door-2", "unlock", NOW)
-    with pytest.raises(ProtocolError, match="not site-a/door-1"):
+    with pytest.raises(ProtocolError, match="pas pour site-a/door-1"):
         check_command(other, key.public_key(), "site-a", "door-1", NOW, store)
     forged = make_command(generate_private_key(), "site-a", "door-1", "unlock", NOW)
-    with pytest.raises(ProtocolError, match="forged"):
+    with pytest.raises(ProtocolError, match="contrefaite"):
         check_command(forged, key.public_key(), "site-a", "door-1", NOW, store)
 
 
@@ -272,7 +273,7 @@ def test_a_full_nonce_store_refuses_rather_than_forgets() -> None:
     store = MemoryNonceStore(capacity=2)
     for _ in range(2):
         check_command(make_command(key, "s", "d", "send_status", NOW), key.public_key(), "s", "d", NOW, store)
-    with pytest.raises(ProtocolError, match="too many"):
+    with pytest.raises(ProtocolError, match="trop de commandes"):
         check_command(make_command(key, "s", "d", "send_status", NOW), key.public_key(), "s", "d", NOW, store)
     # Once the first two expired they can be forgotten, and a new command gets in.
     later = NOW + dt.timedelta(seconds=61)
