@@ -20,8 +20,10 @@ from gpiozero.pins.mock import MockFactory
 
 from access.config import load_config
 from access.daemon.door import Door
+from access.daemon.timing import DoorTuning
+from access.door import DoorTiming
 from bench.nfc_raw import GAP_S, JITTER_S, PRESENT_S, measure_raw, percentile
-from halfday.sample import make_site
+from halfday.sample import extra_badge, make_site
 from hardware.virtual_card import VirtualCard
 
 LOCK_PIN = 17
@@ -55,8 +57,8 @@ def measure_door(n: int, folder: Path) -> tuple[list[float], list[float], list[f
     card = VirtualCard()
     config = load_config(make_site(folder, card.path, extra_members=BADGES))
     factory = MockFactory()
-    door = Door(config, pin_factory=factory, use_bus=False)
-    door.machine.timing = type(door.machine.timing)(unlock_s=0.3, held_open_s=60.0, relock_after_close_s=0.1)
+    tuning = DoorTuning(machine=DoorTiming(unlock_s=0.3, held_open_s=60.0, relock_after_close_s=0.1))
+    door = Door(config, tuning=tuning, pin_factory=factory, use_bus=False)
     door.start()
     factory.pin(DOOR_PIN).drive_low()  # the door is closed (after the sensor exists: its pull-up reads "open")
     runner = threading.Thread(target=door.run, daemon=True)
@@ -69,7 +71,7 @@ def measure_door(n: int, folder: Path) -> tuple[list[float], list[float], list[f
     try:
         time.sleep(0.3)
         for i in range(n):
-            uid = f"{0x10000000 + i % BADGES:08X}"
+            uid = extra_badge(i % BADGES)
             presented_ns = card.present_nowait(uid, PRESENT_S)
             # Nothing runs in this process while the tap happens (polling would compete with the reader for the
             # interpreter); the relay's and the record's own timestamps are read once the badge has gone.

@@ -21,7 +21,7 @@ from gpiozero.pins.mock import MockFactory
 
 from access.config import load_config
 from access.daemon.door import Door
-from halfday.sample import make_site
+from halfday.sample import extra_badge, make_site
 
 BADGES = 200
 
@@ -50,7 +50,7 @@ def daemon_path(folder: Path, n: int, spaced: bool) -> float:
     door.cache.reload()  # the state, without opening the (absent) reader
     runner = threading.Thread(target=door.run, daemon=True)
     runner.start()
-    uids = [f"{0x10000000 + i:08X}" for i in range(BADGES)]
+    uids = [extra_badge(i) for i in range(BADGES)]
     try:
         start = time.perf_counter()
         for i in range(n):

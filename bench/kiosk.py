@@ -30,12 +30,12 @@ from access.config import load_config
 from access.daemon.door import Door
 from access.db import Database
 from bench.nfc_raw import GAP_S, JITTER_S, PRESENT_S, percentile
-from halfday.sample import UNKNOWN, make_site
+from halfday.broker import Mosquitto
+from halfday.sample import UNKNOWN, extra_badge, make_site
 from hardware.virtual_card import VirtualCard
 from kiosk.app import create_app
 from kiosk.auth import set_password
 from kiosk.serve import KioskServer
-from tests.support.broker import Mosquitto
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
 TARGET_TAP_TO_SCREEN_P95_MS = 150.0
@@ -89,7 +89,7 @@ def measure_taps(n: int, door: Door, card: VirtualCard, screen: Page, wall: Page
         "missed": [],
     }
     for i in range(n):
-        uid = UNKNOWN if i % REFUSAL_EVERY == REFUSAL_EVERY - 1 else f"{0x10000000 + i % BADGES:08X}"
+        uid = UNKNOWN if i % REFUSAL_EVERY == REFUSAL_EVERY - 1 else extra_badge(i % BADGES)
         shown_before = screen.evaluate("window.halfdayTaps.length")
         presented_ns = card.present_nowait(uid, PRESENT_S)
         presented_ms = presented_ns / 1e6 + offset_ms
@@ -142,7 +142,7 @@ def run(taps: int, loads: int, folder: Path) -> dict[str, Any]:
         card.path,
         bus_url=f"mqtt://127.0.0.1:{broker.port}",
         extra_members=BADGES,
-        replace={"unlock_s = 5.0": "unlock_s = 0.6"},
+        overrides={"door": {"unlock_s": 0.6}},
     )
     config = load_config(config_path)
     db = Database(config.database_url)

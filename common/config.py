@@ -235,6 +235,7 @@ def read_broker(table: Table, default_url: str | None) -> BrokerConfig:
     return BrokerConfig(
         url=url,
         username=table.optional("username", str),
+        # Not checked here: the installer validates a config before it places these files (in a target root).
         password_file=table.path_("password_file"),
         ca_file=table.path_("ca_file"),
         cert_file=table.path_("cert_file"),

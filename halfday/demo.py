@@ -23,11 +23,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from access.config import load_config
 from access.db import Database
 from access.models import Member
-from halfday import demo_data
+from common.secrets import private_file
+from halfday import history, sample
 from halfday.broker import Mosquitto, free_port
+from sync.hub.config import parse_hub_settings
 
 DEMO_PASSWORD = "demo-halfday"
 LOCK_PIN, DOOR_PIN, EXIT_PIN = 17, 27, 22
@@ -73,12 +77,10 @@ class Demo:
         broker_url = f"mqtt://127.0.0.1:{self.broker.port}"
         hub_config, public_key = self._hub_files(broker_url)
         hub_db = f"sqlite:///{self.root / 'hub' / 'hub.db'}"
-        member_ids = demo_data.seed_hub(hub_db)
-        demo_data.seed_other_site(hub_db, member_ids, dt.datetime.now(demo_data.PARIS).date())
+        member_ids = sample.seed_hub(hub_db, carnet_top_up=30)
+        history.seed_other_site(hub_db, member_ids, dt.datetime.now(history.PARIS).date())
         self._spawn("hub", "hub", "--config", str(hub_config))
-        self._spawn(
-            "hub-web", "hub", "--config", str(hub_config), "web", "--host", self.host, "--port", str(self.ports["hub"])
-        )
+        self._spawn("hub-web", "hub", "--config", str(hub_config), "web")
 
         from hardware.virtual_card import VirtualCard
 
@@ -87,14 +89,14 @@ class Demo:
         config = load_config(config_path)
         self._spawn("sync", "sync", "--config", str(config_path))
         self._wait_for_roster(config.database_url)
-        history = demo_data.seed_past_month(config, dt.datetime.now(config.site.tz).date())
+        replayed = history.seed_past_month(config, dt.datetime.now(config.site.tz).date())
         self._run("kiosk", "--config", str(config_path), "password", stdin=DEMO_PASSWORD + "\n")
         self._spawn("kiosk", "kiosk", "--config", str(config_path))
         self._start_door(config)
         self._start_simulator()
         for name in ("kiosk", "hub", "simulator"):
             self._wait_listening(name, self.ports[name])
-        self._print_addresses(history)
+        self._print_addresses(replayed)
 
     def _hub_files(self, broker_url: str) -> tuple[Path, str]:
         from werkzeug.security import generate_password_hash
@@ -104,47 +106,39 @@ class Demo:
         hub = self.root / "hub"
         key = generate_private_key()
         save_private_key(key, hub / "hub.key")
-        (hub / "web-secret").write_text(os.urandom(24).hex())
-        (hub / "web-password").write_text(generate_password_hash(DEMO_PASSWORD))
-        for secret in ("web-secret", "web-password"):
-            (hub / secret).chmod(0o600)
+        private_file(hub / "web-secret")
+        private_file(hub / "web-password", lambda: generate_password_hash(DEMO_PASSWORD).encode())
+        settings = {
+            "hub": {
+                "database_url": f"sqlite:///{hub / 'hub.db'}",
+                "private_key": str(hub / "hub.key"),
+                "workers": 1,
+                "broker": {"url": broker_url},
+                "web": {
+                    "host": self.host,
+                    "port": self.ports["hub"],
+                    "secret_key_file": str(hub / "web-secret"),
+                    "password_hash_file": str(hub / "web-password"),
+                },
+            }
+        }
+        parse_hub_settings(settings)  # what the demo writes must itself pass validation
         path = hub / "hub.toml"
-        path.write_text(
-            "[hub]\n"
-            f'database_url = "sqlite:///{hub / "hub.db"}"\n'
-            f'private_key = "{hub / "hub.key"}"\n'
-            "workers = 1\n\n[hub.broker]\n"
-            f'url = "{broker_url}"\n\n[hub.web]\n'
-            f'secret_key_file = "{hub / "web-secret"}"\n'
-            f'password_hash_file = "{hub / "web-password"}"\n'
-        )
+        path.write_text(tomli_w.dumps(settings), encoding="utf-8")
         return path, public_key_b64(key)
 
     def _appliance_config(self, broker_url: str, public_key: str) -> Path:
+        """The appliance's config as data (the sample site's, on this demo's broker, hub and ports), then its
+        database made by `halfday migrate` as at a real site."""
         path = self.root / "appliance" / "halfday.toml"
-        self._run(
-            "--config",
-            str(path),
-            "init",
-            "--site-id",
-            demo_data.DEMO_SITE,
-            "--name",
-            "La Filature",
-            "--reader",
-            self.card.path,
-        )
-        text = path.read_text()
-        hub = f'[hub]\nurl = "{broker_url}"\npublic_key = "{public_key}"\n\n[door]'
-        replacements = {
-            'url = "mqtt://127.0.0.1:1883"': f'url = "{broker_url}"',
-            "[door]": hub,
-            "trust_clock = false": "trust_clock = true",
-            "port = 8080": f"port = {self.ports['kiosk']}",
-            'host = "127.0.0.1"': f'host = "{self.host}"',
+        overrides = {
+            "bus": {"url": broker_url},
+            "hub": {"url": broker_url, "public_key": public_key},
+            "kiosk": {"host": self.host, "port": self.ports["kiosk"]},
         }
-        for old, new in replacements.items():
-            text = text.replace(old, new, 1)
-        path.write_text(text)
+        data = sample.site_config(self.root / "appliance" / "halfday.db", self.card.path, overrides=overrides)
+        sample.write_config(path, data)
+        self._run("--config", str(path), "migrate")
         return path
 
     def _wait_for_roster(self, database_url: str) -> None:
@@ -194,8 +188,8 @@ class Demo:
 
         from halfday.simulator import SampleBadge, Simulator, create_simulator_app
 
-        badges = [SampleBadge(m.badge, f"{m.first_name} ({m.plan})") for m in demo_data.MEMBERS]
-        badges.append(SampleBadge(demo_data.UNKNOWN_BADGE, "Badge inconnu"))
+        badges = [SampleBadge(m.badge, m.label) for m in sample.MEMBERS if m.badge is not None]
+        badges.append(SampleBadge(sample.UNKNOWN, "Badge inconnu"))
         simulator = Simulator(self.card, self.door.devices.pin_factory, DOOR_PIN, EXIT_PIN)
         app = create_simulator_app(simulator, badges, LOCK_PIN)
         self.simulator_server = waitress.create_server(app, host=self.host, port=self.ports["simulator"], threads=4)

@@ -1,30 +1,76 @@
-"""Shared fixtures: a site's configuration and database in a temporary folder."""
+"""Fixtures every test package shares: a real broker, the sample site, the door rig, a site's config written from
+data, and Debian's Chromium."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+import tomli_w
 from playwright.sync_api import Browser, sync_playwright
 
 from access.config import Config, load_config
 from access.db import Database, migrate
-from access.default_config import render
+from halfday import sample
+from tests.support.broker import Mosquitto, running_broker
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.door import DoorRig
+from tests.support.site import Site, make_site, sample_database
+
+
+@pytest.fixture
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """A real Mosquitto on a free port (persistence on, saved every second), stopped by PID after the test."""
+    yield from running_broker(tmp_path_factory.mktemp("mosquitto"))
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample network in a migrated database, made once per run and copied for each site."""
+    return sample_database(tmp_path_factory.mktemp("sample"))
+
+
+@pytest.fixture
+def new_site(tmp_path: Path, sample_db: Path) -> Iterator[Callable[..., Site]]:
+    """Factory: `new_site(bus_url=..., overrides=...)` makes a sample site (config from data, the sample members)."""
+    sites: list[Site] = []
+
+    def make(name: str = "site", **kwargs: Any) -> Site:
+        site = make_site(tmp_path / name, sample_db, **kwargs)
+        sites.append(site)
+        return site
+
+    yield make
+    for site in sites:
+        site.close()
+
+
+@pytest.fixture
+def door_rig() -> Iterator[Callable[..., DoorRig]]:
+    """Factory: `door_rig(site, use_bus=...)` puts the real door daemon on `site` (not started); closed after."""
+    rigs: list[DoorRig] = []
+
+    def make(site: Site, **kwargs: Any) -> DoorRig:
+        rig = DoorRig(site, **kwargs)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.close()
 
 
 @pytest.fixture
 def write_config(tmp_path: Path) -> Callable[..., Path]:
-    """Write a site config (the one `halfday init` writes) with optional text replacements; returns its path."""
+    """Write a site config from data (what `halfday init` writes, with `overrides` over it), unchecked, so that a
+    test can write a bad one; returns its path."""
 
-    def write(replace: dict[str, str] | None = None, extra: str = "", name: str = "halfday.toml") -> Path:
-        text = render("test-site", "Le Local", str(tmp_path / "halfday.db"))
-        for old, new in (replace or {}).items():
-            assert old in text, old
-            text = text.replace(old, new)
+    def write(overrides: Mapping[str, Any] | None = None, name: str = "halfday.toml") -> Path:
+        data = sample.site_config(tmp_path / "halfday.db", "udp:127.0.0.1:54321", overrides=overrides)
         path = tmp_path / name
-        path.write_text(text + extra, encoding="utf-8")
+        path.write_text(tomli_w.dumps(data), encoding="utf-8")
         return path
 
     return write
@@ -36,7 +82,8 @@ def config(write_config: Callable[..., Path]) -> Config:
 
 
 @pytest.fixture
-def db(config: Config) -> Database:
+def db(config: Config) -> Iterator[Database]:
+    """The site's database, migrated and empty."""
     migrate(config.database_url)
     database = Database(config.database_url)
     yield database

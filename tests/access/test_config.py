@@ -4,42 +4,47 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from access.config import ConfigError, load_config
+from access.default_config import render
 
 
-def test_default_config_is_valid(write_config: Callable[..., Path]) -> None:
-    config = load_config(write_config())
-    assert config.site.id == "test-site"
-    assert config.site.name == "Le Local"
+def test_the_file_init_writes_is_valid(tmp_path: Path) -> None:
+    path = tmp_path / "halfday.toml"
+    path.write_text(render("mon-site", 'Le "Local"', str(tmp_path / "halfday.db")), encoding="utf-8")
+    config = load_config(path)
+    assert config.site.id == "mon-site"
+    assert config.site.name == 'Le "Local"'
     assert str(config.site.tz) == "Europe/Paris"
     assert config.site.slots.noon.hour == 13
     assert config.hub is None and not config.networked
-    assert config.door.unlock_s == 5.0
+    assert config.door.unlock_s == 5.0 and config.door.trust_clock is False
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "key", "problem"),
+    ("overrides", "key", "problem"),
     [
-        ('timezone = "Europe/Paris"', 'timezone = "Europe/Pariss"', "site.timezone", "fuseau"),
-        ("capacity = 20", "capacity = 0", "site.capacity", "entre 1 et"),
-        ("capacity = 20", 'capacity = "vingt"', "site.capacity", "entier"),
-        ('noon = "13:00"', 'noon = "25h"', "slots.noon", "HH:MM"),
-        ('noon = "13:00"', 'noon = "07:00"', "slots", "se suivre"),
-        ('id = "test-site"', 'id = "Mon Site"', "site.id", "forme"),
-        ("unlock_s = 5.0", "unlock_s = 500", "door.unlock_s", "entre"),
-        ('clock_unsure = "members"', 'clock_unsure = "maybe"', "door.clock_unsure", "members"),
-        ('payment = ["counter", "voucher"]', 'payment = ["cash"]', "kiosk.payment", "cash"),
-        ("monthly_target = 200", "monthly_target = 200\ncolour = 1", "site.colour", "inconnue"),
-        ('url = "mqtt://127.0.0.1:1883"', 'url = "http://x"', "bus.url", "mqtt://"),
-        ("pin = 17", "pin = 99", "hardware.lock.pin", ""),
+        ({"site": {"timezone": "Europe/Pariss"}}, "site.timezone", "fuseau"),
+        ({"site": {"capacity": 0}}, "site.capacity", "entre 1 et"),
+        ({"site": {"capacity": "vingt"}}, "site.capacity", "entier"),
+        ({"slots": {"noon": "25h"}}, "slots.noon", "HH:MM"),
+        ({"slots": {"noon": "07:00"}}, "slots", "se suivre"),
+        ({"site": {"id": "Mon Site"}}, "site.id", "forme"),
+        ({"door": {"unlock_s": 500}}, "door.unlock_s", "entre"),
+        ({"door": {"clock_unsure": "maybe"}}, "door.clock_unsure", "members"),
+        ({"kiosk": {"payment": ["cash"]}}, "kiosk.payment", "cash"),
+        ({"site": {"colour": 1}}, "site.colour", "inconnue"),
+        ({"bus": {"url": "http://x"}}, "bus.url", "mqtt://"),
+        ({"hardware": {"lock": {"pin": 99}}}, "hardware.lock.pin", "entre 0 et 27"),
+        ({"hub": {"url": "mqtts://hub.example.org:8883"}}, "hub.public_key", "obligatoire"),
     ],
 )
-def test_bad_key_is_named(write_config: Callable[..., Path], old: str, new: str, key: str, problem: str) -> None:
+def test_bad_key_is_named(write_config: Callable[..., Path], overrides: dict[str, Any], key: str, problem: str) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config(write_config({old: new}))
+        load_config(write_config(overrides))
     assert info.value.key == key
     assert problem in info.value.problem
     assert key in str(info.value)
@@ -59,14 +64,10 @@ def test_missing_section_and_bad_toml(tmp_path: Path) -> None:
 
 
 def test_hub_section(write_config: Callable[..., Path]) -> None:
-    extra = '\n[hub]\nurl = "mqtts://hub.example.org:8883"\npublic_key = "AAAA"\nusername = "door"\n'
-    text = write_config().read_text()
-    # [hub] must come before the [hardware] tables in TOML; insert it after [bus].
-    path = write_config({"[door]": extra + "\n[door]"})
-    config = load_config(path)
+    hub = {"url": "mqtts://hub.example.org:8883", "public_key": "AAAA", "username": "door"}
+    config = load_config(write_config({"hub": hub}))
     assert config.networked and config.hub is not None
-    assert config.hub.broker.url.startswith("mqtts://")
-    assert "[hardware]" in text
+    assert config.hub.broker.url.startswith("mqtts://") and config.hub.broker.username == "door"
 
 
 def test_bus_identity_from_the_unit_environment(

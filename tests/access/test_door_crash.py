@@ -9,26 +9,19 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-import pytest
-
-from access.config import load_config
+from halfday.sample import ALICE, BRUNO, CLARA, DENIS, UNKNOWN
 from hardware.virtual_card import VirtualCard
 from sync import localbus as bus
 from sync.mqtt import Message, MqttClient, MqttSettings
 from tests.support.broker import Mosquitto
-from tests.support.door import ALICE, BRUNO, CLARA, DENIS, TAP_GAP_S, UNKNOWN, make_site
+from tests.support.door import TAP_GAP_S
+from tests.support.site import Site
 
 BADGES = (ALICE, BRUNO, CLARA, DENIS, UNKNOWN)
-
-
-@pytest.fixture
-def broker() -> Iterator[Mosquitto]:
-    with Mosquitto() as mosquitto:
-        yield mosquitto
 
 
 def start_door(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
@@ -59,10 +52,13 @@ def wait_message(
     raise AssertionError(f"no {kind.__name__} within {timeout} s")
 
 
-def test_sigkill_during_a_burst_loses_no_committed_event(tmp_path: Path, broker: Mosquitto) -> None:
+def test_sigkill_during_a_burst_loses_no_committed_event(
+    tmp_path: Path, broker: Mosquitto, new_site: Callable[..., Site]
+) -> None:
     card = VirtualCard()
-    config_path = make_site(tmp_path, card.path, f"mqtt://127.0.0.1:{broker.port}")
-    database = load_config(config_path).database_url.removeprefix("sqlite:///")
+    site = new_site(reader_path=card.path, bus_url=f"mqtt://127.0.0.1:{broker.port}")
+    config_path = site.config_path
+    database = site.config.database_url.removeprefix("sqlite:///")
     messages: queue.Queue[Message] = queue.Queue()
     listener = MqttClient(
         MqttSettings.from_url(f"mqtt://127.0.0.1:{broker.port}"),

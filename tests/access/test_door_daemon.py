@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,15 +10,20 @@ from sqlalchemy import func, select
 
 from access.models import Use
 from common.words import Alarm
-from tests.support.door import ALICE, BRUNO, CLARA, DENIS, UNKNOWN, DoorRig, wait_until
+from halfday.sample import ALICE, BRUNO, CLARA, DENIS, UNKNOWN
+from tests.support.door import BUZZER_PIN, GREEN_PIN, RED_PIN, DoorRig
+from tests.support.site import Site
+from tests.support.wait import wait_until
+
+MakeSite = Callable[..., Site]
+MakeRig = Callable[..., DoorRig]
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[DoorRig]:
-    rig = DoorRig(tmp_path)
+def rig(new_site: MakeSite, door_rig: MakeRig) -> DoorRig:
+    rig = door_rig(new_site())
     rig.start()
-    yield rig
-    rig.close()
+    return rig
 
 
 def entry_reasons(rig: DoorRig) -> list[tuple[str, bool, str]]:
@@ -34,7 +39,7 @@ def test_member_granted_pulses_the_relay_and_records(rig: DoorRig) -> None:
     assert wait_until(lambda: rig.relay_states() == [False, True, False], timeout=3)
     # The relay stayed energised for the configured pulse (0.6 s in this rig).
     assert rig.relay.states[2].timestamp - rig.relay.states[1].timestamp == pytest.approx(0.6, abs=0.15)
-    green, red, buzzer = (rig.factory.pin(p) for p in (5, 6, 13))
+    green, red, buzzer = (rig.factory.pin(p) for p in (GREEN_PIN, RED_PIN, BUZZER_PIN))
     assert wait_until(lambda: [s.state for s in green.states] == [False, True, False], timeout=3)
     assert [s.state for s in red.states] == [False]
     assert [s.state for s in buzzer.states] == [False, True, False]
@@ -51,9 +56,9 @@ def test_refusals_keep_the_door_locked(rig: DoorRig) -> None:
         (CLARA, False, "no_credit"),
     ]
     assert rig.relay_states() == [False]
-    assert any(s.state for s in rig.factory.pin(6).states)  # the red light came on
-    assert [s.state for s in rig.factory.pin(5).states] == [False]  # never green
-    with rig.db.read() as session:
+    assert any(s.state for s in rig.factory.pin(RED_PIN).states)  # the red light came on
+    assert [s.state for s in rig.factory.pin(GREEN_PIN).states] == [False]  # never green
+    with rig.site.db.read() as session:
         assert session.scalar(select(func.count()).select_from(Use)) == 0
 
 
@@ -62,8 +67,8 @@ def test_carnet_charged_once_and_same_card_debounced(rig: DoorRig) -> None:
     rig.tap(BRUNO)  # within the debounce time: the same tap
     events = rig.wait_events(1, "entry")
     assert len(rig.events("entry")) == 1
-    assert events[0].data["use"]["spent"] == 1 and events[0].data["balance"] == 1
-    with rig.db.read() as session:
+    assert events[0].data["use"]["spent"] == 1 and events[0].data["balance"] == 9
+    with rig.site.db.read() as session:
         assert session.scalar(select(func.count()).select_from(Use)) == 1
 
 
@@ -95,38 +100,34 @@ def test_held_open_alarm(rig: DoorRig) -> None:
     assert rig.wait_events(2, "alarm")[1].data == {"type": Alarm.HELD_OPEN, "active": False}
 
 
-def test_restart_leaves_the_lock_locked(tmp_path: Path) -> None:
-    rig = DoorRig(tmp_path)
-    try:
-        rig.start()
-        rig.card.present(ALICE, 0.3)
-        assert wait_until(lambda: rig.relay_states()[-1:] == [True], timeout=3)
-        rig.stop()  # stopped in the middle of the pulse
-        assert rig.relay_states()[-1] is False
-        transitions = len(rig.relay.states)
-        rig.start()
-        # Built locked: the restart adds no transition, and never passes through "unlocked".
-        assert rig.relay_states()[-1] is False
-        assert all(not s for s in rig.relay_states()[transitions:])
-    finally:
-        rig.close()
+def test_restart_leaves_the_lock_locked(rig: DoorRig) -> None:
+    rig.card.present(ALICE, 0.3)
+    assert wait_until(lambda: rig.relay_states()[-1:] == [True], timeout=3)
+    rig.stop()  # stopped in the middle of the pulse
+    assert rig.relay_states()[-1] is False
+    transitions = len(rig.relay.states)
+    rig.start()
+    # Built locked: the restart adds no transition, and never passes through "unlocked".
+    assert rig.relay_states()[-1] is False
+    assert all(not s for s in rig.relay_states()[transitions:])
 
 
-def test_the_door_works_with_the_bus_down(tmp_path: Path) -> None:
+def test_the_door_works_with_the_bus_down(new_site: MakeSite, door_rig: MakeRig) -> None:
     from tests.support.broker import free_port
 
-    rig = DoorRig(tmp_path, bus_url=f"mqtt://127.0.0.1:{free_port()}")  # nothing listens there
-    try:
-        rig.start()
-        rig.tap(ALICE)
-        rig.wait_events(1, "entry")
-        assert entry_reasons(rig) == [(ALICE, True, "granted")]
-        assert wait_until(lambda: rig.relay_states()[:2] == [False, True])
-    finally:
-        rig.close()
+    nowhere = f"mqtt://127.0.0.1:{free_port()}"  # nothing listens there
+    rig = door_rig(new_site(bus_url=nowhere), use_bus=True)
+    door = rig.start(wait_for_bus=False)
+    rig.tap(ALICE)
+    rig.wait_events(1, "entry")
+    assert entry_reasons(rig) == [(ALICE, True, "granted")]
+    assert wait_until(lambda: rig.relay_states()[:2] == [False, True])
+    assert door.bus is not None and not door.bus.client.connected
 
 
-def test_systemd_hears_ready_and_watchdog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_systemd_hears_ready_and_watchdog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_site: MakeSite, door_rig: MakeRig
+) -> None:
     import socket
 
     path = str(tmp_path / "notify.sock")
@@ -135,12 +136,11 @@ def test_systemd_hears_ready_and_watchdog(tmp_path: Path, monkeypatch: pytest.Mo
     listener.settimeout(5)
     monkeypatch.setenv("NOTIFY_SOCKET", path)
     monkeypatch.setenv("WATCHDOG_USEC", "200000")  # ping every 0.1 s
-    rig = DoorRig(tmp_path)
+    rig = door_rig(new_site())
     try:
         rig.start()
         messages = {listener.recv(256).decode() for _ in range(3)}
         assert any(m.startswith("READY=1") for m in messages)
         assert "WATCHDOG=1" in messages
     finally:
-        rig.close()
         listener.close()

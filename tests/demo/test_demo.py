@@ -14,7 +14,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.kiosk.conftest import TOUCH, WALL
+from tests.support.kiosk import TOUCH, WALL
 
 START_TIMEOUT_S = 120.0
 

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from access.config import load_config
 from access.models import Event, Member, Plan, Sale
+from halfday.sample import ALICE, BRUNO
 from kiosk.sales import Payment, WalkIn, counter_at, record_sale
 from kiosk.serve import KioskServer
-from tests.kiosk.conftest import ALICE, BRUNO, MANAGER_PASSWORD, WALL, Site, record_taps
+from tests.support.kiosk import WALL, record_taps
+from tests.support.site import MANAGER_PASSWORD, Site
 
 
 def log_in(page: Page, kiosk: KioskServer, site: Site, path: str = "/admin/") -> None:
@@ -117,9 +118,8 @@ def test_event_log_filters_and_csv_exports(open_page: Callable[..., Page], site:
 def test_a_site_linked_to_a_hub_shows_members_read_only(
     page: Page, site: Site, start_kiosk: Callable[..., KioskServer]
 ) -> None:
-    hub = '\n[hub]\nurl = "mqtts://hub.example.org:8883"\npublic_key = "not-used-by-the-kiosk"\n'
-    site.config_path.write_text(site.config_path.read_text() + hub)
-    kiosk = start_kiosk(config=load_config(site.config_path))
+    hub = {"url": "mqtts://hub.example.org:8883", "public_key": "not-used-by-the-kiosk"}
+    kiosk = start_kiosk(config=site.reconfigure({"hub": hub}))
     log_in(page, kiosk, site, "/admin/members")
     expect(page.locator("#networked-notice")).to_be_visible()
     expect(page.locator("#add-member")).to_have_count(0)

@@ -14,18 +14,22 @@ from playwright.sync_api import Page, expect
 
 from access.config import load_config
 from common.words import Alarm
+from halfday.sample import ALICE, BRUNO
 from kiosk.app import create_app
 from kiosk.serve import KioskServer
 from sync import localbus as bus
-from tests.kiosk.conftest import ALICE, BRUNO, TEST_TUNING, WALL, BusProbe, DoorRun, Site, record_taps, wait_until
 from tests.support.broker import Mosquitto
+from tests.support.door import DoorRig
+from tests.support.kiosk import TEST_TUNING, WALL, BusProbe, record_taps
+from tests.support.site import Site
+from tests.support.wait import wait_until
 
 # No periodic refresh during these tests: only the reconnection can bring the new figures.
 NO_REFRESH = dataclasses.replace(TEST_TUNING, display_refresh_s=600.0)
 
 
 def test_display_catches_up_after_the_bus_restarts(
-    open_page: Callable[..., Page], start_kiosk: Callable[..., KioskServer], broker: Mosquitto, door: DoorRun
+    open_page: Callable[..., Page], start_kiosk: Callable[..., KioskServer], broker: Mosquitto, door: DoorRig
 ) -> None:
     kiosk = start_kiosk(tuning=NO_REFRESH)
     wall = open_page(WALL)
@@ -43,7 +47,7 @@ def test_display_catches_up_after_the_bus_restarts(
 
 
 def test_display_catches_up_after_the_kiosk_restarts(
-    open_page: Callable[..., Page], start_kiosk: Callable[..., KioskServer], door: DoorRun
+    open_page: Callable[..., Page], start_kiosk: Callable[..., KioskServer], door: DoorRig
 ) -> None:
     kiosk = start_kiosk(tuning=NO_REFRESH)
     wall = open_page(WALL)
@@ -60,7 +64,7 @@ def test_display_catches_up_after_the_kiosk_restarts(
 
 
 def test_names_are_hidden_when_show_names_is_off(site: Site) -> None:
-    site.config_path.write_text(site.config_path.read_text().replace("show_names = true", "show_names = false"))
+    site.reconfigure({"kiosk": {"show_names": False}})
     config = load_config(site.config_path)
     app: Flask = create_app(config, connect_bus=False, tuning=TEST_TUNING)
     try:
@@ -75,9 +79,8 @@ def test_names_are_hidden_when_show_names_is_off(site: Site) -> None:
 def test_a_networked_site_shows_the_link_to_the_hub(
     site: Site, start_kiosk: Callable[..., KioskServer], probe: BusProbe
 ) -> None:
-    hub = '\n[hub]\nurl = "mqtts://hub.example.org:8883"\npublic_key = "not-used-by-the-kiosk"\n'
-    site.config_path.write_text(site.config_path.read_text() + hub)
-    kiosk = start_kiosk(config=load_config(site.config_path))
+    hub = {"url": "mqtts://hub.example.org:8883", "public_key": "not-used-by-the-kiosk"}
+    kiosk = start_kiosk(config=site.reconfigure({"hub": hub}))
 
     def panel() -> str:
         with urllib.request.urlopen(kiosk.url + "/display/panel", timeout=5) as response:

@@ -18,8 +18,10 @@ from common.words import Alarm, PlanKind, Slot
 from kiosk.doorlink import DoorLink, request_id
 from kiosk.live import Live, News
 from sync import localbus as bus
-from tests.kiosk.conftest import BusProbe, Site, wait_until
 from tests.support.broker import Mosquitto
+from tests.support.kiosk import BusProbe
+from tests.support.site import Site
+from tests.support.wait import wait_until
 
 TAP = bus.Tap(
     event="e" * 32,

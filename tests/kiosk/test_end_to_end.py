@@ -11,20 +11,14 @@ from sqlalchemy import select
 
 from access.models import Credential, Event, Pass
 from common.words import PlanKind
+from halfday.sample import BRUNO, NEW_BADGE, UNKNOWN
 from kiosk.serve import KioskServer
 from kiosk.vouchers import voucher_book
-from tests.kiosk.conftest import (
-    BRUNO,
-    MANAGER_PASSWORD,
-    NEW_BADGE,
-    TOUCH,
-    UNKNOWN,
-    WALL,
-    DoorRun,
-    Site,
-    wait_until,
-)
 from tests.kiosk.test_touchscreen import type_on_screen
+from tests.support.door import DoorRig
+from tests.support.kiosk import TOUCH, WALL
+from tests.support.site import MANAGER_PASSWORD, Site
+from tests.support.wait import wait_until
 
 
 def events(site: Site, kind: str) -> list[Event]:
@@ -33,7 +27,7 @@ def events(site: Site, kind: str) -> list[Event]:
 
 
 def test_a_members_tap_shows_the_welcome_and_moves_the_wall_display(
-    open_page: Callable[..., Page], kiosk: KioskServer, door: DoorRun
+    open_page: Callable[..., Page], kiosk: KioskServer, door: DoorRig
 ) -> None:
     screen = open_page(TOUCH)
     screen.goto(kiosk.url)
@@ -76,7 +70,7 @@ def buy(page: Page, kiosk: KioskServer, name: str, provider: str, voucher: str =
 
 
 def test_walk_ins_buy_with_a_voucher_and_at_the_counter_and_the_relay_pulses(
-    page: Page, site: Site, kiosk: KioskServer, door: DoorRun
+    page: Page, site: Site, kiosk: KioskServer, door: DoorRig
 ) -> None:
     assert door.relay_states() == [False]
     buy(page, kiosk, "Zoé", "voucher", voucher_book(site.config).mint(PlanKind.PASS_HALFDAY, 9).printed)
@@ -109,12 +103,12 @@ def test_walk_ins_buy_with_a_voucher_and_at_the_counter_and_the_relay_pulses(
     assert [e.data["provider"] for e in events(site, "sale")] == ["voucher", "counter"]
 
 
-def test_the_manager_enrols_a_badge_by_tapping_it(page: Page, site: Site, kiosk: KioskServer, door: DoorRun) -> None:
+def test_the_manager_enrols_a_badge_by_tapping_it(page: Page, site: Site, kiosk: KioskServer, door: DoorRig) -> None:
     site.set_password()
     page.goto(kiosk.url + "/admin/members")
     page.fill("#password", MANAGER_PASSWORD)
     page.click("#login")
-    page.click("text=Clara Roux")
+    page.click("text=Emma Garcia")
     page.click("#enrol", no_wait_after=True)
     expect(page.locator("#waiting")).to_contain_text("Présentez le badge au lecteur de la porte")
     assert wait_until(lambda: door.door.enrol is not None, timeout=5)
@@ -130,10 +124,10 @@ def test_the_manager_enrols_a_badge_by_tapping_it(page: Page, site: Site, kiosk:
     door.tap(NEW_BADGE)
     assert wait_until(lambda: bool(events(site, "entry")), timeout=5)
     entry = events(site, "entry")[0]
-    assert (entry.data["first_name"], entry.data["granted"]) == ("Clara", True)
+    assert (entry.data["first_name"], entry.data["granted"]) == ("Emma", True)
 
 
-def test_remote_unlock_from_the_admin(page: Page, site: Site, kiosk: KioskServer, door: DoorRun) -> None:
+def test_remote_unlock_from_the_admin(page: Page, site: Site, kiosk: KioskServer, door: DoorRig) -> None:
     site.set_password()
     page.goto(kiosk.url + "/admin/")
     page.fill("#password", MANAGER_PASSWORD)
@@ -146,7 +140,7 @@ def test_remote_unlock_from_the_admin(page: Page, site: Site, kiosk: KioskServer
 
 
 def test_a_walk_in_links_a_card_and_comes_back_in_with_it(
-    page: Page, site: Site, kiosk: KioskServer, door: DoorRun
+    page: Page, site: Site, kiosk: KioskServer, door: DoorRig
 ) -> None:
     page.goto(kiosk.url)
     page.click("text=Acheter un pass")

@@ -10,11 +10,11 @@ import pytest
 from babel.messages.pofile import read_po
 from flask import Flask
 
-from access.config import load_config
 from common.catalogs import extract_messages
 from common.i18n import TRANSLATIONS
 from kiosk.app import create_app
-from tests.kiosk.conftest import TEST_TUNING, Site
+from tests.support.kiosk import TEST_TUNING
+from tests.support.site import Site
 
 
 def test_every_message_has_an_english_translation() -> None:
@@ -61,9 +61,7 @@ def test_language_switch_is_no_open_redirect(app: Flask) -> None:
 
 
 def test_site_language_english(site: Site) -> None:
-    text = site.config_path.read_text().replace('language = "fr"', 'language = "en"')
-    site.config_path.write_text(text)
-    app = create_app(load_config(site.config_path), connect_bus=False, tuning=TEST_TUNING)
+    app = create_app(site.reconfigure({"kiosk": {"language": "en"}}), connect_bus=False, tuning=TEST_TUNING)
     try:
         assert "Tap your badge or buy a pass" in app.test_client().get("/").text
     finally:

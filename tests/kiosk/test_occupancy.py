@@ -11,9 +11,10 @@ from markupsafe import Markup
 from access.ledger import SlotRules
 from access.policy import apply, decide
 from access.store import Stamp, load_state, record_entry
+from halfday.sample import ALICE, BRUNO, UNKNOWN
 from kiosk.chart import ChartLabels, month_chart
 from kiosk.occupancy import read_occupancy
-from tests.kiosk.conftest import ALICE, BRUNO, UNKNOWN, Site
+from tests.support.site import Site
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 RULES = SlotRules(PARIS)  # 08:00-13:00-20:00

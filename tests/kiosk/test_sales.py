@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from access.ledger import SlotRules, slot_at
 from access.models import Credential, Event, Meta, Outbox, Pass, Sale
 from access.store import Stamp, state_version
+from halfday.sample import ALICE
 from kiosk.sales import (
     Offer,
     Payment,
@@ -24,7 +25,7 @@ from kiosk.sales import (
     record_sale,
 )
 from sync.payloads import event_data_problem
-from tests.kiosk.conftest import ALICE, Site
+from tests.support.site import Site
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 RULES = SlotRules(PARIS)  # 08:00-13:00-20:00

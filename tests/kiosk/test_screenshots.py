@@ -12,23 +12,13 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from access.policy import Reason
+from halfday.sample import ALICE, BRUNO, UNKNOWN
 from kiosk.serve import KioskServer
 from sync import localbus as bus
-from tests.kiosk.conftest import (
-    ALICE,
-    BRUNO,
-    MANAGER_PASSWORD,
-    TOUCH,
-    TOUCH_1024,
-    UNKNOWN,
-    WALL,
-    BusProbe,
-    Site,
-    record_taps,
-    screenshot,
-    wait_until,
-)
 from tests.kiosk.test_doorlink import TAP
+from tests.support.kiosk import TOUCH, TOUCH_1024, WALL, BusProbe, record_taps, screenshot
+from tests.support.site import MANAGER_PASSWORD, Site
+from tests.support.wait import wait_until
 
 SIZES = [TOUCH, TOUCH_1024, WALL]
 

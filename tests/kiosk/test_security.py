@@ -20,7 +20,8 @@ from kiosk.auth import (
     set_password,
     stored_password_hash,
 )
-from tests.kiosk.conftest import MANAGER_PASSWORD, TEST_TUNING, Site
+from tests.support.kiosk import TEST_TUNING
+from tests.support.site import MANAGER_PASSWORD, Site
 
 
 @pytest.fixture

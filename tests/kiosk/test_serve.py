@@ -13,12 +13,14 @@ import pytest
 from werkzeug.security import check_password_hash
 
 from access.db import Database
+from halfday import sample
 from halfday.cli import main as halfday
 from kiosk.auth import stored_password_hash
 from kiosk.serve import main
 from kiosk.vouchers import voucher_book
-from tests.kiosk.conftest import MANAGER_PASSWORD, Site, site_toml, wait_until
 from tests.support.broker import free_port
+from tests.support.site import MANAGER_PASSWORD, Site
+from tests.support.wait import wait_until
 
 
 def test_password_from_stdin_is_stored_hashed(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,15 +57,14 @@ def test_a_database_at_another_schema_is_refused(tmp_path: Path, capsys: pytest.
     empty = tmp_path / "empty.db"
     Database(f"sqlite:///{empty}").dispose()
     config = tmp_path / "halfday.toml"
-    config.write_text(site_toml(empty, "mqtt://127.0.0.1:1883", "udp:127.0.0.1:9"))
+    sample.write_config(config, sample.site_config(empty, "udp:127.0.0.1:9"))
     assert main(["--config", str(config), "vouchers", "--count", "1"]) == 1
     assert "halfday migrate" in capsys.readouterr().err
 
 
 def test_halfday_kiosk_serves_and_stops_on_sigterm(site: Site) -> None:
     port = free_port()
-    text = site.config_path.read_text().replace("port = 8080", f"port = {port}")
-    site.config_path.write_text(text)
+    site.reconfigure({"kiosk": {"port": port}})
     process = subprocess.Popen(
         [sys.executable, "-m", "halfday.cli", "kiosk", "--config", str(site.config_path)],
         stdout=subprocess.PIPE,

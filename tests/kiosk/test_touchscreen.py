@@ -19,8 +19,10 @@ from common.words import PlanKind
 from kiosk.serve import KioskServer
 from kiosk.vouchers import voucher_book
 from sync import localbus as bus
-from tests.kiosk.conftest import BusProbe, Site, wait_until
 from tests.kiosk.test_doorlink import TAP
+from tests.support.kiosk import BusProbe
+from tests.support.site import Site
+from tests.support.wait import wait_until
 
 
 def type_on_screen(page: Page, text: str) -> None:

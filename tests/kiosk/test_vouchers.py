@@ -21,7 +21,7 @@ from kiosk.vouchers import (
     voucher_book,
     voucher_key_path,
 )
-from tests.kiosk.conftest import Site
+from tests.support.site import Site
 
 KEY = b"k" * 64
 

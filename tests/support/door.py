@@ -1,59 +1,56 @@
-"""A door daemon running in the test process: real nfcpy reader loop on a virtual card, MockFactory pins.
+"""The door daemon in the test process: real nfcpy reader loop on a virtual card, gpiozero's MockFactory pins.
 
-`DoorRig` is what a test at the door needs: a site with sample members, the daemon in a thread, the virtual
-card to tap, the relay's pin to read back, and the database to check what was recorded.
+`DoorRig` is what a test at the door needs: the daemon in a thread on a sample site, the virtual card to tap, the
+pins to drive and read back, and the database to check what was recorded.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from gpiozero.pins.mock import MockFactory
 from sqlalchemy import select
 
-from access.config import Config, load_config
 from access.daemon.door import Door
-from access.db import Database
+from access.daemon.timing import DoorTuning
 from access.door import DoorTiming
 from access.models import Event
-from halfday.sample import ALICE, BRUNO, CLARA, DENIS, UNKNOWN, make_site
 from hardware.virtual_card import VirtualCard
+from tests.support.site import Site
 from tests.support.wait import wait_until
 
 LOCK_PIN = 17
 DOOR_PIN = 27
 EXIT_PIN = 22
+GREEN_PIN, RED_PIN, BUZZER_PIN = 5, 6, 13
 # Between two emulated taps nfcpy needs the card gone for a moment, or it sees one long presentation.
 TAP_GAP_S = 0.5
+# A short pulse and a short held-open limit: a test never waits for a production delay.
+FAST = DoorTuning(machine=DoorTiming(unlock_s=0.6, held_open_s=1.0, relock_after_close_s=0.1))
 
 
 class DoorRig:
-    """The door daemon in a thread of the test process."""
+    """The door daemon in a thread of the test process, on `site`."""
 
-    def __init__(
-        self,
-        folder: Path,
-        *,
-        bus_url: str | None = None,
-        timing: DoorTiming | None = None,
-        extra: dict[str, str] | None = None,
-    ) -> None:
+    def __init__(self, site: Site, *, use_bus: bool = False, tuning: DoorTuning = FAST) -> None:
+        self.site = site
         self.card = VirtualCard()
-        self.config_path = make_site(folder, self.card.path, bus_url, extra)
-        self.config: Config = load_config(self.config_path)
+        site.reconfigure({"hardware": {"reader": {"path": self.card.path}}})
         self.factory = MockFactory()
-        self.timing = timing or DoorTiming(unlock_s=0.6, held_open_s=1.0, relock_after_close_s=0.1)
-        self.db = Database(self.config.database_url)
-        self.use_bus = bus_url is not None
+        self.tuning = tuning
+        self.use_bus = use_bus
         self.door: Door | None = None
         self.thread: threading.Thread | None = None
 
-    def start(self) -> Door:
-        door = Door(self.config, pin_factory=self.factory, use_bus=self.use_bus)
-        door.machine.timing = self.timing
+    @property
+    def daemon(self) -> Door:
+        assert self.door is not None, "the door is not started"
+        return self.door
+
+    def start(self, *, wait_for_bus: bool = True) -> Door:
+        door = Door(self.site.config, tuning=self.tuning, pin_factory=self.factory, use_bus=self.use_bus)
         door.start()
         # The door is closed; driven after the sensor exists, whose pull-up alone would read "open".
         self.factory.pin(DOOR_PIN).drive_low()
@@ -61,6 +58,8 @@ class DoorRig:
         self.thread = threading.Thread(target=door.run, name="door", daemon=True)
         self.thread.start()
         assert wait_until(lambda: not door.machine.door_open), "the door sensor never read closed"
+        if self.use_bus and wait_for_bus:
+            assert door.bus is not None and wait_until(lambda: door.bus is not None and door.bus.client.connected, 10)
         return door
 
     def stop(self) -> None:
@@ -73,7 +72,7 @@ class DoorRig:
     def close(self) -> None:
         self.stop()
         self.card.close()
-        self.db.dispose()
+        self.factory.close()
 
     def press_exit(self) -> None:
         button = self.factory.pin(EXIT_PIN)
@@ -88,6 +87,7 @@ class DoorRig:
         time.sleep(0.15)  # longer than the sensor's debounce
 
     def tap(self, uid: str, seconds: float = 0.3) -> int:
+        """Present a badge for `seconds`, then leave the reader a gap; returns the presentation's time (ns)."""
         presented = self.card.present(uid, seconds)
         time.sleep(TAP_GAP_S)
         return presented
@@ -100,7 +100,7 @@ class DoorRig:
         return [bool(s.state) for s in self.relay.states]
 
     def events(self, kind: str | None = None) -> list[Event]:
-        with self.db.read() as session:
+        with self.site.db.read() as session:
             query = select(Event).order_by(Event.seq)
             if kind is not None:
                 query = query.where(Event.kind == kind)
@@ -109,6 +109,3 @@ class DoorRig:
     def wait_events(self, count: int, kind: str | None = None, timeout: float = 5.0) -> list[Event]:
         wait_until(lambda: len(self.events(kind)) >= count, timeout)
         return self.events(kind)
-
-
-__all__ = ["ALICE", "BRUNO", "CLARA", "DENIS", "UNKNOWN", "DoorRig", "make_site", "wait_until"]

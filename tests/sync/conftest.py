@@ -12,15 +12,16 @@ from sync.hub.db import HubDatabase
 from sync.hub.worker import HubWorker
 from sync.mqtt import MqttSettings
 from sync.signing import generate_private_key, save_private_key
-from tests.support.broker import Mosquitto, mosquitto, mosquitto_factory
+from tests.support.broker import Mosquitto
 from tests.support.pg import pg_url
 
-__all__ = ["mosquitto", "pg_url"]
+__all__ = ["pg_url"]
 
 
 @pytest.fixture
-def make_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Mosquitto]]:
-    yield from mosquitto_factory(tmp_path_factory)
+def mosquitto(broker: Mosquitto) -> Mosquitto:
+    """The test's broker (tests/conftest.py) under the name these tests give it."""
+    return broker
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

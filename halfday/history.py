@@ -1,11 +1,10 @@
-"""Sample data for the demo: a network of two spaces, invented members, and a month of past half-days."""
+"""The demo's past month: half-days at this door and at the network's other space, so the wall display's chart
+and the hub's reports have history to show."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-import uuid
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from access.config import Config
@@ -13,63 +12,10 @@ from access.db import Database
 from access.ledger import SlotRules
 from access.policy import apply, decide
 from access.store import Stamp, load_state, record_entries
+from common.db import new_id
+from halfday.sample import MEMBERS, OTHER_SITE
 
-DEMO_SITE = "la-filature"
-OTHER_SITE = "le-moulin"
 PARIS = ZoneInfo("Europe/Paris")
-
-
-@dataclass(frozen=True)
-class DemoMember:
-    first_name: str
-    last_name: str
-    plan: str  # "Illimité" or "Carnet 10"
-    badge: str
-
-
-MEMBERS = (
-    DemoMember("Alice", "Martin", "Illimité", "1A2B3C4D"),
-    DemoMember("Bruno", "Petit", "Carnet 10", "2B3C4D5E"),
-    DemoMember("Chloé", "Roux", "Carnet 10", "3C4D5E6F"),
-    DemoMember("David", "Lefèvre", "Illimité", "4D5E6F70"),
-    DemoMember("Emma", "Garcia", "Carnet 10", "5E6F7081"),
-    DemoMember("Farid", "Benali", "Illimité", "6F708192"),
-    DemoMember("Gaëlle", "Moreau", "Carnet 10", "708192A3"),
-    DemoMember("Hugo", "Fontaine", "Illimité", "8192A3B4"),
-)
-UNKNOWN_BADGE = "9A0B1C2D"
-
-
-def seed_hub(database_url: str) -> dict[str, str]:
-    """Create the network at the hub: two sites, two plans, the members and their badges. Returns badge -> id."""
-    from sync.hub import admin
-    from sync.hub.db import HubDatabase
-
-    db = HubDatabase(database_url)
-    db.create_all()
-    try:
-        admin.add_site(db, DEMO_SITE, "La Filature")
-        admin.add_site(db, OTHER_SITE, "Le Moulin")
-        # Open all day, so the demo answers whatever the hour it is run at.
-        start, end = dt.time(0, 0), dt.time(23, 59)
-        plans = {
-            "Illimité": admin.add_plan(db, "Illimité", "unlimited", price_cents=6000, hours_start=start, hours_end=end),
-            "Carnet 10": admin.add_plan(
-                db, "Carnet 10", "carnet", half_days=10, price_cents=8000, hours_start=start, hours_end=end
-            ),
-        }
-        ids = {}
-        for m in MEMBERS:
-            email = f"{m.first_name.lower()}@example.org"
-            member_id = admin.add_member(db, m.first_name, m.last_name, email)
-            subscription = admin.add_subscription(db, member_id, plans[m.plan])
-            if m.plan == "Carnet 10":
-                admin.top_up(db, subscription, 30)  # bought more than one carnet: credit left after a month
-            admin.enrol_badge(db, member_id, m.badge)
-            ids[m.badge] = member_id
-        return ids
-    finally:
-        db.dispose()
 
 
 def seed_other_site(database_url: str, member_ids: dict[str, str], today: dt.date) -> int:
@@ -91,7 +37,7 @@ def seed_other_site(database_url: str, member_ids: dict[str, str], today: dt.dat
                     events.append(
                         {
                             "v": 1,
-                            "id": uuid.uuid4().hex,
+                            "id": new_id(),
                             "site": OTHER_SITE,
                             "device": "door-1",
                             "seq": seq,
@@ -135,6 +81,8 @@ def seed_past_month(config: Config, today: dt.date) -> int:
             entries = []
             for day in _past_days(today):
                 for m in MEMBERS:
+                    if m.badge is None:
+                        continue
                     for hour in (9, 14):
                         if rng.random() < 0.45:
                             local = dt.datetime.combine(day, dt.time(hour, rng.randrange(60)), site.tz)
