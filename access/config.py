@@ -10,8 +10,9 @@ import os
 import zoneinfo
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
+from access.ledger import SlotRules
 from common.config import BrokerConfig, ConfigError, Table, load_toml, parse_hhmm, read_broker
 from common.words import ClockPolicy, PaymentMethod
 from hardware.config import (
@@ -63,6 +64,11 @@ class SiteConfig:
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def rules(self) -> SlotRules:
+        """The site's half-day slots in its time zone, as the ledger reads them."""
+        return SlotRules(self.tz, self.slots.morning_start, self.slots.noon, self.slots.afternoon_end)
 
 
 @dataclass(frozen=True)
@@ -243,46 +249,43 @@ def read_hardware(table: Table) -> HardwareConfig:
     return config
 
 
+T = TypeVar("T")
+
+
+def _done(t: Table, value: T) -> T:
+    """`value`, once every key of its table was read (an unknown one is refused)."""
+    t.done()
+    return value
+
+
+def _pin(t: Table, name: str, default: int) -> int:
+    return t.integer(name, default, low=0, high=MAX_GPIO)
+
+
+def _debounce(t: Table, default: float) -> float:
+    return t.seconds("debounce_s", default, high=MAX_INPUT_DEBOUNCE_S)
+
+
 def _lock(t: Table) -> LockConfig:
     d = LockConfig()
-    lock = LockConfig(
-        pin=t.integer("pin", d.pin, low=0, high=MAX_GPIO),
-        active_high=t.flag("active_high", d.active_high),
-        wiring=cast(Wiring, t.choice("wiring", d.wiring, WIRINGS)),
-    )
-    t.done()
-    return lock
+    wiring = cast(Wiring, t.choice("wiring", d.wiring, WIRINGS))
+    return _done(t, LockConfig(_pin(t, "pin", d.pin), t.flag("active_high", d.active_high), wiring))
 
 
 def _door_sensor(t: Table) -> DoorSensorConfig:
     d = DoorSensorConfig()
-    sensor = DoorSensorConfig(
-        pin=t.integer("pin", d.pin, low=0, high=MAX_GPIO),
-        closed_when=cast(Level, t.choice("closed_when", d.closed_when, LEVELS)),
-        debounce_s=t.seconds("debounce_s", d.debounce_s, high=MAX_INPUT_DEBOUNCE_S),
-    )
-    t.done()
-    return sensor
+    closed_when = cast(Level, t.choice("closed_when", d.closed_when, LEVELS))
+    return _done(t, DoorSensorConfig(_pin(t, "pin", d.pin), closed_when, _debounce(t, d.debounce_s)))
 
 
 def _exit_button(t: Table) -> ExitButtonConfig:
     d = ExitButtonConfig()
-    button = ExitButtonConfig(
-        pin=t.integer("pin", d.pin, low=0, high=MAX_GPIO),
-        debounce_s=t.seconds("debounce_s", d.debounce_s, high=MAX_INPUT_DEBOUNCE_S),
-    )
-    t.done()
-    return button
+    return _done(t, ExitButtonConfig(_pin(t, "pin", d.pin), _debounce(t, d.debounce_s)))
 
 
 def _indicator(t: Table) -> IndicatorConfig:
-    indicator = IndicatorConfig(
-        green_pin=t.optional_integer("green_pin", low=0, high=MAX_GPIO),
-        red_pin=t.optional_integer("red_pin", low=0, high=MAX_GPIO),
-        buzzer_pin=t.optional_integer("buzzer_pin", low=0, high=MAX_GPIO),
-    )
-    t.done()
-    return indicator
+    pins = (t.optional_integer(name, low=0, high=MAX_GPIO) for name in ("green_pin", "red_pin", "buzzer_pin"))
+    return _done(t, IndicatorConfig(*pins))
 
 
 def _reader(t: Table) -> ReaderConfig:

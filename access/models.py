@@ -17,12 +17,12 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Time,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.db import TYPE_ANNOTATION_MAP, new_id, utcnow
+from common.records import MemberColumns, PlanColumns
 from common.words import CredentialKind, CredentialStatus
 
 
@@ -30,39 +30,15 @@ class Base(DeclarativeBase):
     type_annotation_map = TYPE_ANNOTATION_MAP
 
 
-class Member(Base):
+class Member(MemberColumns, Base):
     __tablename__ = "members"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    first_name: Mapped[str] = mapped_column(String(80))
-    last_name: Mapped[str] = mapped_column(String(80), default="")
-    email: Mapped[str | None] = mapped_column(String(254))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     credentials: Mapped[list[Credential]] = relationship(back_populates="member")
     subscriptions: Mapped[list[Subscription]] = relationship(back_populates="member")
 
-    @property
-    def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
 
-
-class Plan(Base):
-    """What a member or a walk-in bought: a carnet of N half-days, a monthly unlimited plan, or a pass."""
-
+class Plan(PlanColumns, Base):
     __tablename__ = "plans"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(120), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    half_days: Mapped[int | None] = mapped_column(Integer)
-    allow_overdraft: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The local hours this plan admits entry; None means the site's half-day slots decide.
-    hours_start: Mapped[dt.time | None] = mapped_column(Time)
-    hours_end: Mapped[dt.time | None] = mapped_column(Time)
-    price_cents: Mapped[int] = mapped_column(Integer, default=0)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Subscription(Base):

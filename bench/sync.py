@@ -35,12 +35,13 @@ from sync.hub.db import HubDatabase
 from sync.hub.ingest import EVENT_COLUMNS, USE_COLUMNS, copy_events, copy_uses, data_problems
 from sync.hub.models import Event as HubEvent
 from sync.hub.worker import run_hub
-from sync.mqtt import Message, MqttClient, MqttSettings, wait_until
+from sync.mqtt import Message, MqttClient, MqttSettings
 from sync.payloads import make_batch, validate_ack
 from sync.protocol import ack_topic, events_topic, utc_iso
 from sync.signing import generate_private_key, public_key_b64, save_private_key
 from tests.support.broker import Mosquitto
 from tests.support.pg import fresh_database
+from tests.support.wait import wait_until
 
 EVENTS = 100_000
 SITE, DEVICE = "site-a", "door-1"

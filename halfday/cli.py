@@ -9,10 +9,12 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from access import admin, importer, reports
 from access.config import Config, ConfigError, load_config
@@ -21,8 +23,7 @@ from access.default_config import render
 from access.models import Balance, Credential, Member, Plan, Subscription, Use
 from access.store import spent_since_balances
 from common.config import Table
-
-DEFAULT_CONFIG = "/etc/halfday/halfday.toml"
+from common.daemons import SITE_CONFIG
 
 # Daemons and tools that live in other packages, imported only when asked for: the CLI must start even
 # when, say, the kiosk's dependencies are broken.
@@ -75,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="halfday", description="Porte, kiosque et demi-journées d'un tiers-lieu")
     parser.add_argument(
         "--config",
-        default=os.environ.get("HALFDAY_CONFIG", DEFAULT_CONFIG),
-        help=f"fichier de configuration (défaut : $HALFDAY_CONFIG ou {DEFAULT_CONFIG})",
+        default=os.environ.get("HALFDAY_CONFIG", SITE_CONFIG),
+        help=f"fichier de configuration (défaut : $HALFDAY_CONFIG ou {SITE_CONFIG})",
     )
     sub = parser.add_subparsers(metavar="COMMANDE")
 
@@ -154,13 +155,27 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(args.config)
 
 
-def _database(config: Config) -> Database:
-    return Database(config.database_url)
+@contextmanager
+def _session(args: argparse.Namespace, *, write: bool) -> Iterator[tuple[Session, Config]]:
+    """The site's database for one command: a write transaction, or reads."""
+    config = _config(args)
+    database = Database(config.database_url)
+    try:
+        with database.write() if write else database.read() as session:
+            yield session, config
+    finally:
+        database.dispose()
 
 
-def _standalone(config: Config) -> None:
-    if config.networked:
+def _change(args: argparse.Namespace, change: Callable[[Session, Config], str]) -> int:
+    """A manager's change to a standalone site's members, badges or plans: checked, done in one transaction, then
+    said in one line."""
+    if _config(args).networked:
         raise CliError("ce site est relié au hub : les membres, badges et formules se gèrent sur le hub")
+    with _session(args, write=True) as (session, config):
+        said = change(session, config)
+    print(said)
+    return 0
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -187,20 +202,19 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_member_add(args: argparse.Namespace) -> int:
-    config = _config(args)
-    _standalone(config)
     spec = admin.MemberSpec(
         args.first_name, args.last_name, args.email, args.plan, args.badge, args.valid_from, args.valid_until
     )
-    with _database(config).write() as session:
+
+    def add(session: Session, config: Config) -> str:
         member = admin.add_member(session, spec, config.site.device)
-        print(f"Membre ajouté : {member.full_name} ({member.id})")
-    return 0
+        return f"Membre ajouté : {member.full_name} ({member.id})"
+
+    return _change(args, add)
 
 
 def cmd_member_list(args: argparse.Namespace) -> int:
-    config = _config(args)
-    with _database(config).read() as session:
+    with _session(args, write=False) as (session, _config):
         members = session.scalars(select(Member).order_by(Member.last_name, Member.first_name)).all()
         badges: dict[str, int] = {}
         for member_id in session.scalars(select(Credential.member_id).where(Credential.status == "active")):
@@ -215,8 +229,7 @@ def cmd_member_list(args: argparse.Namespace) -> int:
 
 
 def cmd_member_show(args: argparse.Namespace) -> int:
-    config = _config(args)
-    with _database(config).read() as session:
+    with _session(args, write=False) as (session, config):
         m = admin.find_member(session, args.member)
         print(f"{m.full_name}  ({m.id})")
         print(f"  e-mail : {m.email or '-'}   état : {'actif' if m.active else 'désactivé'}")
@@ -243,72 +256,49 @@ def cmd_member_show(args: argparse.Namespace) -> int:
 
 
 def cmd_member_deactivate(args: argparse.Namespace) -> int:
-    config = _config(args)
-    _standalone(config)
-    with _database(config).write() as session:
-        member = admin.deactivate_member(session, args.member)
-        print(f"{member.full_name} est désactivé·e")
-    return 0
+    return _change(args, lambda s, _c: f"{admin.deactivate_member(s, args.member).full_name} est désactivé·e")
 
 
 def cmd_member_import(args: argparse.Namespace) -> int:
-    config = _config(args)
-    _standalone(config)
     try:
         text = args.file.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise CliError(f"{args.file} ne peut pas être lu : {exc.strerror}") from None
     except UnicodeDecodeError:
         raise CliError(f"{args.file} n'est pas un fichier texte UTF-8 (enregistrez-le en CSV UTF-8)") from None
-    with _database(config).write() as session:
-        count = importer.import_members(session, text, config.site.device)
-    print(f"{count} membre(s) importé(s)")
-    return 0
+    return _change(args, lambda s, c: f"{importer.import_members(s, text, c.site.device)} membre(s) importé(s)")
 
 
 def cmd_member_topup(args: argparse.Namespace) -> int:
-    config = _config(args)
-    _standalone(config)
-    with _database(config).write() as session:
+    def top_up(session: Session, config: Config) -> str:
         balance = admin.top_up(session, args.member, args.half_days, config.site.device)
-        print(f"Carnet mis à jour : {balance.amount} demi-journée(s)")
-    return 0
+        return f"Carnet mis à jour : {balance.amount} demi-journée(s)"
+
+    return _change(args, top_up)
 
 
 def cmd_badge_add(args: argparse.Namespace) -> int:
-    config = _config(args)
-    _standalone(config)
-    with _database(config).write() as session:
+    def give(session: Session, _config: Config) -> str:
         member = admin.find_member(session, args.member)
         credential = admin.add_badge(session, member, args.uid)
-        print(f"Badge {credential.value} attribué à {member.full_name}")
-    return 0
+        return f"Badge {credential.value} attribué à {member.full_name}"
+
+    return _change(args, give)
 
 
 def cmd_badge_revoke(args: argparse.Namespace) -> int:
-    config = _config(args)
-    _standalone(config)
-    with _database(config).write() as session:
-        credential = admin.revoke_badge(session, args.uid)
-        print(f"Badge {credential.value} désactivé")
-    return 0
+    return _change(args, lambda s, _c: f"Badge {admin.revoke_badge(s, args.uid).value} désactivé")
 
 
 def cmd_plan_add(args: argparse.Namespace) -> int:
-    config = _config(args)
-    _standalone(config)
     if args.price < 0 or args.price > 100_000:
         raise CliError("--price : prix en euros entre 0 et 100000")
     spec = admin.PlanSpec(args.name, args.kind, args.half_days, args.overdraft, args.hours, round(args.price * 100))
-    with _database(config).write() as session:
-        plan = admin.add_plan(session, spec)
-        print(f"Formule créée : {plan.name}")
-    return 0
+    return _change(args, lambda s, _c: f"Formule créée : {admin.add_plan(s, spec).name}")
 
 
 def cmd_plan_list(args: argparse.Namespace) -> int:
-    config = _config(args)
-    with _database(config).read() as session:
+    with _session(args, write=False) as (session, _config):
         plans = session.scalars(select(Plan).order_by(Plan.name)).all()
         for p in plans:
             hours = f"{p.hours_start:%H:%M}-{p.hours_end:%H:%M}" if p.hours_start and p.hours_end else "créneaux"
@@ -321,8 +311,7 @@ def cmd_plan_list(args: argparse.Namespace) -> int:
 
 
 def cmd_usage_export(args: argparse.Namespace) -> int:
-    config = _config(args)
-    with _database(config).read() as session:
+    with _session(args, write=False) as (session, _config):
         rows = reports.month_usage(session, args.month)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     uses_path = args.out_dir / f"usage-{args.month}.csv"

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 from access.config import Config
 from access.db import Database
-from access.ledger import SlotRules
 from access.policy import apply, decide
 from access.store import Stamp, load_state, record_entries
 from common.db import new_id
@@ -71,7 +70,7 @@ def seed_past_month(config: Config, today: dt.date) -> int:
     They travel to the hub like any other event, so the wall display's chart and the hub's reports have history.
     """
     site = config.site
-    rules = SlotRules(site.tz, site.slots.morning_start, site.slots.noon, site.slots.afternoon_end)
+    rules = site.rules
     database = Database(config.database_url)
     rng = random.Random(1)
     recorded = 0

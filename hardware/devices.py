@@ -9,7 +9,7 @@ from typing import Any
 from hardware.config import HardwareConfig, ReaderConfig
 from hardware.gpio import GpioDoorSensor, GpioExitButton, GpioIndicator, GpioLock
 from hardware.pins import PinFactory, make_pin_factory
-from hardware.protocols import DoorSensor, ExitButton, Indicator, Lock, Tap
+from hardware.protocols import DoorSensor, ExitButton, Indicator, Lock, Reader, Tap
 from hardware.reader import NfcReader
 
 
@@ -82,7 +82,7 @@ def build_devices(cfg: HardwareConfig, pin_factory: PinFactory | None = None) ->
     return Devices(lock, indicator, door_sensor, exit_button, factory, owns_factory=owns)
 
 
-def build_reader(cfg: ReaderConfig, on_tap: Callable[[Tap], None]) -> NfcReader:
+def build_reader(cfg: ReaderConfig, on_tap: Callable[[Tap], None]) -> Reader:
     """The configured NFC reader, not yet started (call `start()`, which raises ReaderError if it is missing)."""
     return NfcReader(cfg.path, cfg.targets, cfg.debounce_s, on_tap)
 

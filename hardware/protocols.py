@@ -90,6 +90,8 @@ class Indicator(Protocol):
 class Reader(Protocol):
     """A badge reader that calls its `on_tap(Tap)` once per presentation, and recovers by itself."""
 
+    path: str  # where it is (nfcpy's path), for the log and the manager
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from access.clock import ClockGuard
 from access.config import Config
 from access.db import Database
-from access.ledger import SlotRules
 from access.store import Stamp, boot_id
 from common.web.app import context
 from common.web.throttle import Throttle
@@ -73,8 +72,7 @@ class Kiosk:
     boot: str = field(default_factory=boot_id)
 
     def __post_init__(self) -> None:
-        slots = self.config.site.slots
-        self.rules = SlotRules(self.config.site.tz, slots.morning_start, slots.noon, slots.afternoon_end)
+        self.rules = self.config.site.rules
         self.guard = ClockGuard(trust_always=self.config.door.trust_clock)
         self._guard_lock = threading.Lock()
         t = self.tuning

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import logging
-import os
 import signal
 import sys
 import threading
@@ -17,13 +15,13 @@ from waitress.server import create_server
 
 from access.config import Config, ConfigError, load_config
 from access.db import Database, current_revision, head_revision
+from common.daemons import daemon_parser, start_logging
 from common.words import PlanKind
 from kiosk.app import create_app
 from kiosk.auth import KioskSetupError, set_password
 from kiosk.context import EXTENSION, Kiosk
 from kiosk.vouchers import allocate_serials, voucher_book
 
-DEFAULT_CONFIG = "/etc/halfday/halfday.toml"
 # One thread per open event stream (touchscreen, wall displays, an admin tab) plus page requests: 16 leaves room
 # for a few displays and still answers the touchscreen at once. Threads mostly wait, so they cost little.
 THREADS = 16
@@ -164,13 +162,7 @@ def serve(config: Config) -> int:
 
 def main(argv: list[str]) -> int:
     """Entry point of `halfday kiosk ...` (argv starts after "kiosk")."""
-    parser = argparse.ArgumentParser(prog="halfday kiosk", description="la borne, le tableau mural et l'accueil")
-    parser.add_argument(
-        "--config",
-        default=os.environ.get("HALFDAY_CONFIG", DEFAULT_CONFIG),
-        help=f"fichier de configuration (défaut : $HALFDAY_CONFIG ou {DEFAULT_CONFIG})",
-    )
-    parser.add_argument("--log-level", default=os.environ.get("HALFDAY_LOG_LEVEL", "INFO"))
+    parser = daemon_parser("halfday kiosk", "la borne, le tableau mural et l'accueil")
     sub = parser.add_subparsers(dest="command", metavar="COMMANDE")
     sub.add_parser("serve", help="servir la borne (par défaut)")
     sub.add_parser("password", help="définir le mot de passe de l'accueil (lu sur l'entrée standard ou demandé)")
@@ -178,7 +170,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--count", type=int, required=True, help="nombre de bons")
     p.add_argument("--kind", choices=tuple(VOUCHER_KINDS), default="halfday", help="ce que le bon achète")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    start_logging(args.log_level)
     try:
         config = load_config(args.config)
         check_schema(config)

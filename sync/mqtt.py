@@ -12,7 +12,6 @@ import dataclasses
 import logging
 import ssl
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,11 +58,21 @@ class MqttSettings:
 
     @classmethod
     def from_config(cls, broker: BrokerConfig, **overrides: Any) -> MqttSettings:
-        """The one way from a config's broker section to settings: URL, user, password file, TLS files."""
-        settings = cls.from_url(
-            broker.url,
-            username=broker.username,
-            password_file=broker.password_file,
+        """The one way from a config's broker section to settings: its URL, user, password file and TLS files (the
+        password is read from its file, so it stays out of the config)."""
+        parts = urlsplit(broker.url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(
+                f"l'adresse du broker {broker.url!r} doit être de la forme mqtt://hôte:1883 ou mqtts://hôte:8883"
+            )
+        tls = parts.scheme == "mqtts"
+        password = Path(broker.password_file).read_text().strip() if broker.password_file else parts.password
+        settings = cls(
+            host=parts.hostname,
+            port=parts.port or (8883 if tls else 1883),
+            tls=tls,
+            username=broker.username or parts.username,
+            password=password,
             ca_file=broker.ca_file,
             cert_file=broker.cert_file,
             key_file=broker.key_file,
@@ -71,34 +80,9 @@ class MqttSettings:
         return dataclasses.replace(settings, **overrides) if overrides else settings
 
     @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        username: str | None = None,
-        password: str | None = None,
-        password_file: str | None = None,
-        ca_file: str | None = None,
-        cert_file: str | None = None,
-        key_file: str | None = None,
-    ) -> MqttSettings:
-        """Parse a broker URL; the password may come from a file so it stays out of the config."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError(f"l'adresse du broker {url!r} doit être de la forme mqtt://hôte:1883 ou mqtts://hôte:8883")
-        tls = parts.scheme == "mqtts"
-        if password_file is not None:
-            password = Path(password_file).read_text().strip()
-        return cls(
-            host=parts.hostname,
-            port=parts.port or (8883 if tls else 1883),
-            tls=tls,
-            username=username or parts.username,
-            password=password or parts.password,
-            ca_file=ca_file,
-            cert_file=cert_file,
-            key_file=key_file,
-        )
+    def from_url(cls, url: str) -> MqttSettings:
+        """Settings for a broker that needs nothing but its address."""
+        return cls.from_config(BrokerConfig(url))
 
 
 @dataclass(frozen=True)
@@ -328,14 +312,3 @@ class MqttClient:
             callback(arg)
         except Exception:
             log.exception("échec du rappel MQTT %r", callback)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, poll_s: float = 0.02) -> bool:
-    """Poll `predicate` until true or `timeout` seconds pass (for start-up and tests, not for the hot path)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(poll_s)

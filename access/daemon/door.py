@@ -12,10 +12,8 @@ lock relocks: the door cannot be opened in that millisecond, so no visit happens
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import logging
-import os
 import queue
 import signal
 import sys
@@ -35,9 +33,9 @@ from access.daemon.state import StateCache
 from access.daemon.timing import DoorTuning
 from access.db import Database
 from access.door import DoorMachine, Output, staffed_at
-from access.ledger import SlotRules
 from access.policy import Decision, decide
 from access.store import Stamp, boot_id, get_meta
+from common.daemons import daemon_parser, start_logging
 from common.words import EventKind, Signal
 from hardware.devices import build_devices, build_reader
 from hardware.protocols import Tap as ReaderTap
@@ -77,9 +75,9 @@ class Door:
         self.inputs: queue.Queue[Input] = queue.Queue()
         self.machine = DoorMachine(self.tuning.machine)
         self.db = Database(config.database_url)
-        slots = self.site.slots
-        rules = SlotRules(self.site.tz, slots.morning_start, slots.noon, slots.afternoon_end)
-        self.cache = StateCache(self.db, rules, self.site.id, self.site.device, config.door.clock_unsure, self.lock)
+        self.cache = StateCache(
+            self.db, self.site.rules, self.site.id, self.site.device, config.door.clock_unsure, self.lock
+        )
         self.recorder = Recorder(self.db, self.site.id, self.site.device, on_settled=self.cache.settled)
         t = self.tuning
         self.indicator = IndicatorTimer(self.devices.indicator, t.light_s, t.beep_grant_s, t.beep_deny_s)
@@ -353,11 +351,8 @@ def tap_news(pending: Pending) -> Tap:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="halfday door", description="le démon de la porte")
-    parser.add_argument("--config", default=os.environ.get("HALFDAY_CONFIG", "/etc/halfday/halfday.toml"))
-    parser.add_argument("--log-level", default=os.environ.get("HALFDAY_LOG_LEVEL", "INFO"))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args = daemon_parser("halfday door", "le démon de la porte").parse_args(argv)
+    start_logging(args.log_level)
     config = load_config(args.config)
     door = Door(config)
     signal.signal(signal.SIGTERM, lambda *_: door.stopping.set())

@@ -8,10 +8,8 @@ they leave as soon as the window reaches them: in order, which is what lets the 
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import logging
-import os
 import queue
 import signal
 import threading
@@ -23,6 +21,7 @@ from typing import Any
 
 from access.config import Config, load_config
 from access.db import Database
+from common.daemons import daemon_parser, start_logging
 from sync.agent import outbox
 from sync.agent.state import SyncState
 from sync.agent.window import ACK_TIMEOUT_S, BATCH_EVENTS, FAST_RESEND_S, WINDOW_EVENTS, SendWindow
@@ -363,11 +362,8 @@ class SyncAgent:
 
 def main(argv: list[str]) -> int:
     """`halfday sync [--config PATH]`: run until SIGTERM."""
-    parser = argparse.ArgumentParser(prog="halfday sync", description="l'agent de synchronisation avec le hub")
-    parser.add_argument("--config", default=os.environ.get("HALFDAY_CONFIG", "/etc/halfday/halfday.toml"))
-    parser.add_argument("--log-level", default=os.environ.get("HALFDAY_LOG_LEVEL", "INFO"))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args = daemon_parser("halfday sync", "l'agent de synchronisation avec le hub").parse_args(argv)
+    start_logging(args.log_level)
     settings = AgentSettings.from_config(load_config(args.config))
     agent = SyncAgent(settings)
     stop = threading.Event()

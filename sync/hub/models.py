@@ -18,12 +18,12 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    Time,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import TYPE_ANNOTATION_MAP, new_id, utcnow
+from common.records import MemberColumns, PlanColumns
 
 
 class Base(DeclarativeBase):
@@ -115,19 +115,8 @@ class Use(Base):
     at: Mapped[dt.datetime] = mapped_column()
 
 
-class Member(Base):
+class Member(MemberColumns, Base):
     __tablename__ = "members"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    first_name: Mapped[str] = mapped_column(String(80))
-    last_name: Mapped[str] = mapped_column(String(80), default="")
-    email: Mapped[str | None] = mapped_column(String(254))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
 
 
 class Credential(Base):
@@ -145,18 +134,8 @@ class Credential(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column()
 
 
-class Plan(Base):
+class Plan(PlanColumns, Base):
     __tablename__ = "plans"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(120), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    half_days: Mapped[int | None] = mapped_column(Integer)
-    allow_overdraft: Mapped[bool] = mapped_column(Boolean, default=False)
-    hours_start: Mapped[dt.time | None] = mapped_column(Time)
-    hours_end: Mapped[dt.time | None] = mapped_column(Time)
-    price_cents: Mapped[int] = mapped_column(Integer, default=0)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Subscription(Base):

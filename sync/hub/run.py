@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import logging
-import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
 from common.config import ConfigError
+from common.daemons import daemon_parser, start_logging
 from common.secrets import SecretFileError, read_private_file
 from sync.hub.config import HubSettings, load_hub_settings
 from sync.hub.worker import run_hub
@@ -21,16 +19,16 @@ DEFAULT_HUB_CONFIG = "/etc/halfday/hub.toml"
 
 def main(argv: list[str]) -> int:
     """Entry point wired by `halfday.cli` (`halfday hub [--config PATH] [web [--host H] [--port N]]`)."""
-    parser = argparse.ArgumentParser(prog="halfday hub", description="le hub du réseau")
-    parser.add_argument("--config", default=os.environ.get("HALFDAY_HUB_CONFIG", DEFAULT_HUB_CONFIG))
-    parser.add_argument("--log-level", default=os.environ.get("HALFDAY_LOG_LEVEL", "INFO"))
+    parser = daemon_parser(
+        "halfday hub", "le hub du réseau", config_env="HALFDAY_HUB_CONFIG", default_config=DEFAULT_HUB_CONFIG
+    )
     parser.add_argument("--workers", type=int, default=None, help="nombre de workers (remplace hub.workers)")
     sub = parser.add_subparsers(dest="what")
     web = sub.add_parser("web", help="les pages du hub")
     web.add_argument("--host", help="adresse d'écoute (remplace hub.web.host)")
     web.add_argument("--port", type=int, help="port (remplace hub.web.port)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    start_logging(args.log_level)
     try:
         settings = load_hub_settings(args.config)
         if args.workers:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 
+from common.daemons import LOG_FORMAT, start_logging
 from common.db import utcnow
 from sync.hub.admin import handle_request
 from sync.hub.config import HubSettings
@@ -321,7 +322,7 @@ def run_worker(settings: HubSettings, index: int, stop: threading.Event | None =
 
 
 def _child(settings: HubSettings, index: int, stop: object) -> None:
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s hub-{index} %(levelname)s %(message)s")
+    start_logging(logging.INFO, fmt=LOG_FORMAT.replace("%(name)s", f"hub-{index} %(name)s"))
     run_worker(settings, index, stop)  # type: ignore[arg-type]
 
 

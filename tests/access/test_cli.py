@@ -116,7 +116,7 @@ def test_usage_export(site: Path, tmp_path: Path) -> None:
     for hours in (0, 1, 5, 24, 48 + 5):
         now = start + dt.timedelta(hours=hours)
         with database.write() as session:
-            state = load_state(session, _rules(config), config.site.id, config.site.device, now.date())
+            state = load_state(session, config.site.rules, config.site.id, config.site.device, now.date())
             decision = decide("1A2B3C4D", now, state)
             record_entry(session, config.site.id, config.site.device, decision, Stamp(now, 0, "boot", True))
             apply(decision, state)
@@ -147,10 +147,3 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "halfday init" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def _rules(config):  # type: ignore[no-untyped-def]
-    from access.ledger import SlotRules
-
-    s = config.site.slots
-    return SlotRules(config.site.tz, s.morning_start, s.noon, s.afternoon_end)

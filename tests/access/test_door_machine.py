@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from access.door import DoorMachine, DoorTiming, staffed_at
+from access.door import DoorMachine, DoorTiming, Events, Output, staffed_at
 from common.words import Alarm
 
 TIMING = DoorTiming(unlock_s=5.0, held_open_s=60.0, relock_after_close_s=0.5)
 
 
-def kinds(out) -> list[tuple[str, dict]]:  # type: ignore[no-untyped-def]
+def kinds(out: Output) -> Events:
     return out.events
 
 

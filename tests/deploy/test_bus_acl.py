@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sync import localbus
 from tests.deploy.appliance_bus import ApplianceBus, BusClient, hash_passwords, start_appliance_bus
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,12 +20,17 @@ ACL = REPO / "systemd" / "halfday-bus.acl"
 
 PASSWORDS = {"door": "mot-de-passe-porte", "kiosk": "mot-de-passe-borne", "sync": "mot-de-passe-synchro"}
 
-P = "halfday/local"
-TAP, STATE, ENROLLED, REPLY, CMD = (f"{P}/door/{name}" for name in ("tap", "state", "enrolled", "reply", "cmd"))
-SYNC_STATUS, SYNC_REQUEST, SYNC_REPLY = (f"{P}/sync/{name}" for name in ("status", "request", "reply"))
-TOPICS = (TAP, STATE, ENROLLED, REPLY, CMD, SYNC_STATUS, SYNC_REQUEST, SYNC_REPLY)
+TAP, STATE, ENROLLED, REPLY, CMD = (
+    localbus.TAP,
+    localbus.DOOR_STATE,
+    localbus.ENROLLED,
+    localbus.DOOR_REPLY,
+    localbus.DOOR_CMD,
+)
+SYNC_STATUS, SYNC_REQUEST, SYNC_REPLY = (localbus.SYNC_STATUS, localbus.SYNC_REQUEST, localbus.SYNC_REPLY)
+TOPICS = localbus.TOPICS
 
-# The contract of access/bus.py and sync/agent.py: who writes and who reads each local topic.
+# Who writes and who reads each topic of the local bus contract (sync/localbus.py).
 WRITES = {
     "door": {TAP, STATE, ENROLLED, REPLY},
     "kiosk": {CMD, SYNC_REQUEST},
@@ -43,6 +49,24 @@ def writer_of(topic: str) -> str:
 
 def reader_of(topic: str) -> str:
     return next(user for user, topics in sorted(READS.items()) if topic in topics)
+
+
+def test_every_topic_of_the_contract_has_its_writer_and_its_readers() -> None:
+    written = [topic for topics in WRITES.values() for topic in topics]
+    read = {topic for topics in READS.values() for topic in topics}
+    assert set(written) == read == set(TOPICS)
+    for topic in TOPICS:
+        message = next(m for m in localbus_messages() if m.topic == topic)
+        assert message.topic in written, message.__name__
+
+
+def localbus_messages() -> list[type[localbus.Message]]:
+    """Every message class of the contract, each with its topic."""
+    found: list[type[localbus.Message]] = []
+    for value in vars(localbus).values():
+        if isinstance(value, type) and issubclass(value, localbus.Message) and "topic" in vars(value):
+            found.append(value)
+    return found
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ from hardware.config import (
 from hardware.devices import build_devices
 from hardware.gpio import GpioDoorSensor, GpioExitButton, GpioIndicator, GpioLock
 from hardware.pins import PinFactoryError, make_pin_factory
-
-from .conftest import wait_until
+from tests.support.wait import wait_until
 
 LOCK_PIN = 17
 # (active_high, wiring) -> pin level when locked: fail-secure locks at rest, a fail-safe maglock locks energised.

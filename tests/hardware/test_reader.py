@@ -9,8 +9,9 @@ import pytest
 from hardware.protocols import Reader, Tap
 from hardware.reader import NfcReader, ReaderError
 from hardware.virtual_card import VirtualCard
+from tests.support.wait import wait_until
 
-from .conftest import MISSING_READER_PATH, ReaderRig, wait_until
+from .conftest import MISSING_READER_PATH, ReaderRig
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -38,7 +38,7 @@ def test_display_catches_up_after_the_bus_restarts(
     broker.kill()
     expect(wall.locator("#door-state")).to_have_text("Liaison avec la porte interrompue", timeout=20_000)
     door.tap(BRUNO)  # the door decides and records without the bus
-    assert wait_until(lambda: door.door.taps_recorded == 1)
+    assert wait_until(lambda: door.daemon.taps_recorded == 1)
     # No assertion on the count while the bus is down: the display re-reads the database on every change of the
     # link's state (each failed reconnect is one), so it may already show the tap. The link must come back.
     broker.start()
@@ -57,7 +57,7 @@ def test_display_catches_up_after_the_kiosk_restarts(
     kiosk.stop()
     expect(wall.locator("#live")).to_have_text("reconnexion…")
     door.tap(ALICE)
-    assert wait_until(lambda: door.door.taps_recorded == 1)
+    assert wait_until(lambda: door.daemon.taps_recorded == 1)
     start_kiosk(tuning=NO_REFRESH, port=port)
     expect(wall.locator("#present")).to_have_text("1", timeout=20_000)
     expect(wall.locator("#live")).to_have_text("en direct")

@@ -12,7 +12,6 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Page
 
-from access.ledger import SlotRules
 from access.policy import apply, decide
 from access.store import Stamp, load_state, record_entry
 from kiosk.context import Tuning
@@ -43,8 +42,7 @@ KIOSK_SITE: dict[str, Any] = {"door": {"unlock_s": 0.6}, "hardware": {"reader": 
 def record_taps(site: Site, uids: list[str]) -> None:
     """Entries as the door records them (policy + store, now), so the display and the admin have something to show
     in tests that do not need the door's hardware."""
-    slots = site.config.site.slots
-    rules = SlotRules(site.config.site.tz, slots.morning_start, slots.noon, slots.afternoon_end)
+    rules = site.config.site.rules
     now = dt.datetime.now(dt.UTC)
     with site.db.write() as s:
         state = load_state(s, rules, site.config.site.id, site.config.site.device, now.astimezone(rules.tz).date())

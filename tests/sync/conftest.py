@@ -18,12 +18,6 @@ from tests.support.pg import pg_url
 __all__ = ["pg_url"]
 
 
-@pytest.fixture
-def mosquitto(broker: Mosquitto) -> Mosquitto:
-    """The test's broker (tests/conftest.py) under the name these tests give it."""
-    return broker
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def hub_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HubDatabase]:
     """The hub's database, empty, once on SQLite and once on PostgreSQL (a database of this test run)."""
@@ -47,10 +41,10 @@ def hub_key_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def hub_settings(mosquitto: Mosquitto, hub_db: HubDatabase, hub_key_file: Path) -> HubSettings:
+def hub_settings(broker: Mosquitto, hub_db: HubDatabase, hub_key_file: Path) -> HubSettings:
     return HubSettings(
         database_url=hub_db.url,
-        broker=MqttSettings(mosquitto.host, mosquitto.port),
+        broker=MqttSettings(broker.host, broker.port),
         private_key_file=str(hub_key_file),
         keeper_poll_s=0.05,
         gap_wait_s=0.2,

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +19,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, insert, select
 
+from access.config import parse_config
 from access.db import Database, migrate
 from access.models import Balance, Credential, Member, Outbox, Use
 from access.models import Event as DoorEvent
 from access.store import Stamp, append_event, get_meta, spent_since_balances
+from halfday import sample
 from sync.agent import AgentSettings, SyncAgent, outbox
 from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
 from sync.hub.models import DeviceCursor
 from sync.hub.worker import HubWorker
 from sync.localbus import DOOR_CMD
-from sync.mqtt import MqttClient, MqttSettings, wait_until
+from sync.mqtt import MqttClient, MqttSettings
 from sync.payloads import make_ack
 from sync.protocol import ack_topic, command_topic, dumps, roster_topic, utc_iso
 from sync.signing import generate_private_key, load_private_key, make_command, public_key_b64, sign_roster
 from tests.support.broker import Mosquitto
+from tests.support.wait import wait_until
 from tests.sync.test_hub_mqtt import Listener, count_events
 
 SITE, DEVICE = "site-a", "door-1"
@@ -109,11 +113,11 @@ def agent_settings(
 
 
 @pytest.fixture
-def make_agent(mosquitto: Mosquitto, door_db: Database, hub_settings: HubSettings, tmp_path: Path) -> Iterator[Any]:
+def make_agent(broker: Mosquitto, door_db: Database, hub_settings: HubSettings, tmp_path: Path) -> Iterator[Any]:
     agents: list[SyncAgent] = []
 
     def make(**extra: Any) -> SyncAgent:
-        agent = SyncAgent(agent_settings(mosquitto, door_db, hub_settings, tmp_path, **extra), Database(door_db.url))
+        agent = SyncAgent(agent_settings(broker, door_db, hub_settings, tmp_path, **extra), Database(door_db.url))
         agent.start()
         assert agent.hub.wait_connected(10)
         agents.append(agent)
@@ -158,7 +162,7 @@ threading.Event().wait()
 
 
 def test_the_agent_killed_mid_drain_loses_nothing_and_duplicates_nothing(
-    mosquitto: Mosquitto,
+    broker: Mosquitto,
     make_worker: MakeWorker,
     door_db: Database,
     hub_db: HubDatabase,
@@ -167,8 +171,8 @@ def test_the_agent_killed_mid_drain_loses_nothing_and_duplicates_nothing(
 ) -> None:
     make_worker(0)
     total = record(door_db, 40_000)
-    values = agent_settings(mosquitto, door_db, hub_settings, tmp_path, batch_events=200, window_events=2000).__dict__
-    values = {**values, "hub": {"host": mosquitto.host, "port": mosquitto.port}, "bus": None}
+    values = agent_settings(broker, door_db, hub_settings, tmp_path, batch_events=200, window_events=2000).__dict__
+    values = {**values, "hub": {"host": broker.host, "port": broker.port}, "bus": None}
 
     def cursor() -> int:
         with hub_db.read() as session:
@@ -184,7 +188,7 @@ def test_the_agent_killed_mid_drain_loses_nothing_and_duplicates_nothing(
         ) as proc:
             assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
             start = cursor()
-            wait_until(lambda start=start: cursor() >= start + 1000, 30)
+            wait_until(partial(lambda since: cursor() >= since + 1000, start), 30)
             kills += cursor() < total
             proc.send_signal(signal.SIGKILL)  # in the middle of the drain, as a power cut would
             proc.wait(10)
@@ -207,7 +211,7 @@ def test_the_agent_killed_mid_drain_loses_nothing_and_duplicates_nothing(
 
 
 def test_a_roster_applies_with_the_seen_watermark_and_bad_rosters_are_refused(
-    mosquitto: Mosquitto,
+    broker: Mosquitto,
     make_agent: Any,
     door_db: Database,
     hub_settings: HubSettings,
@@ -272,7 +276,7 @@ def test_a_roster_applies_with_the_seen_watermark_and_bad_rosters_are_refused(
         }
 
     agent = make_agent()
-    hub = MqttClient(MqttSettings(mosquitto.host, mosquitto.port), "fake-hub", clean_start=True, session_expiry_s=0)
+    hub = MqttClient(MqttSettings(broker.host, broker.port), "fake-hub", clean_start=True, session_expiry_s=0)
     hub.start()
     assert hub.wait_connected(10)
     hub.publish_confirmed(roster_topic(SITE), dumps(sign_roster(roster(3, 9, 1), key)), retain=True)
@@ -304,12 +308,12 @@ def test_a_roster_applies_with_the_seen_watermark_and_bad_rosters_are_refused(
 
 
 def test_a_hub_command_reaches_the_door_once_and_a_replay_is_refused(
-    mosquitto: Mosquitto, make_agent: Any, hub_settings: HubSettings
+    broker: Mosquitto, make_agent: Any, hub_settings: HubSettings
 ) -> None:
     key = load_private_key(hub_settings.private_key_file)
-    door_bus = Listener(mosquitto, DOOR_CMD)
+    door_bus = Listener(broker, DOOR_CMD)
     agent = make_agent()
-    hub = MqttClient(MqttSettings(mosquitto.host, mosquitto.port), "fake-hub", clean_start=True, session_expiry_s=0)
+    hub = MqttClient(MqttSettings(broker.host, broker.port), "fake-hub", clean_start=True, session_expiry_s=0)
     hub.start()
     assert hub.wait_connected(10)
     command = dumps(make_command(key, SITE, DEVICE, "unlock", dt.datetime.now(dt.UTC), ttl_s=30))
@@ -328,16 +332,14 @@ def test_a_hub_command_reaches_the_door_once_and_a_replay_is_refused(
 
 
 def test_malformed_payloads_never_stop_the_agent(
-    mosquitto: Mosquitto,
+    broker: Mosquitto,
     make_worker: MakeWorker,
     make_agent: Any,
     door_db: Database,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     agent = make_agent()
-    fuzzer = MqttClient(
-        MqttSettings(mosquitto.host, mosquitto.port), "fuzz-agent", clean_start=True, session_expiry_s=0
-    )
+    fuzzer = MqttClient(MqttSettings(broker.host, broker.port), "fuzz-agent", clean_start=True, session_expiry_s=0)
     fuzzer.start()
     assert fuzzer.wait_connected(10)
     topics = [
@@ -373,15 +375,10 @@ def test_malformed_payloads_never_stop_the_agent(
 
 
 def test_settings_from_the_appliance_config(tmp_path: Path) -> None:
-    import tomllib
-
-    from access.config import parse_config
-    from access.default_config import render
-
     key = public_key_b64(generate_private_key())
-    text = render("site-a", "Le Local", str(tmp_path / "halfday.sqlite"))
-    text += f'\n[hub]\nurl = "mqtts://hub.example.org:8883"\npublic_key = "{key}"\nusername = "site-a-door-1"\n'
-    settings = AgentSettings.from_config(parse_config(tomllib.loads(text)))
+    hub = {"url": "mqtts://hub.example.org:8883", "public_key": key, "username": "site-a-door-1"}
+    data = sample.site_config(tmp_path / "halfday.sqlite", "udp:127.0.0.1:9", site_id="site-a", overrides={"hub": hub})
+    settings = AgentSettings.from_config(parse_config(data))
     assert (settings.site, settings.device, settings.hub.tls, settings.hub.port) == ("site-a", "door-1", True, 8883)
     assert settings.hub.username == "site-a-door-1" and settings.public_key == key
     assert settings.state_path == str(tmp_path / "sync-state.sqlite")

@@ -19,12 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from common.db import utcnow
 from sync.hub import admin
 from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
 from sync.hub.models import Device, DeviceCursor, Event
 from sync.hub.worker import HubWorker
-from sync.mqtt import Message, MqttClient, MqttSettings, wait_until
+from sync.mqtt import Message, MqttClient, MqttSettings
 from sync.payloads import make_batch, validate_reply
 from sync.protocol import (
     ProtocolError,
@@ -38,6 +39,7 @@ from sync.protocol import (
 )
 from sync.signing import MemoryNonceStore, check_command, load_private_key, verify_roster
 from tests.support.broker import Mosquitto
+from tests.support.wait import wait_until
 from tests.sync.devicesim import SimDevice, make_event
 
 MakeWorker = Callable[..., HubWorker]
@@ -112,10 +114,10 @@ def devices() -> object:
 
 
 def test_a_device_backlog_arrives_exactly_once(
-    mosquitto: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase, devices: Callable[..., SimDevice]
+    broker: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase, devices: Callable[..., SimDevice]
 ) -> None:
     make_worker(0)
-    device = devices(mosquitto)
+    device = devices(broker)
     device.produce(2000)
     device.start()
     assert device.wait_acked(2000, 30)
@@ -123,10 +125,10 @@ def test_a_device_backlog_arrives_exactly_once(
 
 
 def test_two_workers_split_the_work_and_store_every_event_once(
-    mosquitto: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase, devices: Callable[..., SimDevice]
+    broker: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase, devices: Callable[..., SimDevice]
 ) -> None:
     workers = [make_worker(0), make_worker(1)]
-    doors = [devices(mosquitto, "site-a", f"door-{i}", batch_events=100) for i in (1, 2, 3)]
+    doors = [devices(broker, "site-a", f"door-{i}", batch_events=100) for i in (1, 2, 3)]
     for door in doors:
         door.produce(3000)
         door.start()
@@ -164,14 +166,14 @@ hostile = st.one_of(
 
 
 def test_malformed_payloads_never_stop_the_hub_and_are_logged(
-    mosquitto: Mosquitto,
+    broker: Mosquitto,
     make_worker: MakeWorker,
     hub_db: HubDatabase,
     listeners: Callable[..., Listener],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     worker = make_worker(0)
-    publisher = MqttClient(settings_of(mosquitto), "fuzzer", clean_start=True, session_expiry_s=0)
+    publisher = MqttClient(settings_of(broker), "fuzzer", clean_start=True, session_expiry_s=0)
     publisher.start()
     assert publisher.wait_connected(10)
 
@@ -193,7 +195,7 @@ def test_malformed_payloads_never_stop_the_hub_and_are_logged(
     assert worker.stats.rejected > 0
     assert sum("message écarté" in r.getMessage() for r in caplog.records) == worker.stats.rejected
     assert all(t.is_alive() for t in worker._threads)
-    acks = listeners(mosquitto, "halfday/v1/site-a/door-1/ack")
+    acks = listeners(broker, "halfday/v1/site-a/door-1/ack")
     good = make_batch("site-a", "door-1", [make_event("site-a", "door-1", 1)])
     assert publisher.publish_confirmed(events_topic("site-a", "door-1"), good)
     assert json.loads(acks.next().payload) == {"v": 1, "seq": 1}
@@ -201,15 +203,15 @@ def test_malformed_payloads_never_stop_the_hub_and_are_logged(
 
 
 def test_after_garbage_the_hub_still_ingests_a_good_batch(
-    mosquitto: Mosquitto,
+    broker: Mosquitto,
     make_worker: MakeWorker,
     hub_db: HubDatabase,
     listeners: Callable[..., Listener],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     worker = make_worker(0)
-    acks = listeners(mosquitto, "halfday/v1/site-a/door-1/ack")
-    publisher = MqttClient(settings_of(mosquitto), "garbage", clean_start=True, session_expiry_s=0)
+    acks = listeners(broker, "halfday/v1/site-a/door-1/ack")
+    publisher = MqttClient(settings_of(broker), "garbage", clean_start=True, session_expiry_s=0)
     publisher.start()
     assert publisher.wait_connected(10)
     with caplog.at_level(logging.WARNING):
@@ -228,7 +230,7 @@ def test_after_garbage_the_hub_still_ingests_a_good_batch(
 
 
 def test_revoking_a_badge_publishes_a_new_roster_at_once(
-    mosquitto: Mosquitto,
+    broker: Mosquitto,
     make_worker: MakeWorker,
     hub_db: HubDatabase,
     hub_settings: HubSettings,
@@ -241,7 +243,7 @@ def test_revoking_a_badge_publishes_a_new_roster_at_once(
     admin.add_subscription(hub_db, member, plan)
     admin.enrol_badge(hub_db, member, "a1b2c3d4")
     make_worker(0)
-    rosters = listeners(mosquitto, roster_topic("site-a"))
+    rosters = listeners(broker, roster_topic("site-a"))
     first = verify_roster(rosters.next().payload, public_key, None, site="site-a")
     assert [c["value"] for c in first["credentials"] if c["status"] == "active"] == ["A1B2C3D4"]
     assert first["subscriptions"][0]["balance"] == 10
@@ -251,12 +253,12 @@ def test_revoking_a_badge_publishes_a_new_roster_at_once(
     assert time.monotonic() - started < 5
     assert [c["status"] for c in second["credentials"]] == ["revoked"]
     # The broker keeps the newest for doors that connect later.
-    late = listeners(mosquitto, roster_topic("site-a"))
+    late = listeners(broker, roster_topic("site-a"))
     assert json.loads(late.next().payload)["version"] == second["version"]
 
 
 def test_an_enrol_request_gets_a_reply_and_the_badge_in_the_next_roster(
-    mosquitto: Mosquitto,
+    broker: Mosquitto,
     make_worker: MakeWorker,
     hub_db: HubDatabase,
     hub_settings: HubSettings,
@@ -267,8 +269,8 @@ def test_an_enrol_request_gets_a_reply_and_the_badge_in_the_next_roster(
     member = admin.add_member(hub_db, "Zoé", "Martin")
     other = admin.add_member(hub_db, "Léo", "Petit")
     make_worker(0)
-    out = listeners(mosquitto, replies_topic("site-a", "door-1"), roster_topic("site-a"))
-    sender = MqttClient(settings_of(mosquitto), "door-1-requests", clean_start=True, session_expiry_s=0)
+    out = listeners(broker, replies_topic("site-a", "door-1"), roster_topic("site-a"))
+    sender = MqttClient(settings_of(broker), "door-1-requests", clean_start=True, session_expiry_s=0)
     sender.start()
     assert sender.wait_connected(10)
 
@@ -278,7 +280,7 @@ def test_an_enrol_request_gets_a_reply_and_the_badge_in_the_next_roster(
             "site": "site-a",
             "device": "door-1",
             "id": uuid.uuid4().hex,
-            "at": utc_iso(admin.utcnow()),
+            "at": utc_iso(utcnow()),
             "kind": "enrol_badge",
             "data": {"member_id": member_id, "uid": uid},
         }
@@ -302,7 +304,7 @@ def test_an_enrol_request_gets_a_reply_and_the_badge_in_the_next_roster(
 
 
 def test_commands_are_signed_and_refused_when_replayed(
-    mosquitto: Mosquitto,
+    broker: Mosquitto,
     make_worker: MakeWorker,
     hub_db: HubDatabase,
     hub_settings: HubSettings,
@@ -310,20 +312,20 @@ def test_commands_are_signed_and_refused_when_replayed(
 ) -> None:
     public_key = load_private_key(hub_settings.private_key_file).public_key()
     make_worker(0)
-    door = listeners(mosquitto, command_topic("site-a", "door-1"))
+    door = listeners(broker, command_topic("site-a", "door-1"))
     nonce = admin.issue_command(hub_db, "site-a", "door-1", "unlock", ttl_s=30)
     payload = door.next().payload
     nonces = MemoryNonceStore()
-    command = check_command(payload, public_key, "site-a", "door-1", admin.utcnow(), nonces)
+    command = check_command(payload, public_key, "site-a", "door-1", utcnow(), nonces)
     assert (command["name"], command["nonce"]) == ("unlock", nonce)
     with pytest.raises(ProtocolError, match="rejouée"):
-        check_command(payload, public_key, "site-a", "door-1", admin.utcnow(), nonces)
+        check_command(payload, public_key, "site-a", "door-1", utcnow(), nonces)
     with pytest.raises(queue.Empty):
         door.next(1.0)  # published once only
 
 
 def test_status_and_last_will_show_a_door_online_then_offline(
-    mosquitto: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase
+    broker: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase
 ) -> None:
     worker = make_worker(0)
     # A door in another process, killed without a clean disconnect: the broker publishes its last will.
@@ -334,7 +336,7 @@ def test_status_and_last_will_show_a_door_online_then_offline(
         from sync.protocol import status_topic
         import datetime as dt
         topic = status_topic("site-a", "door-1")
-        client = MqttClient(MqttSettings("127.0.0.1", {mosquitto.port}), "door-1-agent",
+        client = MqttClient(MqttSettings("127.0.0.1", {broker.port}), "door-1-agent",
                             will=Will(topic, make_status("site-a", "door-1", "offline")))
         client.start()
         assert client.wait_connected(10)
@@ -390,21 +392,21 @@ def run_broker_kills(broker: Mosquitto, device: SimDevice, total: int, kills: in
 
 
 def test_broker_killed_during_5000_events_each_arrives_exactly_once(
-    mosquitto: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase, devices: Callable[..., SimDevice]
+    broker: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase, devices: Callable[..., SimDevice]
 ) -> None:
     make_worker(0)
-    device = devices(mosquitto, batch_events=50, window_events=1000)
+    device = devices(broker, batch_events=50, window_events=1000)
     device.start()
-    struck = run_broker_kills(mosquitto, device, 5000, kills=3, seconds=4.0)
+    struck = run_broker_kills(broker, device, 5000, kills=3, seconds=4.0)
     assert struck >= 2, "the kills must hit events in flight"
     assert device.wait_acked(5000, 90), f"acked only {device.acked}"
     assert count_events(hub_db) == (5000, 5000, 1, 5000)
 
 
 def test_hub_down_while_20000_events_are_made_then_all_arrive_once(
-    mosquitto: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase, devices: Callable[..., SimDevice]
+    broker: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase, devices: Callable[..., SimDevice]
 ) -> None:
-    device = devices(mosquitto, batch_events=250, window_events=5000, ack_timeout_s=1.0)
+    device = devices(broker, batch_events=250, window_events=5000, ack_timeout_s=1.0)
     device.start()
     device.produce(20_000)
     time.sleep(2.0)  # the device sends into the void and times out at least once
@@ -416,16 +418,16 @@ def test_hub_down_while_20000_events_are_made_then_all_arrive_once(
 
 @pytest.mark.soak
 def test_soak_many_broker_kills_with_two_workers(
-    mosquitto: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase, devices: Callable[..., SimDevice]
+    broker: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase, devices: Callable[..., SimDevice]
 ) -> None:
     make_worker(0)
     make_worker(1)
-    doors = [devices(mosquitto, "site-a", f"door-{i}", batch_events=200, window_events=2000) for i in (1, 2)]
+    doors = [devices(broker, "site-a", f"door-{i}", batch_events=200, window_events=2000) for i in (1, 2)]
     for door in doors:
         door.start()
-    other = threading.Thread(target=run_broker_kills, args=(mosquitto, doors[1], 40_000, 0, 20.0))
+    other = threading.Thread(target=run_broker_kills, args=(broker, doors[1], 40_000, 0, 20.0))
     other.start()
-    assert run_broker_kills(mosquitto, doors[0], 40_000, kills=8, seconds=20.0) >= 6
+    assert run_broker_kills(broker, doors[0], 40_000, kills=8, seconds=20.0) >= 6
     other.join()
     for i, door in enumerate(doors, start=1):
         assert door.wait_acked(40_000, 300), f"door-{i} acked only {door.acked}"

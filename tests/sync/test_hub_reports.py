@@ -80,7 +80,12 @@ def test_roster_versions_go_up_only_when_something_changed(hub_db: HubDatabase, 
     member, sub = carnet
     key = generate_private_key()
     published: list[tuple[str, bytes]] = []
-    keeper = RosterKeeper(hub_db, key, lambda topic, payload: published.append((topic, payload)) or True)
+
+    def publish(topic: str, payload: bytes) -> bool:
+        published.append((topic, payload))
+        return True
+
+    keeper = RosterKeeper(hub_db, key, publish)
     keeper.refresh()
     assert sorted(t for t, _ in published) == ["halfday/v1/site-a/roster", "halfday/v1/site-b/roster"]
     first = {json.loads(p)["site"]: json.loads(p) for _, p in published}
