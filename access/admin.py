@@ -22,11 +22,11 @@ from access.models import (
     Subscription,
 )
 from access.store import bump_state_version, spent_since_balances
+from common.badges import ANY_READER, BadgeError, BadgeRule
 from common.config import parse_hhmm
 from common.db import utcnow
-from common.words import CredentialStatus, PlanKind
+from common.words import CredentialKind, CredentialStatus, PlanKind
 
-UID_PATTERN = re.compile(r"[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20}")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -34,12 +34,12 @@ class AdminError(ValueError):
     """A manager's request that cannot be done, with the reason in plain French."""
 
 
-def normalise_uid(raw: str) -> str:
-    """'04:a2:3b:1c' or '04a23b1c' -> '04A23B1C'; a badge UID is 4, 7 or 10 bytes."""
-    uid = re.sub(r"[\s:-]", "", raw).upper()
-    if not UID_PATTERN.fullmatch(uid):
-        raise AdminError(f"« {raw} » n'est pas un identifiant de badge (4, 7 ou 10 octets en hexadécimal)")
-    return uid
+def normalise_uid(raw: str, badges: BadgeRule = ANY_READER) -> str:
+    """'04:a2:3b:1c' or '04a23b1c' -> '04A23B1C', if the site's reader can read such a badge (common/badges.py)."""
+    try:
+        return badges.normalise(raw)
+    except BadgeError as exc:
+        raise AdminError(str(exc)) from None
 
 
 def check_email(raw: str | None) -> str | None:
@@ -153,8 +153,8 @@ class MemberSpec:
     valid_until: str | None = None
 
 
-def add_member(session: Session, spec: MemberSpec, device_id: str) -> Member:
-    """Create a member, with a plan and a badge if given."""
+def add_member(session: Session, spec: MemberSpec, device_id: str, badges: BadgeRule = ANY_READER) -> Member:
+    """Create a member, with a plan and a badge if given (one the site's reader can read: `badges`)."""
     member = Member(
         first_name=check_name(spec.first_name),
         last_name=spec.last_name.strip()[:80],
@@ -167,7 +167,7 @@ def add_member(session: Session, spec: MemberSpec, device_id: str) -> Member:
     if valid_from and valid_until and valid_until < valid_from:
         raise AdminError("la date de fin précède la date de début")
     plan = find_plan(session, spec.plan) if spec.plan else None
-    uid = normalise_uid(spec.badge) if spec.badge else None
+    uid = normalise_uid(spec.badge, badges) if spec.badge else None
     session.add(member)
     session.flush()
     if plan is not None:
@@ -196,14 +196,17 @@ def subscribe(
     return sub
 
 
-def add_badge(session: Session, member: Member, raw_uid: str) -> Credential:
-    uid = normalise_uid(raw_uid)
-    existing = session.scalar(select(Credential).where(Credential.kind == "nfc_uid", Credential.value == uid))
+def add_badge(session: Session, member: Member, raw_uid: str, badges: BadgeRule = ANY_READER) -> Credential:
+    """Give a badge to a member; `badges` is the site's reader's rule."""
+    uid = normalise_uid(raw_uid, badges)
+    existing = session.scalar(
+        select(Credential).where(Credential.kind == CredentialKind.NFC_UID, Credential.value == uid)
+    )
     if existing is not None:
         if existing.status == CredentialStatus.ACTIVE:
             raise AdminError(f"le badge {uid} est déjà attribué")
         raise AdminError(f"le badge {uid} a été désactivé ; il ne peut pas être réattribué")
-    credential = Credential(member_id=member.id, kind="nfc_uid", value=uid)
+    credential = Credential(member_id=member.id, kind=CredentialKind.NFC_UID, value=uid)
     session.add(credential)
     session.flush()
     bump_state_version(session)
@@ -212,7 +215,9 @@ def add_badge(session: Session, member: Member, raw_uid: str) -> Credential:
 
 def revoke_badge(session: Session, raw_uid: str) -> Credential:
     uid = normalise_uid(raw_uid)
-    credential = session.scalar(select(Credential).where(Credential.kind == "nfc_uid", Credential.value == uid))
+    credential = session.scalar(
+        select(Credential).where(Credential.kind == CredentialKind.NFC_UID, Credential.value == uid)
+    )
     if credential is None:
         raise AdminError(f"le badge {uid} n'est pas connu")
     if credential.status == CredentialStatus.REVOKED:

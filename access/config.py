@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from access.ledger import SlotRules
+from common.badges import BadgeRule
 from common.config import BrokerConfig, ConfigError, Table, load_toml, parse_hhmm, read_broker
 from common.words import ClockPolicy, PaymentMethod
 from hardware.config import (
@@ -117,6 +118,11 @@ class Config:
     @property
     def networked(self) -> bool:
         return self.hub is not None
+
+    @property
+    def badges(self) -> BadgeRule:
+        """Which badge identifiers this site's reader can read (what the manager may type in)."""
+        return BadgeRule.for_targets(self.hardware.reader.targets)
 
 
 def load_config(path: str | Path) -> Config:

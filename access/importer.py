@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from access.admin import AdminError, MemberSpec, add_member
+from common.badges import ANY_READER, BadgeRule
 
 COLUMNS = ("first_name", "last_name", "email", "plan", "badge", "valid_from", "valid_until")
 REQUIRED = ("first_name",)
@@ -70,7 +71,7 @@ def read_rows(text: str) -> list[tuple[int, MemberSpec]]:
     return rows
 
 
-def import_members(session: Session, text: str, device_id: str) -> int:
+def import_members(session: Session, text: str, device_id: str, badges: BadgeRule = ANY_READER) -> int:
     """Add every member of the CSV `text` in the caller's transaction, or raise ImportRejected with all errors.
 
     Each row is tried in a savepoint so that one bad row does not hide the next ones; the caller rolls the whole
@@ -81,7 +82,7 @@ def import_members(session: Session, text: str, device_id: str) -> int:
     for line, spec in rows:
         savepoint = session.begin_nested()
         try:
-            add_member(session, spec, device_id)
+            add_member(session, spec, device_id, badges)
             savepoint.commit()
         except AdminError as exc:
             savepoint.rollback()

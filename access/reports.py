@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from access.admin import AdminError
 from access.models import Member, Pass, Plan, Subscription, Use
 from common.tables import csv_file, month_bounds, parse_month
+from common.words import Slot
 
 USE_COLUMNS = ("date", "slot", "holder_id", "name", "email", "plan", "spent", "site")
 SUMMARY_COLUMNS = ("holder_id", "name", "email", "half_days", "mornings", "afternoons", "carnet_spent")
@@ -45,7 +46,7 @@ def month_usage(session: Session, month: str) -> list[UsageRow]:
     uses = session.scalars(
         select(Use)
         .where(Use.local_date >= start, Use.local_date < end)
-        .order_by(Use.local_date, case((Use.slot == "morning", 0), else_=1), Use.id)
+        .order_by(Use.local_date, case((Use.slot == Slot.MORNING, 0), else_=1), Use.id)
     )
     for use in uses:
         member = members.get(use.holder_id)
@@ -70,8 +71,8 @@ def summary_csv(rows: list[UsageRow]) -> str:
     for r in rows:
         t = totals[r.holder_id]
         t[0] += 1
-        t[1] += r.slot == "morning"
-        t[2] += r.slot == "afternoon"
+        t[1] += r.slot == Slot.MORNING
+        t[2] += r.slot == Slot.AFTERNOON
         t[3] += r.spent
         who[r.holder_id] = (r.name, r.email)
     ordered = sorted(totals, key=lambda h: who[h][0].lower())

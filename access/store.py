@@ -26,7 +26,7 @@ from access.models import (
 )
 from access.policy import AccessState, CredentialInfo, Decision, Holder
 from common.db import new_id
-from common.words import ClockPolicy, CredentialStatus, PlanKind, Slot
+from common.words import ClockPolicy, CredentialStatus, EventKind, PlanKind, Slot
 
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 # Every writer of members, badges, plans or passes bumps this `meta` key in the same transaction; the door polls it,
@@ -146,7 +146,7 @@ def record_entries(
     session: Session, site_id: str, device_id: str, entries: list[tuple[Decision, Stamp]]
 ) -> list[tuple[str, int]]:
     """Record taps' decisions: events, outbox rows and uses, in the caller's one transaction."""
-    ids = append_events(session, device_id, [("entry", entry_data(d), stamp) for d, stamp in entries])
+    ids = append_events(session, device_id, [(EventKind.ENTRY, entry_data(d), stamp) for d, stamp in entries])
     uses = []
     for (decision, _stamp), (event_id, seq) in zip(entries, ids, strict=True):
         charge = decision.charge

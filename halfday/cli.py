@@ -207,7 +207,7 @@ def cmd_member_add(args: argparse.Namespace) -> int:
     )
 
     def add(session: Session, config: Config) -> str:
-        member = admin.add_member(session, spec, config.site.device)
+        member = admin.add_member(session, spec, config.site.device, config.badges)
         return f"Membre ajouté : {member.full_name} ({member.id})"
 
     return _change(args, add)
@@ -266,7 +266,9 @@ def cmd_member_import(args: argparse.Namespace) -> int:
         raise CliError(f"{args.file} ne peut pas être lu : {exc.strerror}") from None
     except UnicodeDecodeError:
         raise CliError(f"{args.file} n'est pas un fichier texte UTF-8 (enregistrez-le en CSV UTF-8)") from None
-    return _change(args, lambda s, c: f"{importer.import_members(s, text, c.site.device)} membre(s) importé(s)")
+    return _change(
+        args, lambda s, c: f"{importer.import_members(s, text, c.site.device, c.badges)} membre(s) importé(s)"
+    )
 
 
 def cmd_member_topup(args: argparse.Namespace) -> int:
@@ -278,9 +280,9 @@ def cmd_member_topup(args: argparse.Namespace) -> int:
 
 
 def cmd_badge_add(args: argparse.Namespace) -> int:
-    def give(session: Session, _config: Config) -> str:
+    def give(session: Session, config: Config) -> str:
         member = admin.find_member(session, args.member)
-        credential = admin.add_badge(session, member, args.uid)
+        credential = admin.add_badge(session, member, args.uid, config.badges)
         return f"Badge {credential.value} attribué à {member.full_name}"
 
     return _change(args, give)

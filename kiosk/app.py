@@ -14,6 +14,7 @@ from access.config import Config
 from access.db import Database
 from access.store import get_meta
 from common.web.app import WebSettings, make_app
+from common.words import PaymentMethod
 from kiosk.auth import secret_key
 from kiosk.context import EXTENSION, Kiosk, Tuning, current_kiosk
 from kiosk.doorlink import DoorLink
@@ -37,7 +38,7 @@ def create_app(
     With `connect_bus` the app subscribes to the local bus at once (and reconnects by itself)."""
     live = Live()
     database = db if db is not None else Database(config.database_url)
-    book = voucher_book(config) if "voucher" in config.kiosk.payment else None
+    book = voucher_book(config) if PaymentMethod.VOUCHER in config.kiosk.payment else None
     link = DoorLink(config.bus, config.site.id, live) if connect_bus else None
     kiosk = Kiosk(
         config=config,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from access.ledger import SlotRules, slot_at
 from access.models import Event, Use
-from common.words import PASS_KINDS, Slot
+from common.words import PASS_KINDS, EventKind, Slot
 
 ARRIVALS_SHOWN = 8
 # Entries read back to find the latest granted ones: refusals in between (a queue of unknown cards) are skipped.
@@ -105,7 +105,7 @@ def recent_arrivals(session: Session, today: dt.date, rules: SlotRules) -> tuple
     start = dt.datetime.combine(today, dt.time(0), rules.tz).astimezone(dt.UTC)
     rows = session.execute(
         select(Event.at, Event.data)
-        .where(Event.kind == "entry", Event.at >= start)
+        .where(Event.kind == EventKind.ENTRY, Event.at >= start)
         .order_by(Event.at.desc(), Event.seq.desc())
         .limit(ARRIVALS_SCANNED)
     )

@@ -16,11 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from access.models import Sale
+from common.words import PaymentMethod
 from kiosk.sales import Offer, Payment
 from kiosk.vouchers import VoucherBook, VoucherError
-
-COUNTER = "counter"
-VOUCHER = "voucher"
 
 
 class PaymentRefused(Exception):
@@ -34,7 +32,7 @@ class PaymentRefused(Exception):
 
 
 class PaymentProvider(Protocol):
-    name: str
+    name: PaymentMethod
 
     def take(self, session: Session, offer: Offer, form: Mapping[str, str]) -> Payment:
         """Take the payment for `offer` from what the buyer entered, or raise PaymentRefused."""
@@ -44,16 +42,16 @@ class PaymentProvider(Protocol):
 class CounterPayment:
     """Pay at the desk or into the honesty box: trusted now, reconciled by the manager later."""
 
-    name = COUNTER
+    name = PaymentMethod.COUNTER
 
     def take(self, session: Session, offer: Offer, form: Mapping[str, str]) -> Payment:
-        return Payment(COUNTER, paid=False)
+        return Payment(PaymentMethod.COUNTER, paid=False)
 
 
 class VoucherPayment:
     """A prepaid voucher for this kind of pass, genuine and not used before."""
 
-    name = VOUCHER
+    name = PaymentMethod.VOUCHER
 
     def __init__(self, book: VoucherBook) -> None:
         self.book = book
@@ -71,16 +69,16 @@ class VoucherPayment:
         used = session.scalar(select(Sale).where(Sale.voucher_code == voucher.code))
         if used is not None:
             raise PaymentRefused("voucher_used", at=used.created_at)
-        return Payment(VOUCHER, paid=True, voucher_code=voucher.code)
+        return Payment(PaymentMethod.VOUCHER, paid=True, voucher_code=voucher.code)
 
 
 def make_providers(names: tuple[str, ...], book: VoucherBook | None) -> dict[str, PaymentProvider]:
     """The configured providers, in the configured order."""
     providers: dict[str, PaymentProvider] = {}
     for name in names:
-        if name == COUNTER:
+        if name == PaymentMethod.COUNTER:
             providers[name] = CounterPayment()
-        elif name == VOUCHER:
+        elif name == PaymentMethod.VOUCHER:
             if book is None:
                 raise ValueError("the voucher provider needs the site's voucher book")
             providers[name] = VoucherPayment(book)

@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from access.admin import EMAIL_PATTERN, UID_PATTERN
+from access.admin import EMAIL_PATTERN
 from access.ledger import SlotRef, SlotRules, slot_at
 from access.models import Credential, Pass, Sale
 from access.store import Stamp, append_event, bump_state_version
+from common.badges import ANY_READER, BadgeError, BadgeRule
 from common.db import utcnow
-from common.words import SLOTS, CredentialStatus, PlanKind, Slot
+from common.words import SLOTS, CredentialKind, CredentialStatus, EventKind, PlanKind, Slot
 
 # Lengths the hub accepts for a sale's name and e-mail (sync/payloads.py).
 NAME_MAX = 160
@@ -86,8 +87,9 @@ class WalkIn:
     uid: str | None = None  # a card tapped at the reader to re-enter with, if the walk-in wants one
 
 
-def check_walk_in(name: str, email: str, uid: str | None = None) -> WalkIn:
-    """The buyer's details, cleaned; SaleRefused naming the first problem."""
+def check_walk_in(name: str, email: str, uid: str | None = None, badges: BadgeRule = ANY_READER) -> WalkIn:
+    """The buyer's details, cleaned; SaleRefused naming the first problem. A card must be one the door's reader can
+    read (`badges`)."""
     name = " ".join(name.split())
     email = email.strip()
     if not name:
@@ -100,9 +102,10 @@ def check_walk_in(name: str, email: str, uid: str | None = None) -> WalkIn:
         raise SaleRefused("email_invalid")
     card = None
     if uid:
-        card = re.sub(r"[\s:-]", "", uid).upper()
-        if not UID_PATTERN.fullmatch(card):
-            raise SaleRefused("card_invalid")
+        try:
+            card = badges.normalise(uid)
+        except BadgeError:
+            raise SaleRefused("card_invalid") from None
     return WalkIn(name, email, card)
 
 
@@ -169,7 +172,7 @@ def record_sale(
     session.flush()
     if walk_in.uid is not None:
         bind_card(session, pass_, walk_in.uid)
-    append_event(session, device_id, "sale", sale_event_data(sale, pass_), stamp)
+    append_event(session, device_id, EventKind.SALE, sale_event_data(sale, pass_), stamp)
     bump_state_version(session)
     return sale, pass_
 
@@ -177,11 +180,11 @@ def record_sale(
 def bind_card(session: Session, pass_: Pass, uid: str) -> Credential:
     """Let the card `uid` open the door for this pass. A card last used for an older pass moves to this one; a
     member's badge is refused (the member just badges)."""
-    card = session.scalar(select(Credential).where(Credential.kind == "nfc_uid", Credential.value == uid))
+    card = session.scalar(select(Credential).where(Credential.kind == CredentialKind.NFC_UID, Credential.value == uid))
     if card is not None and card.member_id is not None:
         raise SaleRefused("card_member")
     if card is None:
-        card = Credential(pass_id=pass_.id, kind="nfc_uid", value=uid, created_at=utcnow())
+        card = Credential(pass_id=pass_.id, kind=CredentialKind.NFC_UID, value=uid, created_at=utcnow())
         session.add(card)
     else:
         card.pass_id = pass_.id
@@ -200,7 +203,7 @@ def mark_paid(session: Session, sale_id: str, device_id: str, stamp: Stamp) -> S
         raise SaleRefused("sale_already_paid")
     sale.paid = True
     sale.paid_at = stamp.at
-    append_event(session, device_id, "sale_paid", {"sale": sale.id}, stamp)
+    append_event(session, device_id, EventKind.SALE_PAID, {"sale": sale.id}, stamp)
     return sale
 
 

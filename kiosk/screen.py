@@ -26,6 +26,7 @@ from access.ledger import slot_at
 from access.models import Pass, Sale
 from access.store import PASS_CREDENTIAL_PREFIX
 from common.i18n import _
+from common.words import PaymentMethod
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
 from kiosk.live import Keepalive, follow, sse
@@ -137,11 +138,13 @@ def buy(kind: str) -> tuple[str, int] | BaseResponse:
     form = request.form
     provider = kiosk.providers.get(form.get("provider", ""))
     try:
-        walk_in = check_walk_in(form.get("name", ""), form.get("email", ""), form.get("card") or None)
+        walk_in = check_walk_in(
+            form.get("name", ""), form.get("email", ""), form.get("card") or None, kiosk.config.badges
+        )
         if provider is None:
             raise SaleRefused("provider_missing")
         wait = kiosk.guess_throttle.wait_s(GUESS_KEY)
-        if provider.name == "voucher" and wait > 0:
+        if provider.name == PaymentMethod.VOUCHER and wait > 0:
             raise SaleRefused("throttled", seconds=wait)
         with kiosk.db.write() as s:
             payment = provider.take(s, offer, form)

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from common.words import SLOTS, PlanKind
+from common.words import SLOTS, Alarm, CredentialKind, CredentialStatus, PaymentMethod, PlanKind
 from sync.protocol import (
     COMMAND_NAMES,
     DATE_RE,
@@ -134,9 +134,9 @@ def _entry(f: Fields) -> None:
 
 def _sale(f: Fields) -> None:
     f.hex_id("sale")
-    f.choice("kind", ("pass_halfday", "pass_day"))
+    f.choice("kind", (PlanKind.PASS_HALFDAY, PlanKind.PASS_DAY))
     f.integer("amount_cents", high=10_000_000)
-    f.choice("provider", ("counter", "voucher"))
+    f.choice("provider", tuple(PaymentMethod))
     f.boolean("paid")
     f.hex_id("pass")
     f.date("date")
@@ -151,7 +151,7 @@ _DATA_CHECKS: dict[str, Callable[[Fields], object]] = {
     "entry": _entry,
     "exit": lambda f: f.choice("by", ("button",)),
     "door": lambda f: f.boolean("open"),
-    "alarm": lambda f: (f.choice("type", ("forced", "held_open")), f.boolean("active")),
+    "alarm": lambda f: (f.choice("type", tuple(Alarm)), f.boolean("active")),
     "unlock": lambda f: (f.choice("by", ("manager", "pass")), f._get("ref", True)),
     "sale": _sale,
     "sale_paid": lambda f: f.hex_id("sale"),
@@ -330,9 +330,9 @@ def validate_roster_body(obj: Json) -> Json:
         c = Fields(item, f"roster.credentials[{index}]")
         c.hex_id("id")
         c.hex_id("member_id")
-        c.choice("kind", ("nfc_uid",))
+        c.choice("kind", tuple(CredentialKind))
         c.text("value", max_len=20, pattern=UID_RE)
-        c.choice("status", ("active", "revoked"))
+        c.choice("status", tuple(CredentialStatus))
     for index, item in enumerate(f.array("plans")):
         p = Fields(item, f"roster.plans[{index}]")
         p.hex_id("id")

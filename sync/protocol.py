@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from common.badges import ANY_READER
+
 VERSION = 1
 PREFIX = "halfday/v1"
 SHARE_GROUP = "hub"
@@ -30,7 +32,8 @@ REQUEST_KINDS = ("enrol_badge", "add_member")
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 HEX_ID_RE = re.compile(r"[0-9a-f]{32}")
 KIND_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
-UID_RE = re.compile(r"(?:[0-9A-F]{2}){4,10}")
+# A badge identifier as stored and sent: the one rule of common/badges.py, for any reader the network may use.
+UID_RE = ANY_READER.pattern
 TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 HHMM_RE = re.compile(r"\d{2}:\d{2}")

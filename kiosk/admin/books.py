@@ -14,6 +14,7 @@ from access.models import Event, Pass, Sale
 from common.i18n import _
 from common.tables import parse_month
 from common.web.app import csv_download
+from common.words import EventKind
 from kiosk.admin import bp
 from kiosk.context import current_kiosk
 from kiosk.sales import SaleRefused, mark_paid
@@ -21,7 +22,7 @@ from kiosk.words import kind_label
 
 # One page of the event log: enough for a day at a busy door, small enough to render at once on a Pi.
 EVENTS_PER_PAGE = 200
-EVENT_KINDS = ("entry", "exit", "door", "alarm", "unlock", "enrol", "sale", "sale_paid")
+EVENT_KINDS = tuple(EventKind)
 
 
 @bp.get("/sales")

@@ -17,7 +17,7 @@ from access import admin
 from access.models import Balance, Credential, Member, Plan, Subscription, Use
 from access.store import spent_since_balances
 from common.i18n import _
-from common.words import PlanKind
+from common.words import CredentialStatus, PlanKind
 from kiosk.admin import bp
 from kiosk.context import current_kiosk
 from kiosk.words import kind_label
@@ -48,7 +48,7 @@ def members() -> str:
     with current_kiosk().db.read() as s:
         rows = s.scalars(select(Member).order_by(Member.active.desc(), Member.last_name, Member.first_name)).all()
         badges: dict[str, int] = {}
-        for member_id in s.scalars(select(Credential.member_id).where(Credential.status == "active")):
+        for member_id in s.scalars(select(Credential.member_id).where(Credential.status == CredentialStatus.ACTIVE)):
             if member_id:
                 badges[member_id] = badges.get(member_id, 0) + 1
     return render_template("admin/members.html", members=rows, badges=badges, plans=_plan_names(), form={})
@@ -70,7 +70,7 @@ def add_member() -> BaseResponse | tuple[str, int]:
     )
     try:
         with kiosk.db.write() as s:
-            member = admin.add_member(s, spec, kiosk.config.site.device)
+            member = admin.add_member(s, spec, kiosk.config.site.device, kiosk.config.badges)
             member_id, name = member.id, member.full_name
     except admin.AdminError as exc:
         with kiosk.db.read() as s:
@@ -131,7 +131,7 @@ def add_badge(member_id: str) -> BaseResponse:
     uid = request.form.get("uid", "")
     return _change(
         member_id,
-        lambda s: admin.add_badge(s, admin.find_member(s, member_id), uid),
+        lambda s: admin.add_badge(s, admin.find_member(s, member_id), uid, current_kiosk().config.badges),
         _("Badge attribué."),
     )
 
@@ -150,7 +150,7 @@ def enrol(member_id: str) -> BaseResponse:
     if uid is not None:
         response = _change(
             member_id,
-            lambda s: admin.add_badge(s, admin.find_member(s, member_id), uid),
+            lambda s: admin.add_badge(s, admin.find_member(s, member_id), uid, kiosk.config.badges),
             _("Badge %(uid)s attribué.", uid=uid),
         )
     else:

@@ -13,12 +13,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from common.badges import ANY_READER, BadgeError
 from common.db import utcnow
-from common.words import PlanKind
+from common.words import CredentialKind, CredentialStatus, PlanKind
 from sync.hub.db import HubDatabase
 from sync.hub.ingest import insert_ignoring_conflicts
 from sync.hub.models import ChangeRequest, Command, Credential, Member, Meta, Plan, Site, Subscription
-from sync.protocol import COMMAND_NAMES, ID_RE, MAX_COMMAND_TTL_S, UID_RE, Json
+from sync.protocol import COMMAND_NAMES, ID_RE, MAX_COMMAND_TTL_S, Json
 
 log = logging.getLogger(__name__)
 
@@ -122,26 +123,27 @@ def enrol_badge(db: HubDatabase, member_id: str, uid: str) -> str:
         return _enrol(session, member_id, uid)
 
 
-def _enrol(session: Session, member_id: str, uid: str) -> str:
-    uid = uid.upper()
-    if not UID_RE.fullmatch(uid):
-        raise HubError("bad_uid", uid)
+def _enrol(session: Session, member_id: str, raw_uid: str) -> str:
+    try:
+        uid = ANY_READER.normalise(raw_uid)
+    except BadgeError:
+        raise HubError("bad_uid", raw_uid[:40]) from None
     if session.get(Member, member_id) is None:
         raise HubError("unknown_member", member_id)
-    query = select(Credential).where(Credential.kind == "nfc_uid", Credential.value == uid)
+    query = select(Credential).where(Credential.kind == CredentialKind.NFC_UID, Credential.value == uid)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     credential = session.execute(query).scalar_one_or_none()
     if credential is None:
-        credential = Credential(member_id=member_id, kind="nfc_uid", value=uid)
+        credential = Credential(member_id=member_id, kind=CredentialKind.NFC_UID, value=uid)
         session.add(credential)
-    elif credential.status == "active" and credential.member_id != member_id:
+    elif credential.status == CredentialStatus.ACTIVE and credential.member_id != member_id:
         raise HubError("uid_in_use", uid)
-    elif credential.status == "active":
+    elif credential.status == CredentialStatus.ACTIVE:
         return credential.id
     else:
         credential.member_id = member_id
-        credential.status = "active"
+        credential.status = CredentialStatus.ACTIVE
         credential.revoked_at = None
     bump_network_changes(session)
     session.flush()
@@ -153,8 +155,12 @@ def revoke_badge(db: HubDatabase, uid: str, now: dt.datetime | None = None) -> b
     with db.write() as session:
         done = session.execute(
             update(Credential)
-            .where(Credential.kind == "nfc_uid", Credential.value == uid.upper(), Credential.status == "active")
-            .values(status="revoked", revoked_at=now or utcnow())
+            .where(
+                Credential.kind == CredentialKind.NFC_UID,
+                Credential.value == uid.upper(),
+                Credential.status == CredentialStatus.ACTIVE,
+            )
+            .values(status=CredentialStatus.REVOKED, revoked_at=now or utcnow())
         )
         if done.rowcount:  # type: ignore[attr-defined]
             bump_network_changes(session)
@@ -182,7 +188,7 @@ def add_subscription(
             plan_id=plan_id,
             valid_from=valid_from,
             valid_until=valid_until,
-            credited=(plan.half_days or 0) if plan.kind == "carnet" else 0,
+            credited=(plan.half_days or 0) if plan.kind == PlanKind.CARNET else 0,
         )
         session.add(subscription)
         bump_network_changes(session)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from common.db import utcnow
+from common.words import EventKind
 from sync.hub.db import HubDatabase
 from sync.hub.models import Base, Device, DeviceCursor, Event, Sale, Site, Use
 from sync.payloads import event_data_problem
@@ -399,7 +400,7 @@ class Ingestor:
             connection.close()
 
 
-SALE_KINDS = ("sale", "sale_paid")
+SALE_KINDS = (EventKind.SALE, EventKind.SALE_PAID)
 # What a connection that PostgreSQL closed (a restart, an administrator) raises, raw or through SQLAlchemy.
 LOST_CONNECTION = (psycopg.OperationalError, sqlalchemy.exc.OperationalError)
 _LOCK_CURSOR = "SELECT seq FROM device_cursors WHERE site_id = %s AND device_id = %s FOR UPDATE"
@@ -489,7 +490,7 @@ def lock_cursor(session: Session, site: str, device: str) -> int:
 def _reported_uses(events: list[Json], problems: list[str | None]) -> Iterator[tuple[int, Json, Json, str]]:
     """(index, event, use, holder) for each half-day use that well-formed entries report (one per event at most)."""
     for index, (event, problem) in enumerate(zip(events, problems, strict=True)):
-        if problem is not None or event["kind"] != "entry":
+        if problem is not None or event["kind"] != EventKind.ENTRY:
             continue
         data = event["data"]
         use = data.get("use")
@@ -529,7 +530,7 @@ def record_sales(session: Session, events: list[Json], problems: list[str | None
     sales: list[dict[str, Any]] = []
     paid: list[tuple[str, dt.datetime]] = []
     for event, problem in zip(events, problems, strict=True):
-        if problem is not None or event["kind"] not in ("sale", "sale_paid"):
+        if problem is not None or event["kind"] not in SALE_KINDS:
             continue
         data, at = event["data"], event_time(event)
         if event["kind"] == "sale":

@@ -24,6 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import TYPE_ANNOTATION_MAP, new_id, utcnow
 from common.records import MemberColumns, PlanColumns
+from common.words import CredentialKind, CredentialStatus
 
 
 class Base(DeclarativeBase):
@@ -127,9 +128,9 @@ class Credential(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     member_id: Mapped[str] = mapped_column(String(32), index=True)
-    kind: Mapped[str] = mapped_column(String(16), default="nfc_uid")
+    kind: Mapped[str] = mapped_column(String(16), default=CredentialKind.NFC_UID)
     value: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=CredentialStatus.ACTIVE)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column()
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from common.tables import month_bounds
+from common.words import PlanKind
 from sync.hub.models import Device, DeviceCursor, Member, Plan, Sale, Site, Subscription, Use
 
 
@@ -32,7 +33,7 @@ def balances(session: Session) -> dict[str, int]:
     rows = session.execute(
         select(Subscription.id, Subscription.credited)
         .join(Plan, Plan.id == Subscription.plan_id)
-        .where(Plan.kind == "carnet")
+        .where(Plan.kind == PlanKind.CARNET)
     )
     return {sub_id: credited - spent.get(sub_id, 0) for sub_id, credited in rows}
 
@@ -57,7 +58,7 @@ def overdrafts(session: Session) -> list[Overdraft]:
         select(Subscription, Member, Plan)
         .join(Member, Member.id == Subscription.member_id)
         .join(Plan, Plan.id == Subscription.plan_id)
-        .where(Plan.kind == "carnet")
+        .where(Plan.kind == PlanKind.CARNET)
     )
     for sub, member, plan in rows:
         total = spent.get(sub.id, 0)

@@ -1,0 +1,58 @@
+"""A badge's identifier, one rule for the appliance and the hub: the UID (or FeliCa IDm) the reader reads, in
+upper-case hexadecimal, of a length the reader's technologies can give.
+
+A site's rule follows the targets its reader polls (config `hardware.reader.targets`): a badge the reader can
+never read is refused when typed in, as a mistake. The hub does not know each door's reader, so it takes what any
+reader nfcpy drives can read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hardware.config import NFC_TARGETS
+
+# What each technology identifies a card by, in bytes: NFC-A (ISO 14443-3A) UIDs are single, double or triple
+# size; NFC-B (ISO 14443-3B) PUPIs are 4 bytes; FeliCa IDms are 8.
+_LENGTHS = {"A": (4, 7, 10), "B": (4,), "F": (8,)}
+_SEPARATORS = re.compile(r"[\s:-]")
+
+
+class BadgeError(ValueError):
+    """Not a badge identifier this rule accepts; the text says why, in French."""
+
+
+@dataclass(frozen=True)
+class BadgeRule:
+    """The identifier lengths (in bytes) a reader can give."""
+
+    lengths: frozenset[int]
+
+    @classmethod
+    def for_targets(cls, targets: Iterable[str]) -> BadgeRule:
+        """The rule of a reader polling `targets` (nfcpy's names: "106A", "212F"...)."""
+        return cls(frozenset(n for target in targets for n in _LENGTHS[target[-1]]))
+
+    def normalise(self, raw: str) -> str:
+        """'04:a2:3b:1c' or '04a23b1c' -> '04A23B1C'; BadgeError when it is not one this rule accepts."""
+        uid = _SEPARATORS.sub("", raw).upper()
+        if not re.fullmatch(r"(?:[0-9A-F]{2})+", uid) or len(uid) // 2 not in self.lengths:
+            sizes = sorted(self.lengths)
+            said = ", ".join(map(str, sizes[:-1])) + (" ou " if len(sizes) > 1 else "") + str(sizes[-1])
+            raise BadgeError(f"« {raw} » n'est pas un identifiant de badge ({said} octets en hexadécimal)")
+        return uid
+
+    def accepts(self, uid: str) -> bool:
+        """Whether `uid`, as stored (upper-case hex, no separators), fits this rule."""
+        return len(uid) % 2 == 0 and len(uid) // 2 in self.lengths and re.fullmatch(r"[0-9A-F]+", uid) is not None
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """The stored form as a regular expression, for checks at the protocol's boundary."""
+        return re.compile("|".join(f"[0-9A-F]{{{2 * n}}}" for n in sorted(self.lengths)))
+
+
+# What any reader halfday drives can read: the hub's rule, and the protocol's.
+ANY_READER = BadgeRule.for_targets(NFC_TARGETS)
