@@ -32,6 +32,8 @@ BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 # Every writer of members, badges, plans or passes bumps this `meta` key in the same transaction; the door polls it,
 # so a change reaches the door even when the bus is down.
 STATE_VERSION = "state_version"
+# The latest trusted time the door has seen (access/clock.py): a Pi without a real-time clock must not go back.
+TIME_FLOOR = "time_floor"
 # A walk-in's pass opens the door as the credential "pass:<pass id>" (bought now, or re-entry by its code).
 PASS_CREDENTIAL_PREFIX = "pass:"
 

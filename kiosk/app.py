@@ -12,7 +12,7 @@ from flask_babel import format_currency
 from access.clock import kernel_synchronised
 from access.config import Config
 from access.db import Database
-from access.store import get_meta
+from access.store import TIME_FLOOR, get_meta
 from common.web.app import WebSettings, make_app
 from common.words import PaymentMethod
 from kiosk.auth import secret_key
@@ -52,7 +52,7 @@ def create_app(
         owns_db=db is None,
     )
     with database.read() as s:
-        floor = get_meta(s, "time_floor")
+        floor = get_meta(s, TIME_FLOOR)
     if floor:
         kiosk.guard.floor = dt.datetime.fromisoformat(floor)
     settings = WebSettings(

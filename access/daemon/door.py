@@ -34,7 +34,7 @@ from access.daemon.timing import DoorTuning
 from access.db import Database
 from access.door import DoorMachine, Output, staffed_at
 from access.policy import Decision, decide
-from access.store import Stamp, boot_id, get_meta
+from access.store import TIME_FLOOR, Stamp, boot_id, get_meta
 from common.daemons import daemon_parser, start_logging
 from common.words import EventKind, Signal
 from hardware.devices import build_devices, build_reader
@@ -42,8 +42,6 @@ from hardware.protocols import Tap as ReaderTap
 from sync.localbus import Admit, Command, DoorState, Enrol, Enrolled, ReaderHealth, Reload, Reply, Tap, Unlock
 
 log = logging.getLogger("halfday.door")
-
-TIME_FLOOR = "time_floor"
 
 
 @dataclass
