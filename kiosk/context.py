@@ -13,6 +13,7 @@ from access.config import Config
 from access.db import Database
 from access.store import Stamp, boot_id
 from common.web.app import context
+from common.web.login import LoginRules, ManagerLogin
 from common.web.throttle import Throttle
 from kiosk.doorlink import DoorLink
 from kiosk.live import Live
@@ -44,16 +45,12 @@ class Tuning:
     card_timeout_s: float = 15.0
     # The touchscreen returns to the attract screen after this long without a touch.
     idle_return_s: float = 60.0
-    # Manager login: this many failures within the window lock logins out for a while (per address).
-    login_max_failures: int = 5
-    login_window_s: float = 300.0
-    login_lockout_s: float = 300.0
+    # The manager's login: failures allowed before a pause, and how long a session lives without a request.
+    login: LoginRules = field(default_factory=LoginRules)
     # Vouchers and re-entry codes at the touchscreen: same idea against guessing, shorter for honest typos.
     guess_max_failures: int = 6
     guess_window_s: float = 120.0
     guess_lockout_s: float = 60.0
-    # A manager's session ends after this long without a request (an admin left open on a shared screen).
-    admin_idle_s: float = 1800.0
     # The walk-in's page with the re-entry code can be shown again for this long after the sale.
     pass_page_s: float = 600.0
 
@@ -76,7 +73,7 @@ class Kiosk:
         self.guard = ClockGuard(trust_always=self.config.door.trust_clock)
         self._guard_lock = threading.Lock()
         t = self.tuning
-        self.login_throttle = Throttle(t.login_max_failures, t.login_window_s, t.login_lockout_s)
+        self.login = ManagerLogin(t.login)
         self.guess_throttle = Throttle(t.guess_max_failures, t.guess_window_s, t.guess_lockout_s)
 
     def now(self) -> dt.datetime:

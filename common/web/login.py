@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import request, session
 from werkzeug.security import check_password_hash
@@ -27,9 +27,38 @@ def client_address() -> str:
 
 
 @dataclass(frozen=True)
+class LoginRules:
+    """How hard a password is to guess at the login form, and how long a manager's session lives."""
+
+    # This many failures within the window lock logins out for a while (per client address).
+    max_failures: int = 5
+    window_s: float = 300.0
+    lockout_s: float = 300.0
+    # A session ends after this long without a request (a page left open on a shared computer).
+    idle_s: float = 1800.0
+
+
+@dataclass(frozen=True)
 class LoginAttempt:
     ok: bool
     wait_s: float = 0.0  # > 0: refused without checking, too many failures from this client
+
+
+@dataclass
+class ManagerLogin:
+    """The manager's login on one app: its rules, and the throttle they make (kept in memory: a restart clears it,
+    which someone guessing cannot cause, and the password's hash keeps brute force hopeless anyway)."""
+
+    rules: LoginRules = field(default_factory=LoginRules)
+
+    def __post_init__(self) -> None:
+        self.throttle = Throttle(self.rules.max_failures, self.rules.window_s, self.rules.lockout_s)
+
+    def attempt(self, stored_hash: str, candidate: str) -> LoginAttempt:
+        return try_login(self.throttle, stored_hash, candidate)
+
+    def alive(self, stored_hash: str | None) -> bool:
+        return session_alive(stored_hash, self.rules.idle_s)
 
 
 def try_login(throttle: Throttle, stored_hash: str, candidate: str) -> LoginAttempt:

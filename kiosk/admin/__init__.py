@@ -11,7 +11,7 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from access.models import Member, Sale
 from common.i18n import _
 from common.web.app import local_target
-from common.web.login import end_session, session_alive, try_login
+from common.web.login import end_session
 from kiosk.auth import stored_password_hash
 from kiosk.context import current_kiosk
 from kiosk.doorlink import request_id
@@ -32,7 +32,7 @@ def require_login() -> BaseResponse | None:
     """Refuse every admin page without a live manager session: redirect a page, 401 anything else."""
     if request.endpoint in OPEN_ENDPOINTS:
         return None
-    if session_alive(_stored_hash(), current_kiosk().tuning.admin_idle_s):
+    if current_kiosk().login.alive(_stored_hash()):
         return None
     if request.method == "GET":
         return redirect(url_for("admin.login", next=request.full_path if request.args else request.path))
@@ -45,7 +45,7 @@ def login() -> str | tuple[str, int] | BaseResponse:
     error = None
     status = 200
     if request.method == "POST" and stored:
-        attempt = try_login(current_kiosk().login_throttle, stored, request.form.get("password", ""))
+        attempt = current_kiosk().login.attempt(stored, request.form.get("password", ""))
         if attempt.ok:
             return redirect(local_target(request.args.get("next"), url_for("admin.dashboard"), prefix="/admin"))
         if attempt.wait_s > 0:

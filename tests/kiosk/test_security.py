@@ -104,7 +104,7 @@ def test_every_form_needs_its_csrf_token(site: Site, client: FlaskClient) -> Non
 
 def test_login_is_rate_limited(site: Site, client: FlaskClient) -> None:
     site.set_password()
-    for _ in range(TEST_TUNING.login_max_failures):
+    for _ in range(TEST_TUNING.login.max_failures):
         assert login(client, "wrong password") == 403
     # Locked out: even the right password is refused until the lock-out ends.
     assert login(client, MANAGER_PASSWORD) == 429

@@ -14,6 +14,7 @@ from playwright.sync_api import Page
 
 from access.policy import apply, decide
 from access.store import Stamp, load_state, record_entry
+from common.web.login import LoginRules
 from kiosk.context import Tuning
 from sync import localbus as bus
 from tests.support.broker import Mosquitto
@@ -32,7 +33,7 @@ TEST_TUNING = Tuning(
     display_refresh_s=5.0,
     command_timeout_s=1.5,
     enrol_timeout_s=8.0,
-    login_lockout_s=2.0,
+    login=LoginRules(lockout_s=2.0),
     guess_lockout_s=2.0,
 )
 # The kiosk's site: its reader lets the same badge tap again after 0.3 s, and its pulse is short.

@@ -6,10 +6,11 @@ from __future__ import annotations
 from flask import Flask
 
 from common.web.app import WebSettings, make_app
+from common.web.login import LoginRules, ManagerLogin
 from sync.hub.db import HubDatabase
-from sync.hub.web.context import EXTENSION, HubPages, HubTuning
+from sync.hub.web.context import EXTENSION, HubPages
 
-__all__ = ["HubTuning", "create_hub_app"]
+__all__ = ["create_hub_app"]
 
 
 def create_hub_app(
@@ -19,7 +20,7 @@ def create_hub_app(
     password_hash: str,
     language: str = "fr",
     trusted_hosts: tuple[str, ...] | None = None,
-    tuning: HubTuning | None = None,
+    login: LoginRules | None = None,
 ) -> Flask:
     """The hub's pages for `db`. The session secret and the password hash come from the caller (files named in
     the hub's config), never from defaults in the code."""
@@ -32,7 +33,8 @@ def create_hub_app(
         trusted_hosts=trusted_hosts,
         error_template="hub/error.html",
     )
-    app = make_app(__name__, settings, EXTENSION, HubPages(db, password_hash, tuning or HubTuning()))
+    pages = HubPages(db, password_hash, ManagerLogin(login or LoginRules()))
+    app = make_app(__name__, settings, EXTENSION, pages)
 
     from sync.hub.web.auth import bp as auth_bp
     from sync.hub.web.network import bp as network_bp

@@ -8,7 +8,7 @@ from werkzeug.wrappers.response import Response as BaseResponse
 
 from common.i18n import _
 from common.web.app import local_target
-from common.web.login import end_session, session_alive, try_login
+from common.web.login import end_session
 from sync.hub.web.context import current_hub
 
 bp = Blueprint("auth", __name__)
@@ -21,7 +21,7 @@ def require_login() -> BaseResponse | None:
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     hub = current_hub()
-    if session_alive(hub.password_hash, hub.tuning.idle_s):
+    if hub.login.alive(hub.password_hash):
         return None
     return redirect(url_for("auth.login", next=request.full_path if request.args else request.path))
 
@@ -31,7 +31,7 @@ def login() -> str | tuple[str, int] | BaseResponse:
     hub = current_hub()
     status = 200
     if request.method == "POST":
-        attempt = try_login(hub.login_throttle, hub.password_hash, request.form.get("password", ""))
+        attempt = hub.login.attempt(hub.password_hash, request.form.get("password", ""))
         if attempt.ok:
             return redirect(local_target(request.args.get("next"), url_for("network.doors")))
         if attempt.wait_s > 0:
