@@ -22,6 +22,7 @@ from sync.localbus import (
     DOOR_REPLY,
     DOOR_STATE,
     ENROLLED,
+    MAX_PACKET_BYTES,
     OFFLINE,
     SYNC_STATUS,
     TAP,
@@ -76,7 +77,7 @@ class DoorLink:
         self._sync: SyncStatus | None = None
         self._waiters: dict[str, _Waiter] = {}
         self.client = MqttClient(
-            MqttSettings.from_config(broker, keepalive_s=KEEPALIVE_S),
+            MqttSettings.from_config(broker, keepalive_s=KEEPALIVE_S, max_packet_bytes=MAX_PACKET_BYTES),
             f"halfday-kiosk-{site_id}-{os.getpid()}-{secrets.token_hex(3)}",
             clean_start=True,
             session_expiry_s=0,

@@ -43,8 +43,10 @@ SYNC_STATUS = f"{PREFIX}/sync/status"
 SYNC_REQUEST = f"{PREFIX}/sync/request"
 SYNC_REPLY = f"{PREFIX}/sync/reply"
 TOPICS = (TAP, DOOR_STATE, ENROLLED, DOOR_CMD, DOOR_REPLY, SYNC_STATUS, SYNC_REQUEST, SYNC_REPLY)
-# Far more than any message here needs; the broker is told the same (systemd/halfday-bus.conf).
+# Far more than any message here needs; the broker is told the same (systemd/halfday-bus.conf), and each client
+# announces MAX_PACKET_BYTES at connect, so a bigger message is dropped by the broker, never read whole.
 MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 1024
 
 
 class BusError(ValueError):

@@ -26,6 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from common.config import BrokerConfig
+from sync.protocol import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ KEEPALIVE_S = 30
 SESSION_EXPIRY_S = 24 * 3600
 # Unacknowledged QoS 1 publishes allowed at once (see module docstring).
 MAX_IN_FLIGHT = 100
+# The largest packet we accept, announced to the broker at connect (MQTT 5 Maximum Packet Size): a bigger one is
+# dropped by the broker instead of being read whole into our memory. The protocol's largest payload plus room for
+# the topic and the properties.
+MAX_PACKET_BYTES = MAX_MESSAGE_BYTES + 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class MqttSettings:
     cert_file: str | None = None
     key_file: str | None = None
     keepalive_s: int = KEEPALIVE_S
+    max_packet_bytes: int = MAX_PACKET_BYTES
 
     @classmethod
     def from_config(cls, broker: BrokerConfig, **overrides: Any) -> MqttSettings:
@@ -171,6 +177,7 @@ class MqttClient:
         """Connect in the background; paho's thread reconnects with backoff for as long as we run."""
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.session_expiry_s
+        props.MaximumPacketSize = self.settings.max_packet_bytes
         self._client.connect_async(
             self.settings.host,
             self.settings.port,

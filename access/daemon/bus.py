@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 
 from common.config import BrokerConfig
-from sync.localbus import DOOR_CMD, OFFLINE, BusError, Command, DoorState, decode_command
+from sync.localbus import DOOR_CMD, MAX_PACKET_BYTES, OFFLINE, BusError, Command, DoorState, decode_command
 from sync.localbus import Message as BusMessage
 from sync.mqtt import Message, MqttClient, MqttSettings, Will
 
@@ -22,7 +22,7 @@ class DoorBus:
         self.on_command = on_command
         self.last_state: DoorState | None = None
         self.client = MqttClient(
-            MqttSettings.from_config(broker),
+            MqttSettings.from_config(broker, max_packet_bytes=MAX_PACKET_BYTES),
             f"{client_name}-{os.getpid()}",
             clean_start=True,
             session_expiry_s=0,

@@ -25,6 +25,7 @@ from common.daemons import daemon_parser, start_logging
 from sync.agent import outbox
 from sync.agent.state import SyncState
 from sync.agent.window import ACK_TIMEOUT_S, BATCH_EVENTS, FAST_RESEND_S, WINDOW_EVENTS, SendWindow
+from sync.localbus import MAX_PACKET_BYTES as LOCAL_MAX_PACKET_BYTES
 from sync.localbus import SYNC_REQUEST, BusError, ChangeReply, ChangeRequest, SyncStatus, Unlock
 from sync.mqtt import Message, MqttClient, MqttSettings, Will
 from sync.payloads import make_status, validate_ack, validate_reply, validate_request
@@ -84,7 +85,7 @@ class AgentSettings:
             hub=MqttSettings.from_config(config.hub.broker),
             public_key=config.hub.public_key,
             state_path=str(state_dir / "sync-state.sqlite"),
-            bus=MqttSettings.from_config(config.bus),
+            bus=MqttSettings.from_config(config.bus, max_packet_bytes=LOCAL_MAX_PACKET_BYTES),
         )
 
 
