@@ -11,6 +11,7 @@ import zoneinfo
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from access.ledger import SlotRules
 from common.badges import BadgeRule
@@ -142,10 +143,17 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     bus_table = root.table("bus")
     bus = _bus_identity(read_broker(bus_table, LOCAL_BUS_URL))
     bus_table.done()
+    lab = _lab(root.table("lab"))
     hub = None
     hub_table = root.section("hub")
     if hub_table is not None:
         hub = HubConfig(broker=read_broker(hub_table, None), public_key=hub_table.text("public_key"))
+        if not hub.broker.url.startswith("mqtts://") and not _loopback(hub.broker.url) and not lab.plaintext_hub:
+            raise hub_table.fail(
+                "url",
+                "doit commencer par mqtts:// : en clair, les badges et les passages traversent le réseau lisibles "
+                "par tous (pour un banc d'essai seulement : lab.plaintext_hub = true)",
+            )
         hub_table.done()
     door = _door(root.table("door"))
     kiosk = _kiosk(root.table("kiosk"))
@@ -153,8 +161,37 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     if hardware_table is None:
         raise root.fail("hardware", 'est une section obligatoire (pin_factory = "mock" pour simuler)')
     hardware = read_hardware(hardware_table)
+    if hardware.reader.path.startswith("udp") and hardware.pin_factory != "mock" and not lab.simulated_reader:
+        raise ConfigError(
+            "hardware.reader.path",
+            "désigne le lecteur simulé (udp) alors que la serrure est réelle : n'importe qui sur le réseau pourrait "
+            "ouvrir la porte (pour un banc d'essai seulement : lab.simulated_reader_with_real_pins = true)",
+        )
     root.done()
     return Config(site, database_url, bus, hub, door, kiosk, hardware, path)
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """What only a test bench may allow: each key names the danger it accepts."""
+
+    plaintext_hub: bool = False
+    simulated_reader: bool = False
+
+
+def _lab(table: Table) -> LabConfig:
+    lab = LabConfig(
+        plaintext_hub=table.flag("plaintext_hub", False),
+        simulated_reader=table.flag("simulated_reader_with_real_pins", False),
+    )
+    table.done()
+    return lab
+
+
+def _loopback(url: str) -> bool:
+    """Whether the broker is on this machine (the demo's hub): then nothing crosses a network."""
+    host = urlsplit(url).hostname or ""
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 def _site(table: Table, slots_table: Table) -> SiteConfig:

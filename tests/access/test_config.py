@@ -40,6 +40,9 @@ def test_the_file_init_writes_is_valid(tmp_path: Path) -> None:
         ({"bus": {"url": "http://x"}}, "bus.url", "mqtt://"),
         ({"hardware": {"lock": {"pin": 99}}}, "hardware.lock.pin", "entre 0 et 27"),
         ({"hub": {"url": "mqtts://hub.example.org:8883"}}, "hub.public_key", "obligatoire"),
+        ({"hub": {"url": "mqtt://hub.example.org:1883", "public_key": "AAAA"}}, "hub.url", "mqtts://"),
+        ({"hardware": {"pin_factory": "lgpio"}}, "hardware.reader.path", "lecteur simulé"),
+        ({"lab": {"plaintext": True}}, "lab.plaintext", "inconnue"),
     ],
 )
 def test_bad_key_is_named(write_config: Callable[..., Path], overrides: dict[str, Any], key: str, problem: str) -> None:
@@ -83,3 +86,14 @@ def test_bus_identity_from_the_unit_environment(
     with pytest.raises(ConfigError) as info:
         load_config(write_config())
     assert info.value.key == "HALFDAY_BUS_PASSWORD_FILE"
+
+
+def test_a_lab_may_allow_each_dangerous_mix_by_its_name(write_config: Callable[..., Path]) -> None:
+    hub = {"url": "mqtt://hub.example.org:1883", "public_key": "AAAA"}
+    lab = {"plaintext_hub": True, "simulated_reader_with_real_pins": True}
+    config = load_config(write_config({"hub": hub, "hardware": {"pin_factory": "lgpio"}, "lab": lab}))
+    assert config.hub is not None and config.hub.broker.url.startswith("mqtt://")
+    assert config.hardware.pin_factory == "lgpio" and config.hardware.reader.path.startswith("udp:")
+    # A hub on this very machine (the demo's) crosses no network: plain MQTT is fine there.
+    local = {"url": "mqtt://127.0.0.1:1883", "public_key": "AAAA"}
+    assert load_config(write_config({"hub": local})).networked
