@@ -49,6 +49,7 @@ class CredentialInfo:
     value: str
     holder_id: str
     active: bool = True
+    member: bool = True  # a member's badge (False: a card or code that a walk-in's pass lent)
 
 
 @dataclass(slots=True)

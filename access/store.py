@@ -222,13 +222,14 @@ def load_state(
         state.holders[p.id] = Holder(p.id, p.holder_name.split(" ")[0], True, [entitlement])
         # The kiosk admits a walk-in by the pass itself (bought now, or re-entry by its code).
         key = PASS_CREDENTIAL_PREFIX + p.id
-        state.credentials[key] = CredentialInfo(key, p.id, True)
+        state.credentials[key] = CredentialInfo(key, p.id, True, member=False)
     for value, owner_member, owner_pass, status in session.execute(
         select(Credential.value, Credential.member_id, Credential.pass_id, Credential.status)
     ):
         owner = owner_member or owner_pass
         if owner is not None:
-            state.credentials[value] = CredentialInfo(value, owner, status == CredentialStatus.ACTIVE)
+            active = status == CredentialStatus.ACTIVE
+            state.credentials[value] = CredentialInfo(value, owner, active, member=owner_member is not None)
     uses = Uses()
     for use_holder, local_date, slot in session.execute(
         select(Use.holder_id, Use.local_date, Use.slot).where(Use.site_id == site_id, Use.local_date >= today)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from access.db import Database
 from access.store import Stamp, boot_id
 from common.web.app import context
 from common.web.login import LoginRules, ManagerLogin
-from common.web.throttle import Throttle
+from common.web.throttle import Limits, Throttle
 from kiosk.doorlink import DoorLink
 from kiosk.live import Live
 from kiosk.payment import PaymentProvider
@@ -47,10 +48,13 @@ class Tuning:
     idle_return_s: float = 60.0
     # The manager's login: failures allowed before a pause, and how long a session lives without a request.
     login: LoginRules = field(default_factory=LoginRules)
-    # Vouchers and re-entry codes at the touchscreen: same idea against guessing, shorter for honest typos.
-    guess_max_failures: int = 6
-    guess_window_s: float = 120.0
-    guess_lockout_s: float = 60.0
+    # Vouchers and re-entry codes at the touchscreen, against guessing (common/web/throttle.py): failures decay over
+    # the window (forgiving honest typos), and a client makes at most so many attempts a minute.
+    guesses: Limits = field(default_factory=lambda: Limits(max_failures=6, window_s=120.0, max_per_minute=20))
+    # Linking a card: each press puts the door in enrol mode for `card_timeout_s`, so fewer of them.
+    card_links: Limits = field(default_factory=lambda: Limits(max_failures=4, window_s=300.0, max_per_minute=4))
+    # A linked card waits this long for its sale (the walk-in fills the form meanwhile).
+    card_token_s: float = 600.0
     # The walk-in's page with the re-entry code can be shown again for this long after the sale.
     pass_page_s: float = 600.0
 
@@ -74,7 +78,9 @@ class Kiosk:
         self._guard_lock = threading.Lock()
         t = self.tuning
         self.login = ManagerLogin(t.login)
-        self.guess_throttle = Throttle(t.guess_max_failures, t.guess_window_s, t.guess_lockout_s)
+        self.guesses = Throttle(t.guesses)
+        self.card_links = Throttle(t.card_links)
+        self.cards = LinkedCards(t.card_token_s)
 
     def now(self) -> dt.datetime:
         return self.clock()
@@ -106,3 +112,35 @@ class Kiosk:
 def current_kiosk() -> Kiosk:
     """The kiosk of the app handling this request."""
     return context(EXTENSION, Kiosk)
+
+
+class LinkedCards:
+    """Cards tapped at the reader for a walk-in's pass, kept here while the walk-in fills the form: the browser only
+    ever holds an opaque token, never the card's UID (a UID is all it takes to clone a card)."""
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._cards: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def keep(self, uid: str) -> str:
+        """A token that stands for `uid` for `ttl_s`."""
+        token = secrets.token_urlsafe(24)
+        now = self.clock()
+        with self._lock:
+            self._cards = {t: (u, until) for t, (u, until) in self._cards.items() if until > now}
+            self._cards[token] = (uid, now + self.ttl_s)
+        return token
+
+    def get(self, token: str) -> str | None:
+        """The UID `token` stands for (None if unknown or too old)."""
+        with self._lock:
+            found = self._cards.get(token)
+        if found is None or found[1] <= self.clock():
+            return None
+        return found[0]
+
+    def forget(self, token: str) -> None:
+        with self._lock:
+            self._cards.pop(token, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -37,8 +38,8 @@ from sync.localbus import Admit, Reply, Tap
 
 bp = Blueprint("screen", __name__)
 
-# The touchscreen is one device: guesses are counted for the screen as a whole, not per browser session.
-GUESS_KEY = "touchscreen"
+# What a guesser tries, each counted apart (common/web/throttle.py).
+VOUCHER, CODE, CARD = "voucher", "code", "card"
 # A browser reconnects this long after its event stream drops (a kiosk or network restart).
 SSE_RETRY_MS = 1000
 
@@ -46,8 +47,20 @@ SSE_RETRY_MS = 1000
 @bp.get("/")
 def attract() -> str:
     if request.args.get("idle"):
-        session.pop("lang", None)  # the next visitor starts in the site's language
+        # The next visitor starts afresh: the site's language, and a count of guesses of their own (the client's
+        # cap per minute still holds).
+        session.pop("lang", None)
+        session.pop("guesser", None)
     return render_template("screen/attract.html")
+
+
+def guesser(purpose: str) -> tuple[str, str]:
+    """Who guesses, for `purpose`: this browser session at this address; and the client that is (the address)."""
+    token = session.get("guesser")
+    if not isinstance(token, str):
+        token = session["guesser"] = secrets.token_urlsafe(12)
+    client = f"{purpose}:{request.remote_addr or '?'}"
+    return f"{client}:{token}", client
 
 
 @bp.get("/events")
@@ -137,27 +150,28 @@ def buy(kind: str) -> tuple[str, int] | BaseResponse:
         return _render_form(None, kind, refusal(reason), 409)
     form = request.form
     provider = kiosk.providers.get(form.get("provider", ""))
+    who, client = guesser(VOUCHER)
     try:
-        walk_in = check_walk_in(
-            form.get("name", ""), form.get("email", ""), form.get("card") or None, kiosk.config.badges
-        )
+        walk_in = check_walk_in(form.get("name", ""), form.get("email", ""), linked_card(), kiosk.config.badges)
         if provider is None:
             raise SaleRefused("provider_missing")
-        wait = kiosk.guess_throttle.wait_s(GUESS_KEY)
-        if provider.name == PaymentMethod.VOUCHER and wait > 0:
-            raise SaleRefused("throttled", seconds=wait)
+        if provider.name == PaymentMethod.VOUCHER:
+            wait = kiosk.guesses.wait_s(who, client)
+            if wait > 0:
+                raise SaleRefused("throttled", seconds=wait)
+            kiosk.guesses.attempt(client)
         with kiosk.db.write() as s:
             payment = provider.take(s, offer, form)
             pass_id = record_sale(s, kiosk.config.site.device, offer, walk_in, payment, kiosk.stamp())[1].id
     except (SaleRefused, PaymentRefused) as exc:
         if isinstance(exc, PaymentRefused) and exc.guess:
-            kiosk.guess_throttle.failure(GUESS_KEY)
+            kiosk.guesses.failure(who)
         return _render_form(offer, kind, refusal(exc.reason, exc.details), 422)
     except IntegrityError:
         # Two sales raced for the same voucher: the database's unique code let only one through.
         return _render_form(offer, kind, refusal("voucher_used"), 422)
-    if payment.voucher_code:
-        kiosk.guess_throttle.success(GUESS_KEY)
+    if walk_in.uid is not None:
+        kiosk.cards.forget(session.pop("card", ""))
     _remember_door(pass_id, admit(kiosk, pass_id))
     return redirect(url_for("screen.pass_page", pass_id=pass_id))
 
@@ -192,21 +206,34 @@ def door_words(reply: dict[str, Any] | None) -> tuple[str, bool]:
 def bind_card() -> Response:
     """Wait for a card tapped at the reader (the door's enrol mode): the walk-in may use it to come back in.
 
-    Tries that end with no card count as guesses: pressed over and over, the button would keep the door taking
-    the next tap as a card to link instead of deciding on it."""
+    The door decides on a member's badge as usual meanwhile and reports only a card it does not know. The card's
+    UID stays here: the page gets a token that stands for it, which the sale's form sends back. Every press
+    counts, each holding the door's enrol mode for a while: a few per visitor, and fewer per minute."""
     kiosk = current_kiosk()
-    wait = kiosk.guess_throttle.wait_s(GUESS_KEY)
+    who, client = guesser(CARD)
+    wait = kiosk.card_links.wait_s(who, client)
     if wait > 0:
         return jsonify(error=refusal("throttled", {"seconds": wait}))
     if kiosk.link is None:
         return jsonify(error=_("La porte ne répond pas : continuez sans carte."))
+    kiosk.card_links.attempt(client)
+    kiosk.card_links.failure(who)
     reply, uid = kiosk.link.enrol(kiosk.tuning.command_timeout_s, kiosk.tuning.card_timeout_s)
     if uid is None:
         if reply is None:
             return jsonify(error=_("La porte ne répond pas : continuez sans carte."))
-        kiosk.guess_throttle.failure(GUESS_KEY)
         return jsonify(error=_("Aucune carte présentée. Vous pouvez continuer sans carte."))
-    return jsonify(uid=uid)
+    token = kiosk.cards.keep(uid)
+    session["card"] = token
+    return jsonify(card=token)
+
+
+def linked_card() -> str | None:
+    """The card this browser linked for its sale, if the form sends back the token it was given (else none)."""
+    token = request.form.get("card_token", "")
+    if not token or session.get("card") != token:
+        return None
+    return current_kiosk().cards.get(token)
 
 
 @bp.get("/pass/<pass_id>")
@@ -246,7 +273,8 @@ def code_form() -> str:
 def code_entry() -> tuple[str, int]:
     """A walk-in comes back with the 6-digit code of a pass valid now: check it, then ask the door to admit."""
     kiosk = current_kiosk()
-    wait = kiosk.guess_throttle.wait_s(GUESS_KEY)
+    who, client = guesser(CODE)
+    wait = kiosk.guesses.wait_s(who, client)
     if wait > 0:
         return render_template("screen/code.html", error=refusal("throttled", {"seconds": wait})), 429
     now = slot_at(kiosk.now(), kiosk.rules)
@@ -255,9 +283,10 @@ def code_entry() -> tuple[str, int]:
             pass_ = pass_for_code(s, request.form.get("code", ""), now)
     except SaleRefused as exc:
         if exc.reason == "code_unknown":
-            kiosk.guess_throttle.failure(GUESS_KEY)
+            kiosk.guesses.attempt(client)
+            kiosk.guesses.failure(who)
         return render_template("screen/code.html", error=refusal(exc.reason)), 422
-    kiosk.guess_throttle.success(GUESS_KEY)
+    kiosk.guesses.attempt(client)
     reply = admit(kiosk, pass_.id)
     door_text, door_ok = door_words({"answered": reply is not None, "ok": bool(reply and reply.ok)})
     return render_template(

@@ -116,8 +116,9 @@ def refusal(reason: str, details: dict[str, Any] | None = None) -> str:
         "closed_hours": _("La vente de pass est fermée à cette heure. Revenez pendant les heures d'ouverture."),
         "closed_clock": _("La vente de pass est suspendue : l'heure de la borne n'est pas sûre. Appelez l'accueil."),
         "code_format": _("Le code a 6 chiffres : il est affiché au moment de l'achat."),
-        "code_unknown": _("Ce code ne correspond à aucun pass d'aujourd'hui. Vérifiez les chiffres."),
-        "code_expired": _("Ce pass n'est pas valable à cette heure-ci. Achetez un nouveau pass si besoin."),
+        "code_unknown": _(
+            "Ce code n'ouvre pas maintenant : vérifiez les chiffres. Un pass n'ouvre que pendant ses demi-journées."
+        ),
     }
     return texts.get(reason, _("Opération impossible. Adressez-vous à l'accueil."))
 

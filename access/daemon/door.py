@@ -196,7 +196,9 @@ class Door:
         if uid not in self.cache.state.credentials:
             self.cache.reload_if_changed()  # a pass sold or a badge added a moment ago
         with self.lock:
-            if self.enrol is not None and request is None:
+            if self.enrol is not None and request is None and not self._members_badge(uid):
+                # Enrol mode takes the next card nobody's badge; a member's badge is decided on as usual, so a
+                # member arriving meanwhile comes in, and their badge's UID goes to no screen.
                 enrol_request, until = self.enrol
                 self.enrol = None
                 if time.monotonic() <= until:
@@ -212,6 +214,10 @@ class Door:
             pending = Pending(decision, Stamp(wall, time.monotonic_ns(), self.boot, clock_ok), connected_ns, request)
         self.inputs.put(Input("record", pending))
         return decision
+
+    def _members_badge(self, uid: str) -> bool:
+        info = self.cache.state.credentials.get(uid)
+        return info is not None and info.member
 
     def _commit_batch(self, first: Input) -> Input | None:
         """Commit `first` and every decision queued behind it in one transaction (group commit under load).

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from flask import request, session
 from werkzeug.security import check_password_hash
 
-from common.web.throttle import Throttle
+from common.web.throttle import Limits, Throttle
 
 SESSION_KEY = "manager"
 SEEN_KEY = "manager_seen"
@@ -30,10 +30,11 @@ def client_address() -> str:
 class LoginRules:
     """How hard a password is to guess at the login form, and how long a manager's session lives."""
 
-    # This many failures within the window lock logins out for a while (per client address).
+    # This many failures within the window make a client wait until the oldest has aged out (per client address).
     max_failures: int = 5
     window_s: float = 300.0
-    lockout_s: float = 300.0
+    # Attempts a client may make in a minute, whatever their outcome.
+    max_per_minute: int = 10
     # A session ends after this long without a request (a page left open on a shared computer).
     idle_s: float = 1800.0
 
@@ -52,7 +53,8 @@ class ManagerLogin:
     rules: LoginRules = field(default_factory=LoginRules)
 
     def __post_init__(self) -> None:
-        self.throttle = Throttle(self.rules.max_failures, self.rules.window_s, self.rules.lockout_s)
+        rules = self.rules
+        self.throttle = Throttle(Limits(rules.max_failures, rules.window_s, rules.max_per_minute))
 
     def attempt(self, stored_hash: str, candidate: str) -> LoginAttempt:
         return try_login(self.throttle, stored_hash, candidate)
@@ -64,14 +66,14 @@ class ManagerLogin:
 def try_login(throttle: Throttle, stored_hash: str, candidate: str) -> LoginAttempt:
     """Check a password typed at the login form; on success the session is a new one (nothing from before the
     login carries over) and belongs to the manager."""
-    who = client_address()
+    who = f"login:{client_address()}"
     wait = throttle.wait_s(who)
     if wait > 0:
         return LoginAttempt(False, wait)
+    throttle.attempt(who)
     if not check_password_hash(stored_hash, candidate):
         throttle.failure(who)
         return LoginAttempt(False)
-    throttle.success(who)
     session.clear()
     session[SESSION_KEY] = fingerprint(stored_hash)
     session[SEEN_KEY] = time.time()

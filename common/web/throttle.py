@@ -1,4 +1,12 @@
-"""Limits on guessing (passwords, codes, vouchers): after a few failures within a window, a key waits."""
+"""Limits on guessing (passwords, re-entry codes, vouchers, card linking), kept per purpose and per guesser.
+
+Failures only decay: each counts for `window_s`, and `max_failures` of them within the window make the guesser
+wait until the oldest has aged out. A success forgives nothing, so typing one's own valid code now and then does
+not reset a guesser's count. Every attempt, failed or not, also counts against a hard cap per minute and per
+client (a client may be several guessers, e.g. browser sessions), so nobody goes faster than `max_per_minute`
+whatever they mix in or however often they start afresh. Kept in memory: a restart clears it, which somebody
+guessing at a screen cannot cause. `clock` is injectable for tests.
+"""
 
 from __future__ import annotations
 
@@ -6,43 +14,72 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+
+CAP_WINDOW_S = 60.0
+# How many guessers are remembered before the aged ones are swept out.
+SWEEP_ABOVE = 10_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many failures a window allows, and how many attempts a minute."""
+
+    max_failures: int
+    window_s: float
+    max_per_minute: int
 
 
 class Throttle:
-    """After `max_failures` failures within `window_s`, a key is refused for `lockout_s` seconds.
-
-    Kept in memory: a restart clears it, which an attacker at the kiosk cannot cause, and a password hash (0.1 s
-    per try) keeps brute force hopeless anyway. `clock` is injectable for tests.
-    """
-
-    def __init__(
-        self, max_failures: int, window_s: float, lockout_s: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self.lockout_s = lockout_s
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
         self.clock = clock
         self._failures: dict[str, deque[float]] = {}
-        self._locked_until: dict[str, float] = {}
+        self._attempts: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def wait_s(self, key: str) -> float:
-        """Seconds until `key` may try again (0 when it may now)."""
-        with self._lock:
-            return max(0.0, self._locked_until.get(key, 0.0) - self.clock())
-
-    def failure(self, key: str) -> None:
+    def wait_s(self, guesser: str, client: str | None = None) -> float:
+        """Seconds until `guesser` (of `client`, itself by default) may try again (0 when it may now)."""
         now = self.clock()
+        limits = self.limits
         with self._lock:
-            times = self._failures.setdefault(key, deque())
-            times.append(now)
-            while times and times[0] < now - self.window_s:
-                times.popleft()
-            if len(times) >= self.max_failures:
-                self._locked_until[key] = now + self.lockout_s
-                times.clear()
+            failures = self._aged(self._failures, guesser, now - limits.window_s)
+            attempts = self._aged(self._attempts, client or guesser, now - CAP_WINDOW_S)
+            waits = [0.0]
+            if len(failures) >= limits.max_failures:
+                waits.append(failures[len(failures) - limits.max_failures] + limits.window_s - now)
+            if len(attempts) >= limits.max_per_minute:
+                waits.append(attempts[len(attempts) - limits.max_per_minute] + CAP_WINDOW_S - now)
+            return max(waits)
 
-    def success(self, key: str) -> None:
+    def attempt(self, client: str) -> None:
+        """An attempt was let through (counts against the client's cap per minute, whatever its outcome)."""
         with self._lock:
-            self._failures.pop(key, None)
-            self._locked_until.pop(key, None)
+            self._sweep()
+            self._attempts.setdefault(client, deque()).append(self.clock())
+
+    def failure(self, guesser: str) -> None:
+        """The attempt failed: it counts against the guesser for the window."""
+        with self._lock:
+            self._failures.setdefault(guesser, deque()).append(self.clock())
+
+    def _sweep(self) -> None:
+        # Guessers who never come back would stay in memory for ever; now and then, drop what has aged out.
+        if len(self._attempts) + len(self._failures) < SWEEP_ABOVE:
+            return
+        now = self.clock()
+        for key in list(self._failures):
+            self._aged(self._failures, key, now - self.limits.window_s)
+        for key in list(self._attempts):
+            self._aged(self._attempts, key, now - CAP_WINDOW_S)
+
+    @staticmethod
+    def _aged(book: dict[str, deque[float]], key: str, since: float) -> deque[float]:
+        times = book.get(key)
+        if times is None:
+            return deque()
+        while times and times[0] <= since:
+            times.popleft()
+        if not times:
+            del book[key]
+        return times

@@ -71,16 +71,16 @@
   if (bind) {
     var status = document.getElementById("card-status");
     var card = document.getElementById("card");
-    if (card.value) { status.textContent = bind.dataset.bound + " " + card.value; }
+    if (card.value) { status.textContent = bind.dataset.bound; }
     bind.addEventListener("click", function () {
       bind.disabled = true;
       status.textContent = bind.dataset.waiting;
       fetch(bind.dataset.url, { method: "POST", headers: { "X-CSRF-Token": bind.dataset.csrf } })
         .then(function (response) { return response.json(); })
         .then(function (answer) {
-          if (answer.uid) {
-            card.value = answer.uid;
-            status.textContent = bind.dataset.bound + " " + answer.uid;
+          if (answer.card) {
+            card.value = answer.card;
+            status.textContent = bind.dataset.bound;
           } else {
             status.textContent = answer.error;
           }

