@@ -8,14 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import zoneinfo
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from access.ledger import SlotRules
+from access.ledger import SlotRules, WeeklyHours
 from common.badges import BadgeRule
-from common.config import BrokerConfig, ConfigError, Table, load_toml, parse_hhmm, read_broker
+from common.config import BrokerConfig, ConfigError, Table, load_toml, read_broker
 from common.words import ClockPolicy, PaymentMethod
 from hardware.config import (
     LEVELS,
@@ -42,6 +42,8 @@ __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
 
 SITE_ID_PATTERN = r"[a-z0-9][a-z0-9-]{0,62}"
 LOCAL_BUS_URL = "mqtt://127.0.0.1:1883"
+# When a pass paid at the counter is sold, if the config does not say: the working week's usual hours.
+COUNTER_HOURS = ["mon-fri 08:00-20:00"]
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class DoorConfig:
     # clock is kept by other means). Off by default: a Pi without RTC may boot with a wrong date.
     trust_clock: bool = False
     # Local hours when the door stays open for everyone because staff is present (empty: never).
-    staffed: tuple[tuple[int, dt.time, dt.time], ...] = ()
+    staffed: WeeklyHours = field(default_factory=WeeklyHours)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,10 @@ class KioskConfig:
     price_halfday_cents: int = 800
     price_day_cents: int = 1400
     payment: tuple[PaymentMethod, ...] = (PaymentMethod.COUNTER, PaymentMethod.VOUCHER)
+    # A pass paid "at the counter" opens the door before anyone has been paid: it is sold only in these hours
+    # (when someone can be paid), and only so many stay unpaid per half-day.
+    counter_hours: WeeklyHours = field(default_factory=lambda: WeeklyHours.parse(COUNTER_HOURS))
+    counter_unpaid_per_slot: int = 5
     voucher_key_file: str | None = None  # default: voucher.key next to the database
     secret_key_file: str | None = None
 
@@ -231,24 +237,23 @@ def _bus_identity(broker: BrokerConfig) -> BrokerConfig:
     return broker
 
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+def _weekly(table: Table, name: str, default: list[str]) -> WeeklyHours:
+    try:
+        return WeeklyHours.parse(table.strings(name, default))
+    except ValueError as exc:
+        raise table.fail(
+            name, f"« {exc} » doit avoir la forme « mon 09:00-12:00 » ou « mon-fri 08:00-20:00 »"
+        ) from None
 
 
 def _door(table: Table) -> DoorConfig:
-    staffed: list[tuple[int, dt.time, dt.time]] = []
-    for item in table.strings("staffed", []):
-        try:
-            day, hours = item.split()
-            start, end = hours.split("-")
-            staffed.append((_DAYS.index(day), parse_hhmm(start), parse_hhmm(end)))
-        except ValueError:
-            raise table.fail("staffed", f"« {item} » doit avoir la forme « mon 09:00-12:00 »") from None
+    staffed = _weekly(table, "staffed", [])
     door = DoorConfig(
         unlock_s=table.seconds("unlock_s", 5.0, low=0.5, high=60),
         held_open_s=table.seconds("held_open_s", 60.0, low=5, high=3600),
         clock_unsure=ClockPolicy(table.choice("clock_unsure", ClockPolicy.MEMBERS, tuple(ClockPolicy))),
         trust_clock=table.flag("trust_clock", False),
-        staffed=tuple(staffed),
+        staffed=staffed,
     )
     table.done()
     return door
@@ -264,6 +269,8 @@ def _kiosk(table: Table) -> KioskConfig:
         price_halfday_cents=table.integer("price_halfday_cents", 800, low=0, high=1_000_00),
         price_day_cents=table.integer("price_day_cents", 1400, low=0, high=1_000_00),
         payment=tuple(PaymentMethod(p) for p in payment),
+        counter_hours=_weekly(table, "counter_hours", COUNTER_HOURS),
+        counter_unpaid_per_slot=table.integer("counter_unpaid_per_slot", 5, low=0, high=1000),
         voucher_key_file=table.optional("voucher_key_file", str),
         secret_key_file=table.optional("secret_key_file", str),
     )

@@ -128,8 +128,3 @@ class DoorMachine:
 
 def _alarm(alarm: Alarm, active: bool) -> tuple[EventKind, dict[str, Any]]:
     return EventKind.ALARM, {"type": alarm.value, "active": active}
-
-
-def staffed_at(weekday: int, local_minutes: int, schedule: tuple[tuple[int, int, int], ...]) -> bool:
-    """Whether the local moment (weekday 0 = Monday, minutes since midnight) is inside a staffed period."""
-    return any(day == weekday and start <= local_minutes < end for day, start, end in schedule)

@@ -113,3 +113,38 @@ def apply_charge(holder_id: str, entitlement: Entitlement | None, charge: Charge
     uses.add(holder_id, charge.date, charge.slot)
     if entitlement is not None and entitlement.balance is not None:
         entitlement.balance -= charge.spent
+
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklyHours:
+    """Hours of the week in the site's local time, e.g. when staff is present or when the counter sells.
+
+    Written as in the config: "mon 09:00-12:00", or a run of days, "mon-fri 08:00-20:00"."""
+
+    periods: tuple[tuple[int, dt.time, dt.time], ...] = ()  # (weekday 0 = Monday, start, end)
+
+    @classmethod
+    def parse(cls, items: list[str] | tuple[str, ...]) -> WeeklyHours:
+        """ValueError naming the item that is not "day[-day] HH:MM-HH:MM"."""
+        periods: list[tuple[int, dt.time, dt.time]] = []
+        for item in items:
+            try:
+                days, hours = item.split()
+                first, _, last = days.partition("-")
+                start_text, end_text = hours.split("-")
+                start, end = dt.time.fromisoformat(start_text), dt.time.fromisoformat(end_text)
+                span = range(DAYS.index(first), DAYS.index(last or first) + 1)
+            except ValueError:
+                raise ValueError(item) from None
+            if not start < end or not span:
+                raise ValueError(item)
+            periods.extend((day, start, end) for day in span)
+        return cls(tuple(periods))
+
+    def contains(self, local: dt.datetime) -> bool:
+        """Whether the local moment falls in one of the periods."""
+        t = local.time().replace(tzinfo=None)
+        return any(day == local.weekday() and start <= t < end for day, start, end in self.periods)

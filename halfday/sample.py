@@ -27,8 +27,9 @@ SITE_NAME = "La Filature"
 OTHER_SITE = "le-moulin"
 OTHER_SITE_NAME = "Le Moulin"
 DEVICE = "door-1"
-# The sample machine's clock is right: a test or demo machine need not run NTP.
-TRUSTED_CLOCK: dict[str, Any] = {"door": {"trust_clock": True}}
+# The sample machine's clock is right (a test or demo machine need not run NTP), and its counter takes payment
+# whenever the demo or a test runs.
+SAMPLE_SITE: dict[str, Any] = {"door": {"trust_clock": True}, "kiosk": {"counter_hours": ["mon-sun 00:00-23:59"]}}
 # Slots that cover the whole day, so what depends on being inside them (passes) works at any hour of a test run.
 ALL_DAY: dict[str, Any] = {"slots": {"morning_start": "00:00", "noon": "12:00", "afternoon_end": "23:59"}}
 # Members may come in at any hour, whatever the slots.
@@ -110,10 +111,10 @@ def site_config(
     bus_url: str | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A site's configuration as data: what `halfday init` writes, the sample's clock trusted, then `overrides`."""
+    """A site's configuration as data: what `halfday init` writes, the sample's own settings, then `overrides`."""
     defaults = tomllib.loads(render(site_id, name, str(database), "mock", reader_path))
     bus = {"bus": {"url": bus_url}} if bus_url else {}
-    return merged(defaults, TRUSTED_CLOCK, bus, overrides or {})
+    return merged(defaults, SAMPLE_SITE, bus, overrides or {})
 
 
 def write_config(path: Path, data: Mapping[str, Any]) -> Config:

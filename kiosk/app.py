@@ -40,14 +40,15 @@ def create_app(
     database = db if db is not None else Database(config.database_url)
     book = voucher_book(config) if PaymentMethod.VOUCHER in config.kiosk.payment else None
     link = DoorLink(config.bus, config.site.id, live) if connect_bus else None
+    now = clock or (lambda: dt.datetime.now(dt.UTC))
     kiosk = Kiosk(
         config=config,
         db=database,
         live=live,
         link=link,
         tuning=tuning or Tuning(),
-        providers=make_providers(config.kiosk.payment, book),
-        clock=clock or (lambda: dt.datetime.now(dt.UTC)),
+        providers=make_providers(config.kiosk, book, lambda: now().astimezone(config.site.tz)),
+        clock=now,
         kernel_synced=kernel_synced,
         owns_db=db is None,
     )

@@ -9,13 +9,16 @@ it cannot be split by another sale (and `Sale.voucher_code` is unique as a last 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from access.models import Sale
+from access.config import KioskConfig
+from access.ledger import WeeklyHours
+from access.models import Pass, Sale
 from common.words import PaymentMethod
 from kiosk.sales import Offer, Payment
 from kiosk.vouchers import VoucherBook, VoucherError
@@ -40,11 +43,35 @@ class PaymentProvider(Protocol):
 
 
 class CounterPayment:
-    """Pay at the desk or into the honesty box: trusted now, reconciled by the manager later."""
+    """Pay at the desk or into the honesty box: trusted now, reconciled by the manager later.
+
+    Such a pass opens the door before anyone has been paid, so it is sold only in the hours the site names (when
+    someone can be paid) and only so many stay unpaid per half-day; the count and the sale share one transaction,
+    so two walk-ins at once cannot both take the last one."""
 
     name = PaymentMethod.COUNTER
 
+    def __init__(self, hours: WeeklyHours, unpaid_per_slot: int, local_now: Callable[[], dt.datetime]) -> None:
+        self.hours = hours
+        self.unpaid_per_slot = unpaid_per_slot
+        self.local_now = local_now
+
     def take(self, session: Session, offer: Offer, form: Mapping[str, str]) -> Payment:
+        if not self.hours.contains(self.local_now()):
+            raise PaymentRefused("counter_closed")
+        unpaid = session.scalar(
+            select(func.count())
+            .select_from(Sale)
+            .join(Pass, Pass.sale_id == Sale.id)
+            .where(
+                Sale.provider == PaymentMethod.COUNTER,
+                Sale.paid.is_(False),
+                Pass.valid_date == offer.date,
+                or_(*(Pass.slots.contains(slot) for slot in offer.slots)),
+            )
+        )
+        if (unpaid or 0) >= self.unpaid_per_slot:
+            raise PaymentRefused("counter_full")
         return Payment(PaymentMethod.COUNTER, paid=False)
 
 
@@ -72,12 +99,14 @@ class VoucherPayment:
         return Payment(PaymentMethod.VOUCHER, paid=True, voucher_code=voucher.code)
 
 
-def make_providers(names: tuple[str, ...], book: VoucherBook | None) -> dict[str, PaymentProvider]:
+def make_providers(
+    kiosk: KioskConfig, book: VoucherBook | None, local_now: Callable[[], dt.datetime]
+) -> dict[str, PaymentProvider]:
     """The configured providers, in the configured order."""
     providers: dict[str, PaymentProvider] = {}
-    for name in names:
+    for name in kiosk.payment:
         if name == PaymentMethod.COUNTER:
-            providers[name] = CounterPayment()
+            providers[name] = CounterPayment(kiosk.counter_hours, kiosk.counter_unpaid_per_slot, local_now)
         elif name == PaymentMethod.VOUCHER:
             if book is None:
                 raise ValueError("the voucher provider needs the site's voucher book")

@@ -113,6 +113,14 @@ def refusal(reason: str, details: dict[str, Any] | None = None) -> str:
             "Ce code n'est pas un bon de ce lieu. Vérifiez chaque caractère, ou payez à l'accueil à la place."
         ),
         "offer_gone": _("Ce pass n'est plus en vente à cette heure : choisissez-en un autre."),
+        "counter_closed": _(
+            "Le paiement à l'accueil n'est possible qu'aux heures d'ouverture de l'accueil. Payez avec un bon, ou "
+            "revenez pendant l'accueil."
+        ),
+        "counter_full": _(
+            "Trop de pass restent à régler à l'accueil pour cette demi-journée : réglez d'abord à l'accueil, ou "
+            "payez avec un bon."
+        ),
         "closed_hours": _("La vente de pass est fermée à cette heure. Revenez pendant les heures d'ouverture."),
         "closed_clock": _("La vente de pass est suspendue : l'heure de la borne n'est pas sûre. Appelez l'accueil."),
         "code_format": _("Le code a 6 chiffres : il est affiché au moment de l'achat."),

@@ -32,7 +32,7 @@ from access.daemon.recorder import Pending, Recorder
 from access.daemon.state import StateCache
 from access.daemon.timing import DoorTuning
 from access.db import Database
-from access.door import DoorMachine, Output, staffed_at
+from access.door import DoorMachine, Output
 from access.policy import Decision, decide
 from access.store import TIME_FLOOR, Stamp, boot_id, get_meta
 from common.daemons import daemon_parser, start_logging
@@ -93,9 +93,6 @@ class Door:
         if use_bus:
             name = f"halfday-door-{self.site.id}-{self.site.device}"
             self.bus = DoorBus(config.bus, name, lambda command: self.inputs.put(Input("command", command)))
-        self.schedule = tuple(
-            (day, start.hour * 60 + start.minute, end.hour * 60 + end.minute) for day, start, end in config.door.staffed
-        )
 
     @property
     def recorded(self) -> list[Pending]:
@@ -326,10 +323,8 @@ class Door:
             )
 
     def _staffed(self) -> bool:
-        if not self.schedule:
-            return False
-        local = dt.datetime.now(self.site.tz)
-        return staffed_at(local.weekday(), local.hour * 60 + local.minute, self.schedule)
+        staffed = self.config.door.staffed
+        return bool(staffed.periods) and staffed.contains(dt.datetime.now(self.site.tz))
 
 
 def tap_news(pending: Pending) -> Tap:

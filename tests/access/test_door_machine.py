@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from access.door import DoorMachine, DoorTiming, Events, Output, staffed_at
+import datetime as dt
+
+import pytest
+
+from access.door import DoorMachine, DoorTiming, Events, Output
+from access.ledger import WeeklyHours
 from common.words import Alarm
 
 TIMING = DoorTiming(unlock_s=5.0, held_open_s=60.0, relock_after_close_s=0.5)
@@ -73,6 +78,15 @@ def test_staffed_hours_keep_the_door_open_without_alarms() -> None:
     assert machine.door_changed(True, 1.0).events == [("door", {"open": True})]
     assert machine.tick(500.0, staffed=True).events == []
     assert not machine.tick(501.0, staffed=False).unlocked
-    schedule = ((0, 9 * 60, 12 * 60),)
-    assert staffed_at(0, 9 * 60, schedule) and not staffed_at(0, 12 * 60, schedule)
-    assert not staffed_at(1, 10 * 60, schedule)
+
+
+def test_weekly_hours() -> None:
+    monday = dt.datetime(2026, 11, 23)  # a Monday
+    mornings = WeeklyHours.parse(["mon 09:00-12:00"])
+    assert mornings.contains(monday.replace(hour=9)) and not mornings.contains(monday.replace(hour=12))
+    assert not mornings.contains(monday.replace(hour=10) + dt.timedelta(days=1))
+    week = WeeklyHours.parse(["mon-fri 08:00-20:00"])
+    assert [week.contains(monday.replace(hour=10) + dt.timedelta(days=d)) for d in range(7)] == [True] * 5 + [False] * 2
+    for bad in ("lun 09:00-12:00", "mon 12:00-09:00", "fri-mon 08:00-20:00", "mon 9h-12h"):
+        with pytest.raises(ValueError):
+            WeeklyHours.parse([bad])

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from access.ledger import slot_at
-from access.models import Credential, Pass
+from access.models import Credential, Pass, Sale
 from common.words import Slot
 from halfday.sample import ALICE, NEW_BADGE
 from kiosk.app import create_app
@@ -168,3 +168,50 @@ def test_a_code_out_of_its_slot_answers_like_a_wrong_one(client: FlaskClient, si
     _, expired = enter_code(client, code)
     _, wrong = enter_code(client, "999999" if code != "999999" else "999998")
     assert re.sub(r"csrf_token\" value=\"[^\"]+", "", expired) == re.sub(r"csrf_token\" value=\"[^\"]+", "", wrong)
+
+
+# ---------------------------------------------------------------------------------------------- 6. unpaid passes
+
+
+def counter_sale(client: FlaskClient, name: str) -> int:
+    token = form_token(client, "/buy/pass_halfday")
+    data = {"csrf_token": token, "name": name, "email": "eve@example.org", "provider": "counter"}
+    return client.post("/buy/pass_halfday", data=data).status_code
+
+
+def passes(site: Site) -> int:
+    with site.db.read() as session:
+        return len(session.scalars(select(Pass.id)).all())
+
+
+def test_unpaid_counter_passes_are_capped_per_half_day(site: Site) -> None:
+    """Anyone at the screen could make as many unpaid passes as they liked, each opening the door."""
+    config = site.reconfigure({"kiosk": {"counter_unpaid_per_slot": 2}})
+    app = create_app(config, connect_bus=False, tuning=TEST_TUNING)
+    try:
+        client = app.test_client()
+        assert [counter_sale(client, f"Eve {n}") for n in range(4)] == [302, 302, 422, 422]
+        assert passes(site) == 2
+        with site.db.write() as session:  # the manager is paid for one: a place is free again
+            sale = session.scalars(select(Sale)).first()
+            assert sale is not None
+            sale.paid = True
+        assert counter_sale(client, "Zoé") == 302 and passes(site) == 3
+    finally:
+        app.extensions["halfday.kiosk"].close()
+
+
+def test_counter_passes_are_sold_only_in_the_configured_hours(site: Site) -> None:
+    today = dt.datetime.now(site.config.site.tz)
+    other_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(today.weekday() + 1) % 7]
+    config = site.reconfigure({"kiosk": {"counter_hours": [f"{other_day} 00:00-23:59"]}})
+    app = create_app(config, connect_bus=False, tuning=TEST_TUNING)
+    try:
+        client = app.test_client()
+        token = form_token(client, "/buy/pass_halfday")
+        data = {"csrf_token": token, "name": "Eve", "email": "eve@example.org", "provider": "counter"}
+        refused = client.post("/buy/pass_halfday", data=data)
+        assert refused.status_code == 422 and "heures d&#39;ouverture de l&#39;accueil" in refused.text
+        assert passes(site) == 0
+    finally:
+        app.extensions["halfday.kiosk"].close()
