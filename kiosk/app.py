@@ -36,7 +36,8 @@ def create_app(
     """Build the kiosk for `config`. `db`, `clock`, `kernel_synced` and `session_key` are injectable for tests;
     by default the database of the config, the system clock, the kernel's NTP status and the key file are used.
     With `connect_bus` the app subscribes to the local bus at once (and reconnects by itself)."""
-    live = Live()
+    tuning = tuning or Tuning()
+    live = Live(total=tuning.streams_total, per_client=tuning.streams_per_client)
     database = db if db is not None else Database(config.database_url)
     book = voucher_book(config) if PaymentMethod.VOUCHER in config.kiosk.payment else None
     link = DoorLink(config.bus, config.site.id, live) if connect_bus else None
@@ -46,7 +47,7 @@ def create_app(
         db=database,
         live=live,
         link=link,
-        tuning=tuning or Tuning(),
+        tuning=tuning,
         providers=make_providers(config.kiosk, book, lambda: now().astimezone(config.site.tz)),
         clock=now,
         kernel_synced=kernel_synced,

@@ -44,6 +44,10 @@ class Tuning:
     # How long a walk-in has to tap the card to link to a pass. Short: meanwhile the door takes the next tap as
     # that card instead of deciding on it, so a member arriving just then has to tap again.
     card_timeout_s: float = 15.0
+    # Live streams (touchscreen, wall displays, admin tabs) each hold one of the server's 16 threads: a client gets
+    # a few, all of them together leave four threads for the pages.
+    streams_total: int = 12
+    streams_per_client: int = 4
     # The touchscreen returns to the attract screen after this long without a touch.
     idle_return_s: float = 60.0
     # The manager's login: failures allowed before a pause, and how long a session lives without a request.

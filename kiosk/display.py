@@ -9,15 +9,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, render_template, request
 from flask_babel import format_date
 
 from common.i18n import _
 from kiosk.chart import ChartLabels, month_chart
 from kiosk.context import Kiosk, current_kiosk
-from kiosk.live import Keepalive, News, follow, sse
+from kiosk.live import Keepalive, News, StreamsFull, follow, sse
 from kiosk.occupancy import read_occupancy
-from kiosk.screen import SSE_RETRY_MS, browser_gone, event_stream
+from kiosk.screen import SSE_RETRY_MS, browser_gone, event_stream, streams_full
 
 bp = Blueprint("display", __name__)
 
@@ -83,6 +83,11 @@ def events() -> Response:
     kiosk = current_kiosk()
     tuning = kiosk.tuning
     gone = browser_gone()
+    try:
+        subscription = kiosk.live.subscribe(request.remote_addr or "")
+    except StreamsFull:
+        return streams_full()
+    news_queue = subscription.news
 
     def bus_up() -> bool:
         return kiosk.link is not None and kiosk.link.connected
@@ -90,24 +95,23 @@ def events() -> Response:
     def stream() -> Iterator[str]:
         yield f"retry: {SSE_RETRY_MS}\n\n"
         keepalive = Keepalive(tuning.sse_keepalive_s)
-        with kiosk.live.subscribe() as news_queue:
-            # First thing on every (re)connection: the figures as the database has them now.
+        # First thing on every (re)connection: the figures as the database has them now.
+        shown_bus = bus_up()
+        yield sse("panel", render_panel(kiosk))
+        next_refresh = time.monotonic() + tuning.display_refresh_s
+        for news in follow(kiosk.live, news_queue, tuning.stream_poll_s, gone):
+            if news is not None and news.kind in PANEL_NEWS:
+                _drain(news_queue)  # a burst (door state + tap) needs one rendering, not one per message
+            elif bus_up() == shown_bus and time.monotonic() < next_refresh:
+                if keepalive.due():
+                    yield ": keepalive\n\n"
+                continue
             shown_bus = bus_up()
-            yield sse("panel", render_panel(kiosk))
             next_refresh = time.monotonic() + tuning.display_refresh_s
-            for news in follow(kiosk.live, news_queue, tuning.stream_poll_s, gone):
-                if news is not None and news.kind in PANEL_NEWS:
-                    _drain(news_queue)  # a burst (door state + tap) needs one rendering, not one per message
-                elif bus_up() == shown_bus and time.monotonic() < next_refresh:
-                    if keepalive.due():
-                        yield ": keepalive\n\n"
-                    continue
-                shown_bus = bus_up()
-                next_refresh = time.monotonic() + tuning.display_refresh_s
-                keepalive.sent()
-                yield sse("panel", render_panel(kiosk))
+            keepalive.sent()
+            yield sse("panel", render_panel(kiosk))
 
-    return event_stream(stream())
+    return event_stream(stream(), subscription)
 
 
 def _drain(news_queue: queue.Queue[News]) -> None:

@@ -12,7 +12,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,35 +25,66 @@ class News:
     data: Any = None
 
 
+class StreamsFull(Exception):
+    """No stream for this client now: it holds its share already, or every stream is taken."""
+
+
+@dataclass
+class Subscription:
+    """One stream's queue, held until `close()` (called when the browser's response ends)."""
+
+    live: Live
+    client: str
+    news: queue.Queue[News]
+
+    def close(self) -> None:
+        self.live.release(self)
+
+    def __enter__(self) -> queue.Queue[News]:
+        return self.news
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @dataclass
 class Live:
-    """The kiosk's live news: the bus client publishes, each SSE stream subscribes."""
+    """The kiosk's live news: the bus client publishes, each SSE stream subscribes.
 
-    _queues: set[queue.Queue[News]] = field(default_factory=set)
+    Every stream holds one of the server's threads for as long as its browser listens. So a client gets only a few
+    (`per_client`), and all of them together `total`, leaving threads for the pages: a clear refusal beyond, never
+    a kiosk that stops answering."""
+
+    total: int = 12
+    per_client: int = 4
+    _subscriptions: list[Subscription] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False
 
-    @contextmanager
-    def subscribe(self) -> Iterator[queue.Queue[News]]:
-        """A queue receiving every piece of news until the block ends."""
-        q: queue.Queue[News] = queue.Queue(QUEUE_SIZE)
+    def subscribe(self, client: str = "") -> Subscription:
+        """A queue receiving every piece of news until the subscription is closed; StreamsFull when none is left."""
         with self._lock:
-            self._queues.add(q)
-        try:
-            yield q
-        finally:
-            with self._lock:
-                self._queues.discard(q)
+            held = sum(1 for s in self._subscriptions if s.client == client)
+            if len(self._subscriptions) >= self.total or held >= self.per_client:
+                raise StreamsFull(client)
+            subscription = Subscription(self, client, queue.Queue(QUEUE_SIZE))
+            self._subscriptions.append(subscription)
+        return subscription
+
+    def release(self, subscription: Subscription) -> None:
+        with self._lock:
+            if subscription in self._subscriptions:
+                self._subscriptions.remove(subscription)
 
     @property
     def listeners(self) -> int:
         with self._lock:
-            return len(self._queues)
+            return len(self._subscriptions)
 
     def publish(self, kind: str, data: Any = None) -> None:
         news = News(kind, data)
         with self._lock:
-            queues = list(self._queues)
+            queues = [s.news for s in self._subscriptions]
         for q in queues:
             while True:
                 try:

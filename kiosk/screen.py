@@ -30,7 +30,7 @@ from common.i18n import _
 from common.words import PaymentMethod
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
-from kiosk.live import Keepalive, follow, sse
+from kiosk.live import Keepalive, StreamsFull, Subscription, follow, sse
 from kiosk.payment import PaymentRefused
 from kiosk.sales import Offer, SaleRefused, check_walk_in, pass_for_code, record_sale
 from kiosk.words import describe_tap, kind_label, refusal, slots_label
@@ -68,20 +68,24 @@ def events() -> Response:
     """Server-sent events: each tap at the door, described in this browser's language."""
     kiosk = current_kiosk()
     gone = browser_gone()
+    try:
+        subscription = kiosk.live.subscribe(request.remote_addr or "")
+    except StreamsFull:
+        return streams_full()
+    news_queue = subscription.news
 
     def stream() -> Iterator[str]:
         yield f"retry: {SSE_RETRY_MS}\n\n"
         keepalive = Keepalive(kiosk.tuning.sse_keepalive_s)
-        with kiosk.live.subscribe() as news_queue:
-            yield sse("hello", json.dumps({"bus": kiosk.link is not None and kiosk.link.connected}))
-            for news in follow(kiosk.live, news_queue, kiosk.tuning.stream_poll_s, gone):
-                if news is not None and news.kind == "tap" and isinstance(news.data, Tap):
-                    keepalive.sent()
-                    yield sse("tap", json.dumps(describe_tap(news.data)), news.data.event)
-                elif keepalive.due():
-                    yield ": keepalive\n\n"
+        yield sse("hello", json.dumps({"bus": kiosk.link is not None and kiosk.link.connected}))
+        for news in follow(kiosk.live, news_queue, kiosk.tuning.stream_poll_s, gone):
+            if news is not None and news.kind == "tap" and isinstance(news.data, Tap):
+                keepalive.sent()
+                yield sse("tap", json.dumps(describe_tap(news.data)), news.data.event)
+            elif keepalive.due():
+                yield ": keepalive\n\n"
 
-    return event_stream(stream())
+    return event_stream(stream(), subscription)
 
 
 def browser_gone() -> Callable[[], bool]:
@@ -90,13 +94,27 @@ def browser_gone() -> Callable[[], bool]:
     return check if callable(check) else lambda: False
 
 
-def event_stream(body: Iterator[str]) -> Response:
-    """A streaming response for an EventSource: never cached, never buffered."""
-    return Response(
+def event_stream(body: Iterator[str], subscription: Subscription) -> Response:
+    """A streaming response for an EventSource: never cached, never buffered; its stream is given back when the
+    response ends, however it ends (the browser left before the first line included)."""
+    response = Response(
         stream_with_context(body),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+    response.call_on_close(subscription.close)
+    return response
+
+
+# A browser refused a stream tries again this long after (its EventSource honours Retry-After's spirit through
+# its own reconnection delay; the header tells other clients).
+STREAMS_FULL_RETRY_S = 30
+
+
+def streams_full() -> Response:
+    """503: every stream this client may hold (or every stream there is) is taken; the pages still answer."""
+    message = _("Trop d'écrans suivent cette borne en direct : réessayez dans un moment.")
+    return Response(message, status=503, mimetype="text/plain", headers={"Retry-After": str(STREAMS_FULL_RETRY_S)})
 
 
 # ---------------------------------------------------------------------------------------------- buying

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import http.client
 import io
 import re
 from collections.abc import Iterator
@@ -215,3 +216,29 @@ def test_counter_passes_are_sold_only_in_the_configured_hours(site: Site) -> Non
         assert passes(site) == 0
     finally:
         app.extensions["halfday.kiosk"].close()
+
+
+# ---------------------------------------------------------------------------------------------- 5. idle streams
+
+
+def test_idle_event_streams_cannot_freeze_the_kiosk(kiosk: KioskServer) -> None:
+    """Sixteen idle event streams once took every server thread: the touchscreen stopped answering."""
+    host, port = "127.0.0.1", kiosk.port
+    streams: list[http.client.HTTPConnection] = []
+    statuses = []
+    try:
+        for _ in range(16):
+            connection = http.client.HTTPConnection(host, port, timeout=5)
+            streams.append(connection)
+            connection.request("GET", "/events")
+            statuses.append(connection.getresponse().status)  # headers only: the stream stays open, idle
+        assert statuses.count(200) == TEST_TUNING.streams_per_client and set(statuses) == {200, 503}
+        page = http.client.HTTPConnection(host, port, timeout=2)
+        streams.append(page)
+        page.request("GET", "/")
+        assert page.getresponse().status == 200  # the touchscreen still answers at once
+    finally:
+        for connection in streams:
+            connection.close()
+    # A stream given back is a stream free again (the server notices the browser left within a poll).
+    assert wait_until(lambda: kiosk.kiosk.live.listeners == 0, timeout=5)
