@@ -138,7 +138,15 @@ def _replace(session: Session, roster: Json, seen: int) -> None:
     plan_ids = {p["id"] for p in roster["plans"]}
     sub_ids = {s["id"] for s in roster["subscriptions"]}
     # Remove what the hub no longer lists, children first. Badges are all given again below (one row per UID,
-    # whatever id a standalone past gave it); walk-ins' pass credentials are the kiosk's and stay.
+    # whatever id a standalone past gave it); walk-ins' pass credentials are the kiosk's and stay, but a card a
+    # walk-in linked yields to a member's badge with the same UID: the member's badge wins, the pass keeps its
+    # code. Otherwise the UID's unique key would refuse this roster, and every one after it, revocations included.
+    badge_uids = {c["value"] for c in roster["credentials"]}
+    lent = session.execute(
+        delete(Credential).where(Credential.pass_id.is_not(None), Credential.value.in_(badge_uids))
+    ).rowcount  # type: ignore[attr-defined]
+    if lent:
+        log.warning("%d carte(s) de pass cèdent leur identifiant au badge d'un membre", lent)
     session.execute(delete(Balance).where(Balance.subscription_id.not_in(sub_ids)))
     session.execute(delete(Subscription).where(Subscription.id.not_in(sub_ids)))
     session.execute(delete(Credential).where(Credential.pass_id.is_(None)))

@@ -21,10 +21,12 @@ from sqlalchemy import func, insert, select
 
 from access.config import parse_config
 from access.db import Database, migrate
-from access.models import Balance, Credential, Member, Outbox, Use
+from access.models import Balance, Credential, Member, Outbox, Pass, Use
 from access.models import Event as DoorEvent
 from access.store import Stamp, append_event, get_meta, spent_since_balances
+from common.words import PlanKind, Slot
 from halfday import sample
+from kiosk.sales import Offer, Payment, WalkIn, record_sale
 from sync.agent import AgentSettings, SyncAgent, outbox
 from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
@@ -382,3 +384,51 @@ def test_settings_from_the_appliance_config(tmp_path: Path) -> None:
     assert (settings.site, settings.device, settings.hub.tls, settings.hub.port) == ("site-a", "door-1", True, 8883)
     assert settings.hub.username == "site-a-door-1" and settings.public_key == key
     assert settings.state_path == str(tmp_path / "sync-state.sqlite")
+
+
+def test_a_walk_ins_card_never_wedges_rosters(
+    broker: Mosquitto, make_agent: Any, door_db: Database, hub_settings: HubSettings
+) -> None:
+    """A card a walk-in linked to a pass, whose UID later becomes a member's badge, once made every roster fail at
+    the site (the UID's unique key), revocations included, with only a log line to show it."""
+    key = load_private_key(hub_settings.private_key_file)
+    member, uid = "a" * 32, "A1B2C3D4"
+    today = dt.datetime.now(dt.UTC).date()
+    offer = Offer(PlanKind.PASS_HALFDAY, today, (Slot.MORNING,), 800)
+    with door_db.write() as session:
+        _sale, lent = record_sale(
+            session, DEVICE, offer, WalkIn("Eve", "eve@example.org", uid), Payment("counter", False), Stamp.now("b")
+        )
+        code = lent.code
+
+    def roster(version: int, status: str) -> bytes:
+        body = {
+            "v": 1,
+            "site": SITE,
+            "version": version,
+            "issued_at": utc_iso(dt.datetime.now(dt.UTC)),
+            "seen": {},
+            "members": [{"id": member, "first_name": "Zoé", "last_name": "", "email": None, "active": True}],
+            "credentials": [{"id": "d" * 32, "member_id": member, "kind": "nfc_uid", "value": uid, "status": status}],
+            "plans": [],
+            "subscriptions": [],
+        }
+        return dumps(sign_roster(body, key))
+
+    make_agent()
+    hub = MqttClient(MqttSettings(broker.host, broker.port), "fake-hub", clean_start=True, session_expiry_s=0)
+    hub.start()
+    try:
+        assert hub.wait_connected(10)
+        hub.publish_confirmed(roster_topic(SITE), roster(1, "active"), retain=True)
+        assert wait_until(lambda: outbox.roster_version(door_db) == 1, 10)
+        with door_db.read() as session:
+            badge = session.scalars(select(Credential).where(Credential.value == uid)).one()
+            assert (badge.member_id, badge.pass_id) == (member, None)  # the member's badge wins
+            assert session.scalars(select(Pass.code)).one() == code  # the walk-in keeps the pass and its code
+        hub.publish_confirmed(roster_topic(SITE), roster(2, "revoked"), retain=True)  # the next one applies too
+        assert wait_until(lambda: outbox.roster_version(door_db) == 2, 10)
+        with door_db.read() as session:
+            assert session.scalars(select(Credential.status).where(Credential.value == uid)).one() == "revoked"
+    finally:
+        hub.stop()
