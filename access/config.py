@@ -6,7 +6,9 @@ A bad file gives one `ConfigError` naming the key and the problem; nothing start
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
+import re
 import zoneinfo
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,7 +17,7 @@ from urllib.parse import urlsplit
 
 from access.ledger import SlotRules, WeeklyHours
 from common.badges import BadgeRule
-from common.config import BrokerConfig, ConfigError, Table, load_toml, read_broker
+from common.config import BrokerConfig, ConfigError, IPNetwork, Table, load_toml, read_broker
 from common.words import ClockPolicy, PaymentMethod
 from hardware.config import (
     LEVELS,
@@ -44,6 +46,11 @@ SITE_ID_PATTERN = r"[a-z0-9][a-z0-9-]{0,62}"
 LOCAL_BUS_URL = "mqtt://127.0.0.1:1883"
 # When a pass paid at the counter is sold, if the config does not say: the working week's usual hours.
 COUNTER_HOURS = ["mon-fri 08:00-20:00"]
+# The touchscreen's browser runs on the appliance itself.
+TOUCHSCREEN_FROM: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
+# A DNS name: dot-separated labels of letters, digits and inner hyphens.
+HOSTNAME_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME_PATTERN = rf"(?=.{{1,253}}$){HOSTNAME_LABEL}(\.{HOSTNAME_LABEL})*"
 
 
 @dataclass(frozen=True)
@@ -96,8 +103,18 @@ class DoorConfig:
 
 @dataclass(frozen=True)
 class KioskConfig:
+    # The touchscreen's own listener, plain HTTP: on this machine only (its browser runs here).
     host: str = "127.0.0.1"
     port: int = 8080
+    # The site's network reaches the admin and the wall display over HTTPS only ("": no such listener).
+    lan_host: str = "0.0.0.0"
+    lan_port: int = 8443
+    # Names the site's browsers use for the kiosk, besides the machine's own name, NAME.local and localhost.
+    hostnames: tuple[str, ...] = ()
+    # Addresses whose requests may use the touchscreen's pages (buying, codes, passes, taps).
+    touchscreen_from: tuple[IPNetwork, ...] = TOUCHSCREEN_FROM
+    tls_certificate_file: str | None = None  # default: kiosk-tls.crt and kiosk-tls.key next to the database
+    tls_key_file: str | None = None
     language: str = "fr"
     show_names: bool = True
     price_halfday_cents: int = 800
@@ -162,7 +179,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
             )
         hub_table.done()
     door = _door(root.table("door"))
-    kiosk = _kiosk(root.table("kiosk"))
+    kiosk = _kiosk(root.table("kiosk"), lab)
     hardware_table = root.section("hardware")
     if hardware_table is None:
         raise root.fail("hardware", 'est une section obligatoire (pin_factory = "mock" pour simuler)')
@@ -183,11 +200,13 @@ class LabConfig:
 
     plaintext_hub: bool = False
     simulated_reader: bool = False
+    plaintext_kiosk: bool = False
 
 
 def _lab(table: Table) -> LabConfig:
     lab = LabConfig(
         plaintext_hub=table.flag("plaintext_hub", False),
+        plaintext_kiosk=table.flag("plaintext_kiosk", False),
         simulated_reader=table.flag("simulated_reader_with_real_pins", False),
     )
     table.done()
@@ -196,8 +215,19 @@ def _lab(table: Table) -> LabConfig:
 
 def _loopback(url: str) -> bool:
     """Whether the broker is on this machine (the demo's hub): then nothing crosses a network."""
-    host = urlsplit(url).hostname or ""
+    return _loopback_host(urlsplit(url).hostname or "")
+
+
+def _loopback_host(host: str) -> bool:
     return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+def _hostnames(table: Table) -> tuple[str, ...]:
+    names = table.strings("hostnames", [])
+    for name in names:
+        if not re.fullmatch(HOSTNAME_PATTERN, name):
+            raise table.fail("hostnames", f"« {name} » n'est pas un nom d'hôte (ex. accueil.local)")
+    return tuple(name.lower() for name in names)
 
 
 def _site(table: Table, slots_table: Table) -> SiteConfig:
@@ -259,11 +289,29 @@ def _door(table: Table) -> DoorConfig:
     return door
 
 
-def _kiosk(table: Table) -> KioskConfig:
+def _kiosk(table: Table, lab: LabConfig) -> KioskConfig:
     payment = table.strings("payment", list(KioskConfig.payment), choices=tuple(PaymentMethod))
+    host = table.text("host", KioskConfig.host)
+    if not _loopback_host(host) and not lab.plaintext_kiosk:
+        raise table.fail(
+            "host",
+            "doit rester 127.0.0.1 : en clair, le mot de passe de l'accueil traverserait le réseau du lieu, qui "
+            "atteint l'accueil et le tableau par lan_host, en HTTPS (pour un banc d'essai seulement : "
+            "lab.plaintext_kiosk = true)",
+        )
+    certificate = table.path_("tls_certificate_file")
+    key = table.path_("tls_key_file")
+    if (certificate is None) != (key is None):
+        raise table.fail("tls_key_file", "va de pair avec tls_certificate_file : donnez les deux ou aucun")
     kiosk = KioskConfig(
-        host=table.text("host", "127.0.0.1"),
-        port=table.integer("port", 8080, low=1, high=65535),
+        host=host,
+        port=table.integer("port", KioskConfig.port, low=1, high=65535),
+        lan_host=table.text("lan_host", KioskConfig.lan_host),
+        lan_port=table.integer("lan_port", KioskConfig.lan_port, low=1, high=65535),
+        hostnames=_hostnames(table),
+        touchscreen_from=table.networks("touchscreen_from", TOUCHSCREEN_FROM),
+        tls_certificate_file=certificate,
+        tls_key_file=key,
         language=table.choice("language", "fr", ("fr", "en")),
         show_names=table.flag("show_names", True),
         price_halfday_cents=table.integer("price_halfday_cents", 800, low=0, high=1_000_00),

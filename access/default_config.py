@@ -44,13 +44,26 @@ trust_clock = false               # true only if the clock is kept right without
 staffed = []                      # door left open while staffed, e.g. ["mon 09:00-12:00", "tue 14:00-18:00"]
 
 [kiosk]
-host = "127.0.0.1"                # the touchscreen runs on the Pi itself; 0.0.0.0 to show the wall display elsewhere
+host = "127.0.0.1"                # the touchscreen's browser, on the Pi itself: plain HTTP, never beyond loopback
 port = 8080
+lan_host = "0.0.0.0"              # the site's network gets the admin and the wall display here, over HTTPS only
+lan_port = 8443                   # ("" as lan_host: no access from the network)
+hostnames = []                    # names the site uses for the Pi besides its own, e.g. ["accueil.local"]
+touchscreen_from = ["127.0.0.1", "::1"]  # addresses allowed the touchscreen's pages (buying, codes, passes)
+# tls_certificate_file = "/etc/halfday/kiosk.crt"  # default: made at install, next to the database
+# tls_key_file = "/etc/halfday/kiosk.key"
 language = "fr"                   # "fr" | "en"
 show_names = true                 # first names of recent arrivals on the wall display
 price_halfday_cents = 800
 price_day_cents = 1400
 payment = ["counter", "voucher"]
+counter_hours = ["mon-fri 08:00-20:00"]  # passes paid "at the counter" are sold only when someone can be paid
+counter_unpaid_per_slot = 5       # and at most this many stay unpaid per half-day (each one opens the door)
+
+# [lab]                           # for a test bench only: each key accepts the danger it names
+# plaintext_hub = true            # a hub reached by plain mqtt:// over the network
+# plaintext_kiosk = true          # the kiosk's plain HTTP listener beyond loopback
+# simulated_reader_with_real_pins = true  # the simulated reader (udp) driving a real lock
 
 [hardware]
 pin_factory = "{pin_factory}"     # "mock" simulates the pins; "lgpio" on a Raspberry Pi

@@ -8,6 +8,7 @@ ignored); nothing starts half-configured.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import math
 import re
 import tomllib
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(ValueError):
@@ -157,6 +159,16 @@ class Table:
             if choices is not None and item not in choices:
                 raise self.fail(name, f"« {item} » : choisir parmi " + one_of(choices))
         return tuple(value)
+
+    def networks(self, name: str, default: tuple[IPNetwork, ...]) -> tuple[IPNetwork, ...]:
+        """A list of IP addresses or networks (192.168.1.20, 192.168.1.0/24, ::1)."""
+        networks = []
+        for item in self.strings(name, [str(n) for n in default]):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise self.fail(name, f"« {item} » n'est pas une adresse IP ni un réseau (ex. 192.168.1.20)") from None
+        return tuple(networks)
 
     def table(self, name: str, *, required: bool = False) -> Table:
         """A sub-table (an empty one when absent and not required)."""

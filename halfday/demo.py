@@ -94,9 +94,10 @@ class Demo:
         self._spawn("kiosk", "kiosk", "--config", str(config_path))
         self._start_door(config)
         self._start_simulator()
-        for name in ("kiosk", "hub", "simulator"):
+        self._wait_listening("kiosk", self.ports["kiosk"], "127.0.0.1")
+        for name in ("kiosk_https", "hub", "simulator"):
             self._wait_listening(name, self.ports[name])
-        self._print_addresses(replayed)
+        self._print_addresses(replayed, config)
 
     def _hub_files(self, broker_url: str) -> tuple[Path, str]:
         from werkzeug.security import generate_password_hash
@@ -134,7 +135,9 @@ class Demo:
         overrides = {
             "bus": {"url": broker_url},
             "hub": {"url": broker_url, "public_key": public_key},
-            "kiosk": {"host": self.host, "port": self.ports["kiosk"]},
+            # The touchscreen's listener stays on loopback; --host is where the site's network gets the admin and
+            # the wall display, over HTTPS, as at a real site.
+            "kiosk": {"port": self.ports["kiosk"], "lan_host": self.host, "lan_port": self.ports["kiosk_https"]},
         }
         data = sample.site_config(self.root / "appliance" / "halfday.db", self.card.path, overrides=overrides)
         sample.write_config(path, data)
@@ -159,14 +162,14 @@ class Demo:
             database.dispose()
         raise RuntimeError(f"la liste des membres n'est pas arrivée du hub (journaux : {self.root / 'logs'})")
 
-    def _wait_listening(self, name: str, port: int) -> None:
+    def _wait_listening(self, name: str, port: int, host: str | None = None) -> None:
         """Print the addresses only once each page answers."""
         deadline = time.monotonic() + ROSTER_TIMEOUT_S
         while time.monotonic() < deadline:
             failed = self.failed_child()
             if failed is not None:
                 raise RuntimeError(f"« {failed} » s'est arrêté (journaux : {self.root / 'logs'})")
-            with contextlib.suppress(OSError), socket.create_connection((self.host, port), timeout=0.5):
+            with contextlib.suppress(OSError), socket.create_connection((host or self.host, port), timeout=0.5):
                 return
             time.sleep(0.1)
         raise RuntimeError(f"{name} ne répond pas sur le port {port} (journaux : {self.root / 'logs'})")
@@ -195,13 +198,17 @@ class Demo:
         self.simulator_server = waitress.create_server(app, host=self.host, port=self.ports["simulator"], threads=4)
         threading.Thread(target=self.simulator_server.run, name="simulator", daemon=True).start()
 
-    def _print_addresses(self, history: int) -> None:
-        kiosk = f"http://{self.host}:{self.ports['kiosk']}"
+    def _print_addresses(self, history: int, config: Any) -> None:
+        from kiosk.tls import current_fingerprint
+
+        kiosk = f"http://127.0.0.1:{self.ports['kiosk']}"
+        site = f"https://{self.host}:{self.ports['kiosk_https']}"
         print(
             "\nhalfday tourne, avec du matériel simulé.\n"
             f"  Écran tactile (kiosque) : {kiosk}/\n"
             f"  Affichage mural         : {kiosk}/display\n"
             f"  Administration          : {kiosk}/admin   (mot de passe : {DEMO_PASSWORD})\n"
+            f"  Accueil par le réseau   : {site}/admin   (empreinte {current_fingerprint(config)})\n"
             f"  Simulateur de porte     : http://{self.host}:{self.ports['simulator']}/\n"
             f"  Hub du réseau           : http://{self.host}:{self.ports['hub']}/   (mot de passe : {DEMO_PASSWORD})\n"
             f"  ({history} passages du mois rejoués à la porte ; journaux dans {self.root / 'logs'})\n"
@@ -277,13 +284,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=Path("var/demo"), help="dossier des données (recréé)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--kiosk-port", type=int, default=8080)
+    parser.add_argument("--kiosk-https-port", type=int, default=8443)
     parser.add_argument("--simulator-port", type=int, default=8081)
     parser.add_argument("--hub-port", type=int, default=8090)
     parser.add_argument("--free-ports", action="store_true", help="prendre des ports libres (tests)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    ports = {"kiosk": args.kiosk_port, "simulator": args.simulator_port, "hub": args.hub_port, "broker": free_port()}
+    ports = {
+        "kiosk": args.kiosk_port,
+        "kiosk_https": args.kiosk_https_port,
+        "simulator": args.simulator_port,
+        "hub": args.hub_port,
+        "broker": free_port(),
+    }
     if args.free_ports:
-        ports.update(kiosk=free_port(), simulator=free_port(), hub=free_port())
+        ports.update(kiosk=free_port(), kiosk_https=free_port(), simulator=free_port(), hub=free_port())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

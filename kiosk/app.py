@@ -20,6 +20,7 @@ from kiosk.context import EXTENSION, Kiosk, Tuning, current_kiosk
 from kiosk.doorlink import DoorLink
 from kiosk.live import Live
 from kiosk.payment import make_providers
+from kiosk.tls import current_fingerprint, host_names
 from kiosk.vouchers import voucher_book
 
 
@@ -52,6 +53,7 @@ def create_app(
         clock=now,
         kernel_synced=kernel_synced,
         owns_db=db is None,
+        fingerprint=current_fingerprint(config),
     )
     with database.read() as s:
         floor = get_meta(s, TIME_FLOOR)
@@ -61,6 +63,7 @@ def create_app(
         secret_key=session_key if session_key is not None else secret_key(config),
         cookie_name="halfday_kiosk",
         language=config.kiosk.language,
+        trusted_hosts=host_names(config),
     )
     app = make_app(__name__, settings, EXTENSION, kiosk)
 
@@ -72,6 +75,9 @@ def create_app(
     app.register_blueprint(display_bp, url_prefix="/display")
     app.register_blueprint(admin_bp, url_prefix="/admin")
 
+    # Where the site's network finds the admin and the wall display, under the first name the site gave.
+    lan_url = f"https://{settings.trusted_hosts[0]}:{config.kiosk.lan_port}/" if settings.trusted_hosts else None
+
     @app.context_processor
     def kiosk_globals() -> dict[str, object]:
         kiosk = current_kiosk()
@@ -80,6 +86,8 @@ def create_app(
             "kiosk_config": kiosk.config.kiosk,
             "networked": kiosk.config.networked,
             "tuning": kiosk.tuning,
+            "fingerprint": kiosk.fingerprint,
+            "lan_url": lan_url,
         }
 
     @app.template_filter("money")

@@ -41,8 +41,8 @@ class Tuning:
     command_timeout_s: float = 3.0
     # How long the manager has to walk to the door and tap the badge being enrolled.
     enrol_timeout_s: float = 30.0
-    # How long a walk-in has to tap the card to link to a pass. Short: meanwhile the door takes the next tap as
-    # that card instead of deciding on it, so a member arriving just then has to tap again.
+    # How long a walk-in has to tap the card to link to a pass. Short: meanwhile the door takes the next unknown
+    # card as that walk-in's (a member's badge is decided as usual, never linked).
     card_timeout_s: float = 15.0
     # Live streams (touchscreen, wall displays, admin tabs) each hold one of the server's 16 threads: a client gets
     # a few, all of them together leave four threads for the pages.
@@ -75,6 +75,9 @@ class Kiosk:
     kernel_synced: Callable[[], bool] = field(default=lambda: True)
     owns_db: bool = False
     boot: str = field(default_factory=boot_id)
+    # The SHA-256 fingerprint of the certificate the site's network gets (shown on the wall display and the admin,
+    # for the manager to compare with the browser's); None when the kiosk serves no HTTPS.
+    fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         self.rules = self.config.site.rules

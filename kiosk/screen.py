@@ -27,6 +27,7 @@ from access.ledger import slot_at
 from access.models import Pass, Sale
 from access.store import PASS_CREDENTIAL_PREFIX
 from common.i18n import _
+from common.web.app import error_page, from_addresses
 from common.words import PaymentMethod
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
@@ -42,6 +43,17 @@ bp = Blueprint("screen", __name__)
 VOUCHER, CODE, CARD = "voucher", "code", "card"
 # A browser reconnects this long after its event stream drops (a kiosk or network restart).
 SSE_RETRY_MS = 1000
+
+
+@bp.before_request
+def touchscreen_only() -> Response | None:
+    """The touchscreen's pages sell passes that open the door, show a walk-in's code and follow every tap: they
+    answer the touchscreen only (this machine, or the addresses kiosk.touchscreen_from names). The site's network
+    gets the admin and the wall display, over HTTPS."""
+    if from_addresses(request.remote_addr, current_kiosk().config.kiosk.touchscreen_from):
+        return None
+    message = _("Cette page n'est disponible que sur l'écran de la borne. L'accueil est à l'adresse /admin/.")
+    return error_page(message, 403)
 
 
 @bp.get("/")

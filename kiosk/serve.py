@@ -1,15 +1,19 @@
-"""`halfday kiosk`: serve the kiosk with waitress; `halfday kiosk password` sets the manager's password;
-`halfday kiosk vouchers --count N` mints prepaid vouchers to print."""
+"""`halfday kiosk`: serve the kiosk, to the touchscreen with waitress on loopback and to the site's network over
+HTTPS with cheroot; `halfday kiosk password` sets the manager's password; `halfday kiosk certificate` makes the
+HTTPS certificate and shows its fingerprint; `halfday kiosk vouchers --count N` mints prepaid vouchers to print."""
 
 from __future__ import annotations
 
 import getpass
 import logging
 import signal
+import ssl
 import sys
 import threading
 from typing import Any, TextIO
 
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+from cheroot.wsgi import Server as CherootServer
 from flask import Flask
 from waitress.server import create_server
 
@@ -20,6 +24,7 @@ from common.words import PlanKind
 from kiosk.app import create_app
 from kiosk.auth import KioskSetupError, set_password
 from kiosk.context import EXTENSION, Kiosk
+from kiosk.tls import CertificateFiles, ensure_certificate, fingerprint
 from kiosk.vouchers import allocate_serials, voucher_book
 
 # One thread per open event stream (touchscreen, wall displays, an admin tab) plus page requests: 16 leaves room
@@ -94,6 +99,45 @@ class KioskServer:
             dispatcher.close()
 
 
+class _Cheroot(CherootServer):
+    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        # A browser that has not yet accepted the self-signed certificate drops every handshake: cheroot would
+        # print each to stderr. Only its errors deserve the journal.
+        log.log(logging.WARNING if level >= logging.ERROR else logging.DEBUG, "https : %s", msg, exc_info=traceback)
+
+
+class LanServer:
+    """The same app for the site's network, over HTTPS only (waitress speaks no TLS; cheroot does, in the same
+    thread-per-request way). The touchscreen's pages refuse these clients (kiosk/screen.py): what they get is the
+    admin and the wall display, with session cookies marked Secure."""
+
+    def __init__(self, app: Flask, host: str, port: int, files: CertificateFiles, threads: int = THREADS) -> None:
+        self.server = _Cheroot((host, port), app, numthreads=threads, server_name="halfday-kiosk")
+        adapter = BuiltinSSLAdapter(str(files.certificate), str(files.key))
+        adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.server.ssl_adapter = adapter
+        self.server.prepare()  # binds now: a taken port fails here, before the kiosk says it is ready
+        self.host = host
+        self.port: int = self.server.bind_addr[1]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}"
+
+    def start(self) -> LanServer:
+        self._thread = threading.Thread(target=self.server.serve, name="halfday-kiosk-https", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and end the request threads (the kiosk's streams were told to end before)."""
+        self.server.stop()
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT_S)
+
+
 def check_schema(config: Config) -> None:
     """The kiosk does not migrate (the door and `halfday migrate` do): refuse a database at another schema."""
     if current_revision(config.database_url) != head_revision():
@@ -147,16 +191,30 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
+def cmd_certificate(config: Config, renew: bool) -> int:
+    files = ensure_certificate(config, renew=renew)
+    print(f"Certificat de la borne : {files.certificate}")
+    print(f"Empreinte SHA-256 : {fingerprint(files.certificate.read_bytes())}")
+    return 0
+
+
 def serve(config: Config) -> int:
+    # The certificate first: the app shows its fingerprint.
+    files = ensure_certificate(config) if config.kiosk.lan_host else None
     app = create_app(config)
     server = KioskServer(app, config.kiosk.host, config.kiosk.port)
+    lan = LanServer(app, config.kiosk.lan_host, config.kiosk.lan_port, files).start() if files else None
     # SIGTERM from systemd ends the loop like Ctrl-C does, so the streams and the bus link close cleanly.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    log.info("kiosque prêt sur %s", server.url)
+    log.info("borne prête sur %s", server.url)
+    if lan is not None:
+        log.info("accueil et tableau pour le réseau du lieu sur %s (empreinte %s)", lan.url, server.kiosk.fingerprint)
     try:
         server.run()
     finally:
-        server.stop()
+        server.stop()  # ends the streams of both listeners
+        if lan is not None:
+            lan.stop()
     return 0
 
 
@@ -166,6 +224,8 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMANDE")
     sub.add_parser("serve", help="servir la borne (par défaut)")
     sub.add_parser("password", help="définir le mot de passe de l'accueil (lu sur l'entrée standard ou demandé)")
+    p = sub.add_parser("certificate", help="créer le certificat HTTPS s'il manque, montrer son empreinte")
+    p.add_argument("--renew", action="store_true", help="en créer un nouveau (les navigateurs avertiront à nouveau)")
     p = sub.add_parser("vouchers", help="créer des bons prépayés à imprimer")
     p.add_argument("--count", type=int, required=True, help="nombre de bons")
     p.add_argument("--kind", choices=tuple(VOUCHER_KINDS), default="halfday", help="ce que le bon achète")
@@ -176,9 +236,11 @@ def main(argv: list[str]) -> int:
         check_schema(config)
         if args.command == "password":
             return cmd_password(config, sys.stdin)
+        if args.command == "certificate":
+            return cmd_certificate(config, args.renew)
         if args.command == "vouchers":
             return cmd_vouchers(config, args.count, args.kind)
         return serve(config)
-    except (ConfigError, KioskSetupError) as exc:
+    except (ConfigError, KioskSetupError, OSError) as exc:
         print(f"halfday kiosk : {exc}", file=sys.stderr)
         return 1

@@ -6,16 +6,19 @@ An app is `make_app(...)` plus its context object (found again with `context(app
 
 from __future__ import annotations
 
+import ipaddress
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, redirect, render_template, request, session
-from werkzeug.exceptions import HTTPException, SecurityError
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as BaseResponse
 
+from common.config import IPNetwork
 from common.i18n import LANGUAGES, _, current_language, init_i18n
 from common.web.csrf import csrf_token, csrf_valid
 from common.web.login import signed_in
@@ -39,7 +42,8 @@ class WebSettings:
     secret_key: bytes | str
     cookie_name: str
     language: str = "fr"
-    # Host names the app answers to (a DNS-rebinding page names another); None: any, for a test client.
+    # Host names the app answers to, besides IP addresses (a DNS-rebinding page names another); None: any, for a
+    # test client.
     trusted_hosts: tuple[str, ...] | None = None
     # Forms only: names, e-mails, codes.
     max_content_length: int = 64 * 1024
@@ -60,12 +64,15 @@ def make_app(import_name: str, settings: WebSettings, context_key: str, context:
         SESSION_COOKIE_SAMESITE="Strict",
         MAX_CONTENT_LENGTH=settings.max_content_length,
         TEMPLATES_AUTO_RELOAD=False,
-        TRUSTED_HOSTS=list(settings.trusted_hosts) if settings.trusted_hosts is not None else None,
+        HALFDAY_TRUSTED_HOSTS=(
+            frozenset(h.lower() for h in settings.trusted_hosts) if settings.trusted_hosts is not None else None
+        ),
         HALFDAY_ERROR_TEMPLATE=settings.error_template,
     )
     app.config.update(settings.extra)
     init_i18n(app, settings.language)
     app.extensions[context_key] = context
+    app.session_interface = SessionCookies()
     _install_hooks(app)
     return app
 
@@ -94,12 +101,53 @@ def local_target(target: str | None, default: str = "/", prefix: str = "/") -> s
     return target
 
 
+def host_trusted(host: str, names: frozenset[str] | None) -> bool:
+    """Whether a request's Host header (name or address, with or without a port) is one the app answers to.
+
+    An IP address is always answered: a page can only reach it under that address, so it is no rebinding. A name
+    must be one of `names`: a page of another site whose name was made to resolve here gets nothing."""
+    if names is None:
+        return True
+    host = host.strip().lower()
+    if host.startswith("["):  # [IPv6]:port
+        name = host[1:].partition("]")[0]
+    else:
+        name = host.partition(":")[0]
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return name.rstrip(".") in names
+    return True
+
+
+def from_addresses(address: str | None, networks: Iterable[IPNetwork]) -> bool:
+    """Whether a request's remote address is in one of `networks` (an IPv4 client of a dual-stack socket comes as
+    ::ffff:a.b.c.d and counts as a.b.c.d)."""
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.partition("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in networks)
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Session cookies marked Secure whenever the page came over HTTPS, so a browser never sends a signed-in
+    session over the plain listener (the touchscreen's, on loopback, keeps working without TLS)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure or super().get_cookie_secure(app)
+
+
 def _install_hooks(app: Flask) -> None:
     @app.before_request
     def check_request() -> Response | None:
-        if isinstance(request.routing_exception, SecurityError):
+        if not host_trusted(request.headers.get("Host", ""), app.config["HALFDAY_TRUSTED_HOSTS"]):
             # A host name the app does not answer to (a DNS-rebinding page): nothing else runs, not even a guard.
-            raise request.routing_exception
+            return Response(_("Nom d'hôte non autorisé."), status=400, mimetype="text/plain")
         g.started = time.perf_counter()
         if request.method in UNSAFE_METHODS and not csrf_valid():
             message = _("Ce formulaire a expiré ou ne vient pas de cette page. Rechargez la page et recommencez.")
@@ -137,9 +185,6 @@ def _install_hooks(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
-        if isinstance(error, SecurityError):
-            # No page: without a trusted host name, no link of the app can be made.
-            return Response(_("Nom d'hôte non autorisé."), status=400, mimetype="text/plain")
         messages: dict[int, Callable[[], str]] = {
             404: lambda: _("Cette page n'existe pas."),
             405: lambda: _("Cette action n'est pas possible ici."),

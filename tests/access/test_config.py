@@ -43,6 +43,10 @@ def test_the_file_init_writes_is_valid(tmp_path: Path) -> None:
         ({"hub": {"url": "mqtt://hub.example.org:1883", "public_key": "AAAA"}}, "hub.url", "mqtts://"),
         ({"hardware": {"pin_factory": "lgpio"}}, "hardware.reader.path", "lecteur simulé"),
         ({"lab": {"plaintext": True}}, "lab.plaintext", "inconnue"),
+        ({"kiosk": {"host": "0.0.0.0"}}, "kiosk.host", "lab.plaintext_kiosk"),
+        ({"kiosk": {"touchscreen_from": ["192.168.1.300"]}}, "kiosk.touchscreen_from", "adresse IP"),
+        ({"kiosk": {"hostnames": ["accueil local"]}}, "kiosk.hostnames", "nom d'hôte"),
+        ({"kiosk": {"tls_key_file": "/etc/halfday/k.key"}}, "kiosk.tls_key_file", "les deux"),
     ],
 )
 def test_bad_key_is_named(write_config: Callable[..., Path], overrides: dict[str, Any], key: str, problem: str) -> None:
@@ -90,9 +94,11 @@ def test_bus_identity_from_the_unit_environment(
 
 def test_a_lab_may_allow_each_dangerous_mix_by_its_name(write_config: Callable[..., Path]) -> None:
     hub = {"url": "mqtt://hub.example.org:1883", "public_key": "AAAA"}
-    lab = {"plaintext_hub": True, "simulated_reader_with_real_pins": True}
-    config = load_config(write_config({"hub": hub, "hardware": {"pin_factory": "lgpio"}, "lab": lab}))
+    lab = {"plaintext_hub": True, "simulated_reader_with_real_pins": True, "plaintext_kiosk": True}
+    overrides = {"hub": hub, "hardware": {"pin_factory": "lgpio"}, "kiosk": {"host": "0.0.0.0"}, "lab": lab}
+    config = load_config(write_config(overrides))
     assert config.hub is not None and config.hub.broker.url.startswith("mqtt://")
+    assert config.kiosk.host == "0.0.0.0"
     assert config.hardware.pin_factory == "lgpio" and config.hardware.reader.path.startswith("udp:")
     # A hub on this very machine (the demo's) crosses no network: plain MQTT is fine there.
     local = {"url": "mqtt://127.0.0.1:1883", "public_key": "AAAA"}

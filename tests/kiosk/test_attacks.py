@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import http.client
+import http.cookiejar
 import io
 import re
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from access.ledger import slot_at
@@ -21,9 +27,11 @@ from access.models import Credential, Pass, Sale
 from common.words import Slot
 from halfday.sample import ALICE, NEW_BADGE
 from kiosk.app import create_app
-from kiosk.serve import KioskServer
+from kiosk.serve import KioskServer, LanServer
+from kiosk.tls import ensure_certificate, fingerprint
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.door import DoorRig
-from tests.support.kiosk import TEST_TUNING, record_taps
+from tests.support.kiosk import TEST_TUNING, record_taps, site_network_address
 from tests.support.site import MANAGER_PASSWORD, Site
 from tests.support.wait import wait_until
 
@@ -218,6 +226,117 @@ def test_counter_passes_are_sold_only_in_the_configured_hours(site: Site) -> Non
         app.extensions["halfday.kiosk"].close()
 
 
+# ---------------------------------------------------------------------------------------------- 4. the site's network
+
+
+class Guest:
+    """A browser-less client on the site's Wi-Fi: HTTPS to the kiosk's site listener, cookies kept, any Host."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        context = ssl.create_default_context()
+        # The certificate is self-signed: what proves it is its fingerprint, compared below like the manager does.
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=context), urllib.request.HTTPCookieProcessor(self.cookies)
+        )
+
+    def open(self, path: str, data: dict[str, str] | None = None, host: str | None = None) -> tuple[int, str]:
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        request = urllib.request.Request(self.url + path, data=body, headers={"Host": host} if host else {})
+        try:
+            with self.opener.open(request, timeout=5) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as refused:
+            return refused.code, refused.read().decode()
+
+    def token(self, path: str) -> str:
+        status, text = self.open(path)
+        found = re.search(r'name="csrf_token" value="([^"]+)"', text)
+        assert status == 200 and found is not None, f"no form on {path}"
+        return found.group(1)
+
+
+@pytest.fixture
+def on_the_lan(site: Site) -> Iterator[tuple[KioskServer, LanServer]]:
+    """The kiosk as `halfday kiosk` serves it: the touchscreen's listener on loopback, the site's over HTTPS on
+    this machine's network address."""
+    address = site_network_address()
+    config = site.reconfigure({"kiosk": {"lan_host": address}})
+    files = ensure_certificate(config)
+    app = create_app(config, connect_bus=False, tuning=TEST_TUNING)
+    touchscreen = KioskServer(app).start()
+    lan = LanServer(app, address, 0, files).start()
+    yield touchscreen, lan
+    touchscreen.stop()
+    lan.stop()
+
+
+def test_the_site_network_gets_the_admin_over_https_and_nothing_of_the_touchscreen(
+    site: Site, on_the_lan: tuple[KioskServer, LanServer]
+) -> None:
+    """Once, anyone on the Wi-Fi could buy a door-opening counter pass, read a walk-in's code from /pass/<id> and
+    follow every tap on /events; the manager's password crossed the network in clear."""
+    touchscreen, lan = on_the_lan
+    walk_in = touchscreen.app.test_client()  # at the touchscreen itself
+    code = buy_pass(walk_in, site)
+    with site.db.read() as session:
+        pass_id = session.scalars(select(Pass.id)).one()
+    site.set_password()
+    guest = Guest(lan.url)
+    token = guest.token("/admin/login")  # a session and its form token, from a page the network may see
+    sale = {"csrf_token": token, "name": "Eve", "email": "eve@example.org", "provider": "counter"}
+    for path, data in (
+        ("/", None),
+        ("/buy/pass_halfday", None),
+        ("/buy/pass_halfday", sale),
+        ("/buy/card", {"csrf_token": token}),
+        (f"/pass/{pass_id}", None),
+        ("/code", {"csrf_token": token, "code": code}),
+        ("/events", None),
+    ):
+        status, text = guest.open(path, data)
+        assert status == 403, (path, status)
+        assert code not in text and "Cette page n'est disponible que sur l'écran de la borne" in html.unescape(text)
+    assert passes(site) == 1  # nothing sold from the Wi-Fi
+    # The admin and the wall display are the network's, over TLS, under the certificate the display names.
+    peer = ssl.get_server_certificate((lan.host, lan.port))
+    status, wall = guest.open("/display/")
+    assert status == 200 and fingerprint(peer.encode()) in wall
+    status, _ = guest.open("/admin/login", {"csrf_token": token, "password": MANAGER_PASSWORD})
+    assert status == 200 and "Tableau de bord" in guest.open("/admin/")[1]
+    assert [cookie.secure for cookie in guest.cookies] == [True]  # never sent back over plain HTTP
+    # A page elsewhere whose name now resolves to the kiosk (DNS rebinding) gets nothing, on either listener.
+    assert guest.open("/admin/", host="evil.example")[0] == 400
+    plain = http.client.HTTPConnection("127.0.0.1", touchscreen.port, timeout=5)
+    plain.request("GET", "/", headers={"Host": f"evil.example:{touchscreen.port}"})
+    assert plain.getresponse().status == 400
+    plain.close()
+
+
+def test_a_rebinding_page_in_a_browser_reaches_nothing(
+    browser: Browser, site: Site, on_the_lan: tuple[KioskServer, LanServer]
+) -> None:
+    """The same attack as a guest's browser plays it: a page of evil.example, its name now resolved to the kiosk."""
+    _, lan = on_the_lan
+    site.set_password()
+    rebound = browser.browser_type.launch(
+        executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, f"--host-resolver-rules=MAP evil.example {lan.host}"]
+    )
+    try:
+        page = rebound.new_context(ignore_https_errors=True).new_page()
+        answer = page.goto(f"https://evil.example:{lan.port}/admin/login")
+        assert answer is not None and answer.status == 400
+        assert page.locator("form").count() == 0
+        answer = page.goto(f"{lan.url}/admin/login")  # by its address, the kiosk answers
+        assert answer is not None and answer.status == 200
+        expect(page.locator("#password")).to_be_visible()
+    finally:
+        rebound.close()
+
+
 # ---------------------------------------------------------------------------------------------- 5. idle streams
 
 
@@ -225,19 +344,22 @@ def test_idle_event_streams_cannot_freeze_the_kiosk(kiosk: KioskServer) -> None:
     """Sixteen idle event streams once took every server thread: the touchscreen stopped answering."""
     host, port = "127.0.0.1", kiosk.port
     streams: list[http.client.HTTPConnection] = []
-    statuses = []
+    answers: list[http.client.HTTPResponse] = []  # held: a response let go closes its socket, and its stream
     try:
         for _ in range(16):
             connection = http.client.HTTPConnection(host, port, timeout=5)
             streams.append(connection)
             connection.request("GET", "/events")
-            statuses.append(connection.getresponse().status)  # headers only: the stream stays open, idle
+            answers.append(connection.getresponse())  # headers only: the stream stays open, idle
+        statuses = [answer.status for answer in answers]
         assert statuses.count(200) == TEST_TUNING.streams_per_client and set(statuses) == {200, 503}
         page = http.client.HTTPConnection(host, port, timeout=2)
         streams.append(page)
         page.request("GET", "/")
         assert page.getresponse().status == 200  # the touchscreen still answers at once
     finally:
+        for answer in answers:
+            answer.close()
         for connection in streams:
             connection.close()
     # A stream given back is a stream free again (the server notices the browser left within a poll).

@@ -4,6 +4,9 @@ recorded without the door's hardware, screenshots."""
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+import json
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +42,17 @@ TEST_TUNING = Tuning(
 )
 # The kiosk's site: its reader lets the same badge tap again after 0.3 s, and its pulse is short.
 KIOSK_SITE: dict[str, Any] = {"door": {"unlock_s": 0.6}, "hardware": {"reader": {"debounce_s": 0.3}}}
+
+
+def site_network_address() -> str:
+    """An address of this machine other than loopback: where a guest on the site's Wi-Fi reaches the kiosk. The
+    attack tests need one; a machine without any network fails them loudly rather than testing nothing."""
+    shown = subprocess.run(["ip", "-j", "-4", "addr", "show", "scope", "global"], capture_output=True, check=True)
+    for interface in json.loads(shown.stdout):
+        for address in interface.get("addr_info", []):
+            if not ipaddress.ip_address(address["local"]).is_loopback:
+                return str(address["local"])
+    raise AssertionError("this machine has no network address besides loopback: the site's network cannot be played")
 
 
 def record_taps(site: Site, uids: list[str]) -> None:
