@@ -11,9 +11,12 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := mosquitto chromium libusb-1.0-0 systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test demo lint types unit soak system-packages venv clean
+# The uv that `make lock` resolves with (it is not needed by anything else).
+UV_VERSION := 0.13.9
 
-test: system-packages venv lint types unit
+.PHONY: test demo lint types unit soak system-packages venv lock-check lock clean
+
+test: system-packages lock-check venv lint types unit
 
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -26,11 +29,24 @@ system-packages:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The runtime dependencies exactly as the appliance gets them (requirements.lock, hash-checked), then the project and
+# its test tools.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
+
+# requirements.lock must have been made from pyproject.toml's current dependencies. Offline and without the venv:
+# it compares the digest in the lock's header with pyproject.toml, nothing is resolved.
+lock-check:
+	@$(PYTHON) install/lockfile.py check
+
+# Make requirements.lock again from pyproject.toml (needs PyPI); UPGRADE=1 moves every pin to the newest release.
+lock: venv
+	$(BIN)/pip install -q 'uv==$(UV_VERSION)'
+	$(BIN)/python install/lockfile.py update --uv $(BIN)/uv $(if $(UPGRADE),--upgrade)
 
 lint: venv
 	$(BIN)/ruff check .

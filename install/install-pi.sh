@@ -4,8 +4,12 @@
 #
 # Idempotent: every step looks first and acts only when something differs, so a second run prints no action.
 # Every action is printed as a line starting with "+ "; --dry-run prints them and changes nothing.
-# Secrets (bus passwords, the hub's key and password) are files of mode 0600; nothing listens on the network but
-# the kiosk, on the host and port of [kiosk] in /etc/halfday/halfday.toml.
+# The door, the kiosk and sync run as users of their own (halfday-door, halfday-kiosk, halfday-sync), so that one
+# compromised process cannot read another's secrets: each bus password is 0600 to its own service's user, the hub's
+# key and password to sync's. The three share the group halfday, which owns the state folder (2770) and the ledger
+# in it (0660). An install from before, with one user halfday for all three, is migrated by a run of this script.
+# Nothing listens on the network but the kiosk, on the host and port of [kiosk] in /etc/halfday/halfday.toml.
+# Python dependencies come from requirements.lock, each file checked against its hash (pip --require-hashes).
 set -euo pipefail
 # `printf ... | place_text` must run place_text in this shell, so that the CHANGED it sets is seen.
 shopt -s lastpipe
@@ -36,7 +40,8 @@ Installs halfday on Raspberry Pi OS (Bookworm). Run it again at will: it only ch
   --source DIR             sources de halfday (défaut : le dépôt qui contient ce script)
 
 Environnement : HALFDAY_MANAGER_PASSWORD (mot de passe de l'accueil, sinon demandé au terminal),
-HALFDAY_PIP_ARGS (options de pip, par ex. --no-index --find-links /media/usb/wheels), HALFDAY_PYTHON (python3).
+HALFDAY_PIP_ARGS (options de pip, par ex. --no-index --find-links /media/usb/wheels : des fichiers de PyPI, dont
+pip vérifie l'empreinte inscrite dans requirements.lock), HALFDAY_PYTHON (python3).
 EOF
 }
 
@@ -101,13 +106,20 @@ BUS_DIR=$ETC/bus
 HUB_DIR=$ETC/hub
 STATE=/var/lib/halfday
 DATABASE=$STATE/halfday.db
+LOCK=requirements.lock
 OPT=/opt/halfday
 VENV=$OPT/venv
 UNIT_DIR=/etc/systemd/system
-BUS_USERS=(door kiosk sync)
+# The appliance's daemons: each runs as the user halfday-NAME and connects to the local bus as NAME.
+SERVICES=(door kiosk sync)
+# The group of the three, which owns the state folder and the ledger; no user is named so any more.
+GROUP=halfday
+# The one user of the three daemons before each had its own: its presence means an install to migrate.
+OLD_USER=halfday
 # python3-lgpio comes from the distribution (the venv sees it through --system-site-packages): gpiozero's lgpio pin
-# factory talks to /dev/gpiochip*, the only GPIO interface on a Pi 5 and on current kernels.
-PACKAGES=(python3-venv python3-lgpio libusb-1.0-0 mosquitto)
+# factory talks to /dev/gpiochip*, the only GPIO interface on a Pi 5 and on current kernels. python3-wheel, with
+# the venv's setuptools, builds the locked sdists (pyDes) without pip fetching a build backend unchecked.
+PACKAGES=(python3-venv python3-wheel python3-lgpio libusb-1.0-0 mosquitto)
 APPLIANCE_UNITS=(halfday-bus halfday-door halfday-kiosk halfday-sync)
 if [ "$SCREEN" = 1 ]; then
     PACKAGES+=(cage "$CHROMIUM_PACKAGE")
@@ -123,6 +135,9 @@ t() {
 
 [ -f "$SOURCE/pyproject.toml" ] && [ -d "$SOURCE/systemd" ] || die "$SOURCE n'est pas un dépôt halfday (--source)"
 SOURCE="$(cd "$SOURCE" && pwd)"
+# A lock made for other dependencies than pyproject.toml's would install something nobody tested.
+"$PYTHON" "$SOURCE/install/lockfile.py" --root "$SOURCE" check ||
+    die "$LOCK ne correspond pas à pyproject.toml : refaites-le (make lock) avant d'installer"
 if [ -n "$ROOT" ]; then
     [ -d "$ROOT" ] || die "--root $ROOT n'est pas un dossier"
     ROOT="$(cd "$ROOT" && pwd)"
@@ -185,12 +200,24 @@ announce() {
 }
 
 # Whether PATH's owner is other than OWNER (user:group). Under --root the users exist only in DIR/etc/passwd,
-# not on this machine, so ownership cannot be read back: it is set whenever a file is written.
+# not on this machine, so ownership cannot be read back: it is set whenever a file is written, and everywhere one
+# of halfday's accounts should own something when FORCE_OWNER is 1 (a migration, or files the CLI made as root).
+FORCE_OWNER=0
 owner_differs() {
-    if [ -n "$ROOT" ] || [ ! -e "$1" ]; then
-        return 1
+    [ -e "$1" ] || return 1
+    if [ -n "$ROOT" ]; then
+        case "$2" in
+            *halfday*) [ "$FORCE_OWNER" = 1 ] ;;
+            *) return 1 ;;
+        esac
+        return
     fi
-    [ "$(stat -c %U:%G "$1")" != "$2" ]
+    local current
+    current="$(stat -c %U:%G "$1")"
+    case "$2" in
+        :*) [ "${current#*:}" != "${2#:}" ] ;; # :GROUP, whoever the user
+        *) [ "$current" != "$2" ] ;;
+    esac
 }
 
 # Give the target file or folder PATH the mode and owner, if it has not got them.
@@ -294,10 +321,11 @@ unit_state() {
     systemctl "${ROOT_OPT[@]}" is-enabled "$1" 2>/dev/null || true
 }
 
-# The project's files that make the installed package: what the venv's stamp is computed from and pip is given.
+# The project's files that make the installed package and its lock: what the venv's stamp is computed from and pip
+# is given.
 source_paths() {
     local path
-    for path in pyproject.toml README.md access common halfday hardware kiosk sync bench; do
+    for path in pyproject.toml "$LOCK" README.md access common halfday hardware kiosk sync bench; do
         if [ -e "$SOURCE/$path" ]; then
             printf '%s\n' "$path"
         fi
@@ -341,16 +369,27 @@ fi
 # ---------------------------------------------------------------------------------------------- accounts
 
 echo "halfday : comptes"
-# halfday runs the door, the kiosk and sync; only the door's unit adds the device groups (gpio, halfday-reader).
-# halfday-screen runs the browser and can read nothing of halfday's.
-for group in gpio halfday-reader; do
+# halfday-door, halfday-kiosk and halfday-sync, each with the group halfday as its own: a kiosk taken over cannot
+# read the door's or sync's bus password, nor the hub's key. Only the door's unit adds the device groups (gpio,
+# halfday-reader). halfday-screen runs the browser and can read nothing of halfday's.
+for group in gpio halfday-reader "$GROUP"; do
     if ! has_group "$group"; then
         run groupadd "${ROOT_OPT[@]}" --system "$group"
     fi
 done
-if ! has_user halfday; then
-    run useradd "${ROOT_OPT[@]}" --system --user-group --home-dir "$STATE" --no-create-home \
-        --shell /usr/sbin/nologin --comment "halfday door, kiosk, sync" halfday
+for service in "${SERVICES[@]}"; do
+    if ! has_user "halfday-$service"; then
+        run useradd "${ROOT_OPT[@]}" --system --gid "$GROUP" --home-dir "$STATE" --no-create-home \
+            --shell /usr/sbin/nologin --comment "halfday $service" "halfday-$service"
+    fi
+done
+# Before, the three ran as one user, halfday (with the group halfday, kept as the shared group): every file it owns
+# goes to its new owner below, the services restart as their own users, then the old user is removed.
+MIGRATE=0
+if has_user "$OLD_USER"; then
+    MIGRATE=1
+    FORCE_OWNER=1
+    note "installation à un seul compte ($OLD_USER) : la porte, la borne et la synchro passent chacune sous le sien"
 fi
 if [ "$SCREEN" = 1 ] && ! has_user halfday-screen; then
     run useradd "${ROOT_OPT[@]}" --system --user-group --home-dir /var/lib/halfday-screen --no-create-home \
@@ -361,9 +400,11 @@ fi
 
 ensure_dir /etc 0755 root:root
 ensure_dir $ETC 0755 root:root
-ensure_dir $BUS_DIR 0750 root:halfday
+ensure_dir $BUS_DIR 0750 root:$GROUP
 ensure_dir /var/lib 0755 root:root
-ensure_dir $STATE 0750 halfday:halfday
+# Shared by the three: group-writable so that each may create the ledger's -wal and -shm, setgid so that whatever
+# is created here belongs to the group. Owned by root, so that no service may open it to others.
+ensure_dir $STATE 2770 root:$GROUP
 ensure_dir /opt 0755 root:root
 ensure_dir $OPT 0755 root:root
 ensure_dir $OPT/bin 0755 root:root
@@ -386,14 +427,17 @@ if [ "$(cat "$(t "$VENV")/.halfday-source" 2>/dev/null || true)" != "$digest" ];
     mkdir -p "$WORK/src"
     mapfile -t paths < <(source_paths)
     tar -C "$SOURCE" --exclude=__pycache__ --exclude='*.pyc' -cf - "${paths[@]}" | tar -C "$WORK/src" -xf -
+    # The dependencies exactly as locked: pip refuses any file whose sha256 is not in the lock, whatever an index
+    # or a mirror serves. No build isolation: it would fetch setuptools and wheel unchecked to build an sdist
+    # (pyDes); the distribution's build it.
     # shellcheck disable=SC2086 # HALFDAY_PIP_ARGS is a list of options
-    run "$VPYTHON" -m pip install --quiet --disable-pip-version-check $PIP_ARGS "$WORK/src"
-    if [ -f "$(t "$VENV")/.halfday-source" ]; then
-        # Same version number, new code: pip would keep the installed copy.
-        # shellcheck disable=SC2086
-        run "$VPYTHON" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps $PIP_ARGS \
-            "$WORK/src"
-    fi
+    run "$VPYTHON" -m pip install --quiet --disable-pip-version-check --require-hashes --no-build-isolation $PIP_ARGS \
+        -r "$WORK/src/$LOCK"
+    # Then halfday alone, built with the locked setuptools. --force-reinstall: the same version number with new
+    # code would otherwise be kept.
+    # shellcheck disable=SC2086
+    run "$VPYTHON" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+        --force-reinstall $PIP_ARGS "$WORK/src"
     printf '%s\n' "$digest" | place_text "$VENV/.halfday-source" 0644 root:root
     UPGRADED=1
 fi
@@ -429,7 +473,7 @@ toml_string() {
 
 if [ -n "$HUB_URL" ]; then
     echo "halfday : lien avec le hub ($HUB_URL)"
-    ensure_dir $HUB_DIR 0750 root:halfday
+    ensure_dir $HUB_DIR 0750 root:$GROUP
     # The CA and the client certificate are public; the key and the password are sync's alone.
     hub_keys=()
     if [ -n "$HUB_CA" ]; then
@@ -438,11 +482,11 @@ if [ -n "$HUB_URL" ]; then
     fi
     if [ -n "$HUB_CERT" ]; then
         place "$HUB_CERT" $HUB_DIR/client.pem 0644 root:root
-        place "$HUB_KEY" $HUB_DIR/client.key 0600 halfday:halfday
+        place "$HUB_KEY" $HUB_DIR/client.key 0600 halfday-sync:$GROUP
         hub_keys+=("cert_file = \"$HUB_DIR/client.pem\"" "key_file = \"$HUB_DIR/client.key\"")
     fi
     if [ -n "$HUB_PASSWORD_FILE" ]; then
-        place "$HUB_PASSWORD_FILE" $HUB_DIR/password 0600 halfday:halfday
+        place "$HUB_PASSWORD_FILE" $HUB_DIR/password 0600 halfday-sync:$GROUP
         hub_keys+=("password_file = \"$HUB_DIR/password\"")
     fi
     if has_hub_section; then
@@ -470,6 +514,13 @@ if [ -n "$HUB_URL" ]; then
         fi
         CONFIG_CHANGED=1
     fi
+fi
+if [ -z "$HUB_URL" ] && [ -d "$(t $HUB_DIR)" ]; then
+    # Whatever this run's options, the hub's private files are sync's (an install migrated without --hub-* too).
+    ensure_dir $HUB_DIR 0750 root:$GROUP
+    for file in $HUB_DIR/client.key $HUB_DIR/password; do
+        fix_mode_owner "$file" 0600 "halfday-sync:$GROUP"
+    done
 fi
 NETWORKED=0
 if has_hub_section || { [ "$DRY" = 1 ] && [ -n "$HUB_URL" ]; }; then
@@ -512,18 +563,55 @@ if ! password_set 2>/dev/null; then
     fi
 fi
 
-# The CLI ran as root: hand the database to the services' user, private.
-if [ "$STATE_CHANGED" = 1 ]; then
-    run chown -R halfday:halfday "$(t "$STATE")"
-    if [ "$DRY" = 0 ]; then
-        for file in "$(t "$DATABASE")" "$(t "$DATABASE")"-wal "$(t "$DATABASE")"-shm; do
-            if [ -e "$file" ] && [ "$(stat -c %a "$file")" != 600 ]; then
-                run chmod 0600 "$file"
+# Who owns each file of the state folder, and its mode, as OWNER MODE (OWNER :GROUP: whoever the user). The ledger
+# is the three services': SQLite gives its -wal and -shm the database's mode and they belong to whichever service
+# opened it first. The kiosk's secrets and sync's own state are theirs alone. The names are the code's
+# (kiosk/auth.py, kiosk/vouchers.py, sync/agent/__init__.py); other files are left to whoever made them.
+state_file_owner() {
+    local ledger="${DATABASE##*/}"
+    case "$1" in
+        "$ledger") echo "root:$GROUP 0660" ;;
+        "$ledger"-wal | "$ledger"-shm | "$ledger"-journal) echo ":$GROUP 0660" ;;
+        kiosk-secret.key | voucher.key) echo "halfday-kiosk:$GROUP 0600" ;;
+        sync-state.sqlite | sync-state.sqlite-wal | sync-state.sqlite-shm | sync-state.sqlite-journal)
+            echo "halfday-sync:$GROUP 0600" ;;
+        *) return 1 ;;
+    esac
+}
+
+if [ "$MIGRATE" = 1 ]; then
+    echo "halfday : fichiers de l'ancien compte $OLD_USER"
+    if [ -z "$ROOT" ]; then
+        # Until the new units start, at the end: an old one restarting now would take the folder back for the old
+        # user (its StateDirectory=), and its process could not read its password any more.
+        for service in "${SERVICES[@]}"; do
+            if systemctl is-active --quiet "halfday-$service.service"; then
+                run systemctl stop "halfday-$service.service"
             fi
         done
+        ensure_dir $STATE 2770 root:$GROUP
+        # Everything of the old user's goes to root, in the group; the files below then go to their owners.
+        if [ -n "$(find "$STATE" -user "$OLD_USER" -print -quit)" ]; then
+            run find "$STATE" -user "$OLD_USER" -exec chown "root:$GROUP" '{}' +
+        fi
+    else
+        run chown -R "root:$GROUP" "$(t "$STATE")"
     fi
-elif [ -z "$ROOT" ] && [ -d "$STATE" ] && [ -n "$(find "$STATE" ! -user halfday -print -quit)" ]; then
-    run chown -R halfday:halfday "$STATE"
+fi
+# The CLI ran as root (the ledger it made is 0600 root): under --root, give every file its owner again.
+if [ "$STATE_CHANGED" = 1 ]; then
+    FORCE_OWNER=1
+fi
+for path in "$(t "$STATE")"/* "$(t "$STATE")"/.[!.]*; do
+    if [ -f "$path" ] && [ ! -L "$path" ] && spec="$(state_file_owner "${path##*/}")"; then
+        fix_mode_owner "$STATE/${path##*/}" "${spec#* }" "${spec% *}"
+    fi
+done
+FORCE_OWNER=$MIGRATE
+if [ "$DRY" = 1 ] && [ ! -e "$(t "$DATABASE")" ]; then
+    # What `halfday init` would have made, had this not been a dry run.
+    run chown "root:$GROUP" "$(t "$DATABASE")"
+    run chmod 0660 "$(t "$DATABASE")"
 fi
 
 # ------------------------------------------------------------------------------------------------ local bus
@@ -531,8 +619,9 @@ fi
 echo "halfday : bus local (Mosquitto sur 127.0.0.1)"
 BUS_DIRTY=0
 NEW_BUS_USERS=0
-for user in "${BUS_USERS[@]}"; do
-    secret "$BUS_DIR/$user.password" halfday:halfday
+# Each password readable by its own service's user alone: the kiosk cannot connect as the door, nor as sync.
+for service in "${SERVICES[@]}"; do
+    secret "$BUS_DIR/$service.password" "halfday-$service:$GROUP"
     NEW_BUS_USERS=$((NEW_BUS_USERS + CHANGED))
 done
 passwd_users="$(cut -d: -f1 "$(t "$ETC/mosquitto.passwd")" 2>/dev/null | sort | tr '\n' ' ' || true)"
@@ -540,8 +629,8 @@ if [ "$NEW_BUS_USERS" -gt 0 ] || [ "$passwd_users" != "door kiosk sync " ]; then
     # The broker's file holds only salted hashes (mosquitto_passwd -U hashes a file of user:password in place).
     if [ "$DRY" = 0 ]; then
         : >"$WORK/mosquitto.passwd"
-        for user in "${BUS_USERS[@]}"; do
-            printf '%s:%s\n' "$user" "$(cat "$(t "$BUS_DIR/$user.password")")" >>"$WORK/mosquitto.passwd"
+        for service in "${SERVICES[@]}"; do
+            printf '%s:%s\n' "$service" "$(cat "$(t "$BUS_DIR/$service.password")")" >>"$WORK/mosquitto.passwd"
         done
         mosquitto_passwd -U "$WORK/mosquitto.passwd"
     fi
@@ -676,6 +765,13 @@ else
             run systemctl start "$unit.service"
         fi
     done
+fi
+
+if [ "$MIGRATE" = 1 ]; then
+    # Nothing runs as the old user any more, and it owns nothing: its group stays, the three's. userdel says so.
+    if ! run userdel "${ROOT_OPT[@]}" "$OLD_USER"; then
+        note "le compte $OLD_USER n'a pas pu être supprimé (un processus l'utilise encore ?) : relancez ce script"
+    fi
 fi
 
 echo "halfday : installé."

@@ -42,6 +42,10 @@ EXPOSURE = {
 }
 DAEMONS = [unit for unit in UNITS if unit != "halfday-screen.service"]
 APPLIANCE_DAEMONS = ["halfday-door.service", "halfday-kiosk.service", "halfday-sync.service"]
+STATE_DIR = "/var/lib/halfday"
+# Nothing for other users anywhere. The door and the kiosk share with their group what they create; sync keeps its
+# own state (sync-state.sqlite) to itself. The shared ledger does not depend on it (SQLite copies its mode).
+UMASKS = {"halfday-door.service": "0007", "halfday-kiosk.service": "0007"}
 NETWORK_TARGETS = {"network-online.target", "network.target"}
 DEPENDENCY_KEYS = ("After", "Wants", "Requires", "Requisite", "BindsTo", "PartOf")
 
@@ -148,20 +152,35 @@ def test_daemons_are_strict(unit: str) -> None:
     assert s["RestrictNamespaces"] == ["yes"]
     assert s["SystemCallArchitectures"] == ["native"]
     assert s["SystemCallFilter"][0] == "@system-service"
-    assert s["UMask"] == ["0077"]
+    assert s["UMask"] == [UMASKS.get(unit, "0077")]
 
 
 @pytest.mark.parametrize("unit", APPLIANCE_DAEMONS)
 def test_appliance_daemons_share_the_state_directory_and_have_their_own_bus_user(unit: str) -> None:
     s = service(unit)
-    assert s["User"] == ["halfday"]
-    assert s["StateDirectory"] == ["halfday"]
     name = unit.removeprefix("halfday-").removesuffix(".service")
+    # A Unix user of its own, in the group that owns the shared state folder and the ledger.
+    assert s["User"] == [f"halfday-{name}"]
+    assert s["Group"] == ["halfday"]
+    # Written by all three, made by the installer: StateDirectory= would chown it, and all in it, to each unit's user
+    # in turn at each start.
+    assert "StateDirectory" not in s
+    assert s["ReadWritePaths"] == [STATE_DIR]
     environment = words(s["Environment"])
     assert f"HALFDAY_BUS_USERNAME={name}" in environment
     assert f"HALFDAY_BUS_PASSWORD_FILE=/etc/halfday/bus/{name}.password" in environment
     acl_users = re.findall(r"^user (\S+)$", (SYSTEMD_DIR / "halfday-bus.acl").read_text(), re.MULTILINE)
     assert name in acl_users
+
+
+def test_no_two_appliance_processes_share_a_user() -> None:
+    users = [
+        service(unit)["User"][-1] for unit in [*APPLIANCE_DAEMONS, "halfday-bus.service", "halfday-screen.service"]
+    ]
+    assert len(set(users)) == len(users)
+    # The device groups are the door's alone.
+    for unit in APPLIANCE_DAEMONS[1:]:
+        assert not words(service(unit).get("SupplementaryGroups", [])), unit
 
 
 def test_the_door_needs_nothing_but_itself() -> None:
