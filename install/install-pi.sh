@@ -8,7 +8,9 @@
 # compromised process cannot read another's secrets: each bus password is 0600 to its own service's user, the hub's
 # key and password to sync's. The three share the group halfday, which owns the state folder (2770) and the ledger
 # in it (0660). An install from before, with one user halfday for all three, is migrated by a run of this script.
-# Nothing listens on the network but the kiosk, on the host and port of [kiosk] in /etc/halfday/halfday.toml.
+# Nothing listens on the network but the kiosk: the touchscreen's plain HTTP on loopback (host, port of [kiosk] in
+# /etc/halfday/halfday.toml), the admin and the wall display over HTTPS (lan_host, lan_port), under a certificate
+# made here.
 # Python dependencies come from requirements.lock, each file checked against its hash (pip --require-hashes).
 set -euo pipefail
 # `printf ... | place_text` must run place_text in this shell, so that the CHANGED it sets is seen.
@@ -563,6 +565,31 @@ if ! password_set 2>/dev/null; then
     fi
 fi
 
+# ------------------------------------------------------------------------------------------ HTTPS certificate
+
+# The site's network reaches the admin and the wall display over HTTPS only, under a certificate made here, once
+# (kiosk/tls.py): the manager compares its fingerprint, shown on the wall display, with the browser's.
+certificate_made() {
+    [ -x "$VPYTHON" ] && [ -f "$(t "$CONFIG")" ] || return 1
+    "$VPYTHON" - "$(cli_config)" <<'PY'
+import sys
+
+from access.config import load_config
+from kiosk.tls import certificate_files
+
+config = load_config(sys.argv[1])
+files = certificate_files(config)
+sys.exit(0 if not config.kiosk.lan_host or (files.certificate.is_file() and files.key.is_file()) else 1)
+PY
+}
+
+if ! certificate_made 2>/dev/null; then
+    if announce "halfday kiosk certificate (certificat HTTPS de l'accueil ; son empreinte s'affiche au tableau mural)"; then
+        ( umask 077 && "$HALFDAY" kiosk --config "$(cli_config)" certificate )
+    fi
+    STATE_CHANGED=1
+fi
+
 # Who owns each file of the state folder, and its mode, as OWNER MODE (OWNER :GROUP: whoever the user). The ledger
 # is the three services': SQLite gives its -wal and -shm the database's mode and they belong to whichever service
 # opened it first. The kiosk's secrets and sync's own state are theirs alone. The names are the code's
@@ -572,7 +599,9 @@ state_file_owner() {
     case "$1" in
         "$ledger") echo "root:$GROUP 0660" ;;
         "$ledger"-wal | "$ledger"-shm | "$ledger"-journal) echo ":$GROUP 0660" ;;
-        kiosk-secret.key | voucher.key) echo "halfday-kiosk:$GROUP 0600" ;;
+        kiosk-secret.key | voucher.key | kiosk-tls.key) echo "halfday-kiosk:$GROUP 0600" ;;
+        kiosk-tls.crt) echo "halfday-kiosk:$GROUP 0644" ;;
+        door-snapshot.json | door-rescue.jsonl) echo "halfday-door:$GROUP 0600" ;;
         sync-state.sqlite | sync-state.sqlite-wal | sync-state.sqlite-shm | sync-state.sqlite-journal)
             echo "halfday-sync:$GROUP 0600" ;;
         *) return 1 ;;

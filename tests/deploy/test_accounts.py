@@ -175,6 +175,9 @@ def test_files_belong_to_the_service_that_needs_them(site: Installed | Migrated)
         BUS: (f"root:{GROUP}", 0o750),
         STATE: (f"root:{GROUP}", 0o2770),
         LEDGER: (f"root:{GROUP}", 0o660),
+        # The HTTPS certificate the installer made for the site's network: its key the kiosk's alone.
+        STATE / "kiosk-tls.key": (f"halfday-kiosk:{GROUP}", 0o600),
+        STATE / "kiosk-tls.crt": (f"halfday-kiosk:{GROUP}", 0o644),
     }
     if isinstance(site, Migrated):
         # The files the old services had made for themselves.
@@ -233,7 +236,7 @@ def test_the_three_share_the_ledger_whoever_opens_it_first(site: Installed | Mig
 def test_the_kiosk_makes_and_keeps_its_secrets_for_itself(site: Installed | Migrated) -> None:
     # The kiosk's own code for its secrets (common/secrets.py, as installed), under its unit's user and umask:
     # made 0600 on first use, then read back without being refused as readable by others.
-    paths = [str(site.root / STATE / name) for name in KIOSK_SECRETS]
+    paths = [str(site.root / STATE / name) for name in (*KIOSK_SECRETS, "kiosk-tls.key")]
     use = "import sys\nfrom pathlib import Path\nfrom common.secrets import private_file\n"
     use += "for path in sys.argv[1:]:\n    assert len(private_file(Path(path))) >= 32\n"
     kiosk = credentials(site, "kiosk")
