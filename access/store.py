@@ -85,13 +85,18 @@ def _utc_text(at: dt.datetime) -> str:
 
 
 def append_events(
-    session: Session, device_id: str, items: list[tuple[str, dict[str, Any], Stamp]]
+    session: Session,
+    device_id: str,
+    items: list[tuple[str, dict[str, Any], Stamp]],
+    event_ids: list[str] | None = None,
 ) -> list[tuple[str, int]]:
-    """Append events and their outbox rows in the caller's transaction; returns [(event id, seq)]."""
+    """Append events and their outbox rows in the caller's transaction; returns [(event id, seq)]. The ids are new
+    unless given (events the door journaled while the ledger could not be written)."""
     if not items:
         return []
     first = next_seq(session, device_id)
-    ids = [(new_id(), first + i) for i in range(len(items))]
+    chosen = event_ids if event_ids is not None else [new_id() for _ in items]
+    ids = [(event_id, first + i) for i, event_id in enumerate(chosen)]
     conn = session.connection()
     conn.exec_driver_sql(
         _EVENT_SQL,
@@ -176,6 +181,42 @@ def record_entries(
 def record_entry(session: Session, site_id: str, device_id: str, decision: Decision, stamp: Stamp) -> tuple[str, int]:
     """Record one tap's decision: the event, its outbox row and any use, in the caller's one transaction."""
     return record_entries(session, site_id, device_id, [(decision, stamp)])[0]
+
+
+@dataclass(frozen=True)
+class Rescued:
+    """An event the door decided on while its ledger was unreadable, kept in its rescue journal."""
+
+    event_id: str
+    kind: str
+    data: dict[str, Any]
+    stamp: Stamp
+
+
+# Ids looked up at once when replaying (well under SQLite's limit on a statement's parameters).
+_REPLAY_CHUNK = 500
+_REPLAY_USE_SQL = _USE_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO")
+
+
+def replay_events(session: Session, site_id: str, device_id: str, rescued: list[Rescued]) -> int:
+    """Write journaled events into the ledger, in the caller's transaction: each once (an event already there, from
+    a replay cut short, is skipped), an entry with the half-day use its data describes. Returns how many were new."""
+    known: set[str] = set()
+    for start in range(0, len(rescued), _REPLAY_CHUNK):
+        chunk = [r.event_id for r in rescued[start : start + _REPLAY_CHUNK]]
+        known.update(session.scalars(select(Event.id).where(Event.id.in_(chunk))))
+    fresh = [r for r in rescued if r.event_id not in known]
+    ids = append_events(session, device_id, [(r.kind, r.data, r.stamp) for r in fresh], [r.event_id for r in fresh])
+    uses = []
+    for record, (event_id, seq) in zip(fresh, ids, strict=True):
+        use, holder = record.data.get("use"), record.data.get("holder")
+        if record.kind == EventKind.ENTRY and record.data.get("granted") and use and holder:
+            row = (holder, site_id, use["date"], use["slot"], use["spent"], use["subscription"], use["pass"])
+            uses.append((*row, event_id, seq))
+    if uses:
+        # A slot the restored ledger already counts is not counted twice.
+        session.connection().exec_driver_sql(_REPLAY_USE_SQL, uses)
+    return len(fresh)
 
 
 def load_state(

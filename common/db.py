@@ -7,6 +7,7 @@ are 32 hex characters.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import uuid
@@ -64,8 +65,9 @@ TYPE_ANNOTATION_MAP: dict[Any, Any] = {dt.datetime: UTCDateTime(), dict[str, Any
 def make_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **engine_args: Any) -> Engine:
     """An engine for `url`; on SQLite, WAL with synchronous=FULL, foreign keys on, and BEGIN IMMEDIATE for the
     transactions that ask for it (execution option IMMEDIATE)."""
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_file(url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, **engine_args)
     if engine.dialect.name == "sqlite":
 
@@ -92,6 +94,44 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, busy_timeout_ms: int) 
 def _sqlite_begin(conn: Connection) -> None:
     # Writes take the write lock at BEGIN: two processes never both read, then fail to upgrade their lock.
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(IMMEDIATE) else "BEGIN")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL (None for another database, or one in memory)."""
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return None
+    return Path(url.removeprefix("sqlite:///"))
+
+
+# What SQLite says of a file that is not, or no longer, a database it can read.
+CORRUPTION_WORDS = ("malformed", "not a database", "no such table", "corrupt", "disk i/o error")
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """Whether an error from the database means its file is damaged or gone (not a moment's lock)."""
+    text = str(exc).lower()
+    return any(word in text for word in CORRUPTION_WORDS)
+
+
+def check_sqlite_file(path: Path, *, full: bool = False, table: str = "events") -> str | None:
+    """None if `path` is a sound SQLite database holding `table`; else what is wrong, in French.
+
+    `quick_check` reads every page (seconds on a Pi for a year of entries); `full` adds index checks, for a file about
+    to replace the ledger. Opened read-only: checking never changes the file."""
+    if not path.is_file():
+        return f"{path} n'existe pas"
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as conn:
+            rows = conn.execute("PRAGMA integrity_check" if full else "PRAGMA quick_check").fetchall()
+            problems = [str(row[0]) for row in rows if row[0] != "ok"]
+            if problems:
+                return "fichier endommagé : " + "; ".join(problems[:3])
+            found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+            if found is None:
+                return f"ce n'est pas une base de halfday (pas de table {table})"
+    except sqlite3.DatabaseError as exc:
+        return f"fichier illisible : {exc}"
+    return None
 
 
 class Database:

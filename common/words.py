@@ -63,6 +63,7 @@ class Signal(StrEnum):
 class Alarm(StrEnum):
     FORCED = "forced"  # opened while locked, with no badge and no exit button
     HELD_OPEN = "held_open"  # left open longer than the site allows
+    DATABASE = "database"  # the ledger cannot be read: the door decides on its last snapshot, read-only
 
 
 class PaymentMethod(StrEnum):

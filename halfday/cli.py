@@ -21,6 +21,7 @@ from access.config import Config, ConfigError, load_config
 from access.db import Database, migrate
 from access.default_config import render
 from access.models import Balance, Credential, Member, Plan, Subscription, Use
+from access.restore import RestoreError, restore
 from access.store import spent_since_balances
 from common.config import Table
 from common.daemons import SITE_CONFIG
@@ -92,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="mettre la base au dernier schéma")
     p.set_defaults(handler=cmd_migrate)
+
+    p = sub.add_parser("restore", help="remplacer une base endommagée par une sauvegarde vérifiée")
+    p.add_argument("file", nargs="?", type=Path, help="la sauvegarde (défaut : la plus récente du dossier backups)")
+    p.add_argument("--force", action="store_true", help="remplacer même une base saine")
+    p.set_defaults(handler=cmd_restore)
 
     member = sub.add_parser("member", help="membres").add_subparsers(metavar="ACTION")
     p = member.add_parser("add", help="ajouter un membre")
@@ -191,6 +197,20 @@ def cmd_init(args: argparse.Namespace) -> int:
     revision = migrate(config.database_url)
     print(f"Configuration écrite dans {path}")
     print(f"Base créée : {database} (schéma {revision})")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    try:
+        done = restore(_config(args), args.file, force=args.force)
+    except RestoreError as exc:
+        raise CliError(f"{exc} ; rien n'a été changé") from None
+    print(f"Base restaurée depuis {done.source} : {done.events} événements", end="")
+    print(f", le dernier du {done.last_event.astimezone().strftime('%d/%m/%Y à %H:%M')}." if done.last_event else ".")
+    if done.kept_aside is not None:
+        print(f"L'ancienne base est gardée sous {done.kept_aside}.")
+    print("La porte reprend d'elle-même dans quelques secondes et y réinscrit les passages de son journal de secours.")
+    print("Redémarrez la borne et la synchronisation : sudo systemctl restart halfday-kiosk halfday-sync")
     return 0
 
 

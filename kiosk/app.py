@@ -22,6 +22,7 @@ from kiosk.live import Live
 from kiosk.payment import make_providers
 from kiosk.tls import current_fingerprint, host_names
 from kiosk.vouchers import voucher_book
+from kiosk.words import alarm_label
 
 
 def create_app(
@@ -87,6 +88,7 @@ def create_app(
             "networked": kiosk.config.networked,
             "tuning": kiosk.tuning,
             "fingerprint": kiosk.fingerprint,
+            "alarm_label": alarm_label,
             "lan_url": lan_url,
         }
 

@@ -14,6 +14,7 @@ from werkzeug.security import generate_password_hash
 
 from access.config import Config
 from access.store import get_meta, set_meta
+from common.db import sqlite_file
 from common.secrets import SecretFileError, private_file
 
 PASSWORD_META = "kiosk_password_hash"
@@ -27,10 +28,10 @@ class KioskSetupError(RuntimeError):
 
 def state_dir(config: Config) -> Path:
     """The folder of the SQLite database, where the kiosk keeps its generated secrets."""
-    url = config.database_url
-    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+    database = sqlite_file(config.database_url)
+    if database is None:
         raise KioskSetupError("kiosk.secret_key_file est obligatoire quand la base n'est pas un fichier SQLite")
-    return Path(url.removeprefix("sqlite:///")).absolute().parent
+    return database.absolute().parent
 
 
 def secret_file(path: Path) -> bytes:

@@ -15,9 +15,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import ipaddress
-import os
 import socket
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from access.config import Config
+from common.files import write_atomically
 from common.secrets import SecretFileError, private_file
 from kiosk.auth import KioskSetupError, state_dir
 
@@ -110,21 +109,6 @@ def _matches(certificate_pem: bytes, key_pem: bytes) -> bool:
     return certificate.public_key() == key.public_key()
 
 
-def _write_public(path: Path, data: bytes) -> None:
-    """Write a public file whole or not at all (a reader never sees half a certificate)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-cert-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
 def ensure_certificate(config: Config, *, renew: bool = False) -> CertificateFiles:
     """The kiosk's key and certificate, made if missing (or with `renew`); a certificate that does not belong to
     the key (a key replaced by hand) is made again from the key."""
@@ -139,7 +123,7 @@ def ensure_certificate(config: Config, *, renew: bool = False) -> CertificateFil
         raise KioskSetupError(str(exc)) from None
     current = files.certificate.read_bytes() if files.certificate.exists() else b""
     if not _matches(current, key_pem):
-        _write_public(files.certificate, _new_certificate(key_pem, host_names(config), config.site.name))
+        write_atomically(files.certificate, _new_certificate(key_pem, host_names(config), config.site.name))
     return files
 
 

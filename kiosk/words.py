@@ -14,7 +14,7 @@ from flask_babel import format_datetime
 
 from access.policy import Reason
 from common.i18n import _, ngettext
-from common.words import PlanKind, Slot
+from common.words import Alarm, PlanKind, Slot
 from sync.localbus import Tap
 
 
@@ -26,6 +26,19 @@ def kind_label(kind: str) -> str:
         PlanKind.UNLIMITED: _("Illimité"),
     }
     return labels.get(kind, kind)
+
+
+def alarm_label(alarm: str) -> str:
+    """An alarm of the door's, as the wall display and the admin say it."""
+    labels: dict[str, str] = {
+        Alarm.FORCED: _("Alarme : porte forcée"),
+        Alarm.HELD_OPEN: _("Alarme : porte restée ouverte"),
+        Alarm.DATABASE: _(
+            "Alarme : base de données illisible. La porte décide sur sa dernière copie des droits et garde les "
+            "passages à part. À restaurer : halfday restore"
+        ),
+    }
+    return labels.get(alarm, alarm)
 
 
 def slot_label(slot: str) -> str:

@@ -261,6 +261,7 @@ class Reply(Message):
     UNLOCKED: ClassVar[str] = "unlocked"
     ENROL: ClassVar[str] = "enrol"
     RELOADED: ClassVar[str] = "reloaded"
+    DATABASE: ClassVar[str] = "database"  # the ledger cannot be read: the door decides read-only on its snapshot
 
     @classmethod
     def _read(cls, f: Fields) -> Reply:

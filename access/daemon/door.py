@@ -23,25 +23,35 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import DatabaseError
+
 from access.clock import ClockGuard, kernel_synchronised
 from access.config import Config, load_config
 from access.daemon.bus import DoorBus
 from access.daemon.indicator import IndicatorTimer
 from access.daemon.notify import Notifier
 from access.daemon.recorder import Pending, Recorder
+from access.daemon.rescue import RescueJournal
 from access.daemon.state import StateCache
 from access.daemon.timing import DoorTuning
 from access.db import Database
 from access.door import DoorMachine, Output
 from access.policy import Decision, decide
+from access.snapshot import SnapshotError, load_snapshot
 from access.store import TIME_FLOOR, Stamp, boot_id, get_meta
 from common.daemons import daemon_parser, start_logging
-from common.words import EventKind, Signal
+from common.db import check_sqlite_file, is_corruption, sqlite_file
+from common.words import Alarm, EventKind, Signal
 from hardware.devices import build_devices, build_reader
 from hardware.protocols import Tap as ReaderTap
 from sync.localbus import Admit, Command, DoorState, Enrol, Enrolled, ReaderHealth, Reload, Reply, Tap, Unlock
 
 log = logging.getLogger("halfday.door")
+
+# Files beside the ledger (access/snapshot.py, access/daemon/rescue.py).
+SNAPSHOT_FILE = "door-snapshot.json"
+RESCUE_FILE = "door-rescue.jsonl"
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass
@@ -73,10 +83,31 @@ class Door:
         self.inputs: queue.Queue[Input] = queue.Queue()
         self.machine = DoorMachine(self.tuning.machine)
         self.db = Database(config.database_url)
+        # Beside a file ledger: the last good access state, and the journal of what happens while it is damaged.
+        self.ledger = sqlite_file(config.database_url)
+        folder = self.ledger.absolute().parent if self.ledger is not None else None
+        self.snapshot = folder / SNAPSHOT_FILE if folder is not None else None
         self.cache = StateCache(
-            self.db, self.site.rules, self.site.id, self.site.device, config.door.clock_unsure, self.lock
+            self.db,
+            self.site.rules,
+            self.site.id,
+            self.site.device,
+            config.door.clock_unsure,
+            self.lock,
+            snapshot=self.snapshot,
+            on_broken=self._ledger_broken,
         )
-        self.recorder = Recorder(self.db, self.site.id, self.site.device, on_settled=self.cache.settled)
+        self.recorder = Recorder(
+            self.db,
+            self.site.id,
+            self.site.device,
+            on_settled=self.cache.settled,
+            journal=RescueJournal(folder / RESCUE_FILE) if folder is not None else None,
+            on_broken=self._ledger_broken,
+        )
+        # Why the ledger cannot be used (None: it can). The door then decides read-only on its snapshot.
+        self.degraded: str | None = None
+        self._ledger_seen: tuple[int, ...] | None = None
         t = self.tuning
         self.indicator = IndicatorTimer(self.devices.indicator, t.light_s, t.beep_grant_s, t.beep_deny_s)
         self.boot = boot_id()
@@ -115,17 +146,115 @@ class Door:
         if self.devices.exit_button is not None:
             self.devices.exit_button.on_press = lambda: self.inputs.put(Input("exit"))
         self.synced = self.kernel_synced()
-        with self.db.read() as session:
-            floor = get_meta(session, TIME_FLOOR)
-        if floor:
-            self.clock.floor = dt.datetime.fromisoformat(floor)
-        self.cache.reload()
+        problem = self._ledger_problem()
+        if problem is None:
+            try:
+                self._open_ledger()
+            except DatabaseError as exc:
+                if not is_corruption(exc):
+                    raise
+                problem = str(exc)
+        if problem is not None:
+            self._degrade(problem, from_snapshot=True)
         if self.bus is not None:
             self.bus.start()
         self.reader.start()
         known = len(self.cache.state.credentials)
         log.info("porte prête : %d badges connus, lecteur %s", known, self.reader.path)
-        self.notifier.ready(f"{known} badges")
+        self.notifier.ready(self._status(known))
+
+    # ------------------------------------------------------------------------------------------ a damaged ledger
+
+    def _ledger_problem(self) -> str | None:
+        """What is wrong with the ledger file, if anything (a database elsewhere than a file is not checked)."""
+        if self.ledger is None:
+            return None
+        return check_sqlite_file(self.ledger)
+
+    def _open_ledger(self) -> None:
+        """Start on a sound ledger: what the rescue journal holds goes in first, then the state is read."""
+        journal = self.recorder.journal
+        if journal is not None:
+            journal.replay(self.db, self.site.id, self.site.device)
+        with self.db.read() as session:
+            floor = get_meta(session, TIME_FLOOR)
+        if floor:
+            self.clock.floor = max(self.clock.floor or EPOCH, dt.datetime.fromisoformat(floor))
+        self.cache.reload()
+
+    def _ledger_broken(self, problem: str) -> None:
+        # From a writer or a reload, maybe on the reader's thread: the main loop decides.
+        self.inputs.put(Input("broken", problem))
+
+    def _degrade(self, problem: str, *, from_snapshot: bool) -> None:
+        """Keep deciding without the ledger: on the last snapshot (at start) or on what the door holds (when the
+        ledger breaks under it), writing to the rescue journal, with the alarm raised everywhere it shows."""
+        self.degraded = problem
+        self._ledger_seen = self._ledger_identity()
+        self.db.dispose()
+        log.critical(
+            "BASE DE DONNÉES ILLISIBLE (%s) : la porte décide sur sa dernière copie des droits, sans rien modifier, "
+            "et garde les passages dans son journal de secours. Restaurez une sauvegarde : halfday restore",
+            problem,
+        )
+        if from_snapshot:
+            self._load_snapshot()
+        if self.recorder.journal is not None:
+            self.recorder.start_journal()
+        self._record(EventKind.ALARM, {"type": Alarm.DATABASE.value, "active": True, "detail": problem[:200]})
+        self.notifier.status(self._status(len(self.cache.state.credentials)))
+
+    def _load_snapshot(self) -> None:
+        if self.snapshot is None:
+            log.critical("aucune copie des droits : seuls les horaires d'accueil ouvrent la porte")
+            return
+        try:
+            snapshot = load_snapshot(
+                self.snapshot, self.site.rules, self.config.door.clock_unsure, self.site.id, self.site.device
+            )
+        except SnapshotError as exc:
+            log.critical("%s : seuls les horaires d'accueil ouvrent la porte", exc)
+            return
+        self.cache.replace(snapshot.state, snapshot.version)
+        log.warning(
+            "copie des droits du %s : %d badges connus",
+            snapshot.saved_at.astimezone(self.site.tz).strftime("%d/%m/%Y %H:%M"),
+            len(snapshot.state.credentials),
+        )
+
+    def _ledger_identity(self) -> tuple[int, ...] | None:
+        try:
+            found = self.ledger.stat() if self.ledger is not None else None
+        except OSError:
+            return None
+        return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns) if found is not None else None
+
+    def _try_recover(self) -> None:
+        """While degraded: once the ledger file changed (a restore) and is sound, write the journal into it, read
+        the state from it, and leave the read-only mode."""
+        seen = self._ledger_identity()
+        if seen is None or seen == self._ledger_seen:
+            return
+        self._ledger_seen = seen
+        if self._ledger_problem() is not None:
+            return
+        self.db.dispose()  # connections to the damaged file, if any, are gone
+        try:
+            self._open_ledger()
+        except Exception:
+            log.exception("la base restaurée ne peut pas encore être reprise ; nouvel essai au prochain changement")
+            return
+        self.recorder.journaling = False
+        self.degraded = None
+        self._record(EventKind.ALARM, {"type": Alarm.DATABASE.value, "active": False})
+        known = len(self.cache.state.credentials)
+        log.warning("base de données rétablie : la porte reprend son registre (%d badges connus)", known)
+        self.notifier.status(self._status(known))
+
+    def _status(self, known: int) -> str:
+        if self.degraded is not None:
+            return f"ALARME : base illisible, lecture seule sur la dernière copie ({known} badges) — halfday restore"
+        return f"{known} badges"
 
     def stop(self) -> None:
         """Relock, commit what was decided, release the pins."""
@@ -165,9 +294,12 @@ class Door:
                 self._drive(self.machine.tick(now, self._staffed()))
                 self.indicator.tick(now)
             if now >= next_poll:
-                next_poll = now + t.state_poll_s
+                next_poll = now + (t.recovery_poll_s if self.degraded else t.state_poll_s)
                 self.synced = self.kernel_synced()
-                self.cache.reload_if_changed()
+                if self.degraded:
+                    self._try_recover()
+                else:
+                    self.cache.reload_if_changed()
                 self.recorder.retry()
             refresh = now >= next_publish
             if refresh:
@@ -262,6 +394,10 @@ class Door:
             self._drive(self.machine.door_changed(bool(item.value), now))
         elif item.kind == "command":
             self._command(item.value)
+        elif item.kind == "broken":
+            # A write or a read failed as a damaged file fails: if the file says so too, stop using it.
+            if self.degraded is None and self._ledger_problem() is not None:
+                self._degrade(str(item.value), from_snapshot=False)
         elif item.kind == "enrolled":
             enrolled: Enrolled = item.value
             log.info("badge %s présenté en mode enrôlement", enrolled.uid)
@@ -279,7 +415,16 @@ class Door:
             self.enrol = (command.request, time.monotonic() + command.timeout_s)
             self._reply(command.request, True, Reply.ENROL)
         elif isinstance(command, Reload):
-            self.cache.reload()
+            if self.degraded is not None:
+                self._reply(command.request, False, Reply.DATABASE)
+                return
+            try:
+                self.cache.reload()
+            except DatabaseError as exc:
+                log.exception("relecture impossible")
+                self._reply(command.request, False, Reply.DATABASE)
+                self._ledger_broken(str(exc))
+                return
             self._reply(command.request, True, Reply.RELOADED)
 
     # ------------------------------------------------------------------------------------------ outputs
@@ -316,7 +461,7 @@ class Door:
                 online=True,
                 locked=not self.devices.lock.is_unlocked,
                 open=self.machine.door_open,
-                alarms=tuple(sorted(self.machine.alarms)),
+                alarms=tuple(sorted(self.machine.alarms | ({Alarm.DATABASE} if self.degraded else set()))),
                 staffed=self.machine.staffed,
                 reader=ReaderHealth(health.state, health.detail, health.reopens),
                 pending_writes=len(self.recorder.failed),

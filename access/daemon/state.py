@@ -7,14 +7,17 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from access.db import Database
 from access.ledger import SlotRules
 from access.policy import AccessState, Decision, apply
+from access.snapshot import save_snapshot, state_data
 from access.store import load_state, state_version
+from common.db import is_corruption
 from common.words import ClockPolicy
 
 log = logging.getLogger("halfday.door")
@@ -37,6 +40,8 @@ class StateCache:
         device_id: str,
         clock_policy: ClockPolicy,
         lock: threading.RLock,
+        snapshot: Path | None = None,
+        on_broken: Callable[[str], None] = lambda _problem: None,
     ) -> None:
         self.db = db
         self.rules = rules
@@ -44,6 +49,9 @@ class StateCache:
         self.device_id = device_id
         self.clock_policy = clock_policy
         self.lock = lock
+        # Where each state read is kept, for the day the ledger cannot be read (access/snapshot.py).
+        self.snapshot = snapshot
+        self.on_broken = on_broken
         self.state = AccessState(rules=rules, clock_policy=clock_policy)
         self.version = -1
         # Decisions acted on, and not known to be in what a reload reads: a reload must not forget the half-days
@@ -66,6 +74,18 @@ class StateCache:
                 apply(acted.decision, state)  # no change for one the database already held
             self._acted = [a for a in self._acted if a.settled_at is None or a.settled_at >= started]
             self.state, self.version = state, version
+            # Taken before the reader's thread can change it; written outside the lock.
+            data = state_data(state) if self.snapshot is not None else None
+        if self.snapshot is not None and data is not None:
+            try:
+                save_snapshot(self.snapshot, data, version, self.site_id, self.device_id)
+            except OSError:
+                log.exception("copie de secours des droits d'accès non écrite (%s)", self.snapshot)
+
+    def replace(self, state: AccessState, version: int) -> None:
+        """Decide on `state` from now on (the snapshot, when the ledger cannot be read)."""
+        with self.lock:
+            self.state, self.version = state, version
 
     def reload_if_changed(self) -> None:
         """Reload when another process changed members, badges or passes; log and go on when the disk fails."""
@@ -74,8 +94,10 @@ class StateCache:
                 version = state_version(session)
             if version != self.version:
                 self.reload()
-        except Exception:
+        except Exception as exc:
             log.exception("lecture de la base impossible ; la porte décide sur ce qu'elle sait")
+            if is_corruption(exc):
+                self.on_broken(str(exc))
 
     def acted(self, decision: Decision) -> None:
         """A decision was acted on (under the lock): it spends its half-day now, in memory."""

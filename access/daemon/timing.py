@@ -20,6 +20,8 @@ class DoorTuning:
     state_poll_s: float = 1.0
     # The retained door state is refreshed this often even without change, so a display can tell it is fresh.
     state_publish_s: float = 30.0
+    # While the ledger is damaged, how often the door looks whether a sound one replaced it (`halfday restore`).
+    recovery_poll_s: float = 5.0
     # The time floor is written to the database at most this often.
     floor_persist_s: float = 60.0
     # The main loop wakes at least this often, to follow the clock and ping systemd's watchdog.

@@ -2,54 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from halfday.sample import ALICE, BRUNO, CLARA, DENIS, UNKNOWN
 from hardware.virtual_card import VirtualCard
 from sync import localbus as bus
 from sync.mqtt import Message, MqttClient, MqttSettings
 from tests.support.broker import Mosquitto
-from tests.support.door import TAP_GAP_S
+from tests.support.door import TAP_GAP_S, start_door, wait_message
 from tests.support.site import Site
 
 BADGES = (ALICE, BRUNO, CLARA, DENIS, UNKNOWN)
-
-
-def start_door(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "HALFDAY_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "halfday.cli", "door", "--config", str(config_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-
-
-M = TypeVar("M", bound=bus.Message)
-
-
-def wait_message(
-    messages: queue.Queue[Message], kind: type[M], timeout: float, predicate: Callable[[M], bool] = lambda m: True
-) -> M:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            message = messages.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        if message.topic == kind.topic and predicate(decoded := kind.decode(message.payload)):
-            return decoded
-    raise AssertionError(f"no {kind.__name__} within {timeout} s")
 
 
 def test_sigkill_during_a_burst_loses_no_committed_event(

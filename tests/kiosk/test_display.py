@@ -107,3 +107,7 @@ def test_alarms_and_reader_trouble_are_on_the_display(kiosk: KioskServer, probe:
     text = panel()
     assert "Déverrouillée · ouverte" in text and "Lecteur de badges en panne" in text
     assert "lecteur introuvable sur usb" in text
+    # A damaged ledger: the door says so, and what the manager does about it.
+    probe.publish(bus.DoorState(online=True, locked=True, open=False, alarms=(Alarm.DATABASE,)), retain=True)
+    assert wait_until(lambda: "Alarme : base de données illisible" in panel())
+    assert "halfday restore" in panel()

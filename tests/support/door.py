@@ -6,9 +6,15 @@ pins to drive and read back, and the database to check what was recorded.
 
 from __future__ import annotations
 
+import os
+import queue
+import subprocess
+import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 from gpiozero.pins.mock import MockFactory
 from sqlalchemy import select
@@ -18,6 +24,8 @@ from access.daemon.timing import DoorTuning
 from access.door import DoorTiming
 from access.models import Event
 from hardware.virtual_card import VirtualCard
+from sync import localbus as bus
+from sync.mqtt import Message
 from tests.support.site import Site
 from tests.support.wait import wait_until
 
@@ -109,3 +117,36 @@ class DoorRig:
     def wait_events(self, count: int, kind: str | None = None, timeout: float = 5.0) -> list[Event]:
         wait_until(lambda: len(self.events(kind)) >= count, timeout)
         return self.events(kind)
+
+
+# ---------------------------------------------------------------------------------------------- as systemd runs it
+
+
+def start_door(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    """`halfday door` in a process of its own, as its unit starts it; its output appended to `log_path`."""
+    env = {**os.environ, "HALFDAY_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "halfday.cli", "door", "--config", str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+
+M = TypeVar("M", bound=bus.Message)
+
+
+def wait_message(
+    messages: queue.Queue[Message], kind: type[M], timeout: float, predicate: Callable[[M], bool] = lambda m: True
+) -> M:
+    """The next message of `kind` on the local bus that `predicate` accepts (others are passed over)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            message = messages.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if message.topic == kind.topic and predicate(decoded := kind.decode(message.payload)):
+            return decoded
+    raise AssertionError(f"no {kind.__name__} within {timeout} s")
