@@ -27,6 +27,7 @@ from access.models import Credential, Pass, Sale
 from common.words import Slot
 from halfday.sample import ALICE, NEW_BADGE
 from kiosk.app import create_app
+from kiosk.live import Live, StreamsFull
 from kiosk.serve import KioskServer, LanServer
 from kiosk.tls import ensure_certificate, fingerprint
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
@@ -364,3 +365,14 @@ def test_idle_event_streams_cannot_freeze_the_kiosk(kiosk: KioskServer) -> None:
             connection.close()
     # A stream given back is a stream free again (the server notices the browser left within a poll).
     assert wait_until(lambda: kiosk.kiosk.live.listeners == 0, timeout=5)
+
+
+def test_streams_from_many_clients_stop_at_the_total() -> None:
+    """Many screens at once (or one attacker with several addresses) still leave the server threads for pages."""
+    live = Live(total=12, per_client=4)
+    held = [live.subscribe(f"192.168.1.{n}") for n in range(3) for _ in range(4)]
+    with pytest.raises(StreamsFull):
+        live.subscribe("192.168.1.50")  # a newcomer: every stream is taken
+    held.pop().close()
+    held.append(live.subscribe("192.168.1.50"))  # one given back is one free again
+    assert live.listeners == 12
