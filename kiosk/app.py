@@ -4,10 +4,12 @@ on the shared web toolkit (common/web/app.py) with the configuration injected an
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 
 from flask import Flask
 from flask_babel import format_currency
+from sqlalchemy.exc import DatabaseError
 
 from access.clock import kernel_synchronised
 from access.config import Config
@@ -23,6 +25,8 @@ from kiosk.payment import make_providers
 from kiosk.tls import current_fingerprint, host_names
 from kiosk.vouchers import voucher_book
 from kiosk.words import alarm_label
+
+log = logging.getLogger("halfday.kiosk")
 
 
 def create_app(
@@ -56,8 +60,13 @@ def create_app(
         owns_db=db is None,
         fingerprint=current_fingerprint(config),
     )
-    with database.read() as s:
-        floor = get_meta(s, TIME_FLOOR)
+    try:
+        with database.read() as s:
+            floor = get_meta(s, TIME_FLOOR)
+    except DatabaseError:
+        # A damaged ledger: the kiosk still starts, so that the wall display shows the door's alarm.
+        log.exception("la base ne peut pas être lue : la borne démarre sans ses chiffres")
+        floor = None
     if floor:
         kiosk.guard.floor = dt.datetime.fromisoformat(floor)
     settings = WebSettings(

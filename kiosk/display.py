@@ -4,6 +4,7 @@ something may have changed; a browser that reconnects gets a fresh panel first."
 
 from __future__ import annotations
 
+import logging
 import queue
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 from flask_babel import format_date
+from sqlalchemy.exc import DatabaseError
 
 from common.i18n import _
 from kiosk.chart import ChartLabels, month_chart
@@ -20,6 +22,7 @@ from kiosk.occupancy import read_occupancy
 from kiosk.screen import SSE_RETRY_MS, browser_gone, event_stream, streams_full
 
 bp = Blueprint("display", __name__)
+log = logging.getLogger("halfday.kiosk")
 
 # News that changes what the panel shows. "bus" and "refresh" come from the bus link (re)connecting.
 PANEL_NEWS = ("tap", "door", "sync", "refresh", "bus")
@@ -29,16 +32,30 @@ def panel_context(kiosk: Kiosk) -> dict[str, Any]:
     """Everything the panel template needs, read now from the database and the bus link."""
     config = kiosk.config
     now = kiosk.now()
-    with kiosk.db.read() as s:
-        occupancy = read_occupancy(
-            s,
-            config.site.id,
-            now,
-            kiosk.rules,
-            config.site.capacity,
-            config.site.monthly_target,
-            with_arrivals=config.kiosk.show_names,
-        )
+    link = kiosk.link
+    status = {
+        "show_names": config.kiosk.show_names,
+        "bus_up": link is not None and link.connected,
+        "door": link.door_state if link is not None else None,
+        "sync": link.sync_status if link is not None else None,
+        "networked": config.networked,
+        "local_now": now.astimezone(config.site.tz),
+    }
+    try:
+        with kiosk.db.read() as s:
+            occupancy = read_occupancy(
+                s,
+                config.site.id,
+                now,
+                kiosk.rules,
+                config.site.capacity,
+                config.site.monthly_target,
+                with_arrivals=config.kiosk.show_names,
+            )
+    except DatabaseError:
+        # A damaged ledger: no figures, but the door's state and its alarm still show, from the bus.
+        log.exception("tableau mural : la base ne peut pas être lue")
+        return {**status, "occupancy": None}
     labels = ChartLabels(
         title=_(
             "Demi-journées du mois : %(uses)d sur un objectif de %(target)d",
@@ -48,17 +65,11 @@ def panel_context(kiosk: Kiosk) -> dict[str, Any]:
         target=_("objectif %(target)d", target=occupancy.target),
         total=str(occupancy.month_uses),
     )
-    link = kiosk.link
     return {
+        **status,
         "occupancy": occupancy,
         "chart": month_chart(occupancy.daily, occupancy.month_start, occupancy.today, occupancy.target, labels),
         "month_name": format_date(occupancy.month_start, "LLLL yyyy"),
-        "show_names": config.kiosk.show_names,
-        "bus_up": link is not None and link.connected,
-        "door": link.door_state if link is not None else None,
-        "sync": link.sync_status if link is not None else None,
-        "networked": config.networked,
-        "local_now": now.astimezone(config.site.tz),
     }
 
 

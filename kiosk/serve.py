@@ -15,11 +15,13 @@ from typing import Any, TextIO
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from cheroot.wsgi import Server as CherootServer
 from flask import Flask
+from sqlalchemy.exc import DatabaseError
 from waitress.server import create_server
 
 from access.config import Config, ConfigError, load_config
 from access.db import Database, current_revision, head_revision
 from common.daemons import daemon_parser, start_logging
+from common.db import is_corruption
 from common.words import PlanKind
 from kiosk.app import create_app
 from kiosk.auth import KioskSetupError, set_password
@@ -139,8 +141,17 @@ class LanServer:
 
 
 def check_schema(config: Config) -> None:
-    """The kiosk does not migrate (the door and `halfday migrate` do): refuse a database at another schema."""
-    if current_revision(config.database_url) != head_revision():
+    """The kiosk does not migrate (the door and `halfday migrate` do): refuse a database at another schema. A
+    damaged one is not refused: the kiosk then serves what needs no database, and the wall display shows the door's
+    alarm (restarting in a loop would show nothing)."""
+    try:
+        revision = current_revision(config.database_url)
+    except DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+        log.critical("BASE DE DONNÉES ILLISIBLE (%s) : la borne sert sans ses chiffres ; halfday restore", exc)
+        return
+    if revision != head_revision():
         raise KioskSetupError("la base n'est pas au dernier schéma : lancez « halfday migrate »")
 
 

@@ -16,7 +16,7 @@ from access.config import load_config
 from common.words import Alarm
 from halfday.sample import ALICE, BRUNO
 from kiosk.app import create_app
-from kiosk.serve import KioskServer
+from kiosk.serve import KioskServer, check_schema
 from sync import localbus as bus
 from tests.support.broker import Mosquitto
 from tests.support.door import DoorRig
@@ -111,3 +111,23 @@ def test_alarms_and_reader_trouble_are_on_the_display(kiosk: KioskServer, probe:
     probe.publish(bus.DoorState(online=True, locked=True, open=False, alarms=(Alarm.DATABASE,)), retain=True)
     assert wait_until(lambda: "Alarme : base de données illisible" in panel())
     assert "halfday restore" in panel()
+
+
+def test_a_damaged_ledger_still_shows_the_doors_alarm_on_the_wall(
+    site: Site, start_kiosk: Callable[..., KioskServer], probe: BusProbe
+) -> None:
+    """The kiosk on a damaged ledger once failed at start, and restarted in a loop: the alarm showed nowhere."""
+    site.db.dispose()
+    ledger = site.config.database_url.removeprefix("sqlite:///")
+    with open(ledger, "r+b") as f:
+        f.write(b"\0" * 100)  # the header lost: not even a SQLite file any more
+    check_schema(site.config)  # the kiosk's start does not refuse it
+    kiosk = start_kiosk()
+    probe.publish(bus.DoorState(online=True, locked=True, open=False, alarms=(Alarm.DATABASE,)), retain=True)
+
+    def panel() -> str:
+        with urllib.request.urlopen(kiosk.url + "/display/panel", timeout=5) as response:
+            return str(response.read().decode())
+
+    assert wait_until(lambda: "Alarme : base de données illisible" in panel())
+    assert "Chiffres indisponibles" in panel()
