@@ -21,6 +21,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 from tests.support.broker import Mosquitto, free_port
 
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
+REPO = Path(__file__).resolve().parents[2]
+# The broker config and ACL the installer ships, and a password for each service's account.
+CONF = REPO / "systemd" / "halfday-bus.conf"
+ACL = REPO / "systemd" / "halfday-bus.acl"
+PASSWORDS = {"door": "mot-de-passe-porte", "kiosk": "mot-de-passe-borne", "sync": "mot-de-passe-synchro"}
 # Upper bound on any one broker answer (CONNACK, SUBACK, PUBACK, a message): generous for a loaded 2-core machine.
 ANSWER_TIMEOUT_S = 10.0
 POLL_S = 0.02
@@ -78,6 +83,14 @@ def start_appliance_bus(conf: Path, acl: Path, passwd: Path, workdir: Path) -> A
     config = workdir / "mosquitto.conf"
     config.write_text(rewrite_config(conf.read_text(), port=port, password_file=passwd, acl_file=acl, workdir=workdir))
     return ApplianceBus(config, port, workdir).start()
+
+
+def start_shipped_bus(workdir: Path) -> ApplianceBus:
+    """The appliance's bus as the installer sets it up (shipped config and ACL, the three accounts), on a free
+    port, its files in `workdir`."""
+    passwd = workdir / "mosquitto.passwd"
+    hash_passwords(passwd, PASSWORDS)
+    return start_appliance_bus(CONF, ACL, passwd, workdir)
 
 
 @dataclass

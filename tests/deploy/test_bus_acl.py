@@ -12,13 +12,7 @@ from pathlib import Path
 import pytest
 
 from sync import localbus
-from tests.deploy.appliance_bus import ApplianceBus, BusClient, hash_passwords, start_appliance_bus
-
-REPO = Path(__file__).resolve().parents[2]
-CONF = REPO / "systemd" / "halfday-bus.conf"
-ACL = REPO / "systemd" / "halfday-bus.acl"
-
-PASSWORDS = {"door": "mot-de-passe-porte", "kiosk": "mot-de-passe-borne", "sync": "mot-de-passe-synchro"}
+from tests.deploy.appliance_bus import PASSWORDS, ApplianceBus, BusClient, start_shipped_bus
 
 TAP, STATE, ENROLLED, REPLY, CMD = (
     localbus.TAP,
@@ -71,10 +65,7 @@ def localbus_messages() -> list[type[localbus.Message]]:
 
 @pytest.fixture(scope="module")
 def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApplianceBus]:
-    workdir = tmp_path_factory.mktemp("appliance-bus")
-    passwd = workdir / "mosquitto.passwd"
-    hash_passwords(passwd, PASSWORDS)
-    broker = start_appliance_bus(CONF, ACL, passwd, workdir)
+    broker = start_shipped_bus(tmp_path_factory.mktemp("appliance-bus"))
     yield broker
     broker.stop()
 
@@ -165,9 +156,7 @@ def test_listens_on_loopback_only(bus: ApplianceBus) -> None:
 
 
 def test_retained_door_state_survives_a_restart(tmp_path: Path) -> None:
-    passwd = tmp_path / "mosquitto.passwd"
-    hash_passwords(passwd, PASSWORDS)
-    broker = start_appliance_bus(CONF, ACL, passwd, tmp_path)
+    broker = start_shipped_bus(tmp_path)
     try:
         door = BusClient(broker.port, "door", PASSWORDS["door"], "test-door-retained")
         assert not door.connect().is_failure

@@ -10,17 +10,19 @@ import re
 import socket
 import struct
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from sync import localbus
-from tests.deploy.appliance_bus import ANSWER_TIMEOUT_S, ApplianceBus, BusClient, hash_passwords, start_appliance_bus
+from tests.deploy.appliance_bus import (
+    ANSWER_TIMEOUT_S,
+    CONF,
+    PASSWORDS,
+    ApplianceBus,
+    BusClient,
+    start_shipped_bus,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-CONF = REPO / "systemd" / "halfday-bus.conf"
-ACL = REPO / "systemd" / "halfday-bus.acl"
-PASSWORDS = {"door": "mot-de-passe-porte", "kiosk": "mot-de-passe-borne", "sync": "mot-de-passe-synchro"}
 # The hub's message limit (sync/protocol.py MAX_MESSAGE_BYTES): what the local bus accepted before its own limit.
 ONE_MIB = 1 << 20
 
@@ -132,10 +134,7 @@ class RawClient:
 
 @pytest.fixture(scope="module")
 def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApplianceBus]:
-    workdir = tmp_path_factory.mktemp("appliance-bus-limits")
-    passwd = workdir / "mosquitto.passwd"
-    hash_passwords(passwd, PASSWORDS)
-    broker = start_appliance_bus(CONF, ACL, passwd, workdir)
+    broker = start_shipped_bus(tmp_path_factory.mktemp("appliance-bus-limits"))
     yield broker
     broker.stop()
 

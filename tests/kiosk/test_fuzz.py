@@ -12,19 +12,15 @@ import contextlib
 import re
 import sqlite3
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.words import PlanKind
-from kiosk.app import create_app
 from kiosk.vouchers import allocate_serials, voucher_book
-from tests.support.kiosk import TEST_TUNING
 from tests.support.site import Site
 
 KINDS = ["pass_halfday", "pass_day", "card", "carnet", "unlimited", ""]
@@ -104,13 +100,6 @@ def ledger_state(database: Path) -> dict[str, object]:
         state: dict[str, object] = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
         state["meta"] = sorted(conn.execute("SELECT key, value FROM meta").fetchall())
     return state
-
-
-@pytest.fixture
-def app(site: Site) -> Iterator[Flask]:
-    application = create_app(site.config, connect_bus=False, tuning=TEST_TUNING)
-    yield application
-    application.extensions["halfday.kiosk"].close()
 
 
 def mint_vouchers(site: Site, count: int) -> list[str]:

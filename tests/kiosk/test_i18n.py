@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from babel.messages.pofile import read_po
 from flask import Flask
 
@@ -34,13 +32,6 @@ def test_every_message_has_an_english_translation() -> None:
 
 def _placeholders(text: str) -> list[str]:
     return re.findall(r"%\((\w+)\)", text)
-
-
-@pytest.fixture
-def app(site: Site) -> Iterator[Flask]:
-    application = create_app(site.config, connect_bus=False, tuning=TEST_TUNING)
-    yield application
-    application.extensions["halfday.kiosk"].close()
 
 
 def test_french_by_default_english_on_request(app: Flask) -> None:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import re
 import stat
-from collections.abc import Iterator
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import check_password_hash
 
 from common.web.throttle import Limits, Throttle
-from kiosk.app import create_app
 from kiosk.auth import (
     SECRET_KEY_FILE,
     KioskSetupError,
@@ -22,18 +19,6 @@ from kiosk.auth import (
 )
 from tests.support.kiosk import TEST_TUNING
 from tests.support.site import MANAGER_PASSWORD, Site
-
-
-@pytest.fixture
-def app(site: Site) -> Iterator[Flask]:
-    application = create_app(site.config, connect_bus=False, tuning=TEST_TUNING)
-    yield application
-    application.extensions["halfday.kiosk"].close()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def csrf_of(client: FlaskClient, url: str) -> str:

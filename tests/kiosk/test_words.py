@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
 
-import pytest
 from flask import Flask, session
 
 from access.policy import Reason
 from common.words import PlanKind, Slot
-from kiosk.app import create_app
 from kiosk.words import describe_tap, door_sentence
 from sync.localbus import Tap
-from tests.support.kiosk import TEST_TUNING
-from tests.support.site import Site
 
 GRANTED = Tap(
     event="e" * 32,
@@ -32,13 +27,6 @@ GRANTED = Tap(
     spent=1,
     balance=1,
 )
-
-
-@pytest.fixture
-def app(site: Site) -> Iterator[Flask]:
-    application = create_app(site.config, connect_bus=False, tuning=TEST_TUNING)
-    yield application
-    application.extensions["halfday.kiosk"].close()
 
 
 def words(app: Flask, tap: Tap, lang: str) -> str:
