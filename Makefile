@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the suite talks to for real: the broker, the browser, the NFC reader's USB library, systemd's
 # unit verifier.
-APT_PACKAGES := mosquitto chromium libusb-1.0-0 systemd
+# iproute2: the attack tests find this machine's own network address with `ip` (a guest on the site's Wi-Fi).
+APT_PACKAGES := mosquitto chromium libusb-1.0-0 systemd iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The uv that `make lock` resolves with (it is not needed by anything else).
