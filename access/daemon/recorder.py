@@ -142,14 +142,15 @@ class Recorder:
             self.on_broken(str(exc))
 
     def _to_journal(self, records: list[Record]) -> list[Rescued]:
-        """Append what waits in memory, then `records`, to the journal, in order; they leave memory once synced."""
+        """Append what waits in memory, then `records`, to the journal, in order; they leave memory once synced.
+        The waiting decisions are settled here; the caller settles its own `records`, as after a commit."""
         waiting = list(self.failed)
         if self.journal is None or not (waiting or records):
             return []
         rescued = [Rescued(new_id(), r.kind, r.data, r.stamp) for r in [*waiting, *records]]
         self.journal.append(rescued)
         del self.failed[: len(waiting)]
-        settled = [r.decision for r in [*waiting, *records] if r.decision is not None]
+        settled = [r.decision for r in waiting if r.decision is not None]
         if settled:
             self.on_settled(settled)
         return rescued[len(waiting) :]

@@ -13,30 +13,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from access.policy import Reason
-from common.words import Alarm, PlanKind, Slot
+from common.words import Alarm
 from kiosk.doorlink import DoorLink, request_id
 from kiosk.live import Live, News
 from sync import localbus as bus
 from tests.support.broker import Mosquitto
-from tests.support.kiosk import BusProbe
+from tests.support.kiosk import TAP, BusProbe
 from tests.support.site import Site
 from tests.support.wait import wait_until
-
-TAP = bus.Tap(
-    event="e" * 32,
-    seq=7,
-    at=dt.datetime(2026, 11, 23, 9, tzinfo=dt.UTC),
-    granted=True,
-    reason=Reason.GRANTED,
-    holder="h" * 32,
-    first_name="Alice",
-    plan=PlanKind.CARNET,
-    slot=Slot.MORNING,
-    charged=True,
-    spent=1,
-    balance=9,
-)
 
 
 @pytest.fixture

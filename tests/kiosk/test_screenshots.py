@@ -15,8 +15,7 @@ from access.policy import Reason
 from halfday.sample import ALICE, BRUNO, UNKNOWN
 from kiosk.serve import KioskServer
 from sync import localbus as bus
-from tests.kiosk.test_doorlink import TAP
-from tests.support.kiosk import TOUCH, TOUCH_1024, WALL, BusProbe, record_taps, screenshot
+from tests.support.kiosk import TAP, TOUCH, TOUCH_1024, WALL, BusProbe, record_taps, screenshot
 from tests.support.site import MANAGER_PASSWORD, Site
 from tests.support.wait import wait_until
 

@@ -19,8 +19,7 @@ from common.words import PlanKind
 from kiosk.serve import KioskServer
 from kiosk.vouchers import voucher_book
 from sync import localbus as bus
-from tests.kiosk.test_doorlink import TAP
-from tests.support.kiosk import BusProbe
+from tests.support.kiosk import TAP, BusProbe
 from tests.support.site import Site
 from tests.support.wait import wait_until
 

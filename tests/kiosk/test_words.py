@@ -4,7 +4,6 @@ English: what each refusal says to do next, a welcome with what it cost, a re-en
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 
 from flask import Flask, session
 
@@ -12,21 +11,9 @@ from access.policy import Reason
 from common.words import PlanKind, Slot
 from kiosk.words import describe_tap, door_sentence
 from sync.localbus import Tap
+from tests.support.kiosk import TAP
 
-GRANTED = Tap(
-    event="e" * 32,
-    seq=1,
-    at=dt.datetime(2026, 11, 23, 9, tzinfo=dt.UTC),
-    granted=True,
-    reason=Reason.GRANTED,
-    holder="h" * 32,
-    first_name="Alice",
-    plan=PlanKind.CARNET,
-    slot=Slot.MORNING,
-    charged=True,
-    spent=1,
-    balance=1,
-)
+GRANTED = dataclasses.replace(TAP, seq=1, balance=1)
 
 
 def words(app: Flask, tap: Tap, lang: str) -> str:

@@ -15,10 +15,11 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Page
 
-from access.policy import apply, decide
+from access.policy import Reason, apply, decide
 from access.store import Stamp, load_state, record_entry
 from common.web.login import LoginRules
 from common.web.throttle import Limits
+from common.words import PlanKind, Slot
 from kiosk.context import Tuning
 from sync import localbus as bus
 from tests.support.broker import Mosquitto
@@ -39,6 +40,21 @@ TEST_TUNING = Tuning(
     enrol_timeout_s=8.0,
     login=LoginRules(window_s=2.0),
     guesses=Limits(max_failures=6, window_s=2.0, max_per_minute=1000),
+)
+# A member's granted tap on a carnet, as the door announces it (tests change what they need with replace()).
+TAP = bus.Tap(
+    event="e" * 32,
+    seq=7,
+    at=dt.datetime(2026, 11, 23, 9, tzinfo=dt.UTC),
+    granted=True,
+    reason=Reason.GRANTED,
+    holder="h" * 32,
+    first_name="Alice",
+    plan=PlanKind.CARNET,
+    slot=Slot.MORNING,
+    charged=True,
+    spent=1,
+    balance=9,
 )
 # The kiosk's site: its reader lets the same badge tap again after 0.3 s, and its pulse is short.
 KIOSK_SITE: dict[str, Any] = {"door": {"unlock_s": 0.6}, "hardware": {"reader": {"debounce_s": 0.3}}}
