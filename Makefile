@@ -11,11 +11,14 @@ STAMP := $(VENV)/.installed
 # iproute2: the attack tests find this machine's own network address with `ip` (a guest on the site's Wi-Fi).
 APT_PACKAGES := mosquitto chromium libusb-1.0-0 systemd iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The JavaScript the tests inject into pages (axe-core, for the accessibility audits), as package-lock.json pins it.
+# npm ci empties node_modules/ first, so its stamp inside goes with it and a failed install is tried again.
+NODE_STAMP := node_modules/.installed
 
 # The uv that `make lock` resolves with (it is not needed by anything else).
 UV_VERSION := 0.13.9
 
-.PHONY: test demo lint types unit soak system-packages venv lock-check lock clean
+.PHONY: test demo lint types unit soak system-packages venv node-modules lock-check lock clean
 
 test: system-packages lock-check venv lint types unit
 
@@ -26,6 +29,12 @@ system-packages:
 	if [ -n "$$missing" ]; then \
 	  echo "Installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@# Node and npm usually come from nodesource, whose nodejs conflicts with Debian's npm package: Debian's pair is
+	@# installed only on a machine that has no npm at all.
+	@if ! command -v npm >/dev/null; then \
+	  echo "Installing system packages: nodejs npm"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; \
 	fi
 
 venv: $(STAMP)
@@ -49,6 +58,12 @@ lock: venv
 	$(BIN)/pip install -q 'uv==$(UV_VERSION)'
 	$(BIN)/python install/lockfile.py update --uv $(BIN)/uv $(if $(UPGRADE),--upgrade)
 
+node-modules: $(NODE_STAMP)
+
+$(NODE_STAMP): package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -56,7 +71,7 @@ lint: venv
 types: venv
 	$(BIN)/mypy
 
-unit: venv
+unit: venv node-modules
 	$(BIN)/pytest
 
 # Long soak and fault runs (broker killed repeatedly, large backlogs). CI runs them after `make test`.
@@ -67,4 +82,4 @@ demo: system-packages venv
 	$(BIN)/python -m halfday.demo
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache node_modules
