@@ -25,6 +25,7 @@ from access.store import bump_state_version, spent_since_balances
 from common.badges import ANY_READER, BadgeError, BadgeRule
 from common.config import parse_hhmm
 from common.db import utcnow
+from common.weekdays import WeekdaysError, parse_weekdays
 from common.words import CredentialKind, CredentialStatus, PlanKind
 
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -106,6 +107,7 @@ class PlanSpec:
     allow_overdraft: bool = False
     hours: str | None = None  # "HH:MM-HH:MM"
     price_cents: int = 0
+    weekdays: str | tuple[str, ...] | None = None  # "1-5", "12345", or ticked boxes' values; None: every day
 
 
 def add_plan(session: Session, spec: PlanSpec) -> Plan:
@@ -125,6 +127,10 @@ def add_plan(session: Session, spec: PlanSpec) -> Plan:
             raise AdminError(f"horaires « {spec.hours} » : attendu HH:MM-HH:MM, par exemple 08:00-20:00") from None
         if not start < end:
             raise AdminError("l'heure de fin doit suivre l'heure de début")
+    try:
+        weekdays = parse_weekdays(spec.weekdays)
+    except WeekdaysError as exc:
+        raise AdminError(str(exc)) from None
     if session.scalar(select(Plan.id).where(func.lower(Plan.name) == name.lower())):
         raise AdminError(f"une formule s'appelle déjà « {name} »")
     plan = Plan(
@@ -134,6 +140,7 @@ def add_plan(session: Session, spec: PlanSpec) -> Plan:
         allow_overdraft=spec.allow_overdraft,
         hours_start=start,
         hours_end=end,
+        weekdays=weekdays,
         price_cents=spec.price_cents,
     )
     session.add(plan)

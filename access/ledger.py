@@ -58,6 +58,7 @@ class Entitlement:
     valid_until: dt.date | None = None
     hours_start: dt.time | None = None
     hours_end: dt.time | None = None
+    weekdays: str | None = None  # the ISO weekdays admitted ("12345"), None: every day (common/weekdays.py)
     allow_overdraft: bool = False
     balance: int | None = None  # carnet: half-days left (effective: after this device's unsent uses)
     slots: frozenset[Slot] = frozenset(SLOTS)  # a pass's slots of its date

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from access.ledger import Charge, Entitlement, SlotRef, SlotRules, Uses, apply_charge, charge_for, slot_at
+from common.weekdays import allows
 from common.words import SLOTS, ClockPolicy, PlanKind
 
 
@@ -19,6 +20,7 @@ class Reason(StrEnum):
     EXPIRED = "expired"
     NOT_YET_VALID = "not_yet_valid"
     OUTSIDE_HOURS = "outside_hours"
+    OUTSIDE_WEEKDAYS = "outside_weekdays"
     NO_CREDIT = "no_credit"
     CLOCK_UNSURE = "clock_unsure"
 
@@ -27,6 +29,7 @@ class Reason(StrEnum):
 _REFUSAL_ORDER = (
     Reason.NO_CREDIT,
     Reason.OUTSIDE_HOURS,
+    Reason.OUTSIDE_WEEKDAYS,
     Reason.NOT_YET_VALID,
     Reason.EXPIRED,
     Reason.CLOCK_UNSURE,
@@ -138,7 +141,7 @@ def _refuse(reason: Reason, credential: str, holder: Holder, clock_ok: bool, ref
 def _check(e: Entitlement, ref: SlotRef, reentry: bool, clock_ok: bool, clock_policy: ClockPolicy) -> Reason | None:
     """Why `e` does not admit an entry in `ref`, or None if it does."""
     if not clock_ok and clock_policy == ClockPolicy.MEMBERS:
-        # Dates and hours come from a clock we cannot trust: only open-ended member plans decide.
+        # Dates, days and hours come from a clock we cannot trust: only open-ended member plans decide.
         if e.is_pass or e.valid_until is not None:
             return Reason.CLOCK_UNSURE
         return _credit(e, reentry)
@@ -150,6 +153,9 @@ def _check(e: Entitlement, ref: SlotRef, reentry: bool, clock_ok: bool, clock_po
         # A morning-only pass is over in the afternoon; an afternoon-only pass has not begun in the morning.
         first = min(SLOTS.index(s) for s in e.slots) if e.slots else len(SLOTS)
         return Reason.NOT_YET_VALID if SLOTS.index(ref.slot) < first else Reason.EXPIRED
+    # The day before the hours: on a day the plan does not cover, no hour would do.
+    if not allows(e.weekdays, ref.date):
+        return Reason.OUTSIDE_WEEKDAYS
     if not _within_hours(e, ref):
         return Reason.OUTSIDE_HOURS
     return _credit(e, reentry)

@@ -57,6 +57,7 @@ def state_data(state: AccessState) -> dict[str, Any]:
                         "valid_until": _day(e.valid_until),
                         "hours_start": _time(e.hours_start),
                         "hours_end": _time(e.hours_end),
+                        "weekdays": e.weekdays,
                         "allow_overdraft": e.allow_overdraft,
                         "balance": e.balance,
                         "slots": sorted(s.value for s in e.slots),
@@ -90,6 +91,8 @@ def state_from_data(data: dict[str, Any], rules: SlotRules, clock_policy: ClockP
                 valid_until=_opt_day(e["valid_until"]),
                 hours_start=_opt_time(e["hours_start"]),
                 hours_end=_opt_time(e["hours_end"]),
+                # A snapshot written before plans had weekdays holds none: every day, as its plans were then.
+                weekdays=e.get("weekdays"),
                 allow_overdraft=bool(e["allow_overdraft"]),
                 balance=e["balance"],
                 slots=frozenset(Slot(s) for s in e["slots"]),

@@ -252,6 +252,7 @@ def load_state(
                 valid_until=sub.valid_until,
                 hours_start=plan.hours_start,
                 hours_end=plan.hours_end,
+                weekdays=plan.weekdays,
                 allow_overdraft=plan.allow_overdraft,
                 balance=amount,
             )

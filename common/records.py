@@ -37,5 +37,8 @@ class PlanColumns:
     # The local hours this plan admits entry; None means the site's half-day slots decide.
     hours_start: Mapped[dt.time | None] = mapped_column(Time)
     hours_end: Mapped[dt.time | None] = mapped_column(Time)
+    # The ISO weekdays this plan admits entry, in order ("12345": Monday to Friday); None means every day.
+    # Read and written through common/weekdays.py.
+    weekdays: Mapped[str | None] = mapped_column(String(7))
     price_cents: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -62,6 +62,10 @@ def refusal_at_door(reason: Reason) -> str:
         Reason.EXPIRED: _("Votre formule a expiré. Renouvelez-la à l'accueil ou achetez un pass à l'écran."),
         Reason.NOT_YET_VALID: _("Votre formule n'a pas encore commencé. Revenez à la date prévue."),
         Reason.OUTSIDE_HOURS: _("Votre formule ne permet pas d'entrer à cette heure-ci."),
+        Reason.OUTSIDE_WEEKDAYS: _(
+            "Votre formule n'est pas valable ce jour de la semaine. Revenez un jour qu'elle prévoit, ou achetez un "
+            "pass à l'écran."
+        ),
         Reason.NO_CREDIT: _("Votre carnet est épuisé. Rechargez-le à l'accueil ou achetez un pass à l'écran."),
         Reason.CLOCK_UNSURE: _("L'heure de la porte n'est pas sûre : entrée refusée pour ce pass. Appelez l'accueil."),
     }
