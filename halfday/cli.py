@@ -25,6 +25,7 @@ from access.restore import RestoreError, restore
 from access.store import spent_since_balances
 from common.config import Table
 from common.daemons import SITE_CONFIG
+from common.weekdays import weekdays_label
 
 # Daemons and tools that live in other packages, imported only when asked for: the CLI must start even
 # when, say, the kiosk's dependencies are broken.
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--half-days", type=int)
     p.add_argument("--overdraft", action="store_true", help="autoriser un carnet à passer sous zéro")
     p.add_argument("--hours", help="heures d'entrée HH:MM-HH:MM")
+    p.add_argument("--weekdays", help="jours d'entrée, 1 = lundi … 7 = dimanche : 1-5 ou 12345 (défaut : tous)")
     p.add_argument("--price", type=float, default=0.0, help="prix en euros")
     p.set_defaults(handler=cmd_plan_add)
     p = plan.add_parser("list", help="lister les formules")
@@ -315,7 +317,9 @@ def cmd_badge_revoke(args: argparse.Namespace) -> int:
 def cmd_plan_add(args: argparse.Namespace) -> int:
     if args.price < 0 or args.price > 100_000:
         raise CliError("--price : prix en euros entre 0 et 100000")
-    spec = admin.PlanSpec(args.name, args.kind, args.half_days, args.overdraft, args.hours, round(args.price * 100))
+    spec = admin.PlanSpec(
+        args.name, args.kind, args.half_days, args.overdraft, args.hours, round(args.price * 100), args.weekdays
+    )
     return _change(args, lambda s, _c: f"Formule créée : {admin.add_plan(s, spec).name}")
 
 
@@ -326,7 +330,9 @@ def cmd_plan_list(args: argparse.Namespace) -> int:
             hours = f"{p.hours_start:%H:%M}-{p.hours_end:%H:%M}" if p.hours_start and p.hours_end else "créneaux"
             size = f"{p.half_days} demi-journées" if p.half_days else ""
             overdraft = "découvert autorisé" if p.allow_overdraft else ""
-            details = ", ".join(x for x in (p.kind, size, hours, f"{p.price_cents / 100:.2f} €", overdraft) if x)
+            days = weekdays_label(p.weekdays) if p.weekdays else ""
+            price = f"{p.price_cents / 100:.2f} €"
+            details = ", ".join(x for x in (p.kind, size, hours, days, price, overdraft) if x)
             print(f"{p.name} : {details}")
         print(f"{len(plans)} formule(s)")
     return 0

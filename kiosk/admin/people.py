@@ -17,6 +17,7 @@ from access import admin
 from access.models import Balance, Credential, Member, Plan, Subscription, Use
 from access.store import spent_since_balances
 from common.i18n import _
+from common.weekdays import day_names, weekdays_label
 from common.words import CredentialStatus, PlanKind
 from kiosk.admin import bp
 from kiosk.context import current_kiosk
@@ -182,11 +183,21 @@ def _change(member_id: str, operation: Callable[[Any], object], done: str) -> Ba
     return redirect(url_for("admin.member", member_id=member_id))
 
 
+def _plan_words() -> dict[str, Any]:
+    """What the plans page needs to word plans and fill its form: kinds, and days of the week as boxes and labels."""
+    return {
+        "kinds": tuple(PlanKind),
+        "kind_label": kind_label,
+        "day_names": day_names(),
+        "weekdays_label": weekdays_label,
+    }
+
+
 @bp.get("/plans")
 def plans() -> str:
     with current_kiosk().db.read() as s:
         rows = s.scalars(select(Plan).order_by(Plan.name)).all()
-    return render_template("admin/plans.html", plans=rows, kinds=tuple(PlanKind), kind_label=kind_label, form={})
+    return render_template("admin/plans.html", plans=rows, form={}, **_plan_words())
 
 
 @bp.post("/plans")
@@ -205,6 +216,7 @@ def add_plan() -> BaseResponse | tuple[str, int]:
         allow_overdraft=f.get("overdraft") == "on",
         hours=f.get("hours") or None,
         price_cents=price_cents,
+        weekdays=tuple(f.getlist("weekdays")),
     )
     try:
         with current_kiosk().db.write() as s:
@@ -213,8 +225,6 @@ def add_plan() -> BaseResponse | tuple[str, int]:
         flash(str(exc), "error")
         with current_kiosk().db.read() as s:
             rows = s.scalars(select(Plan).order_by(Plan.name)).all()
-        return render_template(
-            "admin/plans.html", plans=rows, kinds=tuple(PlanKind), kind_label=kind_label, form=f
-        ), 422
+        return render_template("admin/plans.html", plans=rows, form=f, **_plan_words()), 422
     flash(_("Formule créée : %(name)s", name=spec.name.strip()), "ok")
     return redirect(url_for("admin.plans"))
