@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from common.weekdays import STORED as WEEKDAYS
 from common.words import SLOTS, Alarm, CredentialKind, CredentialStatus, PaymentMethod, PlanKind
 from sync.protocol import (
     COMMAND_NAMES,
@@ -342,6 +343,9 @@ def validate_roster_body(obj: Json) -> Json:
         p.boolean("allow_overdraft")
         p.hhmm("hours_start")
         p.hhmm("hours_end")
+        # An older hub's roster has no weekdays: its plans admit every day, as they always did.
+        if "weekdays" in p.obj:
+            p.text("weekdays", max_len=7, pattern=WEEKDAYS, nullable=True)
         p.integer("price_cents", high=100_000_000)
     for index, item in enumerate(f.array("subscriptions")):
         s = Fields(item, f"roster.subscriptions[{index}]")

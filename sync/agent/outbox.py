@@ -169,6 +169,7 @@ def _replace(session: Session, roster: Json, seen: int) -> None:
                 allow_overdraft=p["allow_overdraft"],
                 hours_start=_time(p["hours_start"]),
                 hours_end=_time(p["hours_end"]),
+                weekdays=p.get("weekdays"),  # absent from an older hub's roster: every day
                 price_cents=p["price_cents"],
                 active=True,
             )

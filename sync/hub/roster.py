@@ -87,6 +87,7 @@ def build_roster_body(session: Session, site_id: str, now: dt.datetime) -> Json:
                 "allow_overdraft": p.allow_overdraft,
                 "hours_start": _hhmm(p.hours_start),
                 "hours_end": _hhmm(p.hours_end),
+                "weekdays": p.weekdays,
                 "price_cents": p.price_cents,
             }
             for p in plans
