@@ -34,6 +34,9 @@ from halfday.broker import Mosquitto, free_port
 from sync.hub.config import parse_hub_settings
 
 DEMO_PASSWORD = "demo-halfday"
+# The hub's accounts need twelve characters at least.
+DEMO_LOGIN = "admin"
+DEMO_HUB_PASSWORD = "demo-halfday-hub"
 LOCK_PIN, DOOR_PIN, EXIT_PIN = 17, 27, 22
 # A child still running this long after SIGTERM is killed.
 STOP_GRACE_S = 10.0
@@ -79,6 +82,7 @@ class Demo:
         hub_db = f"sqlite:///{self.root / 'hub' / 'hub.db'}"
         member_ids = sample.seed_hub(hub_db, carnet_top_up=30)
         history.seed_other_site(hub_db, member_ids, dt.datetime.now(history.PARIS).date())
+        self._hub_admin(hub_db)
         self._spawn("hub", "hub", "--config", str(hub_config))
         self._spawn("hub-web", "hub", "--config", str(hub_config), "web")
 
@@ -99,16 +103,25 @@ class Demo:
             self._wait_listening(name, self.ports[name])
         self._print_addresses(replayed, config)
 
-    def _hub_files(self, broker_url: str) -> tuple[Path, str]:
-        from werkzeug.security import generate_password_hash
+    def _hub_admin(self, hub_db: str) -> None:
+        """The demo network's first admin, as `halfday hub account add` would make it on a real hub."""
+        from sync.hub.accounts import add_account
+        from sync.hub.audit import Role
+        from sync.hub.db import HubDatabase
 
+        db = HubDatabase(hub_db)
+        try:
+            add_account(db, DEMO_LOGIN, DEMO_HUB_PASSWORD, Role.NETWORK_ADMIN, name="Démo")
+        finally:
+            db.dispose()
+
+    def _hub_files(self, broker_url: str) -> tuple[Path, str]:
         from sync.signing import generate_private_key, public_key_b64, save_private_key
 
         hub = self.root / "hub"
         key = generate_private_key()
         save_private_key(key, hub / "hub.key")
         private_file(hub / "web-secret")
-        private_file(hub / "web-password", lambda: generate_password_hash(DEMO_PASSWORD).encode())
         settings = {
             "hub": {
                 "database_url": f"sqlite:///{hub / 'hub.db'}",
@@ -119,7 +132,6 @@ class Demo:
                     "host": self.host,
                     "port": self.ports["hub"],
                     "secret_key_file": str(hub / "web-secret"),
-                    "password_hash_file": str(hub / "web-password"),
                 },
             }
         }
@@ -210,7 +222,7 @@ class Demo:
             f"  Administration          : {kiosk}/admin   (mot de passe : {DEMO_PASSWORD})\n"
             f"  Accueil par le réseau   : {site}/admin   (empreinte {current_fingerprint(config)})\n"
             f"  Simulateur de porte     : http://{self.host}:{self.ports['simulator']}/\n"
-            f"  Hub du réseau           : http://{self.host}:{self.ports['hub']}/   (mot de passe : {DEMO_PASSWORD})\n"
+            f"  Hub du réseau           : http://{self.host}:{self.ports['hub']}/   (compte {DEMO_LOGIN}, mot de passe : {DEMO_HUB_PASSWORD})\n"
             f"  ({history} passages du mois rejoués à la porte ; journaux dans {self.root / 'logs'})\n"
             "Ctrl-C pour tout arrêter.",
             flush=True,

@@ -1,31 +1,54 @@
-"""Changes to the network's members, badges, plans and carnets, from the hub's pages or from a site's request.
+"""Changes to the network: sites, doors, plans, members, carnets and badges, from the hub's pages (a manager's
+account), from a site's change request (a device) or from the hub's own code (the demo, the command line).
 
-Every change bumps the network change counter in the same transaction; the roster keeper sees the counter move and
-publishes new rosters at once (a revoked badge stops opening doors as soon as the sites have the roster).
+Every change is checked against what its author may touch (a site manager: their sites; a device: its own site),
+written to the audit log in its own transaction, and, when rosters carry it, bumps the network change counter in
+that same transaction; the roster keeper sees the counter move and publishes new rosters at once (a revoked badge
+stops opening doors as soon as the sites have the roster).
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import logging
+import zoneinfo
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from common.badges import ANY_READER, BadgeError
 from common.db import utcnow
 from common.words import CredentialKind, CredentialStatus, PlanKind
+from sync.hub.audit import SYSTEM, Actor, changed, record
 from sync.hub.db import HubDatabase
 from sync.hub.ingest import insert_ignoring_conflicts
-from sync.hub.models import ChangeRequest, Command, Credential, Member, Meta, Plan, Site, Subscription
+from sync.hub.models import (
+    ChangeRequest,
+    Command,
+    Credential,
+    Device,
+    Enrolment,
+    Member,
+    Meta,
+    Plan,
+    PlanSite,
+    Site,
+    Subscription,
+    TopUp,
+)
 from sync.protocol import COMMAND_NAMES, ID_RE, MAX_COMMAND_TTL_S, Json
 
 log = logging.getLogger(__name__)
 
 NETWORK_CHANGES = "network_changes"
+# How long a door waits for the badge to enrol after the hub asked for it.
+ENROL_TIMEOUT_S = 120
 
-# Error codes a change request can get back (sync/PROTOCOL.md), with their French message for the pages.
+# Error codes of change requests (sync/PROTOCOL.md) and of the pages, with their French message.
 ERRORS = {
     "uid_in_use": "ce badge est déjà actif pour un autre membre",
     "unknown_member": "membre inconnu",
@@ -33,8 +56,21 @@ ERRORS = {
     "bad_uid": "identifiant de badge invalide",
     "unknown_plan": "formule inconnue",
     "unknown_subscription": "abonnement inconnu",
+    "not_a_carnet": "seul un carnet se recharge",
+    "bad_top_up": "recharge invalide (1 à 1000 demi-journées, montant positif)",
     "bad_plan": "formule invalide",
+    "retired_plan": "cette formule n'est plus proposée",
     "bad_command": "commande invalide",
+    "forbidden_site": "ce membre n'est pas rattaché à ce site (aucune formule valable ici, pas créé pour ce site)",
+    "forbidden": "vous ne gérez pas ce site",
+    "unknown_site": "site inconnu",
+    "site_exists": "ce site existe déjà",
+    "bad_site": "site invalide",
+    "unknown_device": "porte inconnue",
+    "device_exists": "cette porte est déjà enregistrée",
+    "bad_member": "membre invalide",
+    "bad_dates": "dates invalides : la fin doit suivre le début",
+    "not_renewable": "cet abonnement ne se renouvelle pas (formule sans durée ni carnet)",
 }
 
 
@@ -58,13 +94,338 @@ def network_changes(session: Session) -> int:
     return int(session.execute(select(Meta.value).where(Meta.key == NETWORK_CHANGES)).scalar_one_or_none() or 0)
 
 
-def add_site(db: HubDatabase, site_id: str, name: str, timezone: str = "Europe/Paris") -> None:
+# ---------------------------------------------------------------------------------------------------- rights
+
+
+def plan_valid_at(site_id: str) -> ColumnElement[bool]:
+    """SQL: the plan (Plan) is valid at `site_id`: no site rows (the whole network) or a row for that site."""
+    return or_(
+        ~exists().where(PlanSite.plan_id == Plan.id),
+        exists().where(PlanSite.plan_id == Plan.id, PlanSite.site_id == site_id),
+    )
+
+
+def members_of(sites: Iterable[str]) -> ColumnElement[bool]:
+    """SQL: the member (Member) belongs to one of `sites`: created for it, or holding a plan valid there (a plan
+    of the whole network makes a member everybody's)."""
+    wanted = sorted(sites)
+    plan_there = or_(
+        ~exists().where(PlanSite.plan_id == Subscription.plan_id),
+        exists().where(PlanSite.plan_id == Subscription.plan_id, PlanSite.site_id.in_(wanted)),
+    )
+    return or_(
+        Member.home_site_id.in_(wanted),
+        exists().where(Subscription.member_id == Member.id, plan_there),
+    )
+
+
+def visible_members(actor: Actor) -> ColumnElement[bool] | None:
+    """The WHERE clause limiting members to the actor's, or None for every member."""
+    return None if actor.sites is None else members_of(actor.sites)
+
+
+def member_visible(session: Session, actor: Actor, member_id: str) -> bool:
+    clause = visible_members(actor)
+    query = select(Member.id).where(Member.id == member_id)
+    if clause is not None:
+        query = query.where(clause)
+    return session.execute(query).first() is not None
+
+
+def _member_for(session: Session, actor: Actor, member_id: str, *, refusal: str = "forbidden") -> Member:
+    """The member, if the actor may act for them; a member the actor may not see is refused, named or not."""
+    member = session.get(Member, member_id)
+    if member is None:
+        raise HubError("unknown_member", member_id)
+    if not member_visible(session, actor, member_id):
+        raise HubError(refusal)
+    return member
+
+
+def _require_site(actor: Actor, site_id: str | None) -> None:
+    if not actor.may_manage(site_id):
+        raise HubError("forbidden", site_id or "")
+
+
+def plan_sites(session: Session, plan_id: str) -> list[str]:
+    return list(
+        session.execute(select(PlanSite.site_id).where(PlanSite.plan_id == plan_id).order_by(PlanSite.site_id))
+        .scalars()
+        .all()
+    )
+
+
+def _plan_for(session: Session, actor: Actor, plan_id: str, *, to_change: bool) -> Plan:
+    """A plan the actor may use (valid at one of their sites) or change (every site it is valid at is theirs)."""
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise HubError("unknown_plan", plan_id)
+    if actor.sites is None:
+        return plan
+    sites = plan_sites(session, plan_id)
+    if to_change:
+        if not sites or not set(sites) <= actor.sites:
+            raise HubError("forbidden", plan.name)
+    elif sites and not set(sites) & actor.sites:
+        raise HubError("forbidden", plan.name)
+    return plan
+
+
+def _home_of(session: Session, member_id: str) -> str | None:
+    return session.execute(select(Member.home_site_id).where(Member.id == member_id)).scalar_one_or_none()
+
+
+# ---------------------------------------------------------------------------------------------------- sites
+
+
+@dataclass(frozen=True)
+class SiteFields:
+    """What a manager sets for a site; `check()` says in French what is wrong."""
+
+    name: str
+    timezone: str = "Europe/Paris"
+    capacity: int = 0
+    monthly_target: int = 0
+    morning_start: dt.time = dt.time(8, 0)
+    noon: dt.time = dt.time(13, 0)
+    afternoon_end: dt.time = dt.time(20, 0)
+
+    def check(self) -> SiteFields:
+        name = self.name.strip()
+        if not name or len(name) > 120:
+            raise HubError("bad_site", "le nom est obligatoire (120 caractères au plus)")
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise HubError("bad_site", f"fuseau horaire inconnu : {self.timezone[:64]}") from None
+        if not 0 <= self.capacity <= 10_000 or not 0 <= self.monthly_target <= 1_000_000:
+            raise HubError("bad_site", "capacité ou objectif hors limites")
+        if not self.morning_start < self.noon < self.afternoon_end:
+            raise HubError("bad_site", "les heures doivent se suivre : début du matin < midi < fin d'après-midi")
+        return SiteFields(
+            name,
+            self.timezone,
+            self.capacity,
+            self.monthly_target,
+            self.morning_start,
+            self.noon,
+            self.afternoon_end,
+        )
+
+
+def add_site(
+    db: HubDatabase,
+    site_id: str,
+    name: str,
+    timezone: str = "Europe/Paris",
+    *,
+    fields: SiteFields | None = None,
+    actor: Actor = SYSTEM,
+    exist_ok: bool = True,
+) -> None:
+    """Create a site (or, with `exist_ok`, update it: the demo and the first message of a door may race)."""
     if not ID_RE.fullmatch(site_id):
-        raise ValueError(f"l'identifiant de site {site_id!r} doit correspondre à {ID_RE.pattern}")
+        raise HubError("bad_site", f"l'identifiant {site_id!r} : minuscules, chiffres et tirets, 63 au plus")
+    values = (fields or SiteFields(name, timezone)).check()
+    if not actor.network_wide:
+        raise HubError("forbidden", "seul un administrateur du réseau crée un site")
     with db.write() as session:
-        session.execute(insert_ignoring_conflicts(session, Site).values(id=site_id, name=name, timezone=timezone))
-        session.execute(update(Site).where(Site.id == site_id).values(name=name, timezone=timezone))
+        known = session.get(Site, site_id)
+        if known is not None and not exist_ok:
+            raise HubError("site_exists", site_id)
+        session.execute(insert_ignoring_conflicts(session, Site).values(id=site_id, **asdict(values)))
+        session.execute(update(Site).where(Site.id == site_id).values(**asdict(values)))
+        record(session, actor, "site.add", f"site:{site_id}", site_id=site_id, after=asdict(values))
         bump_network_changes(session)
+
+
+def edit_site(db: HubDatabase, site_id: str, fields: SiteFields, *, actor: Actor) -> None:
+    values = fields.check()
+    with db.write() as session:
+        _require_site(actor, site_id)
+        site = session.get(Site, site_id)
+        if site is None:
+            raise HubError("unknown_site", site_id)
+        before = {k: getattr(site, k) for k in asdict(values)}
+        was, now = changed(before, asdict(values))
+        if not now:
+            return
+        for key, value in asdict(values).items():
+            setattr(site, key, value)
+        record(session, actor, "site.edit", f"site:{site_id}", site_id=site_id, before=was, after=now)
+
+
+# ---------------------------------------------------------------------------------------------------- doors
+
+
+def register_device(
+    db: HubDatabase,
+    site_id: str,
+    device_id: str,
+    label: str,
+    *,
+    actor: Actor,
+    broker: Callable[[], None] | None = None,
+) -> None:
+    """Register a door of a site. `broker` creates its broker account; it runs inside the transaction, so a
+    broker that refuses leaves no half-registered door behind."""
+    if not ID_RE.fullmatch(device_id):
+        raise HubError("bad_site", f"l'identifiant de porte {device_id!r} : minuscules, chiffres et tirets")
+    with db.write() as session:
+        _require_site(actor, site_id)
+        if session.get(Site, site_id) is None:
+            raise HubError("unknown_site", site_id)
+        device = session.get(Device, (site_id, device_id))
+        if device is not None and device.registered_at is not None and device.active:
+            raise HubError("device_exists", device_id)
+        if device is None:
+            device = Device(site_id=site_id, id=device_id)
+            session.add(device)
+        device.label = label.strip()[:120]
+        device.registered_at = utcnow()
+        device.active = True
+        record(
+            session,
+            actor,
+            "door.register",
+            f"door:{site_id}/{device_id}",
+            site_id=site_id,
+            after={"label": device.label},
+        )
+        session.flush()
+        if broker is not None:
+            broker()
+
+
+def reset_device_password(
+    db: HubDatabase, site_id: str, device_id: str, *, actor: Actor, broker: Callable[[], None]
+) -> None:
+    with db.write() as session:
+        _require_site(actor, site_id)
+        device = session.get(Device, (site_id, device_id))
+        if device is None or not device.active:
+            raise HubError("unknown_device", device_id)
+        record(session, actor, "door.password", f"door:{site_id}/{device_id}", site_id=site_id)
+        broker()
+
+
+def remove_device(
+    db: HubDatabase, site_id: str, device_id: str, *, actor: Actor, broker: Callable[[], None] | None = None
+) -> None:
+    """Take a door out of service: its broker account goes, its events and history stay."""
+    with db.write() as session:
+        _require_site(actor, site_id)
+        device = session.get(Device, (site_id, device_id))
+        if device is None or not device.active:
+            raise HubError("unknown_device", device_id)
+        device.active = False
+        record(
+            session,
+            actor,
+            "door.remove",
+            f"door:{site_id}/{device_id}",
+            site_id=site_id,
+            before={"label": device.label},
+        )
+        if broker is not None:
+            broker()
+
+
+def issue_command(
+    db: HubDatabase,
+    site: str,
+    device: str,
+    name: str,
+    *,
+    ttl_s: float = 60.0,
+    args: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+    actor: Actor = SYSTEM,
+) -> str:
+    """Queue a command for a device; the keeper signs and publishes it. Returns its nonce."""
+    if name not in COMMAND_NAMES or not 0 < ttl_s <= MAX_COMMAND_TTL_S:
+        raise HubError("bad_command", f"{name} / {ttl_s}")
+    with db.write() as session:
+        _require_site(actor, site)
+        return _command(session, site, device, name, ttl_s, args or {}, now or utcnow(), actor)
+
+
+def _command(
+    session: Session,
+    site: str,
+    device: str,
+    name: str,
+    ttl_s: float,
+    args: dict[str, Any],
+    now: dt.datetime,
+    actor: Actor,
+) -> str:
+    command = Command(
+        site_id=site,
+        device_id=device,
+        name=name,
+        args=args,
+        issued_at=now,
+        expires=now + dt.timedelta(seconds=ttl_s),
+    )
+    session.add(command)
+    session.flush()
+    audited = {k: v for k, v in args.items() if k != "request"}
+    record(session, actor, f"door.{name}", f"door:{site}/{device}", site_id=site, after=audited or None, at=now)
+    return command.nonce
+
+
+def unlock(db: HubDatabase, site: str, device: str, *, actor: Actor, ttl_s: float = 30.0) -> str:
+    """Open a door from the hub (a signed command; the door refuses it once expired or replayed)."""
+    return issue_command(db, site, device, "unlock", ttl_s=ttl_s, args={"by": "hub"}, actor=actor)
+
+
+# ---------------------------------------------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True)
+class PlanFields:
+    name: str
+    kind: str
+    half_days: int | None = None
+    allow_overdraft: bool = False
+    hours_start: dt.time | None = None
+    hours_end: dt.time | None = None
+    price_cents: int = 0
+    weekdays: str | None = None
+    sites: tuple[str, ...] = ()
+
+    def check(self) -> PlanFields:
+        name = self.name.strip()
+        if not name or len(name) > 120:
+            raise HubError("bad_plan", "le nom est obligatoire (120 caractères au plus)")
+        if self.kind not in tuple(PlanKind):
+            raise HubError("bad_plan", f"type inconnu : {self.kind[:20]}")
+        half_days = self.half_days if self.kind == PlanKind.CARNET else None
+        if self.kind == PlanKind.CARNET and not (half_days and 1 <= half_days <= 1000):
+            raise HubError("bad_plan", "un carnet compte de 1 à 1000 demi-journées")
+        if not 0 <= self.price_cents <= 10_000_000:
+            raise HubError("bad_plan", "prix hors limites")
+        if (self.hours_start is None) != (self.hours_end is None) or (
+            self.hours_start is not None and self.hours_end is not None and self.hours_start >= self.hours_end
+        ):
+            raise HubError("bad_plan", "les heures vont ensemble, le début avant la fin")
+        return PlanFields(
+            name,
+            self.kind,
+            half_days,
+            self.allow_overdraft and self.kind == PlanKind.CARNET,
+            self.hours_start,
+            self.hours_end,
+            self.price_cents,
+            self.weekdays,
+            tuple(sorted(set(self.sites))),
+        )
+
+    def columns(self) -> dict[str, Any]:
+        values = asdict(self)
+        values.pop("sites")
+        return values
 
 
 def add_plan(
@@ -77,95 +438,193 @@ def add_plan(
     hours_start: dt.time | None = None,
     hours_end: dt.time | None = None,
     price_cents: int = 0,
+    weekdays: str | None = None,
+    sites: Iterable[str] = (),
+    actor: Actor = SYSTEM,
 ) -> str:
-    if kind not in tuple(PlanKind) or (kind == PlanKind.CARNET and not half_days):
-        raise HubError("bad_plan", f"{kind} / {half_days}")
+    fields = PlanFields(
+        name, kind, half_days, allow_overdraft, hours_start, hours_end, price_cents, weekdays, tuple(sites)
+    )
+    return create_plan(db, fields, actor=actor)
+
+
+def create_plan(db: HubDatabase, fields: PlanFields, *, actor: Actor) -> str:
+    """A new plan; a site manager's plans are valid at their sites only (never the whole network)."""
+    values = fields.check()
+    if actor.sites is not None and (not values.sites or not set(values.sites) <= actor.sites):
+        raise HubError("forbidden", "choisissez parmi vos sites")
     with db.write() as session:
-        plan = Plan(
-            name=name,
-            kind=kind,
-            half_days=half_days,
-            allow_overdraft=allow_overdraft,
-            hours_start=hours_start,
-            hours_end=hours_end,
-            price_cents=price_cents,
-        )
+        _check_sites_exist(session, values.sites)
+        if session.execute(select(Plan.id).where(Plan.name == values.name)).first():
+            raise HubError("bad_plan", f"une formule s'appelle déjà « {values.name} »")
+        plan = Plan(**values.columns())
         session.add(plan)
-        bump_network_changes(session)
         session.flush()
+        session.add_all(PlanSite(plan_id=plan.id, site_id=s) for s in values.sites)
+        record(session, actor, "plan.add", f"plan:{plan.id}", after=_plan_audit(values))
+        bump_network_changes(session)
         return plan.id
 
 
-def add_member(
-    db: HubDatabase, first_name: str, last_name: str = "", email: str | None = None, *, member_id: str | None = None
-) -> str:
+def edit_plan(db: HubDatabase, plan_id: str, fields: PlanFields, *, actor: Actor) -> None:
+    values = fields.check()
+    if actor.sites is not None and (not values.sites or not set(values.sites) <= actor.sites):
+        raise HubError("forbidden", "choisissez parmi vos sites")
     with db.write() as session:
-        member = Member(first_name=first_name, last_name=last_name, email=email)
+        plan = _plan_for(session, actor, plan_id, to_change=True)
+        _check_sites_exist(session, values.sites)
+        clash = session.execute(select(Plan.id).where(Plan.name == values.name, Plan.id != plan_id)).first()
+        if clash:
+            raise HubError("bad_plan", f"une formule s'appelle déjà « {values.name} »")
+        if plan.kind != values.kind:
+            raise HubError("bad_plan", "le type d'une formule ne change pas : créez-en une autre")
+        before = _plan_audit(_fields_of(session, plan))
+        for key, value in values.columns().items():
+            setattr(plan, key, value)
+        session.execute(delete(PlanSite).where(PlanSite.plan_id == plan_id))
+        session.add_all(PlanSite(plan_id=plan_id, site_id=s) for s in values.sites)
+        was, now = changed(before, _plan_audit(values))
+        record(session, actor, "plan.edit", f"plan:{plan_id}", before=was, after=now)
+        bump_network_changes(session)
+
+
+def set_plan_active(db: HubDatabase, plan_id: str, active: bool, *, actor: Actor) -> None:
+    """Retire a plan (no new subscriptions; running ones go on to their end) or offer it again."""
+    with db.write() as session:
+        plan = _plan_for(session, actor, plan_id, to_change=True)
+        if plan.active == active:
+            return
+        plan.active = active
+        record(
+            session,
+            actor,
+            "plan.offer" if active else "plan.retire",
+            f"plan:{plan_id}",
+            before={"active": not active},
+            after={"active": active},
+        )
+        bump_network_changes(session)
+
+
+def _fields_of(session: Session, plan: Plan) -> PlanFields:
+    return PlanFields(
+        plan.name,
+        plan.kind,
+        plan.half_days,
+        plan.allow_overdraft,
+        plan.hours_start,
+        plan.hours_end,
+        plan.price_cents,
+        plan.weekdays,
+        tuple(plan_sites(session, plan.id)),
+    )
+
+
+def _plan_audit(fields: PlanFields) -> dict[str, Any]:
+    values = asdict(fields)
+    values["sites"] = list(fields.sites) or "réseau"
+    return values
+
+
+def _check_sites_exist(session: Session, sites: Iterable[str]) -> None:
+    wanted = sorted(set(sites))
+    if not wanted:
+        return
+    known = set(session.execute(select(Site.id).where(Site.id.in_(wanted))).scalars())
+    missing = [s for s in wanted if s not in known]
+    if missing:
+        raise HubError("unknown_site", ", ".join(missing))
+
+
+# ---------------------------------------------------------------------------------------------------- members
+
+
+@dataclass(frozen=True)
+class MemberFields:
+    first_name: str
+    last_name: str = ""
+    email: str | None = None
+
+    def check(self) -> MemberFields:
+        first = self.first_name.strip()
+        last = self.last_name.strip()
+        email = (self.email or "").strip() or None
+        if not first or len(first) > 80 or len(last) > 80:
+            raise HubError("bad_member", "le prénom est obligatoire ; prénom et nom : 80 caractères au plus")
+        if email is not None and (len(email) > 254 or "@" not in email.strip("@") or any(c.isspace() for c in email)):
+            raise HubError("bad_member", "adresse électronique invalide")
+        return MemberFields(first, last, email)
+
+
+def add_member(
+    db: HubDatabase,
+    first_name: str,
+    last_name: str = "",
+    email: str | None = None,
+    *,
+    member_id: str | None = None,
+    home_site: str | None = None,
+    actor: Actor = SYSTEM,
+) -> str:
+    """A new member; a site manager's new members belong to a site of theirs (`home_site`)."""
+    values = MemberFields(first_name, last_name, email).check()
+    if actor.sites is not None:
+        if home_site is None and len(actor.sites) == 1:
+            home_site = next(iter(actor.sites))
+        _require_site(actor, home_site)
+    with db.write() as session:
+        if home_site is not None and session.get(Site, home_site) is None:
+            raise HubError("unknown_site", home_site)
+        member = Member(**asdict(values), home_site_id=home_site)
         if member_id is not None:
             member.id = member_id
         session.add(member)
-        bump_network_changes(session)
         session.flush()
+        record(
+            session,
+            actor,
+            "member.add",
+            f"member:{member.id}",
+            site_id=home_site,
+            after={**asdict(values), "home_site": home_site},
+        )
+        bump_network_changes(session)
         return member.id
 
 
-def set_member_active(db: HubDatabase, member_id: str, active: bool) -> None:
+def edit_member(db: HubDatabase, member_id: str, fields: MemberFields, *, actor: Actor) -> None:
+    values = fields.check()
     with db.write() as session:
-        if session.get(Member, member_id) is None:
-            raise HubError("unknown_member", member_id)
-        session.execute(update(Member).where(Member.id == member_id).values(active=active))
+        member = _member_for(session, actor, member_id)
+        before = {"first_name": member.first_name, "last_name": member.last_name, "email": member.email}
+        was, now = changed(before, asdict(values))
+        if not now:
+            return
+        for key, value in now.items():
+            setattr(member, key, value)
+        record(session, actor, "member.edit", f"member:{member_id}", site_id=member.home_site_id, before=was, after=now)
         bump_network_changes(session)
 
 
-def enrol_badge(db: HubDatabase, member_id: str, uid: str) -> str:
-    """Give `uid` to a member; a revoked badge can be given again. Returns the credential id."""
+def set_member_active(db: HubDatabase, member_id: str, active: bool, *, actor: Actor = SYSTEM) -> None:
     with db.write() as session:
-        return _enrol(session, member_id, uid)
-
-
-def _enrol(session: Session, member_id: str, raw_uid: str) -> str:
-    try:
-        uid = ANY_READER.normalise(raw_uid)
-    except BadgeError:
-        raise HubError("bad_uid", raw_uid[:40]) from None
-    if session.get(Member, member_id) is None:
-        raise HubError("unknown_member", member_id)
-    query = select(Credential).where(Credential.kind == CredentialKind.NFC_UID, Credential.value == uid)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    credential = session.execute(query).scalar_one_or_none()
-    if credential is None:
-        credential = Credential(member_id=member_id, kind=CredentialKind.NFC_UID, value=uid)
-        session.add(credential)
-    elif credential.status == CredentialStatus.ACTIVE and credential.member_id != member_id:
-        raise HubError("uid_in_use", uid)
-    elif credential.status == CredentialStatus.ACTIVE:
-        return credential.id
-    else:
-        credential.member_id = member_id
-        credential.status = CredentialStatus.ACTIVE
-        credential.revoked_at = None
-    bump_network_changes(session)
-    session.flush()
-    return credential.id
-
-
-def revoke_badge(db: HubDatabase, uid: str, now: dt.datetime | None = None) -> bool:
-    """Revoke a badge; True if it was active. The next roster (published at once) carries the revocation."""
-    with db.write() as session:
-        done = session.execute(
-            update(Credential)
-            .where(
-                Credential.kind == CredentialKind.NFC_UID,
-                Credential.value == uid.upper(),
-                Credential.status == CredentialStatus.ACTIVE,
-            )
-            .values(status=CredentialStatus.REVOKED, revoked_at=now or utcnow())
+        member = _member_for(session, actor, member_id)
+        if member.active == active:
+            return
+        member.active = active
+        record(
+            session,
+            actor,
+            "member.reactivate" if active else "member.deactivate",
+            f"member:{member_id}",
+            site_id=member.home_site_id,
+            before={"active": not active},
+            after={"active": active},
         )
-        if done.rowcount:  # type: ignore[attr-defined]
-            bump_network_changes(session)
-            return True
-        return False
+        bump_network_changes(session)
+
+
+# ---------------------------------------------------------------------------------------------------- plans of members
 
 
 def add_subscription(
@@ -175,70 +634,339 @@ def add_subscription(
     *,
     valid_from: dt.date | None = None,
     valid_until: dt.date | None = None,
+    actor: Actor = SYSTEM,
 ) -> str:
     """Subscribe a member to a plan; a carnet is credited with the plan's half-days."""
     with db.write() as session:
-        plan = session.get(Plan, plan_id)
-        if plan is None:
-            raise HubError("unknown_plan", plan_id)
-        if session.get(Member, member_id) is None:
-            raise HubError("unknown_member", member_id)
-        subscription = Subscription(
-            member_id=member_id,
-            plan_id=plan_id,
-            valid_from=valid_from,
-            valid_until=valid_until,
-            credited=(plan.half_days or 0) if plan.kind == PlanKind.CARNET else 0,
-        )
-        session.add(subscription)
-        bump_network_changes(session)
-        session.flush()
-        return subscription.id
+        return _subscribe(session, actor, member_id, plan_id, valid_from, valid_until, "subscription.add")
 
 
-def top_up(db: HubDatabase, subscription_id: str, half_days: int) -> None:
-    """Credit a carnet with more half-days."""
+def _subscribe(
+    session: Session,
+    actor: Actor,
+    member_id: str,
+    plan_id: str,
+    valid_from: dt.date | None,
+    valid_until: dt.date | None,
+    action: str,
+) -> str:
+    plan = _plan_for(session, actor, plan_id, to_change=False)
+    member = session.get(Member, member_id)
+    if member is None:
+        raise HubError("unknown_member", member_id)
+    # A site manager may give a member of theirs a plan, or give one of their plans to a member of the network.
+    if not member_visible(session, actor, member_id) and not plan_sites(session, plan_id):
+        raise HubError("forbidden")
+    if not plan.active:
+        raise HubError("retired_plan", plan.name)
+    if valid_from is not None and valid_until is not None and valid_until < valid_from:
+        raise HubError("bad_dates")
+    subscription = Subscription(
+        member_id=member_id,
+        plan_id=plan_id,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        credited=(plan.half_days or 0) if plan.kind == PlanKind.CARNET else 0,
+        price_cents=plan.price_cents,
+    )
+    session.add(subscription)
+    session.flush()
+    record(
+        session,
+        actor,
+        action,
+        f"member:{member_id}",
+        site_id=member.home_site_id,
+        after={
+            "plan": plan.name,
+            "valid_from": valid_from,
+            "valid_until": valid_until,
+            "credited": subscription.credited,
+            "price_cents": plan.price_cents,
+        },
+    )
+    bump_network_changes(session)
+    return subscription.id
+
+
+def next_period(valid_from: dt.date | None, valid_until: dt.date | None, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The period a renewal covers: from the day after the current one ends (today if it has ended already),
+    for as long as the current one lasted (one month when it had no dates)."""
+    start = today if valid_until is None or valid_until < today else valid_until + dt.timedelta(days=1)
+    if valid_from is not None and valid_until is not None:
+        if valid_from.day == 1 and valid_until == _month_end(valid_from):
+            # A calendar month renews as the next calendar month, whatever its length.
+            return start, _month_end(start) if start.day == 1 else _add_month(start) - dt.timedelta(days=1)
+        return start, start + (valid_until - valid_from)
+    return start, _add_month(start) - dt.timedelta(days=1)
+
+
+def _month_end(day: dt.date) -> dt.date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def _add_month(day: dt.date) -> dt.date:
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def renew(db: HubDatabase, subscription_id: str, *, actor: Actor, today: dt.date | None = None) -> str:
+    """Renew a subscription in one action: the same plan for the next period (a carnet: a new carnet)."""
+    today = today or dt.date.today()
     with db.write() as session:
-        done = session.execute(
-            update(Subscription)
-            .where(Subscription.id == subscription_id)
-            .values(credited=Subscription.credited + half_days)
-        )
-        if done.rowcount == 0:  # type: ignore[attr-defined]
+        current = session.get(Subscription, subscription_id)
+        if current is None:
             raise HubError("unknown_subscription", subscription_id)
-        bump_network_changes(session)
+        _member_for(session, actor, current.member_id)
+        plan = session.get(Plan, current.plan_id)
+        if plan is None or plan.kind.startswith("pass"):
+            raise HubError("not_renewable")
+        if plan.kind == PlanKind.CARNET and current.valid_until is None:
+            start, until = current.valid_from, None
+        else:
+            start, until = next_period(current.valid_from, current.valid_until, today)
+        return _subscribe(session, actor, current.member_id, current.plan_id, start, until, "subscription.renew")
 
 
-def issue_command(
+def change_plan(
     db: HubDatabase,
-    site: str,
-    device: str,
-    name: str,
+    subscription_id: str,
+    plan_id: str,
     *,
-    ttl_s: float = 60.0,
-    args: dict[str, Any] | None = None,
+    actor: Actor,
+    today: dt.date | None = None,
+    valid_until: dt.date | None = None,
+) -> str:
+    """Move a member to another plan from today: the current subscription ends yesterday (or today if it began
+    today), the new one starts today."""
+    today = today or dt.date.today()
+    with db.write() as session:
+        current = session.get(Subscription, subscription_id)
+        if current is None:
+            raise HubError("unknown_subscription", subscription_id)
+        member = _member_for(session, actor, current.member_id)
+        before = {"valid_until": current.valid_until}
+        end = max(today - dt.timedelta(days=1), current.valid_from or dt.date.min)
+        if current.valid_until is None or current.valid_until > end:
+            current.valid_until = end
+        record(
+            session,
+            actor,
+            "subscription.end",
+            f"member:{member.id}",
+            site_id=member.home_site_id,
+            before=before,
+            after={"valid_until": current.valid_until},
+        )
+        return _subscribe(session, actor, member.id, plan_id, today, valid_until, "subscription.change")
+
+
+def top_up(
+    db: HubDatabase,
+    subscription_id: str,
+    half_days: int,
+    *,
+    amount_cents: int = 0,
+    provider: str = "counter",
+    actor: Actor = SYSTEM,
+    site_id: str | None = None,
+) -> str:
+    """Credit a carnet with more half-days, and keep what was paid for it."""
+    with db.write() as session:
+        return _top_up(session, actor, subscription_id, half_days, amount_cents, provider, site_id)
+
+
+def _top_up(
+    session: Session,
+    actor: Actor,
+    subscription_id: str,
+    half_days: int,
+    amount_cents: int,
+    provider: str,
+    site_id: str | None,
+    *,
+    refusal: str = "forbidden",
+) -> str:
+    if not 1 <= half_days <= 1000 or not 0 <= amount_cents <= 10_000_000:
+        raise HubError("bad_top_up")
+    subscription = session.get(Subscription, subscription_id)
+    if subscription is None:
+        raise HubError("unknown_subscription", subscription_id)
+    member = _member_for(session, actor, subscription.member_id, refusal=refusal)
+    plan = session.get(Plan, subscription.plan_id)
+    if plan is None or plan.kind != PlanKind.CARNET:
+        raise HubError("not_a_carnet")
+    if (
+        site_id is not None
+        and not session.execute(select(Plan.id).where(Plan.id == plan.id, plan_valid_at(site_id))).first()
+    ):
+        raise HubError(refusal)
+    before = subscription.credited
+    subscription.credited = before + half_days
+    row = TopUp(
+        subscription_id=subscription_id,
+        member_id=member.id,
+        half_days=half_days,
+        amount_cents=amount_cents,
+        provider=provider,
+        site_id=site_id,
+    )
+    session.add(row)
+    session.flush()
+    record(
+        session,
+        actor,
+        "carnet.top_up",
+        f"member:{member.id}",
+        site_id=site_id or member.home_site_id,
+        before={"credited": before},
+        after={"credited": subscription.credited, "amount_cents": amount_cents, "provider": provider},
+    )
+    bump_network_changes(session)
+    return row.id
+
+
+# ---------------------------------------------------------------------------------------------------- badges
+
+
+def enrol_badge(db: HubDatabase, member_id: str, uid: str, *, actor: Actor = SYSTEM) -> str:
+    """Give `uid` to a member; a revoked badge can be given again. Returns the credential id."""
+    with db.write() as session:
+        member = _member_for(session, actor, member_id)
+        return _enrol(session, actor, member, uid)
+
+
+def _enrol(session: Session, actor: Actor, member: Member, raw_uid: str) -> str:
+    try:
+        uid = ANY_READER.normalise(raw_uid)
+    except BadgeError:
+        raise HubError("bad_uid", raw_uid[:40]) from None
+    query = select(Credential).where(Credential.kind == CredentialKind.NFC_UID, Credential.value == uid)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    credential = session.execute(query).scalar_one_or_none()
+    if credential is None:
+        credential = Credential(member_id=member.id, kind=CredentialKind.NFC_UID, value=uid)
+        session.add(credential)
+    elif credential.status == CredentialStatus.ACTIVE and credential.member_id != member.id:
+        raise HubError("uid_in_use", uid)
+    elif credential.status == CredentialStatus.ACTIVE:
+        return credential.id
+    else:
+        credential.member_id = member.id
+        credential.status = CredentialStatus.ACTIVE
+        credential.revoked_at = None
+    session.flush()
+    record(
+        session,
+        actor,
+        "badge.enrol",
+        f"member:{member.id}",
+        site_id=member.home_site_id,
+        after={"badge": badge_label(uid)},
+    )
+    bump_network_changes(session)
+    return credential.id
+
+
+def badge_label(uid: str) -> str:
+    """How pages and the audit log name a badge: its last four digits (enough for the manager holding it, not
+    enough to clone it from a screenshot)."""
+    return f"…{uid[-4:]}"
+
+
+def revoke_badge(db: HubDatabase, uid: str, now: dt.datetime | None = None, *, actor: Actor = SYSTEM) -> bool:
+    """Revoke a badge; True if it was active. The next roster (published at once) carries the revocation."""
+    with db.write() as session:
+        return _revoke(session, actor, uid.upper(), now or utcnow())
+
+
+def _revoke(session: Session, actor: Actor, uid: str, now: dt.datetime) -> bool:
+    credential = session.execute(
+        select(Credential).where(
+            Credential.kind == CredentialKind.NFC_UID,
+            Credential.value == uid,
+            Credential.status == CredentialStatus.ACTIVE,
+        )
+    ).scalar_one_or_none()
+    if credential is None:
+        return False
+    member = _member_for(session, actor, credential.member_id)
+    credential.status = CredentialStatus.REVOKED
+    credential.revoked_at = now
+    record(
+        session,
+        actor,
+        "badge.revoke",
+        f"member:{member.id}",
+        site_id=member.home_site_id,
+        before={"badge": badge_label(uid)},
+        at=now,
+    )
+    bump_network_changes(session)
+    return True
+
+
+def revoke_credential(db: HubDatabase, credential_id: str, *, actor: Actor) -> bool:
+    with db.write() as session:
+        credential = session.get(Credential, credential_id)
+        if credential is None:
+            return False
+        return _revoke(session, actor, credential.value, utcnow())
+
+
+def reissue_badge(db: HubDatabase, credential_id: str, new_uid: str, *, actor: Actor) -> str:
+    """A lost badge: the old one revoked and a new one given, in one change (never a member without a badge that
+    works, nor with both)."""
+    with db.write() as session:
+        old = session.get(Credential, credential_id)
+        if old is None:
+            raise HubError("bad_uid")
+        member = _member_for(session, actor, old.member_id)
+        _revoke(session, actor, old.value, utcnow())
+        return _enrol(session, actor, member, new_uid)
+
+
+def request_enrolment(
+    db: HubDatabase,
+    member_id: str,
+    site_id: str,
+    device_id: str,
+    *,
+    actor: Actor,
+    timeout_s: int = ENROL_TIMEOUT_S,
     now: dt.datetime | None = None,
 ) -> str:
-    """Queue a command for a device; the keeper signs and publishes it. Returns its nonce."""
-    if name not in COMMAND_NAMES or not 0 < ttl_s <= MAX_COMMAND_TTL_S:
-        raise HubError("bad_command", f"{name} / {ttl_s}")
+    """Ask a door for its next tap, to become the member's badge: a signed `enrol` command whose request id comes
+    back with the tapped UID as an `enrol_badge` request. Returns the enrolment's id."""
     now = now or utcnow()
     with db.write() as session:
-        command = Command(
-            site_id=site,
-            device_id=device,
-            name=name,
-            args=args or {},
-            issued_at=now,
-            expires=now + dt.timedelta(seconds=ttl_s),
+        _require_site(actor, site_id)
+        member = _member_for(session, actor, member_id)
+        device = session.get(Device, (site_id, device_id))
+        if device is None or not device.active:
+            raise HubError("unknown_device", device_id)
+        enrolment = Enrolment(
+            member_id=member.id,
+            site_id=site_id,
+            device_id=device_id,
+            requested_at=now,
+            expires=now + dt.timedelta(seconds=timeout_s),
+            account_id=actor.account_id,
         )
-        session.add(command)
+        session.add(enrolment)
         session.flush()
-        return command.nonce
+        args = {"member_id": member.id, "request": enrolment.id, "timeout_s": timeout_s}
+        _command(session, site_id, device_id, "enrol", min(timeout_s, MAX_COMMAND_TTL_S), args, now, actor)
+        return enrolment.id
+
+
+# ---------------------------------------------------------------------------------------------------- requests
 
 
 def handle_request(db: HubDatabase, request: Json) -> tuple[bool, str | None]:
-    """Apply a validated change request once per id; a repeat returns the first answer."""
+    """Apply a validated change request once per id, within the requesting site's rights; a repeat returns the
+    first answer."""
     with db.write() as session:
         known = session.get(ChangeRequest, request["id"])
         if known is not None:
@@ -262,6 +990,7 @@ def handle_request(db: HubDatabase, request: Json) -> tuple[bool, str | None]:
             session.execute(
                 insert_ignoring_conflicts(session, ChangeRequest).values(**_request_fields(request, False, error))
             )
+            _close_enrolment(session, request, "refused", error)
     log.info(
         "demande %s (%s) de %s/%s : %s",
         request["id"],
@@ -275,23 +1004,66 @@ def handle_request(db: HubDatabase, request: Json) -> tuple[bool, str | None]:
 
 def _apply_request(session: Session, request: Json) -> None:
     data = request["data"]
-    if request["kind"] == "enrol_badge":
-        _enrol(session, data["member_id"], data["uid"])
+    site, device = request["site"], request["device"]
+    actor = Actor.device(site, device)
+    kind = request["kind"]
+    if kind == "enrol_badge":
+        member = session.get(Member, data["member_id"])
+        if member is None:
+            raise HubError("unknown_member", data["member_id"])
+        if not _asked_by_hub(session, request) and not member_visible(session, actor, member.id):
+            raise HubError("forbidden_site")
+        _enrol(session, actor, member, data["uid"])
+        _close_enrolment(session, request, "done", None)
         return
-    member = session.get(Member, data["member_id"])
-    fields = (data["first_name"], data["last_name"], data["email"])
-    if member is None:
-        session.add(
-            Member(
-                id=data["member_id"], first_name=data["first_name"], last_name=data["last_name"], email=data["email"]
-            )
+    if kind == "top_up":
+        _top_up(
+            session,
+            actor,
+            data["subscription_id"],
+            data["half_days"],
+            data["amount_cents"],
+            data["provider"],
+            site,
+            refusal="forbidden_site",
         )
+        return
+    fields = MemberFields(data["first_name"], data["last_name"], data["email"]).check()
+    member = session.get(Member, data["member_id"])
+    if member is None:
+        member = Member(id=data["member_id"], **asdict(fields), home_site_id=site)
+        session.add(member)
         session.flush()
+        record(session, actor, "member.add", f"member:{member.id}", site_id=site, after=asdict(fields))
         bump_network_changes(session)
-    elif (member.first_name, member.last_name, member.email) != fields:
+    elif (member.first_name, member.last_name, member.email) != (fields.first_name, fields.last_name, fields.email):
         raise HubError("member_exists", data["member_id"])
+    elif not member_visible(session, actor, member.id):
+        raise HubError("forbidden_site")
     if data.get("uid"):
-        _enrol(session, data["member_id"], data["uid"])
+        _enrol(session, actor, member, data["uid"])
+
+
+def _asked_by_hub(session: Session, request: Json) -> bool:
+    """Whether this enrol_badge answers the hub's own `enrol` command to this very door, still waiting."""
+    enrolment = session.get(Enrolment, request["id"])
+    return (
+        enrolment is not None
+        and enrolment.site_id == request["site"]
+        and enrolment.device_id == request["device"]
+        and enrolment.member_id == request["data"]["member_id"]
+        and enrolment.state == "waiting"
+    )
+
+
+def _close_enrolment(session: Session, request: Json, state: str, error: str | None) -> None:
+    if request["kind"] != "enrol_badge":
+        return
+    session.execute(
+        update(Enrolment)
+        .where(Enrolment.id == request["id"], Enrolment.site_id == request["site"], Enrolment.state == "waiting")
+        .values(state=state, error=error)
+    )
 
 
 def _request_fields(request: Json, ok: bool, error: str | None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Date,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    Time,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -40,6 +42,13 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(120), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # What the manager sets: people the space holds at once, half-day uses a month the funders expect, and the
+    # half-day slots in the site's local time (morning from `morning_start` to `noon`, afternoon to `afternoon_end`).
+    capacity: Mapped[int] = mapped_column(Integer, default=0)
+    monthly_target: Mapped[int] = mapped_column(Integer, default=0)
+    morning_start: Mapped[dt.time] = mapped_column(Time, default=dt.time(8, 0))
+    noon: Mapped[dt.time] = mapped_column(Time, default=dt.time(13, 0))
+    afternoon_end: Mapped[dt.time] = mapped_column(Time, default=dt.time(20, 0))
     # Written only by the roster keeper: the last roster built, and the network change it reflects.
     roster_version: Mapped[int] = mapped_column(Integer, default=0)
     roster_changes: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -47,17 +56,28 @@ class Site(Base):
 
 
 class Device(Base):
-    """A door (appliance) of a site, as its retained status last described it."""
+    """A door (appliance) of a site: registered by a manager (with its broker account) or first seen by its status,
+    and described by its last retained status."""
 
     __tablename__ = "devices"
 
     site_id: Mapped[str] = mapped_column(String(63), primary_key=True)
     id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    label: Mapped[str] = mapped_column(String(120), default="")
+    registered_at: Mapped[dt.datetime | None] = mapped_column()
+    # False once the manager removed the door: its broker account is gone, its events stay.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     online: Mapped[bool] = mapped_column(Boolean, default=False)
     last_seen: Mapped[dt.datetime | None] = mapped_column()
     backlog: Mapped[int | None] = mapped_column(BigInteger)
     last_seq: Mapped[int | None] = mapped_column(BigInteger)
     roster_version: Mapped[int | None] = mapped_column(Integer)
+    # From the status of an appliance that reports them (sync/PROTOCOL.md, Status); null when it does not.
+    oldest_unsent_at: Mapped[dt.datetime | None] = mapped_column()
+    clock_ok: Mapped[bool | None] = mapped_column(Boolean)
+    door: Mapped[str | None] = mapped_column(String(16))
+    alarms: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reader: Mapped[str | None] = mapped_column(String(16))
 
 
 class DeviceCursor(Base):
@@ -119,6 +139,10 @@ class Use(Base):
 class Member(MemberColumns, Base):
     __tablename__ = "members"
 
+    # The site the member was created for (at its desk, or by its manager): that site may act for them even before
+    # they hold a plan valid there. Null for members of the whole network.
+    home_site_id: Mapped[str | None] = mapped_column(String(63), index=True)
+
 
 class Credential(Base):
     """A member's badge. One row per UID: re-enrolling a revoked badge reassigns the row."""
@@ -136,7 +160,18 @@ class Credential(Base):
 
 
 class Plan(PlanColumns, Base):
+    """A plan; `active` False means retired: no new subscription, existing ones run to their end."""
+
     __tablename__ = "plans"
+
+
+class PlanSite(Base):
+    """Where a plan is valid. A plan without any row is valid at every site of the network."""
+
+    __tablename__ = "plan_sites"
+
+    plan_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(63), primary_key=True)
 
 
 class Subscription(Base):
@@ -151,6 +186,23 @@ class Subscription(Base):
     valid_until: Mapped[dt.date | None] = mapped_column(Date)
     credited: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # What the member paid for it (the plan's price when subscribed); the member's page lists it among their sales.
+    price_cents: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TopUp(Base):
+    """Half-days added to a carnet, at the hub or at a site's desk (a change request), with what was paid."""
+
+    __tablename__ = "top_ups"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    subscription_id: Mapped[str] = mapped_column(String(32), index=True)
+    member_id: Mapped[str] = mapped_column(String(32), index=True)
+    half_days: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(Integer, default=0)
+    provider: Mapped[str] = mapped_column(String(16), default="counter")
+    site_id: Mapped[str | None] = mapped_column(String(63))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Sale(Base):
@@ -224,3 +276,66 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Account(Base):
+    """A person who manages at the hub: a network admin (every site) or a site manager (the sites in AccountSite).
+
+    `password_changed_at` is part of what a session holds: a new password ends every session opened before it."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    login: Mapped[str] = mapped_column(String(120), unique=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # Role
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AccountSite(Base):
+    """A site a site manager's account manages."""
+
+    __tablename__ = "account_sites"
+
+    account_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+
+
+class AuditEntry(Base):
+    """One change at the hub: who (an account, a site's device, the hub itself), when, what, before and after.
+
+    `site_id` is the site the change concerns, when one does: a site manager reads the entries of their sites."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    account_id: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(48))
+    target: Mapped[str] = mapped_column(String(200))
+    site_id: Mapped[str | None] = mapped_column(String(63), index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column()
+    after: Mapped[dict[str, Any] | None] = mapped_column()
+
+
+class Enrolment(Base):
+    """A badge to be enrolled by tapping at one door: the hub asked that door for its next tap (command `enrol`),
+    and the tap comes back as an `enrol_badge` request whose id is this row's."""
+
+    __tablename__ = "enrolments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    member_id: Mapped[str] = mapped_column(String(32), index=True)
+    site_id: Mapped[str] = mapped_column(String(63))
+    device_id: Mapped[str] = mapped_column(String(63))
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires: Mapped[dt.datetime] = mapped_column()
+    account_id: Mapped[str | None] = mapped_column(String(32))
+    # "waiting" until the tap arrives ("done"), the hub refuses it ("refused", with `error`) or it expires.
+    state: Mapped[str] = mapped_column(String(16), default="waiting")
+    error: Mapped[str | None] = mapped_column(String(64))

@@ -138,18 +138,60 @@ class DeviceView:
     site_id: str
     site: str
     device_id: str
+    label: str
+    registered: bool
+    active: bool
     online: bool
     last_seen: dt.datetime | None
     backlog: int | None
     stored_seq: int
+    oldest_unsent_at: dt.datetime | None
+    roster_version: int | None
+    site_roster_version: int
+    clock_ok: bool | None
+    door: str | None
+    alarms: list[str]
+    reader: str | None
+
+    @property
+    def roster_behind(self) -> bool:
+        return self.roster_version is None or self.roster_version < self.site_roster_version
 
 
-def devices(session: Session) -> list[DeviceView]:
-    """Every door of the network: online or not, its backlog, and how far the hub has its events."""
-    rows = session.execute(
-        select(Device, Site.name, DeviceCursor.seq)
+def devices(
+    session: Session, sites: frozenset[str] | None = None, *, include_removed: bool = False
+) -> list[DeviceView]:
+    """The doors of the network (or of `sites`): online or not, backlog, how far the hub has their events, the
+    roster they applied against the site's latest, and the health they report."""
+    query = (
+        select(Device, Site.name, Site.roster_version, DeviceCursor.seq)
         .join(Site, Site.id == Device.site_id)
         .outerjoin(DeviceCursor, (DeviceCursor.site_id == Device.site_id) & (DeviceCursor.device_id == Device.id))
         .order_by(Device.site_id, Device.id)
     )
-    return [DeviceView(d.site_id, name, d.id, d.online, d.last_seen, d.backlog, int(seq or 0)) for d, name, seq in rows]
+    if sites is not None:
+        query = query.where(Device.site_id.in_(sorted(sites)))
+    if not include_removed:
+        query = query.where(Device.active)
+    return [
+        DeviceView(
+            d.site_id,
+            name,
+            d.id,
+            d.label,
+            d.registered_at is not None,
+            d.active,
+            d.online,
+            d.last_seen,
+            d.backlog,
+            int(seq or 0),
+            d.oldest_unsent_at,
+            d.roster_version,
+            int(site_version or 0),
+            d.clock_ok,
+            d.door,
+            list(d.alarms or []),
+            d.reader,
+        )
+        for d, name, site_version, seq in session.execute(query)
+    ]

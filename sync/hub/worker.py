@@ -246,6 +246,12 @@ class HubWorker:
                 backlog=status.get("backlog"),
                 last_seq=status.get("last_seq"),
                 roster_version=status.get("roster_version"),
+                # The health an appliance reports (absent from an older one's status: shown as unknown).
+                oldest_unsent_at=parse_utc(status["oldest_unsent_at"]) if status.get("oldest_unsent_at") else None,
+                clock_ok=status.get("clock_ok"),
+                door=status.get("door"),
+                alarms=list(status.get("alarms") or []),
+                reader=status.get("reader"),
             )
         with self.db.write() as session:
             session.execute(insert_ignoring_conflicts(session, Site).values(id=site, name=site))

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from werkzeug.security import generate_password_hash
 
 from common.web.app import local_target
 from sync.hub.db import HubDatabase
 from sync.hub.web import create_hub_app
+from tests.support.hub import add_admin
 
 PASSWORD = "correct horse battery"
 
@@ -22,9 +22,8 @@ PASSWORD = "correct horse battery"
 def app(tmp_path: Path) -> Flask:
     db = HubDatabase(f"sqlite:///{tmp_path / 'hub.sqlite'}")
     db.create_all()
-    return create_hub_app(
-        db, secret_key="k" * 32, password_hash=generate_password_hash(PASSWORD), trusted_hosts=("hub.example.org",)
-    )
+    add_admin(db)
+    return create_hub_app(db, secret_key="k" * 32, trusted_hosts=("hub.example.org",))
 
 
 def form_token(text: str) -> str:
@@ -47,9 +46,9 @@ def test_a_form_without_its_token_changes_nothing(app: Flask) -> None:
     base = "http://hub.example.org"
     token = form_token(client.get("/login", base_url=base).get_data(as_text=True))
     for data in (
-        {"password": PASSWORD},
-        {"password": PASSWORD, "csrf_token": ""},
-        {"password": PASSWORD, "csrf_token": token + "x"},
+        {"login": "admin", "password": PASSWORD},
+        {"login": "admin", "password": PASSWORD, "csrf_token": ""},
+        {"login": "admin", "password": PASSWORD, "csrf_token": token + "x"},
     ):
         refused = client.post("/login", data=data, base_url=base)
         assert refused.status_code == 400 and "Ce formulaire a expiré" in refused.get_data(as_text=True)
@@ -57,10 +56,9 @@ def test_a_form_without_its_token_changes_nothing(app: Flask) -> None:
     # Another browser's token is no good either: a token belongs to its session.
     other = app.test_client()
     other_token = form_token(other.get("/login", base_url=base).get_data(as_text=True))
-    assert (
-        client.post("/login", data={"password": PASSWORD, "csrf_token": other_token}, base_url=base).status_code == 400
-    )
-    signed = client.post("/login", data={"password": PASSWORD, "csrf_token": token}, base_url=base)
+    theirs = {"login": "admin", "password": PASSWORD, "csrf_token": other_token}
+    assert client.post("/login", data=theirs, base_url=base).status_code == 400
+    signed = client.post("/login", data={"login": "admin", "password": PASSWORD, "csrf_token": token}, base_url=base)
     assert signed.status_code == 302
 
 
@@ -73,7 +71,8 @@ def test_security_headers_and_french_error_pages(app: Flask) -> None:
     missing = client.get("/nowhere", base_url="http://hub.example.org")
     assert missing.status_code == 302  # signed out: the login comes first
     token = form_token(page.get_data(as_text=True))
-    client.post("/login", data={"password": PASSWORD, "csrf_token": token}, base_url="http://hub.example.org")
+    signed = {"login": "admin", "password": PASSWORD, "csrf_token": token}
+    client.post("/login", data=signed, base_url="http://hub.example.org")
     missing = client.get("/nowhere", base_url="http://hub.example.org")
     assert missing.status_code == 404 and "Cette page n&#39;existe pas." in missing.get_data(as_text=True)
 

@@ -79,8 +79,9 @@ def test_demo_tap_reaches_every_screen_and_ctrl_c_stops_everything(tmp_path: Pat
         month_before = int(wall.locator("#month-uses").inner_text())
         hub = browser.new_context().new_page()
         hub.goto(urls["hub"] + "login")
-        hub.fill("input[name=password]", "demo-halfday")
-        hub.click("button")
+        hub.fill("input[name=login]", "admin")
+        hub.fill("input[name=password]", "demo-halfday-hub")
+        hub.click("main button")
         hub_before = hub_total(hub, urls["hub"], "la-filature")
 
         simulator = browser.new_context().new_page()

@@ -1,31 +1,31 @@
 """The hub's pages (the network's back office), built on the shared web toolkit (common/web/app.py): the app
-factory here, the context object in context.py, a blueprint per part (auth, network, reports)."""
+factory here, the context object in context.py, a blueprint per part: auth (login, own account), team (accounts),
+network (sites and doors), plans, members, audit, reports."""
 
 from __future__ import annotations
 
 from flask import Flask
 
 from common.web.app import WebSettings, make_app
-from common.web.login import LoginRules, ManagerLogin
+from common.web.login import LoginRules
 from sync.hub.db import HubDatabase
-from sync.hub.web.context import EXTENSION, HubPages
+from sync.hub.web.context import EXTENSION, DeviceAccounts, HubPages, Installer
 
-__all__ = ["create_hub_app"]
+__all__ = ["DeviceAccounts", "Installer", "create_hub_app"]
 
 
 def create_hub_app(
     db: HubDatabase,
     *,
     secret_key: bytes | str,
-    password_hash: str,
     language: str = "fr",
     trusted_hosts: tuple[str, ...] | None = None,
     login: LoginRules | None = None,
+    broker: DeviceAccounts | None = None,
+    installer: Installer | None = None,
 ) -> Flask:
-    """The hub's pages for `db`. The session secret and the password hash come from the caller (files named in
-    the hub's config), never from defaults in the code."""
-    if not password_hash:
-        raise ValueError("le hachage du mot de passe du hub est obligatoire")
+    """The hub's pages for `db`. The session secret comes from the caller (a file named in the hub's config),
+    never from a default in the code; managers sign in with their own accounts (`halfday hub account add`)."""
     settings = WebSettings(
         secret_key=secret_key,
         cookie_name="halfday_hub",
@@ -33,14 +33,17 @@ def create_hub_app(
         trusted_hosts=trusted_hosts,
         error_template="hub/error.html",
     )
-    pages = HubPages(db, password_hash, ManagerLogin(login or LoginRules()))
+    pages = HubPages(db, login or LoginRules(), broker, installer)
     app = make_app(__name__, settings, EXTENSION, pages)
 
+    from sync.hub.web.audit import bp as audit_bp
     from sync.hub.web.auth import bp as auth_bp
+    from sync.hub.web.members import bp as members_bp
     from sync.hub.web.network import bp as network_bp
+    from sync.hub.web.plans import bp as plans_bp
     from sync.hub.web.reports import bp as reports_bp
+    from sync.hub.web.team import bp as team_bp
 
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(network_bp)
-    app.register_blueprint(reports_bp)
+    for blueprint in (auth_bp, team_bp, network_bp, plans_bp, members_bp, audit_bp, reports_bp):
+        app.register_blueprint(blueprint)
     return app

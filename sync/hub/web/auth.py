@@ -1,19 +1,25 @@
-"""The back office's door: every page needs the manager's login (the toolkit's session rules), a form posted
-without the session's token is refused by the toolkit before it gets here."""
+"""The back office's door: named accounts, each page behind the login of one, a throttle per account and per client
+address, an idle expiry, logout, and sessions that end when the account's password changes or the account is
+deactivated (the session holds a digest of the hash it was opened with). A form posted without the session's
+token is refused by the toolkit before it gets here."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import time
+
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from common.i18n import _
 from common.web.app import local_target
-from common.web.login import end_session
-from sync.hub.web.context import current_hub
+from common.web.login import SEEN_KEY, SESSION_KEY, client_address, end_session, fingerprint
+from sync.hub import accounts
+from sync.hub.web.context import current_account, current_actor, current_hub
 
 bp = Blueprint("auth", __name__)
 
 OPEN_ENDPOINTS = ("auth.login", "static", "set_language")
+ACCOUNT_KEY = "hub_account"
 
 
 @bp.before_app_request
@@ -21,29 +27,80 @@ def require_login() -> BaseResponse | None:
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     hub = current_hub()
-    if hub.login.alive(hub.password_hash):
+    account_id = session.get(ACCOUNT_KEY)
+    account = accounts.load(hub.db, account_id) if isinstance(account_id, str) else None
+    seen = session.get(SEEN_KEY, 0.0)
+    fresh = isinstance(seen, float) and time.time() - seen < hub.rules.idle_s
+    if (
+        account is not None
+        and account.active
+        and fresh
+        and session.get(SESSION_KEY) == fingerprint(account.password_hash)
+    ):
+        session[SEEN_KEY] = time.time()
+        g.hub_account = account
         return None
+    # Only the sign-in is forgotten: the form token (and language) stay, so a login form already open still works.
+    for key in (SESSION_KEY, ACCOUNT_KEY, SEEN_KEY):
+        session.pop(key, None)
     return redirect(url_for("auth.login", next=request.full_path if request.args else request.path))
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> str | tuple[str, int] | BaseResponse:
+def login() -> tuple[str, int] | BaseResponse:
     hub = current_hub()
     status = 200
     if request.method == "POST":
-        attempt = hub.login.attempt(hub.password_hash, request.form.get("password", ""))
-        if attempt.ok:
+        name = request.form.get("login", "").strip().lower()[:120]
+        by_account, by_client = f"hub-account:{name}", f"hub-client:{client_address()}"
+        wait = max(hub.throttle.wait_s(by_account, by_client), hub.throttle.wait_s(by_client))
+        if wait > 0:
+            flash(_("Trop d'essais : réessayez dans %(minutes)d minute(s).", minutes=int(wait // 60) + 1))
+            return render_template("hub/login.html", login=name), 429
+        hub.throttle.attempt(by_client)
+        account = accounts.authenticate(hub.db, name, request.form.get("password", ""))
+        if account is not None:
+            # A new session: nothing from before the login carries over (session fixation).
+            session.clear()
+            session[SESSION_KEY] = fingerprint(account.password_hash)
+            session[ACCOUNT_KEY] = account.id
+            session[SEEN_KEY] = time.time()
             return redirect(local_target(request.args.get("next"), url_for("network.doors")))
-        if attempt.wait_s > 0:
-            flash(_("Trop d'essais : réessayez dans %(minutes)d minute(s).", minutes=int(attempt.wait_s // 60) + 1))
-            status = 429
-        else:
-            flash(_("Mot de passe incorrect."))
-            status = 403
-    return render_template("hub/login.html"), status
+        hub.throttle.failure(by_account)
+        hub.throttle.failure(by_client)
+        flash(_("Identifiant ou mot de passe incorrect."))
+        status = 403
+        return render_template("hub/login.html", login=name), status
+    return render_template("hub/login.html", login=""), status
 
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
     end_session()
+    flash(_("Vous êtes déconnecté."))
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+def own_account() -> tuple[str, int] | BaseResponse:
+    """The signed-in manager changes their own password (every other session of theirs ends)."""
+    account = current_account()
+    if request.method == "POST":
+        new = request.form.get("new_password", "")
+        if new != request.form.get("confirm", ""):
+            flash(_("Les deux nouveaux mots de passe ne sont pas identiques."))
+            return render_template("hub/account.html", account=account), 400
+        try:
+            accounts.set_password(
+                current_hub().db, account.id, new, actor=current_actor(), current=request.form.get("current", "")
+            )
+        except accounts.AccountError as exc:
+            flash(str(exc))
+            return render_template("hub/account.html", account=account), 400
+        # This session goes on with the new password; the others end at their next request.
+        fresh = accounts.load(current_hub().db, account.id)
+        if fresh is not None:
+            session[SESSION_KEY] = fingerprint(fresh.password_hash)
+        flash(_("Mot de passe changé : vos autres sessions sont fermées."))
+        return redirect(url_for("auth.own_account"))
+    return render_template("hub/account.html", account=account), 200

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, Response, abort, render_template, request
+from sqlalchemy.orm import Session
 
 from common.i18n import _
 from common.tables import csv_file, parse_month
 from common.web.app import csv_download
 from sync.hub import reports
-from sync.hub.web.context import current_hub
+from sync.hub.models import Sale
+from sync.hub.web.context import current_actor, current_hub
 
 bp = Blueprint("reports", __name__)
 
@@ -27,12 +29,36 @@ def chosen_month() -> tuple[int, int]:
         abort(400, _("Mois invalide (AAAA-MM)."))
 
 
+def _mine(by_site: dict[str, int]) -> dict[str, int]:
+    """A member's uses at the manager's sites only (a roaming member's other sites are not theirs to read)."""
+    sites = current_actor().sites
+    return by_site if sites is None else {k: v for k, v in by_site.items() if k in sites}
+
+
+def _mine_sites(per_site: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    sites = current_actor().sites
+    return per_site if sites is None else {k: v for k, v in per_site.items() if k in sites}
+
+
+def usage_rows(s: Session, year: int, month: int) -> list[reports.MemberUsage]:
+    rows = [
+        reports.MemberUsage(u.member_id, u.member, _mine(u.by_site))
+        for u in reports.monthly_usage_by_member(s, year, month)
+    ]
+    return [u for u in rows if u.by_site]
+
+
+def sales_rows(s: Session, year: int, month: int) -> list[Sale]:
+    sites = current_actor().sites
+    return [x for x in reports.sales_in_month(s, year, month) if sites is None or x.site_id in sites]
+
+
 @bp.get("/usage")
 def usage() -> str:
     year, month = chosen_month()
     with current_hub().db.read() as s:
-        per_member = reports.monthly_usage_by_member(s, year, month)
-        per_site = reports.monthly_usage_by_site(s, year, month)
+        per_member = usage_rows(s, year, month)
+        per_site = _mine_sites(reports.monthly_usage_by_site(s, year, month))
     return render_template("hub/usage.html", month=f"{year:04d}-{month:02d}", per_member=per_member, per_site=per_site)
 
 
@@ -40,14 +66,16 @@ def usage() -> str:
 def sales() -> str:
     year, month = chosen_month()
     with current_hub().db.read() as s:
-        rows = reports.sales_in_month(s, year, month)
+        rows = sales_rows(s, year, month)
     return render_template("hub/sales.html", month=f"{year:04d}-{month:02d}", sales=rows)
 
 
 @bp.get("/overdrafts")
 def overdrafts() -> str:
     with current_hub().db.read() as s:
-        return render_template("hub/overdrafts.html", overdrafts=reports.overdrafts(s))
+        sites = current_actor().sites
+        rows = [o for o in reports.overdrafts(s) if sites is None or set(o.spent_by_site) & sites]
+        return render_template("hub/overdrafts.html", overdrafts=rows)
 
 
 @bp.get("/export/usage.csv")
@@ -56,7 +84,7 @@ def export_usage() -> Response:
     with current_hub().db.read() as s:
         rows = [
             [u.member_id, u.member, site, count]
-            for u in reports.monthly_usage_by_member(s, year, month)
+            for u in usage_rows(s, year, month)
             for site, count in sorted(u.by_site.items())
         ]
     header = ["membre_id", "membre", "site", "demi_journees"]
@@ -79,7 +107,7 @@ def export_sales() -> Response:
                 x.name,
                 x.email,
             ]
-            for x in reports.sales_in_month(s, year, month)
+            for x in sales_rows(s, year, month)
         ]
     header = ["vente_id", "site", "date", "formule", "montant_eur", "paiement", "paye", "nom", "courriel"]
     return csv_download(f"ventes-{year:04d}-{month:02d}.csv", csv_file(header, rows))
