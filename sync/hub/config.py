@@ -1,14 +1,16 @@
 """The hub's settings, from code (tests, benchmarks) or from its TOML file (`halfday hub --config`), read by the one
-config reader (common/config.py): every key of `[hub]`, `[hub.broker]` and `[hub.web]` checked, unknown ones
-refused, each problem named with its key in French."""
+config reader (common/config.py): every key of `[hub]`, `[hub.broker]`, `[hub.web]` and `[hub.broker_accounts]`
+checked, unknown ones refused, each problem named with its key in French."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from common.config import ConfigError, Table, load_toml, read_broker
+from sync.hub.broker_accounts import ANSWER_TIMEOUT_S, BrokerAccountsSettings
 from sync.hub.ingest import GAP_WAIT_S
 from sync.hub.roster import ROSTER_BALANCE_INTERVAL_S
 from sync.mqtt import RECONNECT_MIN_S, MqttSettings
@@ -45,6 +47,8 @@ class HubSettings:
     roster_balance_interval_s: float = ROSTER_BALANCE_INTERVAL_S
     queue_size: int = QUEUE_SIZE
     reconnect_min_s: int = RECONNECT_MIN_S
+    # None: the hub does not manage its broker's accounts (a broker it does not run, or accounts made by hand).
+    broker_accounts: BrokerAccountsSettings | None = None
 
 
 def load_hub_settings(path: str | Path) -> HubSettings:
@@ -71,10 +75,39 @@ def parse_hub_settings(data: dict[str, Any]) -> HubSettings:
         password_hash_file=web_table.path_("password_hash_file", must_exist=True),
     )
     web_table.done()
+    accounts_table = hub.section("broker_accounts")
+    accounts = None if accounts_table is None else _broker_accounts(accounts_table, broker.url)
     hub.done()
     root.done()
     try:
         mqtt = MqttSettings.from_config(broker)
     except (ValueError, OSError) as exc:
         raise ConfigError("hub.broker", str(exc)) from None
-    return HubSettings(database_url=url, broker=mqtt, private_key_file=private_key, workers=workers, web=web)
+    return HubSettings(
+        database_url=url,
+        broker=mqtt,
+        private_key_file=private_key,
+        workers=workers,
+        web=web,
+        broker_accounts=accounts,
+    )
+
+
+def _broker_accounts(table: Table, hub_broker_url: str) -> BrokerAccountsSettings:
+    """[hub.broker_accounts]: the admin account of the broker the hub runs (by default the one its workers use),
+    and the address the Pis reach it at."""
+    broker = read_broker(table, hub_broker_url)
+    init = "(python -m sync.hub.broker_accounts init les crée)"
+    if broker.username is None:
+        raise table.fail("username", f"est obligatoire : le compte d'administration du broker {init}")
+    if broker.password_file is None:
+        raise table.fail("password_file", f"est obligatoire : le mot de passe de ce compte {init}")
+    if not Path(broker.password_file).is_file():
+        raise table.fail("password_file", f"désigne un fichier absent : {broker.password_file} {init}")
+    device_url = table.text("device_url")
+    if not re.fullmatch(r"mqtts://[^/:@\s]+(:\d{1,5})?", device_url):
+        raise table.fail("device_url", "doit être de la forme mqtts://hôte:8883 (les Pis ne joignent le hub qu'en TLS)")
+    device_ca_file = table.path_("device_ca_file", must_exist=True)
+    timeout = table.seconds("answer_timeout_s", ANSWER_TIMEOUT_S, low=0.1, high=60.0)
+    table.done()
+    return BrokerAccountsSettings(broker, device_url, device_ca_file, timeout)
