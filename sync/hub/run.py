@@ -1,4 +1,5 @@
-"""`halfday hub`: run the hub's workers, or its pages (`halfday hub web`), from its TOML config."""
+"""`halfday hub`: run the hub's workers, or its pages (`halfday hub web`), or bring its database to the newest schema
+(`halfday hub migrate`), from its TOML config."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from pathlib import Path
 from common.config import ConfigError
 from common.daemons import daemon_parser, start_logging
 from common.secrets import SecretFileError, read_private_file
+from sync.hub.accounts import count_admins
+from sync.hub.accounts_cli import add_account_parser, run_account_command
 from sync.hub.config import HubSettings, load_hub_settings
+from sync.hub.db import HubDatabase, HubSchemaError, SchemaState, SchemaStatus
 from sync.hub.worker import run_hub
 
 DEFAULT_HUB_CONFIG = "/etc/halfday/hub.toml"
 
 
 def main(argv: list[str]) -> int:
-    """Entry point wired by `halfday.cli` (`halfday hub [--config PATH] [web [--host H] [--port N]]`)."""
+    """Entry point wired by `halfday.cli` (`halfday hub [--config PATH] [web [--host H] [--port N] | migrate]`)."""
     parser = daemon_parser(
         "halfday hub", "le hub du réseau", config_env="HALFDAY_HUB_CONFIG", default_config=DEFAULT_HUB_CONFIG
     )
@@ -27,12 +31,27 @@ def main(argv: list[str]) -> int:
     web = sub.add_parser("web", help="les pages du hub")
     web.add_argument("--host", help="adresse d'écoute (remplace hub.web.host)")
     web.add_argument("--port", type=int, help="port (remplace hub.web.port)")
+    add_account_parser(sub)
+    migrate = sub.add_parser("migrate", help="mettre la base du hub au dernier schéma")
+    migrate.add_argument(
+        "--stamp",
+        metavar="REVISION",
+        help="d'abord marquer à cette révision une base créée avant les migrations du hub (après vérification)",
+    )
     args = parser.parse_args(argv)
     start_logging(args.log_level)
     try:
         settings = load_hub_settings(args.config)
         if args.workers:
             settings = dataclasses.replace(settings, workers=args.workers)
+        if args.what == "migrate":
+            return _migrate(settings.database_url, args.stamp)
+        if args.what == "account":
+            return run_account_command(settings.database_url, args)
+        problem = _prepare_database(settings.database_url)
+        if problem is not None:
+            print(f"halfday hub : {problem}", file=sys.stderr)
+            return 1
         if args.what == "web":
             overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
             return _serve_web(dataclasses.replace(settings, web=dataclasses.replace(settings.web, **overrides)))
@@ -46,25 +65,66 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _prepare_database(url: str) -> str | None:
+    """Make the schema of an empty database; None when the hub can run on the database, else why not, in French."""
+    db = HubDatabase(url)
+    try:
+        db.create_all()
+    except HubSchemaError as exc:
+        return str(exc)
+    finally:
+        db.dispose()
+    return None
+
+
+def _migrate(url: str, stamp: str | None) -> int:
+    """`halfday hub migrate`: the schema's revision before and after, or why the database cannot be migrated."""
+    db = HubDatabase(url)
+    try:
+        if stamp is not None:
+            db.stamp(stamp)
+            print(f"Base du hub marquée au schéma {stamp} : ses tables et leurs colonnes y correspondent.")
+        print(f"Schéma de la base du hub avant : {_describe(db.schema_state())}")
+        after = db.migrate()
+        print(f"Schéma de la base du hub après : {after} (le plus récent)")
+    except HubSchemaError as exc:
+        print(f"halfday hub migrate : {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    return 0
+
+
+def _describe(state: SchemaState) -> str:
+    if state.status is SchemaStatus.EMPTY:
+        return "aucun (base vide)"
+    if state.status is SchemaStatus.UNVERSIONED:
+        return "aucun numéro (base créée avant les migrations du hub)"
+    return f"{state.revision} (déjà le plus récent)" if state.status is SchemaStatus.CURRENT else str(state.revision)
+
+
 def _serve_web(settings: HubSettings) -> int:
     import waitress
 
-    from sync.hub.db import HubDatabase
     from sync.hub.web import create_hub_app
 
     web = settings.web
-    for key, path in (("secret_key_file", web.secret_key_file), ("password_hash_file", web.password_hash_file)):
-        if path is None:
-            raise ConfigError(f"hub.web.{key}", "est obligatoire pour servir les pages du hub")
-    assert web.secret_key_file is not None and web.password_hash_file is not None
+    if web.secret_key_file is None:
+        raise ConfigError("hub.web.secret_key_file", "est obligatoire pour servir les pages du hub")
     try:
         secret = read_private_file(Path(web.secret_key_file))
-        password_hash = read_private_file(Path(web.password_hash_file), min_bytes=1).decode()
     except SecretFileError as exc:
         print(f"halfday hub web : {exc}", file=sys.stderr)
         return 2
     db = HubDatabase(settings.database_url)
-    db.create_all()
-    app = create_hub_app(db, secret_key=secret, password_hash=password_hash)
+    with db.read() as session:
+        if not count_admins(session):
+            print(
+                "halfday hub web : aucun administrateur du réseau ; créez le premier avec "
+                "« halfday hub account add IDENTIFIANT --role network_admin »",
+                file=sys.stderr,
+            )
+            return 1
+    app = create_hub_app(db, secret_key=secret, trusted_hosts=web.hostnames)
     waitress.serve(app, host=web.host, port=web.port)
     return 0
