@@ -21,9 +21,10 @@ from sqlalchemy import func, select
 
 from common.db import utcnow
 from sync.hub import admin
+from sync.hub.admin import network_changes
 from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
-from sync.hub.models import Device, DeviceCursor, Event
+from sync.hub.models import ChangeRequest, Credential, Device, DeviceCursor, Event, Subscription
 from sync.hub.worker import HubWorker
 from sync.mqtt import Message, MqttClient, MqttSettings
 from sync.payloads import make_batch, validate_reply
@@ -266,8 +267,8 @@ def test_an_enrol_request_gets_a_reply_and_the_badge_in_the_next_roster(
 ) -> None:
     public_key = load_private_key(hub_settings.private_key_file).public_key()
     admin.add_site(hub_db, "site-a", "Le Local")
-    member = admin.add_member(hub_db, "Zoé", "Martin")
-    other = admin.add_member(hub_db, "Léo", "Petit")
+    member = admin.add_member(hub_db, "Zoé", "Martin", home_site="site-a")
+    other = admin.add_member(hub_db, "Léo", "Petit", home_site="site-a")
     make_worker(0)
     out = listeners(broker, replies_topic("site-a", "door-1"), roster_topic("site-a"))
     sender = MqttClient(settings_of(broker), "door-1-requests", clean_start=True, session_expiry_s=0)
@@ -432,3 +433,61 @@ def test_soak_many_broker_kills_with_two_workers(
     for i, door in enumerate(doors, start=1):
         assert door.wait_acked(40_000, 300), f"door-{i} acked only {door.acked}"
         assert count_events(hub_db, "site-a", f"door-{i}") == (40_000, 40_000, 1, 40_000)
+
+
+def test_a_device_of_another_site_cannot_change_a_member_of_this_one(
+    broker: Mosquitto,
+    make_worker: MakeWorker,
+    hub_db: HubDatabase,
+    listeners: Callable[..., Listener],
+) -> None:
+    admin.add_site(hub_db, "site-a", "Le Local")
+    admin.add_site(hub_db, "site-b", "La Fabrique")
+    only_a = admin.add_plan(hub_db, "Carnet du Local", "carnet", half_days=10, sites=["site-a"])
+    member = admin.add_member(hub_db, "Zoé", "Martin", home_site="site-a")
+    carnet = admin.add_subscription(hub_db, member, only_a)
+    roamer = admin.add_member(hub_db, "Léo", "Petit")
+    admin.add_subscription(hub_db, roamer, admin.add_plan(hub_db, "Réseau", "unlimited"))
+    with hub_db.read() as s:
+        before = (network_changes(s), s.execute(select(func.count()).select_from(Credential)).scalar_one())
+        credited = s.get(Subscription, carnet).credited  # type: ignore[union-attr]
+    make_worker(0)
+    out = listeners(broker, replies_topic("site-b", "door-b1"))
+    sender = MqttClient(settings_of(broker), "door-b1-requests", clean_start=True, session_expiry_s=0)
+    sender.start()
+    assert sender.wait_connected(10)
+
+    def ask(kind: str, data: dict[str, object]) -> dict[str, object]:
+        body = {
+            "v": 1,
+            "site": "site-b",
+            "device": "door-b1",
+            "id": uuid.uuid4().hex,
+            "at": utc_iso(utcnow()),
+            "kind": kind,
+            "data": data,
+        }
+        sender.publish_confirmed(requests_topic("site-b", "door-b1"), json.dumps(body).encode())
+        reply = validate_reply(out.next(where=lambda m: json.loads(m.payload)["request"] == body["id"]).payload)
+        return reply
+
+    # Site B's door asks for a badge, a top-up and the member's own details for a member of site A only.
+    for kind, data in (
+        ("enrol_badge", {"member_id": member, "uid": "A1B2C3D4"}),
+        ("top_up", {"subscription_id": carnet, "half_days": 10, "amount_cents": 0, "provider": "counter"}),
+        (
+            "add_member",
+            {"member_id": member, "first_name": "Zoé", "last_name": "Martin", "email": None, "uid": "A1B2C3D5"},
+        ),
+    ):
+        reply = ask(kind, data)
+        assert (reply["ok"], reply["error"]) == (False, "forbidden_site"), kind
+    with hub_db.read() as s:
+        after = (network_changes(s), s.execute(select(func.count()).select_from(Credential)).scalar_one())
+        assert after == before
+        assert s.get(Subscription, carnet).credited == credited  # type: ignore[union-attr]
+        refused = s.execute(select(ChangeRequest).where(ChangeRequest.site_id == "site-b")).scalars().all()
+        assert {r.error for r in refused} == {"forbidden_site"} and len(refused) == 3
+    # A member of the whole network (a plan valid everywhere) may get a badge at site B's door.
+    assert ask("enrol_badge", {"member_id": roamer, "uid": "B1B2C3D4"})["ok"]
+    sender.stop()
