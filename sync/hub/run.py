@@ -125,6 +125,16 @@ def _serve_web(settings: HubSettings) -> int:
                 file=sys.stderr,
             )
             return 1
-    app = create_hub_app(db, secret_key=secret, trusted_hosts=web.hostnames)
+    broker, installer = None, None
+    if settings.broker_accounts is not None:
+        from sync.hub.broker_accounts import BrokerAccounts
+        from sync.hub.web import Installer
+        from sync.signing import load_private_key, public_key_b64
+
+        broker = BrokerAccounts(settings.broker_accounts)
+        installer = Installer(
+            settings.broker_accounts.device_url, public_key_b64(load_private_key(settings.private_key_file))
+        )
+    app = create_hub_app(db, secret_key=secret, trusted_hosts=web.hostnames, broker=broker, installer=installer)
     waitress.serve(app, host=web.host, port=web.port)
     return 0
