@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from common.weekdays import STORED as WEEKDAYS
@@ -15,13 +16,19 @@ from common.words import SLOTS, Alarm, CredentialKind, CredentialStatus, Payment
 from sync.protocol import (
     COMMAND_NAMES,
     DATE_RE,
+    DOOR_POSITIONS,
+    ENROL_TIMEOUT_S,
     HEX_ID_RE,
     ID_RE,
     KIND_RE,
+    MAX_AMOUNT_CENTS,
     MAX_BATCH_EVENTS,
     MAX_SEQ,
+    READER_STATES,
     REQUEST_KINDS,
+    STATUS_ALARMS,
     TIMESTAMP_RE,
+    TOP_UP_HALF_DAYS,
     UID_RE,
     VERSION,
     Fields,
@@ -225,6 +232,26 @@ def validate_ack(payload: bytes | str) -> int:
 STATES = ("online", "offline")
 
 
+@dataclass(frozen=True)
+class DoorHealth:
+    """What an online status tells of the door, for the hub's doors page (all optional on the wire)."""
+
+    oldest_unsent_at: dt.datetime | None = None
+    clock_ok: bool | None = None
+    door: str | None = None  # DOOR_POSITIONS, or None when the door daemon is not heard
+    alarms: tuple[str, ...] = ()  # STATUS_ALARMS
+    reader: str | None = None  # READER_STATES, or None when the door daemon is not heard
+
+    def fields(self) -> Json:
+        return {
+            "oldest_unsent_at": utc_iso(self.oldest_unsent_at) if self.oldest_unsent_at else None,
+            "clock_ok": self.clock_ok,
+            "door": self.door,
+            "alarms": list(self.alarms),
+            "reader": self.reader,
+        }
+
+
 def make_status(
     site: str,
     device: str,
@@ -235,6 +262,7 @@ def make_status(
     last_seq: int | None = None,
     acked_seq: int | None = None,
     roster_version: int | None = None,
+    health: DoorHealth | None = None,
 ) -> bytes:
     """A status payload; with only site, device and "offline" it is the agent's last will."""
     body: Json = {"v": VERSION, "site": site, "device": device, "state": state}
@@ -246,10 +274,14 @@ def make_status(
             acked_seq=acked_seq,
             roster_version=roster_version,
         )
+        if health is not None:
+            body.update(health.fields())
     return dumps(body)
 
 
 def validate_status(payload: bytes | str, site: str | None = None, device: str | None = None) -> Json:
+    """A device's status. The door's health fields are optional (an older appliance sends none): the result has
+    each of them, None (or [] for `alarms`) when it was left out."""
     obj = parse_json(payload)
     f = Fields(obj, "status")
     _same_place(f, site, device)
@@ -257,8 +289,23 @@ def validate_status(payload: bytes | str, site: str | None = None, device: str |
     for key in ("backlog", "last_seq", "acked_seq", "roster_version"):
         if key in obj:
             f.integer(key, nullable=True)
-    if "at" in obj:
-        f.timestamp("at", nullable=True)
+    for key in ("at", "oldest_unsent_at"):
+        if key in obj:
+            f.timestamp(key, nullable=True)
+    if obj.get("clock_ok") is not None:
+        f.boolean("clock_ok")
+    if "door" in obj:
+        f.choice("door", DOOR_POSITIONS, nullable=True)
+    if "reader" in obj:
+        f.choice("reader", READER_STATES, nullable=True)
+    if obj.get("alarms") is not None:
+        alarms = f.array("alarms", max_len=len(STATUS_ALARMS))
+        if any(not isinstance(a, str) or a not in STATUS_ALARMS for a in alarms) or len(set(alarms)) < len(alarms):
+            raise ProtocolError(f"status.alarms doit lister, chacune une fois, des alarmes parmi {STATUS_ALARMS}")
+    for key in ("oldest_unsent_at", "clock_ok", "door", "reader"):
+        obj.setdefault(key, None)
+    if obj.get("alarms") is None:
+        obj["alarms"] = []
     return obj
 
 
@@ -273,7 +320,7 @@ def _same_place(f: Fields, site: str | None, device: str | None) -> None:
 
 
 def validate_request(payload: bytes | str, site: str | None = None, device: str | None = None) -> Json:
-    """A device's change request (enrol a badge, add a member)."""
+    """A device's change request (enrol a badge, add a member, top up a carnet)."""
     obj = parse_json(payload)
     f = Fields(obj, "request")
     _same_place(f, site, device)
@@ -281,6 +328,12 @@ def validate_request(payload: bytes | str, site: str | None = None, device: str 
     f.timestamp("at")
     kind = f.choice("kind", REQUEST_KINDS)
     d = Fields(f.obj_("data"), "request.data")
+    if kind == "top_up":
+        d.hex_id("subscription_id")
+        d.integer("half_days", low=TOP_UP_HALF_DAYS[0], high=TOP_UP_HALF_DAYS[1])
+        d.integer("amount_cents", high=MAX_AMOUNT_CENTS)
+        d.choice("provider", tuple(PaymentMethod))
+        return obj
     d.hex_id("member_id")
     if kind == "enrol_badge":
         d.text("uid", max_len=20, pattern=UID_RE)
@@ -290,6 +343,15 @@ def validate_request(payload: bytes | str, site: str | None = None, device: str 
         d.text("email", max_len=EMAIL_LEN, nullable=True)
         d.text("uid", max_len=20, pattern=UID_RE, nullable=True)
     return obj
+
+
+def make_request(site: str, device: str, request_id: str, at: dt.datetime, kind: str, data: Json) -> bytes:
+    """A change request as sent, checked like the hub checks it: ProtocolError names the first bad field."""
+    payload = dumps(
+        {"v": VERSION, "site": site, "device": device, "id": request_id, "at": utc_iso(at), "kind": kind, "data": data}
+    )
+    validate_request(payload, site, device)
+    return payload
 
 
 def make_reply(request_id: str, ok: bool, error: str | None, roster_version: int | None) -> bytes:
@@ -362,8 +424,13 @@ def validate_command_body(obj: Json) -> Json:
     f = Fields(obj, "command")
     f.ident("site")
     f.ident("device")
-    f.choice("name", COMMAND_NAMES)
+    name = f.choice("name", COMMAND_NAMES)
     f.text("nonce", max_len=32, pattern=HEX_ID_RE)
     f.timestamp("expires")
-    f.obj_("args")
+    args = f.obj_("args")
+    if name == "enrol":
+        a = Fields(args, "command.args")
+        a.hex_id("member_id")
+        a.hex_id("request")
+        a.integer("timeout_s", low=ENROL_TIMEOUT_S[0], high=ENROL_TIMEOUT_S[1])
     return obj

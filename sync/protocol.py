@@ -26,8 +26,28 @@ MAX_MESSAGE_BYTES = 1 << 20
 MAX_BATCH_EVENTS = 1000
 MAX_SEQ = (1 << 63) - 1
 MAX_COMMAND_TTL_S = 300
-COMMAND_NAMES = ("unlock", "send_status")
-REQUEST_KINDS = ("enrol_badge", "add_member")
+COMMAND_NAMES = ("unlock", "send_status", "enrol")
+REQUEST_KINDS = ("enrol_badge", "add_member", "top_up")
+# The codes a hub refuses a change request with (sync/PROTOCOL.md); a device words each one for the manager.
+REQUEST_ERRORS = (
+    "uid_in_use",
+    "unknown_member",
+    "member_exists",
+    "bad_uid",
+    "forbidden_site",
+    "unknown_subscription",
+    "not_a_carnet",
+    "bad_top_up",
+)
+# How long the hub may hold a door in enrolment mode: time to walk to the door, and no longer than a command lives.
+ENROL_TIMEOUT_S = (10, MAX_COMMAND_TTL_S)
+# A carnet topped up at the desk: at least one half-day, and a bound no real carnet comes near.
+TOP_UP_HALF_DAYS = (1, 1000)
+MAX_AMOUNT_CENTS = 10_000_000
+# The door's health in a status (all optional fields).
+DOOR_POSITIONS = ("open", "closed")
+READER_STATES = ("ok", "absent")
+STATUS_ALARMS = ("forced", "held_open", "reader", "database", "clock")
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 HEX_ID_RE = re.compile(r"[0-9a-f]{32}")

@@ -14,15 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync.payloads import (
+    DoorHealth,
     event_data_problem,
     make_batch,
+    make_request,
     make_status,
     validate_ack,
     validate_batch,
+    validate_command_body,
     validate_request,
     validate_status,
 )
-from sync.protocol import ProtocolError, canonical_json, parse_topic, roster_topic, utc_iso
+from sync.protocol import COMMAND_NAMES, ProtocolError, canonical_json, parse_topic, roster_topic, utc_iso
 from sync.signing import (
     MemoryNonceStore,
     StaleRoster,
@@ -198,6 +201,177 @@ def test_acks_status_and_requests() -> None:
     assert validate_request(json.dumps(request))["kind"] == "enrol_badge"
     with pytest.raises(ProtocolError, match="uid"):
         validate_request(json.dumps({**request, "data": {"member_id": MEMBER, "uid": "a1b2"}}))
+
+
+def request_of(kind: str, data: dict[str, Any]) -> bytes:
+    body = {"v": 1, "site": "site-a", "device": "door-1", "id": "e" * 32, "at": utc_iso(NOW), "kind": kind}
+    return json.dumps({**body, "data": data}).encode()
+
+
+TOP_UP = {"subscription_id": SUB, "half_days": 10, "amount_cents": 9000, "provider": "counter"}
+
+
+def test_a_top_up_request_passes_and_is_made_as_checked() -> None:
+    assert validate_request(request_of("top_up", TOP_UP), "site-a", "door-1")["data"] == TOP_UP
+    free = {**TOP_UP, "half_days": 1000, "amount_cents": 0, "provider": "voucher"}
+    assert validate_request(request_of("top_up", free))["data"]["provider"] == "voucher"
+    made = make_request("site-a", "door-1", "f" * 32, NOW, "top_up", TOP_UP)
+    assert json.loads(made) == {
+        "v": 1,
+        "site": "site-a",
+        "device": "door-1",
+        "id": "f" * 32,
+        "at": utc_iso(NOW),
+        "kind": "top_up",
+        "data": TOP_UP,
+    }
+    with pytest.raises(ProtocolError, match="half_days"):
+        make_request("site-a", "door-1", "f" * 32, NOW, "top_up", {**TOP_UP, "half_days": 0})
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"half_days": 0}, "half_days"),
+        ({"half_days": 1001}, "half_days"),
+        ({"half_days": True}, "half_days"),
+        ({"half_days": "10"}, "half_days"),
+        ({"half_days": 2.5}, "half_days"),
+        ({"amount_cents": -1}, "amount_cents"),
+        ({"amount_cents": 90.5}, "amount_cents"),
+        ({"amount_cents": 10_000_001}, "amount_cents"),
+        ({"amount_cents": None}, "amount_cents"),
+        ({"provider": "card"}, "provider"),
+        ({"provider": None}, "provider"),
+        ({"subscription_id": "not-an-id"}, "subscription_id"),
+    ],
+)
+def test_a_bad_top_up_is_refused(change: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ProtocolError, match=problem):
+        validate_request(request_of("top_up", {**TOP_UP, **change}))
+
+
+@pytest.mark.parametrize("missing", sorted(TOP_UP))
+def test_a_top_up_missing_a_field_is_refused(missing: str) -> None:
+    data = {k: v for k, v in TOP_UP.items() if k != missing}
+    with pytest.raises(ProtocolError, match=missing):
+        validate_request(request_of("top_up", data))
+
+
+def test_the_older_kinds_are_unchanged_and_unknown_kinds_refused() -> None:
+    member = {"member_id": MEMBER, "first_name": "Zoé", "last_name": "Martin", "email": None, "uid": None}
+    assert validate_request(request_of("add_member", member))["data"]["uid"] is None
+    assert validate_request(request_of("add_member", {**member, "uid": "04A1B2C3"}))["data"]["uid"] == "04A1B2C3"
+    with pytest.raises(ProtocolError, match="last_name"):
+        validate_request(request_of("add_member", {k: v for k, v in member.items() if k != "last_name"}))
+    with pytest.raises(ProtocolError, match="kind"):
+        validate_request(request_of("revoke_badge", {"member_id": MEMBER}))
+
+
+ENROL_ARGS = {"member_id": MEMBER, "request": "f" * 32, "timeout_s": 60}
+
+
+def test_the_enrol_command_is_signed_checked_and_accepted_once() -> None:
+    assert COMMAND_NAMES == ("unlock", "send_status", "enrol")
+    key = generate_private_key()
+    store = MemoryNonceStore()
+    command = make_command(key, "site-a", "door-1", "enrol", NOW, ttl_s=30, args=ENROL_ARGS)
+    checked = check_command(command, key.public_key(), "site-a", "door-1", NOW, store)
+    assert (checked["name"], checked["args"]) == ("enrol", ENROL_ARGS)
+    for timeout in (10, 300):
+        assert validate_command_body({**command, "args": {**ENROL_ARGS, "timeout_s": timeout}})["args"]
+    with pytest.raises(ProtocolError, match="rejouée"):
+        check_command(command, key.public_key(), "site-a", "door-1", NOW, store)
+    forged = {**command, "args": {**ENROL_ARGS, "member_id": "b" * 32}}
+    with pytest.raises(ProtocolError, match="contrefaite"):
+        check_command(forged, key.public_key(), "site-a", "door-1", NOW, MemoryNonceStore())
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        ({**ENROL_ARGS, "timeout_s": 9}, "timeout_s"),
+        ({**ENROL_ARGS, "timeout_s": 301}, "timeout_s"),
+        ({**ENROL_ARGS, "timeout_s": True}, "timeout_s"),
+        ({**ENROL_ARGS, "timeout_s": 30.5}, "timeout_s"),
+        ({**ENROL_ARGS, "timeout_s": "30"}, "timeout_s"),
+        ({**ENROL_ARGS, "member_id": "A" * 32}, "member_id"),
+        ({**ENROL_ARGS, "request": None}, "request"),
+        ({"member_id": MEMBER, "timeout_s": 30}, "request"),
+        ({}, "member_id"),
+    ],
+)
+def test_an_enrol_command_with_bad_args_is_refused_even_when_signed(args: dict[str, Any], problem: str) -> None:
+    key = generate_private_key()
+    with pytest.raises(ProtocolError, match=problem):
+        make_command(key, "site-a", "door-1", "enrol", NOW, args=args)
+    body = {
+        "v": 1,
+        "site": "site-a",
+        "device": "door-1",
+        "name": "enrol",
+        "nonce": "9" * 32,
+        "expires": utc_iso(NOW + dt.timedelta(seconds=30)),
+        "args": args,
+    }
+    with pytest.raises(ProtocolError, match=problem):
+        check_command(sign(body, key), key.public_key(), "site-a", "door-1", NOW, MemoryNonceStore())
+
+
+def test_status_carries_the_doors_health_and_an_older_status_still_passes() -> None:
+    health = DoorHealth(NOW, True, "open", ("forced", "reader"), "absent")
+    online = make_status("site-a", "door-1", "online", at=NOW, backlog=3, last_seq=10, acked_seq=7, health=health)
+    status = validate_status(online, "site-a", "door-1")
+    assert (status["oldest_unsent_at"], status["clock_ok"], status["door"], status["alarms"], status["reader"]) == (
+        utc_iso(NOW),
+        True,
+        "open",
+        ["forced", "reader"],
+        "absent",
+    )
+    calm = validate_status(make_status("site-a", "door-1", "online", at=NOW, health=DoorHealth()))
+    assert (calm["oldest_unsent_at"], calm["clock_ok"], calm["door"], calm["alarms"], calm["reader"]) == (
+        None,
+        None,
+        None,
+        [],
+        None,
+    )
+    # An appliance from before these fields: the hub reads them as unknown.
+    older = json.dumps({"v": 1, "site": "site-a", "device": "door-1", "state": "online", "at": utc_iso(NOW)})
+    status = validate_status(older)
+    assert [status[k] for k in ("oldest_unsent_at", "clock_ok", "door", "alarms", "reader")] == [
+        None,
+        None,
+        None,
+        [],
+        None,
+    ]
+    assert validate_status(make_status("site-a", "door-1", "offline"))["alarms"] == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("door", "ajar"),
+        ("door", True),
+        ("reader", "broken"),
+        ("reader", 1),
+        ("clock_ok", "yes"),
+        ("clock_ok", 1),
+        ("oldest_unsent_at", "2026-11-23 08:00"),
+        ("oldest_unsent_at", 12),
+        ("alarms", ["fire"]),
+        ("alarms", ["forced", "forced"]),
+        ("alarms", "forced"),
+        ("alarms", [1]),
+        ("alarms", ["forced", "held_open", "reader", "database", "clock", "forced"]),
+    ],
+)
+def test_bad_health_in_a_status_is_refused(field: str, value: Any) -> None:
+    body = {"v": 1, "site": "site-a", "device": "door-1", "state": "online", "at": utc_iso(NOW), field: value}
+    with pytest.raises(ProtocolError, match=field):
+        validate_status(json.dumps(body))
 
 
 # ---------------------------------------------------------------------------------------------- rosters
