@@ -1,4 +1,4 @@
-"""The appliance's tables: members, badges, plans, balances, uses, events and the outbox.
+"""The appliance's tables: members, badges, plans, balances, uses, events and the outbox, requests to the hub.
 
 Every datetime stored here is UTC and timezone-aware. Local dates and slots (for half-day uses) are computed in
 the site's time zone by the ledger and stored as a plain date plus a slot name.
@@ -170,6 +170,27 @@ class Use(Base):
     pass_id: Mapped[str | None] = mapped_column(String(32))
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
     seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class HubRequest(Base):
+    """A change a networked site asks of the hub (sync/PROTOCOL.md, change requests): an outbox row until the hub
+    answers, then the answer the admin shows. The desk writes it (or the agent, for the hub's own enrol command);
+    the agent sends it, again until answered, and writes the reply here."""
+
+    __tablename__ = "hub_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16))  # sync.protocol.REQUEST_KINDS
+    # The member it is about (for a top-up, the carnet's holder): the member's page lists their requests.
+    member_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column()  # the request's `data`, as sent
+    origin: Mapped[str] = mapped_column(String(8))  # "desk" or "hub" (an enrol the hub asked for)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)  # the request's `at`
+    sent_at: Mapped[dt.datetime | None] = mapped_column()  # last handed to the hub's broker
+    answered_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    ok: Mapped[bool | None] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(String(200))  # the hub's code, when refused
+    roster_version: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Meta(Base):
