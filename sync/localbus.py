@@ -6,12 +6,13 @@ bus, and a process that missed a message catches up from the database (see `acce
 
 Topics (payloads are JSON objects with "v": 1; systemd/halfday-bus.acl says who may read and write each):
 - `halfday/local/door/tap`       door -> all, QoS 1: one decision at the door, as facts (`Tap`).
-- `halfday/local/door/state`     door -> all, retained: lock, door, alarms, reader; last will offline (`DoorState`).
-- `halfday/local/door/enrolled`  door -> kiosk: the UID tapped while in enrol mode (`Enrolled`).
+- `halfday/local/door/state`     door -> all, retained: lock, door, alarms, reader; last will offline (`DoorState`);
+                                 sync reports it to the hub in its status.
+- `halfday/local/door/enrolled`  door -> kiosk, sync: the UID tapped while in enrol mode (`Enrolled`).
 - `halfday/local/door/cmd`       kiosk/sync -> door, QoS 1: `Unlock`, `Admit`, `Enrol`, `Reload`.
 - `halfday/local/door/reply`     door -> requester: the outcome of a command (`Reply`).
 - `halfday/local/sync/status`    sync -> all, retained: the link to the hub (`SyncStatus`).
-- `halfday/local/sync/request`   kiosk -> sync: a change for the hub (`ChangeRequest`).
+- `halfday/local/sync/request`   kiosk -> sync: a change for the hub, already kept in the ledger (`ChangeRequest`).
 - `halfday/local/sync/reply`     sync -> kiosk: the hub's answer to it (`ChangeReply`).
 
 A payload that does not decode raises `BusError` naming the field; receivers log it and drop the message.
@@ -385,7 +386,9 @@ class SyncStatus(Message):
 
 @dataclass(frozen=True, slots=True)
 class ChangeRequest(Message):
-    """A change the desk asks of the hub (sync/PROTOCOL.md, requests): the agent checks `data` against the kind."""
+    """A change the desk asks of the hub (sync/PROTOCOL.md, requests). The desk keeps it in the ledger first
+    (`hub_requests`), where the agent finds it even when this message is lost: this only says "send it now". The
+    agent checks `data` against the kind, and keeps a request it does not find in the ledger."""
 
     topic: ClassVar[str] = SYNC_REQUEST
 
@@ -400,9 +403,11 @@ class ChangeRequest(Message):
 
 @dataclass(frozen=True, slots=True)
 class ChangeReply(Message):
-    """The hub's answer to a change request, passed on by the agent."""
+    """The hub's answer to a change request, passed on by the agent (also written into the ledger's request)."""
 
     topic: ClassVar[str] = SYNC_REPLY
+    # Not the hub's: the agent's own refusal of a kept request that breaks the protocol, so it is never sent.
+    INVALID: ClassVar[str] = "invalid_request"
 
     request: str
     ok: bool

@@ -400,7 +400,8 @@ class Door:
                 self._degrade(str(item.value), from_snapshot=False)
         elif item.kind == "enrolled":
             enrolled: Enrolled = item.value
-            log.info("badge %s présenté en mode enrôlement", enrolled.uid)
+            # The UID goes to whoever asked for it (the kiosk, or the hub through sync), not into the log.
+            log.info("badge présenté en mode enrôlement (demande %s)", enrolled.request)
             self._record(EventKind.ENROL, {"uid": enrolled.uid})
             if self.bus is not None:
                 self.bus.publish(enrolled)

@@ -1,9 +1,11 @@
-"""`halfday sync`: the appliance's sync agent. Outbox to hub with ack-based retirement; rosters and commands back.
+"""`halfday sync`: the appliance's sync agent. Outbox to hub with ack-based retirement; rosters and commands back;
+the desk's change requests to the hub and their replies; the door's health in the status.
 
 A thin shell: the SendWindow core decides what to send and when to resend, sync.agent.outbox reads and writes the
-database, sync.signing checks what the hub signed. The door never waits for it: reads are deferred transactions,
-and each retirement is a short write of at most RETIRE_CHUNK rows. Live events join the end of the same stream, so
-they leave as soon as the window reaches them: in order, which is what lets the hub store each exactly once.
+database, sync.agent.requests the change requests kept there, sync.signing checks what the hub signed. The door
+never waits for it: reads are deferred transactions, and each retirement is a short write of at most RETIRE_CHUNK
+rows. Live events join the end of the same stream, so they leave as soon as the window reaches them: in order,
+which is what lets the hub store each exactly once.
 """
 
 from __future__ import annotations
@@ -15,31 +17,45 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from access.clock import kernel_synchronised
 from access.config import Config, load_config
 from access.db import Database
+from access.store import TIME_FLOOR, get_meta
 from common.daemons import daemon_parser, start_logging
-from sync.agent import outbox
+from sync.agent import outbox, requests
+from sync.agent.health import HealthWatch
 from sync.agent.state import SyncState
 from sync.agent.window import ACK_TIMEOUT_S, BATCH_EVENTS, FAST_RESEND_S, WINDOW_EVENTS, SendWindow
+from sync.localbus import (
+    DOOR_STATE,
+    ENROLLED,
+    SYNC_REQUEST,
+    BusError,
+    ChangeReply,
+    ChangeRequest,
+    DoorState,
+    Enrol,
+    Enrolled,
+    SyncStatus,
+    Unlock,
+)
 from sync.localbus import MAX_PACKET_BYTES as LOCAL_MAX_PACKET_BYTES
-from sync.localbus import SYNC_REQUEST, BusError, ChangeReply, ChangeRequest, SyncStatus, Unlock
 from sync.mqtt import Message, MqttClient, MqttSettings, Will
-from sync.payloads import make_status, validate_ack, validate_reply, validate_request
+from sync.payloads import DoorHealth, make_status, validate_ack, validate_reply
 from sync.protocol import (
     ProtocolError,
     ack_topic,
     command_topic,
-    dumps,
     events_topic,
     replies_topic,
     requests_topic,
     roster_topic,
     status_topic,
-    utc_iso,
 )
 from sync.signing import StaleRoster, check_command, load_public_key, verify_roster
 
@@ -52,8 +68,13 @@ POLL_S = 0.05
 RETIRE_EVERY_S = 0.25
 # A retained status this often, so the hub's page shows the backlog moving and a door that went quiet.
 STATUS_INTERVAL_S = 30.0
+# The door's health is looked at this often, and a change to it published at once, but not more often than this:
+# a door that flaps open and shut must not flood the hub's broker with retained statuses.
+STATUS_MIN_GAP_S = 2.0
 # Unanswered change requests are sent again this often (the hub answers a repeat with the first answer).
 REQUEST_RETRY_S = 30.0
+# The ledger is looked at this often for requests the desk kept while the bus could not say so.
+REQUEST_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -71,7 +92,10 @@ class AgentSettings:
     fast_resend_s: float = FAST_RESEND_S
     poll_s: float = POLL_S
     status_interval_s: float = STATUS_INTERVAL_S
+    status_min_gap_s: float = STATUS_MIN_GAP_S
     request_retry_s: float = REQUEST_RETRY_S
+    request_poll_s: float = REQUEST_POLL_S
+    trust_clock: bool = False  # the site's [door] trust_clock: a lab machine whose clock is right by fiat
 
     @classmethod
     def from_config(cls, config: Config) -> AgentSettings:
@@ -86,6 +110,7 @@ class AgentSettings:
             public_key=config.hub.public_key,
             state_path=str(state_dir / "sync-state.sqlite"),
             bus=MqttSettings.from_config(config.bus, max_packet_bytes=LOCAL_MAX_PACKET_BYTES),
+            trust_clock=config.door.trust_clock,
         )
 
 
@@ -96,17 +121,44 @@ class AgentStats:
     rosters_applied: int = 0
     rejected: int = 0
     commands: int = 0
+    requests_sent: int = 0
+    replies: int = 0
+    statuses: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
+@dataclass(frozen=True)
+class PendingEnrol:
+    """The hub asked for this door's next tap for `member_id`, until `until` (monotonic)."""
+
+    member_id: str
+    until: float
+
+
 class SyncAgent:
-    def __init__(self, settings: AgentSettings, db: Database | None = None) -> None:
+    def __init__(
+        self,
+        settings: AgentSettings,
+        db: Database | None = None,
+        *,
+        kernel_synced: Callable[[], bool] = kernel_synchronised,
+    ) -> None:
         self.settings = settings
         self.site, self.device = settings.site, settings.device
         self.db = db or Database(settings.database_url)
         self.public_key = load_public_key(settings.public_key)
         self.state = SyncState(settings.state_path)
         self.stats = AgentStats()
+        with self.db.read() as session:
+            floor = get_meta(session, TIME_FLOOR)
+        self.watch = HealthWatch(
+            kernel_synced, dt.datetime.fromisoformat(floor) if floor else None, settings.trust_clock
+        )
+        self._published: DoorHealth | None = None  # the health in the last status sent
+        self._status_lock = threading.Lock()
+        self._enrols: dict[str, PendingEnrol] = {}  # by request id
+        self._requests_due = threading.Event()  # look for requests to send now, not at the next poll
+        self._resend_all = threading.Event()  # after a reconnect: every unanswered request goes again
         self.window = SendWindow(
             acked=outbox.acked_at_start(self.db, self.device),
             batch_events=settings.batch_events,
@@ -130,7 +182,7 @@ class SyncAgent:
             will=Will(status, make_status(self.site, self.device, "offline")),
             max_in_flight=max(1, settings.window_events // settings.batch_events),
             on_message=self._on_hub_message,
-            on_connect=lambda _present: self._wake.set(),
+            on_connect=self._on_hub_connect,
         )
         for topic in (ack_topic, command_topic, replies_topic):
             self.hub.subscribe(topic(self.site, self.device))
@@ -144,7 +196,8 @@ class SyncAgent:
                 session_expiry_s=0,
                 on_message=self._inbox.put,
             )
-            self.bus.subscribe(SYNC_REQUEST)
+            for local_topic in (SYNC_REQUEST, DOOR_STATE, ENROLLED):
+                self.bus.subscribe(local_topic)
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -184,18 +237,30 @@ class SyncAgent:
 
     # ------------------------------------------------------------------------------------------ events out
 
+    def _on_hub_connect(self, _session_present: bool) -> None:
+        # Whatever was handed over before the link dropped may be lost: unanswered requests go again now.
+        self._resend_all.set()
+        self._requests_due.set()
+        self._wake.set()
+
     def _send_loop(self) -> None:
-        next_status = 0.0
-        next_requests = 0.0
+        next_status = next_health = next_requests = 0.0
         while not self._stopping.is_set():
             try:
                 now = time.monotonic()
                 if now >= next_status and self.hub.connected:
                     self.publish_status()
                     next_status = now + self.settings.status_interval_s
-                if now >= next_requests and self.hub.connected:
-                    self._resend_requests()
-                    next_requests = now + self.settings.request_retry_s
+                    next_health = now + self.settings.status_min_gap_s
+                elif now >= next_health and self.hub.connected:
+                    self.publish_status(only_if_changed=True)
+                    next_health = now + self.settings.status_min_gap_s
+                if self.hub.connected and (now >= next_requests or self._requests_due.is_set()):
+                    self._requests_due.clear()
+                    resend_all = self._resend_all.is_set()
+                    self._resend_all.clear()
+                    self._send_requests(resend_all=resend_all)
+                    next_requests = now + self.settings.request_poll_s
                 if not self._send_one():
                     self._wake.wait(self.settings.poll_s)
                     self._wake.clear()
@@ -242,17 +307,28 @@ class SyncAgent:
             with self.stats.lock:
                 self.stats.retired += count
 
-    def publish_status(self) -> None:
-        fields = outbox.status_fields(self.db, self.device, self.acked)
-        self.hub.publish(
-            status_topic(self.site, self.device),
-            make_status(self.site, self.device, "online", at=dt.datetime.now(dt.UTC), **fields),
-            retain=True,
-            windowed=False,
-        )
+    def publish_status(self, *, only_if_changed: bool = False) -> bool:
+        """Publish the retained status; with `only_if_changed`, only if the door's health moved since the last one.
+        True if published."""
+        with self._status_lock:
+            now = dt.datetime.now(dt.UTC)
+            health = self.watch.health(outbox.oldest_unsent_at(self.db, self.device), now)
+            if only_if_changed and health == self._published:
+                return False
+            fields = outbox.status_fields(self.db, self.device, self.acked)
+            self.hub.publish(
+                status_topic(self.site, self.device),
+                make_status(self.site, self.device, "online", at=now, health=health, **fields),
+                retain=True,
+                windowed=False,
+            )
+            self._published = health
+        with self.stats.lock:
+            self.stats.statuses += 1
         if self.bus is not None:
             local = SyncStatus(self.hub.connected, self.last_contact, fields["backlog"], fields["roster_version"])
             self.bus.publish(local.topic, local.encode(), retain=True, windowed=False)
+        return True
 
     # ------------------------------------------------------------------------------------------ hub in
 
@@ -285,7 +361,7 @@ class SyncAgent:
                 log.exception("impossible de traiter un message sur %s", message.topic[:200])
 
     def handle(self, message: Message) -> None:
-        """Roster, command, reply from the hub, or a change request from the desk."""
+        """Roster, command, reply from the hub; a change request, the door's state or an enrolled badge from the bus."""
         if message.topic == roster_topic(self.site):
             self._apply_roster(message.payload)
         elif message.topic == command_topic(self.site, self.device):
@@ -295,17 +371,22 @@ class SyncAgent:
             self._execute(command)
         elif message.topic == replies_topic(self.site, self.device):
             reply = validate_reply(message.payload)
-            if self.state.answered(reply["request"]) and self.bus is not None:
-                answer = ChangeReply(reply["request"], reply["ok"], reply["error"], reply["roster_version"])
-                self.bus.publish(answer.topic, answer.encode(), windowed=False)
+            self._answered(reply["request"], reply["ok"], reply["error"], reply["roster_version"])
         elif message.topic == SYNC_REQUEST:
-            try:
-                request = ChangeRequest.decode(message.payload)
-            except BusError as exc:
-                raise ProtocolError(str(exc)) from None
-            self.submit_request({"id": request.id, "kind": request.kind, "data": request.data})
+            self._desk_request(self._decode(ChangeRequest, message))
+        elif message.topic == DOOR_STATE:
+            self.watch.door_news(self._decode(DoorState, message))
+        elif message.topic == ENROLLED:
+            self._enrolled(self._decode(Enrolled, message))
         else:
             raise ProtocolError(f"topic inattendu : {message.topic[:200]}")
+
+    @staticmethod
+    def _decode(kind: Any, message: Message) -> Any:
+        try:
+            return kind.decode(message.payload)
+        except BusError as exc:
+            raise ProtocolError(str(exc)) from None
 
     def _apply_roster(self, payload: bytes) -> None:
         current = outbox.roster_version(self.db)
@@ -332,28 +413,79 @@ class SyncAgent:
             nonce = command["nonce"]
             unlock = Unlock(nonce, by="manager", ref=f"hub:{nonce}")
             self.bus.publish(unlock.topic, unlock.encode(), windowed=False)
+        elif command["name"] == "enrol":
+            self._enrol(command["args"])
 
-    def submit_request(self, body: dict[str, Any]) -> str:
-        """Send a change request (enrol a badge, add a member) to the hub; kept and resent until answered."""
-        request_id = str(body.get("id") or uuid.uuid4().hex)
-        request = {
-            "v": 1,
-            "site": self.site,
-            "device": self.device,
-            "id": request_id,
-            "at": utc_iso(dt.datetime.now(dt.UTC)),
-            "kind": body.get("kind"),
-            "data": body.get("data"),
-        }
-        payload = dumps(request)
-        validate_request(payload, self.site, self.device)
-        self.state.add_request(request_id, payload, dt.datetime.now(dt.UTC))
-        self.hub.publish(requests_topic(self.site, self.device), payload, windowed=False)
-        return request_id
+    # ------------------------------------------------------------------------------------------ change requests
 
-    def _resend_requests(self) -> None:
-        for _request_id, payload in self.state.pending_requests():
-            self.hub.publish(requests_topic(self.site, self.device), payload, windowed=False)
+    def _enrol(self, args: dict[str, Any]) -> None:
+        """The hub asks for this door's next tap: the door takes it in enrol mode, and `_enrolled` asks the hub."""
+        if self.bus is None:
+            log.warning("enrôlement demandé par le hub, mais aucun bus local pour joindre la porte")
+            return
+        now = time.monotonic()
+        with self._lock:
+            self._enrols = {r: p for r, p in self._enrols.items() if p.until > now}
+            self._enrols[args["request"]] = PendingEnrol(args["member_id"], now + args["timeout_s"])
+        enrol = Enrol(args["request"], timeout_s=float(args["timeout_s"]))
+        self.bus.publish(enrol.topic, enrol.encode(), windowed=False)
+
+    def _enrolled(self, enrolled: Enrolled) -> None:
+        # The kiosk's own enrolments pass here too: only the hub's, still waiting, become requests. The UID goes into
+        # the request alone, never into a log line.
+        with self._lock:
+            pending = self._enrols.pop(enrolled.request, None)
+        if pending is None or pending.until < time.monotonic():
+            return
+        data = {"member_id": pending.member_id, "uid": enrolled.uid}
+        try:
+            requests.add(
+                self.db, self.site, self.device, enrolled.request, "enrol_badge", data, "hub", dt.datetime.now(dt.UTC)
+            )
+        except ProtocolError:
+            log.warning("enrôlement %s : le badge présenté n'est pas un badge que le hub accepte", enrolled.request)
+            return
+        log.info("badge présenté pour l'enrôlement %s demandé par le hub : demande envoyée", enrolled.request)
+        self._requests_due.set()
+        self._wake.set()
+
+    def _desk_request(self, request: ChangeRequest) -> None:
+        """The desk says it kept a request: send it now. One the ledger does not hold yet is kept first."""
+        if not requests.known(self.db, request.id):
+            requests.add(
+                self.db, self.site, self.device, request.id, request.kind, request.data, "desk", dt.datetime.now(dt.UTC)
+            )
+        self._requests_due.set()
+        self._wake.set()
+
+    def _send_requests(self, *, resend_all: bool = False) -> None:
+        """Send the kept requests never sent, or unanswered for `request_retry_s` (all unanswered ones with
+        `resend_all`); the hub answers a repeat with its first answer."""
+        now = dt.datetime.now(dt.UTC)
+        sent: list[str] = []
+        retry_before = now if resend_all else now - dt.timedelta(seconds=self.settings.request_retry_s)
+        for item in requests.due(self.db, self.site, self.device, retry_before):
+            if item.payload is None:
+                log.warning("demande %s jamais envoyée, elle enfreint le protocole : %s", item.id, item.problem)
+                self._answered(item.id, False, ChangeReply.INVALID, None)
+                continue
+            if not self.hub.publish(requests_topic(self.site, self.device), item.payload, windowed=False):
+                break
+            sent.append(item.id)
+        requests.mark_sent(self.db, sent, now)
+        with self.stats.lock:
+            self.stats.requests_sent += len(sent)
+
+    def _answered(self, request_id: str, ok: bool, error: str | None, roster_version: int | None) -> None:
+        """Write the answer into the kept request, and tell the desk; a repeated or stray reply changes nothing."""
+        if not requests.answer(self.db, request_id, ok, error, roster_version, dt.datetime.now(dt.UTC)):
+            log.debug("réponse du hub à une demande inconnue ou déjà réglée : %s", request_id)
+            return
+        with self.stats.lock:
+            self.stats.replies += 1
+        if self.bus is not None:
+            answer = ChangeReply(request_id, ok, error, roster_version)
+            self.bus.publish(answer.topic, answer.encode(), windowed=False)
 
     def _reject(self, message: Message, exc: Exception) -> None:
         with self.stats.lock:

@@ -197,6 +197,18 @@ def _replace(session: Session, roster: Json, seen: int) -> None:
             session.merge(Balance(subscription_id=s["id"], amount=s["balance"], as_of_seq=seen))
 
 
+def oldest_unsent_at(db: Database, device: str) -> dt.datetime | None:
+    """When the oldest event the hub has not acknowledged happened; None when none waits."""
+    with db.read() as session:
+        return session.execute(
+            select(Event.at)
+            .join(Outbox, Outbox.event_id == Event.id)
+            .where(Outbox.device_id == device)
+            .order_by(Outbox.seq)
+            .limit(1)
+        ).scalar()
+
+
 def status_fields(db: Database, device: str, acked: int) -> dict[str, Any]:
     state = outbox_state(db, device)
     return {

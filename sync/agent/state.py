@@ -1,7 +1,8 @@
-"""The sync agent's own small file: command nonces seen, and change requests waiting for the hub's reply.
+"""The sync agent's own small file: the command nonces it has seen.
 
 Kept beside the appliance database but apart from it: these are the agent's facts only, and a replayed command
-must be refused even after a restart, so the nonces are on disk, not in memory.
+must be refused even after a restart, so the nonces are on disk, not in memory. (Change requests to the hub are
+kept in the appliance database, where the desk writes them: sync/agent/requests.py.)
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from sync.signing import MAX_NONCES
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS requests (id TEXT PRIMARY KEY, payload BLOB NOT NULL, created REAL NOT NULL);
 """
 
 
 class SyncState:
-    """A bounded, persisted NonceStore plus the queue of unanswered change requests."""
+    """A bounded, persisted NonceStore."""
 
     def __init__(self, path: str | Path, capacity: int = MAX_NONCES) -> None:
         self.capacity = capacity
@@ -48,19 +48,6 @@ class SyncState:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-
-    def add_request(self, request_id: str, payload: bytes, now: dt.datetime) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO requests VALUES (?, ?, ?)", (request_id, payload, now.timestamp()))
-
-    def pending_requests(self) -> list[tuple[str, bytes]]:
-        with self._lock:
-            return [(r, bytes(p)) for r, p in self._db.execute("SELECT id, payload FROM requests ORDER BY created")]
-
-    def answered(self, request_id: str) -> bool:
-        """Forget a request the hub answered; True if it was pending."""
-        with self._lock:
-            return self._db.execute("DELETE FROM requests WHERE id = ?", (request_id,)).rowcount > 0
 
     def close(self) -> None:
         with self._lock:

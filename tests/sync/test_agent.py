@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -21,23 +24,35 @@ from sqlalchemy import func, insert, select
 
 from access.config import parse_config
 from access.db import Database, migrate
-from access.models import Balance, Credential, Member, Outbox, Pass, Use
+from access.models import Balance, Credential, HubRequest, Member, Outbox, Pass, Use
 from access.models import Event as DoorEvent
 from access.store import Stamp, append_event, get_meta, spent_since_balances
-from common.words import PlanKind, Slot
+from common.words import Alarm, PlanKind, Slot
 from halfday import sample
 from kiosk.sales import Offer, Payment, WalkIn, record_sale
 from sync.agent import AgentSettings, SyncAgent, outbox
+from sync.agent.health import door_health
 from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
 from sync.hub.models import DeviceCursor
 from sync.hub.worker import HubWorker
-from sync.localbus import DOOR_CMD
-from sync.mqtt import MqttClient, MqttSettings
-from sync.payloads import make_ack
-from sync.protocol import ack_topic, command_topic, dumps, roster_topic, utc_iso
+from sync.localbus import DOOR_CMD, DoorState, ReaderHealth
+from sync.mqtt import Message, MqttClient, MqttSettings
+from sync.payloads import DoorHealth, make_ack, make_reply, validate_request, validate_status
+from sync.protocol import (
+    ack_topic,
+    command_topic,
+    dumps,
+    replies_topic,
+    requests_topic,
+    roster_topic,
+    status_topic,
+    utc_iso,
+)
 from sync.signing import generate_private_key, load_private_key, make_command, public_key_b64, sign_roster
 from tests.support.broker import Mosquitto
+from tests.support.door import DoorRig
+from tests.support.site import Site
 from tests.support.wait import wait_until
 from tests.sync.test_hub_mqtt import Listener, count_events
 
@@ -432,3 +447,214 @@ def test_a_walk_ins_card_never_wedges_rosters(
             assert session.scalars(select(Credential.status).where(Credential.value == uid)).one() == "revoked"
     finally:
         hub.stop()
+
+
+# ---------------------------------------------------------------------------------------------- the door, for the hub
+
+
+def site_agent(site: Site, broker: Mosquitto, key_file: Path, tmp_path: Path, **extra: Any) -> SyncAgent:
+    """The agent of a sample site whose door runs (a DoorRig), with the hub's broker and the bus on `broker`."""
+    kernel_synced = extra.pop("kernel_synced", lambda: True)
+    values: dict[str, Any] = {
+        "site": site.config.site.id,
+        "device": site.config.site.device,
+        "database_url": site.config.database_url,
+        "hub": MqttSettings(broker.host, broker.port),
+        "public_key": public_key_b64(load_private_key(key_file)),
+        "state_path": str(tmp_path / "sync-state.sqlite"),
+        "bus": MqttSettings(broker.host, broker.port),
+        "status_interval_s": 60.0,
+        "status_min_gap_s": 0.3,
+        "request_retry_s": 1.0,
+        **extra,
+    }
+    agent = SyncAgent(AgentSettings(**values), kernel_synced=kernel_synced)
+    agent.start()
+    assert agent.hub.wait_connected(10) and agent.bus is not None and agent.bus.wait_connected(10)
+    return agent
+
+
+@pytest.fixture
+def door_site(
+    broker: Mosquitto, new_site: Callable[..., Site], door_rig: Callable[..., DoorRig]
+) -> tuple[Site, DoorRig]:
+    """The sample site on the test's broker, its door daemon running on the bus with a virtual card."""
+    site = new_site(bus_url=f"mqtt://127.0.0.1:{broker.port}")
+    rig = door_rig(site, use_bus=True)
+    rig.start()
+    return site, rig
+
+
+@pytest.fixture
+def agents() -> Iterator[list[SyncAgent]]:
+    started: list[SyncAgent] = []
+    yield started
+    for agent in started:
+        agent.stop()
+
+
+def emma(site: Site) -> str:
+    with site.db.read() as session:
+        return str(session.scalars(select(Member.id).where(Member.first_name == "Emma")).one())
+
+
+def enrol_command(key: Any, moment: dt.datetime, member: str, request: str, timeout_s: int = 30) -> bytes:
+    args = {"member_id": member, "request": request, "timeout_s": timeout_s}
+    return dumps(make_command(key, sample.SITE, sample.DEVICE, "enrol", moment, ttl_s=30, args=args))
+
+
+def test_the_hubs_enrol_command_takes_the_next_tap_and_asks_the_hub_for_that_badge(
+    broker: Mosquitto,
+    door_site: tuple[Site, DoorRig],
+    agents: list[SyncAgent],
+    hub_key_file: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    site, rig = door_site
+    key = load_private_key(hub_key_file)
+    hub = Listener(broker, requests_topic(sample.SITE, sample.DEVICE))
+    agent = site_agent(site, broker, hub_key_file, tmp_path)
+    agents.append(agent)
+    member, request_id = emma(site), uuid.uuid4().hex
+    with caplog.at_level("DEBUG"):
+        command = enrol_command(key, dt.datetime.now(dt.UTC), member, request_id)
+        hub.client.publish_confirmed(command_topic(sample.SITE, sample.DEVICE), command)
+        assert wait_until(lambda: rig.daemon.enrol is not None, 10), "the door never went into enrol mode"
+        rig.tap(sample.ALICE)  # a member arriving meanwhile comes in as usual; her badge is not taken
+        rig.tap(sample.NEW_BADGE)
+        sent = validate_request(hub.next(10).payload, sample.SITE, sample.DEVICE)
+    assert (sent["id"], sent["kind"]) == (request_id, "enrol_badge")
+    assert sent["data"] == {"member_id": member, "uid": sample.NEW_BADGE}
+    entries = {e.data["uid"]: e.data["granted"] for e in rig.wait_events(1, "entry")}
+    assert entries == {sample.ALICE: True}  # the new badge was not decided on
+    assert sample.NEW_BADGE not in caplog.text, "a tapped UID went into a log"
+    with site.db.read() as session:
+        kept = session.get(HubRequest, request_id)
+        assert kept is not None and (kept.origin, kept.member_id, kept.answered_at) == ("hub", member, None)
+    # Unanswered, it is sent again; the hub's reply is written back and ends the resending.
+    again = validate_request(hub.next(10).payload, sample.SITE, sample.DEVICE)
+    assert again == sent
+    hub.client.publish_confirmed(replies_topic(sample.SITE, sample.DEVICE), make_reply(request_id, True, None, 9))
+
+    def answered() -> bool:
+        with site.db.read() as session:
+            row = session.get(HubRequest, request_id)
+            return row is not None and row.answered_at is not None and bool(row.ok) and row.roster_version == 9
+
+    assert wait_until(answered, 10)
+    while not hub.messages.empty():  # what was on its way before the reply
+        hub.messages.get_nowait()
+    with pytest.raises(queue.Empty):
+        hub.next(2.5)  # more than twice the retry period: nothing more is sent
+    assert agent.stats.replies == 1
+    hub.client.stop()
+
+
+def test_a_forged_an_expired_or_a_late_enrol_sends_nothing(
+    broker: Mosquitto,
+    door_site: tuple[Site, DoorRig],
+    agents: list[SyncAgent],
+    hub_key_file: Path,
+    tmp_path: Path,
+) -> None:
+    site, rig = door_site
+    key = load_private_key(hub_key_file)
+    hub = Listener(broker, requests_topic(sample.SITE, sample.DEVICE))
+    agent = site_agent(site, broker, hub_key_file, tmp_path)
+    agents.append(agent)
+    member, now = emma(site), dt.datetime.now(dt.UTC)
+    topic = command_topic(sample.SITE, sample.DEVICE)
+    hub.client.publish_confirmed(topic, enrol_command(generate_private_key(), now, member, uuid.uuid4().hex))
+    hub.client.publish_confirmed(topic, enrol_command(key, now - dt.timedelta(seconds=60), member, uuid.uuid4().hex))
+    assert wait_until(lambda: agent.stats.rejected >= 2, 10)
+    assert agent.stats.commands == 0 and rig.daemon.enrol is None
+    rig.tap(sample.NEW_BADGE)  # decided on as any unknown badge
+    assert [e.data["granted"] for e in rig.wait_events(1, "entry")] == [False]
+
+    # A genuine enrol that nobody answers in time: the badge tapped after it is nobody's business.
+    hub.client.publish_confirmed(topic, enrol_command(key, dt.datetime.now(dt.UTC), member, uuid.uuid4().hex, 10))
+    assert wait_until(lambda: rig.daemon.enrol is not None, 10)
+    until = rig.daemon.enrol[1] if rig.daemon.enrol else 0.0
+    assert wait_until(lambda: time.monotonic() > until, 12)
+    rig.tap(sample.NEW_BADGE)
+    assert [e.data["granted"] for e in rig.wait_events(2, "entry")] == [False, False]
+    with pytest.raises(queue.Empty):
+        hub.next(1.5)
+    with site.db.read() as session:
+        assert session.scalars(select(HubRequest)).all() == []
+    hub.client.stop()
+
+
+def test_the_status_tells_the_hub_the_doors_health_as_it_changes(
+    broker: Mosquitto,
+    door_site: tuple[Site, DoorRig],
+    agents: list[SyncAgent],
+    hub_key_file: Path,
+    tmp_path: Path,
+) -> None:
+    site, rig = door_site
+    hub = Listener(broker, status_topic(sample.SITE, sample.DEVICE))
+    synced = [False]
+    agent = site_agent(site, broker, hub_key_file, tmp_path, kernel_synced=lambda: synced[0])
+    agents.append(agent)
+    seen: list[dict[str, Any]] = []
+
+    def next_status(where: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        def matches(message: Message) -> bool:
+            status = validate_status(message.payload, sample.SITE, sample.DEVICE)
+            if status["state"] == "online":
+                seen.append(status)
+            return status["state"] == "online" and where(status)
+
+        return validate_status(hub.next(10, matches).payload)
+
+    # No NTP yet, on a machine not trusted by fiat: the clock is not trusted, and says so.
+    status = next_status(lambda s: s["door"] == "closed")
+    assert (status["clock_ok"], status["alarms"], status["reader"]) == (False, ["clock"], "ok")
+    oldest = outbox.oldest_unsent_at(site.db, sample.DEVICE)
+    assert oldest is not None and status["oldest_unsent_at"] == utc_iso(oldest)  # the sample's own events wait
+    synced[0] = True
+    status = next_status(lambda s: s["clock_ok"] is True)
+    assert status["alarms"] == []
+
+    rig.set_door(True)  # opened while locked: forced
+    status = next_status(lambda s: s["door"] == "open")
+    assert status["alarms"] == ["forced"]
+    rig.set_door(False)
+    status = next_status(lambda s: s["door"] == "closed")
+    assert status["alarms"] == []
+
+    # The hub acknowledges everything the door recorded: nothing waits any more.
+    last = outbox.last_seq(site.db, sample.DEVICE)
+    assert wait_until(lambda: agent.window.next_seq > last, 10)
+    hub.client.publish_confirmed(ack_topic(sample.SITE, sample.DEVICE), make_ack(last))
+    assert next_status(lambda s: s["oldest_unsent_at"] is None)["backlog"] == 0
+
+    # A flapping door: each change is told, but no more often than the minimum gap.
+    for _ in range(3):
+        rig.set_door(True)
+        rig.set_door(False)
+    next_status(lambda s: s["door"] == "closed" and s["alarms"] == [] and s["oldest_unsent_at"] is not None)
+    times = [dt.datetime.fromisoformat(s["at"][:-1]) for s in seen]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.3 * 0.95, gaps
+    hub.client.stop()
+
+
+def test_door_health_from_the_doors_state() -> None:
+    now = dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC)
+    assert door_health(None, None, None) == DoorHealth()
+    assert door_health(DoorState(online=False), True, now) == DoorHealth(now, True)
+    broken = DoorState(
+        online=True,
+        locked=True,
+        open=True,
+        alarms=(Alarm.HELD_OPEN, Alarm.DATABASE),
+        reader=ReaderHealth("reopening", "le lecteur ne répond pas"),
+    )
+    assert door_health(broken, False, None) == DoorHealth(
+        None, False, "open", ("held_open", "reader", "database", "clock"), "absent"
+    )
+    fine = DoorState(online=True, locked=True, open=False, reader=ReaderHealth("ok"))
+    assert door_health(fine, True, None) == DoorHealth(None, True, "closed", (), "ok")
