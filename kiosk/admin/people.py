@@ -1,6 +1,8 @@
 """Members, badges and plans in the admin, through access/admin.py's operations (the same as the CLI's).
 
-In networked mode the hub owns them: the pages show them read-only with a notice, and changes are refused.
+In networked mode the hub owns them: the pages show them with a notice, and the desk's changes (a member added, a
+badge enrolled by tapping, a carnet topped up) are asked of the hub (kiosk/admin/hub_requests.py); every other
+change is refused.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from access.store import spent_since_balances
 from common.i18n import _
 from common.weekdays import day_names, weekdays_label
 from common.words import CredentialStatus, PlanKind
-from kiosk.admin import bp
+from kiosk.admin import bp, hub_requests
 from kiosk.context import current_kiosk
 from kiosk.words import kind_label
 
@@ -39,24 +41,60 @@ def standalone_only(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def or_ask_the_hub(ask: Callable[..., Any]) -> Callable[[F], F]:
+    """On a networked site, `ask` the hub for the change instead of making it here."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if current_kiosk().config.networked:
+                return ask(*args, **kwargs)
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 def _plan_names() -> list[str]:
     with current_kiosk().db.read() as s:
         return list(s.scalars(select(Plan.name).where(Plan.active.is_(True)).order_by(Plan.name)))
 
 
-@bp.get("/members")
-def members() -> str:
-    with current_kiosk().db.read() as s:
+def _members_page(form: Any) -> str:
+    kiosk = current_kiosk()
+    with kiosk.db.read() as s:
         rows = s.scalars(select(Member).order_by(Member.active.desc(), Member.last_name, Member.first_name)).all()
         badges: dict[str, int] = {}
         for member_id in s.scalars(select(Credential.member_id).where(Credential.status == CredentialStatus.ACTIVE)):
             if member_id:
                 badges[member_id] = badges.get(member_id, 0) + 1
-    return render_template("admin/members.html", members=rows, badges=badges, plans=_plan_names(), form={})
+        asked = hub_requests.request_lines(s) if kiosk.config.networked else []
+    return render_template(
+        "admin/members.html",
+        members=rows,
+        badges=badges,
+        plans=_plan_names(),
+        form=form,
+        hub_requests=asked,
+        tz=kiosk.config.site.tz,
+    )
+
+
+@bp.get("/members")
+def members() -> str:
+    return _members_page({})
+
+
+def _ask_add_member() -> BaseResponse | tuple[str, int]:
+    asked = hub_requests.ask_add_member()
+    if asked is not None:
+        return asked
+    return _members_page(request.form), 422
 
 
 @bp.post("/members")
-@standalone_only
+@or_ask_the_hub(_ask_add_member)
 def add_member() -> BaseResponse | tuple[str, int]:
     kiosk = current_kiosk()
     f = request.form
@@ -99,9 +137,20 @@ def member(member_id: str) -> str:
             .where(Subscription.member_id == m.id)
         ):
             left = balance.amount - spent.get(sub.id, 0) if balance is not None else None
-            plans.append({"name": plan.name, "kind": kind_label(plan.kind), "sub": sub, "left": left})
+            plans.append(
+                {
+                    "name": plan.name,
+                    "kind": kind_label(plan.kind),
+                    "sub": sub,
+                    "left": left,
+                    "carnet": plan.kind == PlanKind.CARNET,
+                }
+            )
         uses = s.scalars(select(Use).where(Use.holder_id == m.id).order_by(Use.local_date.desc()).limit(20)).all()
-    return render_template("admin/member.html", m=m, cards=cards, plans=plans, uses=uses)
+        asked = hub_requests.request_lines(s, m.id) if kiosk.config.networked else []
+    return render_template(
+        "admin/member.html", m=m, cards=cards, plans=plans, uses=uses, hub_requests=asked, tz=kiosk.config.site.tz
+    )
 
 
 @bp.post("/members/<member_id>/deactivate")
@@ -111,7 +160,7 @@ def deactivate(member_id: str) -> BaseResponse:
 
 
 @bp.post("/members/<member_id>/topup")
-@standalone_only
+@or_ask_the_hub(hub_requests.ask_top_up)
 def topup(member_id: str) -> BaseResponse:
     kiosk = current_kiosk()
     try:
@@ -138,7 +187,7 @@ def add_badge(member_id: str) -> BaseResponse:
 
 
 @bp.post("/members/<member_id>/enrol")
-@standalone_only
+@or_ask_the_hub(hub_requests.ask_enrol)
 def enrol(member_id: str) -> BaseResponse:
     """Put the door in enrol mode, wait for the badge tapped on its reader, and give it to the member.
 
