@@ -38,6 +38,7 @@ EXPOSURE = {
     "halfday-sync.service": 1.5,
     "halfday-hub.service": 1.5,
     "halfday-hub-web.service": 1.5,
+    "halfday-hub-broker.service": 1.5,
     "halfday-screen.service": 4.5,
 }
 DAEMONS = [unit for unit in UNITS if unit != "halfday-screen.service"]
