@@ -27,6 +27,8 @@ Installs halfday on Raspberry Pi OS (Bookworm). Run it again at will: it only ch
 
   --site-id ID             identifiant du site, pour une nouvelle configuration (défaut : mon-tiers-lieu)
   --site-name NOM          nom du site, pour une nouvelle configuration (défaut : « Mon tiers-lieu »)
+  --device-id ID           identifiant de ce boîtier dans le site, pour une nouvelle configuration (défaut :
+                           door-1) ; avec --hub-url, doit être celui sous lequel le hub a enregistré la porte
   --hub-url URL            relier le site à un hub : mqtts://hôte:8883 (TLS obligatoire)
   --hub-public-key CLÉ     clé publique Ed25519 du hub (base64), qui signe les listes et les commandes
   --hub-username NOM       identifiant de ce boîtier sur le broker du hub
@@ -64,6 +66,10 @@ DRY=0
 SCREEN=1
 SITE_ID="mon-tiers-lieu"
 SITE_NAME="Mon tiers-lieu"
+DEVICE_ID="door-1"
+# Whether --site-id or --device-id was given: joining a hub checks them against an existing configuration.
+SITE_ID_GIVEN=0
+DEVICE_ID_GIVEN=0
 HUB_URL=""
 HUB_PUBLIC_KEY=""
 HUB_USERNAME=""
@@ -81,7 +87,8 @@ need_value() {
 
 while [ "$#" -gt 0 ]; do
     case "$1" in
-        --site-id) need_value "$@"; SITE_ID="$2"; shift 2 ;;
+        --site-id) need_value "$@"; SITE_ID="$2"; SITE_ID_GIVEN=1; shift 2 ;;
+        --device-id) need_value "$@"; DEVICE_ID="$2"; DEVICE_ID_GIVEN=1; shift 2 ;;
         --site-name) need_value "$@"; SITE_NAME="$2"; shift 2 ;;
         --hub-url) need_value "$@"; HUB_URL="$2"; shift 2 ;;
         --hub-public-key) need_value "$@"; HUB_PUBLIC_KEY="$2"; shift 2 ;;
@@ -146,6 +153,16 @@ if [ -n "$ROOT" ]; then
     [ "$ROOT" != / ] || ROOT=""
     case "$ROOT" in *'|'* | *' '*) die "--root : pas d'espace ni de | dans le chemin" ;; esac
 fi
+[[ "$DEVICE_ID" =~ ^[a-z0-9][a-z0-9-]{0,62}$ ]] || die "--device-id : minuscules, chiffres et tirets (ex. door-2)"
+# The hub's files are copied after the `cd /` below: a path given relative to where the installer was started must
+# keep pointing there.
+absolute() {
+    case "$1" in "" | /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac
+}
+HUB_PASSWORD_FILE="$(absolute "$HUB_PASSWORD_FILE")"
+HUB_CA="$(absolute "$HUB_CA")"
+HUB_CERT="$(absolute "$HUB_CERT")"
+HUB_KEY="$(absolute "$HUB_KEY")"
 if [ -n "$HUB_URL" ]; then
     case "$HUB_URL" in mqtts://?*) ;; *) die "--hub-url doit commencer par mqtts:// (le lien avec le hub est chiffré)" ;; esac
     [ -n "$HUB_PUBLIC_KEY" ] || die "--hub-url demande --hub-public-key"
@@ -457,6 +474,10 @@ if [ ! -e "$(t "$CONFIG")" ]; then
     if [ -n "$ROOT" ]; then
         run sed -i "s|sqlite:///$ROOT/|sqlite:////|" "$(t "$CONFIG")"
     fi
+    if [ "$DEVICE_ID" != door-1 ]; then
+        # `halfday init` writes the default device id; this door is known by another (at the hub, in its events).
+        run sed -i "s|^device = \"door-1\"|device = \"$DEVICE_ID\"|" "$(t "$CONFIG")"
+    fi
     CONFIG_CHANGED=1
     STATE_CHANGED=1
 elif [ "$UPGRADED" = 1 ] || [ ! -e "$(t "$DATABASE")" ]; then
@@ -475,6 +496,20 @@ toml_string() {
 
 if [ -n "$HUB_URL" ]; then
     echo "halfday : lien avec le hub ($HUB_URL)"
+    if [ "$SITE_ID_GIVEN$DEVICE_ID_GIVEN" != 00 ] && [ -f "$(t "$CONFIG")" ] && [ -x "$VPYTHON" ]; then
+        # The hub's account for this door names a site and a device: a configuration that says otherwise would
+        # have every message refused by the hub's broker. Its ids are not changed here: its events carry them.
+        ids="$("$VPYTHON" -c \
+            'import sys; from access.config import load_config; s = load_config(sys.argv[1]).site; print(s.id, s.device)' \
+            "$(cli_config)")" || die "$CONFIG ne passe pas la validation : corrigez-la avant de rejoindre le hub"
+        read -r have_site have_device <<<"$ids"
+        if [ "$SITE_ID_GIVEN" = 1 ] && [ "$have_site" != "$SITE_ID" ]; then
+            die "$CONFIG est celle du site « $have_site », pas « $SITE_ID » : enregistrez la porte au hub sous ce site"
+        fi
+        if [ "$DEVICE_ID_GIVEN" = 1 ] && [ "$have_device" != "$DEVICE_ID" ]; then
+            die "ce boîtier est « $have_device » dans $CONFIG, pas « $DEVICE_ID » : enregistrez la porte au hub sous ce nom"
+        fi
+    fi
     ensure_dir $HUB_DIR 0750 root:$GROUP
     # The CA and the client certificate are public; the key and the password are sync's alone.
     hub_keys=()
