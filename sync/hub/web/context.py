@@ -33,6 +33,8 @@ class Installer:
 
     hub_url: str
     public_key_b64: str
+    # The certificate authority of the broker's TLS certificate, when the Pis cannot know it (the network's own).
+    ca_pem: str | None = None
 
 
 @dataclass

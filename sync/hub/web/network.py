@@ -101,6 +101,7 @@ def register_door() -> str | BaseResponse:
             password=password,
             hub_url=hub.installer.hub_url,
             public_key_b64=hub.installer.public_key_b64,
+            ca_pem=hub.installer.ca_pem,
         )
     flash(_("Porte enregistrée."))
     return render_template("hub/door_registered.html", site_id=site_id, device_id=device_id, lines=lines)
@@ -172,6 +173,7 @@ def new_door_password(site_id: str, device_id: str) -> str | BaseResponse:
             password=password,
             hub_url=hub.installer.hub_url,
             public_key_b64=hub.installer.public_key_b64,
+            ca_pem=hub.installer.ca_pem,
         )
     flash(_("Nouveau mot de passe : l'ancien ne sert plus."))
     return render_template("hub/door_registered.html", site_id=site_id, device_id=device_id, lines=lines)
