@@ -5,6 +5,7 @@ history. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def test_a_site_manager_acts_only_within_their_sites(hub_db: HubDatabase, networ
         assert visible is not None
         names = set(s.execute(select(Member.first_name).where(visible)).scalars())
         assert names == {"Léo"}
-    refusals = [
+    refusals: list[Callable[[], object]] = [
         lambda: admin.edit_member(hub_db, network["zoe"], MemberFields("Zoë"), actor=b),
         lambda: admin.set_member_active(hub_db, network["zoe"], False, actor=b),
         lambda: admin.enrol_badge(hub_db, network["zoe"], "A1B2C3D4", actor=b),
@@ -168,7 +169,7 @@ def test_top_ups_and_badges(hub_db: HubDatabase, network: dict[str, str]) -> Non
 
 
 def test_bad_input_is_refused_in_french(hub_db: HubDatabase, network: dict[str, str]) -> None:
-    cases = [
+    cases: list[tuple[Callable[[], object], str]] = [
         (lambda: admin.add_site(hub_db, "Bad Id", "X"), "identifiant"),
         (lambda: admin.add_site(hub_db, "site-c", "C", fields=SiteFields("C", "Mars/Base")), "fuseau"),
         (
