@@ -8,10 +8,13 @@ The mechanism is Mosquitto's dynamic security plugin (2.0 and later), driven as 
 `$CONTROL/dynamic-security/v1` topic. It was chosen over a password file and an ACL file that the hub would write
 and make Mosquitto reload: the hub runs as its own Unix user and could not signal the broker's process, a reload
 re-reads every account of the network, and a half-written file would lock every door out. The plugin takes each
-change at once, keeps its accounts in its own file (written by the broker, owned by the broker's user), and
-kicks the connection of a client whose password, roles or account change. On 2.0.11 (Debian 12) everything used
-here works; what it lacks is ACL patterns (%u, %c), so each device gets a role of its own with its literal
-topics, and a shared subscription is checked with its `$share/...` prefix, so the hub's role names it.
+change at once, keeps its accounts in its own file (written by the broker, owned by the broker's user), closes
+the connection of a client whose account is deleted or whose password or roles change, and checks every message
+against the roles as they are now. On 2.0.11 (Debian 12) everything used here works; what it lacks is ACL
+patterns (%u, %c), so each device gets a role of its own with its literal topics, and a shared subscription is
+checked with its `$share/...` prefix, so the hub's role names it. A role changed in place does not close its
+clients' connections on 2.0.11, nor drop their subscriptions: reading is therefore refused by default, so a
+subscription made under a wider role brings nothing its role does not grant now.
 
 A device's account is pinned to the client id of the appliance's sync agent (`device_client_id`): without it a
 door holding its own valid account could connect under another door's client id and take over that door's
@@ -280,8 +283,8 @@ class BrokerAccounts:
         """Make the broker's device accounts those of `devices` (the hub's database): restore each listed
         device's role and pinning where they drifted, delete the accounts of devices no longer listed, and report
         listed devices without an account. Passwords are never kept by the hub, so those need a new one
-        (`add_device`). The hub's own role and the admin's are set to what this module says. Idempotent: a
-        device whose account is right is left connected."""
+        (`add_device`). The hub's own role is set to what this module says. Idempotent: a device whose account
+        is right is left as it is, connected."""
         wanted = {device_username(site, device): (site, device) for site, device in devices}
         listing = self._run([{"command": "listClients"}, {"command": "listRoles"}])
         clients = set(listing[0].get("data", {}).get("clients", []))
@@ -294,8 +297,7 @@ class BrokerAccounts:
         )
         found_clients = {d["data"]["client"]["username"]: d["data"]["client"] for d in details[: len(present)]}
         found_roles = {d["data"]["role"]["rolename"]: d["data"]["role"] for d in details[len(present) :]}
-        # The hub's role as this module says (its workers are kicked, and reconnect, only if it changed). The
-        # admin's role is left alone: this very connection holds it, and a change would kick it mid-call.
+        # The hub's role as this module says. The admin's role is left alone: this very connection holds it.
         repairs: list[dict[str, Any]] = []
         if HUB_ROLE not in roles:
             repairs.append({"command": "createRole", "rolename": HUB_ROLE, "acls": hub_acls()})
@@ -496,7 +498,8 @@ class BrokerAccounts:
 
 
 def _unless_same(found: Mapping[str, Any] | None, role: str, acls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A modifyRole to `acls`, unless the role already has exactly those (modifying a role kicks its clients)."""
+    """A modifyRole to `acls`, unless the role already has exactly those: re-applying the hub's list to a broker
+    that agrees with it changes nothing there."""
 
     def key(acl: Mapping[str, Any]) -> tuple[str, str, int, bool]:
         return (str(acl.get("acltype")), str(acl.get("topic")), int(acl.get("priority", 0)), bool(acl.get("allow")))
