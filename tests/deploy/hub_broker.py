@@ -2,8 +2,8 @@
 
 The shipped configuration names the hub's paths and ports; the test rewrites exactly those lines (the two
 listeners, the TLS certificate and key, the plugin's file, persistence and the log) and nothing else, so what runs
-is the hub's own authentication, ACL, packet limit and persistence settings. The plugin's first file is written by
-sync.hub.broker_accounts, as `python -m sync.hub.broker_accounts init` does on a hub, and the TLS certificate is a
+is the hub's own authentication, ACL, packet limit and persistence settings. The plugin's first file and the two
+passwords are written by `python -m sync.hub.broker_accounts init`, as on a hub, and the TLS certificate is a
 throwaway one signed by a throwaway authority. The broker is stopped by its PID.
 
 Other tests (the hub's end-to-end ones) start it with `running_hub_broker`: it gives the loopback address and the
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from common.config import BrokerConfig
-from sync.hub.broker_accounts import BrokerAccountsSettings, device_username, seed_document, write_seed
+from common.secrets import read_private_file
+from sync.hub import broker_accounts
+from sync.hub.broker_accounts import BrokerAccountsSettings, device_username
 from sync.mqtt import MqttSettings
 from tests.support.broker import Mosquitto, free_port
 
@@ -143,12 +144,6 @@ def shipped_plugin() -> Path:
     return plugin
 
 
-def _secret(path: Path, text: str) -> Path:
-    path.write_text(text + "\n")
-    path.chmod(0o600)
-    return path
-
-
 @dataclass
 class HubBroker:
     """A running hub broker: where the hub and the devices connect, and with what."""
@@ -212,20 +207,14 @@ def start_hub_broker(workdir: Path) -> HubBroker:
     """Write the first accounts, a certificate and the rewritten shipped config into `workdir`, start the broker."""
     shipped_plugin()
     workdir.mkdir(parents=True, exist_ok=True)
-    hub_password = os.urandom(32).hex()
-    admin_password = os.urandom(32).hex()
-    admin_password_file = _secret(workdir / "broker-admin.password", admin_password)
+    admin_password_file = workdir / "broker-admin.password"
+    hub_password_file = workdir / "broker-hub.password"
     dynsec_file = workdir / "dynamic-security.json"
-    seeded = write_seed(
-        dynsec_file,
-        seed_document(
-            admin_username=ADMIN_USERNAME,
-            admin_password=admin_password,
-            hub_username=HUB_USERNAME,
-            hub_password=hub_password,
-        ),
-    )
-    assert seeded, f"{dynsec_file} was already there"
+    assert not dynsec_file.exists(), f"{dynsec_file} is there already: a new broker needs a new folder"
+    init = ["init", "--dynsec-file", str(dynsec_file)]
+    init += ["--admin-password-file", str(admin_password_file), "--hub-password-file", str(hub_password_file)]
+    assert broker_accounts.main(init) == 0
+    hub_password = read_private_file(hub_password_file).decode()
     tls = make_tls(workdir / "tls")
     port, tls_port = free_port(), free_port()
     while tls_port == port:

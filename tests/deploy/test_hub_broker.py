@@ -33,7 +33,7 @@ from access.db import Database
 from access.store import Stamp, append_event
 from common.config import BrokerConfig
 from sync.agent import AgentSettings, SyncAgent, outbox
-from sync.hub import admin
+from sync.hub import admin, broker_accounts
 from sync.hub.broker_accounts import (
     BrokerAccounts,
     BrokerAccountsError,
@@ -582,6 +582,25 @@ def test_names_read_back_one_way_only() -> None:
     passwords = {new_password() for _ in range(50)}
     assert len(passwords) == 50
     assert all(re.fullmatch(r"[0-9a-f]{64}", p) for p in passwords)
+
+
+def test_the_first_accounts_are_written_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = {name: tmp_path / "etc" / name for name in ("admin.password", "hub.password")}
+    dynsec = tmp_path / "state" / "dynamic-security.json"
+    init = ["init", "--dynsec-file", str(dynsec), "--admin-username", "admin-du-reseau"]
+    init += ["--admin-password-file", str(paths["admin.password"]), "--hub-password-file", str(paths["hub.password"])]
+    assert broker_accounts.main(init) == 0
+    first = {path: path.read_bytes() for path in [dynsec, *paths.values()]}
+    assert all(path.stat().st_mode & 0o777 == 0o600 for path in first)
+    document = json.loads(dynsec.read_text())
+    assert [c["username"] for c in document["clients"]] == ["admin-du-reseau", "halfday-hub"]
+    assert 'username = "admin-du-reseau"' in capsys.readouterr().out
+    # Again: the broker owns its file from its first start, and the hub keeps using the same passwords.
+    assert broker_accounts.main(init) == 0
+    assert {path: path.read_bytes() for path in first} == first
+    assert "rien n'a changé" in capsys.readouterr().out
+    # A hub account named like a door would be taken for one, and deleted by the next reconcile.
+    assert broker_accounts.main([*init[:3], "--admin-username", "site.door-1", *init[5:]]) == 2
 
 
 def test_a_weak_password_is_refused_before_reaching_the_broker(accounts: BrokerAccounts) -> None:
