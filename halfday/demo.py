@@ -222,7 +222,8 @@ class Demo:
             f"  Administration          : {kiosk}/admin   (mot de passe : {DEMO_PASSWORD})\n"
             f"  Accueil par le réseau   : {site}/admin   (empreinte {current_fingerprint(config)})\n"
             f"  Simulateur de porte     : http://{self.host}:{self.ports['simulator']}/\n"
-            f"  Hub du réseau           : http://{self.host}:{self.ports['hub']}/   (compte {DEMO_LOGIN}, mot de passe : {DEMO_HUB_PASSWORD})\n"
+            f"  Hub du réseau           : http://{self.host}:{self.ports['hub']}/"
+            f"   (compte {DEMO_LOGIN}, mot de passe : {DEMO_HUB_PASSWORD})\n"
             f"  ({history} passages du mois rejoués à la porte ; journaux dans {self.root / 'logs'})\n"
             "Ctrl-C pour tout arrêter.",
             flush=True,

@@ -472,14 +472,15 @@ def test_a_device_of_another_site_cannot_change_a_member_of_this_one(
         return reply
 
     # Site B's door asks for a badge, a top-up and the member's own details for a member of site A only.
-    for kind, data in (
+    asks: list[tuple[str, dict[str, object]]] = [
         ("enrol_badge", {"member_id": member, "uid": "A1B2C3D4"}),
         ("top_up", {"subscription_id": carnet, "half_days": 10, "amount_cents": 0, "provider": "counter"}),
         (
             "add_member",
             {"member_id": member, "first_name": "Zoé", "last_name": "Martin", "email": None, "uid": "A1B2C3D5"},
         ),
-    ):
+    ]
+    for kind, data in asks:
         reply = ask(kind, data)
         assert (reply["ok"], reply["error"]) == (False, "forbidden_site"), kind
     with hub_db.read() as s:
