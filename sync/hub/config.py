@@ -26,12 +26,14 @@ HUB_BROKER_URL = "mqtt://127.0.0.1:1883"
 
 @dataclass(frozen=True)
 class HubWeb:
-    """The back office's pages: where they listen, and their two secrets (files only the hub's user reads)."""
+    """The back office's pages: where they listen, their session secret (a file only the hub's user reads), the
+    names they answer to. Managers sign in with their own accounts, kept in the database."""
 
     host: str = "127.0.0.1"
     port: int = 8090
     secret_key_file: str | None = None
-    password_hash_file: str | None = None
+    # Host names the pages answer to besides IP addresses (the reverse proxy's name); empty: any.
+    hostnames: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def parse_hub_settings(data: dict[str, Any]) -> HubSettings:
         host=web_table.text("host", HubWeb.host),
         port=web_table.integer("port", HubWeb.port, low=1, high=65535),
         secret_key_file=web_table.path_("secret_key_file", must_exist=True),
-        password_hash_file=web_table.path_("password_hash_file", must_exist=True),
+        hostnames=web_table.strings("hostnames", []) or None,
     )
     web_table.done()
     accounts_table = hub.section("broker_accounts")

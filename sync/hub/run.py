@@ -132,9 +132,9 @@ def _serve_web(settings: HubSettings) -> int:
         from sync.signing import load_private_key, public_key_b64
 
         broker = BrokerAccounts(settings.broker_accounts)
-        installer = Installer(
-            settings.broker_accounts.device_url, public_key_b64(load_private_key(settings.private_key_file))
-        )
+        accounts = settings.broker_accounts
+        ca_pem = Path(accounts.device_ca_file).read_text(encoding="ascii") if accounts.device_ca_file else None
+        installer = Installer(accounts.device_url, public_key_b64(load_private_key(settings.private_key_file)), ca_pem)
     app = create_hub_app(db, secret_key=secret, trusted_hosts=web.hostnames, broker=broker, installer=installer)
     waitress.serve(app, host=web.host, port=web.port)
     return 0
