@@ -265,7 +265,7 @@ class BrokerAccounts:
                 {"command": "createRole", "rolename": role, "acls": acls},
                 {"command": "modifyRole", "rolename": role, "acls": acls},
                 {"command": "createClient", **client, "roles": [{"rolename": role}]},
-                {"command": "modifyClient", **client, "roles": [{"rolename": role}]},
+                {"command": "modifyClient", **client, "roles": [{"rolename": role}], "groups": []},
             ]
         )
 
@@ -313,10 +313,11 @@ class BrokerAccounts:
                 repairs += _unless_same(found_roles.get(role), role, acls)
             client = found_clients[name]
             pinned = device_client_id(site, device)
-            if client.get("clientid") != pinned or [r.get("rolename") for r in client.get("roles", [])] != [role]:
-                repairs.append(
-                    {"command": "modifyClient", "username": name, "clientid": pinned, "roles": [{"rolename": role}]}
-                )
+            roles_now = [r.get("rolename") for r in client.get("roles", [])]
+            if client.get("clientid") != pinned or roles_now != [role] or client.get("groups"):
+                # Its own role and no group: a group's roles would give it more than its own topics.
+                exact = {"clientid": pinned, "roles": [{"rolename": role}], "groups": []}
+                repairs.append({"command": "modifyClient", "username": name, **exact})
         stale = sorted(name for name in clients - set(wanted) if parse_device_username(name))
         stale_roles = sorted(
             role

@@ -459,6 +459,17 @@ def test_the_hubs_list_is_the_truth_and_reapplying_it_changes_nothing_more(tmp_p
         assert not connected.publish(events_topic(*x1), b"still connected").is_failure
         assert connected.disconnects.empty()
         connected.close()
+        # A group that gives X1 the hub's role: its own role alone is what the hub restores.
+        mosquitto_ctrl(hub_broker, "createGroup", "wide")
+        mosquitto_ctrl(hub_broker, "addGroupRole", "wide", "halfday-hub")
+        mosquitto_ctrl(hub_broker, "addGroupClient", "wide", x1_name)
+        widened = connected_door(hub_broker, x1, password)
+        assert not widened.publish(events_topic(*x3), b"as another door").is_failure
+        widened.close()
+        accounts.reconcile([x1, x3])
+        narrowed = connected_door(hub_broker, x1, password)
+        assert narrowed.publish(events_topic(*x3), b"as another door").is_failure
+        narrowed.close()
 
 
 def test_a_subscription_made_under_a_wider_role_reads_only_what_the_role_grants_now(tmp_path: Path) -> None:
