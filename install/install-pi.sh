@@ -494,6 +494,8 @@ toml_string() {
     "$PYTHON" -c 'import json, sys; print(json.dumps(sys.argv[1], ensure_ascii=False))' "$1"
 }
 
+# A new password (the hub reset it) or new TLS files: sync reads them at start only.
+HUB_FILES_CHANGED=0
 if [ -n "$HUB_URL" ]; then
     echo "halfday : lien avec le hub ($HUB_URL)"
     if [ "$SITE_ID_GIVEN$DEVICE_ID_GIVEN" != 00 ] && [ -f "$(t "$CONFIG")" ] && [ -x "$VPYTHON" ]; then
@@ -515,15 +517,19 @@ if [ -n "$HUB_URL" ]; then
     hub_keys=()
     if [ -n "$HUB_CA" ]; then
         place "$HUB_CA" $HUB_DIR/ca.pem 0644 root:root
+        HUB_FILES_CHANGED=$((HUB_FILES_CHANGED | CHANGED))
         hub_keys+=("ca_file = \"$HUB_DIR/ca.pem\"")
     fi
     if [ -n "$HUB_CERT" ]; then
         place "$HUB_CERT" $HUB_DIR/client.pem 0644 root:root
+        HUB_FILES_CHANGED=$((HUB_FILES_CHANGED | CHANGED))
         place "$HUB_KEY" $HUB_DIR/client.key 0600 halfday-sync:$GROUP
+        HUB_FILES_CHANGED=$((HUB_FILES_CHANGED | CHANGED))
         hub_keys+=("cert_file = \"$HUB_DIR/client.pem\"" "key_file = \"$HUB_DIR/client.key\"")
     fi
     if [ -n "$HUB_PASSWORD_FILE" ]; then
         place "$HUB_PASSWORD_FILE" $HUB_DIR/password 0600 halfday-sync:$GROUP
+        HUB_FILES_CHANGED=$((HUB_FILES_CHANGED | CHANGED))
         hub_keys+=("password_file = \"$HUB_DIR/password\"")
     fi
     if has_hub_section; then
@@ -772,6 +778,7 @@ done
 for unit in halfday-door halfday-kiosk halfday-sync; do
     DIRTY[$unit]=$((DIRTY[$unit] | UPGRADED | CONFIG_CHANGED | NEW_BUS_USERS > 0))
 done
+DIRTY[halfday-sync]=$((DIRTY[halfday-sync] | HUB_FILES_CHANGED))
 DIRTY[halfday-bus]=$((DIRTY[halfday-bus] | BUS_DIRTY))
 if [ "$SCREEN" = 1 ]; then
     DIRTY[halfday-screen]=$((DIRTY[halfday-screen] | SCREEN_DIRTY))

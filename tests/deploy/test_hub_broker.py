@@ -770,85 +770,112 @@ def run_lines_on_a_new_pi(installer: Installer, root: Path, lines: str) -> subpr
     )
 
 
-def test_a_door_installed_with_the_printed_lines_syncs_through_the_hub_broker(
-    installer: Installer, deploy_dir: Path, hub_broker: HubBroker, accounts: BrokerAccounts, tmp_path: Path
-) -> None:
-    site, device = "causse", "door-2"
-    hub_key = generate_private_key()
-    # The manager registers the door at the hub: an account on the broker, and the lines for its Pi.
-    password = new_password()
-    accounts.add_device(site, device, password)
-    lines = installer_lines(
-        site=site,
-        device=device,
-        username=device_username(site, device),
-        password=password,
-        hub_url=hub_broker.device_url,
-        public_key_b64=public_key_b64(hub_key),
-        ca_pem=hub_broker.tls.ca_pem,
-        site_name="Le Causse",
-    )
-    root = deploy_dir / "hub-door" / "root"
-    root.mkdir(parents=True)
-    run = run_lines_on_a_new_pi(installer, root, lines)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert not (installer.source / "halfday-hub-password").exists(), "the password file stays behind"
+def agent_as_installed(root: Path, tmp_path: Path) -> AgentSettings:
+    """The sync agent's settings from the Pi's installed configuration, its files read from the installed root."""
     config = load_config(config_in(root))
-    assert (config.site.id, config.site.device, config.site.name) == (site, device, "Le Causse")
     assert config.hub is not None
     broker = config.hub.broker
-    assert (broker.url, broker.username) == (hub_broker.device_url, device_username(site, device))
     assert broker.password_file is not None and broker.ca_file is not None
-    assert (root / broker.password_file.lstrip("/")).read_text().strip() == password
-    # The Pi's own settings, its files read from the installed root, against the hub's broker and a real hub.
     installed = replace(
         broker,
         password_file=str(root / broker.password_file.lstrip("/")),
         ca_file=str(root / broker.ca_file.lstrip("/")),
     )
-    settings = replace(
+    return replace(
         AgentSettings.from_config(replace(config, hub=replace(config.hub, broker=installed))),
         state_path=str(tmp_path / "sync-state.sqlite"),
         bus=None,
         ack_timeout_s=1.5,
         status_interval_s=0.5,
     )
+
+
+def record_events(db: Database, device: str, count: int) -> None:
+    """The door writing `count` events with their outbox rows, as it does."""
+    with db.write() as session:
+        for _ in range(count):
+            append_event(session, device, "door", {"open": True}, Stamp.now("boot-1"))
+
+
+def test_a_door_installed_with_the_printed_lines_syncs_through_the_hub_broker(
+    installer: Installer, deploy_dir: Path, hub_broker: HubBroker, accounts: BrokerAccounts, tmp_path: Path
+) -> None:
+    site, device = "causse", "door-2"
+    hub_key = generate_private_key()
+
+    def register(password: str) -> str:
+        """The manager registers the door at the hub (or gives it a new password): its account, and the lines."""
+        accounts.add_device(site, device, password)
+        return installer_lines(
+            site=site,
+            device=device,
+            username=device_username(site, device),
+            password=password,
+            hub_url=hub_broker.device_url,
+            public_key_b64=public_key_b64(hub_key),
+            ca_pem=hub_broker.tls.ca_pem,
+            site_name="Le Causse",
+        )
+
+    password = new_password()
+    root = deploy_dir / "hub-door" / "root"
+    root.mkdir(parents=True)
+    run = run_lines_on_a_new_pi(installer, root, register(password))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not (installer.source / "halfday-hub-password").exists(), "the password file stays behind"
+    config = load_config(config_in(root))
+    assert (config.site.id, config.site.device, config.site.name) == (site, device, "Le Causse")
+    assert config.hub is not None
+    assert (config.hub.broker.url, config.hub.broker.username) == (hub_broker.device_url, device_username(site, device))
+    settings = agent_as_installed(root, tmp_path)
     expected = hub_broker.device_settings(site, device, password)
     assert replace(settings.hub, ca_file=None) == replace(expected, ca_file=None)
     assert settings.hub.ca_file is not None and Path(settings.hub.ca_file).read_text() == hub_broker.tls.ca_pem
-    door_db = Database(settings.database_url)
-    with door_db.write() as session:
-        for _ in range(5):
-            append_event(session, device, "door", {"open": True}, Stamp.now("boot-1"))
+    # A real hub on the loopback listener, with the door's site.
     hub_db = HubDatabase(f"sqlite:///{tmp_path / 'hub.sqlite'}")
     hub_db.create_all()
     admin.add_site(hub_db, site, "Le Causse")
     key_file = tmp_path / "hub.key"
     save_private_key(hub_key, key_file)
-    hub_settings = HubSettings(
-        database_url=hub_db.url,
-        broker=hub_broker.hub_settings(),
-        private_key_file=str(key_file),
-        keeper_poll_s=0.05,
-    )
+    hub_settings = HubSettings(hub_db.url, hub_broker.hub_settings(), str(key_file), keeper_poll_s=0.05)
     worker = HubWorker(hub_settings, 0, db=hub_db)
-    worker.start()
-    agent = SyncAgent(settings, door_db)
-    try:
-        assert worker.client.wait_connected(ANSWER_TIMEOUT_S), hub_broker.log()
+    door_db = Database(settings.database_url)
+    agents: list[SyncAgent] = []
+
+    def hub_cursor() -> int:
+        with hub_db.read() as session:
+            cursor = session.execute(select(DeviceCursor.seq).where(DeviceCursor.device_id == device))
+            return int(cursor.scalar_one_or_none() or 0)
+
+    def start_agent() -> SyncAgent:
+        agent = SyncAgent(agent_as_installed(root, tmp_path), door_db)
+        agents.append(agent)
         agent.start()
         assert agent.hub.wait_connected(ANSWER_TIMEOUT_S), hub_broker.log()
+        return agent
 
-        def hub_cursor() -> int:
-            with hub_db.read() as session:
-                cursor = session.execute(select(DeviceCursor.seq).where(DeviceCursor.device_id == device))
-                return int(cursor.scalar_one_or_none() or 0)
-
+    try:
+        worker.start()
+        assert worker.client.wait_connected(ANSWER_TIMEOUT_S), hub_broker.log()
+        record_events(door_db, device, 5)
+        agent = start_agent()
         assert wait_until(lambda: hub_cursor() == 5 and agent.acked == 5, 30), hub_broker.log()[-3000:]
         assert wait_until(lambda: outbox.roster_version(door_db) is not None, 30), "no roster reached the door"
         assert wait_until(lambda: worker.stats.statuses > 0, 10)
-    finally:
+        # A new password from the hub: the Pi's connection goes at once, and the same lines run again bring the
+        # Pi back (its sync restarts on the new file; here, a new agent as the restart would make it).
+        renewed = new_password()
+        run = run_lines_on_a_new_pi(installer, root, register(renewed))
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert wait_until(lambda: not agent.hub.connected, 10), "the old password still holds a connection"
         agent.stop()
+        agents.remove(agent)
+        record_events(door_db, device, 2)
+        agent = start_agent()
+        assert wait_until(lambda: hub_cursor() == 7 and agent.acked == 7, 30), hub_broker.log()[-3000:]
+    finally:
+        for made in agents:
+            made.stop()
         worker.stop()
         door_db.dispose()
         hub_db.dispose()
