@@ -94,8 +94,7 @@ def test_admin_pages(sized_page: Page, site: Site, kiosk: KioskServer) -> None:
         page.fill("#password", MANAGER_PASSWORD)
         page.click("#login")
         expect(page.locator("#unlock")).to_be_visible()
-        # Signing in starts a fresh session (common/web/login.py), which the language chosen before does not survive.
-        switch_language(page, lang)
+        # Signing in starts a fresh session (common/web/login.py) that keeps the language chosen on the login page.
         check(page, f"admin-dashboard-{lang}", lang)
         # Every page the navigation leads to, found on the page itself so that a new one is audited too.
         pages = page.locator(".admin-nav a").evaluate_all("links => links.map(a => a.getAttribute('href'))")

@@ -12,7 +12,7 @@ from werkzeug.wrappers.response import Response as BaseResponse
 
 from common.i18n import _
 from common.web.app import local_target
-from common.web.login import SEEN_KEY, SESSION_KEY, client_address, end_session, fingerprint
+from common.web.login import SEEN_KEY, SESSION_KEY, client_address, end_session, fingerprint, start_session
 from sync.hub import accounts
 from sync.hub.web.context import current_account, current_actor, current_hub
 
@@ -60,8 +60,7 @@ def login() -> tuple[str, int] | BaseResponse:
         hub.throttle.attempt(by_client)
         account = accounts.authenticate(hub.db, name, request.form.get("password", ""))
         if account is not None:
-            # A new session: nothing from before the login carries over (session fixation).
-            session.clear()
+            start_session()
             session[SESSION_KEY] = fingerprint(account.password_hash)
             session[ACCOUNT_KEY] = account.id
             session[SEEN_KEY] = time.time()
