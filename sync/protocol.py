@@ -320,3 +320,9 @@ class Fields:
         if not isinstance(value, list) or len(value) > max_len:
             raise ProtocolError(f"{self.where}.{key} doit être une liste d'au plus {max_len} éléments")
         return value
+
+
+def device_client_id(site: str, device: str) -> str:
+    """The MQTT client id a device's sync agent connects with, and its broker account is pinned to. Site and device
+    ids hold no dot, so "site a-b, door c" and "site a, door b-c" can never share one."""
+    return f"halfday.{site}.{device}"

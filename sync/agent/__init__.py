@@ -41,6 +41,7 @@ from sync.localbus import (
     DoorState,
     Enrol,
     Enrolled,
+    Reload,
     SyncStatus,
     Unlock,
 )
@@ -51,6 +52,7 @@ from sync.protocol import (
     ProtocolError,
     ack_topic,
     command_topic,
+    device_client_id,
     events_topic,
     replies_topic,
     requests_topic,
@@ -177,7 +179,7 @@ class SyncAgent:
         status = status_topic(self.site, self.device)
         self.hub = MqttClient(
             settings.hub,
-            f"halfday-{self.site}-{self.device}",
+            device_client_id(self.site, self.device),
             clean_start=False,
             will=Will(status, make_status(self.site, self.device, "offline")),
             max_in_flight=max(1, settings.window_events // settings.batch_events),
@@ -398,6 +400,11 @@ class SyncAgent:
         outbox.apply_roster(self.db, roster, self.device)
         with self.stats.lock:
             self.stats.rosters_applied += 1
+        if self.bus is not None:
+            # The door would see the new roster at its next poll; told now, a badge revoked at the hub is refused
+            # at the very next tap.
+            reload = Reload(uuid.uuid4().hex)
+            self.bus.publish(reload.topic, reload.encode(), windowed=False)
         self._wake.set()
 
     def _execute(self, command: dict[str, Any]) -> None:

@@ -54,6 +54,7 @@ from common.config import BrokerConfig
 from common.secrets import SecretFileError, private_file, read_private_file
 from sync.mqtt import KEEPALIVE_S, MqttSettings
 from sync.protocol import ID_RE, SHARE_GROUP, roster_topic
+from sync.protocol import device_client_id as protocol_client_id
 
 __all__ = [
     "BrokerAccounts",
@@ -136,7 +137,7 @@ def parse_device_username(username: str) -> tuple[str, str] | None:
 
 def device_client_id(site: str, device: str) -> str:
     """The MQTT client id the appliance's sync agent connects with (sync/agent), to which its account is pinned."""
-    return f"halfday-{_ident(site, 'site')}-{_ident(device, 'porte')}"
+    return protocol_client_id(_ident(site, "site"), _ident(device, "porte"))
 
 
 def new_password() -> str:

@@ -33,7 +33,7 @@ WRITES = {
 READS = {
     "door": {CMD},
     "kiosk": {TAP, STATE, ENROLLED, REPLY, SYNC_STATUS, SYNC_REPLY},
-    "sync": {SYNC_REQUEST},
+    "sync": {SYNC_REQUEST, STATE, ENROLLED},
 }
 
 
