@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Subquery, func, select
 from sqlalchemy.orm import Session
 
 from common.tables import month_bounds
@@ -18,24 +18,27 @@ from common.words import PlanKind
 from sync.hub.models import Device, DeviceCursor, Member, Plan, Sale, Site, Subscription, Use
 
 
-def spent_by_subscription(session: Session) -> dict[str, int]:
-    rows = session.execute(
-        select(Use.subscription_id, func.sum(Use.spent))
-        .where(Use.subscription_id.is_not(None))
+def _carnet_spent() -> Subquery:
+    """Half-days spent per subscription, from the uses that spent one: only carnets' do (a re-entry, an unlimited
+    plan or a pass spends nothing), so the sum reads a third of the uses and yields one row per carnet used."""
+    return (
+        select(Use.subscription_id.label("subscription_id"), func.sum(Use.spent).label("spent"))
+        .where(Use.spent > 0, Use.subscription_id.is_not(None))
         .group_by(Use.subscription_id)
+        .subquery()
     )
-    return {str(sub): int(total or 0) for sub, total in rows}
 
 
 def balances(session: Session) -> dict[str, int]:
     """Balance of every carnet subscription: credited minus spent."""
-    spent = spent_by_subscription(session)
+    spent = _carnet_spent()
     rows = session.execute(
-        select(Subscription.id, Subscription.credited)
+        select(Subscription.id, Subscription.credited - func.coalesce(spent.c.spent, 0))
         .join(Plan, Plan.id == Subscription.plan_id)
+        .outerjoin(spent, spent.c.subscription_id == Subscription.id)
         .where(Plan.kind == PlanKind.CARNET)
     )
-    return {sub_id: credited - spent.get(sub_id, 0) for sub_id, credited in rows}
+    return {sub_id: int(balance) for sub_id, balance in rows}
 
 
 @dataclass(frozen=True)
@@ -51,34 +54,47 @@ class Overdraft:
 
 
 def overdrafts(session: Session) -> list[Overdraft]:
-    """Carnets spent beyond their credit, with how much each site spent (sites that were offline at once)."""
-    spent = spent_by_subscription(session)
-    out: list[Overdraft] = []
+    """Carnets spent beyond their credit, with how much each site spent (sites that were offline at once).
+
+    The comparison is made in SQL: a network holds thousands of carnets and only a few are overdrawn, so only those
+    few rows are read (loading every carnet with its member and plan cost the page most of its time, bench.hub)."""
+    spent = _carnet_spent()
     rows = session.execute(
-        select(Subscription, Member, Plan)
+        select(
+            Subscription.id,
+            Member.id,
+            Member.first_name,
+            Member.last_name,
+            Plan.name,
+            Subscription.credited,
+            spent.c.spent,
+        )
+        .join(spent, spent.c.subscription_id == Subscription.id)
         .join(Member, Member.id == Subscription.member_id)
         .join(Plan, Plan.id == Subscription.plan_id)
-        .where(Plan.kind == PlanKind.CARNET)
-    )
-    for sub, member, plan in rows:
-        total = spent.get(sub.id, 0)
-        if total <= sub.credited:
-            continue
-        by_site = session.execute(
-            select(Use.site_id, func.sum(Use.spent)).where(Use.subscription_id == sub.id).group_by(Use.site_id)
+        .where(Plan.kind == PlanKind.CARNET, spent.c.spent > Subscription.credited)
+    ).all()
+    by_site: dict[str, dict[str, int]] = {}
+    if rows:
+        for sub_id, site, n in session.execute(
+            select(Use.subscription_id, Use.site_id, func.sum(Use.spent))
+            .where(Use.subscription_id.in_([r[0] for r in rows]))
+            .group_by(Use.subscription_id, Use.site_id)
+        ):
+            by_site.setdefault(str(sub_id), {})[site] = int(n or 0)
+    out = [
+        Overdraft(
+            sub_id,
+            member_id,
+            f"{first_name} {last_name}".strip(),  # Member.full_name, without loading the member
+            plan,
+            credited,
+            int(total),
+            credited - int(total),
+            by_site.get(sub_id, {}),
         )
-        out.append(
-            Overdraft(
-                sub.id,
-                member.id,
-                member.full_name,
-                plan.name,
-                sub.credited,
-                total,
-                sub.credited - total,
-                {site: int(n or 0) for site, n in by_site},
-            )
-        )
+        for sub_id, member_id, first_name, last_name, plan, credited, total in rows
+    ]
     return sorted(out, key=lambda o: o.balance)
 
 
@@ -94,21 +110,25 @@ class MemberUsage:
 
 
 def monthly_usage_by_member(session: Session, year: int, month: int) -> list[MemberUsage]:
-    """Half-days used in a month by each member (every use counts, spent from a carnet or not), per site."""
+    """Half-days used in a month by each member (every use counts, spent from a carnet or not), per site.
+
+    Names come with the counts, in one query: a busy month has thousands of members, and reading them back by
+    id (a parameter each) as full rows cost more than counting (bench.hub). Walk-ins' passes have no member row and
+    are left out."""
     start, end = month_bounds(year, month)
     rows = session.execute(
-        select(Use.holder_id, Use.site_id, func.count())
+        select(Use.holder_id, Member.first_name, Member.last_name, Use.site_id, func.count())
+        .join(Member, Member.id == Use.holder_id)
         .where(Use.local_date >= start, Use.local_date < end)
-        .group_by(Use.holder_id, Use.site_id)
+        .group_by(Use.holder_id, Member.first_name, Member.last_name, Use.site_id)
     )
     per_holder: dict[str, dict[str, int]] = {}
-    for holder, site, count in rows:
+    names: dict[str, str] = {}
+    for holder, first_name, last_name, site, count in rows:
         per_holder.setdefault(holder, {})[site] = int(count)
-    names = {
-        m.id: m.full_name for m in session.execute(select(Member).where(Member.id.in_(list(per_holder)))).scalars()
-    }
-    usage = [MemberUsage(h, names[h], by_site) for h, by_site in per_holder.items() if h in names]
-    return sorted(usage, key=lambda u: (-u.total, u.member))
+        names[holder] = f"{first_name} {last_name}".strip()  # Member.full_name
+    usage = [MemberUsage(h, names[h], by_site) for h, by_site in per_holder.items()]
+    return sorted(usage, key=lambda u: (-u.total, u.member, u.member_id))
 
 
 def monthly_usage_by_site(session: Session, year: int, month: int) -> dict[str, dict[str, int]]:
