@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,9 +22,10 @@ from sqlalchemy import select, true, update
 from sqlalchemy.orm import Session
 
 from common.db import utcnow
+from common.words import CredentialStatus
 from sync.hub.admin import network_changes
 from sync.hub.db import HubDatabase
-from sync.hub.models import Credential, DeviceCursor, Member, Plan, RosterVersion, Site, Subscription
+from sync.hub.models import Credential, DeviceCursor, Member, Plan, PlanSite, RosterVersion, Site, Subscription
 from sync.hub.reports import balances
 from sync.protocol import VERSION, Json, canonical_json, roster_topic, utc_iso
 from sync.signing import sign_roster
@@ -35,6 +37,9 @@ log = logging.getLogger(__name__)
 ROSTER_BALANCE_INTERVAL_S = 60.0
 # Subscriptions that ended more than this long ago are left out of rosters: no door needs them any more.
 EXPIRED_SUBSCRIPTION_GRACE = dt.timedelta(days=1)
+# A revoked badge stays in rosters this long, so that a door that was offline when it was revoked learns it as a
+# revoked badge (and says so) rather than as a badge it no longer knows.
+REVOKED_GRACE = dt.timedelta(days=30)
 
 Publish = Callable[[str, bytes], bool]
 
@@ -43,19 +48,33 @@ def _hhmm(value: dt.time | None) -> str | None:
     return value.strftime("%H:%M") if value is not None else None
 
 
-def build_roster_body(session: Session, site_id: str, now: dt.datetime) -> Json:
-    """Everything of a roster for a site except version, issued_at and sig (read in the caller's snapshot)."""
-    seen = {
-        device: int(seq)
-        for device, seq in session.execute(
-            select(DeviceCursor.device_id, DeviceCursor.seq).where(DeviceCursor.site_id == site_id)
-        )
-    }
-    carnet_balances = balances(session)
-    members = session.execute(select(Member).order_by(Member.id)).scalars().all()
-    credentials = session.execute(select(Credential).order_by(Credential.id)).scalars().all()
-    plans = session.execute(select(Plan).where(Plan.active.is_(True)).order_by(Plan.id)).scalars().all()
+@dataclass
+class NetworkData:
+    """What every site's roster is made of, read once per pass of the keeper (in its snapshot): a site's roster
+    is then a selection of it, not a new reading of the whole network."""
+
+    members: dict[str, Member]
+    credentials: dict[str, list[Credential]]
+    plans: dict[str, Plan]
+    # The sites a plan is valid at; a plan absent from here is valid at every site.
+    plan_sites: dict[str, set[str]]
+    subscriptions: list[Subscription]
+    balances: dict[str, int]
+    cursors: dict[str, dict[str, int]]
+    revoked_since: dt.datetime
+
+
+def load_network(session: Session, now: dt.datetime) -> NetworkData:
     oldest = (now - EXPIRED_SUBSCRIPTION_GRACE).date()
+    cursors: dict[str, dict[str, int]] = {}
+    for site_id, device, seq in session.execute(select(DeviceCursor.site_id, DeviceCursor.device_id, DeviceCursor.seq)):
+        cursors.setdefault(site_id, {})[device] = int(seq)
+    credentials: dict[str, list[Credential]] = {}
+    for c in session.execute(select(Credential).order_by(Credential.id)).scalars():
+        credentials.setdefault(c.member_id, []).append(c)
+    plan_sites: dict[str, set[str]] = {}
+    for plan_id, site_id in session.execute(select(PlanSite.plan_id, PlanSite.site_id)):
+        plan_sites.setdefault(plan_id, set()).add(site_id)
     subscriptions = (
         session.execute(
             select(Subscription)
@@ -65,13 +84,52 @@ def build_roster_body(session: Session, site_id: str, now: dt.datetime) -> Json:
         .scalars()
         .all()
     )
-    plan_ids = {p.id for p in plans}
+    return NetworkData(
+        members={m.id: m for m in session.execute(select(Member)).scalars()},
+        credentials=credentials,
+        plans={p.id: p for p in session.execute(select(Plan)).scalars()},
+        plan_sites=plan_sites,
+        subscriptions=list(subscriptions),
+        balances=balances(session),
+        cursors=cursors,
+        revoked_since=now - REVOKED_GRACE,
+    )
+
+
+def site_roster_body(data: NetworkData, site_id: str) -> Json:
+    """A site's roster (all but version, issued_at and sig): what its doors need to decide, and no more.
+
+    The plans valid at the site; the subscriptions to them that have not ended; the members holding one, or created
+    for the site (its desk acts for them); their badges in force, and those revoked lately (a door that has not
+    applied a roster since still holds them as valid); first names only: no last name, no e-mail leaves the hub."""
+    valid_here = {
+        plan_id
+        for plan_id, plan in data.plans.items()
+        if plan_id not in data.plan_sites or site_id in data.plan_sites[plan_id]
+    }
+    subscriptions = [s for s in data.subscriptions if s.plan_id in valid_here]
+    in_use = {s.plan_id for s in subscriptions}
+    # A retired plan stays while subscriptions to it run: they go on to their end.
+    plans = sorted((data.plans[p] for p in valid_here if data.plans[p].active or p in in_use), key=lambda p: p.id)
+    member_ids = {s.member_id for s in subscriptions} | {
+        m.id for m in data.members.values() if m.home_site_id == site_id
+    }
+    members = sorted((data.members[m] for m in member_ids if m in data.members), key=lambda m: m.id)
+    credentials = sorted(
+        (
+            c
+            for m in members
+            for c in data.credentials.get(m.id, [])
+            if c.status == CredentialStatus.ACTIVE or (c.revoked_at is not None and c.revoked_at >= data.revoked_since)
+        ),
+        key=lambda c: c.id,
+    )
     return {
         "v": VERSION,
         "site": site_id,
-        "seen": seen,
+        "seen": dict(sorted(data.cursors.get(site_id, {}).items())),
         "members": [
-            {"id": m.id, "first_name": m.first_name, "last_name": m.last_name, "email": m.email, "active": m.active}
+            {"id": m.id, "first_name": m.first_name, "last_name": "", "email": None, "active": m.active}
             for m in members
         ],
         "credentials": [
@@ -99,12 +157,18 @@ def build_roster_body(session: Session, site_id: str, now: dt.datetime) -> Json:
                 "plan_id": s.plan_id,
                 "valid_from": s.valid_from.isoformat() if s.valid_from else None,
                 "valid_until": s.valid_until.isoformat() if s.valid_until else None,
-                "balance": carnet_balances.get(s.id),
+                "balance": data.balances.get(s.id),
             }
             for s in subscriptions
-            if s.plan_id in plan_ids
+            if s.member_id in data.members
         ],
     }
+
+
+def build_roster_body(session: Session, site_id: str, now: dt.datetime) -> Json:
+    """A site's roster body, read in the caller's snapshot (one site: tests and tools; the keeper reads the network
+    once for every site)."""
+    return site_roster_body(load_network(session, now), site_id)
 
 
 def content_hash(body: Json) -> str:
@@ -132,10 +196,12 @@ class RosterKeeper:
         with self.db.snapshot() as session:
             changes = network_changes(session)
             sites = session.execute(select(Site).order_by(Site.id)).scalars().all()
+            data: NetworkData | None = None
             for site in sites:
                 if site.roster_changes >= changes and not balances_due and site.roster_version > 0:
                     continue
-                body = build_roster_body(session, site.id, now)
+                data = data or load_network(session, now)
+                body = site_roster_body(data, site.id)
                 digest = content_hash(body)
                 if digest == site.roster_hash and site.roster_version > 0:
                     site.roster_changes = changes

@@ -1,0 +1,62 @@
+"""What a site's roster carries: what its doors need to decide and no more. A plan valid at other sites only opens
+none of this site's doors; no last name or e-mail leaves the hub; a badge revoked long ago is forgotten."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import update
+
+from common.db import utcnow
+from sync.hub import admin
+from sync.hub.audit import SYSTEM
+from sync.hub.db import HubDatabase
+from sync.hub.models import Credential
+from sync.hub.roster import REVOKED_GRACE, build_roster_body
+
+
+def test_each_site_gets_its_own_members_plans_and_badges(hub_db: HubDatabase) -> None:
+    for site in ("site-a", "site-b"):
+        admin.add_site(hub_db, site, site)
+    only_a = admin.add_plan(hub_db, "Carnet A", "carnet", half_days=10, sites=["site-a"])
+    everywhere = admin.add_plan(hub_db, "Réseau", "unlimited")
+    zoe = admin.add_member(hub_db, "Zoé", "Martin", "zoe@example.org")
+    admin.add_subscription(hub_db, zoe, only_a)
+    admin.enrol_badge(hub_db, zoe, "A1A1A1A1")
+    leo = admin.add_member(hub_db, "Léo", "Petit", "leo@example.org")
+    admin.add_subscription(hub_db, leo, everywhere)
+    admin.enrol_badge(hub_db, leo, "B2B2B2B2")
+    desk = admin.add_member(hub_db, "Ana", "Roux", home_site="site-b")  # created at B's desk, no plan yet
+    nobody = admin.add_member(hub_db, "Max", "Blanc")  # no plan, no site: no door's business
+    admin.enrol_badge(hub_db, nobody, "C3C3C3C3")
+    now = utcnow()
+    with hub_db.read() as s:
+        a, b = build_roster_body(s, "site-a", now), build_roster_body(s, "site-b", now)
+    assert {m["first_name"] for m in a["members"]} == {"Zoé", "Léo"}
+    assert {m["first_name"] for m in b["members"]} == {"Léo", "Ana"}
+    assert {p["name"] for p in a["plans"]} == {"Carnet A", "Réseau"} and {p["name"] for p in b["plans"]} == {"Réseau"}
+    assert {c["value"] for c in a["credentials"]} == {"A1A1A1A1", "B2B2B2B2"}
+    assert {c["value"] for c in b["credentials"]} == {"B2B2B2B2"}  # Zoé's badge opens no door of site B
+    assert {sub["member_id"] for sub in b["subscriptions"]} == {leo}
+    assert desk in {m["id"] for m in b["members"]} and nobody not in {m["id"] for m in a["members"] + b["members"]}
+    for body in (a, b):
+        assert all(m["last_name"] == "" and m["email"] is None for m in body["members"])
+
+
+def test_a_retired_plan_runs_on_and_revoked_badges_are_kept_a_while(hub_db: HubDatabase) -> None:
+    admin.add_site(hub_db, "site-a", "A")
+    plan = admin.add_plan(hub_db, "Ancien", "unlimited")
+    zoe = admin.add_member(hub_db, "Zoé")
+    admin.add_subscription(hub_db, zoe, plan)
+    admin.set_plan_active(hub_db, plan, False, actor=SYSTEM)
+    admin.enrol_badge(hub_db, zoe, "A1A1A1A1")
+    admin.enrol_badge(hub_db, zoe, "B2B2B2B2")
+    admin.revoke_badge(hub_db, "A1A1A1A1")
+    admin.revoke_badge(hub_db, "B2B2B2B2")
+    with hub_db.write() as s:
+        long_ago = utcnow() - REVOKED_GRACE - dt.timedelta(days=1)
+        s.execute(update(Credential).where(Credential.value == "B2B2B2B2").values(revoked_at=long_ago))
+    with hub_db.read() as s:
+        body = build_roster_body(s, "site-a", utcnow())
+    assert [p["name"] for p in body["plans"]] == ["Ancien"]  # retired, but Zoé's subscription runs to its end
+    assert [(c["value"], c["status"]) for c in body["credentials"]] == [("A1A1A1A1", "revoked")]
