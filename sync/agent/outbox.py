@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from access.db import Database
@@ -134,67 +134,111 @@ def apply_roster(db: Database, roster: Json, device: str) -> None:
 
 
 def _replace(session: Session, roster: Json, seen: int) -> None:
-    member_ids = {m["id"] for m in roster["members"]}
-    plan_ids = {p["id"] for p in roster["plans"]}
-    sub_ids = {s["id"] for s in roster["subscriptions"]}
-    # Remove what the hub no longer lists, children first. Badges are all given again below (one row per UID,
-    # whatever id a standalone past gave it); walk-ins' pass credentials are the kiosk's and stay, but a card a
-    # walk-in linked yields to a member's badge with the same UID: the member's badge wins, the pass keeps its
-    # code. Otherwise the UID's unique key would refuse this roster, and every one after it, revocations included.
-    badge_uids = {c["value"] for c in roster["credentials"]}
+    """Make the ledger's members, plans, subscriptions, badges and balances what the roster says, writing only what
+    differs: a roster of a thousand members that revokes one badge updates one row, so it reaches the door's next
+    decision in milliseconds rather than seconds."""
+    members = {
+        m["id"]: {
+            "id": m["id"],
+            "first_name": m["first_name"],
+            "last_name": m["last_name"],
+            "email": m["email"],
+            "active": m["active"],
+        }
+        for m in roster["members"]
+    }
+    plans = {
+        p["id"]: {
+            "id": p["id"],
+            "name": p["name"],
+            "kind": p["kind"],
+            "half_days": p["half_days"],
+            "allow_overdraft": p["allow_overdraft"],
+            "hours_start": _time(p["hours_start"]),
+            "hours_end": _time(p["hours_end"]),
+            "weekdays": p.get("weekdays"),  # absent from an older hub's roster: every day
+            "price_cents": p["price_cents"],
+            "active": True,
+        }
+        for p in roster["plans"]
+    }
+    subscriptions = {
+        s["id"]: {
+            "id": s["id"],
+            "member_id": s["member_id"],
+            "plan_id": s["plan_id"],
+            "valid_from": _date(s["valid_from"]),
+            "valid_until": _date(s["valid_until"]),
+        }
+        for s in roster["subscriptions"]
+    }
+    balances = {
+        s["id"]: {"subscription_id": s["id"], "amount": s["balance"], "as_of_seq": seen}
+        for s in roster["subscriptions"]
+        if s["balance"] is not None
+    }
+    badges = {
+        c["value"]: {
+            "id": c["id"],
+            "member_id": c["member_id"],
+            "kind": c["kind"],
+            "value": c["value"],
+            "status": c["status"],
+        }
+        for c in roster["credentials"]
+    }
+    # A card a walk-in linked yields to a member's badge with the same UID: the member's badge wins, the pass keeps
+    # its code. Otherwise the UID's unique key would refuse this roster, and every one after it, revocations included.
     lent = session.execute(
-        delete(Credential).where(Credential.pass_id.is_not(None), Credential.value.in_(badge_uids))
+        delete(Credential).where(Credential.pass_id.is_not(None), Credential.value.in_(list(badges)))
     ).rowcount  # type: ignore[attr-defined]
     if lent:
         log.warning("%d carte(s) de pass cèdent leur identifiant au badge d'un membre", lent)
-    session.execute(delete(Balance).where(Balance.subscription_id.not_in(sub_ids)))
-    session.execute(delete(Subscription).where(Subscription.id.not_in(sub_ids)))
-    session.execute(delete(Credential).where(Credential.pass_id.is_(None)))
-    session.execute(delete(Plan).where(Plan.id.not_in(plan_ids)))
-    session.execute(delete(Member).where(Member.id.not_in(member_ids)))
-    session.flush()
-    for m in roster["members"]:
-        session.merge(
-            Member(
-                id=m["id"], first_name=m["first_name"], last_name=m["last_name"], email=m["email"], active=m["active"]
+    # What the hub no longer lists goes, children first; walk-ins' pass credentials are the kiosk's and stay.
+    session.execute(delete(Balance).where(Balance.subscription_id.not_in(list(balances))))
+    session.execute(delete(Subscription).where(Subscription.id.not_in(list(subscriptions))))
+    held = {
+        value: (cid, member_id, kind, status)
+        for cid, member_id, kind, value, status in session.execute(
+            select(Credential.id, Credential.member_id, Credential.kind, Credential.value, Credential.status).where(
+                Credential.pass_id.is_(None)
             )
         )
-    for p in roster["plans"]:
-        session.merge(
-            Plan(
-                id=p["id"],
-                name=p["name"],
-                kind=p["kind"],
-                half_days=p["half_days"],
-                allow_overdraft=p["allow_overdraft"],
-                hours_start=_time(p["hours_start"]),
-                hours_end=_time(p["hours_end"]),
-                weekdays=p.get("weekdays"),  # absent from an older hub's roster: every day
-                price_cents=p["price_cents"],
-                active=True,
-            )
-        )
-    session.flush()
-    for c in roster["credentials"]:
-        session.add(
-            Credential(id=c["id"], member_id=c["member_id"], kind=c["kind"], value=c["value"], status=c["status"])
-        )
-    for s in roster["subscriptions"]:
-        session.merge(
-            Subscription(
-                id=s["id"],
-                member_id=s["member_id"],
-                plan_id=s["plan_id"],
-                valid_from=_date(s["valid_from"]),
-                valid_until=_date(s["valid_until"]),
-            )
-        )
-    session.flush()
-    for s in roster["subscriptions"]:
-        if s["balance"] is None:
-            session.execute(delete(Balance).where(Balance.subscription_id == s["id"]))
-        else:
-            session.merge(Balance(subscription_id=s["id"], amount=s["balance"], as_of_seq=seen))
+    }
+    # One row per UID: a badge the ledger holds under another id (a standalone past) is given again under the hub's.
+    stale = [held[v][0] for v, c in badges.items() if v in held and held[v][0] != c["id"]]
+    stale += [row[0] for v, row in held.items() if v not in badges]
+    if stale:
+        session.execute(delete(Credential).where(Credential.id.in_(stale)))
+    session.execute(delete(Plan).where(Plan.id.not_in(list(plans))))
+    session.execute(delete(Member).where(Member.id.not_in(list(members))))
+    _write_differences(session, Member, members)
+    _write_differences(session, Plan, plans)
+    _write_differences(session, Subscription, subscriptions)
+    kept = {held[v][0] for v in held if v in badges and held[v][0] == badges[v]["id"]}
+    _write_differences(session, Credential, {c["id"]: c for c in badges.values()}, keep_only=kept)
+    _write_differences(session, Balance, balances)
+
+
+def _write_differences(
+    session: Session, model: Any, wanted: dict[str, dict[str, Any]], *, keep_only: set[str] | None = None
+) -> None:
+    """Insert the rows of `wanted` the table lacks and update those that differ (by primary key, the first column
+    of each row). `keep_only`: the keys already present (when the caller knows them)."""
+    if not wanted:
+        return
+    columns = list(next(iter(wanted.values())))
+    key = getattr(model, columns[0])
+    query = select(*(getattr(model, c) for c in columns))
+    if keep_only is not None:
+        query = query.where(key.in_(list(keep_only)))
+    present = {row[0]: tuple(row) for row in session.execute(query)}
+    new = [row for k, row in wanted.items() if k not in present]
+    changed = [row for k, row in wanted.items() if k in present and present[k] != tuple(row[c] for c in columns)]
+    if new:
+        session.execute(insert(model), new)
+    if changed:
+        session.execute(update(model), changed)
 
 
 def oldest_unsent_at(db: Database, device: str) -> dt.datetime | None:
