@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, true, update
 from sqlalchemy.orm import Session
@@ -27,7 +28,7 @@ from sync.hub.admin import network_changes
 from sync.hub.db import HubDatabase
 from sync.hub.models import Credential, DeviceCursor, Member, Plan, PlanSite, RosterVersion, Site, Subscription
 from sync.hub.reports import balances
-from sync.protocol import VERSION, Json, canonical_json, roster_topic, utc_iso
+from sync.protocol import VERSION, Json, roster_topic, utc_iso
 from sync.signing import sign_roster
 
 log = logging.getLogger(__name__)
@@ -50,50 +51,91 @@ def _hhmm(value: dt.time | None) -> str | None:
 
 @dataclass
 class NetworkData:
-    """What every site's roster is made of, read once per pass of the keeper (in its snapshot): a site's roster
-    is then a selection of it, not a new reading of the whole network."""
+    """What every site's roster is made of, read once per pass of the keeper (in its snapshot) and already in the
+    roster's form, sorted by id: a site's roster is then a filtering of these lists, not a new reading of the
+    network (50 sites of a 5,000-member network: one read, not fifty)."""
 
-    members: dict[str, Member]
-    credentials: dict[str, list[Credential]]
-    plans: dict[str, Plan]
+    members: list[Json]
+    home_sites: dict[str, str | None]
+    credentials: list[Json]
+    plans: list[Json]
+    retired: set[str]
     # The sites a plan is valid at; a plan absent from here is valid at every site.
     plan_sites: dict[str, set[str]]
-    subscriptions: list[Subscription]
-    balances: dict[str, int]
+    subscriptions: list[Json]
     cursors: dict[str, dict[str, int]]
-    revoked_since: dt.datetime
 
 
 def load_network(session: Session, now: dt.datetime) -> NetworkData:
     oldest = (now - EXPIRED_SUBSCRIPTION_GRACE).date()
+    revoked_since = now - REVOKED_GRACE
     cursors: dict[str, dict[str, int]] = {}
     for site_id, device, seq in session.execute(select(DeviceCursor.site_id, DeviceCursor.device_id, DeviceCursor.seq)):
         cursors.setdefault(site_id, {})[device] = int(seq)
-    credentials: dict[str, list[Credential]] = {}
-    for c in session.execute(select(Credential).order_by(Credential.id)).scalars():
-        credentials.setdefault(c.member_id, []).append(c)
     plan_sites: dict[str, set[str]] = {}
     for plan_id, site_id in session.execute(select(PlanSite.plan_id, PlanSite.site_id)):
         plan_sites.setdefault(plan_id, set()).add(site_id)
-    subscriptions = (
-        session.execute(
-            select(Subscription)
+    members, home_sites = [], {}
+    for mid, first, active, home in session.execute(
+        select(Member.id, Member.first_name, Member.active, Member.home_site_id).order_by(Member.id)
+    ):
+        members.append({"id": mid, "first_name": first, "last_name": "", "email": None, "active": active})
+        home_sites[mid] = home
+    credentials = [
+        {"id": cid, "member_id": member, "kind": kind, "value": value, "status": status}
+        for cid, member, kind, value, status, revoked_at in session.execute(
+            select(
+                Credential.id,
+                Credential.member_id,
+                Credential.kind,
+                Credential.value,
+                Credential.status,
+                Credential.revoked_at,
+            ).order_by(Credential.id)
+        )
+        if status == CredentialStatus.ACTIVE or (revoked_at is not None and revoked_at >= revoked_since)
+    ]
+    plans, retired = [], set()
+    for plan in session.execute(select(Plan).order_by(Plan.id)).scalars():
+        plans.append(
+            {
+                "id": plan.id,
+                "name": plan.name,
+                "kind": plan.kind,
+                "half_days": plan.half_days,
+                "allow_overdraft": plan.allow_overdraft,
+                "hours_start": _hhmm(plan.hours_start),
+                "hours_end": _hhmm(plan.hours_end),
+                "weekdays": plan.weekdays,
+                "price_cents": plan.price_cents,
+            }
+        )
+        if not plan.active:
+            retired.add(plan.id)
+    carnet_balances = balances(session)
+    subscriptions = [
+        {
+            "id": sid,
+            "member_id": member,
+            "plan_id": plan_id,
+            "valid_from": start.isoformat() if start else None,
+            "valid_until": until.isoformat() if until else None,
+            "balance": carnet_balances.get(sid),
+        }
+        for sid, member, plan_id, start, until in session.execute(
+            select(
+                Subscription.id,
+                Subscription.member_id,
+                Subscription.plan_id,
+                Subscription.valid_from,
+                Subscription.valid_until,
+            )
             .where((Subscription.valid_until.is_(None)) | (Subscription.valid_until >= oldest))
             .order_by(Subscription.id)
         )
-        .scalars()
-        .all()
-    )
-    return NetworkData(
-        members={m.id: m for m in session.execute(select(Member)).scalars()},
-        credentials=credentials,
-        plans={p.id: p for p in session.execute(select(Plan)).scalars()},
-        plan_sites=plan_sites,
-        subscriptions=list(subscriptions),
-        balances=balances(session),
-        cursors=cursors,
-        revoked_since=now - REVOKED_GRACE,
-    )
+        if member in home_sites
+    ]
+    return NetworkData(members, home_sites, credentials, plans, retired, plan_sites, subscriptions, cursors)
 
 
 def site_roster_body(data: NetworkData, site_id: str) -> Json:
@@ -102,66 +144,22 @@ def site_roster_body(data: NetworkData, site_id: str) -> Json:
     The plans valid at the site; the subscriptions to them that have not ended; the members holding one, or created
     for the site (its desk acts for them); their badges in force, and those revoked lately (a door that has not
     applied a roster since still holds them as valid); first names only: no last name, no e-mail leaves the hub."""
-    valid_here = {
-        plan_id
-        for plan_id, plan in data.plans.items()
-        if plan_id not in data.plan_sites or site_id in data.plan_sites[plan_id]
-    }
-    subscriptions = [s for s in data.subscriptions if s.plan_id in valid_here]
-    in_use = {s.plan_id for s in subscriptions}
-    # A retired plan stays while subscriptions to it run: they go on to their end.
-    plans = sorted((data.plans[p] for p in valid_here if data.plans[p].active or p in in_use), key=lambda p: p.id)
-    member_ids = {s.member_id for s in subscriptions} | {
-        m.id for m in data.members.values() if m.home_site_id == site_id
-    }
-    members = sorted((data.members[m] for m in member_ids if m in data.members), key=lambda m: m.id)
-    credentials = sorted(
-        (
-            c
-            for m in members
-            for c in data.credentials.get(m.id, [])
-            if c.status == CredentialStatus.ACTIVE or (c.revoked_at is not None and c.revoked_at >= data.revoked_since)
-        ),
-        key=lambda c: c.id,
-    )
+    valid_here = {p["id"] for p in data.plans if p["id"] not in data.plan_sites or site_id in data.plan_sites[p["id"]]}
+    subscriptions = [s for s in data.subscriptions if s["plan_id"] in valid_here]
+    in_use = {s["plan_id"] for s in subscriptions}
+    member_ids = {s["member_id"] for s in subscriptions}
+    member_ids.update(m for m, home in data.home_sites.items() if home == site_id)
     return {
         "v": VERSION,
         "site": site_id,
         "seen": dict(sorted(data.cursors.get(site_id, {}).items())),
-        "members": [
-            {"id": m.id, "first_name": m.first_name, "last_name": "", "email": None, "active": m.active}
-            for m in members
-        ],
-        "credentials": [
-            {"id": c.id, "member_id": c.member_id, "kind": c.kind, "value": c.value, "status": c.status}
-            for c in credentials
-        ],
+        "members": [m for m in data.members if m["id"] in member_ids],
+        "credentials": [c for c in data.credentials if c["member_id"] in member_ids],
+        # A retired plan stays while subscriptions to it run: they go on to their end.
         "plans": [
-            {
-                "id": p.id,
-                "name": p.name,
-                "kind": p.kind,
-                "half_days": p.half_days,
-                "allow_overdraft": p.allow_overdraft,
-                "hours_start": _hhmm(p.hours_start),
-                "hours_end": _hhmm(p.hours_end),
-                "weekdays": p.weekdays,
-                "price_cents": p.price_cents,
-            }
-            for p in plans
+            p for p in data.plans if p["id"] in valid_here and (p["id"] not in data.retired or p["id"] in in_use)
         ],
-        "subscriptions": [
-            {
-                "id": s.id,
-                "member_id": s.member_id,
-                "plan_id": s.plan_id,
-                "valid_from": s.valid_from.isoformat() if s.valid_from else None,
-                "valid_until": s.valid_until.isoformat() if s.valid_until else None,
-                "balance": data.balances.get(s.id),
-            }
-            for s in subscriptions
-            if s.member_id in data.members
-        ],
+        "subscriptions": subscriptions,
     }
 
 
@@ -174,7 +172,9 @@ def build_roster_body(session: Session, site_id: str, now: dt.datetime) -> Json:
 def content_hash(body: Json) -> str:
     """What a door would act on: everything but version, time and the `seen` watermark."""
     content = {k: v for k, v in body.items() if k not in ("version", "issued_at", "seen", "sig")}
-    return hashlib.sha256(canonical_json(content)).hexdigest()
+    # Only compared with the keeper's own earlier digests, so any stable encoding will do: orjson's is ten times
+    # faster than json's on a large roster, and the keeper hashes every site's roster on every change.
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 class RosterKeeper:
