@@ -23,7 +23,9 @@ transactions would take minutes; the uses arrive as the doors' entry events (and
 hub's Ingestor, in valid batches, exactly as the workers store them.
 
 `python -m bench.hub [--sites N] [--members N] [--uses N] [--requests N] [--revocations N] [--quick]`; needs
-PostgreSQL at 127.0.0.1:5432 and /usr/sbin/mosquitto. Last line: one JSON object.
+PostgreSQL at 127.0.0.1:5432 and /usr/sbin/mosquitto (not with `--no-revocations`, which times the pages only).
+The objects alive once the app is built are frozen out of the garbage collector's reach, as `halfday hub web` does;
+`--no-gc-freeze` leaves them in, to compare. Last line: one JSON object.
 Targets: every page p95 <= 200 ms; revocation p99 <= 1 s.
 """
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import gc
 import json
 import math
 import multiprocessing
@@ -792,12 +795,40 @@ class SqlMeter:
 
 
 @dataclass
+class GcMeter:
+    """Time in the garbage collector per request, and its full (oldest generation) collections: the pages that
+    build thousands of rows pay for collections that walk every object of the process."""
+
+    ms: float = 0.0
+    full: int = 0
+    _started: float = 0.0
+
+    def __post_init__(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.ms += (time.perf_counter() - self._started) * 1e3
+        self.full += info["generation"] == 2
+
+    def reset(self) -> None:
+        self.ms, self.full = 0.0, 0
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._callback)
+
+
+@dataclass
 class PageTimes:
     status: int = 0
     bytes: int = 0
     total_ms: list[float] = field(default_factory=list)
     app_ms: list[float] = field(default_factory=list)
     sql_ms: list[float] = field(default_factory=list)
+    gc_ms: list[float] = field(default_factory=list)
+    gc_full: int = 0
     statements: int = 0
     slowest_sql: tuple[float, str] = (0.0, "")
     slowest_params: Any = None
@@ -811,6 +842,8 @@ class PageTimes:
             "p95_ms": round(percentile(self.total_ms, 95), 1),
             "app_p95_ms": round(percentile(self.app_ms, 95), 1) if self.app_ms else None,
             "sql_p95_ms": round(percentile(self.sql_ms, 95), 1),
+            "gc_p95_ms": round(percentile(self.gc_ms, 95), 1),
+            "gc_full": self.gc_full,
             "statements": self.statements,
             "kib": round(self.bytes / 1024, 1),
             "slowest_sql_ms": round(self.slowest_sql[0], 1),
@@ -857,7 +890,9 @@ def page_paths(net: Network) -> tuple[list[str], str]:
     ], site
 
 
-def measure_pages(db: HubDatabase, net: Network, sizes: Sizes) -> dict[str, dict[str, PageTimes]]:
+def measure_pages(
+    db: HubDatabase, net: Network, sizes: Sizes, *, gc_freeze: bool = True
+) -> dict[str, dict[str, PageTimes]]:
     """Each page for each role, over HTTP against waitress (production's defaults), in rounds so that noise from
     the rest of the machine falls on every page alike."""
     from waitress.server import create_server
@@ -866,10 +901,17 @@ def measure_pages(db: HubDatabase, net: Network, sizes: Sizes) -> dict[str, dict
     accounts.add_account(db, "admin", PASSWORD, Role.NETWORK_ADMIN, name="Admin du réseau")
     accounts.add_account(db, "gerante", PASSWORD, Role.SITE_MANAGER, name="Gérante", sites=[site])
     app = create_hub_app(db, secret_key="b" * 32)
+    if gc_freeze:
+        # As `halfday hub web` does once its app is built. Here it also freezes the bench's own network (the
+        # generated people), which a hub does not hold: unfrozen, a full collection walks them too and costs more
+        # than at a hub (about 110 ms here, 65 ms in a process holding only the app).
+        gc.collect()
+        gc.freeze()
     server: Any = create_server(app, host="127.0.0.1", port=0)  # `halfday hub web` runs waitress.serve(app, ...)
     thread = threading.Thread(target=server.run, name="hub-web", daemon=True)
     thread.start()
     meter = SqlMeter(db.engine)
+    gc_meter = GcMeter()
     out: dict[str, dict[str, PageTimes]] = {}
     try:
         for role, login in (("network_admin", "admin"), ("site_manager", "gerante")):
@@ -879,6 +921,7 @@ def measure_pages(db: HubDatabase, net: Network, sizes: Sizes) -> dict[str, dict
             for round_ in range(sizes.warmup + sizes.requests):
                 for path in paths:
                     meter.reset()
+                    gc_meter.reset()
                     reply = client.get(path)
                     entry = times[path]
                     entry.status, entry.bytes = reply.status, len(reply.body)
@@ -889,6 +932,8 @@ def measure_pages(db: HubDatabase, net: Network, sizes: Sizes) -> dict[str, dict
                     if app_ms is not None:
                         entry.app_ms.append(app_ms)
                     entry.sql_ms.append(meter.ms)
+                    entry.gc_ms.append(gc_meter.ms)
+                    entry.gc_full += gc_meter.full
                     entry.statements = meter.statements
                     if meter.slowest[0] > entry.slowest_sql[0]:
                         entry.slowest_sql, entry.slowest_params = meter.slowest, meter.slowest_params
@@ -900,7 +945,10 @@ def measure_pages(db: HubDatabase, net: Network, sizes: Sizes) -> dict[str, dict
                 print(f"  {path:45s} {json.dumps({k: v for k, v in s.items() if k != 'slowest_sql'})}", flush=True)
     finally:
         meter.close()
+        gc_meter.close()
         stop_server(server, thread)
+        if gc_freeze:
+            gc.unfreeze()
     return out
 
 
@@ -1285,7 +1333,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, help="untimed requests of each page first")
     parser.add_argument("--revocations", type=int)
     parser.add_argument("--no-pages", action="store_true")
-    parser.add_argument("--no-revocations", action="store_true")
+    parser.add_argument("--no-revocations", action="store_true", help="the pages only (no Mosquitto needed)")
+    parser.add_argument(
+        "--no-gc-freeze", action="store_true", help="no gc.freeze() once the app is built (`halfday hub web` freezes)"
+    )
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the slowest query of slow pages")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
@@ -1295,7 +1346,12 @@ def main(argv: list[str] | None = None) -> None:
     rng = random.Random(args.seed)
     run_started = time.monotonic()
     load_at_start = round(os.getloadavg()[0], 2)
-    result: dict[str, Any] = {"database": "postgresql", **dataclasses.asdict(sizes), "load_avg_1m_start": load_at_start}
+    result: dict[str, Any] = {
+        "database": "postgresql",
+        **dataclasses.asdict(sizes),
+        "gc_freeze": not args.no_gc_freeze,
+        "load_avg_1m_start": load_at_start,
+    }
     with tempfile.TemporaryDirectory(prefix="halfday-bench-hub-") as tmp, fresh_database("halfday_bench_hub") as url:
         folder = Path(tmp)
         key_file = folder / "hub.key"
@@ -1321,7 +1377,7 @@ def main(argv: list[str] | None = None) -> None:
             session.connection().exec_driver_sql("ANALYZE")
         detail: dict[str, Any] = {}
         if not args.no_pages:
-            pages = measure_pages(db, net, sizes)
+            pages = measure_pages(db, net, sizes, gc_freeze=not args.no_gc_freeze)
             summary = summarise_pages(pages)
             detail = summary.pop("_detail")
             result.update(summary)

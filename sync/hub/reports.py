@@ -7,10 +7,10 @@ the half-days spent at any site. Offline sites may spend the same carnet at once
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Subquery, func, select
+from sqlalchemy import ColumnElement, Subquery, exists, func, select
 from sqlalchemy.orm import Session
 
 from common.tables import month_bounds
@@ -53,13 +53,16 @@ class Overdraft:
     spent_by_site: dict[str, int]
 
 
-def overdrafts(session: Session) -> list[Overdraft]:
+def overdrafts(session: Session, sites: Collection[str] | None = None) -> list[Overdraft]:
     """Carnets spent beyond their credit, with how much each site spent (sites that were offline at once).
+
+    With `sites`, only the carnets used at one of them (a site manager's): each still shows every site that spent
+    it, since the other sites are where the overdraft comes from. The balance is the network's, whatever `sites`.
 
     The comparison is made in SQL: a network holds thousands of carnets and only a few are overdrawn, so only those
     few rows are read (loading every carnet with its member and plan cost the page most of its time, bench.hub)."""
     spent = _carnet_spent()
-    rows = session.execute(
+    query = (
         select(
             Subscription.id,
             Member.id,
@@ -73,7 +76,12 @@ def overdrafts(session: Session) -> list[Overdraft]:
         .join(Member, Member.id == Subscription.member_id)
         .join(Plan, Plan.id == Subscription.plan_id)
         .where(Plan.kind == PlanKind.CARNET, spent.c.spent > Subscription.credited)
-    ).all()
+    )
+    if sites is not None:
+        # Checked on the few overdrawn carnets only, through the uses' index on the subscription.
+        used_here = exists().where(Use.subscription_id == Subscription.id, Use.site_id.in_(sorted(sites)))
+        query = query.where(used_here)
+    rows = session.execute(query).all()
     by_site: dict[str, dict[str, int]] = {}
     if rows:
         for sub_id, site, n in session.execute(
@@ -95,7 +103,8 @@ def overdrafts(session: Session) -> list[Overdraft]:
         )
         for sub_id, member_id, first_name, last_name, plan, credited, total in rows
     ]
-    return sorted(out, key=lambda o: o.balance)
+    # Most overdrawn first, then by name: the same order on every load and on either database.
+    return sorted(out, key=lambda o: (o.balance, o.member, o.subscription_id))
 
 
 @dataclass(frozen=True)
@@ -109,17 +118,29 @@ class MemberUsage:
         return sum(self.by_site.values())
 
 
-def monthly_usage_by_member(session: Session, year: int, month: int) -> list[MemberUsage]:
-    """Half-days used in a month by each member (every use counts, spent from a carnet or not), per site.
+def _in_month(year: int, month: int, sites: Collection[str] | None) -> list[ColumnElement[bool]]:
+    """The uses of a month, at `sites` only when given: a site manager's reports count their sites in SQL rather
+    than the whole network filtered afterwards (that cost a manager's /usage most of its time, bench.hub)."""
+    start, end = month_bounds(year, month)
+    where = [Use.local_date >= start, Use.local_date < end]
+    if sites is not None:
+        where.append(Use.site_id.in_(sorted(sites)))
+    return where
+
+
+def monthly_usage_by_member(
+    session: Session, year: int, month: int, sites: Collection[str] | None = None
+) -> list[MemberUsage]:
+    """Half-days used in a month by each member (every use counts, spent from a carnet or not), per site; with
+    `sites`, the uses at those sites only (a roaming member's others are left out), and members with none there too.
 
     Names come with the counts, in one query: a busy month has thousands of members, and reading them back by
     id (a parameter each) as full rows cost more than counting (bench.hub). Walk-ins' passes have no member row and
     are left out."""
-    start, end = month_bounds(year, month)
     rows = session.execute(
         select(Use.holder_id, Member.first_name, Member.last_name, Use.site_id, func.count())
         .join(Member, Member.id == Use.holder_id)
-        .where(Use.local_date >= start, Use.local_date < end)
+        .where(*_in_month(year, month, sites))
         .group_by(Use.holder_id, Member.first_name, Member.last_name, Use.site_id)
     )
     per_holder: dict[str, dict[str, int]] = {}
@@ -131,12 +152,56 @@ def monthly_usage_by_member(session: Session, year: int, month: int) -> list[Mem
     return sorted(usage, key=lambda u: (-u.total, u.member, u.member_id))
 
 
-def monthly_usage_by_site(session: Session, year: int, month: int) -> dict[str, dict[str, int]]:
-    """Per site: half-day uses by members, by walk-in passes, and all together, in a month."""
-    start, end = month_bounds(year, month)
+@dataclass(frozen=True)
+class UsagePage:
+    members: int  # members who used a site (of `sites`) in the month, on every page
+    rows: list[MemberUsage]
+
+
+def monthly_usage_page(
+    session: Session, year: int, month: int, sites: Collection[str] | None = None, *, offset: int, limit: int
+) -> UsagePage:
+    """One page of `monthly_usage_by_member`: most half-days first, then by name (the database's collation).
+
+    Ranked and cut in SQL: a month of the network has thousands of members, and building and rendering every row
+    for a page that shows fifty cost the page most of its time (bench.hub). The uses are counted per member before
+    the names are joined, and only the page's members are then counted per site."""
+    where = _in_month(year, month, sites)
+    counts = select(Use.holder_id, func.count().label("n")).where(*where).group_by(Use.holder_id).subquery()
+    ranked = session.execute(
+        select(counts.c.holder_id, Member.first_name, Member.last_name, func.count().over())
+        .join(Member, Member.id == counts.c.holder_id)
+        .order_by(counts.c.n.desc(), Member.first_name, Member.last_name, counts.c.holder_id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    if not ranked:
+        # Past the last page the window has no row to carry the count: counted on its own (rare: a stale link).
+        total = session.execute(
+            select(func.count()).select_from(counts.join(Member, Member.id == counts.c.holder_id))
+        ).scalar_one()
+        return UsagePage(int(total), [])
+    by_site: dict[str, dict[str, int]] = {}
+    for holder, site, count in session.execute(
+        select(Use.holder_id, Use.site_id, func.count())
+        .where(*where, Use.holder_id.in_([r[0] for r in ranked]))
+        .group_by(Use.holder_id, Use.site_id)
+    ):
+        by_site.setdefault(holder, {})[site] = int(count)
+    rows = [
+        MemberUsage(holder, f"{first_name} {last_name}".strip(), by_site.get(holder, {}))
+        for holder, first_name, last_name, _members in ranked
+    ]
+    return UsagePage(int(ranked[0][3]), rows)
+
+
+def monthly_usage_by_site(
+    session: Session, year: int, month: int, sites: Collection[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """Per site (of `sites` when given): half-day uses by members, by walk-in passes, and all together, in a month."""
     rows = session.execute(
         select(Use.site_id, Use.pass_id.is_not(None), func.count())
-        .where(Use.local_date >= start, Use.local_date < end)
+        .where(*_in_month(year, month, sites))
         .group_by(Use.site_id, Use.pass_id.is_not(None))
     )
     out: dict[str, dict[str, int]] = {}
@@ -147,10 +212,34 @@ def monthly_usage_by_site(session: Session, year: int, month: int) -> dict[str, 
     return out
 
 
-def sales_in_month(session: Session, year: int, month: int) -> Sequence[Sale]:
+def _sales_in_month(year: int, month: int, sites: Collection[str] | None) -> list[ColumnElement[bool]]:
     start, end = month_bounds(year, month)
-    query = select(Sale).where(Sale.local_date >= start, Sale.local_date < end).order_by(Sale.at)
+    where = [Sale.local_date >= start, Sale.local_date < end]
+    if sites is not None:
+        where.append(Sale.site_id.in_(sorted(sites)))
+    return where
+
+
+def sales_in_month(
+    session: Session,
+    year: int,
+    month: int,
+    sites: Collection[str] | None = None,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+) -> Sequence[Sale]:
+    """The month's sales (at `sites` when given) in the order they were made; `offset` and `limit` cut a page."""
+    query = select(Sale).where(*_sales_in_month(year, month, sites)).order_by(Sale.at, Sale.id)
+    if offset:
+        query = query.offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
     return session.execute(query).scalars().all()
+
+
+def count_sales_in_month(session: Session, year: int, month: int, sites: Collection[str] | None = None) -> int:
+    return int(session.execute(select(func.count()).where(*_sales_in_month(year, month, sites))).scalar_one())
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -11,7 +12,15 @@ from common.tables import to_csv
 from sync.hub import admin
 from sync.hub.db import HubDatabase
 from sync.hub.ingest import Ingestor
-from sync.hub.reports import balances, monthly_usage_by_member, monthly_usage_by_site, overdrafts
+from sync.hub.reports import (
+    balances,
+    count_sales_in_month,
+    monthly_usage_by_member,
+    monthly_usage_by_site,
+    monthly_usage_page,
+    overdrafts,
+    sales_in_month,
+)
 from sync.hub.roster import RosterKeeper
 from sync.payloads import validate_batch
 from sync.signing import generate_private_key, verify_roster
@@ -26,6 +35,26 @@ def entry(member: str, sub: str | None, date: str, slot: str, spent: int, pass_i
 def send(db: HubDatabase, site: str, device: str, datas: list[dict[str, Any]], first_seq: int = 1) -> None:
     events = [make_event(site, device, first_seq + i, "entry", d) for i, d in enumerate(datas)]
     Ingestor(db, gap_wait_s=0).ingest(validate_batch({"v": 1, "site": site, "device": device, "events": events}))
+
+
+def sale(name: str, date: str = "2026-11-03") -> dict[str, Any]:
+    return {
+        "sale": uuid.uuid4().hex,
+        "kind": "pass_day",
+        "amount_cents": 1400,
+        "provider": "counter",
+        "paid": True,
+        "pass": uuid.uuid4().hex,
+        "date": date,
+        "slots": ["morning", "afternoon"],
+        "name": name,
+        "email": "",
+    }
+
+
+def send_sales(db: HubDatabase, site: str, datas: list[dict[str, Any]], first_seq: int = 1) -> None:
+    events = [make_event(site, "door-1", first_seq + i, "sale", d) for i, d in enumerate(datas)]
+    Ingestor(db, gap_wait_s=0).ingest(validate_batch({"v": 1, "site": site, "device": "door-1", "events": events}))
 
 
 @pytest.fixture
@@ -74,6 +103,102 @@ def test_monthly_usage_per_member_and_per_site(hub_db: HubDatabase, carnet: tupl
         assert monthly_usage_by_site(session, 2026, 11) == {"site-a": {"members": 2, "passes": 1, "total": 3}}
         assert monthly_usage_by_site(session, 2026, 12)["site-a"]["total"] == 1
     assert to_csv(["a", "b"], [["é", 1]]) == "a;b\r\né;1\r\n"
+
+
+def test_a_month_of_usage_is_ranked_and_paged_in_sql_and_counted_at_chosen_sites_only(hub_db: HubDatabase) -> None:
+    admin.add_site(hub_db, "site-a", "Le Local")
+    admin.add_site(hub_db, "site-b", "La Fabrique")
+    anna, bruno, carla, dora = (admin.add_member(hub_db, name, "Roy") for name in ("Anna", "Bruno", "Carla", "Dora"))
+    walk_in = "f" * 32
+    send(
+        hub_db,
+        "site-a",
+        "door-1",
+        [
+            entry(anna, None, "2026-11-03", "morning", 0),
+            entry(anna, None, "2026-11-04", "morning", 0),
+            entry(bruno, None, "2026-11-03", "morning", 0),
+            entry(dora, None, "2026-11-05", "afternoon", 0),
+            entry(dora, None, "2026-12-01", "morning", 0),  # another month
+            entry(walk_in, None, "2026-11-03", "morning", 0, pass_id=walk_in),  # no member row: not listed
+        ],
+    )
+    send(
+        hub_db,
+        "site-b",
+        "door-1",
+        [
+            entry(anna, None, "2026-11-10", "morning", 0),  # Anna roams
+            entry(bruno, None, "2026-11-10", "morning", 0),
+            entry(carla, None, "2026-11-10", "morning", 0),
+            entry(carla, None, "2026-11-10", "afternoon", 0),
+        ],
+    )
+    with hub_db.read() as s:
+        first = monthly_usage_page(s, 2026, 11, offset=0, limit=2)
+        second = monthly_usage_page(s, 2026, 11, offset=2, limit=2)
+        past = monthly_usage_page(s, 2026, 11, offset=4, limit=2)
+        whole = monthly_usage_by_member(s, 2026, 11)
+        # Most half-days first; Bruno and Carla both have two, by name.
+        assert [(u.member, u.by_site) for u in first.rows] == [
+            ("Anna Roy", {"site-a": 2, "site-b": 1}),
+            ("Bruno Roy", {"site-a": 1, "site-b": 1}),
+        ]
+        assert [(u.member, u.total) for u in second.rows] == [("Carla Roy", 2), ("Dora Roy", 1)]
+        assert first.members == second.members == past.members == 4 and past.rows == []
+        assert first.rows + second.rows == whole  # the pages in the CSV's order
+        # A manager of site-a: the uses there only, so Carla (site-b only) is not theirs and Anna counts two.
+        mine = frozenset({"site-a"})
+        page = monthly_usage_page(s, 2026, 11, mine, offset=0, limit=50)
+        assert [(u.member, u.by_site) for u in page.rows] == [
+            ("Anna Roy", {"site-a": 2}),
+            ("Bruno Roy", {"site-a": 1}),
+            ("Dora Roy", {"site-a": 1}),
+        ]
+        assert page.members == 3 and monthly_usage_by_member(s, 2026, 11, mine) == page.rows
+        assert monthly_usage_by_site(s, 2026, 11, mine) == {"site-a": {"members": 4, "passes": 1, "total": 5}}
+        assert set(monthly_usage_by_site(s, 2026, 11)) == {"site-a", "site-b"}
+        # An account with no site reads nothing (an empty IN, not the whole network).
+        assert monthly_usage_page(s, 2026, 11, frozenset(), offset=0, limit=50) == monthly_usage_page(
+            s, 2026, 11, frozenset(), offset=50, limit=50
+        )
+        assert monthly_usage_page(s, 2026, 11, frozenset(), offset=0, limit=50).members == 0
+        assert monthly_usage_by_member(s, 2026, 11, frozenset()) == []
+        assert monthly_usage_by_site(s, 2026, 11, frozenset()) == {}
+
+
+def test_sales_and_overdrafts_of_chosen_sites_are_picked_in_sql(hub_db: HubDatabase, carnet: tuple[str, str]) -> None:
+    zoe, zoe_carnet = carnet
+    leo = admin.add_member(hub_db, "Léo", "Petit")
+    leo_carnet = admin.add_subscription(hub_db, leo, admin.add_plan(hub_db, "Carnet 1", "carnet", half_days=1))
+    # Zoé's carnet is overdrawn by both sites; Léo's by site-b alone.
+    send(hub_db, "site-a", "door-1", [entry(zoe, zoe_carnet, "2026-11-23", "morning", 1)])
+    send(
+        hub_db,
+        "site-b",
+        "door-1",
+        [
+            entry(zoe, zoe_carnet, "2026-11-23", "afternoon", 1),
+            entry(zoe, zoe_carnet, "2026-11-24", "morning", 1),
+            entry(leo, leo_carnet, "2026-11-24", "morning", 1),
+            entry(leo, leo_carnet, "2026-11-24", "afternoon", 1),
+        ],
+    )
+    send_sales(hub_db, "site-a", [sale("Ana"), sale("Bea"), sale("Cyd"), sale("Old", "2026-10-31")], first_seq=2)
+    send_sales(hub_db, "site-b", [sale("Dan")], first_seq=5)
+    with hub_db.read() as s:
+        mine = frozenset({"site-a"})
+        assert [x.name for x in sales_in_month(s, 2026, 11, mine)] == ["Ana", "Bea", "Cyd"]  # as they were made
+        assert [x.name for x in sales_in_month(s, 2026, 11, mine, offset=1, limit=1)] == ["Bea"]
+        assert count_sales_in_month(s, 2026, 11, mine) == 3
+        assert count_sales_in_month(s, 2026, 11) == 4 and len(sales_in_month(s, 2026, 11)) == 4
+        assert sales_in_month(s, 2026, 11, frozenset()) == [] and count_sales_in_month(s, 2026, 11, frozenset()) == 0
+        # A manager of site-a sees Zoé's carnet, with what site-b spent of it (where the overdraft comes from).
+        [theirs] = overdrafts(s, mine)
+        assert (theirs.member, theirs.spent_by_site) == ("Zoé Martin", {"site-a": 1, "site-b": 2})
+        assert [o.member for o in overdrafts(s, frozenset({"site-b"}))] == ["Léo Petit", "Zoé Martin"]
+        assert [o.member for o in overdrafts(s)] == ["Léo Petit", "Zoé Martin"]
+        assert overdrafts(s, frozenset()) == []
 
 
 def test_roster_versions_go_up_only_when_something_changed(hub_db: HubDatabase, carnet: tuple[str, str]) -> None:

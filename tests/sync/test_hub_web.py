@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -64,6 +65,32 @@ def seed(db: HubDatabase) -> dict[str, Any]:
     ] + [make_event("site-a", "door-1", 3, "sale", sale)]
     Ingestor(db, gap_wait_s=0).ingest(validate_batch({"v": 1, "site": "site-a", "device": "door-1", "events": events}))
     return {"member": member}
+
+
+def visit(holder: str, date: str, slot: str = "morning", sub: str | None = None) -> tuple[str, dict[str, Any]]:
+    use = {"date": date, "slot": slot, "spent": 1 if sub else 0, "subscription": sub, "pass": None}
+    return "entry", {"uid": "A1B2C3D4", "holder": holder, "granted": True, "reason": "ok", "plan": None, "use": use}
+
+
+def sold(name: str) -> tuple[str, dict[str, Any]]:
+    return "sale", {
+        "sale": uuid.uuid4().hex,
+        "kind": "pass_halfday",
+        "amount_cents": 800,
+        "provider": "counter",
+        "paid": True,
+        "pass": uuid.uuid4().hex,
+        "date": "2026-11-05",
+        "slots": ["morning"],
+        "name": name,
+        "email": "",
+    }
+
+
+def arrive(db: HubDatabase, site: str, events: list[tuple[str, dict[str, Any]]]) -> None:
+    """What a site's door sends: its entries and sales, in one batch."""
+    batch = [make_event(site, "door-1", i + 1, kind, data) for i, (kind, data) in enumerate(events)]
+    Ingestor(db, gap_wait_s=0).ingest(validate_batch({"v": 1, "site": site, "device": "door-1", "events": batch}))
 
 
 def test_pages_need_an_account(client: FlaskClient) -> None:
@@ -242,3 +269,103 @@ def test_the_audit_log_names_every_author(hub_db: HubDatabase, client: FlaskClie
     log = client.get("/audit").get_data(as_text=True)
     assert "compte admin" in log and "site créé" in log and "site:site-b" in log
     assert "site-c" not in log
+
+
+def test_the_month_usage_shows_fifty_members_a_page_and_the_csv_all_of_them(
+    client: FlaskClient, hub_db: HubDatabase
+) -> None:
+    admin.add_site(hub_db, "site-a", "Le Local")
+    zoe = admin.add_member(hub_db, "Zoé", "Martin")
+    others = [admin.add_member(hub_db, "Membre", f"{i:02d}") for i in range(1, 55)]
+    arrive(
+        hub_db,
+        "site-a",
+        [visit(zoe, "2026-11-03"), visit(zoe, "2026-11-04")] + [visit(m, "2026-11-03") for m in others],
+    )
+    login(client)
+    first = client.get("/usage?month=2026-11").get_data(as_text=True)
+    assert "55 membre(s)" in first and "Page 1 sur 2" in first
+    # Most half-days first, then by name: Zoé (two), then Membre 01 to 49 (one each) fill the fifty rows.
+    assert first.index("Zoé Martin") < first.index("Membre 01") < first.index("Membre 02") < first.index("Membre 49")
+    assert "Membre 50" not in first and "Précédents" not in first
+    assert 'href="/usage?month=2026-11&amp;page=2">Suivants' in first
+    # The per-site table stays whole: the site's 56 half-days, on every page.
+    assert '<td>site-a</td><td class="num">56</td>' in first
+    second = client.get("/usage?month=2026-11&page=2").get_data(as_text=True)
+    assert [f"Membre {i}" in second for i in range(50, 55)] == [True] * 5
+    assert "Zoé Martin" not in second and "Membre 49" not in second and "Suivants" not in second
+    assert 'href="/usage?month=2026-11&amp;page=1">Précédents' in second and "Page 2 sur 2" in second
+    assert '<td>site-a</td><td class="num">56</td>' in second
+    # A page past the end (a stale link) or not a number: still the page, with the month's count.
+    beyond = client.get("/usage?month=2026-11&page=9")
+    assert beyond.status_code == 200 and "55 membre(s)" in beyond.get_data(as_text=True)
+    assert "Membre 01" not in beyond.get_data(as_text=True)
+    assert "Zoé Martin" in client.get("/usage?month=2026-11&page=x").get_data(as_text=True)
+    assert client.get(f"/usage?month=2026-11&page={10**30}").status_code == 200
+    rows = client.get("/export/usage.csv?month=2026-11").get_data(as_text=True).splitlines()[1:]
+    assert len(rows) == 55 and rows[0] == f"{zoe};Zoé Martin;site-a;2"
+    client.get("/lang/en")
+    english = client.get("/usage?month=2026-11").get_data(as_text=True)
+    assert "55 member(s)" in english and "Next" in english
+
+
+def test_the_month_sales_show_fifty_a_page(client: FlaskClient, hub_db: HubDatabase) -> None:
+    admin.add_site(hub_db, "site-a", "Le Local")
+    arrive(hub_db, "site-a", [sold(f"Acheteur {i:02d}") for i in range(1, 53)])
+    login(client)
+    first = client.get("/sales?month=2026-11").get_data(as_text=True)
+    assert "52 vente(s)" in first and "Acheteur 01" in first and "Acheteur 50" in first
+    assert "Acheteur 51" not in first and "pass demi-journée" in first and "au comptoir" in first
+    second = client.get("/sales?month=2026-11&page=2").get_data(as_text=True)
+    assert "Acheteur 51" in second and "Acheteur 52" in second and "Acheteur 50" not in second
+    assert 'href="/sales?month=2026-11&amp;page=1">Précédents' in second
+    assert client.get("/export/sales.csv?month=2026-11").get_data(as_text=True).count("Acheteur") == 52
+    client.get("/lang/en")
+    english = client.get("/sales?month=2026-11").get_data(as_text=True)
+    assert "52 sale(s)" in english and "half-day pass" in english and "at the counter" in english
+    assert 'data-label="Buyer"' in english
+
+
+def test_a_site_manager_reads_only_their_sites_usage_sales_and_overdrafts(
+    client: FlaskClient, hub_db: HubDatabase
+) -> None:
+    admin.add_site(hub_db, "site-a", "Le Local")
+    admin.add_site(hub_db, "site-b", "La Fabrique")
+    add_manager(hub_db, "camille", ["site-a"])
+    carnet = admin.add_plan(hub_db, "Carnet 2", "carnet", half_days=2)
+    zoe = admin.add_member(hub_db, "Zoé", "Martin")  # roams: comes to both sites
+    leo = admin.add_member(hub_db, "Léo", "Petit")  # site-b only
+    zoe_carnet, leo_carnet = admin.add_subscription(hub_db, zoe, carnet), admin.add_subscription(hub_db, leo, carnet)
+    arrive(hub_db, "site-a", [visit(zoe, "2026-11-03", sub=zoe_carnet), sold("Léa Ici")])
+    arrive(
+        hub_db,
+        "site-b",
+        [
+            visit(zoe, "2026-11-04", "morning", zoe_carnet),
+            visit(zoe, "2026-11-04", "afternoon", zoe_carnet),
+            visit(leo, "2026-11-04", "morning", leo_carnet),
+            visit(leo, "2026-11-04", "afternoon", leo_carnet),
+            visit(leo, "2026-11-05", "morning", leo_carnet),
+            sold("Bob Ailleurs"),
+        ],
+    )
+    theirs = client.application.test_client()
+    sign_in(theirs, "camille")
+    usage = theirs.get("/usage?month=2026-11").get_data(as_text=True)
+    assert "Zoé Martin" in usage and "site-a : 1" in usage and "1 membre(s)" in usage
+    assert "site-b" not in usage and "Léo Petit" not in usage  # nor Zoé's uses there, nor its row per site
+    sales = theirs.get("/sales?month=2026-11").get_data(as_text=True)
+    assert "Léa Ici" in sales and "Bob Ailleurs" not in sales and "1 vente(s)" in sales
+    csv = theirs.get("/export/usage.csv?month=2026-11").get_data(as_text=True)
+    assert csv == f"\ufeffmembre_id;membre;site;demi_journees\r\n{zoe};Zoé Martin;site-a;1\r\n"
+    sales_csv = theirs.get("/export/sales.csv?month=2026-11").get_data(as_text=True)
+    assert "Léa Ici" in sales_csv and "Bob Ailleurs" not in sales_csv
+    # Both carnets are overdrawn; Zoé's was used at site-a, shown with what site-b spent of it.
+    overdrafts = theirs.get("/overdrafts").get_data(as_text=True)
+    assert "Zoé Martin" in overdrafts and "site-a : 1, site-b : 2" in overdrafts and "Léo Petit" not in overdrafts
+    # The network admin reads the whole network.
+    login(client)
+    usage = client.get("/usage?month=2026-11").get_data(as_text=True)
+    assert "site-a : 1, site-b : 2" in usage and "Léo Petit" in usage and "2 membre(s)" in usage
+    assert "Bob Ailleurs" in client.get("/sales?month=2026-11").get_data(as_text=True)
+    assert "Léo Petit" in client.get("/overdrafts").get_data(as_text=True)

@@ -5,16 +5,20 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, Response, abort, render_template, request
-from sqlalchemy.orm import Session
 
 from common.i18n import _
 from common.tables import csv_file, parse_month
 from common.web.app import csv_download
+from common.words import PlanKind
 from sync.hub import reports
-from sync.hub.models import Sale
 from sync.hub.web.context import current_actor, current_hub
+from sync.hub.web.plans import plan_kind
 
 bp = Blueprint("reports", __name__)
+# Rows per page of the month's members and sales, as on /members: a network's month holds thousands of each, and
+# rendering them all cost /usage its 200 ms (bench.hub). The CSV exports keep every row.
+PAGE = 50
+MAX_PAGE = 1_000_000
 
 
 def chosen_month() -> tuple[int, int]:
@@ -29,53 +33,60 @@ def chosen_month() -> tuple[int, int]:
         abort(400, _("Mois invalide (AAAA-MM)."))
 
 
-def _mine(by_site: dict[str, int]) -> dict[str, int]:
-    """A member's uses at the manager's sites only (a roaming member's other sites are not theirs to read)."""
-    sites = current_actor().sites
-    return by_site if sites is None else {k: v for k, v in by_site.items() if k in sites}
+def chosen_page() -> int:
+    """The page in `?page=N` (1 by default; anything else that is not a page number reads as the first). Capped so
+    that a hand-typed huge number still makes an offset the database takes (a page past the end is only empty)."""
+    return min(MAX_PAGE, max(1, request.args.get("page", 1, type=int) or 1))
 
 
-def _mine_sites(per_site: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
-    sites = current_actor().sites
-    return per_site if sites is None else {k: v for k, v in per_site.items() if k in sites}
-
-
-def usage_rows(s: Session, year: int, month: int) -> list[reports.MemberUsage]:
-    rows = [
-        reports.MemberUsage(u.member_id, u.member, _mine(u.by_site))
-        for u in reports.monthly_usage_by_member(s, year, month)
-    ]
-    return [u for u in rows if u.by_site]
-
-
-def sales_rows(s: Session, year: int, month: int) -> list[Sale]:
-    sites = current_actor().sites
-    return [x for x in reports.sales_in_month(s, year, month) if sites is None or x.site_id in sites]
+def page_count(total: int) -> int:
+    return max(1, -(-total // PAGE))
 
 
 @bp.get("/usage")
 def usage() -> str:
     year, month = chosen_month()
+    page = chosen_page()
+    sites = current_actor().sites
     with current_hub().db.read() as s:
-        per_member = usage_rows(s, year, month)
-        per_site = _mine_sites(reports.monthly_usage_by_site(s, year, month))
-    return render_template("hub/usage.html", month=f"{year:04d}-{month:02d}", per_member=per_member, per_site=per_site)
+        per_member = reports.monthly_usage_page(s, year, month, sites, offset=(page - 1) * PAGE, limit=PAGE)
+        per_site = reports.monthly_usage_by_site(s, year, month, sites)
+    return render_template(
+        "hub/usage.html",
+        month=f"{year:04d}-{month:02d}",
+        per_member=per_member.rows,
+        members=per_member.members,
+        page=page,
+        pages=page_count(per_member.members),
+        per_site=per_site,
+    )
 
 
 @bp.get("/sales")
 def sales() -> str:
     year, month = chosen_month()
+    page = chosen_page()
+    sites = current_actor().sites
     with current_hub().db.read() as s:
-        rows = sales_rows(s, year, month)
-    return render_template("hub/sales.html", month=f"{year:04d}-{month:02d}", sales=rows)
+        total = reports.count_sales_in_month(s, year, month, sites)
+        rows = reports.sales_in_month(s, year, month, sites, offset=(page - 1) * PAGE, limit=PAGE)
+    return render_template(
+        "hub/sales.html",
+        month=f"{year:04d}-{month:02d}",
+        sales=rows,
+        total=total,
+        page=page,
+        pages=page_count(total),
+        # Once per page, not once per row: a row used to translate seven words (bench.hub).
+        kinds={kind: plan_kind(kind) for kind in PlanKind},
+    )
 
 
 @bp.get("/overdrafts")
 def overdrafts() -> str:
     with current_hub().db.read() as s:
-        sites = current_actor().sites
-        rows = [o for o in reports.overdrafts(s) if sites is None or set(o.spent_by_site) & sites]
-        return render_template("hub/overdrafts.html", overdrafts=rows)
+        rows = reports.overdrafts(s, current_actor().sites)
+    return render_template("hub/overdrafts.html", overdrafts=rows)
 
 
 @bp.get("/export/usage.csv")
@@ -84,7 +95,7 @@ def export_usage() -> Response:
     with current_hub().db.read() as s:
         rows = [
             [u.member_id, u.member, site, count]
-            for u in usage_rows(s, year, month)
+            for u in reports.monthly_usage_by_member(s, year, month, current_actor().sites)
             for site, count in sorted(u.by_site.items())
         ]
     header = ["membre_id", "membre", "site", "demi_journees"]
@@ -107,7 +118,7 @@ def export_sales() -> Response:
                 x.name,
                 x.email,
             ]
-            for x in sales_rows(s, year, month)
+            for x in reports.sales_in_month(s, year, month, current_actor().sites)
         ]
     header = ["vente_id", "site", "date", "formule", "montant_eur", "paiement", "paye", "nom", "courriel"]
     return csv_download(f"ventes-{year:04d}-{month:02d}.csv", csv_file(header, rows))
