@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select, true, update
+from sqlalchemy import delete, select, true, update
 from sqlalchemy.orm import Session
 
 from common.db import utcnow
@@ -41,6 +41,8 @@ EXPIRED_SUBSCRIPTION_GRACE = dt.timedelta(days=1)
 # A revoked badge stays in rosters this long, so that a door that was offline when it was revoked learns it as a
 # revoked badge (and says so) rather than as a badge it no longer knows.
 REVOKED_GRACE = dt.timedelta(days=30)
+# Versions of a site's roster kept in the database: the latest is published again after a broker restart.
+KEPT_VERSIONS = 5
 
 Publish = Callable[[str, bytes], bool]
 
@@ -186,42 +188,66 @@ class RosterKeeper:
         self.publish = publish
 
     def refresh(self, now: dt.datetime | None = None, *, balances_due: bool = False) -> list[tuple[str, int]]:
-        """Make new versions where needed and publish them; returns the (site, version) pairs published."""
+        """Make new versions where needed, each published as soon as it is stored; returns the (site, version)
+        pairs made. A version the broker did not acknowledge is published again at the next refresh."""
         made = self._make_versions(now or utcnow(), balances_due)
         self.publish_pending()
         return made
 
     def _make_versions(self, now: dt.datetime, balances_due: bool) -> list[tuple[str, int]]:
-        made: list[tuple[str, int]] = []
+        # Every site's roster is read from one snapshot (cursors and balances agree), then each changed one is
+        # signed, stored and published in turn: the first site's doors need not wait for the fiftieth's roster.
         with self.db.snapshot() as session:
             changes = network_changes(session)
-            sites = session.execute(select(Site).order_by(Site.id)).scalars().all()
-            data: NetworkData | None = None
-            for site in sites:
-                if site.roster_changes >= changes and not balances_due and site.roster_version > 0:
-                    continue
-                data = data or load_network(session, now)
-                body = site_roster_body(data, site.id)
-                digest = content_hash(body)
-                if digest == site.roster_hash and site.roster_version > 0:
-                    site.roster_changes = changes
-                    continue
-                version = site.roster_version + 1
-                body.update(version=version, issued_at=utc_iso(now))
-                signed = sign_roster(body, self.key)
-                session.add(
-                    RosterVersion(
-                        site_id=site.id,
-                        version=version,
-                        issued_at=now,
-                        payload=json.dumps(signed, separators=(",", ":"), ensure_ascii=False),
+            sites = [
+                (site.id, site.roster_version, site.roster_hash)
+                for site in session.execute(select(Site).order_by(Site.id)).scalars()
+                if site.roster_changes < changes or balances_due or site.roster_version == 0
+            ]
+            data = load_network(session, now) if sites else None
+            bodies = [(site, site_roster_body(data, site[0])) for site in sites] if data is not None else []
+        made: list[tuple[str, int]] = []
+        unchanged: list[str] = []
+        for (site_id, current, known_hash), body in bodies:
+            digest = content_hash(body)
+            if digest == known_hash and current > 0:
+                unchanged.append(site_id)
+                continue
+            version = current + 1
+            body.update(version=version, issued_at=utc_iso(now))
+            payload = json.dumps(sign_roster(body, self.key), separators=(",", ":"), ensure_ascii=False)
+            with self.db.write() as session:
+                session.add(RosterVersion(site_id=site_id, version=version, issued_at=now, payload=payload))
+                session.execute(
+                    update(Site)
+                    .where(Site.id == site_id)
+                    .values(roster_version=version, roster_changes=changes, roster_hash=digest)
+                )
+                # The latest is what is published again; a few before it are kept to look into a complaint.
+                session.execute(
+                    delete(RosterVersion).where(
+                        RosterVersion.site_id == site_id, RosterVersion.version <= version - KEPT_VERSIONS
                     )
                 )
-                site.roster_version, site.roster_changes, site.roster_hash = version, changes, digest
-                made.append((site.id, version))
-        for site_id, version in made:
             log.info("registre %s v%s créé", site_id, version)
+            made.append((site_id, version))
+            self._publish_one(site_id, version, payload)
+        if unchanged:
+            with self.db.write() as session:
+                session.execute(update(Site).where(Site.id.in_(unchanged)).values(roster_changes=changes))
         return made
+
+    def _publish_one(self, site_id: str, version: int, payload: str) -> bool:
+        if not self.publish(roster_topic(site_id), payload.encode("utf-8")):
+            log.warning("registre %s v%s non acquitté par le broker ; nouvel essai plus tard", site_id, version)
+            return False
+        with self.db.write() as session:
+            session.execute(
+                update(RosterVersion)
+                .where(RosterVersion.site_id == site_id, RosterVersion.version == version)
+                .values(published_at=utcnow())
+            )
+        return True
 
     def publish_pending(self) -> int:
         """Publish each site's latest version if it was not yet acknowledged by the broker."""
@@ -240,18 +266,4 @@ class RosterKeeper:
                     .where(RosterVersion.published_at.is_(None) if only_unpublished else true())
                 ).scalars()
             )
-        published = 0
-        for row in latest:
-            if not self.publish(roster_topic(row.site_id), row.payload.encode("utf-8")):
-                log.warning(
-                    "registre %s v%s non acquitté par le broker ; nouvel essai plus tard", row.site_id, row.version
-                )
-                continue
-            published += 1
-            with self.db.write() as session:
-                session.execute(
-                    update(RosterVersion)
-                    .where(RosterVersion.site_id == row.site_id, RosterVersion.version == row.version)
-                    .values(published_at=utcnow())
-                )
-        return published
+        return sum(self._publish_one(row.site_id, row.version, row.payload) for row in latest)
