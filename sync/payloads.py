@@ -371,6 +371,50 @@ def validate_reply(payload: bytes | str) -> Json:
 # ---------------------------------------------------------------------------------------------- signed bodies
 
 
+def roster_member(item: Any, where: str) -> None:
+    """One member of a roster (the hub checks each row once, before any roster holds it; a device checks all)."""
+    m = Fields(item, where)
+    m.hex_id("id")
+    m.text("first_name", max_len=80)
+    m.text("last_name", max_len=80)
+    m.text("email", max_len=EMAIL_LEN, nullable=True)
+    m.boolean("active")
+
+
+def roster_credential(item: Any, where: str) -> None:
+    c = Fields(item, where)
+    c.hex_id("id")
+    c.hex_id("member_id")
+    c.choice("kind", tuple(CredentialKind))
+    c.text("value", max_len=20, pattern=UID_RE)
+    c.choice("status", tuple(CredentialStatus))
+
+
+def roster_plan(item: Any, where: str) -> None:
+    p = Fields(item, where)
+    p.hex_id("id")
+    p.text("name", max_len=120)
+    p.choice("kind", tuple(PlanKind))
+    p.integer("half_days", high=100_000, nullable=True)
+    p.boolean("allow_overdraft")
+    p.hhmm("hours_start")
+    p.hhmm("hours_end")
+    # An older hub's roster has no weekdays: its plans admit every day, as they always did.
+    if "weekdays" in p.obj:
+        p.text("weekdays", max_len=7, pattern=WEEKDAYS, nullable=True)
+    p.integer("price_cents", high=100_000_000)
+
+
+def roster_subscription(item: Any, where: str) -> None:
+    s = Fields(item, where)
+    s.hex_id("id")
+    s.hex_id("member_id")
+    s.hex_id("plan_id")
+    s.date("valid_from", nullable=True)
+    s.date("valid_until", nullable=True)
+    s.integer("balance", low=-1_000_000, high=1_000_000, nullable=True)
+
+
 def validate_roster_body(obj: Json) -> Json:
     """Check everything in a roster but its signature (sync.signing.verify_roster does both)."""
     f = Fields(obj, "roster")
@@ -383,40 +427,13 @@ def validate_roster_body(obj: Json) -> Json:
             raise ProtocolError(f"roster.seen a une clé qui n'est pas un identifiant d'appareil : {device[:70]!r}")
         seen.integer(device)
     for index, item in enumerate(f.array("members")):
-        m = Fields(item, f"roster.members[{index}]")
-        m.hex_id("id")
-        m.text("first_name", max_len=80)
-        m.text("last_name", max_len=80)
-        m.text("email", max_len=EMAIL_LEN, nullable=True)
-        m.boolean("active")
+        roster_member(item, f"roster.members[{index}]")
     for index, item in enumerate(f.array("credentials")):
-        c = Fields(item, f"roster.credentials[{index}]")
-        c.hex_id("id")
-        c.hex_id("member_id")
-        c.choice("kind", tuple(CredentialKind))
-        c.text("value", max_len=20, pattern=UID_RE)
-        c.choice("status", tuple(CredentialStatus))
+        roster_credential(item, f"roster.credentials[{index}]")
     for index, item in enumerate(f.array("plans")):
-        p = Fields(item, f"roster.plans[{index}]")
-        p.hex_id("id")
-        p.text("name", max_len=120)
-        p.choice("kind", tuple(PlanKind))
-        p.integer("half_days", high=100_000, nullable=True)
-        p.boolean("allow_overdraft")
-        p.hhmm("hours_start")
-        p.hhmm("hours_end")
-        # An older hub's roster has no weekdays: its plans admit every day, as they always did.
-        if "weekdays" in p.obj:
-            p.text("weekdays", max_len=7, pattern=WEEKDAYS, nullable=True)
-        p.integer("price_cents", high=100_000_000)
+        roster_plan(item, f"roster.plans[{index}]")
     for index, item in enumerate(f.array("subscriptions")):
-        s = Fields(item, f"roster.subscriptions[{index}]")
-        s.hex_id("id")
-        s.hex_id("member_id")
-        s.hex_id("plan_id")
-        s.date("valid_from", nullable=True)
-        s.date("valid_until", nullable=True)
-        s.integer("balance", low=-1_000_000, high=1_000_000, nullable=True)
+        roster_subscription(item, f"roster.subscriptions[{index}]")
     return obj
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +28,9 @@ from sync.hub.admin import network_changes
 from sync.hub.db import HubDatabase
 from sync.hub.models import Credential, DeviceCursor, Member, Plan, PlanSite, RosterVersion, Site, Subscription
 from sync.hub.reports import balances
-from sync.protocol import VERSION, Json, roster_topic, utc_iso
-from sync.signing import sign_roster
+from sync.payloads import roster_credential, roster_member, roster_plan, roster_subscription
+from sync.protocol import VERSION, Json, ProtocolError, roster_topic, utc_iso
+from sync.signing import sign
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ EXPIRED_SUBSCRIPTION_GRACE = dt.timedelta(days=1)
 REVOKED_GRACE = dt.timedelta(days=30)
 # Versions of a site's roster kept in the database: the latest is published again after a broker restart.
 KEPT_VERSIONS = 5
+# A pass over the sites gives way to a newer change only this early in it: later, it finishes, so that a stream
+# of changes cannot keep the last sites of the list waiting.
+INTERRUPTIBLE_S = 2.0
 
 Publish = Callable[[str, bytes], bool]
 
@@ -66,6 +70,21 @@ class NetworkData:
     plan_sites: dict[str, set[str]]
     subscriptions: list[Json]
     cursors: dict[str, dict[str, int]]
+    # Rows no roster can carry (a value a device would refuse), left out so that the others still go: what and why.
+    left_out: list[str]
+
+
+def _valid(rows: list[Json], check: Callable[[Any, str], None], what: str, left_out: list[str]) -> list[Json]:
+    """The rows `check` accepts; each one it refuses is named in `left_out` instead of stopping every roster."""
+    kept = []
+    for row in rows:
+        try:
+            check(row, f"{what} {row.get('id', '?')}")
+        except ProtocolError as exc:
+            left_out.append(str(exc))
+            continue
+        kept.append(row)
+    return kept
 
 
 def load_network(session: Session, now: dt.datetime) -> NetworkData:
@@ -135,9 +154,17 @@ def load_network(session: Session, now: dt.datetime) -> NetworkData:
             .where((Subscription.valid_until.is_(None)) | (Subscription.valid_until >= oldest))
             .order_by(Subscription.id)
         )
-        if member in home_sites
     ]
-    return NetworkData(members, home_sites, credentials, plans, retired, plan_sites, subscriptions, cursors)
+    left_out: list[str] = []
+    members = _valid(members, roster_member, "membre", left_out)
+    kept = {m["id"] for m in members}
+    home_sites = {m: home for m, home in home_sites.items() if m in kept}
+    credentials = _valid(credentials, roster_credential, "badge", left_out)
+    plans = _valid(plans, roster_plan, "formule", left_out)
+    subscriptions = [
+        s for s in _valid(subscriptions, roster_subscription, "abonnement", left_out) if s["member_id"] in kept
+    ]
+    return NetworkData(members, home_sites, credentials, plans, retired, plan_sites, subscriptions, cursors, left_out)
 
 
 def site_roster_body(data: NetworkData, site_id: str) -> Json:
@@ -186,6 +213,8 @@ class RosterKeeper:
         self.db = db
         self.key = key
         self.publish = publish
+        # The rows left out of the last rosters made, for the log and the hub's pages.
+        self.left_out: list[str] = []
 
     def refresh(self, now: dt.datetime | None = None, *, balances_due: bool = False) -> list[tuple[str, int]]:
         """Make new versions where needed, each published as soon as it is stored; returns the (site, version)
@@ -206,16 +235,27 @@ class RosterKeeper:
             ]
             data = load_network(session, now) if sites else None
             bodies = [(site, site_roster_body(data, site[0])) for site in sites] if data is not None else []
+        if data is not None and data.left_out != self.left_out:
+            self.left_out = data.left_out
+            for problem in data.left_out:
+                log.warning("laissé hors des registres : %s", problem)
         made: list[tuple[str, int]] = []
         unchanged: list[str] = []
+        started = time.monotonic()
         for (site_id, current, known_hash), body in bodies:
+            if made and time.monotonic() - started < INTERRUPTIBLE_S and self._changed_since(changes):
+                # A newer change (a badge revoked a moment ago) is in no roster built here: start again from a new
+                # snapshot rather than sign the rest of an older one first. Sites not reached stay due.
+                break
             digest = content_hash(body)
             if digest == known_hash and current > 0:
                 unchanged.append(site_id)
                 continue
             version = current + 1
             body.update(version=version, issued_at=utc_iso(now))
-            payload = json.dumps(sign_roster(body, self.key), separators=(",", ":"), ensure_ascii=False)
+            # Every row was checked once by load_network: signing need not check fifty copies of it again. The
+            # payload's own encoding does not matter (a device checks the signature on its canonical form).
+            payload = orjson.dumps(sign(body, self.key)).decode("utf-8")
             with self.db.write() as session:
                 session.add(RosterVersion(site_id=site_id, version=version, issued_at=now, payload=payload))
                 session.execute(
@@ -236,6 +276,10 @@ class RosterKeeper:
             with self.db.write() as session:
                 session.execute(update(Site).where(Site.id.in_(unchanged)).values(roster_changes=changes))
         return made
+
+    def _changed_since(self, changes: int) -> bool:
+        with self.db.read() as session:
+            return network_changes(session) > changes
 
     def _publish_one(self, site_id: str, version: int, payload: str) -> bool:
         if not self.publish(roster_topic(site_id), payload.encode("utf-8")):

@@ -12,7 +12,8 @@ from sync.hub import admin
 from sync.hub.audit import SYSTEM
 from sync.hub.db import HubDatabase
 from sync.hub.models import Credential
-from sync.hub.roster import REVOKED_GRACE, build_roster_body
+from sync.hub.roster import REVOKED_GRACE, RosterKeeper, build_roster_body
+from sync.signing import generate_private_key, verify_roster
 
 
 def test_each_site_gets_its_own_members_plans_and_badges(hub_db: HubDatabase) -> None:
@@ -60,3 +61,27 @@ def test_a_retired_plan_runs_on_and_revoked_badges_are_kept_a_while(hub_db: HubD
         body = build_roster_body(s, "site-a", utcnow())
     assert [p["name"] for p in body["plans"]] == ["Ancien"]  # retired, but Zoé's subscription runs to its end
     assert [(c["value"], c["status"]) for c in body["credentials"]] == [("A1A1A1A1", "revoked")]
+
+
+def test_a_row_no_roster_can_carry_is_left_out_and_the_rest_goes(hub_db: HubDatabase) -> None:
+    admin.add_site(hub_db, "site-a", "A")
+    plan = admin.add_plan(hub_db, "Réseau", "unlimited")
+    for name, uid in (("Zoé", "A1A1A1A1"), ("Léo", "B2B2B2B2")):
+        member = admin.add_member(hub_db, name)
+        admin.add_subscription(hub_db, member, plan)
+        admin.enrol_badge(hub_db, member, uid)
+    # A value typed around the hub's checks (by hand in the database): a device would refuse the whole roster.
+    with hub_db.write() as s:
+        s.execute(update(Credential).where(Credential.value == "B2B2B2B2").values(value="not a badge"))
+    published: list[bytes] = []
+
+    def publish(_topic: str, payload: bytes) -> bool:
+        published.append(payload)
+        return True
+
+    keeper = RosterKeeper(hub_db, generate_private_key(), publish)
+    assert keeper.refresh() == [("site-a", 1)]
+    roster = verify_roster(published[-1], keeper.key.public_key(), None, site="site-a")
+    assert [c["value"] for c in roster["credentials"]] == ["A1A1A1A1"]
+    assert {m["first_name"] for m in roster["members"]} == {"Zoé", "Léo"}
+    assert len(keeper.left_out) == 1 and "badge" in keeper.left_out[0]
