@@ -369,3 +369,13 @@ def test_a_site_manager_reads_only_their_sites_usage_sales_and_overdrafts(
     assert "site-a : 1, site-b : 2" in usage and "Léo Petit" in usage and "2 membre(s)" in usage
     assert "Bob Ailleurs" in client.get("/sales?month=2026-11").get_data(as_text=True)
     assert "Léo Petit" in client.get("/overdrafts").get_data(as_text=True)
+
+
+def test_the_language_chosen_before_signing_in_is_kept(hub_db: HubDatabase, client: FlaskClient) -> None:
+    client.get("/lang/en?next=/login")
+    page = client.post(
+        "/login",
+        data={"login": "admin", "password": PASSWORD, "csrf_token": token(client)},
+        follow_redirects=True,
+    )
+    assert page.status_code == 200 and "Sign out" in page.get_data(as_text=True)
