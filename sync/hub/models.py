@@ -78,6 +78,10 @@ class Device(Base):
     door: Mapped[str | None] = mapped_column(String(16))
     alarms: Mapped[list[str]] = mapped_column(JSON, default=list)
     reader: Mapped[str | None] = mapped_column(String(16))
+    # The roster the door decides on (when the hub issued it), and the last one it could not apply, with why.
+    roster_issued_at: Mapped[dt.datetime | None] = mapped_column()
+    roster_failed_at: Mapped[dt.datetime | None] = mapped_column()
+    roster_failure: Mapped[str | None] = mapped_column(String(200))
 
 
 class DeviceCursor(Base):
@@ -339,3 +343,13 @@ class Enrolment(Base):
     # "waiting" until the tap arrives ("done"), the hub refuses it ("refused", with `error`) or it expires.
     state: Mapped[str] = mapped_column(String(16), default="waiting")
     error: Mapped[str | None] = mapped_column(String(64))
+
+
+class RosterProblem(Base):
+    """A row the keeper left out of every roster (a value a door would refuse), as of its last pass."""
+
+    __tablename__ = "roster_problems"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    problem: Mapped[str] = mapped_column(String(300))

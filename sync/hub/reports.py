@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from common.tables import month_bounds
 from common.words import PlanKind
-from sync.hub.models import Device, DeviceCursor, Member, Plan, Sale, Site, Subscription, Use
+from sync.hub.models import Device, DeviceCursor, Member, Plan, RosterProblem, Sale, Site, Subscription, Use
 
 
 def _carnet_spent() -> Subquery:
@@ -261,6 +261,9 @@ class DeviceView:
     door: str | None
     alarms: list[str]
     reader: str | None
+    roster_issued_at: dt.datetime | None = None
+    roster_failed_at: dt.datetime | None = None
+    roster_failure: str | None = None
 
     @property
     def roster_behind(self) -> bool:
@@ -301,6 +304,14 @@ def devices(
             d.door,
             list(d.alarms or []),
             d.reader,
+            d.roster_issued_at,
+            d.roster_failed_at,
+            d.roster_failure,
         )
         for d, name, site_version, seq in session.execute(query)
     ]
+
+
+def roster_problems(session: Session) -> list[str]:
+    """The rows the keeper left out of every roster at its last pass (a value a door would refuse)."""
+    return list(session.execute(select(RosterProblem.problem).order_by(RosterProblem.id)).scalars())

@@ -25,8 +25,19 @@ from sqlalchemy.orm import Session
 from common.db import utcnow
 from common.words import CredentialStatus
 from sync.hub.admin import network_changes
+from sync.hub.audit import SYSTEM, record
 from sync.hub.db import HubDatabase
-from sync.hub.models import Credential, DeviceCursor, Member, Plan, PlanSite, RosterVersion, Site, Subscription
+from sync.hub.models import (
+    Credential,
+    DeviceCursor,
+    Member,
+    Plan,
+    PlanSite,
+    RosterProblem,
+    RosterVersion,
+    Site,
+    Subscription,
+)
 from sync.hub.reports import balances
 from sync.payloads import roster_credential, roster_member, roster_plan, roster_subscription
 from sync.protocol import VERSION, Json, ProtocolError, roster_topic, utc_iso
@@ -213,8 +224,11 @@ class RosterKeeper:
         self.db = db
         self.key = key
         self.publish = publish
-        # The rows left out of the last rosters made, for the log and the hub's pages.
-        self.left_out: list[str] = []
+        # The rows left out of the last rosters made (the hub's doors page reads them from roster_problems).
+        with db.read() as session:
+            self.left_out: list[str] = list(
+                session.execute(select(RosterProblem.problem).order_by(RosterProblem.id)).scalars()
+            )
 
     def refresh(self, now: dt.datetime | None = None, *, balances_due: bool = False) -> list[tuple[str, int]]:
         """Make new versions where needed, each published as soon as it is stored; returns the (site, version)
@@ -236,9 +250,7 @@ class RosterKeeper:
             data = load_network(session, now) if sites else None
             bodies = [(site, site_roster_body(data, site[0])) for site in sites] if data is not None else []
         if data is not None and data.left_out != self.left_out:
-            self.left_out = data.left_out
-            for problem in data.left_out:
-                log.warning("laissé hors des registres : %s", problem)
+            self._left_out(data.left_out)
         made: list[tuple[str, int]] = []
         unchanged: list[str] = []
         started = time.monotonic()
@@ -276,6 +288,18 @@ class RosterKeeper:
             with self.db.write() as session:
                 session.execute(update(Site).where(Site.id.in_(unchanged)).values(roster_changes=changes))
         return made
+
+    def _left_out(self, problems: list[str]) -> None:
+        """Keep the rows left out where the doors page shows them, and log each new one once (and in the audit log:
+        somebody must mend the row, and the log says when it began)."""
+        new = [p for p in problems if p not in self.left_out]
+        self.left_out = problems
+        with self.db.write() as session:
+            session.execute(delete(RosterProblem))
+            session.add_all(RosterProblem(problem=p[:300]) for p in problems)
+            for problem in new:
+                log.warning("laissé hors des registres : %s", problem)
+                record(session, SYSTEM, "roster.left_out", "registres", after={"problème": problem[:200]})
 
     def _changed_since(self, changes: int) -> bool:
         with self.db.read() as session:

@@ -247,11 +247,14 @@ class HubWorker:
                 last_seq=status.get("last_seq"),
                 roster_version=status.get("roster_version"),
                 # The health an appliance reports (absent from an older one's status: shown as unknown).
-                oldest_unsent_at=parse_utc(status["oldest_unsent_at"]) if status.get("oldest_unsent_at") else None,
+                oldest_unsent_at=_when(status.get("oldest_unsent_at")),
                 clock_ok=status.get("clock_ok"),
                 door=status.get("door"),
                 alarms=list(status.get("alarms") or []),
                 reader=status.get("reader"),
+                roster_issued_at=_when(status.get("roster_issued_at")),
+                roster_failed_at=_when(status.get("roster_failed_at")),
+                roster_failure=(status.get("roster_failure") or None),
             )
         with self.db.write() as session:
             session.execute(insert_ignoring_conflicts(session, Site).values(id=site, name=site))
@@ -351,3 +354,8 @@ def run_hub(settings: HubSettings, stop: threading.Event | None = None) -> None:
             child.join(10)
             if child.is_alive():
                 child.terminate()
+
+
+def _when(value: object) -> dt.datetime | None:
+    """An optional time of a status (validated already): absent or null from an appliance that does not say."""
+    return parse_utc(value) if isinstance(value, str) and value else None

@@ -3,6 +3,7 @@ hostile payloads, rosters, requests, commands and status."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import queue
@@ -40,6 +41,7 @@ from sync.protocol import (
 )
 from sync.signing import MemoryNonceStore, check_command, load_private_key, verify_roster
 from tests.support.broker import Mosquitto
+from tests.support.hub import add_admin, hub_app, sign_in
 from tests.support.wait import wait_until
 from tests.sync.devicesim import SimDevice, make_event
 
@@ -492,3 +494,58 @@ def test_a_device_of_another_site_cannot_change_a_member_of_this_one(
     # A member of the whole network (a plan valid everywhere) may get a badge at site B's door.
     assert ask("enrol_badge", {"member_id": roamer, "uid": "B1B2C3D4"})["ok"]
     sender.stop()
+
+
+def test_a_doors_health_and_roster_troubles_reach_the_doors_page(
+    broker: Mosquitto, make_worker: MakeWorker, hub_db: HubDatabase
+) -> None:
+    admin.add_site(hub_db, "site-a", "Le Local")
+    make_worker(0)
+    now = utcnow()
+    status = {
+        "v": 1,
+        "site": "site-a",
+        "device": "door-1",
+        "state": "online",
+        "at": utc_iso(now),
+        "backlog": 3,
+        "last_seq": 9,
+        "acked_seq": 6,
+        "roster_version": 4,
+        "oldest_unsent_at": utc_iso(now - dt.timedelta(minutes=7)),
+        "clock_ok": False,
+        "door": "open",
+        "alarms": ["held_open", "roster"],
+        "reader": "absent",
+        "roster_issued_at": utc_iso(now - dt.timedelta(hours=30)),
+        "roster_failed_at": utc_iso(now - dt.timedelta(minutes=5)),
+        "roster_failure": "signature invalide : la liste ne vient pas du hub",
+    }
+    sender = MqttClient(settings_of(broker), "door-1-agent", clean_start=True, session_expiry_s=0)
+    sender.start()
+    assert sender.wait_connected(10)
+    assert sender.publish_confirmed(status_topic("site-a", "door-1"), json.dumps(status).encode(), retain=True)
+    sender.stop()
+
+    def device() -> Device | None:
+        with hub_db.read() as session:
+            return session.get(Device, ("site-a", "door-1"))
+
+    assert wait_until(lambda: (d := device()) is not None and d.roster_failure is not None, 10)
+    found = device()
+    assert found is not None and found.alarms == ["held_open", "roster"] and found.clock_ok is False
+    add_admin(hub_db)
+    client = hub_app(hub_db).test_client()
+    sign_in(client)
+    page = client.get("/").get_data(as_text=True)
+    for words in (
+        "porte restée ouverte",
+        "liste des membres trop ancienne",
+        "non fiable",
+        "absent",
+        "ouverte",
+        "émis il y a 1 j",
+        "refusé il y a 5 min : signature invalide",
+        "il y a 7 min",
+    ):
+        assert words in page, words

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from common.db import utcnow
-from sync.hub import admin
+from sync.hub import admin, reports
 from sync.hub.audit import SYSTEM
 from sync.hub.db import HubDatabase
-from sync.hub.models import Credential
+from sync.hub.models import AuditEntry, Credential
 from sync.hub.roster import REVOKED_GRACE, RosterKeeper, build_roster_body
 from sync.signing import generate_private_key, verify_roster
+from tests.support.hub import add_admin, add_manager, hub_app, sign_in
 
 
 def test_each_site_gets_its_own_members_plans_and_badges(hub_db: HubDatabase) -> None:
@@ -85,3 +86,18 @@ def test_a_row_no_roster_can_carry_is_left_out_and_the_rest_goes(hub_db: HubData
     assert [c["value"] for c in roster["credentials"]] == ["A1A1A1A1"]
     assert {m["first_name"] for m in roster["members"]} == {"Zoé", "Léo"}
     assert len(keeper.left_out) == 1 and "badge" in keeper.left_out[0]
+    # Shown on the doors page to network admins, and in the audit log once (not at every pass, nor every restart).
+    keeper.refresh(balances_due=True)
+    RosterKeeper(hub_db, generate_private_key(), publish).refresh(balances_due=True)
+    with hub_db.read() as s:
+        assert reports.roster_problems(s) == keeper.left_out
+        logged = s.execute(select(AuditEntry).where(AuditEntry.action == "roster.left_out")).scalars().all()
+        assert len(logged) == 1 and logged[0].actor == "hub"
+    add_admin(hub_db)
+    add_manager(hub_db, "camille", ["site-a"])
+    admin_page, manager_page = hub_app(hub_db).test_client(), hub_app(hub_db).test_client()
+    sign_in(admin_page)
+    sign_in(manager_page, "camille")
+    assert "Laissé hors des listes des membres" in admin_page.get("/").get_data(as_text=True)
+    assert "Laissé hors des listes des membres" not in manager_page.get("/").get_data(as_text=True)
+    assert "laissé hors des listes des membres" in admin_page.get("/audit").get_data(as_text=True)

@@ -42,6 +42,7 @@ def audit_words(action: str) -> str:
         "carnet.top_up": _("carnet rechargé"),
         "badge.enrol": _("badge donné"),
         "badge.revoke": _("badge révoqué"),
+        "roster.left_out": _("laissé hors des listes des membres"),
     }
     return words.get(action, action)
 

@@ -42,6 +42,7 @@ def alarm_words(code: str) -> str:
         "reader": _("lecteur absent"),
         "database": _("registre local abîmé"),
         "clock": _("horloge non fiable"),
+        "roster": _("liste des membres trop ancienne"),
     }
     return words.get(code, code)
 
@@ -60,9 +61,11 @@ def doors() -> str:
     actor = current_actor()
     with current_hub().db.read() as s:
         views = reports.devices(s, actor.sites)
+        problems = reports.roster_problems(s) if actor.network_wide else []
     return render_template(
         "hub/doors.html",
         devices=views,
+        problems=problems,
         sites=my_sites(),
         now=dt.datetime.now(dt.UTC),
         managed=current_hub().broker is not None,
