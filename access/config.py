@@ -82,10 +82,16 @@ class SiteConfig:
         return SlotRules(self.tz, self.slots.morning_start, self.slots.noon, self.slots.afternoon_end)
 
 
+ROSTER_MAX_AGE_H = 24.0
+
+
 @dataclass(frozen=True)
 class HubConfig:
     broker: BrokerConfig
     public_key: str  # base64 Ed25519 public key that signs rosters and commands
+    # A roster older than this while the hub is reachable raises the "roster" alarm: the hub's lists do not arrive
+    # or do not apply, and the door decides on old badges and balances.
+    roster_max_age_h: float = ROSTER_MAX_AGE_H
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,13 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     hub = None
     hub_table = root.section("hub")
     if hub_table is not None:
-        hub = HubConfig(broker=read_broker(hub_table, None), public_key=hub_table.text("public_key"))
+        hub = HubConfig(
+            broker=read_broker(hub_table, None),
+            public_key=hub_table.text("public_key"),
+            roster_max_age_h=hub_table.number(
+                "roster_max_age_h", ROSTER_MAX_AGE_H, low=0.1, high=24 * 90, unit="un nombre d'heures"
+            ),
+        )
         if not hub.broker.url.startswith("mqtts://") and not _loopback(hub.broker.url) and not lab.plaintext_hub:
             raise hub_table.fail(
                 "url",

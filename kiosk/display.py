@@ -4,6 +4,7 @@ something may have changed; a browser that reconnects gets a fresh panel first."
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import time
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
-from flask_babel import format_date
+from flask_babel import format_date, format_timedelta
 from sqlalchemy.exc import DatabaseError
 
 from common.i18n import _
@@ -28,16 +29,28 @@ log = logging.getLogger("halfday.kiosk")
 PANEL_NEWS = ("tap", "door", "sync", "refresh", "bus")
 
 
+def ago(moment: dt.datetime | None, now: dt.datetime) -> str | None:
+    """ "il y a 3 minutes", in the kiosk's language; to the minute, as the panel is redrawn about once a minute. A
+    moment a little ahead of this clock (the hub's) reads as now, not as "in 2 minutes"."""
+    if moment is None:
+        return None
+    return str(format_timedelta(min(moment - now, dt.timedelta(0)), granularity="minute", add_direction=True))
+
+
 def panel_context(kiosk: Kiosk) -> dict[str, Any]:
     """Everything the panel template needs, read now from the database and the bus link."""
     config = kiosk.config
     now = kiosk.now()
     link = kiosk.link
+    sync = link.sync_status if link is not None else None
     status = {
         "show_names": config.kiosk.show_names,
         "bus_up": link is not None and link.connected,
         "door": link.door_state if link is not None else None,
-        "sync": link.sync_status if link is not None else None,
+        "sync": sync,
+        # How old the members list the door decides on is, and when the last one that failed arrived.
+        "roster_age": ago(sync.roster_issued_at, now) if sync is not None else None,
+        "roster_failed_age": ago(sync.roster_failed_at, now) if sync is not None else None,
         "networked": config.networked,
         "local_now": now.astimezone(config.site.tz),
     }

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, TypeVar
 
 from access.policy import Reason
 from common.words import Alarm, PlanKind, Slot
-from sync.protocol import Fields, ProtocolError
+from sync.protocol import ROSTER_FAILURE_LEN, Fields, ProtocolError
 
 VERSION = 1
 PREFIX = "halfday/local"
@@ -365,7 +365,8 @@ def decode_command(raw: bytes) -> Command:
 
 @dataclass(frozen=True, slots=True)
 class SyncStatus(Message):
-    """The sync agent's retained status: the link to the hub, its last contact, events waiting to be sent."""
+    """The sync agent's retained status: the link to the hub, its last contact, events waiting to be sent, and the
+    members list the door decides on (sync/PROTOCOL.md, status). The roster fields are absent from an older agent."""
 
     topic: ClassVar[str] = SYNC_STATUS
 
@@ -373,14 +374,23 @@ class SyncStatus(Message):
     last_contact: dt.datetime | None = None
     backlog: int | None = None
     roster: int | None = None  # version of the hub's roster applied here
+    roster_issued_at: dt.datetime | None = None  # when the hub issued that roster
+    roster_failed_at: dt.datetime | None = None  # the last roster that failed to apply, since one last applied
+    roster_failure: str | None = None  # why, in French
+    roster_stale: bool | None = None  # older than the site's limit while the hub is reachable
 
     @classmethod
     def _read(cls, f: Fields) -> SyncStatus:
+        stale = f.obj.get("roster_stale")
         return cls(
             online=f.boolean("online"),
             last_contact=_time(f, "last_contact"),
             backlog=_optional(f, "backlog", f.integer),
             roster=_optional(f, "roster", f.integer),
+            roster_issued_at=_time(f, "roster_issued_at"),
+            roster_failed_at=_time(f, "roster_failed_at"),
+            roster_failure=_optional(f, "roster_failure", f.text, max_len=ROSTER_FAILURE_LEN),
+            roster_stale=None if stale is None else f.boolean("roster_stale"),
         )
 
 

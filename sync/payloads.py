@@ -26,6 +26,7 @@ from sync.protocol import (
     MAX_SEQ,
     READER_STATES,
     REQUEST_KINDS,
+    ROSTER_FAILURE_LEN,
     STATUS_ALARMS,
     TIMESTAMP_RE,
     TOP_UP_HALF_DAYS,
@@ -230,6 +231,8 @@ def validate_ack(payload: bytes | str) -> int:
 
 
 STATES = ("online", "offline")
+# The roster's fields of an online status, absent from an older appliance's.
+STATUS_ROSTER_FIELDS = ("roster_issued_at", "roster_failed_at", "roster_failure")
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,22 @@ class DoorHealth:
         }
 
 
+@dataclass(frozen=True)
+class RosterHealth:
+    """What an online status tells of the roster the door decides on (all optional on the wire)."""
+
+    issued_at: dt.datetime | None = None  # the held roster's issued_at
+    failed_at: dt.datetime | None = None  # the last roster that failed, since the last one that applied
+    failure: str | None = None  # why, in French, at most ROSTER_FAILURE_LEN characters
+
+    def fields(self) -> Json:
+        return {
+            "roster_issued_at": utc_iso(self.issued_at) if self.issued_at else None,
+            "roster_failed_at": utc_iso(self.failed_at) if self.failed_at else None,
+            "roster_failure": self.failure[:ROSTER_FAILURE_LEN] if self.failure is not None else None,
+        }
+
+
 def make_status(
     site: str,
     device: str,
@@ -263,6 +282,7 @@ def make_status(
     acked_seq: int | None = None,
     roster_version: int | None = None,
     health: DoorHealth | None = None,
+    roster: RosterHealth | None = None,
 ) -> bytes:
     """A status payload; with only site, device and "offline" it is the agent's last will."""
     body: Json = {"v": VERSION, "site": site, "device": device, "state": state}
@@ -276,12 +296,14 @@ def make_status(
         )
         if health is not None:
             body.update(health.fields())
+        if roster is not None:
+            body.update(roster.fields())
     return dumps(body)
 
 
 def validate_status(payload: bytes | str, site: str | None = None, device: str | None = None) -> Json:
-    """A device's status. The door's health fields are optional (an older appliance sends none): the result has
-    each of them, None (or [] for `alarms`) when it was left out."""
+    """A device's status. The door's health and roster fields are optional (an older appliance sends none): the
+    result has each of them, None (or [] for `alarms`) when it was left out."""
     obj = parse_json(payload)
     f = Fields(obj, "status")
     _same_place(f, site, device)
@@ -289,9 +311,11 @@ def validate_status(payload: bytes | str, site: str | None = None, device: str |
     for key in ("backlog", "last_seq", "acked_seq", "roster_version"):
         if key in obj:
             f.integer(key, nullable=True)
-    for key in ("at", "oldest_unsent_at"):
+    for key in ("at", "oldest_unsent_at", "roster_issued_at", "roster_failed_at"):
         if key in obj:
             f.timestamp(key, nullable=True)
+    if "roster_failure" in obj:
+        f.text("roster_failure", max_len=ROSTER_FAILURE_LEN, nullable=True)
     if obj.get("clock_ok") is not None:
         f.boolean("clock_ok")
     if "door" in obj:
@@ -302,7 +326,7 @@ def validate_status(payload: bytes | str, site: str | None = None, device: str |
         alarms = f.array("alarms", max_len=len(STATUS_ALARMS))
         if any(not isinstance(a, str) or a not in STATUS_ALARMS for a in alarms) or len(set(alarms)) < len(alarms):
             raise ProtocolError(f"status.alarms doit lister, chacune une fois, des alarmes parmi {STATUS_ALARMS}")
-    for key in ("oldest_unsent_at", "clock_ok", "door", "reader"):
+    for key in (*STATUS_ROSTER_FIELDS, "oldest_unsent_at", "clock_ok", "door", "reader"):
         obj.setdefault(key, None)
     if obj.get("alarms") is None:
         obj["alarms"] = []

@@ -47,7 +47,10 @@ MAX_AMOUNT_CENTS = 10_000_000
 # The door's health in a status (all optional fields).
 DOOR_POSITIONS = ("open", "closed")
 READER_STATES = ("ok", "absent")
-STATUS_ALARMS = ("forced", "held_open", "reader", "database", "clock")
+# "roster": the roster a door decides on is older than the site's limit while the hub is reachable.
+STATUS_ALARMS = ("forced", "held_open", "reader", "database", "clock", "roster")
+# Why the last roster failed to apply, as the status tells it: one short sentence for a manager.
+ROSTER_FAILURE_LEN = 200
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 HEX_ID_RE = re.compile(r"[0-9a-f]{32}")

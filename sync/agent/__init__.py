@@ -1,5 +1,5 @@
 """`halfday sync`: the appliance's sync agent. Outbox to hub with ack-based retirement; rosters and commands back;
-the desk's change requests to the hub and their replies; the door's health in the status.
+the desk's change requests to the hub and their replies; the door's health and its roster's in the status.
 
 A thin shell: the SendWindow core decides what to send and when to resend, sync.agent.outbox reads and writes the
 database, sync.agent.requests the change requests kept there, sync.signing checks what the hub signed. The door
@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from access.clock import kernel_synchronised
-from access.config import Config, load_config
+from access.config import ROSTER_MAX_AGE_H, Config, load_config
 from access.db import Database
 from access.store import TIME_FLOOR, get_meta
 from common.daemons import daemon_parser, start_logging
 from sync.agent import outbox, requests
 from sync.agent.health import HealthWatch
+from sync.agent.roster import NOT_APPLIED, RosterWatch, refusal_reason
 from sync.agent.state import SyncState
 from sync.agent.window import ACK_TIMEOUT_S, BATCH_EVENTS, FAST_RESEND_S, WINDOW_EVENTS, SendWindow
 from sync.localbus import (
@@ -47,13 +48,14 @@ from sync.localbus import (
 )
 from sync.localbus import MAX_PACKET_BYTES as LOCAL_MAX_PACKET_BYTES
 from sync.mqtt import Message, MqttClient, MqttSettings, Will
-from sync.payloads import DoorHealth, make_status, validate_ack, validate_reply
+from sync.payloads import DoorHealth, RosterHealth, make_status, validate_ack, validate_reply
 from sync.protocol import (
     ProtocolError,
     ack_topic,
     command_topic,
     device_client_id,
     events_topic,
+    parse_utc,
     replies_topic,
     requests_topic,
     roster_topic,
@@ -98,6 +100,7 @@ class AgentSettings:
     request_retry_s: float = REQUEST_RETRY_S
     request_poll_s: float = REQUEST_POLL_S
     trust_clock: bool = False  # the site's [door] trust_clock: a lab machine whose clock is right by fiat
+    roster_max_age_s: float = ROSTER_MAX_AGE_H * 3600  # the site's [hub] roster_max_age_h: the "roster" alarm
 
     @classmethod
     def from_config(cls, config: Config) -> AgentSettings:
@@ -113,6 +116,7 @@ class AgentSettings:
             state_path=str(state_dir / "sync-state.sqlite"),
             bus=MqttSettings.from_config(config.bus, max_packet_bytes=LOCAL_MAX_PACKET_BYTES),
             trust_clock=config.door.trust_clock,
+            roster_max_age_s=config.hub.roster_max_age_h * 3600,
         )
 
 
@@ -156,7 +160,8 @@ class SyncAgent:
         self.watch = HealthWatch(
             kernel_synced, dt.datetime.fromisoformat(floor) if floor else None, settings.trust_clock
         )
-        self._published: DoorHealth | None = None  # the health in the last status sent
+        self.roster = RosterWatch(outbox.roster_issued_at(self.db), dt.timedelta(seconds=settings.roster_max_age_s))
+        self._published: tuple[DoorHealth, RosterHealth] | None = None  # the health in the last status sent
         self._status_lock = threading.Lock()
         self._enrols: dict[str, PendingEnrol] = {}  # by request id
         self._requests_due = threading.Event()  # look for requests to send now, not at the next poll
@@ -310,25 +315,38 @@ class SyncAgent:
                 self.stats.retired += count
 
     def publish_status(self, *, only_if_changed: bool = False) -> bool:
-        """Publish the retained status; with `only_if_changed`, only if the door's health moved since the last one.
-        True if published."""
+        """Publish the retained status; with `only_if_changed`, only if the door's health or its roster's moved since
+        the last one. True if published."""
         with self._status_lock:
             now = dt.datetime.now(dt.UTC)
-            health = self.watch.health(outbox.oldest_unsent_at(self.db, self.device), now)
-            if only_if_changed and health == self._published:
+            # A list only the hub can renew is too old only while the hub is reachable: cut off, the door is
+            # expected to decide on the last one it got, and the hub sees the link down anyway.
+            too_old = self.hub.connected and self.roster.too_old(now)
+            health = self.watch.health(outbox.oldest_unsent_at(self.db, self.device), now, too_old)
+            roster = self.roster.health()
+            if only_if_changed and (health, roster) == self._published:
                 return False
             fields = outbox.status_fields(self.db, self.device, self.acked)
             self.hub.publish(
                 status_topic(self.site, self.device),
-                make_status(self.site, self.device, "online", at=now, health=health, **fields),
+                make_status(self.site, self.device, "online", at=now, health=health, roster=roster, **fields),
                 retain=True,
                 windowed=False,
             )
-            self._published = health
+            self._published = (health, roster)
         with self.stats.lock:
             self.stats.statuses += 1
         if self.bus is not None:
-            local = SyncStatus(self.hub.connected, self.last_contact, fields["backlog"], fields["roster_version"])
+            local = SyncStatus(
+                self.hub.connected,
+                self.last_contact,
+                fields["backlog"],
+                fields["roster_version"],
+                roster_issued_at=roster.issued_at,
+                roster_failed_at=roster.failed_at,
+                roster_failure=roster.failure,
+                roster_stale="roster" in health.alarms,
+            )
             self.bus.publish(local.topic, local.encode(), retain=True, windowed=False)
         return True
 
@@ -391,13 +409,24 @@ class SyncAgent:
             raise ProtocolError(str(exc)) from None
 
     def _apply_roster(self, payload: bytes) -> None:
+        """Apply a roster, or record why it failed for the status (sent within `status_min_gap_s`); the error goes
+        on to the control loop, which logs it."""
         current = outbox.roster_version(self.db)
         try:
             roster = verify_roster(payload, self.public_key, current, site=self.site)
         except StaleRoster as exc:
-            log.debug("registre ignoré : %s", exc)  # the retained copy again, after a reconnect
+            # The retained copy again, after a reconnect, or a replay: the door's list is still the newest one.
+            log.debug("registre ignoré : %s", exc)
             return
-        outbox.apply_roster(self.db, roster, self.device)
+        except ProtocolError:
+            self.roster.failed(refusal_reason(payload, self.public_key, self.site), dt.datetime.now(dt.UTC))
+            raise
+        try:
+            outbox.apply_roster(self.db, roster, self.device)
+        except Exception:
+            self.roster.failed(NOT_APPLIED, dt.datetime.now(dt.UTC))
+            raise
+        self.roster.applied(parse_utc(roster["issued_at"]))
         with self.stats.lock:
             self.stats.rosters_applied += 1
         if self.bus is not None:

@@ -15,8 +15,15 @@ from sync.payloads import DoorHealth
 from sync.protocol import STATUS_ALARMS
 
 
-def door_health(state: DoorState | None, clock_ok: bool | None, oldest_unsent_at: dt.datetime | None) -> DoorHealth:
-    """The status's health fields: door, reader and their alarms unknown (None) while the door is not heard."""
+def door_health(
+    state: DoorState | None,
+    clock_ok: bool | None,
+    oldest_unsent_at: dt.datetime | None,
+    roster_too_old: bool = False,
+) -> DoorHealth:
+    """The status's health fields: door, reader and their alarms unknown (None) while the door is not heard.
+    `roster_too_old` raises "roster" only while the clock is trusted: a clock gone wrong would make any list look old,
+    and has its own alarm."""
     raised: set[str] = set()
     door = reader = None
     if state is not None and state.online:
@@ -29,6 +36,8 @@ def door_health(state: DoorState | None, clock_ok: bool | None, oldest_unsent_at
                 raised.add("reader")
     if clock_ok is False:
         raised.add("clock")
+    elif roster_too_old:
+        raised.add("roster")
     alarms = tuple(code for code in STATUS_ALARMS if code in raised)
     return DoorHealth(oldest_unsent_at, clock_ok, door, alarms, reader)
 
@@ -47,8 +56,10 @@ class HealthWatch:
         with self._lock:
             self._door = state
 
-    def health(self, oldest_unsent_at: dt.datetime | None, now: dt.datetime) -> DoorHealth:
+    def health(
+        self, oldest_unsent_at: dt.datetime | None, now: dt.datetime, roster_too_old: bool = False
+    ) -> DoorHealth:
         synced = self.kernel_synced()
         with self._lock:
             clock_ok = self._guard.check(now, synced)
-            return door_health(self._door, clock_ok, oldest_unsent_at)
+            return door_health(self._door, clock_ok, oldest_unsent_at, roster_too_old)

@@ -20,11 +20,14 @@ from sqlalchemy.orm import Session
 from access.db import Database
 from access.models import Balance, Credential, Event, Member, Outbox, Plan, Subscription
 from access.store import bump_state_version, get_meta, set_meta
-from sync.protocol import VERSION, Json
+from sync.protocol import VERSION, Json, parse_utc
 
 log = logging.getLogger(__name__)
 
 ROSTER_VERSION = "roster_version"
+# The applied roster's issued_at, beside its version: the status tells the hub how old the door's list is, after a
+# restart too.
+ROSTER_ISSUED_AT = "roster_issued_at"
 HUB_ACKED = "hub_acked_seq"
 # Outbox rows retired per transaction: an ack for a long backlog must not hold the lock the door needs.
 RETIRE_CHUNK = 2000
@@ -111,6 +114,13 @@ def roster_version(db: Database) -> int | None:
     return int(value) if value is not None else None
 
 
+def roster_issued_at(db: Database) -> dt.datetime | None:
+    """When the hub issued the roster applied here; None before the first one (or one applied by an older agent)."""
+    with db.read() as session:
+        value = get_meta(session, ROSTER_ISSUED_AT)
+    return parse_utc(value) if value is not None else None
+
+
 def _time(text: str | None) -> dt.time | None:
     return dt.time.fromisoformat(text) if text else None
 
@@ -129,6 +139,7 @@ def apply_roster(db: Database, roster: Json, device: str) -> None:
     with db.write() as session:
         _replace(session, roster, seen)
         set_meta(session, ROSTER_VERSION, str(roster["version"]))
+        set_meta(session, ROSTER_ISSUED_AT, roster["issued_at"])
         bump_state_version(session)
     log.info("registre v%s appliqué (%d membres)", roster["version"], len(roster["members"]))
 

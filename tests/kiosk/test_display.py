@@ -9,6 +9,7 @@ import datetime as dt
 import urllib.request
 from collections.abc import Callable
 
+import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
@@ -18,6 +19,8 @@ from halfday.sample import ALICE, BRUNO
 from kiosk.app import create_app
 from kiosk.serve import KioskServer, check_schema
 from sync import localbus as bus
+from tests.kiosk.test_screenshots import fits
+from tests.support.axe import SIZES, assert_accessible
 from tests.support.broker import Mosquitto
 from tests.support.door import DoorRig
 from tests.support.kiosk import TEST_TUNING, WALL, BusProbe, record_taps
@@ -131,3 +134,54 @@ def test_a_damaged_ledger_still_shows_the_doors_alarm_on_the_wall(
 
     assert wait_until(lambda: "Alarme : base de données illisible" in panel())
     assert "Chiffres indisponibles" in panel()
+
+
+@pytest.mark.parametrize("size", ["tv", "laptop"])
+def test_the_wall_tells_the_members_lists_age_and_a_list_that_failed(
+    size: str,
+    site: Site,
+    start_kiosk: Callable[..., KioskServer],
+    probe: BusProbe,
+    open_page: Callable[..., Page],
+    door: DoorRig,
+) -> None:
+    hub = {"url": "mqtts://hub.example.org:8883", "public_key": "not-used-by-the-kiosk"}
+    kiosk = start_kiosk(config=site.reconfigure({"hub": hub}))
+    record_taps(site, [ALICE, BRUNO])
+    width, height = SIZES[size]
+    wall = open_page({"width": width, "height": height})
+    wall.goto(kiosk.url + "/display/")
+    expect(wall.locator("#door-state")).to_contain_text("Verrouillée")
+    now = dt.datetime.now(dt.UTC)
+    issued = now - dt.timedelta(minutes=3)
+    probe.publish(bus.SyncStatus(True, now, 0, 7, roster_issued_at=issued, roster_stale=False), retain=True)
+    expect(wall.locator("#roster-age")).to_have_text("Liste des membres reçue il y a 3 minutes")
+    expect(wall.locator("#roster-failure")).to_have_count(0)
+    assert fits(wall), f"the wall display of a networked site scrolls at {width}x{height}"
+
+    # The worst the hub link can show at once: a list that failed with the longest reason, and an old one.
+    why = ("liste mal formée (roster.members[12].email doit être une chaîne d'au plus 254 caractères) " * 3)[:200]
+    failed = bus.SyncStatus(
+        True,
+        now,
+        12,
+        7,
+        roster_issued_at=now - dt.timedelta(days=2),
+        roster_failed_at=now - dt.timedelta(minutes=5),
+        roster_failure=why,
+        roster_stale=True,
+    )
+    probe.publish(failed, retain=True)
+    expect(wall.locator("#roster-failure")).to_have_text(
+        "La dernière liste des membres envoyée par le hub n'a pas pu être appliquée (il y a 5 minutes) : " + why
+    )
+    expect(wall.locator("#roster-stale")).to_contain_text("Liste des membres trop ancienne (reçue il y a 2 jours)")
+    expect(wall.locator("#roster-age")).to_have_count(0)  # the warning says the age already
+    assert fits(wall), f"the wall display scrolls at {width}x{height}"
+    assert_accessible(wall, f"wall display with a failed members list, {width}x{height}")
+
+    # A list that applies again: the warnings go.
+    probe.publish(bus.SyncStatus(True, now, 0, 8, roster_issued_at=now), retain=True)
+    expect(wall.locator("#roster-age")).to_contain_text("Liste des membres reçue")
+    expect(wall.locator("#roster-failure")).to_have_count(0)
+    expect(wall.locator("#roster-stale")).to_have_count(0)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, insert, select
@@ -27,8 +28,10 @@ from access.db import Database, migrate
 from access.models import Balance, Credential, HubRequest, Member, Outbox, Pass, Use
 from access.models import Event as DoorEvent
 from access.store import Stamp, append_event, get_meta, spent_since_balances
+from common.config import ConfigError
 from common.words import Alarm, PlanKind, Slot
 from halfday import sample
+from kiosk.app import create_app
 from kiosk.sales import Offer, Payment, WalkIn, record_sale
 from sync.agent import AgentSettings, SyncAgent, outbox
 from sync.agent.health import door_health
@@ -43,6 +46,7 @@ from sync.protocol import (
     ack_topic,
     command_topic,
     dumps,
+    parse_utc,
     replies_topic,
     requests_topic,
     roster_topic,
@@ -52,6 +56,7 @@ from sync.protocol import (
 from sync.signing import generate_private_key, load_private_key, make_command, public_key_b64, sign_roster
 from tests.support.broker import Mosquitto
 from tests.support.door import DoorRig
+from tests.support.kiosk import TEST_TUNING
 from tests.support.site import Site
 from tests.support.wait import wait_until
 from tests.sync.test_hub_mqtt import Listener, count_events
@@ -658,3 +663,171 @@ def test_door_health_from_the_doors_state() -> None:
     )
     fine = DoorState(online=True, locked=True, open=False, reader=ReaderHealth("ok"))
     assert door_health(fine, True, None) == DoorHealth(None, True, "closed", (), "ok")
+    # An old roster raises its alarm only on a clock the agent trusts: a wrong clock makes every list look old.
+    assert door_health(fine, True, None, roster_too_old=True).alarms == ("roster",)
+    assert door_health(fine, False, None, roster_too_old=True).alarms == ("clock",)
+
+
+# ---------------------------------------------------------------------------------------------- the door's roster
+
+
+def site_roster(key: Any, version: int, issued_at: dt.datetime, site: str = sample.SITE) -> bytes:
+    """A signed roster for the sample site that lists nobody: what matters here is whether it applies."""
+    body = {
+        "v": 1,
+        "site": site,
+        "version": version,
+        "issued_at": utc_iso(issued_at),
+        "seen": {},
+        "members": [],
+        "credentials": [],
+        "plans": [],
+        "subscriptions": [],
+    }
+    return dumps(sign_roster(body, key))
+
+
+def wall_panel(app: Flask) -> str:
+    return str(app.test_client().get("/display/panel").text)
+
+
+@pytest.fixture
+def wall(door_site: tuple[Site, DoorRig]) -> Iterator[Flask]:
+    """The site's kiosk, linked to the hub, its wall display read with Flask's test client; on the door's bus."""
+    site, _ = door_site
+    config = site.reconfigure({"hub": {"url": "mqtts://hub.example.org:8883", "public_key": "not-used-by-the-kiosk"}})
+    app = create_app(config, tuning=TEST_TUNING)
+    link = app.extensions["halfday.kiosk"].link
+    assert wait_until(lambda: link.connected, 10)
+    yield app
+    app.extensions["halfday.kiosk"].close()
+
+
+def test_a_roster_that_fails_is_told_to_the_hub_and_on_the_wall_until_one_applies(
+    broker: Mosquitto,
+    door_site: tuple[Site, DoorRig],
+    wall: Flask,
+    agents: list[SyncAgent],
+    hub_key_file: Path,
+    tmp_path: Path,
+) -> None:
+    site, _ = door_site
+    key = load_private_key(hub_key_file)
+    hub = Listener(broker, status_topic(sample.SITE, sample.DEVICE))
+    agent = site_agent(site, broker, hub_key_file, tmp_path)
+    agents.append(agent)
+    fake_hub = hub.client
+
+    def next_status(where: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        def matches(message: Message) -> bool:
+            status = validate_status(message.payload, sample.SITE, sample.DEVICE)
+            return status["state"] == "online" and where(status)
+
+        return validate_status(hub.next(10, matches).payload)
+
+    status = next_status(lambda s: True)
+    assert (status["roster_failed_at"], status["roster_failure"]) == (None, None)
+    assert "Liste des membres reçue" not in wall_panel(wall)  # no roster from the hub yet: no age to tell
+    held = outbox.roster_version(site.db)
+    version = held or 0
+
+    # Signed with another key: a forger's list, or a hub whose key changed without the doors being told.
+    before = dt.datetime.now(dt.UTC)
+    forged = site_roster(generate_private_key(), version + 5, before)
+    fake_hub.publish_confirmed(roster_topic(sample.SITE), forged, retain=True)
+    status = next_status(lambda s: s["roster_failed_at"] is not None)
+    assert status["roster_failure"] == "signature invalide : la liste ne vient pas du hub"
+    assert before <= parse_utc(status["roster_failed_at"]) <= dt.datetime.now(dt.UTC)
+    assert status["alarms"] == [] and outbox.roster_version(site.db) == held  # the door kept its list
+    # The retained status is the hub's to read at any time, not only as it passes.
+    late = Listener(broker, status_topic(sample.SITE, sample.DEVICE))
+    assert validate_status(late.next(10).payload)["roster_failure"] == status["roster_failure"]
+    late.client.stop()
+    assert wait_until(lambda: "n'a pas pu être appliquée" in wall_panel(wall), 10)
+    panel = wall_panel(wall)
+    assert "La dernière liste des membres envoyée par le hub n'a pas pu être appliquée (il y a" in panel
+    assert "signature invalide : la liste ne vient pas du hub" in panel
+
+    # The hub's own list applies: the failure is gone, and the list's date is told.
+    issued = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=3)
+    fake_hub.publish_confirmed(roster_topic(sample.SITE), site_roster(key, version + 7, issued), retain=True)
+    status = next_status(lambda s: s["roster_failed_at"] is None)
+    assert (status["roster_failure"], status["roster_issued_at"]) == (None, utc_iso(issued))
+    assert outbox.roster_version(site.db) == version + 7
+    assert wait_until(lambda: "Liste des membres reçue il y a 3 minutes" in wall_panel(wall), 10)
+    assert "n'a pas pu être appliquée" not in wall_panel(wall)
+
+    # An older list again (a replay, or the retained copy after a reconnect) is no failure; the hub's next command
+    # is handled after it, so the status it asks for tells what the old list did.
+    fake_hub.publish_confirmed(roster_topic(sample.SITE), site_roster(key, version + 6, before))
+    send_status = make_command(key, sample.SITE, sample.DEVICE, "send_status", dt.datetime.now(dt.UTC), ttl_s=30)
+    commands = agent.stats.commands
+    fake_hub.publish_confirmed(command_topic(sample.SITE, sample.DEVICE), dumps(send_status))
+    assert wait_until(lambda: agent.stats.commands == commands + 1, 10)
+    status = next_status(lambda s: True)
+    assert (status["roster_failed_at"], status["roster_failure"]) == (None, None)
+    assert status["roster_issued_at"] == utc_iso(issued) and outbox.roster_version(site.db) == version + 7
+
+    # A well-signed list for another site is refused, and says so.
+    fake_hub.publish_confirmed(roster_topic(sample.SITE), site_roster(key, version + 9, issued, site="ailleurs"))
+    status = next_status(lambda s: s["roster_failed_at"] is not None)
+    assert status["roster_failure"] == "liste pour un autre site (ailleurs)"
+    fake_hub.publish_confirmed(roster_topic(sample.SITE), b'{"v":1,"site":')
+    status = next_status(lambda s: (s["roster_failure"] or "").startswith("liste mal formée"))
+    assert status["roster_issued_at"] == utc_iso(issued)
+
+    # The date of the list held survives a restart of the agent.
+    agent.stop()
+    agents.remove(agent)
+    again = site_agent(site, broker, hub_key_file, tmp_path)
+    agents.append(again)
+    assert again.roster.health().issued_at == issued
+    hub.client.stop()
+
+
+def test_a_roster_older_than_the_limit_raises_the_alarm_while_the_hub_is_reachable(
+    broker: Mosquitto,
+    door_site: tuple[Site, DoorRig],
+    wall: Flask,
+    agents: list[SyncAgent],
+    hub_key_file: Path,
+    tmp_path: Path,
+) -> None:
+    site, _ = door_site
+    key = load_private_key(hub_key_file)
+    hub = Listener(broker, status_topic(sample.SITE, sample.DEVICE))
+    agent = site_agent(site, broker, hub_key_file, tmp_path, roster_max_age_s=2.0)
+    agents.append(agent)
+
+    def next_status(where: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        def matches(message: Message) -> bool:
+            status = validate_status(message.payload, sample.SITE, sample.DEVICE)
+            return status["state"] == "online" and where(status)
+
+        return validate_status(hub.next(10, matches).payload)
+
+    version = (outbox.roster_version(site.db) or 0) + 1
+    issued = dt.datetime.now(dt.UTC)
+    hub.client.publish_confirmed(roster_topic(sample.SITE), site_roster(key, version, issued))
+    status = next_status(lambda s: s["roster_issued_at"] == utc_iso(issued))
+    assert "roster" not in status["alarms"]  # fresh
+    status = next_status(lambda s: "roster" in s["alarms"])
+    assert parse_utc(status["at"]) - issued > dt.timedelta(seconds=2)
+    assert status["roster_failure"] is None  # old is not failed
+    assert wait_until(lambda: "Liste des membres trop ancienne" in wall_panel(wall), 10)
+    # A newer list from the hub ends it.
+    hub.client.publish_confirmed(roster_topic(sample.SITE), site_roster(key, version + 1, dt.datetime.now(dt.UTC)))
+    next_status(lambda s: "roster" not in s["alarms"])
+    hub.client.stop()
+
+
+def test_the_roster_limit_is_read_from_the_config(tmp_path: Path) -> None:
+    key = public_key_b64(generate_private_key())
+    hub: dict[str, Any] = {"url": "mqtts://hub.example.org:8883", "public_key": key}
+    data = sample.site_config(tmp_path / "halfday.sqlite", "udp:127.0.0.1:9", site_id="site-a", overrides={"hub": hub})
+    assert AgentSettings.from_config(parse_config(data)).roster_max_age_s == 24 * 3600
+    data = sample.merged(data, {"hub": {"roster_max_age_h": 6}})
+    assert AgentSettings.from_config(parse_config(data)).roster_max_age_s == 6 * 3600
+    for wrong in (0, -1, "6", 24 * 365):
+        with pytest.raises(ConfigError, match=r"hub\.roster_max_age_h"):
+            parse_config(sample.merged(data, {"hub": {"roster_max_age_h": wrong}}))

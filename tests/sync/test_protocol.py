@@ -13,8 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sync.localbus import SyncStatus
 from sync.payloads import (
     DoorHealth,
+    RosterHealth,
     event_data_problem,
     make_batch,
     make_request,
@@ -372,6 +374,63 @@ def test_bad_health_in_a_status_is_refused(field: str, value: Any) -> None:
     body = {"v": 1, "site": "site-a", "device": "door-1", "state": "online", "at": utc_iso(NOW), field: value}
     with pytest.raises(ProtocolError, match=field):
         validate_status(json.dumps(body))
+
+
+def test_status_carries_the_doors_roster_and_an_older_status_still_passes() -> None:
+    failed_at = NOW + dt.timedelta(minutes=5)
+    roster = RosterHealth(NOW, failed_at, "signature invalide : la liste ne vient pas du hub")
+    health = DoorHealth(None, True, "closed", ("roster",), "ok")
+    online = make_status("site-a", "door-1", "online", at=NOW, roster_version=4, health=health, roster=roster)
+    status = validate_status(online, "site-a", "door-1")
+    assert (status["roster_issued_at"], status["roster_failed_at"], status["roster_failure"]) == (
+        utc_iso(NOW),
+        utc_iso(failed_at),
+        "signature invalide : la liste ne vient pas du hub",
+    )
+    assert status["alarms"] == ["roster"]
+    # A reason longer than the contract allows is cut, never refused by the hub for it.
+    long = make_status("site-a", "door-1", "online", at=NOW, roster=RosterHealth(None, NOW, "é" * 500))
+    assert validate_status(long)["roster_failure"] == "é" * 200
+    calm = validate_status(make_status("site-a", "door-1", "online", at=NOW, roster=RosterHealth()))
+    assert [calm[k] for k in ("roster_issued_at", "roster_failed_at", "roster_failure")] == [None, None, None]
+    older = json.dumps({"v": 1, "site": "site-a", "device": "door-1", "state": "online", "at": utc_iso(NOW)})
+    status = validate_status(older)
+    assert [status[k] for k in ("roster_issued_at", "roster_failed_at", "roster_failure")] == [None, None, None]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("roster_issued_at", "2026-11-23"),
+        ("roster_issued_at", 1_800_000_000),
+        ("roster_failed_at", "hier"),
+        ("roster_failed_at", True),
+        ("roster_failure", 42),
+        ("roster_failure", ["signature invalide"]),
+        ("roster_failure", "x" * 201),
+        ("alarms", ["roster", "roster"]),
+    ],
+)
+def test_a_bad_roster_field_in_a_status_is_refused(field: str, value: Any) -> None:
+    body = {"v": 1, "site": "site-a", "device": "door-1", "state": "online", "at": utc_iso(NOW), field: value}
+    with pytest.raises(ProtocolError, match=field):
+        validate_status(json.dumps(body))
+
+
+def test_the_local_sync_status_carries_the_roster_and_an_older_agents_still_reads() -> None:
+    status = SyncStatus(True, NOW, 0, 4, NOW, NOW + dt.timedelta(minutes=1), "liste pour un autre site", True)
+    assert SyncStatus.decode(status.encode()) == status
+    older = SyncStatus.decode(b'{"v":1,"online":true,"last_contact":null,"backlog":3,"roster":4}')
+    assert older == SyncStatus(True, None, 3, 4)
+    assert (older.roster_issued_at, older.roster_failed_at, older.roster_failure, older.roster_stale) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    for bad in ('"roster_stale":"oui"', '"roster_failure":7', '"roster_failed_at":"hier"'):
+        with pytest.raises(ValueError, match=bad.split(":")[0].strip('"')):
+            SyncStatus.decode(f'{{"v":1,"online":true,{bad}}}'.encode())
 
 
 # ---------------------------------------------------------------------------------------------- rosters

@@ -1,0 +1,77 @@
+"""The roster the door decides on, as the agent reports it (sync/PROTOCOL.md, status): when the hub issued it, and
+the last roster that failed to apply, with a reason a site manager understands.
+
+Without this a roster that failed left a log line on the appliance only: the hub kept showing the door as fine
+while it decided on badges and balances that no longer held.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from sync.payloads import RosterHealth, validate_roster_body
+from sync.protocol import ROSTER_FAILURE_LEN, VERSION, ProtocolError, parse_json
+from sync.signing import verify
+
+# The reasons, in the words of a site manager: they show on the hub's doors page and on the site's wall display.
+FORGED = "signature invalide : la liste ne vient pas du hub"
+OTHER_SITE = "liste pour un autre site"
+MALFORMED = "liste mal formée"
+NOT_APPLIED = "erreur en l'appliquant dans la base de la porte"
+
+
+def _sentence(text: str) -> str:
+    return text if len(text) <= ROSTER_FAILURE_LEN else text[: ROSTER_FAILURE_LEN - 1] + "…"
+
+
+def refusal_reason(payload: bytes, public_key: Ed25519PublicKey, site: str) -> str:
+    """Why `verify_roster` refused `payload` (which it did, and not as stale): the checks again, in its order, to
+    name the first that fails. The signature comes first: what a forger wrote is not worth reading further."""
+    try:
+        obj = parse_json(payload)
+    except ProtocolError as exc:
+        return _sentence(f"{MALFORMED} ({exc})")
+    if not isinstance(obj, dict) or obj.get("v") != VERSION:
+        return _sentence(f"{MALFORMED} (version du protocole inconnue)")
+    try:
+        verify(obj, public_key)
+    except ProtocolError:
+        return FORGED
+    try:
+        validate_roster_body(obj)
+    except ProtocolError as exc:
+        return _sentence(f"{MALFORMED} ({exc})")
+    if obj["site"] != site:
+        return _sentence(f"{OTHER_SITE} ({obj['site']})")
+    return MALFORMED
+
+
+class RosterWatch:
+    """The applied roster's issue date and the last failure since it applied; thread-safe (the control thread
+    writes, the sender reads)."""
+
+    def __init__(self, issued_at: dt.datetime | None, max_age: dt.timedelta) -> None:
+        self.max_age = max_age
+        self._health = RosterHealth(issued_at)
+        self._lock = threading.Lock()
+
+    def applied(self, issued_at: dt.datetime) -> None:
+        with self._lock:
+            self._health = RosterHealth(issued_at)
+
+    def failed(self, reason: str, now: dt.datetime) -> None:
+        with self._lock:
+            self._health = RosterHealth(self._health.issued_at, now, _sentence(reason))
+
+    def health(self) -> RosterHealth:
+        with self._lock:
+            return self._health
+
+    def too_old(self, now: dt.datetime) -> bool:
+        """Whether the held roster was issued longer than `max_age` ago. Unknown (none held yet, or applied by an
+        older agent that kept no date) is not too old: the next roster tells."""
+        issued_at = self.health().issued_at
+        return issued_at is not None and now - issued_at > self.max_age
