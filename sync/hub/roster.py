@@ -55,6 +55,8 @@ EXPIRED_SUBSCRIPTION_GRACE = dt.timedelta(days=1)
 REVOKED_GRACE = dt.timedelta(days=30)
 # Versions of a site's roster kept in the database: the latest is published again after a broker restart.
 KEPT_VERSIONS = 5
+# A site's roster is issued again this long after the last one, changed or not (the doors' default alarm is 24 h).
+REISSUE_AFTER = dt.timedelta(hours=6)
 # A pass over the sites gives way to a newer change only this early in it: later, it finishes, so that a stream
 # of changes cannot keep the last sites of the list waiting.
 INTERRUPTIBLE_S = 2.0
@@ -242,8 +244,18 @@ class RosterKeeper:
         # signed, stored and published in turn: the first site's doors need not wait for the fiftieth's roster.
         with self.db.snapshot() as session:
             changes = network_changes(session)
+            # A roster older than REISSUE_AFTER is issued again even if nothing changed: a door raises an alarm
+            # when the roster it holds grows old while the hub is reachable, and a quiet site must not.
+            issued = dict(
+                session.execute(
+                    select(RosterVersion.site_id, RosterVersion.issued_at).join(
+                        Site, (Site.id == RosterVersion.site_id) & (Site.roster_version == RosterVersion.version)
+                    )
+                ).all()
+            )
+            reissue_before = now - REISSUE_AFTER
             sites = [
-                (site.id, site.roster_version, site.roster_hash)
+                (site.id, site.roster_version, site.roster_hash, issued.get(site.id, now) < reissue_before)
                 for site in session.execute(select(Site).order_by(Site.id)).scalars()
                 if site.roster_changes < changes or balances_due or site.roster_version == 0
             ]
@@ -254,13 +266,13 @@ class RosterKeeper:
         made: list[tuple[str, int]] = []
         unchanged: list[str] = []
         started = time.monotonic()
-        for (site_id, current, known_hash), body in bodies:
+        for (site_id, current, known_hash, old), body in bodies:
             if made and time.monotonic() - started < INTERRUPTIBLE_S and self._changed_since(changes):
                 # A newer change (a badge revoked a moment ago) is in no roster built here: start again from a new
                 # snapshot rather than sign the rest of an older one first. Sites not reached stay due.
                 break
             digest = content_hash(body)
-            if digest == known_hash and current > 0:
+            if digest == known_hash and current > 0 and not old:
                 unchanged.append(site_id)
                 continue
             version = current + 1

@@ -12,7 +12,7 @@ from sync.hub import admin, reports
 from sync.hub.audit import SYSTEM
 from sync.hub.db import HubDatabase
 from sync.hub.models import AuditEntry, Credential
-from sync.hub.roster import REVOKED_GRACE, RosterKeeper, build_roster_body
+from sync.hub.roster import REISSUE_AFTER, REVOKED_GRACE, RosterKeeper, build_roster_body
 from sync.signing import generate_private_key, verify_roster
 from tests.support.hub import add_admin, add_manager, hub_app, sign_in
 
@@ -101,3 +101,14 @@ def test_a_row_no_roster_can_carry_is_left_out_and_the_rest_goes(hub_db: HubData
     assert "Laissé hors des listes des membres" in admin_page.get("/").get_data(as_text=True)
     assert "Laissé hors des listes des membres" not in manager_page.get("/").get_data(as_text=True)
     assert "laissé hors des listes des membres" in admin_page.get("/audit").get_data(as_text=True)
+
+
+def test_a_quiet_sites_roster_is_issued_again_before_doors_call_it_old(hub_db: HubDatabase) -> None:
+    admin.add_site(hub_db, "site-a", "A")
+    keeper = RosterKeeper(hub_db, generate_private_key(), lambda _topic, _payload: True)
+    start = utcnow()
+    assert keeper.refresh(start) == [("site-a", 1)]
+    # Nothing changed: an hour later nothing new; past REISSUE_AFTER, the same content under a new issue time.
+    assert keeper.refresh(start + dt.timedelta(hours=1), balances_due=True) == []
+    assert keeper.refresh(start + REISSUE_AFTER + dt.timedelta(minutes=1), balances_due=True) == [("site-a", 2)]
+    assert dt.timedelta(hours=24) > REISSUE_AFTER  # the doors' default alarm
