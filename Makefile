@@ -71,8 +71,10 @@ lint: venv
 types: venv
 	$(BIN)/mypy
 
+# Two workers: most of the suite's time is spent waiting on brokers, doors and browsers, not on the two cores
+# (pytest-xdist; each worker has its own broker, databases and Chromium).
 unit: venv node-modules
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 # Long soak and fault runs (broker killed repeatedly, large backlogs). CI runs them after `make test`.
 soak: venv
