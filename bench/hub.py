@@ -64,7 +64,7 @@ from access.daemon.timing import DoorTuning
 from access.db import Database, migrate
 from access.policy import Reason, decide
 from bench.nfc_raw import percentile
-from bench.support import HttpSession, fresh_database, server_ms, wait_until
+from bench.support import HttpSession, server_ms
 from common.words import CredentialKind, CredentialStatus, PlanKind
 from halfday.broker import Mosquitto
 from halfday.sample import site_config, write_config
@@ -96,6 +96,8 @@ from sync.mqtt import Message, MqttClient, MqttSettings
 from sync.payloads import validate_batch
 from sync.protocol import MAX_MESSAGE_BYTES, roster_topic, utc_iso
 from sync.signing import generate_private_key, load_private_key, public_key_b64, save_private_key
+from tests.support.pg import fresh_database
+from tests.support.wait import wait_until
 
 TARGET_PAGE_P95_MS = 200.0
 TARGET_REVOCATION_P99_S = 1.0

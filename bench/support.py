@@ -1,67 +1,14 @@
-"""What several benchmarks need and the tests' helpers also do, written once for bench/ (which does not import
-tests/): a throwaway PostgreSQL database, polling with a deadline, an HTTP client that keeps its session cookie.
-
-PostgreSQL is the one at HALFDAY_PG_HOST:HALFDAY_PG_PORT (127.0.0.1:5432, user postgres, trust auth), as for the
-tests; each run makes its own uniquely named database and drops it afterwards, so runs by other people on the same
-server never collide.
-"""
+"""An HTTP client that keeps its session cookie and reads the server's own time per page (Server-Timing), for the
+benchmarks that time pages. A throwaway PostgreSQL database and polling with a deadline come from tests/support,
+as for bench.sync."""
 
 from __future__ import annotations
 
 import http.client
-import os
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
-
-import psycopg
-
-PG_HOST = os.environ.get("HALFDAY_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("HALFDAY_PG_PORT", "5432"))
-PG_USER = os.environ.get("HALFDAY_PG_USER", "postgres")
-PG_ADMIN_DB = os.environ.get("HALFDAY_PG_DB", "test")
-CONNECT_TIMEOUT_S = 5
-
-
-def _admin_connect() -> psycopg.Connection[tuple[object, ...]]:
-    try:
-        return psycopg.connect(
-            host=PG_HOST,
-            port=PG_PORT,
-            user=PG_USER,
-            dbname=PG_ADMIN_DB,
-            autocommit=True,
-            connect_timeout=CONNECT_TIMEOUT_S,
-        )
-    except psycopg.OperationalError as exc:
-        raise SystemExit(f"PostgreSQL is required at {PG_HOST}:{PG_PORT} (user {PG_USER}): {exc}") from None
-
-
-@contextmanager
-def fresh_database(prefix: str = "halfday_bench") -> Iterator[str]:
-    """Create a uniquely named database, yield its SQLAlchemy URL, drop it (forcing out stray connections)."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with _admin_connect() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with _admin_connect() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, period: float = 0.01) -> bool:
-    """Poll `predicate` until it holds or `timeout` seconds pass; return whether it held."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(period)
-    return predicate()
 
 
 @dataclass
