@@ -74,19 +74,19 @@ def try_login(throttle: Throttle, stored_hash: str, candidate: str) -> LoginAtte
     if not check_password_hash(stored_hash, candidate):
         throttle.failure(who)
         return LoginAttempt(False)
-    start_session()
-    session[SESSION_KEY] = fingerprint(stored_hash)
-    session[SEEN_KEY] = time.time()
+    open_session(stored_hash)
     return LoginAttempt(True)
 
 
-def start_session() -> None:
-    """A new session at sign-in: nothing from before it carries over (session fixation), but the language the
-    visitor chose on the login page."""
+def open_session(stored_hash: str) -> None:
+    """A new session at sign-in, held by the password `stored_hash` checked: nothing from before it carries over
+    (session fixation), but the language the visitor chose on the login page."""
     language = session.get("lang")
     session.clear()
     if isinstance(language, str):
         session["lang"] = language
+    session[SESSION_KEY] = fingerprint(stored_hash)
+    session[SEEN_KEY] = time.time()
 
 
 def session_alive(stored_hash: str | None, idle_s: float) -> bool:

@@ -5,14 +5,12 @@ token is refused by the toolkit before it gets here."""
 
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from common.i18n import _
 from common.web.app import local_target
-from common.web.login import SEEN_KEY, SESSION_KEY, client_address, end_session, fingerprint, start_session
+from common.web.login import SESSION_KEY, client_address, end_session, fingerprint, open_session, session_alive
 from sync.hub import accounts
 from sync.hub.web.context import current_account, current_actor, current_hub
 
@@ -29,20 +27,12 @@ def require_login() -> BaseResponse | None:
     hub = current_hub()
     account_id = session.get(ACCOUNT_KEY)
     account = accounts.load(hub.db, account_id) if isinstance(account_id, str) else None
-    seen = session.get(SEEN_KEY, 0.0)
-    fresh = isinstance(seen, float) and time.time() - seen < hub.rules.idle_s
-    if (
-        account is not None
-        and account.active
-        and fresh
-        and session.get(SESSION_KEY) == fingerprint(account.password_hash)
-    ):
-        session[SEEN_KEY] = time.time()
+    # The toolkit's rule: alive while used, and while held by the account's current password. Only the sign-in is
+    # forgotten when it is not: the form token (and language) stay, so a login form already open still works.
+    if session_alive(account.password_hash if account is not None and account.active else None, hub.rules.idle_s):
         g.hub_account = account
         return None
-    # Only the sign-in is forgotten: the form token (and language) stay, so a login form already open still works.
-    for key in (SESSION_KEY, ACCOUNT_KEY, SEEN_KEY):
-        session.pop(key, None)
+    session.pop(ACCOUNT_KEY, None)
     return redirect(url_for("auth.login", next=request.full_path if request.args else request.path))
 
 
@@ -60,10 +50,8 @@ def login() -> tuple[str, int] | BaseResponse:
         hub.throttle.attempt(by_client)
         account = accounts.authenticate(hub.db, name, request.form.get("password", ""))
         if account is not None:
-            start_session()
-            session[SESSION_KEY] = fingerprint(account.password_hash)
+            open_session(account.password_hash)
             session[ACCOUNT_KEY] = account.id
-            session[SEEN_KEY] = time.time()
             return redirect(local_target(request.args.get("next"), url_for("network.doors")))
         hub.throttle.failure(by_account)
         hub.throttle.failure(by_client)

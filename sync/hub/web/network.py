@@ -12,6 +12,7 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from common.i18n import _
 from sync.hub import admin, reports
 from sync.hub.admin import HubError, SiteFields
+from sync.hub.broker_accounts import BrokerAccountsError, device_username, installer_lines, new_password
 from sync.hub.models import Site
 from sync.hub.web import forms
 from sync.hub.web.context import current_actor, current_hub, require_admin
@@ -74,8 +75,6 @@ def doors() -> str:
 
 @bp.post("/doors")
 def register_door() -> str | BaseResponse:
-    from sync.hub.broker_accounts import device_username, installer_lines, new_password
-
     hub = current_hub()
     site_id, device_id = forms.text("site_id", 63), forms.text("device_id", 63).lower()
     password = new_password()
@@ -92,21 +91,27 @@ def register_door() -> str | BaseResponse:
     except HubError as exc:
         forms.refused(exc)
         return redirect(url_for("network.doors"))
-    except Exception as exc:  # the broker said no (unreachable, refused): nothing was registered
+    except BrokerAccountsError as exc:  # the broker said no (unreachable, refused): nothing was registered
         flash(_("La porte n'a pas été enregistrée : %(why)s", why=str(exc)[:200]))
         return redirect(url_for("network.doors"))
+    flash(_("Porte enregistrée."))
+    return _installation(site_id, device_id, password if broker is not None else None)
+
+
+def _installation(site_id: str, device_id: str, password: str | None) -> str:
+    """The page with the lines that install a door's Pi with its new password, shown this once."""
+    installer = current_hub().installer
     lines = None
-    if broker is not None and hub.installer is not None:
+    if password is not None and installer is not None:
         lines = installer_lines(
             site=site_id,
             device=device_id,
             username=device_username(site_id, device_id),
             password=password,
-            hub_url=hub.installer.hub_url,
-            public_key_b64=hub.installer.public_key_b64,
-            ca_pem=hub.installer.ca_pem,
+            hub_url=installer.hub_url,
+            public_key_b64=installer.public_key_b64,
+            ca_pem=installer.ca_pem,
         )
-    flash(_("Porte enregistrée."))
     return render_template("hub/door_registered.html", site_id=site_id, device_id=device_id, lines=lines)
 
 
@@ -144,8 +149,6 @@ def unlock(site_id: str, device_id: str) -> BaseResponse:
 
 @bp.post("/doors/<site_id>/<device_id>/password")
 def new_door_password(site_id: str, device_id: str) -> str | BaseResponse:
-    from sync.hub.broker_accounts import device_username, installer_lines, new_password
-
     _door(site_id, device_id)
     hub = current_hub()
     broker = hub.broker
@@ -164,22 +167,11 @@ def new_door_password(site_id: str, device_id: str) -> str | BaseResponse:
     except HubError as exc:
         forms.refused(exc)
         return redirect(url_for("network.door", site_id=site_id, device_id=device_id))
-    except Exception as exc:
+    except BrokerAccountsError as exc:
         flash(_("Le mot de passe n'a pas été changé : %(why)s", why=str(exc)[:200]))
         return redirect(url_for("network.door", site_id=site_id, device_id=device_id))
-    lines = None
-    if hub.installer is not None:
-        lines = installer_lines(
-            site=site_id,
-            device=device_id,
-            username=device_username(site_id, device_id),
-            password=password,
-            hub_url=hub.installer.hub_url,
-            public_key_b64=hub.installer.public_key_b64,
-            ca_pem=hub.installer.ca_pem,
-        )
     flash(_("Nouveau mot de passe : l'ancien ne sert plus."))
-    return render_template("hub/door_registered.html", site_id=site_id, device_id=device_id, lines=lines)
+    return _installation(site_id, device_id, password)
 
 
 @bp.post("/doors/<site_id>/<device_id>/remove")
@@ -198,7 +190,7 @@ def remove_door(site_id: str, device_id: str) -> BaseResponse:
         flash(_("Porte retirée du service : son compte ne sert plus, son historique reste."))
     except HubError as exc:
         forms.refused(exc)
-    except Exception as exc:
+    except BrokerAccountsError as exc:
         flash(_("La porte n'a pas été retirée : %(why)s", why=str(exc)[:200]))
     return redirect(url_for("network.doors"))
 
