@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 import tomli_w
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from access.config import Config, load_config
 from access.db import Database, migrate
 from halfday import sample
+from tests.support.axe import SIZES
 from tests.support.broker import Mosquitto, running_broker
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.door import DoorRig
@@ -97,3 +98,14 @@ def browser() -> Iterator[Browser]:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def sized_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
+    """A page in its own browser context (own cookies) at the size the test is parametrized with (a name of
+    tests/support/axe.py SIZES, given with `indirect=True`)."""
+    width, height = SIZES[request.param]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,16 +32,6 @@ SCREEN_SIZES = ["touchscreen", "phone"]
 # The wall display hangs on a TV; a manager may open it on a laptop. Nobody reads it on the touchscreen or a phone,
 # and its layout is made for a wide screen, so it is audited at those two sizes only.
 WALL_SIZES = ["tv", "laptop"]
-
-
-@pytest.fixture
-def sized_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
-    """A page in its own browser context (own cookies) at the size the test is parametrized with."""
-    width, height = SIZES[request.param]
-    context = browser.new_context(viewport={"width": width, "height": height})
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
 
 
 def check(page: Page, name: str, lang: str | None = None) -> None:

@@ -318,16 +318,6 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     db.dispose()
 
 
-@pytest.fixture
-def sized_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
-    """A page in its own browser context (own cookies) at the size the test is parametrized with."""
-    width, height = SIZES[request.param]
-    context = browser.new_context(viewport={"width": width, "height": height})
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
-
-
 class Audit:
     """The pages seen in one browser context and what is wrong with them: every page is audited and saved before
     the test fails, so that one run tells all there is to fix."""
