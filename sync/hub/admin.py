@@ -297,14 +297,19 @@ def register_device(
             broker()
 
 
+def _door_in_service(session: Session, actor: Actor, site_id: str, device_id: str) -> Device:
+    _require_site(actor, site_id)
+    device = session.get(Device, (site_id, device_id))
+    if device is None or not device.active:
+        raise HubError("unknown_device", device_id)
+    return device
+
+
 def reset_device_password(
     db: HubDatabase, site_id: str, device_id: str, *, actor: Actor, broker: Callable[[], None]
 ) -> None:
     with db.write() as session:
-        _require_site(actor, site_id)
-        device = session.get(Device, (site_id, device_id))
-        if device is None or not device.active:
-            raise HubError("unknown_device", device_id)
+        _door_in_service(session, actor, site_id, device_id)
         record(session, actor, "door.password", f"door:{site_id}/{device_id}", site_id=site_id)
         broker()
 
@@ -314,10 +319,7 @@ def remove_device(
 ) -> None:
     """Take a door out of service: its broker account goes, its events and history stay."""
     with db.write() as session:
-        _require_site(actor, site_id)
-        device = session.get(Device, (site_id, device_id))
-        if device is None or not device.active:
-            raise HubError("unknown_device", device_id)
+        device = _door_in_service(session, actor, site_id, device_id)
         device.active = False
         record(
             session,
@@ -941,11 +943,8 @@ def request_enrolment(
     back with the tapped UID as an `enrol_badge` request. Returns the enrolment's id."""
     now = now or utcnow()
     with db.write() as session:
-        _require_site(actor, site_id)
+        _door_in_service(session, actor, site_id, device_id)
         member = _member_for(session, actor, member_id)
-        device = session.get(Device, (site_id, device_id))
-        if device is None or not device.active:
-            raise HubError("unknown_device", device_id)
         enrolment = Enrolment(
             member_id=member.id,
             site_id=site_id,
