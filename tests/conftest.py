@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from access.config import Config, load_config
 from access.db import Database, migrate
 from halfday import sample
+from sync.agent import AgentSettings, SyncAgent
 from tests.support.axe import SIZES
 from tests.support.broker import Mosquitto, running_broker
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
@@ -98,6 +99,24 @@ def browser() -> Iterator[Browser]:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def start_agent() -> Iterator[Callable[..., SyncAgent]]:
+    """Factory: `start_agent(settings, db=None, **options)` starts a sync agent and waits until it reaches the hub's
+    broker; every agent started is stopped after the test."""
+    agents: list[SyncAgent] = []
+
+    def start(settings: AgentSettings, db: Database | None = None, **options: Any) -> SyncAgent:
+        agent = SyncAgent(settings, db, **options)
+        agent.start()
+        agents.append(agent)
+        assert agent.hub.wait_connected(10), "the sync agent did not reach the hub's broker"
+        return agent
+
+    yield start
+    for agent in agents:
+        agent.stop()
 
 
 @pytest.fixture

@@ -95,22 +95,14 @@ def make_admin(networked: Config) -> Iterator[Callable[..., tuple[Flask, FlaskCl
 
 
 @pytest.fixture
-def make_agent(networked: Config) -> Iterator[Callable[[], SyncAgent]]:
-    agents: list[SyncAgent] = []
-
+def make_agent(networked: Config, start_agent: Callable[..., SyncAgent]) -> Callable[[], SyncAgent]:
     def make() -> SyncAgent:
         settings = dataclasses.replace(
             AgentSettings.from_config(networked), status_interval_s=5.0, request_retry_s=1.0, request_poll_s=0.2
         )
-        agent = SyncAgent(settings, kernel_synced=lambda: True)
-        agent.start()
-        assert agent.hub.wait_connected(10)
-        agents.append(agent)
-        return agent
+        return start_agent(settings, kernel_synced=lambda: True)
 
-    yield make
-    for agent in agents:
-        agent.stop()
+    return make
 
 
 @pytest.fixture

@@ -135,19 +135,17 @@ def agent_settings(
 
 
 @pytest.fixture
-def make_agent(broker: Mosquitto, door_db: Database, hub_settings: HubSettings, tmp_path: Path) -> Iterator[Any]:
-    agents: list[SyncAgent] = []
-
+def make_agent(
+    broker: Mosquitto,
+    door_db: Database,
+    hub_settings: HubSettings,
+    tmp_path: Path,
+    start_agent: Callable[..., SyncAgent],
+) -> Callable[..., SyncAgent]:
     def make(**extra: Any) -> SyncAgent:
-        agent = SyncAgent(agent_settings(broker, door_db, hub_settings, tmp_path, **extra), Database(door_db.url))
-        agent.start()
-        assert agent.hub.wait_connected(10)
-        agents.append(agent)
-        return agent
+        return start_agent(agent_settings(broker, door_db, hub_settings, tmp_path, **extra), Database(door_db.url))
 
-    yield make
-    for agent in agents:
-        agent.stop()
+    return make
 
 
 def test_a_backlog_drains_exactly_once_and_the_outbox_empties(

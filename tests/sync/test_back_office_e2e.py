@@ -115,6 +115,7 @@ def test_a_network_is_run_from_the_hubs_pages_down_to_the_door(
     broker: Mosquitto,
     new_site: Callable[..., Site],
     door_rig: Callable[..., DoorRig],
+    start_agent: Callable[..., SyncAgent],
     tmp_path: Path,
 ) -> None:
     site = new_site(bus_url=f"mqtt://127.0.0.1:{broker.port}", overrides={**ALL_DAY, **KIOSK_SITE})
@@ -156,127 +157,121 @@ def test_a_network_is_run_from_the_hubs_pages_down_to_the_door(
     )
     rig = door_rig(site, use_bus=True)
     rig.start()
-    agent = SyncAgent(AgentSettings.from_config(config), kernel_synced=lambda: True)
-    agent.start()
-    try:
-        assert agent.hub.wait_connected(15), "the door could not join the hub's broker with its new account"
-        assert wait_until(lambda: _online(pg_hub, site_id, device_id), 15), "the hub never heard the door's status"
-        page.goto(hub.url + "/")
-        expect(page.locator("table")).to_contain_text("En ligne")
+    # start_agent waits until the door joined the hub's broker with the account the page made.
+    start_agent(AgentSettings.from_config(config), kernel_synced=lambda: True)
+    assert wait_until(lambda: _online(pg_hub, site_id, device_id), 15), "the hub never heard the door's status"
+    page.goto(hub.url + "/")
+    expect(page.locator("table")).to_contain_text("En ligne")
 
-        # A carnet of two half-days valid at this site, a member of this site subscribed to it.
-        page.goto(hub.url + "/plans")
-        page.fill("input[name=name]", "Carnet 2")
-        page.select_option("select[name=kind]", "carnet")
-        page.fill("input[name=half_days]", "2")
-        page.fill("input[name=price]", "25,00")
-        page.check(f"input[name=sites][value={site_id}]")
-        page.click("text=Créer la formule")
-        flash(page, "Formule créée.")
-        page.goto(hub.url + "/members")
-        page.fill("input[name=first_name]", "Zoé")
-        page.fill("input[name=last_name]", "Martin")
-        page.select_option("select[name=home_site]", site_id)
-        page.click("main form.stack button")
-        flash(page, "Membre ajouté.")
-        member_url = page.url
-        member_id = member_url.rsplit("/", 1)[1]
-        page.select_option("select[name=plan_id] >> nth=-1", label="Carnet 2")
-        page.click("text=Ajouter la formule")
-        flash(page, "Formule ajoutée.")
+    # A carnet of two half-days valid at this site, a member of this site subscribed to it.
+    page.goto(hub.url + "/plans")
+    page.fill("input[name=name]", "Carnet 2")
+    page.select_option("select[name=kind]", "carnet")
+    page.fill("input[name=half_days]", "2")
+    page.fill("input[name=price]", "25,00")
+    page.check(f"input[name=sites][value={site_id}]")
+    page.click("text=Créer la formule")
+    flash(page, "Formule créée.")
+    page.goto(hub.url + "/members")
+    page.fill("input[name=first_name]", "Zoé")
+    page.fill("input[name=last_name]", "Martin")
+    page.select_option("select[name=home_site]", site_id)
+    page.click("main form.stack button")
+    flash(page, "Membre ajouté.")
+    member_url = page.url
+    member_id = member_url.rsplit("/", 1)[1]
+    page.select_option("select[name=plan_id] >> nth=-1", label="Carnet 2")
+    page.click("text=Ajouter la formule")
+    flash(page, "Formule ajoutée.")
 
-        # The badge enrolled by tapping at the door: the hub asks the door, the tap comes back as a request.
-        page.select_option("select[name=door]", f"{site_id}/{device_id}")
-        page.click("text=Attendre le badge à cette porte")
-        flash(page, "Demande envoyée à la porte")
-        assert wait_until(lambda: rig.daemon.enrol is not None, 15), "the door never went into enrol mode"
-        rig.tap(BADGE)
-        assert wait_until(lambda: _badge_status(pg_hub, BADGE) == "active", 15), "the hub never got the tapped badge"
-        assert wait_until(lambda: _door_badge(site, BADGE) == "active", 15), "the roster never brought the badge"
-        page.reload()
-        expect(page.locator("#badges + ul")).to_contain_text("…C3D4")
+    # The badge enrolled by tapping at the door: the hub asks the door, the tap comes back as a request.
+    page.select_option("select[name=door]", f"{site_id}/{device_id}")
+    page.click("text=Attendre le badge à cette porte")
+    flash(page, "Demande envoyée à la porte")
+    assert wait_until(lambda: rig.daemon.enrol is not None, 15), "the door never went into enrol mode"
+    rig.tap(BADGE)
+    assert wait_until(lambda: _badge_status(pg_hub, BADGE) == "active", 15), "the hub never got the tapped badge"
+    assert wait_until(lambda: _door_badge(site, BADGE) == "active", 15), "the roster never brought the badge"
+    page.reload()
+    expect(page.locator("#badges + ul")).to_contain_text("…C3D4")
 
-        # The member's tap opens the door.
-        entries = len(rig.events("entry"))
-        rig.tap(BADGE)
-        opened = rig.wait_events(entries + 1, "entry")[-1]
-        assert (opened.data["uid"], opened.data["granted"]) == (BADGE, True)
-        assert wait_until(lambda: True in rig.relay_states(), 3)
+    # The member's tap opens the door.
+    entries = len(rig.events("entry"))
+    rig.tap(BADGE)
+    opened = rig.wait_events(entries + 1, "entry")[-1]
+    assert (opened.data["uid"], opened.data["granted"]) == (BADGE, True)
+    assert wait_until(lambda: True in rig.relay_states(), 3)
 
-        # A renewal and a top-up reach the door.
-        page.click("text=Renouveler")
-        flash(page, "Abonnement renouvelé.")
-        assert wait_until(lambda: _door_subscriptions(site, member_id) == 2, 15), "the renewal never reached the door"
-        page.locator("form.row", has=page.locator("input[name=half_days]")).first.locator("input[name=half_days]").fill(
-            "5"
-        )
-        page.locator("text=Recharger").first.click()
-        flash(page, "Carnet rechargé")
-        # One half-day spent of the first carnet, none of the renewed one, topped up by five: 1 + 7 at the door.
-        assert wait_until(lambda: _door_balance_total(site, member_id) >= 8, 15), "the top-up never reached the door"
+    # A renewal and a top-up reach the door.
+    page.click("text=Renouveler")
+    flash(page, "Abonnement renouvelé.")
+    assert wait_until(lambda: _door_subscriptions(site, member_id) == 2, 15), "the renewal never reached the door"
+    page.locator("form.row", has=page.locator("input[name=half_days]")).first.locator("input[name=half_days]").fill("5")
+    page.locator("text=Recharger").first.click()
+    flash(page, "Carnet rechargé")
+    # One half-day spent of the first carnet, none of the renewed one, topped up by five: 1 + 7 at the door.
+    assert wait_until(lambda: _door_balance_total(site, member_id) >= 8, 15), "the top-up never reached the door"
 
-        # The door opened from the hub (a signed command through the hub's broker and the door's bus).
-        page.goto(f"{hub.url}/doors/{site_id}/{device_id}")
-        pulses = rig.relay_states().count(True)
-        page.click("text=Ouvrir la porte à distance")
-        flash(page, "Ouverture envoyée")
-        assert wait_until(lambda: rig.relay_states().count(True) > pulses, 15), "the door did not open from the hub"
-        page.goto(member_url)
+    # The door opened from the hub (a signed command through the hub's broker and the door's bus).
+    page.goto(f"{hub.url}/doors/{site_id}/{device_id}")
+    pulses = rig.relay_states().count(True)
+    page.click("text=Ouvrir la porte à distance")
+    flash(page, "Ouverture envoyée")
+    assert wait_until(lambda: rig.relay_states().count(True) > pulses, 15), "the door did not open from the hub"
+    page.goto(member_url)
 
-        # A revocation at the hub is refused at the door.
-        page.click("button.danger >> text=Révoquer")
-        flash(page, "Badge révoqué")
-        assert wait_until(lambda: _door_badge(site, BADGE) != "active", 15), "the revocation never reached the door"
-        entries = len(rig.events("entry"))
-        rig.tap(BADGE)
-        refused = rig.wait_events(entries + 1, "entry")[-1]
-        assert (refused.data["uid"], refused.data["granted"]) == (BADGE, False), refused.data
+    # A revocation at the hub is refused at the door.
+    page.click("button.danger >> text=Révoquer")
+    flash(page, "Badge révoqué")
+    assert wait_until(lambda: _door_badge(site, BADGE) != "active", 15), "the revocation never reached the door"
+    entries = len(rig.events("entry"))
+    rig.tap(BADGE)
+    refused = rig.wait_events(entries + 1, "entry")[-1]
+    assert (refused.data["uid"], refused.data["granted"]) == (BADGE, False), refused.data
 
-        # A manager of another site can neither see nor change that member.
-        page.goto(hub.url + "/sites")
-        page.fill("input[name=site_id]", "autre-site")
-        page.fill("input[name=name]", "La Fabrique")
-        page.click("text=Créer le site")
-        page.goto(hub.url + "/accounts")
-        page.fill("input[name=login]", "camille")
-        page.fill("input[name=password]", PASSWORD)
-        page.check("input[name=role][value=site_manager]")
-        page.check("input[name=sites][value=autre-site]")
-        page.click("main form.stack button")
-        flash(page, "Compte créé")
-        other = browser.new_context(viewport=LAPTOP).new_page()  # type: ignore[arg-type]
-        sign_in(other, hub, "camille")
-        other.goto(hub.url + "/members")
-        expect(other.locator("main")).not_to_contain_text("Zoé")
-        other.goto(member_url)
-        expect(other.locator("main")).to_contain_text("Cette page n'existe pas.")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', other.content())
-        assert token is not None
-        changed = other.request.post(member_url + "/active", form={"active": "0", "csrf_token": token.group(1)})
-        assert changed.status == 404
-        with pg_hub.read() as s:
-            assert s.get(Member, member_id).active  # type: ignore[union-attr]
+    # A manager of another site can neither see nor change that member.
+    page.goto(hub.url + "/sites")
+    page.fill("input[name=site_id]", "autre-site")
+    page.fill("input[name=name]", "La Fabrique")
+    page.click("text=Créer le site")
+    page.goto(hub.url + "/accounts")
+    page.fill("input[name=login]", "camille")
+    page.fill("input[name=password]", PASSWORD)
+    page.check("input[name=role][value=site_manager]")
+    page.check("input[name=sites][value=autre-site]")
+    page.click("main form.stack button")
+    flash(page, "Compte créé")
+    other = browser.new_context(viewport=LAPTOP).new_page()  # type: ignore[arg-type]
+    sign_in(other, hub, "camille")
+    other.goto(hub.url + "/members")
+    expect(other.locator("main")).not_to_contain_text("Zoé")
+    other.goto(member_url)
+    expect(other.locator("main")).to_contain_text("Cette page n'existe pas.")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', other.content())
+    assert token is not None
+    changed = other.request.post(member_url + "/active", form={"active": "0", "csrf_token": token.group(1)})
+    assert changed.status == 404
+    with pg_hub.read() as s:
+        assert s.get(Member, member_id).active  # type: ignore[union-attr]
 
-        # The audit log lists every step with its author.
-        page.goto(hub.url + "/audit")
-        log = page.locator("table").inner_text()
-        for step in (
-            "site créé",
-            "porte enregistrée",
-            "formule créée",
-            "membre ajouté",
-            "formule ajoutée",
-            "badge attendu à la porte",
-            "abonnement renouvelé",
-            "carnet rechargé",
-            "badge révoqué",
-            "ouverture à distance",
-            "compte créé",
-        ):
-            assert re.search(rf"compte admin\s+{step}", log), f"the audit log lacks « {step} » by the admin"
-        assert re.search(rf"appareil {site_id}/{device_id}\s+badge donné", log), "the door's enrolment is not logged"
-    finally:
-        agent.stop()
+    # The audit log lists every step with its author.
+    page.goto(hub.url + "/audit")
+    log = page.locator("table").inner_text()
+    for step in (
+        "site créé",
+        "porte enregistrée",
+        "formule créée",
+        "membre ajouté",
+        "formule ajoutée",
+        "badge attendu à la porte",
+        "abonnement renouvelé",
+        "carnet rechargé",
+        "badge révoqué",
+        "ouverture à distance",
+        "compte créé",
+    ):
+        assert re.search(rf"compte admin\s+{step}", log), f"the audit log lacks « {step} » by the admin"
+    assert re.search(rf"appareil {site_id}/{device_id}\s+badge donné", log), "the door's enrolment is not logged"
 
 
 def _online(db: HubDatabase, site_id: str, device_id: str) -> bool:

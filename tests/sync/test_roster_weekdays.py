@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -136,9 +136,10 @@ def test_the_hubs_roster_sends_each_plans_days(hub_db: HubDatabase) -> None:
 
 
 @pytest.fixture
-def agent_on(broker: Mosquitto, hub_settings: HubSettings, tmp_path: Path) -> Iterator[Callable[[Site], SyncAgent]]:
+def agent_on(
+    broker: Mosquitto, hub_settings: HubSettings, tmp_path: Path, start_agent: Callable[..., SyncAgent]
+) -> Callable[[Site], SyncAgent]:
     """Factory: the sync agent of `site`, on the test's broker, trusting the test hub's key; stopped after."""
-    agents: list[SyncAgent] = []
 
     def start(site: Site) -> SyncAgent:
         settings = AgentSettings(
@@ -149,15 +150,9 @@ def agent_on(broker: Mosquitto, hub_settings: HubSettings, tmp_path: Path) -> It
             public_key=public_key_b64(load_private_key(hub_settings.private_key_file)),
             state_path=str(tmp_path / "sync-state.sqlite"),
         )
-        agent = SyncAgent(settings, Database(site.config.database_url))
-        agent.start()
-        assert agent.hub.wait_connected(10)
-        agents.append(agent)
-        return agent
+        return start_agent(settings, Database(site.config.database_url))
 
-    yield start
-    for agent in agents:
-        agent.stop()
+    return start
 
 
 def member_on(hub_db: HubDatabase, name: str, plan_id: str, uid: str) -> None:
