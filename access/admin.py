@@ -7,7 +7,6 @@ anything; the caller owns the transaction.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
@@ -22,13 +21,12 @@ from access.models import (
     Subscription,
 )
 from access.store import bump_state_version, spent_since_balances
+from common import records
 from common.badges import ANY_READER, BadgeError, BadgeRule
 from common.config import parse_hhmm
 from common.db import utcnow
 from common.weekdays import WeekdaysError, parse_weekdays
 from common.words import CredentialKind, CredentialStatus, PlanKind
-
-EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class AdminError(ValueError):
@@ -44,21 +42,11 @@ def normalise_uid(raw: str, badges: BadgeRule = ANY_READER) -> str:
 
 
 def check_email(raw: str | None) -> str | None:
-    if raw is None or raw.strip() == "":
-        return None
-    email = raw.strip()
-    if not EMAIL_PATTERN.fullmatch(email):
-        raise AdminError(f"« {raw} » n'est pas une adresse e-mail valide")
-    return email
+    return records.check_email(raw, AdminError)
 
 
 def check_name(raw: str, what: str = "le prénom") -> str:
-    name = raw.strip()
-    if not name:
-        raise AdminError(f"{what} est obligatoire")
-    if len(name) > 80:
-        raise AdminError(f"{what} est trop long (80 caractères au plus)")
-    return name
+    return records.check_name(raw, what, AdminError)
 
 
 def parse_date(raw: str | None, what: str) -> dt.date | None:

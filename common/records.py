@@ -4,11 +4,36 @@ the copy its roster (or, standalone, its own manager) gives it. One definition, 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import Boolean, Integer, String, Time
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import new_id, utcnow
+
+NAME_MAX = 80
+EMAIL_MAX = 254
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def check_name(raw: str, what: str = "le prénom", error: type[ValueError] = ValueError) -> str:
+    """A member's name as typed (at the hub, at a site's admin or desk): trimmed, present, not over the column."""
+    name = raw.strip()
+    if not name:
+        raise error(f"{what} est obligatoire")
+    if len(name) > NAME_MAX:
+        raise error(f"{what} est trop long ({NAME_MAX} caractères au plus)")
+    return name
+
+
+def check_email(raw: str | None, error: type[ValueError] = ValueError) -> str | None:
+    """An e-mail as typed, or None when none was given: the same rule wherever a member is added."""
+    if raw is None or raw.strip() == "":
+        return None
+    email = raw.strip()
+    if len(email) > EMAIL_MAX or not EMAIL_PATTERN.fullmatch(email):
+        raise error(f"« {raw[:80]} » n'est pas une adresse e-mail valide")
+    return email
 
 
 class MemberColumns:

@@ -15,17 +15,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from access.admin import EMAIL_PATTERN
 from access.ledger import SlotRef, SlotRules, slot_at
 from access.models import Credential, Pass, Sale
 from access.store import Stamp, append_event, bump_state_version
 from common.badges import ANY_READER, BadgeError, BadgeRule
 from common.db import utcnow
+from common.records import EMAIL_MAX, EMAIL_PATTERN
 from common.words import SLOTS, CredentialKind, CredentialStatus, EventKind, PlanKind, Slot
 
 # Lengths the hub accepts for a sale's name and e-mail (sync/payloads.py).
 NAME_MAX = 160
-EMAIL_MAX = 254
 PASS_CODE_DIGITS = 6
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from common.badges import ANY_READER, BadgeError
 from common.db import utcnow
+from common.records import check_email, check_name
 from common.words import CredentialKind, CredentialStatus, PlanKind
 from sync.hub.audit import SYSTEM, Actor, changed, record
 from sync.hub.db import HubDatabase
@@ -548,13 +549,12 @@ class MemberFields:
     email: str | None = None
 
     def check(self) -> MemberFields:
-        first = self.first_name.strip()
-        last = self.last_name.strip()
-        email = (self.email or "").strip() or None
-        if not first or len(first) > 80 or len(last) > 80:
-            raise HubError("bad_member", "le prénom est obligatoire ; prénom et nom : 80 caractères au plus")
-        if email is not None and (len(email) > 254 or "@" not in email.strip("@") or any(c.isspace() for c in email)):
-            raise HubError("bad_member", "adresse électronique invalide")
+        try:
+            first = check_name(self.first_name, "le prénom")
+            last = self.last_name.strip() and check_name(self.last_name, "le nom")
+            email = check_email(self.email)
+        except ValueError as exc:
+            raise HubError("bad_member", str(exc)) from None
         return MemberFields(first, last, email)
 
 

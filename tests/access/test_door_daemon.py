@@ -37,13 +37,15 @@ def test_member_granted_pulses_the_relay_and_records(rig: DoorRig) -> None:
     assert entry_reasons(rig) == [(ALICE, True, "granted")]
     assert events[0].data["use"]["spent"] == 0  # unlimited: counted, not charged
     assert wait_until(lambda: rig.relay_states() == [False, True, False], timeout=3)
-    # The relay stayed energised for the configured pulse (0.6 s in this rig).
-    assert rig.relay.states[2].timestamp - rig.relay.states[1].timestamp == pytest.approx(0.6, abs=0.15)
+    # The relay stayed energised for the configured pulse (0.6 s in this rig); a loaded machine (the suite runs on
+    # two workers) may run the timer that ends it late, so the upper bound leaves room, not the lower one.
+    pulse = rig.relay.states[2].timestamp - rig.relay.states[1].timestamp
+    assert 0.45 <= pulse < 1.1, pulse
     green, red, buzzer = (rig.factory.pin(p) for p in (GREEN_PIN, RED_PIN, BUZZER_PIN))
     assert wait_until(lambda: [s.state for s in green.states] == [False, True, False], timeout=3)
     assert [s.state for s in red.states] == [False]
     assert [s.state for s in buzzer.states] == [False, True, False]
-    assert green.states[2].timestamp == pytest.approx(1.0, abs=0.2)  # the light shows the answer for 1 s
+    assert 0.8 <= green.states[2].timestamp < 1.6  # the light shows the answer for 1 s
 
 
 def test_refusals_keep_the_door_locked(rig: DoorRig) -> None:
