@@ -806,7 +806,8 @@ def test_a_roster_older_than_the_limit_raises_the_alarm_while_the_hub_is_reachab
 
     version = (outbox.roster_version(site.db) or 0) + 1
     issued = dt.datetime.now(dt.UTC)
-    hub.client.publish_confirmed(roster_topic(sample.SITE), site_roster(key, version, issued))
+    # Retained, as the hub publishes rosters: the agent may not have subscribed yet on a loaded machine.
+    hub.client.publish_confirmed(roster_topic(sample.SITE), site_roster(key, version, issued), retain=True)
     status = next_status(lambda s: s["roster_issued_at"] == utc_iso(issued))
     assert "roster" not in status["alarms"]  # fresh
     status = next_status(lambda s: "roster" in s["alarms"])
@@ -814,7 +815,8 @@ def test_a_roster_older_than_the_limit_raises_the_alarm_while_the_hub_is_reachab
     assert status["roster_failure"] is None  # old is not failed
     assert wait_until(lambda: "Liste des membres trop ancienne" in wall_panel(wall), 10)
     # A newer list from the hub ends it.
-    hub.client.publish_confirmed(roster_topic(sample.SITE), site_roster(key, version + 1, dt.datetime.now(dt.UTC)))
+    newer = site_roster(key, version + 1, dt.datetime.now(dt.UTC))
+    hub.client.publish_confirmed(roster_topic(sample.SITE), newer, retain=True)
     next_status(lambda s: "roster" not in s["alarms"])
     hub.client.stop()
 
