@@ -94,7 +94,7 @@ from sync.hub.worker import run_hub
 from sync.localbus import MAX_PACKET_BYTES as LOCAL_MAX_PACKET_BYTES
 from sync.mqtt import Message, MqttClient, MqttSettings
 from sync.payloads import validate_batch
-from sync.protocol import MAX_MESSAGE_BYTES, roster_topic, utc_iso
+from sync.protocol import MAX_MESSAGE_BYTES, delta_topic, roster_topic, utc_iso
 from sync.signing import generate_private_key, load_private_key, public_key_b64, save_private_key
 from tests.support.pg import fresh_database
 from tests.support.wait import wait_until
@@ -731,7 +731,7 @@ def build_rosters(db: HubDatabase, key_file: Path) -> dict[str, Any]:
     """What the keeper does on any change to the network: every site's roster built, signed and stored (published
     here to nowhere; the hub's worker publishes them again when it starts). Measured, as it is the first leg of a
     revocation."""
-    keeper = RosterKeeper(db, load_private_key(key_file), lambda _topic, _payload: True)
+    keeper = RosterKeeper(db, load_private_key(key_file), lambda _messages: True)
     started = time.monotonic()
     made = keeper.refresh()
     elapsed = time.monotonic() - started
@@ -739,14 +739,8 @@ def build_rosters(db: HubDatabase, key_file: Path) -> dict[str, Any]:
         versions = dict(session.execute(select(Site.id, Site.roster_version)).all())
         for sid, version in versions.items():
             session.execute(update(Device).where(Device.site_id == sid).values(roster_version=version))
-        sizes = [
-            len(p.encode("utf-8"))
-            for p in session.execute(
-                select(RosterVersion.payload).join(
-                    Site, (Site.id == RosterVersion.site_id) & (Site.roster_version == RosterVersion.version)
-                )
-            ).scalars()
-        ]
+        # Every part of each site's snapshot (what its doors download when they start).
+        sizes = list(session.execute(select(RosterVersion.size).where(RosterVersion.kind == "snapshot")).scalars())
     return {
         "rosters": len(made),
         "all_sites_s": round(elapsed, 2),
@@ -1008,7 +1002,7 @@ class Arrival:
 
 
 class RosterWatch:
-    """When each roster of a site reached the broker, and which badges it revokes: a subscriber beside the
+    """When each snapshot or delta of a site reached the broker, and which badges it revokes: a subscriber beside the
     appliance's, accepting any size (the appliance's own client announces the protocol's limit, and the broker
     drops what exceeds it)."""
 
@@ -1023,11 +1017,16 @@ class RosterWatch:
             on_message=self._on_message,
         )
         self.client.subscribe(roster_topic(site))
+        self.client.subscribe(delta_topic(site))
         self.client.start()
 
     def _on_message(self, message: Message) -> None:
         arrived = time.monotonic()
+        if not message.payload:
+            return
         roster = json.loads(message.payload)
+        if "part" in roster:
+            return  # a large snapshot's part: not the way a revocation travels
         revoked = frozenset(c["id"] for c in roster["credentials"] if c["status"] == CredentialStatus.REVOKED)
         with self._lock:
             self.arrivals.append(Arrival(arrived, int(roster["version"]), len(message.payload), revoked))

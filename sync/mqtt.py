@@ -12,7 +12,8 @@ import dataclasses
 import logging
 import ssl
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,11 +227,38 @@ class MqttClient:
         `windowed=False` skips the wait: for small replies sent from a thread that paho's network thread may be
         waiting on, where waiting for a PUBACK would deadlock.
         """
+        return self._send(topic, payload, qos, retain, timeout, windowed) is not None
+
+    def publish_all(
+        self, messages: Sequence[tuple[str, bytes]], *, retain: bool = False, timeout: float = 10.0
+    ) -> bool:
+        """Publish at QoS 1 and wait until the broker acknowledged every one; False if not connected, or not all
+        confirmed within `timeout`. The window bounds how many are in flight (a thousand sites' deltas at once).
+        Not from paho's network thread (it is the one that processes the PUBACKs)."""
+        deadline = time.monotonic() + timeout
+        infos = []
+        for topic, payload in messages:
+            if not self.connected:
+                return False
+            info = self._send(topic, payload, 1, retain, max(0.0, deadline - time.monotonic()), True)
+            if info is None:
+                return False
+            infos.append(info)
+        try:
+            for info in infos:
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+        except (ValueError, RuntimeError):
+            return False
+        return all(info.is_published() for info in infos)
+
+    def _send(
+        self, topic: str, payload: bytes, qos: int, retain: bool, timeout: float | None, windowed: bool
+    ) -> paho.MQTTMessageInfo | None:
         w = self._window
         if windowed and qos > 0:
             with w.cond:
                 if not w.cond.wait_for(lambda: len(w.pending) + w.reserved < w.limit, timeout):
-                    return False
+                    return None
                 w.reserved += 1
         try:
             info = self._client.publish(topic, payload, qos, retain)
@@ -242,7 +270,7 @@ class MqttClient:
             raise RuntimeError(f"paho a refusé de publier sur {topic} : {paho.error_string(info.rc)}")
         if qos > 0:
             self._track(info.mid, windowed=windowed)
-        return True
+        return info
 
     def _track(self, mid: int, *, windowed: bool) -> None:
         w = self._window

@@ -23,10 +23,13 @@ from sync.protocol import (
     KIND_RE,
     MAX_AMOUNT_CENTS,
     MAX_BATCH_EVENTS,
+    MAX_MESSAGE_BYTES,
     MAX_SEQ,
+    MAX_SNAPSHOT_PARTS,
     READER_STATES,
     REQUEST_KINDS,
     ROSTER_FAILURE_LEN,
+    SHA256_RE,
     STATUS_ALARMS,
     TIMESTAMP_RE,
     TOP_UP_HALF_DAYS,
@@ -232,7 +235,7 @@ def validate_ack(payload: bytes | str) -> int:
 
 STATES = ("online", "offline")
 # The roster's fields of an online status, absent from an older appliance's.
-STATUS_ROSTER_FIELDS = ("roster_issued_at", "roster_failed_at", "roster_failure")
+STATUS_ROSTER_FIELDS = ("roster_issued_at", "roster_failed_at", "roster_failure", "roster_behind")
 
 
 @dataclass(frozen=True)
@@ -262,12 +265,14 @@ class RosterHealth:
     issued_at: dt.datetime | None = None  # the held roster's issued_at
     failed_at: dt.datetime | None = None  # the last roster that failed, since the last one that applied
     failure: str | None = None  # why, in French, at most ROSTER_FAILURE_LEN characters
+    behind: bool = False  # a newer version was heard of that deltas cannot reach: the hub should send a snapshot
 
     def fields(self) -> Json:
         return {
             "roster_issued_at": utc_iso(self.issued_at) if self.issued_at else None,
             "roster_failed_at": utc_iso(self.failed_at) if self.failed_at else None,
             "roster_failure": self.failure[:ROSTER_FAILURE_LEN] if self.failure is not None else None,
+            "roster_behind": self.behind,
         }
 
 
@@ -318,6 +323,8 @@ def validate_status(payload: bytes | str, site: str | None = None, device: str |
         f.text("roster_failure", max_len=ROSTER_FAILURE_LEN, nullable=True)
     if obj.get("clock_ok") is not None:
         f.boolean("clock_ok")
+    if obj.get("roster_behind") is not None:
+        f.boolean("roster_behind")
     if "door" in obj:
         f.choice("door", DOOR_POSITIONS, nullable=True)
     if "reader" in obj:
@@ -439,25 +446,62 @@ def roster_subscription(item: Any, where: str) -> None:
     s.integer("balance", low=-1_000_000, high=1_000_000, nullable=True)
 
 
-def validate_roster_body(obj: Json) -> Json:
-    """Check everything in a roster but its signature (sync.signing.verify_roster does both)."""
-    f = Fields(obj, "roster")
+def _roster_rows(f: Fields, what: str) -> None:
+    """What snapshots and deltas share: site, version, issue time, `seen` and the rows."""
     f.ident("site")
     f.integer("version", low=1)
     f.timestamp("issued_at")
-    seen = Fields(f.obj_("seen"), "roster.seen")
+    seen = Fields(f.obj_("seen"), f"{what}.seen")
     for device in seen.obj:
         if not ID_RE.fullmatch(device):
-            raise ProtocolError(f"roster.seen a une clé qui n'est pas un identifiant d'appareil : {device[:70]!r}")
+            raise ProtocolError(f"{what}.seen a une clé qui n'est pas un identifiant d'appareil : {device[:70]!r}")
         seen.integer(device)
-    for index, item in enumerate(f.array("members")):
-        roster_member(item, f"roster.members[{index}]")
-    for index, item in enumerate(f.array("credentials")):
-        roster_credential(item, f"roster.credentials[{index}]")
-    for index, item in enumerate(f.array("plans")):
-        roster_plan(item, f"roster.plans[{index}]")
-    for index, item in enumerate(f.array("subscriptions")):
-        roster_subscription(item, f"roster.subscriptions[{index}]")
+    for key, check in (
+        ("members", roster_member),
+        ("credentials", roster_credential),
+        ("plans", roster_plan),
+        ("subscriptions", roster_subscription),
+    ):
+        for index, item in enumerate(f.array(key, max_len=1_000_000)):
+            check(item, f"{what}.{key}[{index}]")
+
+
+def validate_roster_body(obj: Json) -> Json:
+    """Check everything in a snapshot but its signature (sync.signing.verify_roster does both)."""
+    _roster_rows(Fields(obj, "roster"), "roster")
+    return obj
+
+
+def validate_delta_body(obj: Json) -> Json:
+    """Check everything in a delta but its signature (sync.signing.verify_delta does both): a snapshot's fields and
+    rows, `base` just below `version`, the ids removed, and every credential and subscription belonging to a member
+    the delta sends whole."""
+    f = Fields(obj, "delta")
+    _roster_rows(f, "delta")
+    if f.integer("base") != obj["version"] - 1:
+        raise ProtocolError("delta.base doit valoir version - 1")
+    for key in ("removed_members", "removed_plans"):
+        for index, item in enumerate(f.array(key, max_len=1_000_000)):
+            if not isinstance(item, str) or not HEX_ID_RE.fullmatch(item):
+                raise ProtocolError(f"delta.{key}[{index}] n'est pas un identifiant")
+    sent = {m["id"] for m in obj["members"]}
+    if sent & set(obj["removed_members"]):
+        raise ProtocolError("delta : un membre est à la fois envoyé et retiré")
+    if any(row["member_id"] not in sent for row in (*obj["credentials"], *obj["subscriptions"])):
+        raise ProtocolError("delta : un badge ou un abonnement appartient à un membre que le delta n'envoie pas")
+    return obj
+
+
+def validate_snapshot_part(obj: Json) -> Json:
+    """One part of a large snapshot (not signed by itself: the snapshot put together is)."""
+    f = Fields(obj, "part")
+    f.ident("site")
+    f.integer("version", low=1)
+    parts = f.integer("parts", low=1, high=MAX_SNAPSHOT_PARTS)
+    f.integer("part", high=parts - 1)
+    f.choice("encoding", ("zlib",))
+    f.text("digest", max_len=64, pattern=SHA256_RE)
+    f.text("data", max_len=MAX_MESSAGE_BYTES)
     return obj
 
 

@@ -18,9 +18,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from sync.payloads import validate_command_body, validate_roster_body
+from sync.payloads import validate_command_body, validate_delta_body, validate_roster_body
 from sync.protocol import (
     MAX_COMMAND_TTL_S,
+    MAX_MESSAGE_BYTES,
     VERSION,
     Json,
     ProtocolError,
@@ -151,28 +152,54 @@ def sign_roster(body: Mapping[str, Any], key: Ed25519PrivateKey) -> Json:
     return sign(body, key)
 
 
+def signature(canonical: bytes, key: Ed25519PrivateKey) -> str:
+    """The `sig` of a body whose canonical JSON the caller made itself (the hub's keeper, from encoded rows)."""
+    return base64.b64encode(key.sign(canonical)).decode("ascii")
+
+
+def _verified(
+    payload: bytes | str | Json,
+    public_key: Ed25519PublicKey | str,
+    site: str | None,
+    validate: Any,
+    what: str,
+    limit: int,
+) -> Json:
+    obj = payload if isinstance(payload, dict) else parse_json(payload, limit=limit)
+    if obj.get("v") != VERSION:
+        raise ProtocolError(f"{what}.v doit valoir {VERSION}")
+    verify(obj, load_public_key(public_key) if isinstance(public_key, str) else public_key)
+    validate(obj)
+    if site is not None and obj["site"] != site:
+        raise ProtocolError(f"le registre est pour le site {obj['site']}, pas pour {site}")
+    return obj
+
+
 def verify_roster(
     payload: bytes | str | Json,
     public_key: Ed25519PublicKey | str,
     current_version: int | None,
     site: str | None = None,
+    *,
+    limit: int = MAX_MESSAGE_BYTES,
 ) -> Json:
-    """Accept a roster only if signed by the hub, well formed, for `site`, and newer than `current_version`.
+    """Accept a snapshot only if signed by the hub, well formed, for `site`, and newer than `current_version`.
 
-    ProtocolError otherwise; StaleRoster (a ProtocolError) when all is well but the version is not newer.
+    ProtocolError otherwise; StaleRoster (a ProtocolError) when all is well but the version is not newer. `limit`:
+    the largest payload accepted (a snapshot put together from its parts may pass one message's size).
     """
-    obj = payload if isinstance(payload, dict) else parse_json(payload)
-    if obj.get("v") != VERSION:
-        raise ProtocolError(f"roster.v doit valoir {VERSION}")
-    verify(obj, load_public_key(public_key) if isinstance(public_key, str) else public_key)
-    validate_roster_body(obj)
-    if site is not None and obj["site"] != site:
-        raise ProtocolError(f"le registre est pour le site {obj['site']}, pas pour {site}")
+    obj = _verified(payload, public_key, site, validate_roster_body, "roster", limit)
     if current_version is not None and obj["version"] <= current_version:
         raise StaleRoster(
             f"la version {obj['version']} du registre n'est pas plus récente que la version {current_version}"
         )
     return obj
+
+
+def verify_delta(payload: bytes | str | Json, public_key: Ed25519PublicKey | str, site: str | None = None) -> Json:
+    """Accept a delta only if signed by the hub, well formed and for `site`; whether it applies to the version held
+    is the caller's question (PROTOCOL.md, "Delta"). ProtocolError otherwise."""
+    return _verified(payload, public_key, site, validate_delta_body, "delta", MAX_MESSAGE_BYTES)
 
 
 # ---------------------------------------------------------------------------------------------- commands

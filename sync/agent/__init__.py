@@ -29,7 +29,7 @@ from access.store import TIME_FLOOR, get_meta
 from common.daemons import daemon_parser, start_logging
 from sync.agent import outbox, requests
 from sync.agent.health import HealthWatch
-from sync.agent.roster import NOT_APPLIED, RosterWatch, refusal_reason
+from sync.agent.roster import MALFORMED, NOT_APPLIED, OTHER_SITE, RosterWatch, refusal_reason
 from sync.agent.state import SyncState
 from sync.agent.window import ACK_TIMEOUT_S, BATCH_EVENTS, FAST_RESEND_S, WINDOW_EVENTS, SendWindow
 from sync.localbus import (
@@ -48,20 +48,33 @@ from sync.localbus import (
 )
 from sync.localbus import MAX_PACKET_BYTES as LOCAL_MAX_PACKET_BYTES
 from sync.mqtt import Message, MqttClient, MqttSettings, Will
-from sync.payloads import DoorHealth, RosterHealth, make_status, validate_ack, validate_reply
+from sync.payloads import (
+    DoorHealth,
+    RosterHealth,
+    make_status,
+    validate_ack,
+    validate_delta_body,
+    validate_reply,
+    validate_snapshot_part,
+)
 from sync.protocol import (
+    MAX_MESSAGE_BYTES,
+    MAX_ROSTER_BYTES,
     ProtocolError,
     ack_topic,
     command_topic,
+    delta_topic,
     device_client_id,
     events_topic,
+    parse_json,
     parse_utc,
     replies_topic,
     requests_topic,
     roster_topic,
     status_topic,
 )
-from sync.signing import StaleRoster, check_command, load_public_key, verify_roster
+from sync.signing import StaleRoster, check_command, load_public_key, verify_delta, verify_roster
+from sync.snapshots import SnapshotParts
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +173,11 @@ class SyncAgent:
         self.watch = HealthWatch(
             kernel_synced, dt.datetime.fromisoformat(floor) if floor else None, settings.trust_clock
         )
-        self.roster = RosterWatch(outbox.roster_issued_at(self.db), dt.timedelta(seconds=settings.roster_max_age_s))
+        self.roster = RosterWatch(
+            outbox.roster_issued_at(self.db),
+            dt.timedelta(seconds=settings.roster_max_age_s),
+            outbox.roster_version(self.db),
+        )
         self._published: tuple[DoorHealth, RosterHealth] | None = None  # the health in the last status sent
         self._status_lock = threading.Lock()
         self._enrols: dict[str, PendingEnrol] = {}  # by request id
@@ -193,7 +210,11 @@ class SyncAgent:
         )
         for topic in (ack_topic, command_topic, replies_topic):
             self.hub.subscribe(topic(self.site, self.device))
+        # Snapshots (part 0, or whole), their other parts, and deltas (sync/PROTOCOL.md, "Rosters").
         self.hub.subscribe(roster_topic(self.site))
+        self.hub.subscribe(f"{roster_topic(self.site)}/+")
+        self.hub.subscribe(delta_topic(self.site))
+        self.parts = SnapshotParts()
         self.bus: MqttClient | None = None
         if settings.bus is not None:
             self.bus = MqttClient(
@@ -382,8 +403,10 @@ class SyncAgent:
 
     def handle(self, message: Message) -> None:
         """Roster, command, reply from the hub; a change request, the door's state or an enrolled badge from the bus."""
-        if message.topic == roster_topic(self.site):
-            self._apply_roster(message.payload)
+        if message.topic == roster_topic(self.site) or message.topic.startswith(f"{roster_topic(self.site)}/"):
+            self._snapshot_message(message.payload)
+        elif message.topic == delta_topic(self.site):
+            self._apply_delta(message.payload)
         elif message.topic == command_topic(self.site, self.device):
             command = check_command(
                 message.payload, self.public_key, self.site, self.device, dt.datetime.now(dt.UTC), self.state
@@ -408,25 +431,90 @@ class SyncAgent:
         except BusError as exc:
             raise ProtocolError(str(exc)) from None
 
-    def _apply_roster(self, payload: bytes) -> None:
-        """Apply a roster, or record why it failed for the status (sent within `status_min_gap_s`); the error goes
+    def _snapshot_message(self, payload: bytes) -> None:
+        """A whole snapshot, or one part of a large one (applied once every part is here); an empty message clears
+        a retained part the hub no longer uses."""
+        if not payload:
+            return
+        try:
+            obj = parse_json(payload)
+        except ProtocolError as exc:
+            self.roster.failed(f"{MALFORMED} ({exc})", dt.datetime.now(dt.UTC))
+            raise
+        if "part" not in obj:
+            self._apply_roster(payload)
+            return
+        try:
+            part = validate_snapshot_part(obj)
+            if part["site"] != self.site:
+                raise ProtocolError(f"le registre est pour le site {part['site']}, pas pour {self.site}")
+        except ProtocolError as exc:
+            reason = OTHER_SITE if obj.get("site") != self.site else MALFORMED
+            self.roster.failed(f"{reason} ({exc})", dt.datetime.now(dt.UTC))
+            raise
+        current = outbox.roster_version(self.db)
+        if current is not None and part["version"] <= current:
+            return
+        try:
+            whole = self.parts.add(part)
+        except ProtocolError as exc:
+            self.roster.failed(f"{MALFORMED} ({exc})", dt.datetime.now(dt.UTC))
+            raise
+        if whole is not None:
+            self._apply_roster(whole, limit=MAX_ROSTER_BYTES)
+
+    def _apply_roster(self, payload: bytes, *, limit: int = MAX_MESSAGE_BYTES) -> None:
+        """Apply a snapshot, or record why it failed for the status (sent within `status_min_gap_s`); the error goes
         on to the control loop, which logs it."""
         current = outbox.roster_version(self.db)
         try:
-            roster = verify_roster(payload, self.public_key, current, site=self.site)
+            roster = verify_roster(payload, self.public_key, current, site=self.site, limit=limit)
         except StaleRoster as exc:
             # The retained copy again, after a reconnect, or a replay: the door's list is still the newest one.
             log.debug("registre ignoré : %s", exc)
             return
         except ProtocolError:
-            self.roster.failed(refusal_reason(payload, self.public_key, self.site), dt.datetime.now(dt.UTC))
+            self.roster.failed(
+                refusal_reason(payload, self.public_key, self.site, limit=limit), dt.datetime.now(dt.UTC)
+            )
             raise
+        self._applying(lambda: outbox.apply_roster(self.db, roster, self.device), roster)
+
+    def _apply_delta(self, payload: bytes) -> None:
+        """Apply a delta to the version it names (sync/PROTOCOL.md, "Delta"): an older one is ignored, one past a
+        gap leaves the door behind (the status asks for a snapshot), a refused one is reported like a roster."""
         try:
-            outbox.apply_roster(self.db, roster, self.device)
+            delta = verify_delta(payload, self.public_key, site=self.site)
+        except ProtocolError:
+            reason = refusal_reason(payload, self.public_key, self.site, validate=validate_delta_body)
+            self.roster.failed(reason, dt.datetime.now(dt.UTC))
+            raise
+        current = outbox.roster_version(self.db)
+        if current is not None and delta["version"] <= current:
+            log.debug("delta %s ignoré : la porte tient la version %s", delta["version"], current)
+            return
+        if current is None or delta["base"] != current:
+            log.warning("delta %s manqué (la porte tient %s) : liste complète demandée", delta["base"], current)
+            self.roster.heard(delta["version"])
+            self._wake.set()
+            return
+        try:
+            self._applying(lambda: outbox.apply_delta(self.db, delta, self.device), delta)
+        except outbox.DeltaOutOfTurn:
+            self.roster.heard(delta["version"])
+            raise
+
+    def _applying(self, write: Callable[[], None], roster: dict[str, Any]) -> None:
+        """Write a verified roster (snapshot or delta), then record it and tell the door."""
+        try:
+            write()
+        except outbox.DeltaOutOfTurn:
+            raise
         except Exception:
             self.roster.failed(NOT_APPLIED, dt.datetime.now(dt.UTC))
             raise
-        self.roster.applied(parse_utc(roster["issued_at"]))
+        self.parts.forget(roster["version"])
+        self.roster.applied(parse_utc(roster["issued_at"]), roster["version"])
         with self.stats.lock:
             self.stats.rosters_applied += 1
         if self.bus is not None:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from access.db import Database
 from access.models import Balance, Credential, Event, Member, Outbox, Plan, Subscription
 from access.store import bump_state_version, get_meta, set_meta
+from common.words import CredentialStatus
 from sync.protocol import VERSION, Json, parse_utc
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ def _date(text: str | None) -> dt.date | None:
 
 
 def apply_roster(db: Database, roster: Json, device: str) -> None:
-    """Replace the network's data with a verified roster, in one transaction, and tell the door to reload.
+    """Replace the network's data with a verified snapshot, in one transaction, and tell the door to reload.
 
     A carnet's balance is stored with `as_of_seq = seen[device]`: the door subtracts its own spent uses after
     that seq, so a roster never gives back a half-day already spent here (access.store.spent_since_balances).
@@ -138,17 +139,45 @@ def apply_roster(db: Database, roster: Json, device: str) -> None:
     seen = int(roster["seen"].get(device, 0))
     with db.write() as session:
         _replace(session, roster, seen)
-        set_meta(session, ROSTER_VERSION, str(roster["version"]))
-        set_meta(session, ROSTER_ISSUED_AT, roster["issued_at"])
-        bump_state_version(session)
+        _held(session, roster)
     log.info("registre v%s appliqué (%d membres)", roster["version"], len(roster["members"]))
 
 
-def _replace(session: Session, roster: Json, seen: int) -> None:
-    """Make the ledger's members, plans, subscriptions, badges and balances what the roster says, writing only what
-    differs: a roster of a thousand members that revokes one badge updates one row, so it reaches the door's next
-    decision in milliseconds rather than seconds."""
-    members = {
+class DeltaOutOfTurn(Exception):
+    """The ledger's roster moved between the agent's check and the delta's transaction: nothing was written."""
+
+
+def apply_delta(db: Database, delta: Json, device: str) -> None:
+    """Apply a verified delta whose `base` is the version held, in one transaction (sync/PROTOCOL.md, "Delta"):
+    each member it lists is made exactly what it says (row, badges, subscriptions, balances), those it removes
+    leave with theirs, plans are added, replaced or removed."""
+    seen = int(delta["seen"].get(device, 0))
+    with db.write() as session:
+        held = get_meta(session, ROSTER_VERSION)
+        if held is None or int(held) != delta["base"]:
+            raise DeltaOutOfTurn(f"delta {delta['version']} pour la version {delta['base']}, la porte tient {held}")
+        _patch(session, delta, seen)
+        _held(session, delta)
+    log.info(
+        "registre v%s appliqué (delta : %d membre(s), %d retiré(s))",
+        delta["version"],
+        len(delta["members"]),
+        len(delta["removed_members"]),
+    )
+
+
+def _held(session: Session, roster: Json) -> None:
+    set_meta(session, ROSTER_VERSION, str(roster["version"]))
+    set_meta(session, ROSTER_ISSUED_AT, roster["issued_at"])
+    bump_state_version(session)
+
+
+# The ledger's rows from a roster's (snapshot or delta): one form for both, so that a delta writes what a snapshot
+# would.
+
+
+def _member_rows(roster: Json) -> dict[str, dict[str, Any]]:
+    return {
         m["id"]: {
             "id": m["id"],
             "first_name": m["first_name"],
@@ -158,7 +187,10 @@ def _replace(session: Session, roster: Json, seen: int) -> None:
         }
         for m in roster["members"]
     }
-    plans = {
+
+
+def _plan_rows(roster: Json) -> dict[str, dict[str, Any]]:
+    return {
         p["id"]: {
             "id": p["id"],
             "name": p["name"],
@@ -173,7 +205,10 @@ def _replace(session: Session, roster: Json, seen: int) -> None:
         }
         for p in roster["plans"]
     }
-    subscriptions = {
+
+
+def _subscription_rows(roster: Json) -> dict[str, dict[str, Any]]:
+    return {
         s["id"]: {
             "id": s["id"],
             "member_id": s["member_id"],
@@ -183,28 +218,53 @@ def _replace(session: Session, roster: Json, seen: int) -> None:
         }
         for s in roster["subscriptions"]
     }
-    balances = {
+
+
+def _balance_rows(roster: Json, seen: int) -> dict[str, dict[str, Any]]:
+    return {
         s["id"]: {"subscription_id": s["id"], "amount": s["balance"], "as_of_seq": seen}
         for s in roster["subscriptions"]
         if s["balance"] is not None
     }
-    badges = {
-        c["value"]: {
+
+
+def _badge_rows(roster: Json) -> dict[str, dict[str, Any]]:
+    """The badges by UID. Two rows of one UID (a badge revoked for one member, given again to another): the one in
+    force wins, whatever the order."""
+    badges: dict[str, dict[str, Any]] = {}
+    for c in roster["credentials"]:
+        if c["value"] in badges and badges[c["value"]]["status"] == CredentialStatus.ACTIVE:
+            continue
+        badges[c["value"]] = {
             "id": c["id"],
             "member_id": c["member_id"],
             "kind": c["kind"],
             "value": c["value"],
             "status": c["status"],
         }
-        for c in roster["credentials"]
-    }
-    # A card a walk-in linked yields to a member's badge with the same UID: the member's badge wins, the pass keeps
-    # its code. Otherwise the UID's unique key would refuse this roster, and every one after it, revocations included.
+    return badges
+
+
+def _yield_pass_cards(session: Session, uids: list[str]) -> None:
+    """A card a walk-in linked yields to a member's badge with the same UID: the member's badge wins, the pass keeps
+    its code. Otherwise the UID's unique key would refuse this roster, and every one after it, revocations included."""
     lent = session.execute(
-        delete(Credential).where(Credential.pass_id.is_not(None), Credential.value.in_(list(badges)))
+        delete(Credential).where(Credential.pass_id.is_not(None), Credential.value.in_(uids))
     ).rowcount  # type: ignore[attr-defined]
     if lent:
         log.warning("%d carte(s) de pass cèdent leur identifiant au badge d'un membre", lent)
+
+
+def _replace(session: Session, roster: Json, seen: int) -> None:
+    """Make the ledger's members, plans, subscriptions, badges and balances what the roster says, writing only what
+    differs: a roster of a thousand members that revokes one badge updates one row, so it reaches the door's next
+    decision in milliseconds rather than seconds."""
+    members = _member_rows(roster)
+    plans = _plan_rows(roster)
+    subscriptions = _subscription_rows(roster)
+    balances = _balance_rows(roster, seen)
+    badges = _badge_rows(roster)
+    _yield_pass_cards(session, list(badges))
     # What the hub no longer lists goes, children first; walk-ins' pass credentials are the kiosk's and stay.
     session.execute(delete(Balance).where(Balance.subscription_id.not_in(list(balances))))
     session.execute(delete(Subscription).where(Subscription.id.not_in(list(subscriptions))))
@@ -228,6 +288,56 @@ def _replace(session: Session, roster: Json, seen: int) -> None:
     _write_differences(session, Subscription, subscriptions)
     kept = {held[v][0] for v in held if v in badges and held[v][0] == badges[v]["id"]}
     _write_differences(session, Credential, {c["id"]: c for c in badges.values()}, keep_only=kept)
+    _write_differences(session, Balance, balances)
+
+
+def _patch(session: Session, delta: Json, seen: int) -> None:
+    """Write a delta: the members it lists made whole, those it removes gone, plans added, replaced or removed."""
+    members = _member_rows(delta)
+    subscriptions = _subscription_rows(delta)
+    balances = _balance_rows(delta, seen)
+    badges = _badge_rows(delta)
+    touched = list(members) + list(delta["removed_members"])
+    gone_plans = list(delta["removed_plans"])
+    _write_differences(session, Plan, _plan_rows(delta))
+    # The touched members' subscriptions, badges and balances the delta does not list go, children first; so do
+    # those of the plans removed.
+    old_subscriptions = select(Subscription.id).where(
+        ((Subscription.member_id.in_(touched)) & Subscription.id.not_in(list(subscriptions)))
+        | Subscription.plan_id.in_(gone_plans)
+    )
+    session.execute(
+        delete(Balance).where(
+            Balance.subscription_id.in_(old_subscriptions)
+            | Balance.subscription_id.in_(list(subscriptions)) & Balance.subscription_id.not_in(list(balances))
+        )
+    )
+    session.execute(delete(Subscription).where(Subscription.id.in_(old_subscriptions)))
+    _yield_pass_cards(session, list(badges))
+    # A UID held by another row (a badge given again to someone else): the badge in force wins.
+    others = session.execute(
+        select(Credential.id, Credential.value, Credential.status).where(
+            Credential.value.in_(list(badges)), Credential.member_id.not_in(touched)
+        )
+    ).all()
+    for cid, value, status in others:
+        if badges[value]["status"] == CredentialStatus.ACTIVE or status != CredentialStatus.ACTIVE:
+            session.execute(delete(Credential).where(Credential.id == cid))
+        else:
+            del badges[value]
+    listed = [c["id"] for c in badges.values()]
+    session.execute(
+        delete(Credential).where(
+            Credential.member_id.in_(touched), Credential.pass_id.is_(None), Credential.id.not_in(listed)
+        )
+    )
+    session.execute(delete(Member).where(Member.id.in_(list(delta["removed_members"]))))
+    session.execute(delete(Plan).where(Plan.id.in_(gone_plans)))
+    _write_differences(session, Member, members)
+    _write_differences(session, Subscription, subscriptions)
+    # Any other row still holding a listed UID (neither a member's nor a pass's: a standalone past) gives way.
+    session.execute(delete(Credential).where(Credential.value.in_(list(badges)), Credential.id.not_in(listed)))
+    _write_differences(session, Credential, {c["id"]: c for c in badges.values()})
     _write_differences(session, Balance, balances)
 
 

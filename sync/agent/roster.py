@@ -7,13 +7,15 @@ while it decided on badges and balances that no longer held.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
+from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sync.payloads import RosterHealth, validate_roster_body
-from sync.protocol import ROSTER_FAILURE_LEN, VERSION, ProtocolError, parse_json
+from sync.protocol import MAX_MESSAGE_BYTES, ROSTER_FAILURE_LEN, VERSION, Json, ProtocolError, parse_json
 from sync.signing import verify
 
 # The reasons, in the words of a site manager: they show on the hub's doors page and on the site's wall display.
@@ -27,11 +29,19 @@ def _sentence(text: str) -> str:
     return text if len(text) <= ROSTER_FAILURE_LEN else text[: ROSTER_FAILURE_LEN - 1] + "…"
 
 
-def refusal_reason(payload: bytes, public_key: Ed25519PublicKey, site: str) -> str:
-    """Why `verify_roster` refused `payload` (which it did, and not as stale): the checks again, in its order, to
-    name the first that fails. The signature comes first: what a forger wrote is not worth reading further."""
+def refusal_reason(
+    payload: bytes,
+    public_key: Ed25519PublicKey,
+    site: str,
+    *,
+    validate: Callable[[Json], Json] = validate_roster_body,
+    limit: int = MAX_MESSAGE_BYTES,
+) -> str:
+    """Why `verify_roster` (or `verify_delta`, with its `validate`) refused `payload` (which it did, and not as
+    stale): the checks again, in its order, to name the first that fails. The signature comes first: what a forger
+    wrote is not worth reading further."""
     try:
-        obj = parse_json(payload)
+        obj = parse_json(payload, limit=limit)
     except ProtocolError as exc:
         return _sentence(f"{MALFORMED} ({exc})")
     if not isinstance(obj, dict) or obj.get("v") != VERSION:
@@ -41,7 +51,7 @@ def refusal_reason(payload: bytes, public_key: Ed25519PublicKey, site: str) -> s
     except ProtocolError:
         return FORGED
     try:
-        validate_roster_body(obj)
+        validate(obj)
     except ProtocolError as exc:
         return _sentence(f"{MALFORMED} ({exc})")
     if obj["site"] != site:
@@ -50,17 +60,28 @@ def refusal_reason(payload: bytes, public_key: Ed25519PublicKey, site: str) -> s
 
 
 class RosterWatch:
-    """The applied roster's issue date and the last failure since it applied; thread-safe (the control thread
-    writes, the sender reads)."""
+    """The applied roster's issue date and version, the newest version heard of, and the last failure since a roster
+    applied; thread-safe (the control thread writes, the sender reads).
 
-    def __init__(self, issued_at: dt.datetime | None, max_age: dt.timedelta) -> None:
+    The door is *behind* when it holds no roster, or heard of a version that deltas cannot bring it to (it missed
+    one): the status says so until a snapshot catches it up (sync/PROTOCOL.md, "Missed deltas")."""
+
+    def __init__(self, issued_at: dt.datetime | None, max_age: dt.timedelta, version: int | None = None) -> None:
         self.max_age = max_age
         self._health = RosterHealth(issued_at)
+        self._held = version
+        self._heard = 0
         self._lock = threading.Lock()
 
-    def applied(self, issued_at: dt.datetime) -> None:
+    def applied(self, issued_at: dt.datetime, version: int) -> None:
         with self._lock:
             self._health = RosterHealth(issued_at)
+            self._held = version
+
+    def heard(self, version: int) -> None:
+        """A version that could not be applied in turn: the door is behind it until it holds one as new."""
+        with self._lock:
+            self._heard = max(self._heard, version)
 
     def failed(self, reason: str, now: dt.datetime) -> None:
         with self._lock:
@@ -68,7 +89,8 @@ class RosterWatch:
 
     def health(self) -> RosterHealth:
         with self._lock:
-            return self._health
+            behind = self._held is None or self._heard > self._held
+            return dataclasses.replace(self._health, behind=behind)
 
     def too_old(self, now: dt.datetime) -> bool:
         """Whether the held roster was issued longer than `max_age` ago. Unknown (none held yet, or applied by an

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from common.badges import ANY_READER, BadgeError
@@ -37,6 +37,7 @@ from sync.hub.models import (
     Meta,
     Plan,
     PlanSite,
+    RosterTouch,
     Site,
     Subscription,
     TopUp,
@@ -83,8 +84,17 @@ class HubError(Exception):
         self.code = code
 
 
+def touch_rosters(session: Session, *, members: Iterable[str] = (), plans: Iterable[str] = ()) -> None:
+    """Record, in the caller's transaction, that these members' or plans' roster rows changed: the keeper sends them
+    again to the sites that hold them, or held them (sync/PROTOCOL.md, "When the hub issues")."""
+    rows = [{"member_id": m, "plan_id": None} for m in members] + [{"member_id": None, "plan_id": p} for p in plans]
+    if rows:
+        session.execute(insert(RosterTouch), rows)
+    bump_network_changes(session)
+
+
 def bump_network_changes(session: Session) -> None:
-    """Count one change to what rosters carry, in the caller's transaction."""
+    """Count one change to the network (sites included), in the caller's transaction."""
     done = session.execute(update(Meta).where(Meta.key == NETWORK_CHANGES).values(value=Meta.value + 1))
     if done.rowcount == 0:  # type: ignore[attr-defined]
         session.execute(insert_ignoring_conflicts(session, Meta).values(key=NETWORK_CHANGES, value=0))
@@ -465,7 +475,7 @@ def create_plan(db: HubDatabase, fields: PlanFields, *, actor: Actor) -> str:
         session.flush()
         session.add_all(PlanSite(plan_id=plan.id, site_id=s) for s in values.sites)
         record(session, actor, "plan.add", f"plan:{plan.id}", after=_plan_audit(values))
-        bump_network_changes(session)
+        touch_rosters(session, plans=[plan.id])
         return plan.id
 
 
@@ -488,7 +498,7 @@ def edit_plan(db: HubDatabase, plan_id: str, fields: PlanFields, *, actor: Actor
         session.add_all(PlanSite(plan_id=plan_id, site_id=s) for s in values.sites)
         was, now = changed(before, _plan_audit(values))
         record(session, actor, "plan.edit", f"plan:{plan_id}", before=was, after=now)
-        bump_network_changes(session)
+        touch_rosters(session, plans=[plan_id])
 
 
 def set_plan_active(db: HubDatabase, plan_id: str, active: bool, *, actor: Actor) -> None:
@@ -506,7 +516,7 @@ def set_plan_active(db: HubDatabase, plan_id: str, active: bool, *, actor: Actor
             before={"active": not active},
             after={"active": active},
         )
-        bump_network_changes(session)
+        touch_rosters(session, plans=[plan_id])
 
 
 def _fields_of(session: Session, plan: Plan) -> PlanFields:
@@ -590,7 +600,7 @@ def add_member(
             site_id=home_site,
             after={**asdict(values), "home_site": home_site},
         )
-        bump_network_changes(session)
+        touch_rosters(session, members=[member.id])
         return member.id
 
 
@@ -605,7 +615,7 @@ def edit_member(db: HubDatabase, member_id: str, fields: MemberFields, *, actor:
         for key, value in now.items():
             setattr(member, key, value)
         record(session, actor, "member.edit", f"member:{member_id}", site_id=member.home_site_id, before=was, after=now)
-        bump_network_changes(session)
+        touch_rosters(session, members=[member_id])
 
 
 def set_member_active(db: HubDatabase, member_id: str, active: bool, *, actor: Actor = SYSTEM) -> None:
@@ -623,7 +633,7 @@ def set_member_active(db: HubDatabase, member_id: str, active: bool, *, actor: A
             before={"active": not active},
             after={"active": active},
         )
-        bump_network_changes(session)
+        touch_rosters(session, members=[member_id])
 
 
 # ---------------------------------------------------------------------------------------------------- plans of members
@@ -687,7 +697,7 @@ def _subscribe(
             "price_cents": plan.price_cents,
         },
     )
-    bump_network_changes(session)
+    touch_rosters(session, members=[member_id])
     return subscription.id
 
 
@@ -824,7 +834,7 @@ def _top_up(
         before={"credited": before},
         after={"credited": subscription.credited, "amount_cents": amount_cents, "provider": provider},
     )
-    bump_network_changes(session)
+    touch_rosters(session, members=[member.id])
     return row.id
 
 
@@ -867,7 +877,7 @@ def _enrol(session: Session, actor: Actor, member: Member, raw_uid: str) -> str:
         site_id=member.home_site_id,
         after={"badge": badge_label(uid)},
     )
-    bump_network_changes(session)
+    touch_rosters(session, members=[member.id])
     return credential.id
 
 
@@ -905,7 +915,7 @@ def _revoke(session: Session, actor: Actor, uid: str, now: dt.datetime) -> bool:
         before={"badge": badge_label(uid)},
         at=now,
     )
-    bump_network_changes(session)
+    touch_rosters(session, members=[member.id])
     return True
 
 
@@ -1034,7 +1044,7 @@ def _apply_request(session: Session, request: Json) -> None:
         session.add(member)
         session.flush()
         record(session, actor, "member.add", f"member:{member.id}", site_id=site, after=asdict(fields))
-        bump_network_changes(session)
+        touch_rosters(session, members=[member.id])
     elif (member.first_name, member.last_name, member.email) != (fields.first_name, fields.last_name, fields.email):
         raise HubError("member_exists", data["member_id"])
     elif not member_visible(session, actor, member.id):

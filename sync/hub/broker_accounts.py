@@ -53,7 +53,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from common.config import BrokerConfig
 from common.secrets import SecretFileError, private_file, read_private_file
 from sync.mqtt import KEEPALIVE_S, MqttSettings
-from sync.protocol import ID_RE, SHARE_GROUP, roster_topic
+from sync.protocol import ID_RE, SHARE_GROUP, delta_topic, roster_topic
 from sync.protocol import device_client_id as protocol_client_id
 
 __all__ = [
@@ -150,16 +150,20 @@ def _acl(kind: str, topic: str) -> dict[str, Any]:
 
 
 def device_acls(site: str, device: str) -> list[dict[str, Any]]:
-    """A device publishes and subscribes under its own topics and reads its site's roster (sync/PROTOCOL.md,
-    "Transport"); everything else is refused by the broker's default (see `seed_document`)."""
+    """A device publishes and subscribes under its own topics and reads its site's snapshots, their parts and its
+    deltas (sync/PROTOCOL.md, "Transport"); everything else is refused by the broker's default (`seed_document`)."""
     own = f"halfday/v1/{_ident(site, 'site')}/{_ident(device, 'porte')}/#"
-    roster = roster_topic(site)
+    roster, parts, delta = roster_topic(site), f"{roster_topic(site)}/+", delta_topic(site)
     return [
         _acl("publishClientSend", own),
         _acl("publishClientReceive", own),
         _acl("subscribePattern", own),
         _acl("publishClientReceive", roster),
         _acl("subscribeLiteral", roster),
+        _acl("publishClientReceive", parts),
+        _acl("subscribeLiteral", parts),
+        _acl("publishClientReceive", delta),
+        _acl("subscribeLiteral", delta),
     ]
 
 

@@ -49,10 +49,15 @@ class Site(Base):
     morning_start: Mapped[dt.time] = mapped_column(Time, default=dt.time(8, 0))
     noon: Mapped[dt.time] = mapped_column(Time, default=dt.time(13, 0))
     afternoon_end: Mapped[dt.time] = mapped_column(Time, default=dt.time(20, 0))
-    # Written only by the roster keeper: the last roster built, and the network change it reflects.
+    # Written only by the roster keeper (sync/PROTOCOL.md, "Rosters"): the site's latest version (snapshot or delta)
+    # and when it was issued; the latest snapshot's version, time and number of parts.
     roster_version: Mapped[int] = mapped_column(Integer, default=0)
-    roster_changes: Mapped[int] = mapped_column(BigInteger, default=0)
-    roster_hash: Mapped[str] = mapped_column(String(64), default="")
+    roster_issued_at: Mapped[dt.datetime | None] = mapped_column()
+    snapshot_version: Mapped[int] = mapped_column(Integer, default=0)
+    snapshot_at: Mapped[dt.datetime | None] = mapped_column()
+    snapshot_parts: Mapped[int] = mapped_column(Integer, default=0)
+    # When a door said it is behind, or a manager asked for a whole list, since the last snapshot.
+    snapshot_asked_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class Device(Base):
@@ -232,15 +237,49 @@ class Sale(Base):
 
 
 class RosterVersion(Base):
-    """Every roster the hub signed, kept so the latest can be published again after a broker loses it."""
+    """The last versions the hub issued for a site: a delta with its payload (the latest is published again after a
+    broker loses it), a snapshot without (made again when a door asks: kept, a thousand of them would weigh a GB)."""
 
     __tablename__ = "roster_versions"
 
     site_id: Mapped[str] = mapped_column(String(63), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), default="delta")  # "delta" | "snapshot"
     issued_at: Mapped[dt.datetime] = mapped_column()
-    payload: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer, default=0)  # bytes published (every part of a snapshot)
     published_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class RosterTouch(Base):
+    """A member or a plan whose roster rows changed, written in the transaction of the change: the keeper turns the
+    new ones into deltas (sync/PROTOCOL.md, "When the hub issues")."""
+
+    __tablename__ = "roster_touches"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    member_id: Mapped[str | None] = mapped_column(String(32))
+    plan_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class RosterPresence(Base):
+    """The sites whose rosters hold a member or a plan, as the keeper last sent them: `sites` is "*" (every site)
+    or the site ids separated by spaces. What the doors hold, so a change knows where to remove from."""
+
+    __tablename__ = "roster_presence"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # "member" | "plan"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sites: Mapped[str] = mapped_column(Text)
+
+
+class RosterBalance(Base):
+    """A carnet's balance as the keeper last sent it: one that moves (uses at any site) is sent again."""
+
+    __tablename__ = "roster_balances"
+
+    subscription_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    balance: Mapped[int] = mapped_column(Integer)
 
 
 class Command(Base):

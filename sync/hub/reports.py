@@ -18,27 +18,29 @@ from common.words import PlanKind
 from sync.hub.models import Device, DeviceCursor, Member, Plan, RosterProblem, Sale, Site, Subscription, Use
 
 
-def _carnet_spent() -> Subquery:
+def _carnet_spent(subscriptions: Collection[str] | None = None) -> Subquery:
     """Half-days spent per subscription, from the uses that spent one: only carnets' do (a re-entry, an unlimited
     plan or a pass spends nothing), so the sum reads a third of the uses and yields one row per carnet used."""
-    return (
-        select(Use.subscription_id.label("subscription_id"), func.sum(Use.spent).label("spent"))
-        .where(Use.spent > 0, Use.subscription_id.is_not(None))
-        .group_by(Use.subscription_id)
-        .subquery()
+    query = select(Use.subscription_id.label("subscription_id"), func.sum(Use.spent).label("spent")).where(
+        Use.spent > 0, Use.subscription_id.is_not(None)
     )
+    if subscriptions is not None:
+        query = query.where(Use.subscription_id.in_(list(subscriptions)))
+    return query.group_by(Use.subscription_id).subquery()
 
 
-def balances(session: Session) -> dict[str, int]:
-    """Balance of every carnet subscription: credited minus spent."""
-    spent = _carnet_spent()
-    rows = session.execute(
+def balances(session: Session, subscriptions: Collection[str] | None = None) -> dict[str, int]:
+    """Balance of every carnet subscription (or of those among `subscriptions`): credited minus spent."""
+    spent = _carnet_spent(subscriptions)
+    query = (
         select(Subscription.id, Subscription.credited - func.coalesce(spent.c.spent, 0))
         .join(Plan, Plan.id == Subscription.plan_id)
         .outerjoin(spent, spent.c.subscription_id == Subscription.id)
         .where(Plan.kind == PlanKind.CARNET)
     )
-    return {sub_id: int(balance) for sub_id, balance in rows}
+    if subscriptions is not None:
+        query = query.where(Subscription.id.in_(list(subscriptions)))
+    return {sub_id: int(balance) for sub_id, balance in session.execute(query)}
 
 
 @dataclass(frozen=True)

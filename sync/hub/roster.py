@@ -1,122 +1,247 @@
-"""Roster building, signing and publishing (retained), by the one hub worker that keeps rosters.
+"""Rosters: snapshots and signed deltas, made, stored and published by the one hub worker that keeps them
+(sync/PROTOCOL.md, "Rosters").
 
-A roster is built in one snapshot so that `seen` (the cursors) and the balances (the uses) agree: the balance is
-exactly after the events `seen` names. A new version is made when the network changed (members, badges, plans,
-subscriptions: at once) or when the content moved because of uses from the sites (checked every
-ROSTER_BALANCE_INTERVAL_S). Versions are stored before they are published, so the latest can always be
-published again.
+The admin transactions record which members and plans they touched (`roster_touches`). The keeper turns new
+touches into one small delta per site that holds, or held, what was touched: a badge revoked for a member who may
+enter anywhere is a thousand deltas of a few hundred bytes, not a thousand rosters of megabytes. Snapshots (a whole
+site's roster) are made when a site has none yet, when a door says it missed a delta, when a delta would be too
+large, or when a manager asks; a large one travels compressed, in parts.
+
+Snapshots and deltas are made from the same per-member entries (`member_entry`), so that a snapshot equals the one
+before it with the deltas since applied. Each member's and plan's presence (the sites that hold it) is stored
+beside the versions, in the same transaction: a later change knows which sites to remove it from.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import heapq
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import delete, select, true, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from common.db import utcnow
-from common.words import CredentialStatus
-from sync.hub.admin import network_changes
+from common.words import CredentialStatus, PlanKind
 from sync.hub.audit import SYSTEM, record
 from sync.hub.db import HubDatabase
+from sync.hub.ingest import insert_ignoring_conflicts
 from sync.hub.models import (
     Credential,
     DeviceCursor,
     Member,
+    Meta,
     Plan,
     PlanSite,
+    RosterBalance,
+    RosterPresence,
     RosterProblem,
+    RosterTouch,
     RosterVersion,
     Site,
     Subscription,
 )
 from sync.hub.reports import balances
 from sync.payloads import roster_credential, roster_member, roster_plan, roster_subscription
-from sync.protocol import VERSION, Json, ProtocolError, roster_topic, utc_iso
-from sync.signing import sign
+from sync.protocol import (
+    DELTA_MAX_BYTES,
+    VERSION,
+    Json,
+    ProtocolError,
+    delta_topic,
+    roster_part_topic,
+    utc_iso,
+)
+from sync.signing import sign, signature
+from sync.snapshots import split_snapshot
 
 log = logging.getLogger(__name__)
 
-# Balances move with every carnet use from any site; a roster a minute is enough to tell the other sites, and
-# keeps a busy network from publishing one per batch.
+# Balances move with every carnet use from any site; a comparison a minute is enough to tell the other sites.
 ROSTER_BALANCE_INTERVAL_S = 60.0
 # Subscriptions that ended more than this long ago are left out of rosters: no door needs them any more.
 EXPIRED_SUBSCRIPTION_GRACE = dt.timedelta(days=1)
 # A revoked badge stays in rosters this long, so that a door that was offline when it was revoked learns it as a
 # revoked badge (and says so) rather than as a badge it no longer knows.
 REVOKED_GRACE = dt.timedelta(days=30)
-# Versions of a site's roster kept in the database: the latest is published again after a broker restart.
+# Versions of a site kept in the database (the latest delta is published again after a broker restart).
 KEPT_VERSIONS = 5
-# A site's roster is issued again this long after the last one, changed or not (the doors' default alarm is 24 h).
+# A site that had no message this long gets an empty delta (a heartbeat): the doors' roster alarm is 24 h.
 REISSUE_AFTER = dt.timedelta(hours=6)
-# A pass over the sites gives way to a newer change only this early in it: later, it finishes, so that a stream
-# of changes cannot keep the last sites of the list waiting.
-INTERRUPTIBLE_S = 2.0
+# A site gets at most one snapshot this often when its doors ask (a door keeps asking until one arrives).
+SNAPSHOT_MIN_GAP = dt.timedelta(seconds=30)
+# Snapshots made in one pass stop after this long (at least one is made): touches waiting meanwhile go first.
+SNAPSHOT_PASS_S = 2.0
+# Time-driven exits (a subscription that ended, a revocation past its grace) are looked for this often.
+SWEEP_EVERY = dt.timedelta(minutes=10)
+# Every row is checked again this often (rows left out of rosters are reported as of this check).
+FULL_CHECK_EVERY = dt.timedelta(hours=1)
+# Touches read per pass; ids per IN list.
+TOUCH_BATCH = 5000
+IN_CHUNK = 2000
 
-Publish = Callable[[str, bytes], bool]
+ALL = "*"
+Presence = frozenset[str] | str  # ALL, or the sites
+NOWHERE: frozenset[str] = frozenset()
+
+TOUCHED = "roster_touched"  # Meta: the last touch the keeper made into deltas
+SWEPT = "roster_swept"  # Meta: epoch seconds of the last sweep
+STARTED = "roster_started"  # Meta: 1 once the keeper stored every presence (deltas need them)
+
+# The tables, for statements run once per site in one executemany.
+SITES = cast(Table, Site.__table__)
+VERSIONS = cast(Table, RosterVersion.__table__)
+
+Publish = Callable[[Sequence[tuple[str, bytes]]], bool]
 
 
 def _hhmm(value: dt.time | None) -> str | None:
     return value.strftime("%H:%M") if value is not None else None
 
 
-@dataclass
-class NetworkData:
-    """What every site's roster is made of, read once per pass of the keeper (in its snapshot) and already in the
-    roster's form, sorted by id: a site's roster is then a filtering of these lists, not a new reading of the
-    network (50 sites of a 5,000-member network: one read, not fifty)."""
+def _encode(row: Json) -> bytes:
+    return orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
 
-    members: list[Json]
-    home_sites: dict[str, str | None]
-    credentials: list[Json]
-    plans: list[Json]
-    retired: set[str]
-    # The sites a plan is valid at; a plan absent from here is valid at every site.
-    plan_sites: dict[str, set[str]]
-    subscriptions: list[Json]
+
+# ---------------------------------------------------------------------------------------------- the network
+
+
+@dataclass
+class PlanState:
+    row: Json
+    sites: frozenset[str] | None  # None: valid at every site
+    live: bool  # offered, or a subscription to it runs: in rosters
+
+    @property
+    def presence(self) -> Presence:
+        if not self.live:
+            return NOWHERE
+        return ALL if self.sites is None else self.sites
+
+
+@dataclass
+class MemberState:
+    """A member's roster rows, each already checked: what a door would refuse is left out before."""
+
+    row: Json
+    home: str | None
+    credentials: list[Json] = field(default_factory=list)
+    subscriptions: list[Json] = field(default_factory=list)
+
+
+@dataclass
+class Network:
+    """What rosters are made of, read in one snapshot: every plan, the members read (all of them for a snapshot,
+    the touched ones for a delta), the sites' cursors, and the rows left out with why."""
+
+    plans: dict[str, PlanState]
+    members: dict[str, MemberState]
     cursors: dict[str, dict[str, int]]
-    # Rows no roster can carry (a value a device would refuse), left out so that the others still go: what and why.
     left_out: list[str]
 
+    def plan_at(self, plan_id: str, site: str) -> bool:
+        plan = self.plans.get(plan_id)
+        return plan is not None and at_site(plan.presence, site)
 
-def _valid(rows: list[Json], check: Callable[[Any, str], None], what: str, left_out: list[str]) -> list[Json]:
-    """The rows `check` accepts; each one it refuses is named in `left_out` instead of stopping every roster."""
-    kept = []
-    for row in rows:
-        try:
-            check(row, f"{what} {row.get('id', '?')}")
-        except ProtocolError as exc:
-            left_out.append(str(exc))
-            continue
-        kept.append(row)
-    return kept
+    def presence(self, member_id: str) -> Presence:
+        """The sites whose roster holds the member: their home site and the sites of their plans."""
+        member = self.members.get(member_id)
+        if member is None:
+            return NOWHERE
+        sites = {member.home} if member.home else set()
+        for sub in member.subscriptions:
+            plan = self.plans.get(sub["plan_id"])
+            found = plan.presence if plan is not None else NOWHERE
+            if found == ALL:
+                return ALL
+            sites.update(found)
+        return frozenset(sites)
+
+    def seen(self, site: str) -> dict[str, int]:
+        return dict(sorted(self.cursors.get(site, {}).items()))
 
 
-def load_network(session: Session, now: dt.datetime) -> NetworkData:
+def at_site(presence: Presence, site: str) -> bool:
+    return presence == ALL or site in presence
+
+
+def _stored(presence: Presence) -> str:
+    return presence if isinstance(presence, str) else " ".join(sorted(presence))
+
+
+def _parsed(text: str) -> Presence:
+    return ALL if text == ALL else frozenset(text.split())
+
+
+def _chunks(ids: Collection[str]) -> Iterator[list[str]]:
+    items = sorted(ids)
+    for start in range(0, len(items), IN_CHUNK):
+        yield items[start : start + IN_CHUNK]
+
+
+def _kept(row: Json, check: Callable[[Any, str], None], what: str, left_out: list[str]) -> bool:
+    """Whether `check` accepts the row; one it refuses is named in `left_out` instead of stopping every roster."""
+    try:
+        check(row, f"{what} {row.get('id', '?')}")
+    except ProtocolError as exc:
+        left_out.append(str(exc))
+        return False
+    return True
+
+
+def load_network(session: Session, now: dt.datetime, member_ids: Collection[str] | None = None) -> Network:
+    """Read the plans and the members (all, or `member_ids`) in the caller's snapshot, in the rosters' form."""
     oldest = (now - EXPIRED_SUBSCRIPTION_GRACE).date()
     revoked_since = now - REVOKED_GRACE
+    left_out: list[str] = []
+    running = (Subscription.valid_until.is_(None)) | (Subscription.valid_until >= oldest)
     cursors: dict[str, dict[str, int]] = {}
     for site_id, device, seq in session.execute(select(DeviceCursor.site_id, DeviceCursor.device_id, DeviceCursor.seq)):
         cursors.setdefault(site_id, {})[device] = int(seq)
     plan_sites: dict[str, set[str]] = {}
     for plan_id, site_id in session.execute(select(PlanSite.plan_id, PlanSite.site_id)):
         plan_sites.setdefault(plan_id, set()).add(site_id)
-    members, home_sites = [], {}
-    for mid, first, active, home in session.execute(
-        select(Member.id, Member.first_name, Member.active, Member.home_site_id).order_by(Member.id)
-    ):
-        members.append({"id": mid, "first_name": first, "last_name": "", "email": None, "active": active})
-        home_sites[mid] = home
-    credentials = [
-        {"id": cid, "member_id": member, "kind": kind, "value": value, "status": status}
+    in_use = set(session.execute(select(Subscription.plan_id).where(running).distinct()).scalars())
+    plans: dict[str, PlanState] = {}
+    for plan in session.execute(select(Plan).order_by(Plan.id)).scalars():
+        row = {
+            "id": plan.id,
+            "name": plan.name,
+            "kind": plan.kind,
+            "half_days": plan.half_days,
+            "allow_overdraft": plan.allow_overdraft,
+            "hours_start": _hhmm(plan.hours_start),
+            "hours_end": _hhmm(plan.hours_end),
+            "weekdays": plan.weekdays,
+            "price_cents": plan.price_cents,
+        }
+        if _kept(row, roster_plan, "formule", left_out):
+            sites = plan_sites.get(plan.id)
+            plans[plan.id] = PlanState(row, frozenset(sites) if sites else None, plan.active or plan.id in in_use)
+    carnets = {p for p, state in plans.items() if state.row["kind"] == PlanKind.CARNET}
+
+    def where(column: Any) -> Iterator[Any]:
+        if member_ids is None:
+            yield true()
+        else:
+            for chunk in _chunks(member_ids):
+                yield column.in_(chunk)
+
+    members: dict[str, MemberState] = {}
+    for condition in where(Member.id):
+        for mid, first, active, home in session.execute(
+            select(Member.id, Member.first_name, Member.active, Member.home_site_id).where(condition)
+        ):
+            row = {"id": mid, "first_name": first, "last_name": "", "email": None, "active": active}
+            if _kept(row, roster_member, "membre", left_out):
+                members[mid] = MemberState(row, home)
+    for condition in where(Credential.member_id):
         for cid, member, kind, value, status, revoked_at in session.execute(
             select(
                 Credential.id,
@@ -125,98 +250,201 @@ def load_network(session: Session, now: dt.datetime) -> NetworkData:
                 Credential.value,
                 Credential.status,
                 Credential.revoked_at,
-            ).order_by(Credential.id)
-        )
-        if status == CredentialStatus.ACTIVE or (revoked_at is not None and revoked_at >= revoked_since)
-    ]
-    plans, retired = [], set()
-    for plan in session.execute(select(Plan).order_by(Plan.id)).scalars():
-        plans.append(
+            ).where(condition)
+        ):
+            if member not in members:
+                continue
+            if status != CredentialStatus.ACTIVE and (revoked_at is None or revoked_at < revoked_since):
+                continue
+            row = {"id": cid, "member_id": member, "kind": kind, "value": value, "status": status}
+            if _kept(row, roster_credential, "badge", left_out):
+                members[member].credentials.append(row)
+    subscriptions: list[Json] = []
+    for condition in where(Subscription.member_id):
+        subscriptions += [
             {
-                "id": plan.id,
-                "name": plan.name,
-                "kind": plan.kind,
-                "half_days": plan.half_days,
-                "allow_overdraft": plan.allow_overdraft,
-                "hours_start": _hhmm(plan.hours_start),
-                "hours_end": _hhmm(plan.hours_end),
-                "weekdays": plan.weekdays,
-                "price_cents": plan.price_cents,
+                "id": sid,
+                "member_id": member,
+                "plan_id": plan_id,
+                "valid_from": start.isoformat() if start else None,
+                "valid_until": until.isoformat() if until else None,
+                "balance": None,
             }
-        )
-        if not plan.active:
-            retired.add(plan.id)
-    carnet_balances = balances(session)
-    subscriptions = [
-        {
-            "id": sid,
-            "member_id": member,
-            "plan_id": plan_id,
-            "valid_from": start.isoformat() if start else None,
-            "valid_until": until.isoformat() if until else None,
-            "balance": carnet_balances.get(sid),
-        }
-        for sid, member, plan_id, start, until in session.execute(
-            select(
-                Subscription.id,
-                Subscription.member_id,
-                Subscription.plan_id,
-                Subscription.valid_from,
-                Subscription.valid_until,
+            for sid, member, plan_id, start, until in session.execute(
+                select(
+                    Subscription.id,
+                    Subscription.member_id,
+                    Subscription.plan_id,
+                    Subscription.valid_from,
+                    Subscription.valid_until,
+                ).where(running, condition)
             )
-            .where((Subscription.valid_until.is_(None)) | (Subscription.valid_until >= oldest))
-            .order_by(Subscription.id)
-        )
-    ]
-    left_out: list[str] = []
-    members = _valid(members, roster_member, "membre", left_out)
-    kept = {m["id"] for m in members}
-    home_sites = {m: home for m, home in home_sites.items() if m in kept}
-    credentials = _valid(credentials, roster_credential, "badge", left_out)
-    plans = _valid(plans, roster_plan, "formule", left_out)
-    subscriptions = [
-        s for s in _valid(subscriptions, roster_subscription, "abonnement", left_out) if s["member_id"] in kept
-    ]
-    return NetworkData(members, home_sites, credentials, plans, retired, plan_sites, subscriptions, cursors, left_out)
+            if member in members and plan_id in plans
+        ]
+    wanted = [s["id"] for s in subscriptions if s["plan_id"] in carnets]
+    if member_ids is None:
+        carnet_balances = balances(session)
+    else:
+        carnet_balances = {}
+        for chunk in _chunks(wanted):
+            carnet_balances.update(balances(session, chunk))
+    for sub in subscriptions:
+        sub["balance"] = carnet_balances.get(sub["id"])
+        if _kept(sub, roster_subscription, "abonnement", left_out):
+            members[sub["member_id"]].subscriptions.append(sub)
+    for state in members.values():
+        state.credentials.sort(key=lambda r: r["id"])
+        state.subscriptions.sort(key=lambda r: r["id"])
+    return Network(plans, members, cursors, left_out)
 
 
-def site_roster_body(data: NetworkData, site_id: str) -> Json:
-    """A site's roster (all but version, issued_at and sig): what its doors need to decide, and no more.
+def member_entry(net: Network, member_id: str, site: str) -> tuple[Json, list[Json], list[Json]]:
+    """A member as a site's roster holds them: their row, their badges, their subscriptions to plans valid there."""
+    member = net.members[member_id]
+    return member.row, member.credentials, [s for s in member.subscriptions if net.plan_at(s["plan_id"], site)]
 
-    The plans valid at the site; the subscriptions to them that have not ended; the members holding one, or created
-    for the site (its desk acts for them); their badges in force, and those revoked lately (a door that has not
-    applied a roster since still holds them as valid); first names only: no last name, no e-mail leaves the hub."""
-    valid_here = {p["id"] for p in data.plans if p["id"] not in data.plan_sites or site_id in data.plan_sites[p["id"]]}
-    subscriptions = [s for s in data.subscriptions if s["plan_id"] in valid_here]
-    in_use = {s["plan_id"] for s in subscriptions}
-    member_ids = {s["member_id"] for s in subscriptions}
-    member_ids.update(m for m, home in data.home_sites.items() if home == site_id)
-    return {
-        "v": VERSION,
-        "site": site_id,
-        "seen": dict(sorted(data.cursors.get(site_id, {}).items())),
-        "members": [m for m in data.members if m["id"] in member_ids],
-        "credentials": [c for c in data.credentials if c["member_id"] in member_ids],
-        # A retired plan stays while subscriptions to it run: they go on to their end.
-        "plans": [
-            p for p in data.plans if p["id"] in valid_here and (p["id"] not in data.retired or p["id"] in in_use)
-        ],
-        "subscriptions": subscriptions,
-    }
+
+def site_roster_body(net: Network, site: str) -> Json:
+    """A site's roster (all but version, issued_at and sig), as a dict: for tests and tools (the keeper encodes
+    the same rows straight into bytes, `SnapshotMaker`)."""
+    body: Json = {"v": VERSION, "site": site, "seen": net.seen(site), "members": [], "credentials": []}
+    body["subscriptions"] = []
+    body["plans"] = [p.row for p in net.plans.values() if at_site(p.presence, site)]
+    for member_id in sorted(net.members):
+        if at_site(net.presence(member_id), site):
+            row, credentials, subscriptions = member_entry(net, member_id, site)
+            body["members"].append(row)
+            body["credentials"] += credentials
+            body["subscriptions"] += subscriptions
+    return body
 
 
 def build_roster_body(session: Session, site_id: str, now: dt.datetime) -> Json:
-    """A site's roster body, read in the caller's snapshot (one site: tests and tools; the keeper reads the network
-    once for every site)."""
+    """A site's roster body, read in the caller's snapshot (one site: tests and tools)."""
     return site_roster_body(load_network(session, now), site_id)
 
 
-def content_hash(body: Json) -> str:
-    """What a door would act on: everything but version, time and the `seen` watermark."""
-    content = {k: v for k, v in body.items() if k not in ("version", "issued_at", "seen", "sig")}
-    # Only compared with the keeper's own earlier digests, so any stable encoding will do: orjson's is ten times
-    # faster than json's on a large roster, and the keeper hashes every site's roster on every change.
-    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+class SnapshotMaker:
+    """Signed snapshots of many sites from one reading: each row is encoded once, and a site's snapshot is the
+    concatenation of its members' encoded entries (a thousand sites of the same five thousand roaming members cost
+    a thousand joins, not five million encodings). The bytes are the canonical JSON the signature covers."""
+
+    def __init__(self, net: Network) -> None:
+        self.net = net
+        self._everywhere: list[str] = []
+        self._by_site: dict[str, list[str]] = {}
+        for member_id in sorted(net.members):
+            presence = net.presence(member_id)
+            if presence == ALL:
+                self._everywhere.append(member_id)
+            else:
+                for site in presence:
+                    self._by_site.setdefault(site, []).append(member_id)
+        self._rows: dict[int, bytes] = {}
+
+    def _bytes(self, row: Json) -> bytes:
+        # By the row's identity: the rows live as long as the network read, and ids of two tables may meet.
+        found = self._rows.get(id(row))
+        if found is None:
+            found = self._rows[id(row)] = _encode(row)
+        return found
+
+    def signed(self, site: str, version: int, issued_at: dt.datetime, key: Ed25519PrivateKey) -> bytes:
+        members, credentials, subscriptions = [], [], []
+        for member_id in heapq.merge(self._everywhere, self._by_site.get(site, [])):
+            row, badges, subs = member_entry(self.net, member_id, site)
+            members.append(self._bytes(row))
+            credentials += [self._bytes(c) for c in badges]
+            subscriptions += [self._bytes(s) for s in subs]
+        plans = [self._bytes(p.row) for p in self.net.plans.values() if at_site(p.presence, site)]
+        # The keys in sorted order, as canonical_json would put them.
+        canonical = b"".join(
+            (
+                b'{"credentials":[',
+                b",".join(credentials),
+                b'],"issued_at":',
+                orjson.dumps(utc_iso(issued_at)),
+                b',"members":[',
+                b",".join(members),
+                b'],"plans":[',
+                b",".join(plans),
+                b'],"seen":',
+                _encode(self.net.seen(site)),
+                b',"site":',
+                orjson.dumps(site),
+                b',"subscriptions":[',
+                b",".join(subscriptions),
+                b'],"v":',
+                str(VERSION).encode(),
+                b',"version":',
+                str(version).encode(),
+                b"}",
+            )
+        )
+        return canonical[:-1] + b',"sig":"' + signature(canonical, key).encode("ascii") + b'"}'
+
+
+def delta_body(
+    net: Network,
+    site: str,
+    members: Iterable[str],
+    removed_members: Iterable[str],
+    plans: Iterable[str],
+    removed_plans: Iterable[str],
+) -> Json:
+    """A site's delta (all but version, base, issued_at and sig): the listed members whole, as `member_entry`
+    makes them, the listed plans, and the ids to remove."""
+    body: Json = {"v": VERSION, "site": site, "seen": net.seen(site), "members": [], "credentials": []}
+    body["subscriptions"] = []
+    for member_id in sorted(members):
+        row, credentials, subscriptions = member_entry(net, member_id, site)
+        body["members"].append(row)
+        body["credentials"] += credentials
+        body["subscriptions"] += subscriptions
+    body["removed_members"] = sorted(removed_members)
+    body["plans"] = [net.plans[p].row for p in sorted(plans)]
+    body["removed_plans"] = sorted(removed_plans)
+    return body
+
+
+# ---------------------------------------------------------------------------------------------- the keeper
+
+
+@dataclass
+class SiteState:
+    version: int
+    issued_at: dt.datetime | None
+    snapshot_version: int
+    snapshot_at: dt.datetime | None
+    snapshot_parts: int
+    asked_at: dt.datetime | None
+
+    def snapshot_due(self, now: dt.datetime) -> bool:
+        if self.snapshot_version == 0:
+            return True
+        if self.asked_at is None or (self.snapshot_at is not None and self.asked_at <= self.snapshot_at):
+            return False
+        return self.snapshot_at is None or now - self.snapshot_at >= SNAPSHOT_MIN_GAP
+
+
+@dataclass
+class Issued:
+    """One version made for a site: its messages, in order, and the row that records it."""
+
+    site: str
+    version: int
+    kind: str
+    messages: list[tuple[str, bytes]]
+    payload: str | None
+
+
+def ask_snapshot(session: Session, site_id: str, now: dt.datetime) -> None:
+    """A door of the site is behind, or a manager asked: the keeper sends the site a snapshot (SNAPSHOT_MIN_GAP)."""
+    session.execute(
+        update(Site)
+        .where(Site.id == site_id, (Site.snapshot_asked_at.is_(None)) | (Site.snapshot_asked_at < now))
+        .values(snapshot_asked_at=now)
+    )
 
 
 class RosterKeeper:
@@ -226,80 +454,254 @@ class RosterKeeper:
         self.db = db
         self.key = key
         self.publish = publish
-        # The rows left out of the last rosters made (the hub's doors page reads them from roster_problems).
+        self._next_full_check = 0.0
+        self._last_balances = 0.0
+        # The rows left out of rosters at the last full check (the hub's doors page reads them from roster_problems).
         with db.read() as session:
             self.left_out: list[str] = list(
                 session.execute(select(RosterProblem.problem).order_by(RosterProblem.id)).scalars()
             )
 
+    # ------------------------------------------------------------------------------------------ passes
+
     def refresh(self, now: dt.datetime | None = None, *, balances_due: bool = False) -> list[tuple[str, int]]:
-        """Make new versions where needed, each published as soon as it is stored; returns the (site, version)
-        pairs made. A version the broker did not acknowledge is published again at the next refresh."""
-        made = self._make_versions(now or utcnow(), balances_due)
+        """One pass: deltas for the touches waiting (and the carnets that moved, with `balances_due`), heartbeats,
+        then the snapshots due, each published as soon as it is stored. Returns the (site, version) pairs made."""
+        now = now or utcnow()
+        made: list[tuple[str, int]] = []
+        while True:
+            batch = self._deltas(now, balances_due)
+            made += batch
+            balances_due = False
+            if not batch or not self._touches_waiting():
+                break
+        made += self._snapshots(now)
         self.publish_pending()
         return made
 
-    def _make_versions(self, now: dt.datetime, balances_due: bool) -> list[tuple[str, int]]:
-        # Every site's roster is read from one snapshot (cursors and balances agree), then each changed one is
-        # signed, stored and published in turn: the first site's doors need not wait for the fiftieth's roster.
+    def _touches_waiting(self) -> bool:
+        with self.db.read() as session:
+            done = _meta(session, TOUCHED)
+            return session.execute(select(RosterTouch.id).where(RosterTouch.id > done).limit(1)).first() is not None
+
+    def _deltas(self, now: dt.datetime, balances_due: bool) -> list[tuple[str, int]]:
+        if self._start(now):
+            return []
         with self.db.snapshot() as session:
-            changes = network_changes(session)
-            # A roster older than REISSUE_AFTER is issued again even if nothing changed: a door raises an alarm
-            # when the roster it holds grows old while the hub is reachable, and a quiet site must not.
-            issued = dict(
-                session.execute(
-                    select(RosterVersion.site_id, RosterVersion.issued_at).join(
-                        Site, (Site.id == RosterVersion.site_id) & (Site.roster_version == RosterVersion.version)
+            sites = _sites(session)
+            done = _meta(session, TOUCHED)
+            touches = session.execute(
+                select(RosterTouch.id, RosterTouch.member_id, RosterTouch.plan_id)
+                .where(RosterTouch.id > done)
+                .order_by(RosterTouch.id)
+                .limit(TOUCH_BATCH)
+            ).all()
+            last = touches[-1][0] if touches else done
+            members = {m for _i, m, _p in touches if m is not None}
+            plans = {p for _i, _m, p in touches if p is not None}
+            sent_balances: dict[str, int] = {}
+            if balances_due:
+                sent_balances = dict(
+                    session.execute(select(RosterBalance.subscription_id, RosterBalance.balance)).all()
+                )
+                holders = dict(session.execute(select(Subscription.id, Subscription.member_id)).all())
+                members.update(
+                    holders[sid] for sid, value in balances(session).items() if sent_balances.get(sid, value) != value
+                )
+            exits, swept = _time_exits(session, now)
+            members.update(exits)
+            old_plans = _presences(session, "plan", plans)
+            net = load_network(session, now, set())
+            # A plan that moved between sites, or left or came back, changes its subscribers' entries too.
+            for plan_id in plans:
+                if old_plans.get(plan_id, NOWHERE) != _plan_presence(net, plan_id):
+                    members.update(
+                        session.execute(
+                            select(Subscription.member_id).where(Subscription.plan_id == plan_id).distinct()
+                        ).scalars()
                     )
-                ).all()
-            )
-            reissue_before = now - REISSUE_AFTER
-            sites = [
-                (site.id, site.roster_version, site.roster_hash, issued.get(site.id, now) < reissue_before)
-                for site in session.execute(select(Site).order_by(Site.id)).scalars()
-                if site.roster_changes < changes or balances_due or site.roster_version == 0
+            net = load_network(session, now, members)
+            old_members = _presences(session, "member", members)
+            heartbeat = [
+                site
+                for site, state in sites.items()
+                if state.snapshot_version > 0
+                and not state.snapshot_due(now)
+                and state.issued_at is not None
+                and now - state.issued_at >= REISSUE_AFTER
             ]
-            data = load_network(session, now) if sites else None
-            bodies = [(site, site_roster_body(data, site[0])) for site in sites] if data is not None else []
-        if data is not None and data.left_out != self.left_out:
-            self._left_out(data.left_out)
-        made: list[tuple[str, int]] = []
-        unchanged: list[str] = []
-        started = time.monotonic()
-        for (site_id, current, known_hash, old), body in bodies:
-            if made and time.monotonic() - started < INTERRUPTIBLE_S and self._changed_since(changes):
-                # A newer change (a badge revoked a moment ago) is in no roster built here: start again from a new
-                # snapshot rather than sign the rest of an older one first. Sites not reached stay due.
-                break
-            digest = content_hash(body)
-            if digest == known_hash and current > 0 and not old:
-                unchanged.append(site_id)
+        if not members and not plans and not heartbeat and last == done and swept is None:
+            return []
+        new_members = {m: net.presence(m) for m in members}
+        new_plans = {p: _plan_presence(net, p) for p in plans}
+        # Each site that holds, or held, something touched: what to send it, and what to remove from it.
+        every = [s for s, state in sites.items() if state.snapshot_version > 0 and not state.snapshot_due(now)]
+        work: dict[str, tuple[list[str], list[str], list[str], list[str]]] = {}
+
+        def note(item: str, old: Presence, new: Presence, slot: int) -> None:
+            targets = every if ALL in (old, new) else sorted(set(old) | set(new))
+            for site in targets:
+                if site not in sites or sites[site].snapshot_version == 0 or sites[site].snapshot_due(now):
+                    continue
+                lists = work.setdefault(site, ([], [], [], []))
+                if at_site(new, site):
+                    lists[slot].append(item)
+                elif at_site(old, site):
+                    lists[slot + 1].append(item)
+
+        for member_id, new in new_members.items():
+            note(member_id, old_members.get(member_id, NOWHERE), new, 0)
+        for plan_id, new in new_plans.items():
+            note(plan_id, old_plans.get(plan_id, NOWHERE), new, 2)
+        for site in heartbeat:
+            work.setdefault(site, ([], [], [], []))
+        issued: list[Issued] = []
+        too_large: list[str] = []
+        for site in sorted(work):
+            state = sites[site]
+            body = delta_body(net, site, *work[site])
+            version = state.version + 1
+            body.update(version=version, base=state.version, issued_at=utc_iso(now))
+            payload = orjson.dumps(sign(body, self.key))
+            if len(payload) > DELTA_MAX_BYTES:
+                too_large.append(site)
                 continue
-            version = current + 1
-            body.update(version=version, issued_at=utc_iso(now))
-            # Every row was checked once by load_network: signing need not check fifty copies of it again. The
-            # payload's own encoding does not matter (a device checks the signature on its canonical form).
-            payload = orjson.dumps(sign(body, self.key)).decode("utf-8")
+            issued.append(Issued(site, version, "delta", [(delta_topic(site), payload)], payload.decode("utf-8")))
+        changed_balances = {
+            s["id"]: s["balance"]
+            for m in net.members.values()
+            for s in m.subscriptions
+            if s["balance"] is not None and sent_balances.get(s["id"]) != s["balance"]
+        }
+        with self.db.write() as session:
+            self._store(session, issued, now)
+            _save_presences(session, "member", {m: p for m, p in new_members.items() if p != old_members.get(m)})
+            _save_presences(session, "plan", {p: v for p, v in new_plans.items() if v != old_plans.get(p)})
+            _save_balances(session, changed_balances)
+            _set_meta(session, TOUCHED, last)
+            if swept is not None:
+                _set_meta(session, SWEPT, swept)
+            if too_large:
+                # Too much at once for a delta (a plan of thousands of members moved): a snapshot, this pass.
+                session.execute(
+                    update(Site).where(Site.id.in_(too_large)).values(snapshot_asked_at=now, snapshot_at=None)
+                )
+        for item in issued:
+            log.info("registre %s v%s : delta", item.site, item.version)
+        self._publish(issued)
+        return [(i.site, i.version) for i in issued]
+
+    def _start(self, now: dt.datetime) -> bool:
+        """A keeper's very first pass (on a new hub, or one that made its rosters before deltas): store every
+        member's and plan's presence and every balance, read in one snapshot with the last touch (the touches up to
+        it are in what was read), and mark every site due for a snapshot. False when done long ago."""
+        with self.db.snapshot() as session:
+            if _meta(session, STARTED):
+                return False
+            last_touch = session.execute(select(func.max(RosterTouch.id))).scalar() or 0
+            net = load_network(session, now)
+        with self.db.write() as writer:
+            _save_presences(writer, "member", {m: net.presence(m) for m in net.members})
+            _save_presences(writer, "plan", {p: _plan_presence(net, p) for p in net.plans})
+            _save_balances(
+                writer,
+                {
+                    s["id"]: s["balance"]
+                    for m in net.members.values()
+                    for s in m.subscriptions
+                    if s["balance"] is not None
+                },
+            )
+            _set_meta(writer, TOUCHED, last_touch)
+            _set_meta(writer, STARTED, 1)
+            writer.execute(update(Site).values(snapshot_version=0))
+        return True
+
+    def _snapshots(self, now: dt.datetime) -> list[tuple[str, int]]:
+        with self.db.read() as session:
+            sites = _sites(session)
+        due = sorted(site for site, state in sites.items() if state.snapshot_due(now))
+        full_check = time.monotonic() >= self._next_full_check
+        if not due and not full_check:
+            return []
+        with self.db.snapshot() as session:
+            sites = _sites(session)
+            net = load_network(session, now)
+        self._next_full_check = time.monotonic() + FULL_CHECK_EVERY.total_seconds()
+        if net.left_out != self.left_out:
+            self._left_out(net.left_out)
+        maker = SnapshotMaker(net)
+        made: list[tuple[str, int]] = []
+        started = time.monotonic()
+        for site in due:
+            if made and (time.monotonic() - started > SNAPSHOT_PASS_S and self._touches_waiting()):
+                break  # the rest stay due; changes waiting go first
+            state = sites[site]
+            version = state.version + 1
+            payload = maker.signed(site, version, now, self.key)
+            parts = split_snapshot(payload, site, version)
+            messages = [(roster_part_topic(site, i), part) for i, part in enumerate(parts)]
+            # Retained parts of a larger snapshot before this one would stay on the broker: cleared.
+            messages += [(roster_part_topic(site, i), b"") for i in range(max(len(parts), 1), state.snapshot_parts)]
+            item = Issued(site, version, "snapshot", messages, None)
             with self.db.write() as session:
-                session.add(RosterVersion(site_id=site_id, version=version, issued_at=now, payload=payload))
+                self._store(session, [item], now)
                 session.execute(
                     update(Site)
-                    .where(Site.id == site_id)
-                    .values(roster_version=version, roster_changes=changes, roster_hash=digest)
+                    .where(Site.id == site)
+                    .values(snapshot_version=version, snapshot_at=now, snapshot_parts=len(parts))
                 )
-                # The latest is what is published again; a few before it are kept to look into a complaint.
-                session.execute(
-                    delete(RosterVersion).where(
-                        RosterVersion.site_id == site_id, RosterVersion.version <= version - KEPT_VERSIONS
-                    )
-                )
-            log.info("registre %s v%s créé", site_id, version)
-            made.append((site_id, version))
-            self._publish_one(site_id, version, payload)
-        if unchanged:
-            with self.db.write() as session:
-                session.execute(update(Site).where(Site.id.in_(unchanged)).values(roster_changes=changes))
+            log.info(
+                "registre %s v%s : liste complète (%d octets, %d partie(s))", site, version, len(payload), len(parts)
+            )
+            self._publish([item])
+            made.append((site, version))
         return made
+
+    def _store(self, session: Session, issued: list[Issued], now: dt.datetime) -> None:
+        if not issued:
+            return
+        session.execute(
+            insert(RosterVersion),
+            [
+                {
+                    "site_id": i.site,
+                    "version": i.version,
+                    "kind": i.kind,
+                    "issued_at": now,
+                    "payload": i.payload,
+                    "size": sum(len(m) for _t, m in i.messages),
+                }
+                for i in issued
+            ],
+        )
+        sites, versions = SITES, VERSIONS
+        session.execute(
+            update(sites)
+            .where(sites.c.id == bindparam("site"))
+            .values(roster_version=bindparam("v"), roster_issued_at=now),
+            [{"site": i.site, "v": i.version} for i in issued],
+        )
+        # The latest versions are kept, to publish again and to look into a complaint.
+        session.execute(
+            delete(versions).where(versions.c.site_id == bindparam("site"), versions.c.version <= bindparam("v")),
+            [{"site": i.site, "v": i.version - KEPT_VERSIONS} for i in issued],
+        )
+
+    def _publish(self, issued: list[Issued]) -> None:
+        if not issued:
+            return
+        if not self.publish([m for i in issued for m in i.messages]):
+            log.warning("registres non acquittés par le broker ; nouvel essai plus tard")
+            return
+        versions = VERSIONS
+        with self.db.write() as session:
+            session.execute(
+                update(versions)
+                .where(versions.c.site_id == bindparam("site"), versions.c.version == bindparam("v"))
+                .values(published_at=utcnow()),
+                [{"site": i.site, "v": i.version} for i in issued],
+            )
 
     def _left_out(self, problems: list[str]) -> None:
         """Keep the rows left out where the doors page shows them, and log each new one once (and in the audit log:
@@ -313,37 +715,144 @@ class RosterKeeper:
                 log.warning("laissé hors des registres : %s", problem)
                 record(session, SYSTEM, "roster.left_out", "registres", after={"problème": problem[:200]})
 
-    def _changed_since(self, changes: int) -> bool:
-        with self.db.read() as session:
-            return network_changes(session) > changes
-
-    def _publish_one(self, site_id: str, version: int, payload: str) -> bool:
-        if not self.publish(roster_topic(site_id), payload.encode("utf-8")):
-            log.warning("registre %s v%s non acquitté par le broker ; nouvel essai plus tard", site_id, version)
-            return False
-        with self.db.write() as session:
-            session.execute(
-                update(RosterVersion)
-                .where(RosterVersion.site_id == site_id, RosterVersion.version == version)
-                .values(published_at=utcnow())
-            )
-        return True
+    # ------------------------------------------------------------------------------------------ publishing again
 
     def publish_pending(self) -> int:
-        """Publish each site's latest version if it was not yet acknowledged by the broker."""
+        """Publish each site's latest delta again if the broker did not acknowledge it (a snapshot not acknowledged
+        is made again: its site stays due)."""
         return self._publish_latest(only_unpublished=True)
 
     def republish_all(self) -> int:
-        """Publish every site's latest version again (at start: the broker may have lost its retained copy)."""
+        """Publish every site's latest delta again (at start: the broker may have lost its retained copy)."""
         return self._publish_latest(only_unpublished=False)
 
     def _publish_latest(self, *, only_unpublished: bool) -> int:
         with self.db.read() as session:
-            latest: list[Any] = list(
+            latest = session.execute(
+                select(RosterVersion.site_id, RosterVersion.version, RosterVersion.payload)
+                .join(Site, (Site.id == RosterVersion.site_id) & (Site.roster_version == RosterVersion.version))
+                .where(RosterVersion.kind == "delta")
+                .where(RosterVersion.published_at.is_(None) if only_unpublished else true())
+            ).all()
+            unsent_snapshots = (
                 session.execute(
-                    select(RosterVersion)
-                    .join(Site, (Site.id == RosterVersion.site_id) & (Site.roster_version == RosterVersion.version))
-                    .where(RosterVersion.published_at.is_(None) if only_unpublished else true())
-                ).scalars()
+                    select(RosterVersion.site_id).where(
+                        RosterVersion.kind == "snapshot",
+                        RosterVersion.published_at.is_(None),
+                        RosterVersion.version
+                        == select(Site.snapshot_version).where(Site.id == RosterVersion.site_id).scalar_subquery(),
+                    )
+                )
+                .scalars()
+                .all()
             )
-        return sum(self._publish_one(row.site_id, row.version, row.payload) for row in latest)
+        if unsent_snapshots:
+            with self.db.write() as session:
+                session.execute(
+                    update(Site)
+                    .where(Site.id.in_(unsent_snapshots))
+                    .values(snapshot_at=None, snapshot_asked_at=utcnow())
+                )
+        items = [
+            Issued(site, version, "delta", [(delta_topic(site), payload.encode("utf-8"))], payload)
+            for site, version, payload in latest
+            if payload is not None
+        ]
+        self._publish(items)
+        return len(items)
+
+
+# ---------------------------------------------------------------------------------------------- stored state
+
+
+def _time_exits(session: Session, now: dt.datetime) -> tuple[set[str], int | None]:
+    """Members whose roster rows leave by time since the last sweep (a subscription past its grace, a revoked badge
+    past REVOKED_GRACE), and the sweep's time to store; at most every SWEEP_EVERY, else nothing and None."""
+    swept = _meta(session, SWEPT)
+    stamp = int(now.timestamp())
+    if swept and stamp - swept < SWEEP_EVERY.total_seconds():
+        return set(), None
+    if not swept:
+        return set(), stamp
+    before = dt.datetime.fromtimestamp(swept, dt.UTC)
+    was, cut = (before - EXPIRED_SUBSCRIPTION_GRACE).date(), (now - EXPIRED_SUBSCRIPTION_GRACE).date()
+    found = set(
+        session.execute(
+            select(Subscription.member_id).where(Subscription.valid_until >= was, Subscription.valid_until < cut)
+        ).scalars()
+    )
+    found.update(
+        m
+        for m in session.execute(
+            select(Credential.member_id).where(
+                Credential.revoked_at >= before - REVOKED_GRACE, Credential.revoked_at < now - REVOKED_GRACE
+            )
+        ).scalars()
+        if m is not None
+    )
+    return found, stamp
+
+
+def _meta(session: Session, key: str) -> int:
+    return int(session.execute(select(Meta.value).where(Meta.key == key)).scalar_one_or_none() or 0)
+
+
+def _set_meta(session: Session, key: str, value: int) -> None:
+    session.execute(insert_ignoring_conflicts(session, Meta).values(key=key, value=value))
+    session.execute(update(Meta).where(Meta.key == key).values(value=value))
+
+
+def _sites(session: Session) -> dict[str, SiteState]:
+    return {
+        row.id: SiteState(
+            row.roster_version,
+            row.roster_issued_at,
+            row.snapshot_version,
+            row.snapshot_at,
+            row.snapshot_parts,
+            row.snapshot_asked_at,
+        )
+        for row in session.execute(
+            select(
+                Site.id,
+                Site.roster_version,
+                Site.roster_issued_at,
+                Site.snapshot_version,
+                Site.snapshot_at,
+                Site.snapshot_parts,
+                Site.snapshot_asked_at,
+            )
+        )
+    }
+
+
+def _plan_presence(net: Network, plan_id: str) -> Presence:
+    plan = net.plans.get(plan_id)
+    return plan.presence if plan is not None else NOWHERE
+
+
+def _presences(session: Session, kind: str, ids: Collection[str]) -> dict[str, Presence]:
+    found: dict[str, Presence] = {}
+    for chunk in _chunks(ids):
+        for item, sites in session.execute(
+            select(RosterPresence.id, RosterPresence.sites).where(
+                RosterPresence.kind == kind, RosterPresence.id.in_(chunk)
+            )
+        ):
+            found[item] = _parsed(sites)
+    return found
+
+
+def _save_presences(session: Session, kind: str, presences: dict[str, Presence]) -> None:
+    for chunk in _chunks(presences):
+        session.execute(delete(RosterPresence).where(RosterPresence.kind == kind, RosterPresence.id.in_(chunk)))
+    rows = [{"kind": kind, "id": item, "sites": _stored(p)} for item, p in presences.items() if p]
+    if rows:
+        session.execute(insert(RosterPresence), rows)
+
+
+def _save_balances(session: Session, values: dict[str, int]) -> None:
+    for chunk in _chunks(values):
+        session.execute(delete(RosterBalance).where(RosterBalance.subscription_id.in_(chunk)))
+    if values:
+        session.execute(insert(RosterBalance), [{"subscription_id": s, "balance": b} for s, b in values.items()])

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
@@ -27,7 +27,7 @@ from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
 from sync.hub.ingest import Ingestor, Prepared, insert_ignoring_conflicts
 from sync.hub.models import Command, Device, Site
-from sync.hub.roster import RosterKeeper
+from sync.hub.roster import RosterKeeper, ask_snapshot
 from sync.mqtt import Message, MqttClient
 from sync.payloads import make_ack, make_reply, validate_batch, validate_request, validate_status
 from sync.protocol import (
@@ -260,13 +260,16 @@ class HubWorker:
             session.execute(insert_ignoring_conflicts(session, Site).values(id=site, name=site))
             session.execute(insert_ignoring_conflicts(session, Device).values(site_id=site, id=device))
             session.execute(update(Device).where(Device.site_id == site, Device.id == device).values(**values))
+            if online and status.get("roster_behind"):
+                # The door missed a delta, or holds no roster: the keeper sends the site a snapshot.
+                ask_snapshot(session, site, utcnow())
         with self.stats.lock:
             self.stats.statuses += 1
 
     # ------------------------------------------------------------------------------------------ keeper
 
-    def _publish_retained(self, topic: str, payload: bytes) -> bool:
-        return self.client.publish_confirmed(topic, payload, retain=True, timeout=PUBLISH_CONFIRM_S)
+    def _publish_retained(self, messages: Sequence[tuple[str, bytes]]) -> bool:
+        return self.client.publish_all(messages, retain=True, timeout=PUBLISH_CONFIRM_S + len(messages) / 500)
 
     def _keeper_loop(self) -> None:
         assert self.keeper is not None

@@ -45,6 +45,7 @@ from sync.payloads import DoorHealth, make_ack, make_reply, validate_request, va
 from sync.protocol import (
     ack_topic,
     command_topic,
+    delta_topic,
     dumps,
     parse_utc,
     replies_topic,
@@ -365,6 +366,8 @@ def test_malformed_payloads_never_stop_the_agent(
     topics = [
         ack_topic(SITE, DEVICE),
         roster_topic(SITE),
+        f"{roster_topic(SITE)}/1",
+        delta_topic(SITE),
         command_topic(SITE, DEVICE),
         f"halfday/v1/{SITE}/{DEVICE}/replies",
     ]
@@ -378,6 +381,9 @@ def test_malformed_payloads_never_stop_the_agent(
         topic=st.sampled_from(topics),
     )
     def publish(payload: bytes, topic: str) -> None:
+        if topic.startswith(roster_topic(SITE)) and not payload:
+            # An empty retained message clears a snapshot part the hub no longer uses: nothing to reject.
+            payload = b"{"
         before = agent.stats.rejected
         fuzzer.publish_confirmed(topic, payload)
         assert wait_until(lambda: agent.stats.rejected > before, 10)

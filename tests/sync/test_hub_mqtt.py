@@ -32,6 +32,7 @@ from sync.payloads import make_batch, validate_reply
 from sync.protocol import (
     ProtocolError,
     command_topic,
+    delta_topic,
     events_topic,
     replies_topic,
     requests_topic,
@@ -39,7 +40,7 @@ from sync.protocol import (
     status_topic,
     utc_iso,
 )
-from sync.signing import MemoryNonceStore, check_command, load_private_key, verify_roster
+from sync.signing import MemoryNonceStore, check_command, load_private_key, verify_delta, verify_roster
 from tests.support.broker import Mosquitto
 from tests.support.hub import add_admin, hub_app, sign_in
 from tests.support.wait import wait_until
@@ -232,7 +233,7 @@ def test_after_garbage_the_hub_still_ingests_a_good_batch(
     assert count_events(hub_db) == (2, 2, 1, 2)
 
 
-def test_revoking_a_badge_publishes_a_new_roster_at_once(
+def test_revoking_a_badge_publishes_a_delta_at_once(
     broker: Mosquitto,
     make_worker: MakeWorker,
     hub_db: HubDatabase,
@@ -250,14 +251,20 @@ def test_revoking_a_badge_publishes_a_new_roster_at_once(
     first = verify_roster(rosters.next().payload, public_key, None, site="site-a")
     assert [c["value"] for c in first["credentials"] if c["status"] == "active"] == ["A1B2C3D4"]
     assert first["subscriptions"][0]["balance"] == 10
+    deltas = listeners(broker, delta_topic("site-a"))
     started = time.monotonic()
     assert admin.revoke_badge(hub_db, "A1B2C3D4")
-    second = verify_roster(rosters.next(5).payload, public_key, first["version"], site="site-a")
+    delta = verify_delta(deltas.next(5).payload, public_key, site="site-a")
     assert time.monotonic() - started < 5
-    assert [c["status"] for c in second["credentials"]] == ["revoked"]
-    # The broker keeps the newest for doors that connect later.
-    late = listeners(broker, roster_topic("site-a"))
-    assert json.loads(late.next().payload)["version"] == second["version"]
+    # The member comes whole: their row, the badge now revoked, the carnet with its balance; nothing else.
+    assert (delta["base"], delta["version"]) == (first["version"], first["version"] + 1)
+    assert [m["id"] for m in delta["members"]] == [member]
+    assert [c["status"] for c in delta["credentials"]] == ["revoked"]
+    assert [s["balance"] for s in delta["subscriptions"]] == [10]
+    assert (delta["removed_members"], delta["plans"], delta["removed_plans"]) == ([], [], [])
+    # The broker keeps the newest delta for doors that connect later: one that missed any sees the gap at once.
+    late = listeners(broker, delta_topic("site-a"))
+    assert json.loads(late.next().payload)["version"] == delta["version"]
 
 
 def test_an_enrol_request_gets_a_reply_and_the_badge_in_the_next_roster(
@@ -272,7 +279,7 @@ def test_an_enrol_request_gets_a_reply_and_the_badge_in_the_next_roster(
     member = admin.add_member(hub_db, "Zoé", "Martin", home_site="site-a")
     other = admin.add_member(hub_db, "Léo", "Petit", home_site="site-a")
     make_worker(0)
-    out = listeners(broker, replies_topic("site-a", "door-1"), roster_topic("site-a"))
+    out = listeners(broker, replies_topic("site-a", "door-1"), roster_topic("site-a"), delta_topic("site-a"))
     sender = MqttClient(settings_of(broker), "door-1-requests", clean_start=True, session_expiry_s=0)
     sender.start()
     assert sender.wait_connected(10)
@@ -294,11 +301,12 @@ def test_an_enrol_request_gets_a_reply_and_the_badge_in_the_next_roster(
     reply = validate_reply(out.next(where=lambda m: m.topic.endswith("replies")).payload)
     assert reply["request"] == first["id"] and reply["ok"] and reply["error"] is None
     want = reply["roster_version"]
-    roster = verify_roster(
-        out.next(where=lambda m: m.topic.endswith("roster") and json.loads(m.payload)["version"] >= want).payload,
-        public_key,
-        None,
-    )
+    # The badge comes in the version the reply names: a delta, or the site's first snapshot if that is later.
+    message = out.next(where=lambda m: not m.topic.endswith("replies") and json.loads(m.payload)["version"] >= want)
+    if message.topic.endswith("delta"):
+        roster = verify_delta(message.payload, public_key)
+    else:
+        roster = verify_roster(message.payload, public_key, None)
     assert {(c["member_id"], c["value"]) for c in roster["credentials"]} == {(member, "04A1B2C3D4E5F6")}
     request(other, "04A1B2C3D4E5F6")
     refused = validate_reply(out.next(where=lambda m: m.topic.endswith("replies")).payload)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from sync.hub.reports import (
 )
 from sync.hub.roster import RosterKeeper
 from sync.payloads import validate_batch
-from sync.signing import generate_private_key, verify_roster
+from sync.signing import generate_private_key, verify_delta
 from tests.sync.devicesim import make_event
 
 
@@ -206,8 +207,8 @@ def test_roster_versions_go_up_only_when_something_changed(hub_db: HubDatabase, 
     key = generate_private_key()
     published: list[tuple[str, bytes]] = []
 
-    def publish(topic: str, payload: bytes) -> bool:
-        published.append((topic, payload))
+    def publish(messages: Sequence[tuple[str, bytes]]) -> bool:
+        published.extend(messages)
         return True
 
     keeper = RosterKeeper(hub_db, key, publish)
@@ -220,12 +221,14 @@ def test_roster_versions_go_up_only_when_something_changed(hub_db: HubDatabase, 
     assert keeper.refresh() == []  # balances only move on the balance interval
     made = keeper.refresh(balances_due=True)
     assert sorted(made) == [("site-a", 2), ("site-b", 2)]
-    rosters = {json.loads(p)["site"]: verify_roster(p, key.public_key(), 1) for _, p in published}
+    assert sorted(t for t, _ in published) == ["halfday/v1/site-a/delta", "halfday/v1/site-b/delta"]
+    deltas = {json.loads(p)["site"]: verify_delta(p, key.public_key()) for _, p in published}
     # The balance is after exactly the events `seen` names: the door subtracts only its own later uses.
-    assert rosters["site-a"]["seen"] == {"door-1": 1}
-    assert rosters["site-a"]["subscriptions"][0]["balance"] == 1
-    assert rosters["site-b"]["subscriptions"][0]["balance"] == 1
+    assert deltas["site-a"]["seen"] == {"door-1": 1}
+    assert deltas["site-a"]["subscriptions"][0]["balance"] == 1
+    assert deltas["site-b"]["subscriptions"][0]["balance"] == 1
     assert first["site-a"]["subscriptions"][0]["balance"] == 2
+    assert keeper.refresh(balances_due=True) == []  # sent once
     published.clear()
     admin.enrol_badge(hub_db, member, "0a0b0c0d")
     assert sorted(keeper.refresh()) == [("site-a", 3), ("site-b", 3)]
@@ -234,19 +237,28 @@ def test_roster_versions_go_up_only_when_something_changed(hub_db: HubDatabase, 
 
 def test_a_roster_that_the_broker_did_not_confirm_is_published_again(hub_db: HubDatabase) -> None:
     admin.add_site(hub_db, "site-a", "Le Local")
-    # Refused when made, and again by the retry at the end of the same refresh; taken at the next retry.
-    answers = [False, False, True]
-    tries: list[int] = []
+    answers: list[bool] = []
+    tries: list[tuple[str, int]] = []
 
-    def publish(topic: str, payload: bytes) -> bool:
-        tries.append(json.loads(payload)["version"])
+    def publish(messages: Sequence[tuple[str, bytes]]) -> bool:
+        tries.extend((topic.rsplit("/", 1)[1], json.loads(payload)["version"]) for topic, payload in messages)
         return answers.pop(0)
 
     keeper = RosterKeeper(hub_db, generate_private_key(), publish)
+    # A snapshot refused is made again, a new version, at the next pass (snapshots are not kept).
+    answers += [False, True]
     keeper.refresh()
-    assert tries == [1, 1]
+    assert tries == [("roster", 1)]
+    keeper.refresh()
+    assert tries == [("roster", 1), ("roster", 2)]
+    # A delta refused when made, and by the retry at the end of the same pass, is published again later as it was.
+    tries.clear()
+    answers += [False, False, True]
+    admin.add_member(hub_db, "Zoé", home_site="site-a")
+    keeper.refresh()
+    assert tries == [("delta", 3), ("delta", 3)]
     assert keeper.publish_pending() == 1
-    assert tries == [1, 1, 1]
+    assert tries == [("delta", 3)] * 3
     assert keeper.publish_pending() == 0
 
 

@@ -4,6 +4,7 @@ none of this site's doors; no last name or e-mail leaves the hub; a badge revoke
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import select, update
 
@@ -13,7 +14,7 @@ from sync.hub.audit import SYSTEM
 from sync.hub.db import HubDatabase
 from sync.hub.models import AuditEntry, Credential
 from sync.hub.roster import REISSUE_AFTER, REVOKED_GRACE, RosterKeeper, build_roster_body
-from sync.signing import generate_private_key, verify_roster
+from sync.signing import generate_private_key, verify_delta, verify_roster
 from tests.support.hub import add_admin, add_manager, hub_app, sign_in
 
 
@@ -76,8 +77,8 @@ def test_a_row_no_roster_can_carry_is_left_out_and_the_rest_goes(hub_db: HubData
         s.execute(update(Credential).where(Credential.value == "B2B2B2B2").values(value="not a badge"))
     published: list[bytes] = []
 
-    def publish(_topic: str, payload: bytes) -> bool:
-        published.append(payload)
+    def publish(messages: Sequence[tuple[str, bytes]]) -> bool:
+        published.extend(payload for _topic, payload in messages)
         return True
 
     keeper = RosterKeeper(hub_db, generate_private_key(), publish)
@@ -105,10 +106,18 @@ def test_a_row_no_roster_can_carry_is_left_out_and_the_rest_goes(hub_db: HubData
 
 def test_a_quiet_sites_roster_is_issued_again_before_doors_call_it_old(hub_db: HubDatabase) -> None:
     admin.add_site(hub_db, "site-a", "A")
-    keeper = RosterKeeper(hub_db, generate_private_key(), lambda _topic, _payload: True)
+    published: list[tuple[str, bytes]] = []
+
+    def publish(messages: Sequence[tuple[str, bytes]]) -> bool:
+        published.extend(messages)
+        return True
+
+    keeper = RosterKeeper(hub_db, generate_private_key(), publish)
     start = utcnow()
     assert keeper.refresh(start) == [("site-a", 1)]
-    # Nothing changed: an hour later nothing new; past REISSUE_AFTER, the same content under a new issue time.
+    # Nothing changed: an hour later nothing new; past REISSUE_AFTER, an empty delta under a new issue time.
     assert keeper.refresh(start + dt.timedelta(hours=1), balances_due=True) == []
     assert keeper.refresh(start + REISSUE_AFTER + dt.timedelta(minutes=1), balances_due=True) == [("site-a", 2)]
+    heartbeat = verify_delta(published[-1][1], keeper.key.public_key(), site="site-a")
+    assert (heartbeat["base"], heartbeat["members"], heartbeat["removed_members"]) == (1, [], [])
     assert dt.timedelta(hours=24) > REISSUE_AFTER  # the doors' default alarm
