@@ -481,7 +481,7 @@ class RosterKeeper:
 
     def _touches_waiting(self) -> bool:
         with self.db.read() as session:
-            done = _meta(session, TOUCHED)
+            done = meta_value(session, TOUCHED)
             return session.execute(select(RosterTouch.id).where(RosterTouch.id > done).limit(1)).first() is not None
 
     def _deltas(self, now: dt.datetime, balances_due: bool) -> list[tuple[str, int]]:
@@ -489,7 +489,7 @@ class RosterKeeper:
             return []
         with self.db.snapshot() as session:
             sites = _sites(session)
-            done = _meta(session, TOUCHED)
+            done = meta_value(session, TOUCHED)
             touches = session.execute(
                 select(RosterTouch.id, RosterTouch.member_id, RosterTouch.plan_id)
                 .where(RosterTouch.id > done)
@@ -578,9 +578,9 @@ class RosterKeeper:
             _save_presences(session, "member", {m: p for m, p in new_members.items() if p != old_members.get(m)})
             _save_presences(session, "plan", {p: v for p, v in new_plans.items() if v != old_plans.get(p)})
             _save_balances(session, changed_balances)
-            _set_meta(session, TOUCHED, last)
+            _setmeta_value(session, TOUCHED, last)
             if swept is not None:
-                _set_meta(session, SWEPT, swept)
+                _setmeta_value(session, SWEPT, swept)
             if too_large:
                 # Too much at once for a delta (a plan of thousands of members moved): a snapshot, this pass.
                 session.execute(
@@ -596,7 +596,7 @@ class RosterKeeper:
         member's and plan's presence and every balance, read in one snapshot with the last touch (the touches up to
         it are in what was read), and mark every site due for a snapshot. False when done long ago."""
         with self.db.snapshot() as session:
-            if _meta(session, STARTED):
+            if meta_value(session, STARTED):
                 return False
             last_touch = session.execute(select(func.max(RosterTouch.id))).scalar() or 0
             net = load_network(session, now)
@@ -612,8 +612,8 @@ class RosterKeeper:
                     if s["balance"] is not None
                 },
             )
-            _set_meta(writer, TOUCHED, last_touch)
-            _set_meta(writer, STARTED, 1)
+            _setmeta_value(writer, TOUCHED, last_touch)
+            _setmeta_value(writer, STARTED, 1)
             writer.execute(update(Site).values(snapshot_version=0))
         return True
 
@@ -768,7 +768,7 @@ class RosterKeeper:
 def _time_exits(session: Session, now: dt.datetime) -> tuple[set[str], int | None]:
     """Members whose roster rows leave by time since the last sweep (a subscription past its grace, a revoked badge
     past REVOKED_GRACE), and the sweep's time to store; at most every SWEEP_EVERY, else nothing and None."""
-    swept = _meta(session, SWEPT)
+    swept = meta_value(session, SWEPT)
     stamp = int(now.timestamp())
     if swept and stamp - swept < SWEEP_EVERY.total_seconds():
         return set(), None
@@ -793,11 +793,11 @@ def _time_exits(session: Session, now: dt.datetime) -> tuple[set[str], int | Non
     return found, stamp
 
 
-def _meta(session: Session, key: str) -> int:
+def meta_value(session: Session, key: str) -> int:
     return int(session.execute(select(Meta.value).where(Meta.key == key)).scalar_one_or_none() or 0)
 
 
-def _set_meta(session: Session, key: str, value: int) -> None:
+def _setmeta_value(session: Session, key: str, value: int) -> None:
     session.execute(insert_ignoring_conflicts(session, Meta).values(key=key, value=value))
     session.execute(update(Meta).where(Meta.key == key).values(value=value))
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, insert, select
 
 from access.config import parse_config
-from access.db import Database, migrate
+from access.db import Database
 from access.models import Balance, Credential, HubRequest, Member, Outbox, Pass, Use
 from access.models import Event as DoorEvent
 from access.store import Stamp, append_event, get_meta, spent_since_balances
@@ -58,21 +58,13 @@ from sync.signing import generate_private_key, load_private_key, make_command, p
 from tests.support.broker import Mosquitto
 from tests.support.door import DoorRig
 from tests.support.kiosk import TEST_TUNING
+from tests.support.listener import Listener
 from tests.support.site import Site
 from tests.support.wait import wait_until
-from tests.sync.test_hub_mqtt import Listener, count_events
+from tests.sync.conftest import DEVICE, SITE, agent_settings
+from tests.sync.test_hub_mqtt import count_events
 
-SITE, DEVICE = "site-a", "door-1"
 MakeWorker = Callable[..., HubWorker]
-
-
-@pytest.fixture
-def door_db(tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'door' / 'halfday.sqlite'}"
-    migrate(url)
-    db = Database(url)
-    yield db
-    db.dispose()
 
 
 def record(db: Database, count: int, kind: str = "door", data: dict[str, Any] | None = None) -> int:
@@ -111,42 +103,6 @@ def record(db: Database, count: int, kind: str = "door", data: dict[str, Any] | 
 def outbox_size(db: Database) -> int:
     with db.read() as session:
         return int(session.execute(select(func.count()).select_from(Outbox)).scalar_one())
-
-
-def agent_settings(
-    broker: Mosquitto, db: Database, hub_settings: HubSettings, tmp_path: Path, **extra: Any
-) -> AgentSettings:
-    key = load_private_key(hub_settings.private_key_file)
-    values: dict[str, Any] = {
-        "site": SITE,
-        "device": DEVICE,
-        "database_url": db.url,
-        "hub": MqttSettings(broker.host, broker.port),
-        "public_key": public_key_b64(key),
-        "state_path": str(tmp_path / "sync-state.sqlite"),
-        "bus": MqttSettings(broker.host, broker.port),
-        "batch_events": 200,
-        "window_events": 2000,
-        "ack_timeout_s": 1.5,
-        "fast_resend_s": 0.5,
-        "status_interval_s": 0.5,
-    }
-    values.update(extra)
-    return AgentSettings(**values)
-
-
-@pytest.fixture
-def make_agent(
-    broker: Mosquitto,
-    door_db: Database,
-    hub_settings: HubSettings,
-    tmp_path: Path,
-    start_agent: Callable[..., SyncAgent],
-) -> Callable[..., SyncAgent]:
-    def make(**extra: Any) -> SyncAgent:
-        return start_agent(agent_settings(broker, door_db, hub_settings, tmp_path, **extra), Database(door_db.url))
-
-    return make
 
 
 def test_a_backlog_drains_exactly_once_and_the_outbox_empties(

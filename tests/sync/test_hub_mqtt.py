@@ -27,7 +27,7 @@ from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
 from sync.hub.models import ChangeRequest, Credential, Device, DeviceCursor, Event, Subscription
 from sync.hub.worker import HubWorker
-from sync.mqtt import Message, MqttClient, MqttSettings
+from sync.mqtt import MqttClient, MqttSettings
 from sync.payloads import make_batch, validate_reply
 from sync.protocol import (
     ProtocolError,
@@ -43,6 +43,7 @@ from sync.protocol import (
 from sync.signing import MemoryNonceStore, check_command, load_private_key, verify_delta, verify_roster
 from tests.support.broker import Mosquitto
 from tests.support.hub import add_admin, hub_app, sign_in
+from tests.support.listener import Listener
 from tests.support.wait import wait_until
 from tests.sync.devicesim import SimDevice, make_event
 
@@ -62,45 +63,6 @@ def count_events(db: HubDatabase, site: str = "site-a", device: str = "door-1") 
             )
         ).one()
     return int(row[0]), int(row[1]), int(row[2] or 0), int(row[3] or 0)
-
-
-class Listener:
-    """A plain subscriber that collects what the hub publishes."""
-
-    def __init__(self, broker: Mosquitto, *filters: str) -> None:
-        self.messages: queue.Queue[Message] = queue.Queue()
-        self.client = MqttClient(
-            settings_of(broker),
-            f"listener-{uuid.uuid4().hex[:6]}",
-            clean_start=True,
-            session_expiry_s=0,
-            on_message=self.messages.put,
-        )
-        for topic_filter in filters:
-            self.client.subscribe(topic_filter)
-        self.client.start()
-        assert self.client.wait_connected(10)
-
-    def next(self, timeout: float = 10.0, where: Callable[[Message], bool] = lambda m: True) -> Message:
-        deadline = time.monotonic() + timeout
-        while True:
-            message = self.messages.get(timeout=max(0.01, deadline - time.monotonic()))
-            if where(message):
-                return message
-
-
-@pytest.fixture
-def listeners() -> object:
-    made: list[Listener] = []
-
-    def make(broker: Mosquitto, *filters: str) -> Listener:
-        listener = Listener(broker, *filters)
-        made.append(listener)
-        return listener
-
-    yield make
-    for listener in made:
-        listener.client.stop()
 
 
 @pytest.fixture
