@@ -491,7 +491,7 @@ def edit_plan(db: HubDatabase, plan_id: str, fields: PlanFields, *, actor: Actor
             raise HubError("bad_plan", f"une formule s'appelle déjà « {values.name} »")
         if plan.kind != values.kind:
             raise HubError("bad_plan", "le type d'une formule ne change pas : créez-en une autre")
-        before = _plan_audit(_fields_of(session, plan))
+        before = _plan_audit(plan_fields(session, plan.id))
         for key, value in values.columns().items():
             setattr(plan, key, value)
         session.execute(delete(PlanSite).where(PlanSite.plan_id == plan_id))
@@ -519,7 +519,11 @@ def set_plan_active(db: HubDatabase, plan_id: str, active: bool, *, actor: Actor
         touch_rosters(session, plans=[plan_id])
 
 
-def _fields_of(session: Session, plan: Plan) -> PlanFields:
+def plan_fields(session: Session, plan_id: str) -> PlanFields:
+    """A plan's fields as they are now: the start of an edit."""
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise HubError("unknown_plan", plan_id)
     return PlanFields(
         plan.name,
         plan.kind,
