@@ -54,7 +54,7 @@ from sync.protocol import (
     status_topic,
     utc_iso,
 )
-from sync.signing import generate_private_key, load_private_key, make_command, public_key_b64, sign_roster
+from sync.signing import generate_private_key, load_private_key, make_command, public_key_b64, sign, sign_roster
 from tests.support.broker import Mosquitto
 from tests.support.door import DoorRig
 from tests.support.kiosk import TEST_TUNING
@@ -410,6 +410,34 @@ def test_a_walk_ins_card_never_wedges_rosters(
         assert wait_until(lambda: outbox.roster_version(door_db) == 2, 10)
         with door_db.read() as session:
             assert session.scalars(select(Credential.status).where(Credential.value == uid)).one() == "revoked"
+        # The same through a delta: another walk-in's card becomes the member's new badge.
+        with door_db.write() as session:
+            _sale, card = record_sale(
+                session, DEVICE, offer, WalkIn("Lou", "", "B2C3D4E5"), Payment("counter", False), Stamp.now("b")
+            )
+        delta = {
+            "v": 1,
+            "site": SITE,
+            "version": 3,
+            "base": 2,
+            "issued_at": utc_iso(dt.datetime.now(dt.UTC)),
+            "seen": {},
+            "members": [{"id": member, "first_name": "Zoé", "last_name": "", "email": None, "active": True}],
+            "credentials": [
+                {"id": "d" * 32, "member_id": member, "kind": "nfc_uid", "value": uid, "status": "revoked"},
+                {"id": "e" * 32, "member_id": member, "kind": "nfc_uid", "value": "B2C3D4E5", "status": "active"},
+            ],
+            "subscriptions": [],
+            "removed_members": [],
+            "plans": [],
+            "removed_plans": [],
+        }
+        hub.publish_confirmed(delta_topic(SITE), dumps(sign(delta, key)), retain=True)
+        assert wait_until(lambda: outbox.roster_version(door_db) == 3, 10)
+        with door_db.read() as session:
+            badge = session.scalars(select(Credential).where(Credential.value == "B2C3D4E5")).one()
+            assert (badge.member_id, badge.pass_id, badge.status) == (member, None, "active")
+            assert card.code in set(session.scalars(select(Pass.code)))
     finally:
         hub.stop()
 

@@ -477,6 +477,24 @@ def test_canonical_json_is_the_signed_form() -> None:
     assert canonical_json({"b": 1, "a": "é"}) == '{"a":"é","b":1}'.encode()
 
 
+# Any JSON a roster may hold: strings of any code point a database keeps (no NUL, no lone surrogate), keys too.
+_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | _text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json)
+def test_canonical_json_is_byte_for_byte_the_documented_form(value: Any) -> None:
+    """sync/PROTOCOL.md defines the signed bytes by Python's json module; the hub and the doors make them with
+    orjson, which must agree on every value, or a genuine roster would fail to verify."""
+    documented = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    assert canonical_json(value) == documented
+
+
 # ---------------------------------------------------------------------------------------------- commands
 
 
