@@ -42,6 +42,7 @@ from sync.hub.models import (
     Subscription,
     TopUp,
 )
+from sync.hub.roster import ask_snapshot
 from sync.protocol import COMMAND_NAMES, ID_RE, MAX_COMMAND_TTL_S, Json
 
 log = logging.getLogger(__name__)
@@ -391,6 +392,17 @@ def _command(
 def unlock(db: HubDatabase, site: str, device: str, *, actor: Actor, ttl_s: float = 30.0) -> str:
     """Open a door from the hub (a signed command; the door refuses it once expired or replayed)."""
     return issue_command(db, site, device, "unlock", ttl_s=ttl_s, args={"by": "hub"}, actor=actor)
+
+
+def resend_roster(db: HubDatabase, site_id: str, *, actor: Actor) -> None:
+    """Send the site's doors their whole list again (a snapshot) at the keeper's next pass: a door that seems stuck
+    on an old list catches up by it. A door that missed a change asks for one itself; this is the manager's way."""
+    _require_site(actor, site_id)
+    with db.write() as session:
+        if session.get(Site, site_id) is None:
+            raise HubError("unknown_site", site_id)
+        ask_snapshot(session, site_id, utcnow(), at_once=True)
+        record(session, actor, "roster.resend", f"site:{site_id}", site_id=site_id)
 
 
 # ---------------------------------------------------------------------------------------------------- plans

@@ -438,12 +438,16 @@ class Issued:
     payload: str | None
 
 
-def ask_snapshot(session: Session, site_id: str, now: dt.datetime) -> None:
-    """A door of the site is behind, or a manager asked: the keeper sends the site a snapshot (SNAPSHOT_MIN_GAP)."""
+def ask_snapshot(session: Session, site_id: str, now: dt.datetime, *, at_once: bool = False) -> None:
+    """A door of the site is behind: the keeper sends the site a snapshot (at most every SNAPSHOT_MIN_GAP, a door
+    keeps asking until it has one). `at_once`: a manager asked, the next pass makes it."""
+    values: dict[str, Any] = {"snapshot_asked_at": now}
+    if at_once:
+        values["snapshot_at"] = None
     session.execute(
         update(Site)
         .where(Site.id == site_id, (Site.snapshot_asked_at.is_(None)) | (Site.snapshot_asked_at < now))
-        .values(snapshot_asked_at=now)
+        .values(**values)
     )
 
 

@@ -21,7 +21,7 @@ from access.models import Balance as DoorBalance
 from access.models import Credential as DoorCredential
 from access.models import Subscription as DoorSubscription
 from halfday.sample import ALL_DAY
-from sync.agent import AgentSettings, SyncAgent
+from sync.agent import AgentSettings, SyncAgent, outbox
 from sync.hub.broker_accounts import BrokerAccounts, device_username
 from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
@@ -218,6 +218,12 @@ def test_a_network_is_run_from_the_hubs_pages_down_to_the_door(
     page.click("text=Ouvrir la porte à distance")
     flash(page, "Ouverture envoyée")
     assert wait_until(lambda: rig.relay_states().count(True) > pulses, 15), "the door did not open from the hub"
+    # The whole list sent again on the manager's word: the door takes a newer snapshot, the member still in it.
+    held = _door_roster_version(site)
+    page.click("text=Renvoyer la liste complète des membres")
+    flash(page, "La liste complète des membres part vers les portes")
+    assert wait_until(lambda: _door_roster_version(site) > held, 15), "the snapshot asked for never came"
+    assert _door_badge(site, BADGE) == "active"
     page.goto(member_url)
 
     # A revocation at the hub is refused at the door.
@@ -268,6 +274,7 @@ def test_a_network_is_run_from_the_hubs_pages_down_to_the_door(
         "carnet rechargé",
         "badge révoqué",
         "ouverture à distance",
+        "liste complète renvoyée aux portes",
         "compte créé",
     ):
         assert re.search(rf"compte admin\s+{step}", log), f"the audit log lacks « {step} » by the admin"
@@ -288,6 +295,10 @@ def _badge_status(db: HubDatabase, uid: str) -> str | None:
 def _door_badge(site: Site, uid: str) -> str | None:
     with site.db.read() as s:
         return s.execute(select(DoorCredential.status).where(DoorCredential.value == uid)).scalar_one_or_none()
+
+
+def _door_roster_version(site: Site) -> int:
+    return outbox.roster_version(site.db) or 0
 
 
 def _door_subscriptions(site: Site, member_id: str) -> int:

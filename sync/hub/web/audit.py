@@ -43,6 +43,7 @@ def audit_words(action: str) -> str:
         "badge.enrol": _("badge donné"),
         "badge.revoke": _("badge révoqué"),
         "roster.left_out": _("laissé hors des listes des membres"),
+        "roster.resend": _("liste complète renvoyée aux portes"),
     }
     return words.get(action, action)
 

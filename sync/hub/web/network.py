@@ -147,6 +147,17 @@ def unlock(site_id: str, device_id: str) -> BaseResponse:
     return redirect(url_for("network.door", site_id=site_id, device_id=device_id))
 
 
+@bp.post("/doors/<site_id>/<device_id>/resend")
+def resend_roster(site_id: str, device_id: str) -> BaseResponse:
+    _door(site_id, device_id)
+    try:
+        admin.resend_roster(current_hub().db, site_id, actor=current_actor())
+        flash(_("La liste complète des membres part vers les portes de ce site dans quelques secondes."))
+    except HubError as exc:
+        forms.refused(exc)
+    return redirect(url_for("network.door", site_id=site_id, device_id=device_id))
+
+
 @bp.post("/doors/<site_id>/<device_id>/password")
 def new_door_password(site_id: str, device_id: str) -> str | BaseResponse:
     _door(site_id, device_id)
