@@ -722,21 +722,26 @@ class RosterKeeper:
     # ------------------------------------------------------------------------------------------ publishing again
 
     def publish_pending(self) -> int:
-        """Publish each site's latest delta again if the broker did not acknowledge it (a snapshot not acknowledged
-        is made again: its site stays due)."""
-        return self._publish_latest(only_unpublished=True)
+        """Publish again, in order, the deltas the broker did not acknowledge since each site's last snapshot (a door
+        then misses none of those kept); a snapshot not acknowledged is made again (its site is due again)."""
+        return self._publish_again(only_unpublished=True)
 
     def republish_all(self) -> int:
         """Publish every site's latest delta again (at start: the broker may have lost its retained copy)."""
-        return self._publish_latest(only_unpublished=False)
+        return self._publish_again(only_unpublished=False)
 
-    def _publish_latest(self, *, only_unpublished: bool) -> int:
+    def _publish_again(self, *, only_unpublished: bool) -> int:
         with self.db.read() as session:
+            which = (
+                (RosterVersion.published_at.is_(None)) & (RosterVersion.version > Site.snapshot_version)
+                if only_unpublished
+                else Site.roster_version == RosterVersion.version
+            )
             latest = session.execute(
                 select(RosterVersion.site_id, RosterVersion.version, RosterVersion.payload)
-                .join(Site, (Site.id == RosterVersion.site_id) & (Site.roster_version == RosterVersion.version))
+                .join(Site, (Site.id == RosterVersion.site_id) & which)
                 .where(RosterVersion.kind == "delta")
-                .where(RosterVersion.published_at.is_(None) if only_unpublished else true())
+                .order_by(RosterVersion.site_id, RosterVersion.version)
             ).all()
             unsent_snapshots = (
                 session.execute(

@@ -260,6 +260,14 @@ def test_a_roster_that_the_broker_did_not_confirm_is_published_again(hub_db: Hub
     assert keeper.publish_pending() == 1
     assert tries == [("delta", 3)] * 3
     assert keeper.publish_pending() == 0
+    # Two deltas the broker did not take while it was away: both go again, in order (a door misses neither).
+    tries.clear()
+    answers += [False, False, False, False, True]
+    for name in ("Léo", "Ana"):
+        admin.add_member(hub_db, name, home_site="site-a")
+        keeper.refresh()
+    assert keeper.publish_pending() == 2
+    assert tries[-2:] == [("delta", 4), ("delta", 5)]
 
 
 def test_admin_refuses_a_badge_already_active_for_someone_else(hub_db: HubDatabase) -> None:
