@@ -5,14 +5,12 @@ next decision at once)."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select
 
-from access.db import Database, migrate
+from access.db import Database
 from access.models import Balance, Credential, Member, Plan, Subscription
 from sync.agent import outbox
 from sync.protocol import utc_iso
@@ -72,12 +70,8 @@ def roster(version: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'halfday.db'}"
-    migrate(url)
-    db = Database(url)
-    yield db
-    db.dispose()
+def ledger(door_db: Database) -> Database:
+    return door_db
 
 
 def writes(db: Database) -> list[str]:
