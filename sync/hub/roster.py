@@ -536,6 +536,10 @@ class RosterKeeper:
             ]
         if not members and not plans and not heartbeat and last == done and swept is None:
             return []
+        if any(p not in self.left_out for p in net.left_out):
+            # A touched row a door would refuse: left out of the delta, shown at once (the full check clears it
+            # once mended).
+            self._left_out(self.left_out + [p for p in net.left_out if p not in self.left_out])
         new_members = {m: net.presence(m) for m in members}
         new_plans = {p: _plan_presence(net, p) for p in plans}
         # Each site that holds, or held, something touched: what to send it, and what to remove from it.

@@ -121,3 +121,30 @@ def test_a_quiet_sites_roster_is_issued_again_before_doors_call_it_old(hub_db: H
     heartbeat = verify_delta(published[-1][1], keeper.key.public_key(), site="site-a")
     assert (heartbeat["base"], heartbeat["members"], heartbeat["removed_members"]) == (1, [], [])
     assert dt.timedelta(hours=24) > REISSUE_AFTER  # the doors' default alarm
+
+
+def test_a_touched_row_no_delta_can_carry_is_left_out_and_shown_at_once(hub_db: HubDatabase) -> None:
+    admin.add_site(hub_db, "site-a", "A")
+    plan = admin.add_plan(hub_db, "Réseau", "unlimited")
+    zoe, leo = admin.add_member(hub_db, "Zoé"), admin.add_member(hub_db, "Léo")
+    for member in (zoe, leo):
+        admin.add_subscription(hub_db, member, plan)
+    published: list[tuple[str, bytes]] = []
+
+    def publish(messages: Sequence[tuple[str, bytes]]) -> bool:
+        published.extend(messages)
+        return True
+
+    keeper = RosterKeeper(hub_db, generate_private_key(), publish)
+    keeper.refresh()
+    # One change gives Zoé a badge and Léo one typed around the hub's checks, in the same pass.
+    admin.enrol_badge(hub_db, zoe, "A1A1A1A1")
+    with hub_db.write() as s:
+        s.add(Credential(member_id=leo, value="pas un badge"))
+        admin.touch_rosters(s, members=[leo])
+    assert keeper.refresh() == [("site-a", 2)]
+    delta = verify_delta(published[-1][1], keeper.key.public_key(), site="site-a")
+    assert {m["first_name"] for m in delta["members"]} == {"Zoé", "Léo"}
+    assert [c["value"] for c in delta["credentials"]] == ["A1A1A1A1"]
+    with hub_db.read() as s:
+        assert len(reports.roster_problems(s)) == 1 and "badge" in reports.roster_problems(s)[0]
