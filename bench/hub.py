@@ -65,6 +65,7 @@ from access.db import Database, migrate
 from access.policy import Reason, decide
 from bench.nfc_raw import percentile
 from bench.support import HttpSession, server_ms
+from common.db import utcnow
 from common.words import CredentialKind, CredentialStatus, PlanKind
 from halfday.broker import Mosquitto
 from halfday.sample import site_config, write_config
@@ -88,7 +89,7 @@ from sync.hub.models import (
     Subscription,
     TopUp,
 )
-from sync.hub.roster import RosterKeeper
+from sync.hub.roster import RosterKeeper, ask_snapshot, snapshots_asked
 from sync.hub.web import create_hub_app
 from sync.hub.worker import run_hub
 from sync.localbus import MAX_PACKET_BYTES as LOCAL_MAX_PACKET_BYTES
@@ -731,9 +732,17 @@ def build_rosters(db: HubDatabase, key_file: Path) -> dict[str, Any]:
     """What the keeper does on any change to the network: every site's roster built, signed and stored (published
     here to nowhere; the hub's worker publishes them again when it starts). Measured, as it is the first leg of a
     revocation."""
-    keeper = RosterKeeper(db, load_private_key(key_file), lambda _messages: True)
+    keeper = RosterKeeper(db, load_private_key(key_file), lambda _messages, _retain: True)
+    with db.write() as session:  # every site's doors ask for their first snapshot, as new doors do
+        for sid in session.execute(select(Site.id)).scalars().all():
+            ask_snapshot(session, sid, utcnow(), at_once=True)
     started = time.monotonic()
     made = keeper.refresh()
+    while True:  # a pass makes snapshots for a while, then lets changes through
+        with db.read() as session:
+            if not snapshots_asked(session):
+                break
+        made += keeper.refresh()
     elapsed = time.monotonic() - started
     with db.write() as session:
         versions = dict(session.execute(select(Site.id, Site.roster_version)).all())

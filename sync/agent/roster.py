@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
-import time
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -24,8 +23,6 @@ FORGED = "signature invalide : la liste ne vient pas du hub"
 OTHER_SITE = "liste pour un autre site"
 MALFORMED = "liste mal formée"
 NOT_APPLIED = "erreur en l'appliquant dans la base de la porte"
-# A door that holds no roster says it is behind after this long without one (the broker lost the retained snapshot).
-NO_ROSTER_WAIT_S = 20.0
 
 
 def _sentence(text: str) -> str:
@@ -74,7 +71,6 @@ class RosterWatch:
         self._health = RosterHealth(issued_at)
         self._held = version
         self._heard = 0
-        self._started = time.monotonic()
         self._lock = threading.Lock()
 
     def applied(self, issued_at: dt.datetime, version: int) -> None:
@@ -93,9 +89,7 @@ class RosterWatch:
 
     def health(self) -> RosterHealth:
         with self._lock:
-            # A door with no roster first waits for the retained snapshot the broker gives every new subscriber.
-            waited = time.monotonic() - self._started > NO_ROSTER_WAIT_S
-            behind = self._heard > (self._held or 0) or (self._held is None and waited)
+            behind = self._held is None or self._heard > self._held
             return dataclasses.replace(self._health, behind=behind)
 
     def too_old(self, now: dt.datetime) -> bool:

@@ -50,12 +50,11 @@ class Site(Base):
     noon: Mapped[dt.time] = mapped_column(Time, default=dt.time(13, 0))
     afternoon_end: Mapped[dt.time] = mapped_column(Time, default=dt.time(20, 0))
     # Written only by the roster keeper (sync/PROTOCOL.md, "Rosters"): the site's latest version (snapshot or delta)
-    # and when it was issued; the latest snapshot's version, time and number of parts.
+    # and when it was issued; the latest snapshot's version and time.
     roster_version: Mapped[int] = mapped_column(Integer, default=0)
     roster_issued_at: Mapped[dt.datetime | None] = mapped_column()
     snapshot_version: Mapped[int] = mapped_column(Integer, default=0)
     snapshot_at: Mapped[dt.datetime | None] = mapped_column()
-    snapshot_parts: Mapped[int] = mapped_column(Integer, default=0)
     # When a door said it is behind, or a manager asked for a whole list, since the last snapshot.
     snapshot_asked_at: Mapped[dt.datetime | None] = mapped_column()
 

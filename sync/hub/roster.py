@@ -20,11 +20,11 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Table, bindparam, delete, func, insert, select, true, update
+from sqlalchemy import delete, func, insert, or_, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
 from common.db import utcnow
@@ -82,6 +82,12 @@ SNAPSHOT_PASS_S = 2.0
 SWEEP_EVERY = dt.timedelta(minutes=10)
 # Every row is checked again this often (rows left out of rosters are reported as of this check).
 FULL_CHECK_EVERY = dt.timedelta(hours=1)
+# Up to this many sites due for a snapshot, the keeper reads only their members; more, the whole network.
+FEW_SITES = 10
+# Heartbeats and time-driven exits are looked for this often (the idle poll reads only the touches).
+CLOCK_CHECK = dt.timedelta(minutes=1)
+# Versions the broker did not acknowledge are published again at least this often.
+PENDING_EVERY_S = 5.0
 # Touches read per pass; ids per IN list.
 TOUCH_BATCH = 5000
 IN_CHUNK = 2000
@@ -94,11 +100,8 @@ TOUCHED = "roster_touched"  # Meta: the last touch the keeper made into deltas
 SWEPT = "roster_swept"  # Meta: epoch seconds of the last sweep
 STARTED = "roster_started"  # Meta: 1 once the keeper stored every presence (deltas need them)
 
-# The tables, for statements run once per site in one executemany.
-SITES = cast(Table, Site.__table__)
-VERSIONS = cast(Table, RosterVersion.__table__)
-
-Publish = Callable[[Sequence[tuple[str, bytes]]], bool]
+# Publish messages at QoS 1, retained or not; True once the broker acknowledged every one.
+Publish = Callable[[Sequence[tuple[str, bytes]], bool], bool]
 
 
 def _hhmm(value: dt.time | None) -> str | None:
@@ -195,35 +198,75 @@ def _kept(row: Json, check: Callable[[Any, str], None], what: str, left_out: lis
     return True
 
 
-def load_network(session: Session, now: dt.datetime, member_ids: Collection[str] | None = None) -> Network:
-    """Read the plans and the members (all, or `member_ids`) in the caller's snapshot, in the rosters' form."""
+def _running(now: dt.datetime) -> Any:
     oldest = (now - EXPIRED_SUBSCRIPTION_GRACE).date()
-    revoked_since = now - REVOKED_GRACE
-    left_out: list[str] = []
-    running = (Subscription.valid_until.is_(None)) | (Subscription.valid_until >= oldest)
-    cursors: dict[str, dict[str, int]] = {}
-    for site_id, device, seq in session.execute(select(DeviceCursor.site_id, DeviceCursor.device_id, DeviceCursor.seq)):
-        cursors.setdefault(site_id, {})[device] = int(seq)
+    return (Subscription.valid_until.is_(None)) | (Subscription.valid_until >= oldest)
+
+
+def load_plans(session: Session, now: dt.datetime, left_out: list[str]) -> dict[str, PlanState]:
+    """Every plan in the rosters' form, with the sites it is valid at and whether it is in rosters at all (offered,
+    or retired with a subscription running); a plan a door would refuse is named in `left_out` instead."""
     plan_sites: dict[str, set[str]] = {}
     for plan_id, site_id in session.execute(select(PlanSite.plan_id, PlanSite.site_id)):
         plan_sites.setdefault(plan_id, set()).add(site_id)
-    in_use = set(session.execute(select(Subscription.plan_id).where(running).distinct()).scalars())
+    rows = session.execute(
+        select(
+            Plan.id,
+            Plan.name,
+            Plan.kind,
+            Plan.half_days,
+            Plan.allow_overdraft,
+            Plan.hours_start,
+            Plan.hours_end,
+            Plan.weekdays,
+            Plan.price_cents,
+            Plan.active,
+        ).order_by(Plan.id)
+    ).all()
+    # Only retired plans need the question "does a subscription to it still run?" (few, and an indexed read).
+    retired = [row[0] for row in rows if not row[-1]]
+    in_use: set[str] = set()
+    for chunk in _chunks(retired):
+        in_use.update(
+            session.execute(
+                select(Subscription.plan_id).where(_running(now), Subscription.plan_id.in_(chunk)).distinct()
+            ).scalars()
+        )
     plans: dict[str, PlanState] = {}
-    for plan in session.execute(select(Plan).order_by(Plan.id)).scalars():
+    for plan_id, name, kind, half_days, overdraft, start, end, weekdays, price, active in rows:
         row = {
-            "id": plan.id,
-            "name": plan.name,
-            "kind": plan.kind,
-            "half_days": plan.half_days,
-            "allow_overdraft": plan.allow_overdraft,
-            "hours_start": _hhmm(plan.hours_start),
-            "hours_end": _hhmm(plan.hours_end),
-            "weekdays": plan.weekdays,
-            "price_cents": plan.price_cents,
+            "id": plan_id,
+            "name": name,
+            "kind": kind,
+            "half_days": half_days,
+            "allow_overdraft": overdraft,
+            "hours_start": _hhmm(start),
+            "hours_end": _hhmm(end),
+            "weekdays": weekdays,
+            "price_cents": price,
         }
         if _kept(row, roster_plan, "formule", left_out):
-            sites = plan_sites.get(plan.id)
-            plans[plan.id] = PlanState(row, frozenset(sites) if sites else None, plan.active or plan.id in in_use)
+            sites = plan_sites.get(plan_id)
+            plans[plan_id] = PlanState(row, frozenset(sites) if sites else None, active or plan_id in in_use)
+    return plans
+
+
+def load_network(
+    session: Session,
+    now: dt.datetime,
+    member_ids: Collection[str] | None = None,
+    plans: dict[str, PlanState] | None = None,
+) -> Network:
+    """Read the plans (unless given, read in the same snapshot) and the members (all, or `member_ids`) in the
+    caller's snapshot, in the rosters' form."""
+    revoked_since = now - REVOKED_GRACE
+    left_out: list[str] = []
+    running = _running(now)
+    cursors: dict[str, dict[str, int]] = {}
+    for site_id, device, seq in session.execute(select(DeviceCursor.site_id, DeviceCursor.device_id, DeviceCursor.seq)):
+        cursors.setdefault(site_id, {})[device] = int(seq)
+    if plans is None:
+        plans = load_plans(session, now, left_out)
     carnets = {p for p, state in plans.items() if state.row["kind"] == PlanKind.CARNET}
 
     def where(column: Any) -> Iterator[Any]:
@@ -416,12 +459,11 @@ class SiteState:
     issued_at: dt.datetime | None
     snapshot_version: int
     snapshot_at: dt.datetime | None
-    snapshot_parts: int
     asked_at: dt.datetime | None
 
     def snapshot_due(self, now: dt.datetime) -> bool:
-        if self.snapshot_version == 0:
-            return True
+        """Asked for (by a door that is behind, a manager, an upgrade) since the last one, and not too soon after
+        it. A site whose doors never asked has none: no door holds a roster there to keep up to date."""
         if self.asked_at is None or (self.snapshot_at is not None and self.asked_at <= self.snapshot_at):
             return False
         return self.snapshot_at is None or now - self.snapshot_at >= SNAPSHOT_MIN_GAP
@@ -459,7 +501,8 @@ class RosterKeeper:
         self.key = key
         self.publish = publish
         self._next_full_check = 0.0
-        self._last_balances = 0.0
+        self._next_clock_check: dt.datetime | None = None
+        self._next_pending = 0.0
         # The rows left out of rosters at the last full check (the hub's doors page reads them from roster_problems).
         with db.read() as session:
             self.left_out: list[str] = list(
@@ -480,7 +523,9 @@ class RosterKeeper:
             if not batch or not self._touches_waiting():
                 break
         made += self._snapshots(now)
-        self.publish_pending()
+        if made or time.monotonic() >= self._next_pending:
+            self._next_pending = time.monotonic() + PENDING_EVERY_S
+            self.publish_pending()
         return made
 
     def _touches_waiting(self) -> bool:
@@ -491,6 +536,11 @@ class RosterKeeper:
     def _deltas(self, now: dt.datetime, balances_due: bool) -> list[tuple[str, int]]:
         if self._start(now):
             return []
+        clock_due = self._next_clock_check is None or now >= self._next_clock_check
+        if not balances_due and not clock_due and not self._touches_waiting():
+            return []  # the keeper's idle poll: one indexed read
+        if clock_due:
+            self._next_clock_check = now + CLOCK_CHECK
         with self.db.snapshot() as session:
             sites = _sites(session)
             done = meta_value(session, TOUCHED)
@@ -512,10 +562,11 @@ class RosterKeeper:
                 members.update(
                     holders[sid] for sid, value in balances(session).items() if sent_balances.get(sid, value) != value
                 )
-            exits, swept = _time_exits(session, now)
+            exits, swept = _time_exits(session, now) if clock_due else (set(), None)
             members.update(exits)
             old_plans = _presences(session, "plan", plans)
-            net = load_network(session, now, set())
+            plan_states = load_plans(session, now, [])
+            net = Network(plan_states, {}, {}, [])
             # A plan that moved between sites, or left or came back, changes its subscribers' entries too.
             for plan_id in plans:
                 if old_plans.get(plan_id, NOWHERE) != _plan_presence(net, plan_id):
@@ -524,12 +575,13 @@ class RosterKeeper:
                             select(Subscription.member_id).where(Subscription.plan_id == plan_id).distinct()
                         ).scalars()
                     )
-            net = load_network(session, now, members)
+            net = load_network(session, now, members, plan_states)
             old_members = _presences(session, "member", members)
             heartbeat = [
                 site
                 for site, state in sites.items()
-                if state.snapshot_version > 0
+                if clock_due
+                and state.snapshot_version > 0
                 and not state.snapshot_due(now)
                 and state.issued_at is not None
                 and now - state.issued_at >= REISSUE_AFTER
@@ -586,9 +638,9 @@ class RosterKeeper:
             _save_presences(session, "member", {m: p for m, p in new_members.items() if p != old_members.get(m)})
             _save_presences(session, "plan", {p: v for p, v in new_plans.items() if v != old_plans.get(p)})
             _save_balances(session, changed_balances)
-            _setmeta_value(session, TOUCHED, last)
+            set_meta_value(session, TOUCHED, last)
             if swept is not None:
-                _setmeta_value(session, SWEPT, swept)
+                set_meta_value(session, SWEPT, swept)
             if too_large:
                 # Too much at once for a delta (a plan of thousands of members moved): a snapshot, this pass.
                 session.execute(
@@ -620,24 +672,33 @@ class RosterKeeper:
                     if s["balance"] is not None
                 },
             )
-            _setmeta_value(writer, TOUCHED, last_touch)
-            _setmeta_value(writer, STARTED, 1)
-            writer.execute(update(Site).values(snapshot_version=0))
+            set_meta_value(writer, TOUCHED, last_touch)
+            set_meta_value(writer, STARTED, 1)
+            # Sites whose doors hold rosters made before deltas get a snapshot; the others when a door asks.
+            writer.execute(
+                update(Site)
+                .where(Site.roster_version > 0)
+                .values(snapshot_version=0, snapshot_at=None, snapshot_asked_at=utcnow())
+            )
         return True
 
     def _snapshots(self, now: dt.datetime) -> list[tuple[str, int]]:
         with self.db.read() as session:
-            sites = _sites(session)
-        due = sorted(site for site, state in sites.items() if state.snapshot_due(now))
+            asked = snapshots_asked(session)
+        due = sorted(site for site, at in asked.items() if at is None or now - at >= SNAPSHOT_MIN_GAP)
         full_check = time.monotonic() >= self._next_full_check
         if not due and not full_check:
             return []
+        # A few sites: only the members they hold (by the presences stored; a change not yet sent is made up by
+        # the next delta, which sends each member whole). Many, or the hourly check: the whole network at once.
+        whole = full_check or len(due) > FEW_SITES
         with self.db.snapshot() as session:
             sites = _sites(session)
-            net = load_network(session, now)
-        self._next_full_check = time.monotonic() + FULL_CHECK_EVERY.total_seconds()
-        if net.left_out != self.left_out:
-            self._left_out(net.left_out)
+            net = load_network(session, now, None if whole else _present_at(session, due))
+        if whole:
+            self._next_full_check = time.monotonic() + FULL_CHECK_EVERY.total_seconds()
+            if net.left_out != self.left_out:
+                self._left_out(net.left_out)
         maker = SnapshotMaker(net)
         made: list[tuple[str, int]] = []
         started = time.monotonic()
@@ -649,16 +710,10 @@ class RosterKeeper:
             payload = maker.signed(site, version, now, self.key)
             parts = split_snapshot(payload, site, version)
             messages = [(roster_part_topic(site, i), part) for i, part in enumerate(parts)]
-            # Retained parts of a larger snapshot before this one would stay on the broker: cleared.
-            messages += [(roster_part_topic(site, i), b"") for i in range(max(len(parts), 1), state.snapshot_parts)]
             item = Issued(site, version, "snapshot", messages, None)
             with self.db.write() as session:
                 self._store(session, [item], now)
-                session.execute(
-                    update(Site)
-                    .where(Site.id == site)
-                    .values(snapshot_version=version, snapshot_at=now, snapshot_parts=len(parts))
-                )
+                session.execute(update(Site).where(Site.id == site).values(snapshot_version=version, snapshot_at=now))
             log.info(
                 "registre %s v%s : liste complète (%d octets, %d partie(s))", site, version, len(payload), len(parts)
             )
@@ -683,32 +738,36 @@ class RosterKeeper:
                 for i in issued
             ],
         )
-        sites, versions = SITES, VERSIONS
+        # One statement each, whatever the number of sites (a change to a member who may enter anywhere is a
+        # thousand versions): each site issued gets exactly its next version here.
+        ids = [i.site for i in issued]
         session.execute(
-            update(sites)
-            .where(sites.c.id == bindparam("site"))
-            .values(roster_version=bindparam("v"), roster_issued_at=now),
-            [{"site": i.site, "v": i.version} for i in issued],
+            update(Site).where(Site.id.in_(ids)).values(roster_version=Site.roster_version + 1, roster_issued_at=now)
         )
         # The latest versions are kept, to publish again and to look into a complaint.
+        latest = select(Site.roster_version).where(Site.id == RosterVersion.site_id).scalar_subquery()
         session.execute(
-            delete(versions).where(versions.c.site_id == bindparam("site"), versions.c.version <= bindparam("v")),
-            [{"site": i.site, "v": i.version - KEPT_VERSIONS} for i in issued],
+            delete(RosterVersion)
+            .where(RosterVersion.site_id.in_(ids), RosterVersion.version <= latest - KEPT_VERSIONS)
+            .execution_options(synchronize_session=False)
         )
 
     def _publish(self, issued: list[Issued]) -> None:
         if not issued:
             return
-        if not self.publish([m for i in issued for m in i.messages]):
+        # Deltas are retained (a door that reconnects sees at once whether it missed one); snapshots are not (a
+        # thousand of them would weigh a GB in the broker, written again at each of its saves): a door gets one
+        # when it asks.
+        retain = all(i.kind == "delta" for i in issued)
+        if not self.publish([m for i in issued for m in i.messages], retain):
             log.warning("registres non acquittés par le broker ; nouvel essai plus tard")
             return
-        versions = VERSIONS
         with self.db.write() as session:
             session.execute(
-                update(versions)
-                .where(versions.c.site_id == bindparam("site"), versions.c.version == bindparam("v"))
-                .values(published_at=utcnow()),
-                [{"site": i.site, "v": i.version} for i in issued],
+                update(RosterVersion)
+                .where(tuple_(RosterVersion.site_id, RosterVersion.version).in_([(i.site, i.version) for i in issued]))
+                .values(published_at=utcnow())
+                .execution_options(synchronize_session=False)
             )
 
     def _left_out(self, problems: list[str]) -> None:
@@ -810,7 +869,7 @@ def meta_value(session: Session, key: str) -> int:
     return int(session.execute(select(Meta.value).where(Meta.key == key)).scalar_one_or_none() or 0)
 
 
-def _setmeta_value(session: Session, key: str, value: int) -> None:
+def set_meta_value(session: Session, key: str, value: int) -> None:
     session.execute(insert_ignoring_conflicts(session, Meta).values(key=key, value=value))
     session.execute(update(Meta).where(Meta.key == key).values(value=value))
 
@@ -822,7 +881,6 @@ def _sites(session: Session) -> dict[str, SiteState]:
             row.roster_issued_at,
             row.snapshot_version,
             row.snapshot_at,
-            row.snapshot_parts,
             row.snapshot_asked_at,
         )
         for row in session.execute(
@@ -832,11 +890,35 @@ def _sites(session: Session) -> dict[str, SiteState]:
                 Site.roster_issued_at,
                 Site.snapshot_version,
                 Site.snapshot_at,
-                Site.snapshot_parts,
                 Site.snapshot_asked_at,
             )
         )
     }
+
+
+def snapshots_asked(session: Session) -> dict[str, dt.datetime | None]:
+    """The sites asked for a snapshot since their last one, with that last one's time (None: never)."""
+    return dict(
+        session.execute(
+            select(Site.id, Site.snapshot_at).where(
+                Site.snapshot_asked_at.is_not(None),
+                Site.snapshot_at.is_(None) | (Site.snapshot_asked_at > Site.snapshot_at),
+            )
+        ).all()
+    )
+
+
+def _present_at(session: Session, sites: Collection[str]) -> set[str]:
+    """The members whose stored presence holds one of `sites` (or every site)."""
+    held = [RosterPresence.sites == ALL]
+    for site in sites:
+        held += [
+            RosterPresence.sites == site,
+            RosterPresence.sites.like(f"{site} %"),
+            RosterPresence.sites.like(f"% {site}"),
+            RosterPresence.sites.like(f"% {site} %"),
+        ]
+    return set(session.execute(select(RosterPresence.id).where(RosterPresence.kind == "member", or_(*held))).scalars())
 
 
 def _plan_presence(net: Network, plan_id: str) -> Presence:

@@ -105,7 +105,7 @@ class HubWorker:
         if self.is_keeper:
             key = load_private_key(settings.private_key_file)
             self._key = key
-            self.keeper = RosterKeeper(self.db, key, self._publish_retained)
+            self.keeper = RosterKeeper(self.db, key, self._publish_rosters)
 
     def start(self) -> None:
         sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -268,8 +268,8 @@ class HubWorker:
 
     # ------------------------------------------------------------------------------------------ keeper
 
-    def _publish_retained(self, messages: Sequence[tuple[str, bytes]]) -> bool:
-        return self.client.publish_all(messages, retain=True, timeout=PUBLISH_CONFIRM_S + len(messages) / 500)
+    def _publish_rosters(self, messages: Sequence[tuple[str, bytes]], retain: bool) -> bool:
+        return self.client.publish_all(messages, retain=retain, timeout=PUBLISH_CONFIRM_S + len(messages) / 500)
 
     def _keeper_loop(self) -> None:
         assert self.keeper is not None

@@ -44,6 +44,7 @@ from sync.signing import MemoryNonceStore, check_command, load_private_key, veri
 from tests.support.broker import Mosquitto
 from tests.support.hub import add_admin, hub_app, sign_in
 from tests.support.listener import Listener
+from tests.support.rosters import doors_ask
 from tests.support.wait import wait_until
 from tests.sync.devicesim import SimDevice, make_event
 
@@ -208,8 +209,9 @@ def test_revoking_a_badge_publishes_a_delta_at_once(
     plan = admin.add_plan(hub_db, "Carnet 10", "carnet", half_days=10, price_cents=9000)
     admin.add_subscription(hub_db, member, plan)
     admin.enrol_badge(hub_db, member, "a1b2c3d4")
-    make_worker(0)
     rosters = listeners(broker, roster_topic("site-a"))
+    doors_ask(hub_db, "site-a")  # a door of the site holds none yet
+    make_worker(0)
     first = verify_roster(rosters.next().payload, public_key, None, site="site-a")
     assert [c["value"] for c in first["credentials"] if c["status"] == "active"] == ["A1B2C3D4"]
     assert first["subscriptions"][0]["balance"] == 10
@@ -240,6 +242,7 @@ def test_an_enrol_request_gets_a_reply_and_the_badge_in_the_next_roster(
     admin.add_site(hub_db, "site-a", "Le Local")
     member = admin.add_member(hub_db, "Zoé", "Martin", home_site="site-a")
     other = admin.add_member(hub_db, "Léo", "Petit", home_site="site-a")
+    doors_ask(hub_db, "site-a")  # the site's door holds a roster: the hub's changes reach it as deltas
     make_worker(0)
     out = listeners(broker, replies_topic("site-a", "door-1"), roster_topic("site-a"), delta_topic("site-a"))
     sender = MqttClient(settings_of(broker), "door-1-requests", clean_start=True, session_expiry_s=0)

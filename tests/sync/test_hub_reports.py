@@ -25,6 +25,7 @@ from sync.hub.reports import (
 from sync.hub.roster import RosterKeeper
 from sync.payloads import validate_batch
 from sync.signing import generate_private_key, verify_delta
+from tests.support.rosters import Published, doors_ask
 from tests.sync.devicesim import make_event
 
 
@@ -205,15 +206,13 @@ def test_sales_and_overdrafts_of_chosen_sites_are_picked_in_sql(hub_db: HubDatab
 def test_roster_versions_go_up_only_when_something_changed(hub_db: HubDatabase, carnet: tuple[str, str]) -> None:
     member, sub = carnet
     key = generate_private_key()
-    published: list[tuple[str, bytes]] = []
-
-    def publish(messages: Sequence[tuple[str, bytes]]) -> bool:
-        published.extend(messages)
-        return True
-
-    keeper = RosterKeeper(hub_db, key, publish)
+    published = Published()
+    keeper = RosterKeeper(hub_db, key, published)
+    assert keeper.refresh() == []  # no door asked yet: no snapshot, no delta (no door could apply it)
+    doors_ask(hub_db, "site-a", "site-b")
     keeper.refresh()
     assert sorted(t for t, _ in published) == ["halfday/v1/site-a/roster", "halfday/v1/site-b/roster"]
+    assert published.retained == [False, False]  # a thousand sites' snapshots would weigh a GB in the broker
     first = {json.loads(p)["site"]: json.loads(p) for _, p in published}
     published.clear()
     assert keeper.refresh(balances_due=True) == []  # nothing moved
@@ -222,6 +221,7 @@ def test_roster_versions_go_up_only_when_something_changed(hub_db: HubDatabase, 
     made = keeper.refresh(balances_due=True)
     assert sorted(made) == [("site-a", 2), ("site-b", 2)]
     assert sorted(t for t, _ in published) == ["halfday/v1/site-a/delta", "halfday/v1/site-b/delta"]
+    assert published.retained == [True, True]  # a door that reconnects sees at once whether it missed one
     deltas = {json.loads(p)["site"]: verify_delta(p, key.public_key()) for _, p in published}
     # The balance is after exactly the events `seen` names: the door subtracts only its own later uses.
     assert deltas["site-a"]["seen"] == {"door-1": 1}
@@ -240,13 +240,14 @@ def test_a_roster_that_the_broker_did_not_confirm_is_published_again(hub_db: Hub
     answers: list[bool] = []
     tries: list[tuple[str, int]] = []
 
-    def publish(messages: Sequence[tuple[str, bytes]]) -> bool:
+    def publish(messages: Sequence[tuple[str, bytes]], _retain: bool) -> bool:
         tries.extend((topic.rsplit("/", 1)[1], json.loads(payload)["version"]) for topic, payload in messages)
         return answers.pop(0)
 
     keeper = RosterKeeper(hub_db, generate_private_key(), publish)
     # A snapshot refused is made again, a new version, at the next pass (snapshots are not kept).
     answers += [False, True]
+    doors_ask(hub_db, "site-a")
     keeper.refresh()
     assert tries == [("roster", 1)]
     keeper.refresh()

@@ -4,7 +4,6 @@ none of this site's doors; no last name or e-mail leaves the hub; a badge revoke
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 
 from sqlalchemy import select, update
 
@@ -16,6 +15,7 @@ from sync.hub.models import AuditEntry, Credential
 from sync.hub.roster import REISSUE_AFTER, REVOKED_GRACE, RosterKeeper, build_roster_body
 from sync.signing import generate_private_key, verify_delta, verify_roster
 from tests.support.hub import add_admin, add_manager, hub_app, sign_in
+from tests.support.rosters import Published, doors_ask
 
 
 def test_each_site_gets_its_own_members_plans_and_badges(hub_db: HubDatabase) -> None:
@@ -75,21 +75,17 @@ def test_a_row_no_roster_can_carry_is_left_out_and_the_rest_goes(hub_db: HubData
     # A value typed around the hub's checks (by hand in the database): a device would refuse the whole roster.
     with hub_db.write() as s:
         s.execute(update(Credential).where(Credential.value == "B2B2B2B2").values(value="not a badge"))
-    published: list[bytes] = []
-
-    def publish(messages: Sequence[tuple[str, bytes]]) -> bool:
-        published.extend(payload for _topic, payload in messages)
-        return True
-
-    keeper = RosterKeeper(hub_db, generate_private_key(), publish)
+    published = Published()
+    keeper = RosterKeeper(hub_db, generate_private_key(), published)
+    doors_ask(hub_db, "site-a")
     assert keeper.refresh() == [("site-a", 1)]
-    roster = verify_roster(published[-1], keeper.key.public_key(), None, site="site-a")
+    roster = verify_roster(published[-1][1], keeper.key.public_key(), None, site="site-a")
     assert [c["value"] for c in roster["credentials"]] == ["A1A1A1A1"]
     assert {m["first_name"] for m in roster["members"]} == {"Zoé", "Léo"}
     assert len(keeper.left_out) == 1 and "badge" in keeper.left_out[0]
     # Shown on the doors page to network admins, and in the audit log once (not at every pass, nor every restart).
     keeper.refresh(balances_due=True)
-    RosterKeeper(hub_db, generate_private_key(), publish).refresh(balances_due=True)
+    RosterKeeper(hub_db, generate_private_key(), published).refresh(balances_due=True)
     with hub_db.read() as s:
         assert reports.roster_problems(s) == keeper.left_out
         logged = s.execute(select(AuditEntry).where(AuditEntry.action == "roster.left_out")).scalars().all()
@@ -106,13 +102,9 @@ def test_a_row_no_roster_can_carry_is_left_out_and_the_rest_goes(hub_db: HubData
 
 def test_a_quiet_sites_roster_is_issued_again_before_doors_call_it_old(hub_db: HubDatabase) -> None:
     admin.add_site(hub_db, "site-a", "A")
-    published: list[tuple[str, bytes]] = []
-
-    def publish(messages: Sequence[tuple[str, bytes]]) -> bool:
-        published.extend(messages)
-        return True
-
-    keeper = RosterKeeper(hub_db, generate_private_key(), publish)
+    published = Published()
+    keeper = RosterKeeper(hub_db, generate_private_key(), published)
+    doors_ask(hub_db, "site-a")
     start = utcnow()
     assert keeper.refresh(start) == [("site-a", 1)]
     # Nothing changed: an hour later nothing new; past REISSUE_AFTER, an empty delta under a new issue time.
@@ -129,13 +121,9 @@ def test_a_touched_row_no_delta_can_carry_is_left_out_and_shown_at_once(hub_db: 
     zoe, leo = admin.add_member(hub_db, "Zoé"), admin.add_member(hub_db, "Léo")
     for member in (zoe, leo):
         admin.add_subscription(hub_db, member, plan)
-    published: list[tuple[str, bytes]] = []
-
-    def publish(messages: Sequence[tuple[str, bytes]]) -> bool:
-        published.extend(messages)
-        return True
-
-    keeper = RosterKeeper(hub_db, generate_private_key(), publish)
+    published = Published()
+    keeper = RosterKeeper(hub_db, generate_private_key(), published)
+    doors_ask(hub_db, "site-a")
     keeper.refresh()
     # One change gives Zoé a badge and Léo one typed around the hub's checks, in the same pass.
     admin.enrol_badge(hub_db, zoe, "A1A1A1A1")

@@ -225,17 +225,16 @@ def test_a_snapshot_larger_than_a_message_travels_in_parts_and_applies_whole(
         admin.touch_rosters(session, members=members)
     parts = listeners(broker, roster_topic(SITE), f"{roster_topic(SITE)}/+")
     make_worker(0)
+    make_agent()  # a new door: it holds no roster, says so, and the hub sends the site a snapshot
     first = json.loads(parts.next(20).payload)
     assert first["parts"] >= 2 and first["encoding"] == "zlib"
     assert all(len(m.payload) <= MAX_MESSAGE_BYTES for m in [parts.next(10) for _ in range(first["parts"] - 1)])
-    make_agent()
     assert wait_until(lambda: door_status(door_db)[0] == first["version"], 30)
     with door_db.read() as session:
         assert session.execute(select(func.count()).select_from(DoorMember)).scalar_one() == count
     # Deltas go on applying on top of it.
     admin.revoke_badge(hub_db, "00000001")
-    assert wait_until(lambda: door_status(door_db)[0] == first["version"] + 1, 10)
-    assert ("00000001", "revoked") in door_status(door_db)[1]
+    assert wait_until(lambda: ("00000001", "revoked") in door_status(door_db)[1], 10)
 
 
 def test_an_old_snapshot_on_the_broker_does_not_undo_deltas(

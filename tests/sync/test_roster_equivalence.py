@@ -31,6 +31,7 @@ from sync.hub.roster import RosterKeeper, load_network, site_roster_body
 from sync.protocol import MAX_ROSTER_BYTES, parse_json
 from sync.signing import generate_private_key, verify_delta, verify_roster
 from sync.snapshots import SnapshotParts
+from tests.support.rosters import doors_ask
 
 SITES = ("site-a", "site-b")
 UIDS = ("A1A1A1A1", "B2B2B2B2", "C3C3C3C3", "D4D4D4D4")
@@ -147,13 +148,14 @@ def a_network() -> Iterator[tuple[HubDatabase, list[str], dict[str, Door], Roste
         key = generate_private_key()
         doors = {site: Door(Path(folder), site, key) for site in SITES}
 
-        def publish(messages: Sequence[tuple[str, bytes]]) -> bool:
+        def publish(messages: Sequence[tuple[str, bytes]], _retain: bool) -> bool:
             for topic, payload in messages:
                 site = topic.split("/")[2]
                 doors[site].receive(topic, payload)
             return True
 
         keeper = RosterKeeper(hub, key, publish)
+        doors_ask(hub, *SITES)
         keeper.refresh()
         try:
             yield hub, plans, doors, keeper

@@ -53,13 +53,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("roster_issued_at", sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column("snapshot_version", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("snapshot_at", sa.DateTime(), nullable=True))
-        batch_op.add_column(sa.Column("snapshot_parts", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("snapshot_asked_at", sa.DateTime(), nullable=True))
         batch_op.drop_column("roster_hash")
         batch_op.drop_column("roster_changes")
     with op.batch_alter_table("sites", schema=None) as batch_op:
         batch_op.alter_column("snapshot_version", server_default=None)
-        batch_op.alter_column("snapshot_parts", server_default=None)
 
 
 def downgrade() -> None:
@@ -67,7 +65,6 @@ def downgrade() -> None:
         batch_op.add_column(sa.Column("roster_changes", sa.BigInteger(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("roster_hash", sa.String(length=64), nullable=False, server_default=""))
         batch_op.drop_column("snapshot_asked_at")
-        batch_op.drop_column("snapshot_parts")
         batch_op.drop_column("snapshot_at")
         batch_op.drop_column("snapshot_version")
         batch_op.drop_column("roster_issued_at")
