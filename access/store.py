@@ -232,28 +232,41 @@ def load_state(
     for holder_id, first_name, active in session.execute(select(Member.id, Member.first_name, Member.active)):
         state.holders[holder_id] = Holder(holder_id, first_name, active)
     spent_after = spent_since_balances(session, device_id)
+    # Columns, not ORM objects: a site's roster of thousands of members is read again after every change the hub
+    # sends, and building an object per row was most of the door's reload (bench.roster).
     rows = session.execute(
-        select(Subscription, Plan, Balance)
+        select(
+            Subscription.id,
+            Subscription.member_id,
+            Subscription.valid_from,
+            Subscription.valid_until,
+            Plan.kind,
+            Plan.hours_start,
+            Plan.hours_end,
+            Plan.weekdays,
+            Plan.allow_overdraft,
+            Balance.amount,
+        )
         .join(Plan, Subscription.plan_id == Plan.id)
         .outerjoin(Balance, Balance.subscription_id == Subscription.id)
     )
-    for sub, plan, balance in rows:
-        holder = state.holders.get(sub.member_id)
+    for sub_id, member_id, valid_from, valid_until, kind, start, end, weekdays, overdraft, balance in rows:
+        holder = state.holders.get(member_id)
         if holder is None:
             continue
         amount = None
-        if plan.kind == PlanKind.CARNET:
-            amount = (balance.amount if balance else 0) - spent_after.get(sub.id, 0)
+        if kind == PlanKind.CARNET:
+            amount = (balance or 0) - spent_after.get(sub_id, 0)
         holder.entitlements.append(
             Entitlement(
-                id=sub.id,
-                kind=PlanKind(plan.kind),
-                valid_from=sub.valid_from,
-                valid_until=sub.valid_until,
-                hours_start=plan.hours_start,
-                hours_end=plan.hours_end,
-                weekdays=plan.weekdays,
-                allow_overdraft=plan.allow_overdraft,
+                id=sub_id,
+                kind=PlanKind(kind),
+                valid_from=valid_from,
+                valid_until=valid_until,
+                hours_start=start,
+                hours_end=end,
+                weekdays=weekdays,
+                allow_overdraft=overdraft,
                 balance=amount,
             )
         )
