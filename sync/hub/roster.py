@@ -500,6 +500,7 @@ class RosterKeeper:
         self.db = db
         self.key = key
         self.publish = publish
+        self._started = False  # the presences are stored (once known, not read at every poll)
         self._next_full_check = 0.0
         self._next_clock_check: dt.datetime | None = None
         self._next_pending = 0.0
@@ -655,8 +656,11 @@ class RosterKeeper:
         """A keeper's very first pass (on a new hub, or one that made its rosters before deltas): store every
         member's and plan's presence and every balance, read in one snapshot with the last touch (the touches up to
         it are in what was read), and mark every site due for a snapshot. False when done long ago."""
+        if self._started:
+            return False
         with self.db.snapshot() as session:
             if meta_value(session, STARTED):
+                self._started = True
                 return False
             last_touch = session.execute(select(func.max(RosterTouch.id))).scalar() or 0
             net = load_network(session, now)
@@ -674,6 +678,7 @@ class RosterKeeper:
             )
             set_meta_value(writer, TOUCHED, last_touch)
             set_meta_value(writer, STARTED, 1)
+            self._started = True
             # Sites whose doors hold rosters made before deltas get a snapshot; the others when a door asks.
             writer.execute(
                 update(Site)
