@@ -524,25 +524,52 @@ def settle_carnets(net: Network, rng: random.Random) -> list[dict[str, Any]]:
     return top_ups
 
 
+def member_row(p: Person) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "first_name": p.first_name,
+        "last_name": p.last_name,
+        "email": p.email,
+        "active": True,
+        "created_at": p.joined,
+        "home_site_id": p.home,
+    }
+
+
+def first_credit(s: Any) -> int:
+    """What a subscription is credited with when made: a carnet's half-days."""
+    return (s.plan.half_days or 0) if s.plan.kind == PlanKind.CARNET else 0
+
+
+def subscription_row(p: Person, s: Any, credited: int) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "member_id": p.id,
+        "plan_id": s.plan.id,
+        "valid_from": s.valid_from,
+        "valid_until": s.valid_until,
+        "credited": credited,
+        "created_at": s.created_at,
+        "price_cents": s.plan.price_cents,
+    }
+
+
+def badge_row(p: Person) -> dict[str, Any]:
+    return {
+        "id": p.badge_id,
+        "member_id": p.id,
+        "kind": CredentialKind.NFC_UID,
+        "value": p.badge,
+        "status": CredentialStatus.ACTIVE,
+        "created_at": p.joined,
+    }
+
+
 def insert_people(db: HubDatabase, net: Network, top_ups: list[dict[str, Any]], rng: random.Random) -> None:
     """Members, subscriptions, badges, top-ups and their audit entries: the rows the domain functions write."""
     changes = 0
     with db.write() as session:
-        session.execute(
-            insert(Member),
-            [
-                {
-                    "id": p.id,
-                    "first_name": p.first_name,
-                    "last_name": p.last_name,
-                    "email": p.email,
-                    "active": True,
-                    "created_at": p.joined,
-                    "home_site_id": p.home,
-                }
-                for p in net.people
-            ],
-        )
+        session.execute(insert(Member), [member_row(p) for p in net.people])
         subs, credentials = [], []
         credited: Counter[str] = Counter()
         for t in top_ups:
@@ -559,38 +586,17 @@ def insert_people(db: HubDatabase, net: Network, top_ups: list[dict[str, Any]], 
                 at=p.joined,
             )
             for n, s in enumerate(p.subs):
-                first_credit = (s.plan.half_days or 0) if s.plan.kind == PlanKind.CARNET else 0
-                subs.append(
-                    {
-                        "id": s.id,
-                        "member_id": p.id,
-                        "plan_id": s.plan.id,
-                        "valid_from": s.valid_from,
-                        "valid_until": s.valid_until,
-                        "credited": first_credit + credited[s.id],
-                        "created_at": s.created_at,
-                        "price_cents": s.plan.price_cents,
-                    }
-                )
+                subs.append(subscription_row(p, s, first_credit(s) + credited[s.id]))
                 after = {
                     "plan": s.plan.name,
                     "valid_from": s.valid_from,
                     "valid_until": s.valid_until,
-                    "credited": first_credit,
+                    "credited": first_credit(s),
                     "price_cents": s.plan.price_cents,
                 }
                 action = "subscription.add" if n == 0 else "subscription.renew"
                 record(session, SYSTEM, action, f"member:{p.id}", site_id=p.home, after=after, at=s.created_at)
-            credentials.append(
-                {
-                    "id": p.badge_id,
-                    "member_id": p.id,
-                    "kind": CredentialKind.NFC_UID,
-                    "value": p.badge,
-                    "status": CredentialStatus.ACTIVE,
-                    "created_at": p.joined,
-                }
-            )
+            credentials.append(badge_row(p))
             record(
                 session,
                 SYSTEM,

@@ -116,17 +116,21 @@ from bench.hub import (
     _hub_process,
     admin_actor,
     ascii_word,
+    badge_row,
+    first_credit,
     make_structure,
+    member_row,
     month_end,
     pick_targets,
     revoke_once,
     spawned,
+    subscription_row,
     summarise_revocations,
 )
 from bench.hub import Sizes as HubSizes
 from bench.nfc_raw import percentile
 from common.db import utcnow
-from common.words import CredentialKind, CredentialStatus, PlanKind
+from common.words import CredentialStatus, PlanKind
 from halfday.broker import Mosquitto
 from halfday.sample import site_config, write_config
 from hardware.virtual_card import VirtualCard
@@ -327,52 +331,11 @@ def insert_members(db: HubDatabase, people: Sequence[Person]) -> None:
     for start in range(0, len(people), INSERT_CHUNK):
         chunk = people[start : start + INSERT_CHUNK]
         with db.write() as session:
+            session.execute(insert(Member), [member_row(p) for p in chunk])
             session.execute(
-                insert(Member),
-                [
-                    {
-                        "id": p.id,
-                        "first_name": p.first_name,
-                        "last_name": p.last_name,
-                        "email": p.email,
-                        "active": True,
-                        "created_at": p.joined,
-                        "home_site_id": p.home,
-                    }
-                    for p in chunk
-                ],
+                insert(Subscription), [subscription_row(p, s, first_credit(s)) for p in chunk for s in p.subs]
             )
-            session.execute(
-                insert(Subscription),
-                [
-                    {
-                        "id": s.id,
-                        "member_id": p.id,
-                        "plan_id": s.plan.id,
-                        "valid_from": s.valid_from,
-                        "valid_until": s.valid_until,
-                        "credited": s.plan.half_days or 0,
-                        "created_at": s.created_at,
-                        "price_cents": s.plan.price_cents,
-                    }
-                    for p in chunk
-                    for s in p.subs
-                ],
-            )
-            session.execute(
-                insert(Credential),
-                [
-                    {
-                        "id": p.badge_id,
-                        "member_id": p.id,
-                        "kind": CredentialKind.NFC_UID,
-                        "value": p.badge,
-                        "status": CredentialStatus.ACTIVE,
-                        "created_at": p.joined,
-                    }
-                    for p in chunk
-                ],
-            )
+            session.execute(insert(Credential), [badge_row(p) for p in chunk])
     with db.write() as session:
         admin.bump_network_changes(session)
         session.connection().exec_driver_sql("ANALYZE")
