@@ -83,7 +83,6 @@ from sync.hub.models import (
     Credential,
     Device,
     Member,
-    Meta,
     RosterVersion,
     Site,
     Subscription,
@@ -567,7 +566,6 @@ def badge_row(p: Person) -> dict[str, Any]:
 
 def insert_people(db: HubDatabase, net: Network, top_ups: list[dict[str, Any]], rng: random.Random) -> None:
     """Members, subscriptions, badges, top-ups and their audit entries: the rows the domain functions write."""
-    changes = 0
     with db.write() as session:
         session.execute(insert(Member), [member_row(p) for p in net.people])
         subs, credentials = [], []
@@ -606,7 +604,6 @@ def insert_people(db: HubDatabase, net: Network, top_ups: list[dict[str, Any]], 
                 after={"badge": badge_label(p.badge)},
                 at=p.joined,
             )
-            changes += 2 + len(p.subs)
         # Some members lost a badge before the one they hold: enrolled, then revoked.
         for i, p in enumerate(rng.sample(net.people, k=len(net.people) // 30)):
             lost = f"{0x28000000 + i:08X}"
@@ -640,7 +637,6 @@ def insert_people(db: HubDatabase, net: Network, top_ups: list[dict[str, Any]], 
                 before={"badge": badge_label(lost)},
                 at=revoked_at,
             )
-            changes += 2
         session.execute(insert(Subscription), subs)
         session.execute(insert(Credential), credentials)
         running: Counter[str] = Counter()
@@ -662,11 +658,8 @@ def insert_people(db: HubDatabase, net: Network, top_ups: list[dict[str, Any]], 
                 },
                 at=t["at"],
             )
-            changes += 1
         if top_ups:
             session.execute(insert(TopUp), top_ups)
-        admin.bump_network_changes(session)
-        session.execute(update(Meta).where(Meta.key == admin.NETWORK_CHANGES).values(value=Meta.value + changes - 1))
 
 
 def ingest(db: HubDatabase, streams: dict[str, list[dict[str, Any]]]) -> int:

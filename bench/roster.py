@@ -337,7 +337,6 @@ def insert_members(db: HubDatabase, people: Sequence[Person]) -> None:
             )
             session.execute(insert(Credential), [badge_row(p) for p in chunk])
     with db.write() as session:
-        admin.bump_network_changes(session)
         session.connection().exec_driver_sql("ANALYZE")
 
 

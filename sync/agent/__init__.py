@@ -432,8 +432,8 @@ class SyncAgent:
             raise ProtocolError(str(exc)) from None
 
     def _snapshot_message(self, payload: bytes) -> None:
-        """A whole snapshot, or one part of a large one (applied once every part is here); an empty message clears
-        a retained part the hub no longer uses."""
+        """A whole snapshot, or one part of a large one (applied once every part is here). An empty message is
+        nothing: one clears a retained roster an older hub left."""
         if not payload:
             return
         try:

@@ -34,7 +34,6 @@ from sync.hub.models import (
     Device,
     Enrolment,
     Member,
-    Meta,
     Plan,
     PlanSite,
     RosterTouch,
@@ -47,7 +46,6 @@ from sync.protocol import COMMAND_NAMES, ID_RE, MAX_COMMAND_TTL_S, Json
 
 log = logging.getLogger(__name__)
 
-NETWORK_CHANGES = "network_changes"
 # How long a door waits for the badge to enrol after the hub asked for it.
 ENROL_TIMEOUT_S = 120
 
@@ -91,19 +89,6 @@ def touch_rosters(session: Session, *, members: Iterable[str] = (), plans: Itera
     rows = [{"member_id": m, "plan_id": None} for m in members] + [{"member_id": None, "plan_id": p} for p in plans]
     if rows:
         session.execute(insert(RosterTouch), rows)
-    bump_network_changes(session)
-
-
-def bump_network_changes(session: Session) -> None:
-    """Count one change to the network (sites included), in the caller's transaction."""
-    done = session.execute(update(Meta).where(Meta.key == NETWORK_CHANGES).values(value=Meta.value + 1))
-    if done.rowcount == 0:  # type: ignore[attr-defined]
-        session.execute(insert_ignoring_conflicts(session, Meta).values(key=NETWORK_CHANGES, value=0))
-        session.execute(update(Meta).where(Meta.key == NETWORK_CHANGES).values(value=Meta.value + 1))
-
-
-def network_changes(session: Session) -> int:
-    return int(session.execute(select(Meta.value).where(Meta.key == NETWORK_CHANGES)).scalar_one_or_none() or 0)
 
 
 # ---------------------------------------------------------------------------------------------------- rights
@@ -248,7 +233,6 @@ def add_site(
         session.execute(insert_ignoring_conflicts(session, Site).values(id=site_id, **asdict(values)))
         session.execute(update(Site).where(Site.id == site_id).values(**asdict(values)))
         record(session, actor, "site.add", f"site:{site_id}", site_id=site_id, after=asdict(values))
-        bump_network_changes(session)
 
 
 def edit_site(db: HubDatabase, site_id: str, fields: SiteFields, *, actor: Actor) -> None:

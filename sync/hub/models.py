@@ -312,7 +312,7 @@ class ChangeRequest(Base):
 
 
 class Meta(Base):
-    """Small counters of the hub; `network_changes` counts changes to members, badges, plans, subscriptions."""
+    """Small counters of the hub (the roster keeper's, sync/hub/roster.py; older hubs counted `network_changes`)."""
 
     __tablename__ = "hub_meta"
 

@@ -462,11 +462,15 @@ class SiteState:
     asked_at: dt.datetime | None
 
     def snapshot_due(self, now: dt.datetime) -> bool:
-        """Asked for (by a door that is behind, a manager, an upgrade) since the last one, and not too soon after
-        it. A site whose doors never asked has none: no door holds a roster there to keep up to date."""
-        if self.asked_at is None or (self.snapshot_at is not None and self.asked_at <= self.snapshot_at):
-            return False
-        return self.snapshot_at is None or now - self.snapshot_at >= SNAPSHOT_MIN_GAP
+        return snapshot_due(self.snapshot_at, self.asked_at, now)
+
+
+def snapshot_due(snapshot_at: dt.datetime | None, asked_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """Asked for (by a door that is behind, a manager, an upgrade) since the last one, and not too soon after it. A
+    site whose doors never asked has none: no door holds a roster there to keep up to date."""
+    if asked_at is None or (snapshot_at is not None and asked_at <= snapshot_at):
+        return False
+    return snapshot_at is None or now - snapshot_at >= SNAPSHOT_MIN_GAP
 
 
 @dataclass
@@ -596,14 +600,14 @@ class RosterKeeper:
         new_members = {m: net.presence(m) for m in members}
         new_plans = {p: _plan_presence(net, p) for p in plans}
         # Each site that holds, or held, something touched: what to send it, and what to remove from it.
+        # Only sites with a snapshot get deltas (no door could apply one elsewhere), and not those about to get one.
         every = [s for s, state in sites.items() if state.snapshot_version > 0 and not state.snapshot_due(now)]
+        eligible = set(every)
         work: dict[str, tuple[list[str], list[str], list[str], list[str]]] = {}
 
         def note(item: str, old: Presence, new: Presence, slot: int) -> None:
-            targets = every if ALL in (old, new) else sorted(set(old) | set(new))
+            targets = every if ALL in (old, new) else sorted((set(old) | set(new)) & eligible)
             for site in targets:
-                if site not in sites or sites[site].snapshot_version == 0 or sites[site].snapshot_due(now):
-                    continue
                 lists = work.setdefault(site, ([], [], [], []))
                 if at_site(new, site):
                     lists[slot].append(item)
@@ -690,7 +694,7 @@ class RosterKeeper:
     def _snapshots(self, now: dt.datetime) -> list[tuple[str, int]]:
         with self.db.read() as session:
             asked = snapshots_asked(session)
-        due = sorted(site for site, at in asked.items() if at is None or now - at >= SNAPSHOT_MIN_GAP)
+        due = sorted(site for site, (at, asked_at) in asked.items() if snapshot_due(at, asked_at, now))
         full_check = time.monotonic() >= self._next_full_check
         if not due and not full_check:
             return []
@@ -901,16 +905,15 @@ def _sites(session: Session) -> dict[str, SiteState]:
     }
 
 
-def snapshots_asked(session: Session) -> dict[str, dt.datetime | None]:
-    """The sites asked for a snapshot since their last one, with that last one's time (None: never)."""
-    return dict(
-        session.execute(
-            select(Site.id, Site.snapshot_at).where(
-                Site.snapshot_asked_at.is_not(None),
-                Site.snapshot_at.is_(None) | (Site.snapshot_asked_at > Site.snapshot_at),
-            )
-        ).all()
+def snapshots_asked(session: Session) -> dict[str, tuple[dt.datetime | None, dt.datetime | None]]:
+    """The sites asked for a snapshot since their last one: that last one's time (None: never) and the asking's."""
+    rows = session.execute(
+        select(Site.id, Site.snapshot_at, Site.snapshot_asked_at).where(
+            Site.snapshot_asked_at.is_not(None),
+            Site.snapshot_at.is_(None) | (Site.snapshot_asked_at > Site.snapshot_at),
+        )
     )
+    return {site: (at, asked) for site, at, asked in rows}
 
 
 def _present_at(session: Session, sites: Collection[str]) -> set[str]:

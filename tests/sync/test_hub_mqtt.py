@@ -19,13 +19,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from common.db import utcnow
 from sync.hub import admin
-from sync.hub.admin import network_changes
 from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
-from sync.hub.models import ChangeRequest, Credential, Device, DeviceCursor, Event, Subscription
+from sync.hub.models import ChangeRequest, Credential, Device, DeviceCursor, Event, RosterTouch, Subscription
 from sync.hub.worker import HubWorker
 from sync.mqtt import MqttClient, MqttSettings
 from sync.payloads import make_batch, validate_reply
@@ -53,6 +53,11 @@ MakeWorker = Callable[..., HubWorker]
 
 def settings_of(broker: Mosquitto) -> MqttSettings:
     return MqttSettings(broker.host, broker.port)
+
+
+def touches(session: Session) -> int:
+    """Changes to what rosters carry, as the admin recorded them."""
+    return int(session.execute(select(func.count()).select_from(RosterTouch)).scalar_one())
 
 
 def count_events(db: HubDatabase, site: str = "site-a", device: str = "door-1") -> tuple[int, int, int, int]:
@@ -425,7 +430,7 @@ def test_a_device_of_another_site_cannot_change_a_member_of_this_one(
     roamer = admin.add_member(hub_db, "Léo", "Petit")
     admin.add_subscription(hub_db, roamer, admin.add_plan(hub_db, "Réseau", "unlimited"))
     with hub_db.read() as s:
-        before = (network_changes(s), s.execute(select(func.count()).select_from(Credential)).scalar_one())
+        before = (touches(s), s.execute(select(func.count()).select_from(Credential)).scalar_one())
         credited = s.get(Subscription, carnet).credited  # type: ignore[union-attr]
     make_worker(0)
     out = listeners(broker, replies_topic("site-b", "door-b1"))
@@ -460,7 +465,7 @@ def test_a_device_of_another_site_cannot_change_a_member_of_this_one(
         reply = ask(kind, data)
         assert (reply["ok"], reply["error"]) == (False, "forbidden_site"), kind
     with hub_db.read() as s:
-        after = (network_changes(s), s.execute(select(func.count()).select_from(Credential)).scalar_one())
+        after = (touches(s), s.execute(select(func.count()).select_from(Credential)).scalar_one())
         assert after == before
         assert s.get(Subscription, carnet).credited == credited  # type: ignore[union-attr]
         refused = s.execute(select(ChangeRequest).where(ChangeRequest.site_id == "site-b")).scalars().all()

@@ -113,7 +113,7 @@ def set_weekdays(hub_db: HubDatabase, plan_id: str, weekdays: str | None) -> Non
         plan = session.get(HubPlan, plan_id)
         assert plan is not None
         plan.weekdays = weekdays
-        admin.bump_network_changes(session)
+        admin.touch_rosters(session, plans=[plan_id])
 
 
 def test_the_hubs_roster_sends_each_plans_days(hub_db: HubDatabase) -> None:
