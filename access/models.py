@@ -33,12 +33,22 @@ class Base(DeclarativeBase):
 class Member(MemberColumns, Base):
     __tablename__ = "members"
 
+    # Staff open the door on days the site is closed (closures) and are never charged for it.
+    staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The language of the member's e-mails and touchscreen account ("fr" or "en").
+    language: Mapped[str] = mapped_column(String(2), default="fr")
+    # Whether the member wants a statement of their half-days by e-mail each month.
+    monthly_statement: Mapped[bool] = mapped_column(Boolean, default=False)
+
     credentials: Mapped[list[Credential]] = relationship(back_populates="member")
     subscriptions: Mapped[list[Subscription]] = relationship(back_populates="member")
 
 
 class Plan(PlanColumns, Base):
     __tablename__ = "plans"
+
+    # Guest half-days a month included in the plan (None or 0: a member's guest is charged to their carnet).
+    guest_half_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class Subscription(Base):
@@ -94,6 +104,19 @@ class Credential(Base):
     member: Mapped[Member | None] = relationship(back_populates="credentials")
 
 
+class BadgeHistory(Base):
+    """What happened to a badge, one row per change: given, revoked as lost, given back when found, moved."""
+
+    __tablename__ = "badge_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    value: Mapped[str] = mapped_column(String(64), index=True)
+    member_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # "given", "revoked", "given_back"
+    reason: Mapped[str | None] = mapped_column(String(120))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Sale(Base):
     """A walk-in's purchase at the kiosk; a counter sale stays unpaid until the manager marks it paid."""
 
@@ -106,13 +129,17 @@ class Sale(Base):
     paid: Mapped[bool] = mapped_column(Boolean, default=False)
     voucher_code: Mapped[str | None] = mapped_column(String(64), unique=True)
     buyer_name: Mapped[str] = mapped_column(String(160))
-    buyer_email: Mapped[str] = mapped_column(String(254))
+    buyer_email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     paid_at: Mapped[dt.datetime | None] = mapped_column()
+    # A member's refill or renewal at the touchscreen: whose, and the subscription it bought or refilled.
+    member_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    subscription_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class Pass(Base):
-    """A walk-in's half-day or day pass: valid for given slots of one local date, re-entry by a 6-digit code."""
+    """A walk-in's pass: valid from the slots `slots` of `valid_date` to the slots `until_slots` of `valid_until`
+    (every day between whole; a one-day pass has no `valid_until`), re-entry by a 6-digit code."""
 
     __tablename__ = "passes"
 
@@ -122,7 +149,58 @@ class Pass(Base):
     holder_name: Mapped[str] = mapped_column(String(160))
     valid_date: Mapped[dt.date] = mapped_column(Date)
     slots: Mapped[str] = mapped_column(String(32))  # "morning", "afternoon" or "morning,afternoon"
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)
+    until_slots: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Closure(Base):
+    """A local date the site is closed (a holiday the manager entered): members are refused, staff come in."""
+
+    __tablename__ = "closures"
+
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    label: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Guest(Base):
+    """A member's guest for one local date: opens by a 6-digit code; the use is charged to the member's carnet
+    (`charge` "carnet") or taken from guest half-days their plan includes ("included")."""
+
+    __tablename__ = "guests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
+    subscription_id: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(160))
+    code: Mapped[str] = mapped_column(String(6), index=True)
+    valid_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    charge: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Notice(Base):
+    """An e-mail to send, written in the same transaction as its cause, sent by the mail worker with retries.
+
+    `key` names what the notice is about (a low carnet at a given balance, a plan ending on a date...) so the
+    same cause never writes two notices."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(24))
+    key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    member_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    language: Mapped[str] = mapped_column(String(2), default="fr")
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(String(20000))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    last_error: Mapped[str | None] = mapped_column(String(400))
 
 
 class Event(Base):

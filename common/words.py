@@ -14,13 +14,15 @@ class PlanKind(StrEnum):
     CARNET = "carnet"
     PASS_HALFDAY = "pass_halfday"
     PASS_DAY = "pass_day"
+    PASS_WEEK = "pass_week"
+    PASS_MONTH = "pass_month"
 
     @property
     def is_pass(self) -> bool:
         return self in PASS_KINDS
 
 
-PASS_KINDS = frozenset({PlanKind.PASS_HALFDAY, PlanKind.PASS_DAY})
+PASS_KINDS = frozenset({PlanKind.PASS_HALFDAY, PlanKind.PASS_DAY, PlanKind.PASS_WEEK, PlanKind.PASS_MONTH})
 
 
 class Slot(StrEnum):
