@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from common.words import CredentialStatus
 from hardware.config import NFC_TARGETS
 
 # What each technology identifies a card by, in bytes: NFC-A (ISO 14443-3A) UIDs are single, double or triple
@@ -56,3 +57,20 @@ class BadgeRule:
 
 # What any reader halfday drives can read: the hub's rule, and the protocol's.
 ANY_READER = BadgeRule.for_targets(NFC_TARGETS)
+
+
+# Why a badge may not be given to a member (`assignment_refusal`), one code each, shared by the appliance and the
+# hub (whose change requests answer with these codes).
+BADGE_IN_USE = "uid_in_use"  # active for someone else: taking it would lock them out
+BADGE_ALREADY_THEIRS = "already_theirs"  # active for this very member: nothing to do
+
+
+def assignment_refusal(current_status: str | None, current_member: str | None, to_member: str) -> str | None:
+    """Whether a badge (its current status and holder, None when unknown) may be given to `to_member`: None when it
+    may, else a code above.
+
+    A badge active for someone else is refused. A revoked badge may be given back to its member (found again) or
+    given to someone else (the space reuses its badges); the badge history keeps who had it."""
+    if current_status != CredentialStatus.ACTIVE:
+        return None
+    return BADGE_ALREADY_THEIRS if current_member == to_member else BADGE_IN_USE

@@ -9,7 +9,6 @@ stops opening doors as soon as the sites have the roster).
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import logging
 import zoneinfo
@@ -20,8 +19,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, exists, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from common.badges import ANY_READER, BadgeError
+from common.badges import ANY_READER, BADGE_ALREADY_THEIRS, BadgeError, assignment_refusal
 from common.db import utcnow
+from common.periods import next_period
 from common.records import check_email, check_name
 from common.words import CredentialKind, CredentialStatus, PlanKind
 from sync.hub.audit import SYSTEM, Actor, changed, record
@@ -701,27 +701,6 @@ def _subscribe(
     return subscription.id
 
 
-def next_period(valid_from: dt.date | None, valid_until: dt.date | None, today: dt.date) -> tuple[dt.date, dt.date]:
-    """The period a renewal covers: from the day after the current one ends (today if it has ended already),
-    for as long as the current one lasted (one month when it had no dates)."""
-    start = today if valid_until is None or valid_until < today else valid_until + dt.timedelta(days=1)
-    if valid_from is not None and valid_until is not None:
-        if valid_from.day == 1 and valid_until == _month_end(valid_from):
-            # A calendar month renews as the next calendar month, whatever its length.
-            return start, _month_end(start) if start.day == 1 else _add_month(start) - dt.timedelta(days=1)
-        return start, start + (valid_until - valid_from)
-    return start, _add_month(start) - dt.timedelta(days=1)
-
-
-def _month_end(day: dt.date) -> dt.date:
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
-
-
-def _add_month(day: dt.date) -> dt.date:
-    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
-    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
-
-
 def renew(db: HubDatabase, subscription_id: str, *, actor: Actor, today: dt.date | None = None) -> str:
     """Renew a subscription in one action: the same plan for the next period (a carnet: a new carnet)."""
     today = today or dt.date.today()
@@ -842,7 +821,8 @@ def _top_up(
 
 
 def enrol_badge(db: HubDatabase, member_id: str, uid: str, *, actor: Actor = SYSTEM) -> str:
-    """Give `uid` to a member; a revoked badge can be given again. Returns the credential id."""
+    """Give `uid` to a member, if common/badges.py's rule allows it (a revoked badge can be given again). Returns the
+    credential id."""
     with db.write() as session:
         member = _member_for(session, actor, member_id)
         return _enrol(session, actor, member, uid)
@@ -857,13 +837,14 @@ def _enrol(session: Session, actor: Actor, member: Member, raw_uid: str) -> str:
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     credential = session.execute(query).scalar_one_or_none()
+    refusal = None if credential is None else assignment_refusal(credential.status, credential.member_id, member.id)
     if credential is None:
         credential = Credential(member_id=member.id, kind=CredentialKind.NFC_UID, value=uid)
         session.add(credential)
-    elif credential.status == CredentialStatus.ACTIVE and credential.member_id != member.id:
-        raise HubError("uid_in_use", uid)
-    elif credential.status == CredentialStatus.ACTIVE:
-        return credential.id
+    elif refusal == BADGE_ALREADY_THEIRS:
+        return credential.id  # an enrolment asked again: already done
+    elif refusal is not None:
+        raise HubError(refusal, uid)
     else:
         credential.member_id = member.id
         credential.status = CredentialStatus.ACTIVE

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from common.periods import next_period
 from common.words import CredentialStatus
 from halfday.cli import main
 from sync.hub import accounts, admin, audit
-from sync.hub.admin import HubError, MemberFields, PlanFields, SiteFields, next_period
+from sync.hub.admin import HubError, MemberFields, PlanFields, SiteFields
 from sync.hub.audit import SYSTEM, Actor, Role
 from sync.hub.db import HubDatabase
 from sync.hub.models import AuditEntry, Credential, Member, Subscription, TopUp
