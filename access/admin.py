@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from access.models import (
+    BadgeHistory,
     Balance,
     Credential,
     Event,
@@ -22,9 +23,10 @@ from access.models import (
 )
 from access.store import bump_state_version, spent_since_balances
 from common import records
-from common.badges import ANY_READER, BadgeError, BadgeRule
+from common.badges import ANY_READER, BADGE_ALREADY_THEIRS, BadgeError, BadgeRule, assignment_refusal
 from common.config import parse_hhmm
 from common.db import utcnow
+from common.periods import next_period
 from common.weekdays import WeekdaysError, parse_weekdays
 from common.words import CredentialKind, CredentialStatus, PlanKind
 
@@ -181,6 +183,11 @@ def subscribe(
     valid_until: dt.date | None,
     device_id: str,
 ) -> Subscription:
+    """Give a member a plan between two dates (either may be open); a carnet starts with the plan's half-days."""
+    if valid_from is not None and valid_until is not None and valid_until < valid_from:
+        raise AdminError("la date de fin précède la date de début")
+    if not plan.active:
+        raise AdminError(f"la formule « {plan.name} » n'est plus proposée")
     sub = Subscription(member_id=member.id, plan_id=plan.id, valid_from=valid_from, valid_until=valid_until)
     session.add(sub)
     session.flush()
@@ -188,37 +195,63 @@ def subscribe(
         session.add(
             Balance(subscription_id=sub.id, amount=plan.half_days or 0, as_of_seq=current_seq(session, device_id))
         )
+    bump_state_version(session)
     return sub
 
 
 def add_badge(session: Session, member: Member, raw_uid: str, badges: BadgeRule = ANY_READER) -> Credential:
-    """Give a badge to a member; `badges` is the site's reader's rule."""
+    """Give a badge to a member; `badges` is the site's reader's rule. A revoked badge may be given again (to its
+    member, found, or to someone else): common/badges.py's rule, the hub's too."""
     uid = normalise_uid(raw_uid, badges)
-    existing = session.scalar(
-        select(Credential).where(Credential.kind == CredentialKind.NFC_UID, Credential.value == uid)
-    )
-    if existing is not None:
-        if existing.status == CredentialStatus.ACTIVE:
-            raise AdminError(f"le badge {uid} est déjà attribué")
-        raise AdminError(f"le badge {uid} a été désactivé ; il ne peut pas être réattribué")
-    credential = Credential(member_id=member.id, kind=CredentialKind.NFC_UID, value=uid)
-    session.add(credential)
+    existing = _credential(session, uid)
+    _check_assignment(existing, member)
+    if existing is None:
+        credential = Credential(member_id=member.id, kind=CredentialKind.NFC_UID, value=uid)
+        session.add(credential)
+        action = "given"
+    else:
+        credential = existing
+        action = "given_back" if credential.member_id == member.id else "given"
+        credential.member_id = member.id
+        credential.pass_id = None
+        credential.status = CredentialStatus.ACTIVE
+        credential.revoked_at = None
     session.flush()
+    _badge_history(session, uid, member.id, action)
     bump_state_version(session)
     return credential
 
 
-def revoke_badge(session: Session, raw_uid: str) -> Credential:
+def _credential(session: Session, uid: str) -> Credential | None:
+    return session.scalar(select(Credential).where(Credential.kind == CredentialKind.NFC_UID, Credential.value == uid))
+
+
+def _check_assignment(existing: Credential | None, member: Member) -> None:
+    if existing is None:
+        return
+    refusal = assignment_refusal(existing.status, existing.member_id, member.id)
+    if refusal == BADGE_ALREADY_THEIRS:
+        raise AdminError(f"le badge {existing.value} est déjà attribué à {member.full_name}")
+    if refusal is not None:
+        raise AdminError(f"le badge {existing.value} est déjà attribué à un autre membre : désactivez-le d'abord")
+
+
+def _badge_history(session: Session, uid: str, member_id: str | None, action: str, reason: str | None = None) -> None:
+    reason = reason.strip()[:120] if reason and reason.strip() else None
+    session.add(BadgeHistory(value=uid, member_id=member_id, action=action, reason=reason))
+
+
+def revoke_badge(session: Session, raw_uid: str, reason: str | None = None) -> Credential:
+    """Disable a badge (lost, stolen, left the space), with the reason kept in its history."""
     uid = normalise_uid(raw_uid)
-    credential = session.scalar(
-        select(Credential).where(Credential.kind == CredentialKind.NFC_UID, Credential.value == uid)
-    )
+    credential = _credential(session, uid)
     if credential is None:
         raise AdminError(f"le badge {uid} n'est pas connu")
     if credential.status == CredentialStatus.REVOKED:
         raise AdminError(f"le badge {uid} est déjà désactivé")
     credential.status = CredentialStatus.REVOKED
     credential.revoked_at = utcnow()
+    _badge_history(session, uid, credential.member_id, "revoked", reason)
     bump_state_version(session)
     return credential
 
@@ -243,3 +276,234 @@ def top_up(session: Session, ref: str, half_days: int, device_id: str) -> Balanc
     balance.as_of_seq = current_seq(session, device_id)
     bump_state_version(session)
     return balance
+
+
+# ---------------------------------------------------------------------------------------------------- a member's year
+
+LANGUAGES = ("fr", "en")
+# A carnet with this many half-days left or fewer is due for renewal (the "À renouveler" list).
+NEARLY_EMPTY = 2
+
+
+@dataclass(frozen=True)
+class MemberEdit:
+    first_name: str
+    last_name: str = ""
+    email: str | None = None
+    staff: bool = False
+    language: str = "fr"
+    monthly_statement: bool = False
+
+
+def edit_member(session: Session, ref: str, edit: MemberEdit) -> Member:
+    """Change a member's names, e-mail (still unique), staff, language and monthly statement."""
+    member = find_member(session, ref)
+    first_name, email = check_name(edit.first_name), check_email(edit.email)
+    if edit.language not in LANGUAGES:
+        raise AdminError(f"langue « {edit.language} » inconnue (choix : fr, en)")
+    if edit.monthly_statement and not email:
+        raise AdminError("le relevé mensuel part par e-mail : indiquez une adresse")
+    if email and session.scalar(
+        select(Member.id).where(func.lower(Member.email) == email.lower(), Member.id != member.id)
+    ):
+        raise AdminError(f"un autre membre a déjà l'adresse {email}")
+    member.first_name, member.last_name, member.email = first_name, edit.last_name.strip()[:80], email
+    member.staff, member.language, member.monthly_statement = edit.staff, edit.language, edit.monthly_statement
+    bump_state_version(session)
+    return member
+
+
+def reactivate_member(session: Session, ref: str) -> Member:
+    member = find_member(session, ref)
+    if member.active:
+        raise AdminError(f"{member.full_name} est déjà actif·ve")
+    member.active = True
+    bump_state_version(session)
+    return member
+
+
+def subscribe_member(
+    session: Session, ref: str, plan_name: str, valid_from: str | None, valid_until: str | None, device_id: str
+) -> Subscription:
+    """Give a member a plan by its name, between two dates AAAA-MM-JJ (either may be left open)."""
+    member = find_member(session, ref)
+    plan = find_plan(session, plan_name)
+    start, end = parse_date(valid_from, "la date de début"), parse_date(valid_until, "la date de fin")
+    return subscribe(session, member, plan, start, end, device_id)
+
+
+def find_subscription(session: Session, subscription_id: str) -> Subscription:
+    sub = session.get(Subscription, subscription_id.strip())
+    if sub is None:
+        raise AdminError(f"aucune formule de membre ne porte l'identifiant « {subscription_id} »")
+    return sub
+
+
+def successor(session: Session, sub: Subscription) -> Subscription | None:
+    """The member's subscription that follows `sub` (a renewal or a change of plan), if any: for a dated one, a
+    later one reaching further; for a carnet without dates, a carnet given after it."""
+    others = select(Subscription).where(Subscription.member_id == sub.member_id, Subscription.id != sub.id)
+    if sub.valid_until is not None:
+        query = others.where(
+            or_(Subscription.valid_until.is_(None), Subscription.valid_until > sub.valid_until),
+            or_(Subscription.valid_from.is_(None), Subscription.valid_from > sub.valid_until),
+        )
+    else:
+        query = others.join(Plan, Subscription.plan_id == Plan.id).where(
+            Plan.kind == PlanKind.CARNET, Subscription.created_at > sub.created_at
+        )
+    return session.scalar(query.order_by(Subscription.valid_from).limit(1))
+
+
+def renew(session: Session, subscription_id: str, device_id: str, today: dt.date) -> Subscription:
+    """Renew in one action: the same plan from the day after it ends (today if it has ended) for as long
+    (common/periods.py, the hub's rule); a carnet: a new carnet of the plan's half-days."""
+    current = find_subscription(session, subscription_id)
+    member, plan = session.get_one(Member, current.member_id), session.get_one(Plan, current.plan_id)
+    if PlanKind(plan.kind).is_pass:
+        raise AdminError("un passage ne se renouvelle pas : il se rachète à la borne")
+    if not member.active:
+        raise AdminError(f"{member.full_name} est désactivé·e : réactivez ce membre avant de renouveler")
+    following = successor(session, current)
+    if following is not None:
+        until = f" jusqu'au {following.valid_until:%d/%m/%Y}" if following.valid_until else ""
+        raise AdminError(f"« {plan.name} » de {member.full_name} est déjà renouvelée{until}")
+    if plan.kind == PlanKind.CARNET and current.valid_until is None:
+        start, end = today, None
+    elif current.valid_until is None:
+        raise AdminError(f"« {plan.name} » n'a pas de date de fin : il n'y a rien à renouveler")
+    else:
+        start, end = next_period(current.valid_from, current.valid_until, today)
+    return subscribe(session, member, plan, start, end, device_id)
+
+
+@dataclass(frozen=True)
+class Due:
+    """A line of the renewals list: a plan ending this month, or a carnet (nearly) empty."""
+
+    subscription_id: str
+    member_id: str
+    member_name: str
+    plan_name: str
+    kind: str
+    valid_until: dt.date | None
+    left: int | None  # a carnet's half-days left
+
+
+def parse_month(raw: str) -> dt.date:
+    """'2026-11' -> the month's first day."""
+    try:
+        return dt.datetime.strptime(raw.strip(), "%Y-%m").date()
+    except ValueError:
+        raise AdminError(f"mois « {raw} » : attendu AAAA-MM, par exemple 2026-11") from None
+
+
+def due_for_renewal(session: Session, month: dt.date, device_id: str, today: dt.date) -> list[Due]:
+    """Subscriptions of active members ending in `month` and not yet followed by a renewal, and carnets still
+    running with NEARLY_EMPTY half-days left or fewer."""
+    first = month.replace(day=1)
+    after = (first + dt.timedelta(days=32)).replace(day=1)
+    spent = spent_since_balances(session, device_id)
+    rows = session.execute(
+        select(Subscription, Member, Plan, Balance)
+        .join(Member, Subscription.member_id == Member.id)
+        .join(Plan, Subscription.plan_id == Plan.id)
+        .outerjoin(Balance, Balance.subscription_id == Subscription.id)
+        .where(Member.active.is_(True), Plan.kind.not_in([k.value for k in PlanKind if k.is_pass]))
+        .where(
+            or_(
+                Subscription.valid_until.between(first, after - dt.timedelta(days=1)),
+                (Plan.kind == PlanKind.CARNET)
+                & or_(Subscription.valid_until.is_(None), Subscription.valid_until >= today),
+            )
+        )
+    )
+    due: list[Due] = []
+    for sub, member, plan, balance in rows:
+        left = balance.amount - spent.get(sub.id, 0) if balance is not None else None
+        ends_now = sub.valid_until is not None and first <= sub.valid_until < after
+        if not ends_now and (left is None or left > NEARLY_EMPTY):
+            continue
+        if successor(session, sub) is not None:
+            continue
+        due.append(Due(sub.id, member.id, member.full_name, plan.name, plan.kind, sub.valid_until, left))
+    due.sort(key=lambda d: (d.valid_until or dt.date.max, d.member_name.lower()))
+    return due
+
+
+def change_plan(
+    session: Session,
+    subscription_id: str,
+    plan_name: str,
+    device_id: str,
+    today: dt.date,
+    valid_until: str | None = None,
+) -> Subscription:
+    """Move a member to another plan: the current one ends yesterday (today if it began today), the new one
+    starts today (the hub's rule)."""
+    current = find_subscription(session, subscription_id)
+    plan = find_plan(session, plan_name)
+    if plan.id == current.plan_id:
+        raise AdminError(f"ce membre a déjà la formule « {plan.name} » : renouvelez-la plutôt")
+    end = parse_date(valid_until, "la date de fin")
+    if end is not None and end < today:
+        raise AdminError("la date de fin précède aujourd'hui, début de la nouvelle formule")
+    member = session.get_one(Member, current.member_id)
+    stop = max(today - dt.timedelta(days=1), current.valid_from or dt.date.min)
+    new = subscribe(session, member, plan, today, end, device_id)
+    if current.valid_until is None or current.valid_until > stop:
+        current.valid_until = stop
+    return new
+
+
+def reissue_badge(
+    session: Session, old_uid: str, new_uid: str, reason: str | None = None, badges: BadgeRule = ANY_READER
+) -> Credential:
+    """A lost badge: revoked with its reason, and a new one given to the same member, in one change."""
+    old = _credential(session, normalise_uid(old_uid))
+    if old is None or old.member_id is None:
+        raise AdminError(f"le badge {normalise_uid(old_uid)} n'est le badge d'aucun membre")
+    member = session.get_one(Member, old.member_id)
+    uid = normalise_uid(new_uid, badges)
+    if uid == old.value:
+        raise AdminError("le nouveau badge doit être un autre badge que l'ancien")
+    _check_assignment(_credential(session, uid), member)
+    if old.status == CredentialStatus.ACTIVE:
+        revoke_badge(session, old.value, reason or "perdu")
+    return add_badge(session, member, uid, badges)
+
+
+def give_back_badge(session: Session, raw_uid: str) -> Credential:
+    """A found badge: active again, for the member it was taken from."""
+    credential = _credential(session, normalise_uid(raw_uid))
+    if credential is None or credential.member_id is None:
+        raise AdminError(f"le badge {normalise_uid(raw_uid)} n'est le badge d'aucun membre")
+    if credential.status == CredentialStatus.ACTIVE:
+        raise AdminError(f"le badge {credential.value} est déjà actif")
+    return add_badge(session, session.get_one(Member, credential.member_id), credential.value)
+
+
+def badge_history(session: Session, *, member_id: str | None = None, uid: str | None = None) -> list[BadgeHistory]:
+    """What happened to a member's badges, or to one badge, newest first."""
+    query = select(BadgeHistory)
+    if member_id is not None:
+        query = query.where(BadgeHistory.member_id == member_id)
+    if uid is not None:
+        query = query.where(BadgeHistory.value == normalise_uid(uid))
+    return list(session.scalars(query.order_by(BadgeHistory.at.desc(), BadgeHistory.id.desc())))
+
+
+def open_subscription(session: Session, ref: str, plan_name: str | None = None) -> Subscription:
+    """The member's subscription a renewal or a change of plan applies to: the one not yet followed by another
+    (of the plan named, when they have several)."""
+    member = find_member(session, ref)
+    query = select(Subscription).join(Plan, Subscription.plan_id == Plan.id).where(Subscription.member_id == member.id)
+    if plan_name:
+        query = query.where(Plan.id == find_plan(session, plan_name).id)
+    subs = [s for s in session.scalars(query) if not PlanKind(s.plan.kind).is_pass and successor(session, s) is None]
+    if not subs:
+        raise AdminError(f"{member.full_name} n'a pas de formule à renouveler ou à changer")
+    if len(subs) > 1:
+        names = ", ".join(sorted(s.plan.name for s in subs))
+        raise AdminError(f"{member.full_name} a plusieurs formules en cours ({names}) : précisez laquelle")
+    return subs[0]

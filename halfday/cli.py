@@ -6,12 +6,14 @@ Errors are one clear line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +38,9 @@ RUNNERS = {
     "hub": "sync.hub.run:main",
     "demo": "halfday.demo:main",
 }
+
+
+T = TypeVar("T")
 
 
 class CliError(Exception):
@@ -134,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = badge.add_parser("revoke", help="désactiver un badge")
     p.add_argument("uid")
     p.set_defaults(handler=cmd_badge_revoke)
+
+    add_lifecycle_commands(member, badge)
 
     plan = sub.add_parser("plan", help="formules").add_subparsers(metavar="ACTION")
     p = plan.add_parser("add", help="créer une formule")
@@ -312,6 +319,177 @@ def cmd_badge_add(args: argparse.Namespace) -> int:
 
 def cmd_badge_revoke(args: argparse.Namespace) -> int:
     return _change(args, lambda s, _c: f"Badge {admin.revoke_badge(s, args.uid).value} désactivé")
+
+
+# ---------------------------------------------------------------------------------------------------- a member's year
+# Editing, plans through the year (subscribe, renew, change) and badges lost and found: access/admin.py's
+# operations, the same as the admin pages'.
+
+
+def add_lifecycle_commands(
+    member: argparse._SubParsersAction[argparse.ArgumentParser],
+    badge: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    p = member.add_parser("edit", help="modifier un membre (seuls les champs donnés changent)")
+    p.add_argument("member", help="identifiant, début d'identifiant ou e-mail")
+    p.add_argument("--first-name", help="prénom")
+    p.add_argument("--last-name", help="nom")
+    p.add_argument("--email", help="e-mail ('' pour l'effacer)")
+    p.add_argument("--staff", action=argparse.BooleanOptionalAction, help="équipe : entre les jours de fermeture")
+    p.add_argument("--language", choices=admin.LANGUAGES, help="langue de ses e-mails")
+    p.add_argument("--statement", action=argparse.BooleanOptionalAction, help="relevé mensuel par e-mail")
+    p.set_defaults(handler=cmd_member_edit)
+    p = member.add_parser("reactivate", help="réactiver un membre désactivé")
+    p.add_argument("member")
+    p.set_defaults(handler=cmd_member_reactivate)
+    p = member.add_parser("subscribe", help="donner une formule à un membre")
+    p.add_argument("member")
+    p.add_argument("plan", help="nom de la formule")
+    p.add_argument("--from", dest="valid_from", help="début AAAA-MM-JJ")
+    p.add_argument("--until", dest="valid_until", help="fin AAAA-MM-JJ")
+    p.set_defaults(handler=cmd_member_subscribe)
+    p = member.add_parser("renew", help="renouveler la formule d'un membre pour la même durée")
+    p.add_argument("member")
+    p.add_argument("--plan", help="laquelle, si le membre en a plusieurs en cours")
+    p.set_defaults(handler=cmd_member_renew)
+    p = member.add_parser("due", help="les formules à renouveler ce mois-ci (ou --month)")
+    p.add_argument("--month", help="AAAA-MM (défaut : ce mois-ci)")
+    p.set_defaults(handler=cmd_member_due)
+    p = member.add_parser("change-plan", help="passer un membre à une autre formule à partir d'aujourd'hui")
+    p.add_argument("member")
+    p.add_argument("plan", help="nom de la nouvelle formule")
+    p.add_argument("--from-plan", help="la formule quittée, si le membre en a plusieurs en cours")
+    p.add_argument("--until", dest="valid_until", help="fin de la nouvelle formule AAAA-MM-JJ")
+    p.set_defaults(handler=cmd_member_change_plan)
+
+    p = badge.add_parser("reissue", help="remplacer un badge perdu : l'ancien désactivé, le nouveau attribué")
+    p.add_argument("old_uid", help="UID du badge perdu")
+    p.add_argument("new_uid", help="UID du nouveau badge")
+    p.add_argument("--reason", default="perdu", help="raison gardée dans l'historique (défaut : perdu)")
+    p.set_defaults(handler=cmd_badge_reissue)
+    p = badge.add_parser("giveback", help="rendre un badge retrouvé à son membre")
+    p.add_argument("uid")
+    p.set_defaults(handler=cmd_badge_giveback)
+    p = badge.add_parser("history", help="l'historique des badges d'un membre, ou d'un badge (--uid)")
+    p.add_argument("member", nargs="?")
+    p.add_argument("--uid", help="UID d'un badge")
+    p.set_defaults(handler=cmd_badge_history)
+
+
+def _today(config: Config) -> dt.date:
+    """The site's local date: plans run by the site's days."""
+    return dt.datetime.now(config.site.tz).date()
+
+
+def _period(sub: Subscription) -> str:
+    return f"{sub.valid_from or '…'} → {sub.valid_until or '…'}"
+
+
+def _keep(given: T | None, current: T) -> T:
+    """An option left out keeps the current value."""
+    return current if given is None else given
+
+
+def cmd_member_edit(args: argparse.Namespace) -> int:
+    def edit(session: Session, _config: Config) -> str:
+        m = admin.find_member(session, args.member)
+        done = admin.edit_member(
+            session,
+            m.id,
+            admin.MemberEdit(
+                first_name=_keep(args.first_name, m.first_name),
+                last_name=_keep(args.last_name, m.last_name),
+                email=_keep(args.email, m.email) or None,
+                staff=_keep(args.staff, m.staff),
+                language=_keep(args.language, m.language),
+                monthly_statement=_keep(args.statement, m.monthly_statement),
+            ),
+        )
+        return f"Membre modifié : {done.full_name}"
+
+    return _change(args, edit)
+
+
+def cmd_member_reactivate(args: argparse.Namespace) -> int:
+    return _change(args, lambda s, _c: f"{admin.reactivate_member(s, args.member).full_name} est réactivé·e")
+
+
+def cmd_member_subscribe(args: argparse.Namespace) -> int:
+    def give(session: Session, config: Config) -> str:
+        sub = admin.subscribe_member(
+            session, args.member, args.plan, args.valid_from, args.valid_until, config.site.device
+        )
+        return f"Formule {sub.plan.name} donnée à {sub.member.full_name} : {_period(sub)}"
+
+    return _change(args, give)
+
+
+def cmd_member_renew(args: argparse.Namespace) -> int:
+    def renew(session: Session, config: Config) -> str:
+        current = admin.open_subscription(session, args.member, args.plan)
+        sub = admin.renew(session, current.id, config.site.device, _today(config))
+        return f"Formule {sub.plan.name} de {sub.member.full_name} renouvelée : {_period(sub)}"
+
+    return _change(args, renew)
+
+
+def cmd_member_due(args: argparse.Namespace) -> int:
+    with _session(args, write=False) as (session, config):
+        today = _today(config)
+        month = admin.parse_month(args.month) if args.month else today.replace(day=1)
+        due = admin.due_for_renewal(session, month, config.site.device, today)
+        for d in due:
+            ends = f"fin le {d.valid_until:%d/%m/%Y}" if d.valid_until else ""
+            left = f"reste {d.left} demi-journée(s)" if d.left is not None else ""
+            said = ", ".join(x for x in (ends, left) if x)
+            print(f"{d.member_id[:10]}  {d.member_name[:30]:30}  {d.plan_name[:24]:24}  {said}")
+        print(f"{len(due)} formule(s) à renouveler en {month:%m/%Y}")
+    return 0
+
+
+def cmd_member_change_plan(args: argparse.Namespace) -> int:
+    def change(session: Session, config: Config) -> str:
+        current = admin.open_subscription(session, args.member, args.from_plan)
+        sub = admin.change_plan(session, current.id, args.plan, config.site.device, _today(config), args.valid_until)
+        return f"{sub.member.full_name} passe de {current.plan.name} à {sub.plan.name} : {_period(sub)}"
+
+    return _change(args, change)
+
+
+def cmd_badge_reissue(args: argparse.Namespace) -> int:
+    def reissue(session: Session, config: Config) -> str:
+        new = admin.reissue_badge(session, args.old_uid, args.new_uid, args.reason, config.badges)
+        holder = new.member.full_name if new.member else ""
+        return f"Badge {admin.normalise_uid(args.old_uid)} désactivé ; badge {new.value} attribué à {holder}"
+
+    return _change(args, reissue)
+
+
+def cmd_badge_giveback(args: argparse.Namespace) -> int:
+    def give_back(session: Session, _config: Config) -> str:
+        badge = admin.give_back_badge(session, args.uid)
+        return f"Badge {badge.value} rendu à {badge.member.full_name if badge.member else ''}"
+
+    return _change(args, give_back)
+
+
+BADGE_ACTIONS = {"given": "attribué", "revoked": "désactivé", "given_back": "rendu"}
+
+
+def cmd_badge_history(args: argparse.Namespace) -> int:
+    if not args.member and not args.uid:
+        raise CliError("indiquez un membre ou --uid UID")
+    with _session(args, write=False) as (session, config):
+        member_id = admin.find_member(session, args.member).id if args.member else None
+        rows = admin.badge_history(session, member_id=member_id, uid=args.uid)
+        names = {m.id: m.full_name for m in session.scalars(select(Member))}
+        for h in rows:
+            who = f"{names.get(h.member_id, '?')} ({h.member_id[:10]})" if h.member_id else "-"
+            reason = f" : {h.reason}" if h.reason else ""
+            action = BADGE_ACTIONS.get(h.action, h.action)
+            print(f"{h.at.astimezone(config.site.tz):%d/%m/%Y %H:%M}  {h.value}  {action}  {who}{reason}")
+        print(f"{len(rows)} changement(s)")
+    return 0
 
 
 def cmd_plan_add(args: argparse.Namespace) -> int:
