@@ -7,6 +7,7 @@ change is refused.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -122,7 +123,14 @@ def add_member() -> BaseResponse | tuple[str, int]:
 
 @bp.get("/members/<member_id>")
 def member(member_id: str) -> str:
+    return _member_page(member_id)
+
+
+def _member_page(member_id: str, errors: dict[str, str] | None = None, form: Any = None) -> str:
+    """The member's page; `errors` (by form: edit, subscribe, change, badge...) are shown next to their form, which
+    keeps what the manager typed (`form`)."""
     kiosk = current_kiosk()
+    today = dt.datetime.now(kiosk.config.site.tz).date()
     with kiosk.db.read() as s:
         m = s.get(Member, member_id)
         if m is None:
@@ -135,8 +143,10 @@ def member(member_id: str) -> str:
             .join(Plan, Subscription.plan_id == Plan.id)
             .outerjoin(Balance, Balance.subscription_id == Subscription.id)
             .where(Subscription.member_id == m.id)
+            .order_by(Subscription.valid_from.desc().nulls_last(), Subscription.created_at.desc())
         ):
             left = balance.amount - spent.get(sub.id, 0) if balance is not None else None
+            followed = admin.successor(s, sub) is not None
             plans.append(
                 {
                     "name": plan.name,
@@ -144,13 +154,37 @@ def member(member_id: str) -> str:
                     "sub": sub,
                     "left": left,
                     "carnet": plan.kind == PlanKind.CARNET,
+                    "state": _period_state(sub, today, followed, left),
+                    "open": not followed and not PlanKind(plan.kind).is_pass,
                 }
             )
+        history = admin.badge_history(s, member_id=m.id)
         uses = s.scalars(select(Use).where(Use.holder_id == m.id).order_by(Use.local_date.desc()).limit(20)).all()
         asked = hub_requests.request_lines(s, m.id) if kiosk.config.networked else []
     return render_template(
-        "admin/member.html", m=m, cards=cards, plans=plans, uses=uses, hub_requests=asked, tz=kiosk.config.site.tz
+        "admin/member.html",
+        m=m,
+        cards=cards,
+        plans=plans,
+        uses=uses,
+        history=history,
+        plan_names=_plan_names(),
+        errors=errors or {},
+        form=form or {},
+        hub_requests=asked,
+        tz=kiosk.config.site.tz,
     )
+
+
+def _period_state(sub: Subscription, today: dt.date, followed: bool, left: int | None) -> str:
+    """How a plan of the member stands today, in a word for the page."""
+    if sub.valid_from is not None and sub.valid_from > today:
+        return _("à venir")
+    if sub.valid_until is not None and sub.valid_until < today:
+        return _("terminée")
+    if followed and left is not None:
+        return _("remplacé")
+    return _("en cours")
 
 
 @bp.post("/members/<member_id>/deactivate")
@@ -277,3 +311,164 @@ def add_plan() -> BaseResponse | tuple[str, int]:
         return render_template("admin/plans.html", plans=rows, form=f, **_plan_words()), 422
     flash(_("Formule créée : %(name)s", name=spec.name.strip()), "ok")
     return redirect(url_for("admin.plans"))
+
+
+# ---------------------------------------------------------------------------------------------------- a member's year
+# Editing, plans through the year and badges lost and found, by access/admin.py's operations (the CLI's too). A
+# refusal is shown next to the form it answers, which keeps what was typed.
+
+
+def _today() -> dt.date:
+    kiosk = current_kiosk()
+    return dt.datetime.now(kiosk.config.site.tz).date()
+
+
+def _on_member_page(member_id: str, form_name: str, operation: Callable[[Any], object], done: str) -> Any:
+    """Do `operation` in one transaction: then back to the member's page with `done`, or the page again with the
+    refusal next to the form `form_name` (status 422)."""
+    try:
+        with current_kiosk().db.write() as s:
+            operation(s)
+    except admin.AdminError as exc:
+        return _member_page(member_id, {form_name: str(exc)}, request.form), 422
+    flash(done, "ok")
+    return redirect(url_for("admin.member", member_id=member_id))
+
+
+@bp.post("/members/<member_id>/edit")
+@standalone_only
+def edit_member(member_id: str) -> Any:
+    f = request.form
+    edit = admin.MemberEdit(
+        first_name=f.get("first_name", ""),
+        last_name=f.get("last_name", ""),
+        email=f.get("email") or None,
+        staff=f.get("staff") == "on",
+        language=f.get("language", "fr"),
+        monthly_statement=f.get("monthly_statement") == "on",
+    )
+    return _on_member_page(member_id, "edit", lambda s: admin.edit_member(s, member_id, edit), _("Membre modifié."))
+
+
+@bp.post("/members/<member_id>/reactivate")
+@standalone_only
+def reactivate(member_id: str) -> BaseResponse:
+    return _change(member_id, lambda s: admin.reactivate_member(s, member_id), _("Membre réactivé·e."))
+
+
+@bp.post("/members/<member_id>/subscribe")
+@standalone_only
+def subscribe(member_id: str) -> Any:
+    f = request.form
+    device = current_kiosk().config.site.device
+    return _on_member_page(
+        member_id,
+        "subscribe",
+        lambda s: admin.subscribe_member(
+            s, member_id, f.get("plan", ""), f.get("valid_from"), f.get("valid_until"), device
+        ),
+        _("Formule donnée."),
+    )
+
+
+def _owner(subscription_id: str) -> str:
+    with current_kiosk().db.read() as s:
+        sub = s.get(Subscription, subscription_id)
+        if sub is None:
+            abort(404)
+        return sub.member_id
+
+
+@bp.post("/subscriptions/<subscription_id>/renew")
+@standalone_only
+def renew(subscription_id: str) -> Any:
+    """Renew in one click, from the member's page or the renewals list (`back` = "renewals", with its month)."""
+    member_id = _owner(subscription_id)
+    device = current_kiosk().config.site.device
+    if request.form.get("back") != "renewals":
+        return _on_member_page(
+            member_id, "renew", lambda s: admin.renew(s, subscription_id, device, _today()), _("Formule renouvelée.")
+        )
+    month = request.form.get("month", "")
+    try:
+        with current_kiosk().db.write() as s:
+            sub = admin.renew(s, subscription_id, device, _today())
+            names = {"plan": sub.plan.name, "name": sub.member.full_name}
+            if sub.valid_until is None:
+                said = _("« %(plan)s » de %(name)s renouvelé.", **names)
+            else:
+                said = _(
+                    "« %(plan)s » de %(name)s renouvelée jusqu'au %(until)s.", until=_day(sub.valid_until), **names
+                )
+    except admin.AdminError as exc:
+        return _renewals_page(month, {subscription_id: str(exc)}), 422
+    flash(said, "ok")
+    return redirect(url_for("admin.renewals", month=month or None))
+
+
+def _day(day: dt.date | None) -> str:
+    return f"{day:%d/%m/%Y}" if day is not None else "…"
+
+
+@bp.post("/subscriptions/<subscription_id>/change")
+@standalone_only
+def change_plan(subscription_id: str) -> Any:
+    member_id = _owner(subscription_id)
+    f = request.form
+    device = current_kiosk().config.site.device
+    return _on_member_page(
+        member_id,
+        "change",
+        lambda s: admin.change_plan(s, subscription_id, f.get("plan", ""), device, _today(), f.get("valid_until")),
+        _("Formule changée à partir d'aujourd'hui."),
+    )
+
+
+@bp.post("/members/<member_id>/badges/<uid>/reissue")
+@standalone_only
+def reissue_badge(member_id: str, uid: str) -> Any:
+    f = request.form
+    badges = current_kiosk().config.badges
+    return _on_member_page(
+        member_id,
+        "badge",
+        lambda s: admin.reissue_badge(s, uid, f.get("new_uid", ""), f.get("reason") or None, badges),
+        _("Badge remplacé : l'ancien n'ouvre plus."),
+    )
+
+
+@bp.post("/members/<member_id>/badges/<uid>/giveback")
+@standalone_only
+def give_back_badge(member_id: str, uid: str) -> Any:
+    return _on_member_page(
+        member_id, "badge", lambda s: admin.give_back_badge(s, uid), _("Badge %(uid)s rendu.", uid=uid)
+    )
+
+
+@bp.get("/renewals")
+def renewals() -> str:
+    return _renewals_page(request.args.get("month", ""))
+
+
+def _renewals_page(month: str, errors: dict[str, str] | None = None) -> str:
+    """Plans ending in the month (this month unless `month` AAAA-MM says otherwise) and carnets (nearly) empty,
+    each with its "Renouveler" button."""
+    kiosk = current_kiosk()
+    today = _today()
+    try:
+        first = admin.parse_month(month) if month else today.replace(day=1)
+    except admin.AdminError as exc:
+        flash(str(exc), "error")
+        first = today.replace(day=1)
+    with kiosk.db.read() as s:
+        due = admin.due_for_renewal(s, first, kiosk.config.site.device, today)
+    return render_template(
+        "admin/renewals.html",
+        due=due,
+        month=first,
+        month_value=f"{first:%Y-%m}",
+        this_month=first == today.replace(day=1),
+        nearly=admin.NEARLY_EMPTY,
+        errors=errors or {},
+        day=_day,
+    )
