@@ -456,13 +456,26 @@ def change_plan(
     return new
 
 
+def _members_badge(session: Session, raw_uid: str, of_member: str | None) -> Credential:
+    """A member's badge (of the member `of_member`, when a page names them)."""
+    credential = _credential(session, normalise_uid(raw_uid))
+    if credential is None or credential.member_id is None:
+        raise AdminError(f"le badge {normalise_uid(raw_uid)} n'est le badge d'aucun membre")
+    if of_member is not None and credential.member_id != of_member:
+        raise AdminError(f"le badge {credential.value} n'est pas celui de ce membre")
+    return credential
+
+
 def reissue_badge(
-    session: Session, old_uid: str, new_uid: str, reason: str | None = None, badges: BadgeRule = ANY_READER
+    session: Session,
+    old_uid: str,
+    new_uid: str,
+    reason: str | None = None,
+    badges: BadgeRule = ANY_READER,
+    of_member: str | None = None,
 ) -> Credential:
     """A lost badge: revoked with its reason, and a new one given to the same member, in one change."""
-    old = _credential(session, normalise_uid(old_uid))
-    if old is None or old.member_id is None:
-        raise AdminError(f"le badge {normalise_uid(old_uid)} n'est le badge d'aucun membre")
+    old = _members_badge(session, old_uid, of_member)
     member = session.get_one(Member, old.member_id)
     uid = normalise_uid(new_uid, badges)
     if uid == old.value:
@@ -473,11 +486,9 @@ def reissue_badge(
     return add_badge(session, member, uid, badges)
 
 
-def give_back_badge(session: Session, raw_uid: str) -> Credential:
+def give_back_badge(session: Session, raw_uid: str, of_member: str | None = None) -> Credential:
     """A found badge: active again, for the member it was taken from."""
-    credential = _credential(session, normalise_uid(raw_uid))
-    if credential is None or credential.member_id is None:
-        raise AdminError(f"le badge {normalise_uid(raw_uid)} n'est le badge d'aucun membre")
+    credential = _members_badge(session, raw_uid, of_member)
     if credential.status == CredentialStatus.ACTIVE:
         raise AdminError(f"le badge {credential.value} est déjà actif")
     return add_badge(session, session.get_one(Member, credential.member_id), credential.value)

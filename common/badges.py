@@ -69,8 +69,10 @@ def assignment_refusal(current_status: str | None, current_member: str | None, t
     """Whether a badge (its current status and holder, None when unknown) may be given to `to_member`: None when it
     may, else a code above.
 
-    A badge active for someone else is refused. A revoked badge may be given back to its member (found again) or
-    given to someone else (the space reuses its badges); the badge history keeps who had it."""
-    if current_status != CredentialStatus.ACTIVE:
+    A badge active for another member is refused: taking it would lock them out. A revoked badge may be given back
+    to its member (found again) or given to someone else (the space reuses its badges); the badge history keeps who
+    had it. A walk-in's card (active for a pass, no member) may become the badge of the member they become: the
+    pass still opens by its code."""
+    if current_status != CredentialStatus.ACTIVE or current_member is None:
         return None
     return BADGE_ALREADY_THEIRS if current_member == to_member else BADGE_IN_USE

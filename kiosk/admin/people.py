@@ -432,7 +432,7 @@ def reissue_badge(member_id: str, uid: str) -> Any:
     return _on_member_page(
         member_id,
         "badge",
-        lambda s: admin.reissue_badge(s, uid, f.get("new_uid", ""), f.get("reason") or None, badges),
+        lambda s: admin.reissue_badge(s, uid, f.get("new_uid", ""), f.get("reason") or None, badges, member_id),
         _("Badge remplacé : l'ancien n'ouvre plus."),
     )
 
@@ -441,7 +441,7 @@ def reissue_badge(member_id: str, uid: str) -> Any:
 @standalone_only
 def give_back_badge(member_id: str, uid: str) -> Any:
     return _on_member_page(
-        member_id, "badge", lambda s: admin.give_back_badge(s, uid), _("Badge %(uid)s rendu.", uid=uid)
+        member_id, "badge", lambda s: admin.give_back_badge(s, uid, member_id), _("Badge %(uid)s rendu.", uid=uid)
     )
 
 

@@ -55,7 +55,7 @@ def _local(day: dt.date, hour: int, config: Config) -> dt.datetime:
 def test_the_shared_rule_for_giving_a_badge() -> None:
     assert assignment_refusal(None, None, "m1") is None
     assert assignment_refusal("active", "m2", "m1") == BADGE_IN_USE
-    assert assignment_refusal("active", None, "m1") == BADGE_IN_USE  # a walk-in's
+    assert assignment_refusal("active", None, "m1") is None  # a walk-in's card, for a pass
     assert assignment_refusal("active", "m1", "m1") == BADGE_ALREADY_THEIRS
     assert assignment_refusal("revoked", "m1", "m1") is None  # found again
     assert assignment_refusal("revoked", "m2", "m1") is None  # the space reuses it
@@ -219,6 +219,13 @@ def test_badges_lost_reissued_found_and_reused_with_history(db: Database, config
     with pytest.raises(admin.AdminError, match="déjà actif"), db.write() as s:
         admin.give_back_badge(s, "B2B2B2B2")
     assert _tap(db, config, "B2B2B2B2", when + dt.timedelta(hours=5)) == Reason.GRANTED
+    with pytest.raises(admin.AdminError, match="n'est pas celui de ce membre"), db.write() as s:
+        admin.reissue_badge(s, "C3C3C3C3", "F6F6F6F6", of_member=ids["alice"])
+    # A walk-in's card (for a pass) becomes the badge of the member they become.
+    with db.write() as s:
+        s.add(Credential(value="7A7A7A7A"))
+        s.flush()
+        assert admin.add_badge(s, s.get_one(Member, ids["bob"]), "7A7A7A7A").member_id == ids["bob"]
     # Later Bob hands it in and the space gives it to Alice: it is hers now.
     with db.write() as s:
         admin.revoke_badge(s, "B2B2B2B2", "rendu à l'accueil")
@@ -235,8 +242,8 @@ def test_badges_lost_reissued_found_and_reused_with_history(db: Database, config
         ]
         bobs = {(h.value, h.action) for h in admin.badge_history(s, member_id=ids["bob"])}
         assert ("C3C3C3C3", "given") in bobs
-        # The five lines of B2, and A1 and C3 given.
-        assert len(s.scalars(select(BadgeHistory)).all()) == 7
+        # The five lines of B2, and A1, C3 and the walk-in's card given.
+        assert len(s.scalars(select(BadgeHistory)).all()) == 8
 
 
 @pytest.fixture
