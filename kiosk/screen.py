@@ -187,8 +187,9 @@ def buy(kind: str) -> tuple[str, int] | BaseResponse:
         reason = f"closed_{counter.closed}" if counter.closed else "offer_gone"
         return _render_form(counter, None, kind, refusal(reason), 409)
     form = request.form
-    if form.get("offer") != offer.signature:
-        # The buyer pays for the half-days they were shown, never for others the clock moved to meanwhile.
+    if form.get("offer", offer.signature) != offer.signature:
+        # The buyer pays for the half-days the form showed them, never for others the clock moved to meanwhile
+        # (a request without the form's offer buys what is on sale now, as the choice page says).
         return _render_form(counter, offer, kind, refusal("span_changed"), 409)
     provider = kiosk.providers.get(form.get("provider", ""))
     who, client = guesser(VOUCHER)
