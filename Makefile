@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the suite talks to for real: the broker, the browser, the NFC reader's USB library, systemd's
 # unit verifier.
 # iproute2: the attack tests find this machine's own network address with `ip` (a guest on the site's Wi-Fi).
-APT_PACKAGES := mosquitto chromium libusb-1.0-0 systemd iproute2
+APT_PACKAGES := mosquitto chromium libusb-1.0-0 systemd iproute2 faketime
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The JavaScript the tests inject into pages (axe-core, for the accessibility audits), as package-lock.json pins it.
 # npm ci empties node_modules/ first, so its stamp inside goes with it and a failed install is tried again.
