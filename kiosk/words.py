@@ -78,7 +78,7 @@ def span_label(span: PassSpan, closures: Collection[dt.date] = ()) -> str:
         days: dict[dt.date, list[str]] = {}
         for date, slot in half_days:
             days.setdefault(date, []).append(half_label(slot))
-        return " ; ".join(
+        return _(" ; ").join(
             _("%(day)s, %(halves)s", day=day_label(date), halves=_(" et ").join(halves))
             for date, halves in days.items()
         )

@@ -110,7 +110,7 @@ def test_every_pass_says_before_payment_exactly_which_half_days_it_covers(screen
     assert offers(screen)["pass_week"] == (
         "Week from Wednesday 2 December, afternoon, to Tuesday 8 December, afternoon €50.00"
     )
-    assert "This pass opens: Wednesday 2 December, afternoon ; Thursday 3 December, morning." in text(
+    assert "This pass opens: Wednesday 2 December, afternoon; Thursday 3 December, morning." in text(
         screen, "/buy/pass_day"
     )
 
