@@ -16,9 +16,10 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from access.ledger import SlotRules, WeeklyHours
+from access.passes import LATE_MINUTES
 from common.badges import BadgeRule
 from common.config import BrokerConfig, ConfigError, IPNetwork, Table, load_toml, read_broker
-from common.words import ClockPolicy, PaymentMethod
+from common.words import ClockPolicy, PaymentMethod, PlanKind
 from hardware.config import (
     LEVELS,
     MAX_GPIO,
@@ -46,6 +47,8 @@ SITE_ID_PATTERN = r"[a-z0-9][a-z0-9-]{0,62}"
 LOCAL_BUS_URL = "mqtt://127.0.0.1:1883"
 # When a pass paid at the counter is sold, if the config does not say: the working week's usual hours.
 COUNTER_HOURS = ["mon-fri 08:00-20:00"]
+PASSES_ON_SALE = (PlanKind.PASS_HALFDAY, PlanKind.PASS_DAY, PlanKind.PASS_WEEK, PlanKind.PASS_MONTH)
+MAX_LATE_MINUTES = 240
 # The touchscreen's browser runs on the appliance itself.
 TOUCHSCREEN_FROM: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
 # A DNS name: dot-separated labels of letters, digits and inner hyphens.
@@ -125,6 +128,12 @@ class KioskConfig:
     show_names: bool = True
     price_halfday_cents: int = 800
     price_day_cents: int = 1400
+    price_week_cents: int = 5000
+    price_month_cents: int = 15000
+    # The passes the touchscreen sells (access/passes.py says what each covers).
+    passes: tuple[PlanKind, ...] = PASSES_ON_SALE
+    # A pass bought with less than this many minutes left of a half-day starts with the next one, the rest given.
+    late_minutes: int = LATE_MINUTES
     payment: tuple[PaymentMethod, ...] = (PaymentMethod.COUNTER, PaymentMethod.VOUCHER)
     # A pass paid "at the counter" opens the door before anyone has been paid: it is sold only in these hours
     # (when someone can be paid), and only so many stay unpaid per half-day.
@@ -192,6 +201,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         hub_table.done()
     door = _door(root.table("door"))
     kiosk = _kiosk(root.table("kiosk"), lab)
+    _late_fits(site, kiosk)
     hardware_table = root.section("hardware")
     if hardware_table is None:
         raise root.fail("hardware", 'est une section obligatoire (pin_factory = "mock" pour simuler)')
@@ -328,6 +338,10 @@ def _kiosk(table: Table, lab: LabConfig) -> KioskConfig:
         show_names=table.flag("show_names", True),
         price_halfday_cents=table.integer("price_halfday_cents", 800, low=0, high=1_000_00),
         price_day_cents=table.integer("price_day_cents", 1400, low=0, high=1_000_00),
+        price_week_cents=table.integer("price_week_cents", 5000, low=0, high=1_000_00),
+        price_month_cents=table.integer("price_month_cents", 15000, low=0, high=1_000_00),
+        passes=tuple(PlanKind(p) for p in table.strings("passes", list(PASSES_ON_SALE), choices=PASSES_ON_SALE)),
+        late_minutes=table.integer("late_minutes", LATE_MINUTES, low=0, high=MAX_LATE_MINUTES),
         payment=tuple(PaymentMethod(p) for p in payment),
         counter_hours=_weekly(table, "counter_hours", COUNTER_HOURS),
         counter_unpaid_per_slot=table.integer("counter_unpaid_per_slot", 5, low=0, high=1000),
@@ -336,6 +350,20 @@ def _kiosk(table: Table, lab: LabConfig) -> KioskConfig:
     )
     table.done()
     return kiosk
+
+
+def _late_fits(site: SiteConfig, kiosk: KioskConfig) -> None:
+    """A half-day shorter than `late_minutes` would always be "late": every pass would start with the next one."""
+    rules = site.rules
+    shortest = min(_minutes(rules.morning_start, rules.noon), _minutes(rules.noon, rules.afternoon_end))
+    if kiosk.late_minutes >= shortest:
+        raise ConfigError(
+            "kiosk.late_minutes", f"doit être plus court que la plus courte demi-journée ({shortest} minutes)"
+        )
+
+
+def _minutes(start: dt.time, end: dt.time) -> int:
+    return (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
 
 
 # ---------------------------------------------------------------------------------------------- [hardware]

@@ -61,7 +61,8 @@ class Entitlement:
     weekdays: str | None = None  # the ISO weekdays admitted ("12345"), None: every day (common/weekdays.py)
     allow_overdraft: bool = False
     balance: int | None = None  # carnet: half-days left (effective: after this device's unsent uses)
-    slots: frozenset[Slot] = frozenset(SLOTS)  # a pass's slots of its date
+    slots: frozenset[Slot] = frozenset(SLOTS)  # a pass's slots of its first date (`valid_from`)
+    until_slots: frozenset[Slot] = frozenset(SLOTS)  # a pass's slots of its last date (`valid_until`)
 
     @property
     def charges(self) -> bool:

@@ -149,16 +149,32 @@ def _check(e: Entitlement, ref: SlotRef, reentry: bool, clock_ok: bool, clock_po
         return Reason.NOT_YET_VALID
     if e.valid_until is not None and ref.date > e.valid_until:
         return Reason.EXPIRED
-    if e.is_pass and ref.slot not in e.slots:
-        # A morning-only pass is over in the afternoon; an afternoon-only pass has not begun in the morning.
-        first = min(SLOTS.index(s) for s in e.slots) if e.slots else len(SLOTS)
-        return Reason.NOT_YET_VALID if SLOTS.index(ref.slot) < first else Reason.EXPIRED
+    if e.is_pass:
+        refusal = _pass_slot(e, ref)
+        if refusal is not None:
+            return refusal
     # The day before the hours: on a day the plan does not cover, no hour would do.
     if not allows(e.weekdays, ref.date):
         return Reason.OUTSIDE_WEEKDAYS
     if not _within_hours(e, ref):
         return Reason.OUTSIDE_HOURS
     return _credit(e, reentry)
+
+
+def _pass_slot(e: Entitlement, ref: SlotRef) -> Reason | None:
+    """Why a pass does not open in the slot of a date inside its span: the first day opens from its first slot,
+    the last day up to its last slot, the days between whole."""
+    allowed = set(SLOTS)
+    if ref.date == e.valid_from:
+        allowed &= e.slots
+    if ref.date == e.valid_until:
+        allowed &= e.until_slots
+    if ref.slot in allowed:
+        return None
+    # A morning-only pass is over in the afternoon; an afternoon-only pass has not begun in the morning.
+    first = min((SLOTS.index(s) for s in e.slots), default=len(SLOTS))
+    before_first = ref.date == e.valid_from and SLOTS.index(ref.slot) < first
+    return Reason.NOT_YET_VALID if before_first else Reason.EXPIRED
 
 
 def _within_hours(e: Entitlement, ref: SlotRef) -> bool:

@@ -61,6 +61,7 @@ def state_data(state: AccessState) -> dict[str, Any]:
                         "allow_overdraft": e.allow_overdraft,
                         "balance": e.balance,
                         "slots": sorted(s.value for s in e.slots),
+                        "until_slots": sorted(s.value for s in e.until_slots),
                     }
                     for e in h.entitlements
                 ],
@@ -96,6 +97,8 @@ def state_from_data(data: dict[str, Any], rules: SlotRules, clock_policy: ClockP
                 allow_overdraft=bool(e["allow_overdraft"]),
                 balance=e["balance"],
                 slots=frozenset(Slot(s) for s in e["slots"]),
+                # A snapshot written before passes spanned days: a pass's last day is its first.
+                until_slots=frozenset(Slot(s) for s in e.get("until_slots", e["slots"])),
             )
             for e in h["entitlements"]
         ]

@@ -21,12 +21,13 @@ from access.models import (
     Meta,
     Pass,
     Plan,
+    Sale,
     Subscription,
     Use,
 )
 from access.policy import AccessState, CredentialInfo, Decision, Holder
 from common.db import new_id
-from common.words import ClockPolicy, CredentialStatus, EventKind, PlanKind, Slot
+from common.words import PASS_KINDS, ClockPolicy, CredentialStatus, EventKind, PlanKind, Slot
 
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 # Every writer of members, badges, plans or passes bumps this `meta` key in the same transaction; the door polls it,
@@ -270,10 +271,12 @@ def load_state(
                 balance=amount,
             )
         )
-    for p in session.scalars(select(Pass).where(Pass.valid_date >= today)):
-        slots = frozenset(Slot(s) for s in p.slots.split(","))
-        kind = PlanKind.PASS_DAY if len(slots) > 1 else PlanKind.PASS_HALFDAY
-        entitlement = Entitlement(p.id, kind, p.valid_date, p.valid_date, slots=slots)
+    for p, sold_kind in session.execute(
+        select(Pass, Sale.plan_kind)
+        .join(Sale, Sale.id == Pass.sale_id)
+        .where(func.coalesce(Pass.valid_until, Pass.valid_date) >= today)
+    ):
+        entitlement = pass_entitlement(p, sold_kind)
         state.holders[p.id] = Holder(p.id, p.holder_name.split(" ")[0], True, [entitlement])
         # The kiosk admits a walk-in by the pass itself (bought now, or re-entry by its code).
         key = PASS_CREDENTIAL_PREFIX + p.id
@@ -292,6 +295,16 @@ def load_state(
         uses.add(use_holder, local_date, Slot(slot))
     state.uses = uses
     return state
+
+
+def pass_entitlement(p: Pass, sold_kind: str) -> Entitlement:
+    """A walk-in's pass as the policy reads it: its span, from `slots` of its first day to `until_slots` of its
+    last (a one-day pass has only `slots`)."""
+    slots = frozenset(Slot(s) for s in p.slots.split(","))
+    until = p.valid_until or p.valid_date
+    until_slots = frozenset(Slot(s) for s in p.until_slots.split(",")) if p.until_slots else slots
+    kind = PlanKind(sold_kind) if sold_kind in PASS_KINDS else PlanKind.PASS_HALFDAY
+    return Entitlement(p.id, kind, p.valid_date, until, slots=slots, until_slots=until_slots)
 
 
 def spent_since_balances(session: Session, device_id: str) -> dict[str, int]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from access.clock import ClockGuard
 from access.config import Config
 from access.db import Database
+from access.ledger import slot_at
 from access.store import Stamp, boot_id
 from common.web.app import context
 from common.web.login import LoginRules, ManagerLogin
@@ -19,7 +20,7 @@ from common.web.throttle import Limits, Throttle
 from kiosk.doorlink import DoorLink
 from kiosk.live import Live
 from kiosk.payment import PaymentProvider
-from kiosk.sales import Counter, counter_at
+from kiosk.sales import Counter, closures_from, counter_at, prices_on_sale
 
 EXTENSION = "halfday.kiosk"
 
@@ -102,10 +103,19 @@ class Kiosk:
         return Stamp(now, time.monotonic_ns(), self.boot, self.clock_ok(now))
 
     def counter(self) -> Counter:
-        """What is on sale at this moment."""
+        """What is on sale at this moment, each pass with the half-days it covers."""
         now = self.now()
         k = self.config.kiosk
-        return counter_at(now, self.rules, k.price_halfday_cents, k.price_day_cents, self.clock_ok(now))
+        with self.db.read() as session:
+            closures = closures_from(session, slot_at(now, self.rules).date)
+        return counter_at(
+            now,
+            self.rules,
+            prices_on_sale(k),
+            closures=closures,
+            late_minutes=k.late_minutes,
+            clock_ok=self.clock_ok(now),
+        )
 
     def close(self) -> None:
         """Stop the bus link, end the event streams, release the database (if the kiosk opened it)."""

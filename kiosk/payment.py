@@ -13,14 +13,14 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from access.config import KioskConfig
 from access.ledger import WeeklyHours
 from access.models import Pass, Sale
 from common.words import PaymentMethod
-from kiosk.sales import Offer, Payment
+from kiosk.sales import Offer, Payment, span_of_pass
 from kiosk.vouchers import VoucherBook, VoucherError
 
 
@@ -59,20 +59,31 @@ class CounterPayment:
     def take(self, session: Session, offer: Offer, form: Mapping[str, str]) -> Payment:
         if not self.hours.contains(self.local_now()):
             raise PaymentRefused("counter_closed")
-        unpaid = session.scalar(
-            select(func.count())
-            .select_from(Sale)
-            .join(Pass, Pass.sale_id == Sale.id)
-            .where(
-                Sale.provider == PaymentMethod.COUNTER,
-                Sale.paid.is_(False),
-                Pass.valid_date == offer.date,
-                or_(*(Pass.slots.contains(slot) for slot in offer.slots)),
-            )
-        )
-        if (unpaid or 0) >= self.unpaid_per_slot:
+        if unpaid_now(session, offer) >= self.unpaid_per_slot:
             raise PaymentRefused("counter_full")
         return Payment(PaymentMethod.COUNTER, paid=False)
+
+
+def unpaid_now(session: Session, offer: Offer) -> int:
+    """Unpaid counter passes that open in a half-day of the offer's first day: the walk-ins let in on trust at the
+    time this one would be. A week or month pass counts in each half-day it opens, not once for its whole span,
+    and a pass whose days are over stops counting even if nobody settled it."""
+    first = offer.span
+    rows = session.execute(
+        select(Pass, Sale.plan_kind)
+        .join(Sale, Sale.id == Pass.sale_id)
+        .where(
+            Sale.provider == PaymentMethod.COUNTER,
+            Sale.paid.is_(False),
+            Pass.valid_date <= first.first_date,
+            func.coalesce(Pass.valid_until, Pass.valid_date) >= first.first_date,
+        )
+    )
+    return sum(
+        1
+        for pass_, kind in rows
+        if any(span_of_pass(pass_, kind).covers(first.first_date, slot) for slot in first.first_slots)
+    )
 
 
 class VoucherPayment:

@@ -9,19 +9,22 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
+from access.config import KioskConfig
 from access.ledger import SlotRef, SlotRules, slot_at
-from access.models import Credential, Pass, Sale
+from access.models import Closure, Credential, Pass, Sale
+from access.passes import LATE_MINUTES, PassSpan, span_of, start_of
 from access.store import Stamp, append_event, bump_state_version
 from common.badges import ANY_READER, BadgeError, BadgeRule
 from common.db import utcnow
 from common.records import EMAIL_MAX, EMAIL_PATTERN
-from common.words import SLOTS, CredentialKind, CredentialStatus, EventKind, PlanKind, Slot
+from common.words import PASS_KINDS, CredentialKind, CredentialStatus, EventKind, PlanKind, Slot
 
 # Lengths the hub accepts for a sale's name and e-mail (sync/payloads.py).
 NAME_MAX = 160
@@ -39,44 +42,96 @@ class SaleRefused(ValueError):
 
 @dataclass(frozen=True)
 class Offer:
-    """A pass on sale now: its kind, the local date and slots it is valid for, and its price."""
+    """A pass on sale now: its kind, the local date and slots it starts with, its last date and slots (a one-day
+    pass has none), and its price."""
 
     kind: str
     date: dt.date
     slots: tuple[str, ...]
     price_cents: int
+    until: dt.date | None = None
+    until_slots: tuple[str, ...] = ()
+
+    @property
+    def span(self) -> PassSpan:
+        """The half-days the pass covers (access/passes.py)."""
+        last = self.until or self.date
+        last_slots = self.until_slots if self.until is not None else self.slots
+        return PassSpan(
+            PlanKind(self.kind), self.date, tuple(map(Slot, self.slots)), last, tuple(map(Slot, last_slots))
+        )
+
+    @property
+    def signature(self) -> str:
+        """The half-days and price the buyer was shown, sent back with the form: the sale is made only if the
+        offer is still the same when they pay."""
+        until = self.until.isoformat() if self.until is not None else ""
+        return f"{self.date.isoformat()}|{','.join(self.slots)}|{until}|{','.join(self.until_slots)}|{self.price_cents}"
+
+    @classmethod
+    def of(cls, span: PassSpan, price_cents: int) -> Offer:
+        if span.single_day:
+            return cls(span.kind, span.first_date, span.first_slots, price_cents)
+        return cls(span.kind, span.first_date, span.first_slots, price_cents, span.last_date, span.last_slots)
 
 
 @dataclass(frozen=True)
 class Counter:
-    """What the kiosk can sell at one moment; `closed` says why nothing is on sale ("hours" or "clock")."""
+    """What the kiosk can sell at one moment; `closed` says why nothing is on sale ("hours", "clock", "closure"
+    or "none"), `late` that the current half-day's rest is given with every pass."""
 
     offers: tuple[Offer, ...]
     slot: SlotRef
     closed: str | None = None
+    late: bool = False
+    closures: frozenset[dt.date] = frozenset()  # the site's closure days from today (shown with a pass's days)
 
     def offer(self, kind: str) -> Offer | None:
         return next((o for o in self.offers if o.kind == kind), None)
 
 
-def counter_at(
-    now: dt.datetime, rules: SlotRules, price_halfday_cents: int, price_day_cents: int, clock_ok: bool = True
-) -> Counter:
-    """The passes on sale at the instant `now`.
+def prices_on_sale(kiosk: KioskConfig) -> dict[PlanKind, int]:
+    """The passes the site sells, in its order, with their prices."""
+    prices = {
+        PlanKind.PASS_HALFDAY: kiosk.price_halfday_cents,
+        PlanKind.PASS_DAY: kiosk.price_day_cents,
+        PlanKind.PASS_WEEK: kiosk.price_week_cents,
+        PlanKind.PASS_MONTH: kiosk.price_month_cents,
+    }
+    return {kind: prices[kind] for kind in kiosk.passes}
 
-    A half-day pass covers the current slot. The day pass is sold in the morning only: in the afternoon it would
-    buy nothing more than the half-day. Nothing is sold outside the slots' hours (the door would refuse the pass)
-    nor when the clock cannot be trusted (a pass is valid for a date, and the date may be wrong).
+
+def closures_from(session: Session, today: dt.date) -> set[dt.date]:
+    """The site's closure days from `today` on (what a pass bought now may meet)."""
+    return set(session.scalars(select(Closure.date).where(Closure.date >= today)))
+
+
+def counter_at(
+    now: dt.datetime,
+    rules: SlotRules,
+    prices: Mapping[PlanKind, int],
+    *,
+    closures: Collection[dt.date] = (),
+    late_minutes: int = LATE_MINUTES,
+    clock_ok: bool = True,
+) -> Counter:
+    """The passes on sale at the instant `now`, each with the half-days it covers (access/passes.py).
+
+    Nothing is sold outside the slots' hours nor on a closed day (the door would refuse the walk-in now), nor when
+    the clock cannot be trusted (a pass is valid for dates, and the date may be wrong).
     """
     ref = slot_at(now, rules)
     if not clock_ok:
         return Counter((), ref, "clock")
     if not ref.inside:
         return Counter((), ref, "hours")
-    offers = [Offer(PlanKind.PASS_HALFDAY, ref.date, (ref.slot,), price_halfday_cents)]
-    if ref.slot == Slot.MORNING:
-        offers.append(Offer(PlanKind.PASS_DAY, ref.date, SLOTS, price_day_cents))
-    return Counter(tuple(offers), ref)
+    if ref.date in closures:
+        return Counter((), ref, "closure")
+    if not prices:
+        return Counter((), ref, "none")
+    offers = tuple(Offer.of(span_of(kind, now, rules, closures, late_minutes), price) for kind, price in prices.items())
+    late = start_of(now, rules, closures, late_minutes)[1] is not None
+    return Counter(offers, ref, late=late, closures=frozenset(closures))
 
 
 @dataclass(frozen=True)
@@ -118,8 +173,8 @@ class Payment:
 
 
 def sale_event_data(sale: Sale, pass_: Pass) -> dict[str, Any]:
-    """The wire form of a sale (sync/PROTOCOL.md, kind "sale")."""
-    return {
+    """The wire form of a sale (sync/PROTOCOL.md, kind "sale"); a pass over several days adds its last day."""
+    data: dict[str, Any] = {
         "sale": sale.id,
         "kind": sale.plan_kind,
         "amount_cents": sale.amount_cents,
@@ -131,13 +186,31 @@ def sale_event_data(sale: Sale, pass_: Pass) -> dict[str, Any]:
         "name": sale.buyer_name,
         "email": sale.buyer_email,
     }
+    if pass_.valid_until is not None and pass_.until_slots:
+        data["until"] = pass_.valid_until.isoformat()
+        data["until_slots"] = pass_.until_slots.split(",")
+    return data
 
 
-def new_pass_code(session: Session, date: dt.date) -> str:
-    """A random 6-digit code that no other pass of `date` has (so a code names one pass on its day)."""
+def span_of_pass(pass_: Pass, kind: str) -> PassSpan:
+    """The half-days a stored pass covers."""
+    first_slots = tuple(Slot(s) for s in pass_.slots.split(","))
+    last_slots = tuple(Slot(s) for s in pass_.until_slots.split(",")) if pass_.until_slots else first_slots
+    sold = PlanKind(kind) if kind in PASS_KINDS else PlanKind.PASS_HALFDAY
+    return PassSpan(sold, pass_.valid_date, first_slots, pass_.valid_until or pass_.valid_date, last_slots)
+
+
+def _alive(first: dt.date, last: dt.date) -> ColumnElement[bool]:
+    """Passes whose span meets the dates [first, last]."""
+    return and_(Pass.valid_date <= last, func.coalesce(Pass.valid_until, Pass.valid_date) >= first)
+
+
+def new_pass_code(session: Session, date: dt.date, until: dt.date | None = None) -> str:
+    """A random 6-digit code that no other pass alive on any day of [date, until] has (so a code names one pass on
+    each day)."""
     while True:
         code = f"{secrets.randbelow(10**PASS_CODE_DIGITS):0{PASS_CODE_DIGITS}d}"
-        if session.scalar(select(Pass.id).where(Pass.valid_date == date, Pass.code == code)) is None:
+        if session.scalar(select(Pass.id).where(_alive(date, until or date), Pass.code == code)) is None:
             return code
 
 
@@ -161,10 +234,12 @@ def record_sale(
     session.flush()
     pass_ = Pass(
         sale_id=sale.id,
-        code=new_pass_code(session, offer.date),
+        code=new_pass_code(session, offer.date, offer.until),
         holder_name=walk_in.name,
         valid_date=offer.date,
         slots=",".join(offer.slots),
+        valid_until=offer.until,
+        until_slots=",".join(offer.until_slots) if offer.until is not None else None,
         created_at=stamp.at,
     )
     session.add(pass_)
@@ -207,12 +282,16 @@ def mark_paid(session: Session, sale_id: str, device_id: str, stamp: Stamp) -> S
 
 
 def pass_for_code(session: Session, code: str, now: SlotRef) -> Pass:
-    """The pass whose re-entry code is `code`, if it is valid in the slot `now`; SaleRefused otherwise."""
+    """The pass whose re-entry code is `code`, if it opens in the slot `now`; SaleRefused otherwise."""
     code = code.strip().replace(" ", "")
     if not re.fullmatch(rf"\d{{{PASS_CODE_DIGITS}}}", code):
         raise SaleRefused("code_format")
-    pass_ = session.scalar(select(Pass).where(Pass.valid_date == now.date, Pass.code == code))
+    found = session.execute(
+        select(Pass, Sale.plan_kind)
+        .join(Sale, Sale.id == Pass.sale_id)
+        .where(_alive(now.date, now.date), Pass.code == code)
+    ).first()
     # A code of another slot answers like a wrong one: a different answer would tell a guesser the code exists.
-    if pass_ is None or now.slot not in pass_.slots.split(",") or not now.inside:
+    if found is None or not now.inside or not span_of_pass(found[0], found[1]).covers(now.date, now.slot):
         raise SaleRefused("code_unknown")
-    return pass_
+    return found[0]

@@ -33,8 +33,8 @@ from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
 from kiosk.live import Keepalive, StreamsFull, Subscription, follow, sse
 from kiosk.payment import PaymentRefused
-from kiosk.sales import Offer, SaleRefused, check_walk_in, pass_for_code, record_sale
-from kiosk.words import describe_tap, kind_label, refusal, slots_label
+from kiosk.sales import Counter, Offer, SaleRefused, check_walk_in, pass_for_code, record_sale, span_of_pass
+from kiosk.words import closed_days_label, describe_tap, kind_label, refusal, span_label
 from sync.localbus import Admit, Reply, Tap
 
 bp = Blueprint("screen", __name__)
@@ -134,25 +134,32 @@ def streams_full() -> Response:
 
 @bp.get("/buy")
 def choose() -> str:
-    counter = current_kiosk().counter()
+    kiosk = current_kiosk()
+    counter = kiosk.counter()
     return render_template(
         "screen/choose.html",
         counter=counter,
         closed=refusal(f"closed_{counter.closed}") if counter.closed else None,
         kind_label=kind_label,
-        slots_label=slots_label,
+        span_label=span_label,
+        late_minutes=kiosk.config.kiosk.late_minutes,
     )
 
 
-def _render_form(offer: Offer | None, kind: str, error: str | None = None, status: int = 200) -> tuple[str, int]:
+def _render_form(
+    counter: Counter, offer: Offer | None, kind: str, error: str | None = None, status: int = 200
+) -> tuple[str, int]:
     kiosk = current_kiosk()
     return (
         render_template(
             "screen/buy.html",
+            counter=counter,
             offer=offer,
             kind=kind,
             kind_label=kind_label,
-            slots_label=slots_label,
+            span_label=span_label,
+            closed_days=closed_days_label(offer.span, counter.closures) if offer is not None else None,
+            late_minutes=kiosk.config.kiosk.late_minutes,
             providers=list(kiosk.providers),
             form=request.form,
             error=error,
@@ -163,10 +170,11 @@ def _render_form(offer: Offer | None, kind: str, error: str | None = None, statu
 
 @bp.get("/buy/<kind>")
 def buy_form(kind: str) -> tuple[str, int] | BaseResponse:
-    offer = current_kiosk().counter().offer(kind)
+    counter = current_kiosk().counter()
+    offer = counter.offer(kind)
     if offer is None:
         return redirect(url_for("screen.choose"))
-    return _render_form(offer, kind)
+    return _render_form(counter, offer, kind)
 
 
 @bp.post("/buy/<kind>")
@@ -177,8 +185,12 @@ def buy(kind: str) -> tuple[str, int] | BaseResponse:
     offer = counter.offer(kind)
     if offer is None:
         reason = f"closed_{counter.closed}" if counter.closed else "offer_gone"
-        return _render_form(None, kind, refusal(reason), 409)
+        return _render_form(counter, None, kind, refusal(reason), 409)
     form = request.form
+    if form.get("offer", offer.signature) != offer.signature:
+        # The buyer pays for the half-days the form showed them, never for others the clock moved to meanwhile
+        # (a request without the form's offer buys what is on sale now, as the choice page says).
+        return _render_form(counter, offer, kind, refusal("span_changed"), 409)
     provider = kiosk.providers.get(form.get("provider", ""))
     who, client = guesser(VOUCHER)
     try:
@@ -196,10 +208,10 @@ def buy(kind: str) -> tuple[str, int] | BaseResponse:
     except (SaleRefused, PaymentRefused) as exc:
         if isinstance(exc, PaymentRefused) and exc.guess:
             kiosk.guesses.failure(who)
-        return _render_form(offer, kind, refusal(exc.reason, exc.details), 422)
+        return _render_form(counter, offer, kind, refusal(exc.reason, exc.details), 422)
     except IntegrityError:
         # Two sales raced for the same voucher: the database's unique code let only one through.
-        return _render_form(offer, kind, refusal("voucher_used"), 422)
+        return _render_form(counter, offer, kind, refusal("voucher_used"), 422)
     if walk_in.uid is not None:
         kiosk.cards.forget(session.pop("card", ""))
     _remember_door(pass_id, admit(kiosk, pass_id))
@@ -284,7 +296,7 @@ def pass_page(pass_id: str) -> str:
         sale=sale,
         code=f"{pass_.code[:3]} {pass_.code[3:]}",
         first_name=pass_.holder_name.split(" ")[0],
-        valid=slots_label(pass_.slots.split(",")),
+        valid=span_label(span_of_pass(pass_, sale.plan_kind)),
         kind=kind_label(sale.plan_kind),
         door_text=door_text,
         door_ok=door_ok,

@@ -40,8 +40,18 @@ REQUEST_LOOKAHEAD = 4
 # How long stopping waits for the request threads (event streams end at once when told).
 STOP_TIMEOUT_S = 5
 MAX_VOUCHERS = 10_000
-VOUCHER_KINDS = {"halfday": PlanKind.PASS_HALFDAY, "day": PlanKind.PASS_DAY}
-VOUCHER_WORDS = {PlanKind.PASS_HALFDAY: "demi-journée", PlanKind.PASS_DAY: "journée"}
+VOUCHER_KINDS = {
+    "halfday": PlanKind.PASS_HALFDAY,
+    "day": PlanKind.PASS_DAY,
+    "week": PlanKind.PASS_WEEK,
+    "month": PlanKind.PASS_MONTH,
+}
+VOUCHER_WORDS = {
+    PlanKind.PASS_HALFDAY: "demi-journée",
+    PlanKind.PASS_DAY: "journée",
+    PlanKind.PASS_WEEK: "semaine",
+    PlanKind.PASS_MONTH: "mois",
+}
 
 log = logging.getLogger("halfday.kiosk")
 

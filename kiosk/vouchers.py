@@ -1,7 +1,7 @@
 """Prepaid vouchers that the space prints and sells, checked offline at the kiosk, each usable once.
 
 A voucher is 12 Crockford base32 symbols, printed as ``1K4P-7RQD-M2XA``:
-- 1 symbol says what it buys: ``1`` a half-day pass, ``2`` a day pass;
+- 1 symbol says what it buys: ``1`` a half-day pass, ``2`` a day pass, ``3`` a week pass, ``4`` a month pass;
 - 4 symbols are its serial number (20 bits: about a million vouchers per key), from a counter in the database;
 - 7 symbols are a tag: the first 35 bits of HMAC-SHA256(key, "halfday-voucher-v1|site|kind|serial").
 
@@ -34,7 +34,7 @@ from kiosk.auth import secret_file, state_dir
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _TYPING = str.maketrans({"O": "0", "I": "1", "L": "1"})
-KIND_SYMBOLS = {"1": PlanKind.PASS_HALFDAY, "2": PlanKind.PASS_DAY}
+KIND_SYMBOLS = {"1": PlanKind.PASS_HALFDAY, "2": PlanKind.PASS_DAY, "3": PlanKind.PASS_WEEK, "4": PlanKind.PASS_MONTH}
 SYMBOL_OF_KIND = {kind: symbol for symbol, kind in KIND_SYMBOLS.items()}
 SERIAL_SYMBOLS = 4
 TAG_SYMBOLS = 7
@@ -56,7 +56,7 @@ class VoucherError(ValueError):
 @dataclass(frozen=True)
 class Voucher:
     code: str  # normalised: 12 symbols, no dashes, as stored in Sale.voucher_code
-    kind: str  # pass_halfday | pass_day
+    kind: str  # pass_halfday | pass_day | pass_week | pass_month
     serial: int
 
     @property

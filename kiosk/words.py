@@ -8,10 +8,12 @@ the catalog.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
-from flask_babel import format_datetime
+from flask_babel import format_date, format_datetime
 
+from access.passes import PassSpan
 from access.policy import Reason
 from common.i18n import _, ngettext
 from common.words import Alarm, PlanKind, Slot
@@ -22,6 +24,8 @@ def kind_label(kind: str) -> str:
     labels: dict[str, str] = {
         PlanKind.PASS_HALFDAY: _("Demi-journée"),
         PlanKind.PASS_DAY: _("Journée"),
+        PlanKind.PASS_WEEK: _("Semaine"),
+        PlanKind.PASS_MONTH: _("Mois"),
         PlanKind.CARNET: _("Carnet"),
         PlanKind.UNLIMITED: _("Illimité"),
     }
@@ -50,6 +54,50 @@ def slots_label(slots: list[str] | tuple[str, ...]) -> str:
     if set(slots) >= {Slot.MORNING, Slot.AFTERNOON}:
         return _("toute la journée")
     return ", ".join(slot_label(s) for s in slots)
+
+
+def half_label(slot: str) -> str:
+    """A half-day's name after a date ("mercredi 2 décembre, matin")."""
+    labels: dict[str, str] = {Slot.MORNING: _("matin"), Slot.AFTERNOON: _("après-midi")}
+    return labels.get(slot, slot)
+
+
+# A pass of at most this many half-days lists them; a longer one says where it starts and ends.
+LISTED_HALF_DAYS = 3
+
+
+def day_label(date: dt.date) -> str:
+    """ "mercredi 2 décembre", in the screen's language."""
+    return str(format_date(date, "EEEE d MMMM"))
+
+
+def span_label(span: PassSpan, closures: Collection[dt.date] = ()) -> str:
+    """Exactly which half-days a pass covers, as the buyer reads it before paying."""
+    half_days = span.half_days(closures)
+    if len(half_days) <= LISTED_HALF_DAYS:
+        days: dict[dt.date, list[str]] = {}
+        for date, slot in half_days:
+            days.setdefault(date, []).append(half_label(slot))
+        return _(" ; ").join(
+            _("%(day)s, %(halves)s", day=day_label(date), halves=_(" et ").join(halves))
+            for date, halves in days.items()
+        )
+    first, last = half_days[0], half_days[-1]
+    return _(
+        "du %(first)s, %(first_half)s, au %(last)s, %(last_half)s",
+        first=day_label(first[0]),
+        first_half=half_label(first[1]),
+        last=day_label(last[0]),
+        last_half=half_label(last[1]),
+    )
+
+
+def closed_days_label(span: PassSpan, closures: Collection[dt.date]) -> str | None:
+    """The closure days inside a pass (given back at its end), or None."""
+    closed = sorted(d for d in closures if span.first_date <= d <= span.last_date)
+    if not closed:
+        return None
+    return _("Fermé le %(days)s : ces jours sont rendus en fin de pass.", days=", ".join(map(day_label, closed)))
 
 
 def refusal_at_door(reason: Reason) -> str:
@@ -140,6 +188,12 @@ def refusal(reason: str, details: dict[str, Any] | None = None) -> str:
         ),
         "closed_hours": _("La vente de pass est fermée à cette heure. Revenez pendant les heures d'ouverture."),
         "closed_clock": _("La vente de pass est suspendue : l'heure de la borne n'est pas sûre. Appelez l'accueil."),
+        "closed_closure": _("Le lieu est fermé aujourd'hui : aucun pass n'est en vente. Revenez un jour d'ouverture."),
+        "closed_none": _("Ce lieu ne vend pas de pass à cet écran. Adressez-vous à l'accueil."),
+        "span_changed": _(
+            "L'heure a tourné : les demi-journées de ce pass ont changé. Vérifiez-les ci-dessus, puis validez à "
+            "nouveau."
+        ),
         "code_format": _("Le code a 6 chiffres : il est affiché au moment de l'achat."),
         "code_unknown": _(
             "Ce code n'ouvre pas maintenant : vérifiez les chiffres. Un pass n'ouvre que pendant ses demi-journées."

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.weekdays import STORED as WEEKDAYS
-from common.words import SLOTS, Alarm, CredentialKind, CredentialStatus, PaymentMethod, PlanKind
+from common.words import PASS_KINDS, SLOTS, Alarm, CredentialKind, CredentialStatus, PaymentMethod, PlanKind, Slot
 from sync.protocol import (
     COMMAND_NAMES,
     DATE_RE,
@@ -144,19 +144,38 @@ def _entry(f: Fields) -> None:
         u.hex_id("pass", nullable=True)
 
 
+# A pass's longest span: a month and the closure days it gives back (access/closures.py MAX_EXTENSION_DAYS).
+MAX_PASS_DAYS = 31 + 120
+
+
 def _sale(f: Fields) -> None:
     f.hex_id("sale")
-    f.choice("kind", (PlanKind.PASS_HALFDAY, PlanKind.PASS_DAY))
+    f.choice("kind", tuple(sorted(PASS_KINDS)))
     f.integer("amount_cents", high=10_000_000)
     f.choice("provider", tuple(PaymentMethod))
     f.boolean("paid")
     f.hex_id("pass")
-    f.date("date")
-    slots = f.array("slots", max_len=len(SLOTS))
-    if not slots or any(slot not in SLOTS for slot in slots):
-        raise ProtocolError(f"{f.where}.slots doit lister morning et/ou afternoon")
+    first = dt.date.fromisoformat(f.date("date"))
+    slots = _slots(f, "slots")
     f.text("name", max_len=NAME_LEN)
     f.text("email", max_len=EMAIL_LEN)
+    if "until" not in f.obj and "until_slots" not in f.obj:
+        return
+    # A pass over several days: from `slots` of `date` to `until_slots` of `until`, every day between whole.
+    last = dt.date.fromisoformat(f.date("until"))
+    until_slots = _slots(f, "until_slots")
+    if not first < last <= first + dt.timedelta(days=MAX_PASS_DAYS):
+        raise ProtocolError(f"{f.where}.until doit suivre date, de {MAX_PASS_DAYS} jours au plus")
+    if slots[-1] != Slot.AFTERNOON or until_slots[0] != Slot.MORNING:
+        raise ProtocolError(f"{f.where}.slots doit finir l'après-midi et until_slots commencer le matin")
+
+
+def _slots(f: Fields, key: str) -> list[str]:
+    """Slot names, each once and in the day's order."""
+    slots = f.array(key, max_len=len(SLOTS))
+    if not slots or any(slot not in SLOTS for slot in slots) or sorted(set(slots), key=SLOTS.index) != slots:
+        raise ProtocolError(f"{f.where}.{key} doit lister morning et/ou afternoon")
+    return list(slots)
 
 
 _DATA_CHECKS: dict[str, Callable[[Fields], object]] = {

@@ -547,6 +547,8 @@ def record_sales(session: Session, events: list[Json], problems: list[str | None
                     "pass_id": data["pass"],
                     "local_date": dt.date.fromisoformat(data["date"]),
                     "slots": ",".join(data["slots"]),
+                    "valid_until": dt.date.fromisoformat(data["until"]) if "until" in data else None,
+                    "until_slots": ",".join(data["until_slots"]) if "until" in data else None,
                     "name": data["name"],
                     "email": data["email"],
                     "at": at,

@@ -229,6 +229,9 @@ class Sale(Base):
     pass_id: Mapped[str] = mapped_column(String(32))
     local_date: Mapped[dt.date] = mapped_column(Date)
     slots: Mapped[str] = mapped_column(String(32))
+    # A pass over several days: its last date and that day's slots (the days between whole); none for one day.
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)
+    until_slots: Mapped[str | None] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(160))
     email: Mapped[str] = mapped_column(String(254))
     at: Mapped[dt.datetime] = mapped_column()

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from access.policy import Reason
+from common.words import PlanKind
 from halfday.sample import ALICE, BRUNO, UNKNOWN
 from kiosk.sales import Payment, WalkIn, counter_at, record_sale
 from kiosk.serve import KioskServer
@@ -56,7 +57,7 @@ def switch_language(page: Page, code: str) -> None:
 
 def counter_sale(site: Site, kiosk: KioskServer) -> None:
     """A walk-in's pass to pay at the counter, so that the sales page lists a sale with its button."""
-    offer = counter_at(dt.datetime.now(dt.UTC), kiosk.kiosk.rules, 800, 1400).offers[0]
+    offer = counter_at(dt.datetime.now(dt.UTC), kiosk.kiosk.rules, {PlanKind.PASS_HALFDAY: 800}).offers[0]
     with site.db.write() as s:
         record_sale(
             s, "door-1", offer, WalkIn("Zoé Lemoine", "zoe@example.org"), Payment("counter", False), kiosk.kiosk.stamp()

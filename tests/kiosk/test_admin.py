@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from access.models import Event, Member, Plan, Sale
+from common.words import PlanKind
 from halfday.sample import ALICE, BRUNO
 from kiosk.sales import Payment, WalkIn, counter_at, record_sale
 from kiosk.serve import KioskServer
@@ -26,7 +27,7 @@ def log_in(page: Page, kiosk: KioskServer, site: Site, path: str = "/admin/") ->
 
 def counter_sale(site: Site, kiosk: KioskServer, name: str) -> str:
     k = kiosk.kiosk
-    offer = counter_at(dt.datetime.now(dt.UTC), k.rules, 800, 1400).offers[0]
+    offer = counter_at(dt.datetime.now(dt.UTC), k.rules, {PlanKind.PASS_HALFDAY: 800}).offers[0]
     with site.db.write() as s:
         sale, _pass = record_sale(
             s, "door-1", offer, WalkIn(name, "w@example.org"), Payment("counter", False), k.stamp()

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from access.ledger import SlotRules, slot_at
 from access.models import Credential, Event, Meta, Outbox, Pass, Sale
 from access.store import Stamp, state_version
+from common.words import SLOTS, PlanKind
 from halfday.sample import ALICE
 from kiosk.sales import (
     Offer,
@@ -35,22 +36,48 @@ def at(hour: int, minute: int = 0, day: int = 23) -> dt.datetime:
     return dt.datetime(2026, 11, day, hour, minute, tzinfo=PARIS).astimezone(dt.UTC)
 
 
-def test_morning_offers_half_day_and_day_afternoon_only_half_day() -> None:
-    morning = counter_at(at(9, 30), RULES, 800, 1400)
-    assert [(o.kind, o.slots, o.price_cents) for o in morning.offers] == [
-        ("pass_halfday", ("morning",), 800),
-        ("pass_day", ("morning", "afternoon"), 1400),
+PRICES = {PlanKind.PASS_HALFDAY: 800, PlanKind.PASS_DAY: 1400, PlanKind.PASS_WEEK: 5000, PlanKind.PASS_MONTH: 15000}
+
+
+def test_the_four_passes_are_on_sale_each_with_the_half_days_it_covers() -> None:
+    morning = counter_at(at(9, 30), RULES, PRICES)  # Monday 23 November
+    assert [(o.kind, o.date, o.slots, o.until, o.until_slots, o.price_cents) for o in morning.offers] == [
+        ("pass_halfday", dt.date(2026, 11, 23), ("morning",), None, (), 800),
+        ("pass_day", dt.date(2026, 11, 23), ("morning", "afternoon"), None, (), 1400),
+        ("pass_week", dt.date(2026, 11, 23), ("morning", "afternoon"), dt.date(2026, 11, 29), SLOTS, 5000),
+        ("pass_month", dt.date(2026, 11, 23), ("morning", "afternoon"), dt.date(2026, 12, 22), SLOTS, 15000),
     ]
-    afternoon = counter_at(at(15), RULES, 800, 1400)
-    assert [(o.kind, o.slots) for o in afternoon.offers] == [("pass_halfday", ("afternoon",))]
-    assert afternoon.offer("pass_day") is None
+    afternoon = counter_at(at(15), RULES, PRICES)
+    day = afternoon.offer("pass_day")
+    assert day is not None and (day.date, day.slots, day.until, day.until_slots) == (
+        dt.date(2026, 11, 23),
+        ("afternoon",),
+        dt.date(2026, 11, 24),
+        ("morning",),
+    )
+    assert not afternoon.late
+
+
+def test_only_the_passes_the_site_sells_are_offered() -> None:
+    counter = counter_at(at(9), RULES, {PlanKind.PASS_WEEK: 4500})
+    assert [(o.kind, o.price_cents) for o in counter.offers] == [("pass_week", 4500)]
+    assert counter_at(at(9), RULES, {}).closed == "none"
+
+
+def test_a_closed_day_sells_nothing_and_a_pass_skips_closed_days() -> None:
+    assert counter_at(at(9), RULES, PRICES, closures={dt.date(2026, 11, 23)}).closed == "closure"
+    counter = counter_at(at(15), RULES, PRICES, closures={dt.date(2026, 11, 24)})
+    day = counter.offer("pass_day")
+    assert day is not None and (day.until, day.until_slots) == (dt.date(2026, 11, 25), ("morning",))
+    week = counter.offer("pass_week")
+    assert week is not None and week.until == dt.date(2026, 11, 30)  # one closed day given back
 
 
 @pytest.mark.parametrize(
     ("when", "clock_ok", "closed"), [(at(7, 59), True, "hours"), (at(20), True, "hours"), (at(10), False, "clock")]
 )
 def test_nothing_on_sale_outside_hours_or_with_an_unsure_clock(when: dt.datetime, clock_ok: bool, closed: str) -> None:
-    counter = counter_at(when, RULES, 800, 1400, clock_ok)
+    counter = counter_at(when, RULES, PRICES, clock_ok=clock_ok)
     assert counter.offers == () and counter.closed == closed
 
 
@@ -77,7 +104,7 @@ def stamp(when: dt.datetime) -> Stamp:
 
 
 def sell(site: Site, when: dt.datetime, walk_in: WalkIn, payment: Payment, kind: str = "pass_halfday") -> str:
-    offer = counter_at(when, RULES, 800, 1400).offer(kind)
+    offer = counter_at(when, RULES, PRICES).offer(kind)
     assert offer is not None
     with site.db.write() as s:
         return record_sale(s, "door-1", offer, walk_in, payment, stamp(when))[1].id

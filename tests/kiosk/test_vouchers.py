@@ -36,6 +36,18 @@ def test_minted_codes_verify_and_say_what_they_buy() -> None:
     assert book.verify(day.code).kind == PlanKind.PASS_DAY and book.verify(day.code).serial == MAX_SERIAL
 
 
+def test_week_and_month_vouchers_buy_those_passes_and_no_other() -> None:
+    book = VoucherBook(KEY, "le-local")
+    week, month = book.mint(PlanKind.PASS_WEEK, 3), book.mint(PlanKind.PASS_MONTH, 3)
+    assert (book.verify(week.printed).kind, book.verify(month.printed).kind) == (
+        PlanKind.PASS_WEEK,
+        PlanKind.PASS_MONTH,
+    )
+    assert week.code[1:5] == month.code[1:5] and week.code[5:] != month.code[5:]  # the kind is in the tag too
+    with pytest.raises(VoucherError):
+        book.verify("4" + week.code[1:])  # a week voucher retyped as a month one
+
+
 def test_typing_is_forgiving() -> None:
     book = VoucherBook(KEY, "le-local")
     voucher = book.mint(PlanKind.PASS_HALFDAY, 12345)
@@ -65,7 +77,7 @@ def test_another_key_or_site_does_not_verify() -> None:
         VoucherBook(KEY, "autre-lieu").verify(code)
 
 
-@pytest.mark.parametrize("raw", ["", "1234", "1K4P-7RQD-M2XA-0", "3K4P7RQDM2XA", "1K4P7RQDM2X!"])
+@pytest.mark.parametrize("raw", ["", "1234", "1K4P-7RQD-M2XA-0", "5K4P7RQDM2XA", "1K4P7RQDM2X!"])
 def test_malformed_codes_are_a_format_error(raw: str) -> None:
     with pytest.raises(VoucherError) as error:
         VoucherBook(KEY, "le-local").verify(raw)

@@ -27,6 +27,8 @@ def plan_kind(kind: str) -> str:
         PlanKind.CARNET: _("carnet de demi-journées"),
         PlanKind.PASS_HALFDAY: _("pass demi-journée"),
         PlanKind.PASS_DAY: _("pass journée"),
+        PlanKind.PASS_WEEK: _("pass semaine"),
+        PlanKind.PASS_MONTH: _("pass mois"),
     }
     return words.get(kind, kind)
 

@@ -117,8 +117,9 @@ def export_sales() -> Response:
                 "oui" if x.paid else "non",
                 x.name,
                 x.email,
+                (x.valid_until or x.local_date).isoformat(),
             ]
             for x in reports.sales_in_month(s, year, month, current_actor().sites)
         ]
-    header = ["vente_id", "site", "date", "formule", "montant_eur", "paiement", "paye", "nom", "courriel"]
+    header = ["vente_id", "site", "date", "formule", "montant_eur", "paiement", "paye", "nom", "courriel", "jusqu_au"]
     return csv_download(f"ventes-{year:04d}-{month:02d}.csv", csv_file(header, rows))
