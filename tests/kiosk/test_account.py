@@ -23,7 +23,7 @@ from kiosk.account import account_link, add_months, next_period
 from kiosk.app import create_app
 from sync.localbus import Tap
 from tests.support.kiosk import TEST_TUNING, record_taps
-from tests.support.site import Site
+from tests.support.site import MANAGER_PASSWORD, Site
 
 WIFI = {"REMOTE_ADDR": "192.168.1.50"}  # a laptop on the space's Wi-Fi, not the touchscreen
 
@@ -235,3 +235,30 @@ def test_a_members_guest_is_registered_and_comes_in_with_the_code(app: Flask, si
     # Jeanne's code at the touchscreen: the kiosk asks the door (not running here) and greets her by name.
     entered = client.post("/code", data={"csrf_token": csrf.group(1), "code": guest.code})
     assert entered.status_code == 200 and "Bon retour Jeanne" in entered.text
+
+
+def test_the_manager_sees_registers_and_cancels_guests(app: Flask, site: Site) -> None:
+    site.set_password()
+    client = app.test_client()
+    csrf = form_token(client, "/admin/login")
+    assert client.post("/admin/login", data={"csrf_token": csrf, "password": MANAGER_PASSWORD}).status_code == 302
+    bruno = member_id(site, "Bruno")
+    csrf = form_token(client, "/admin/guests")
+    added = client.post("/admin/guests", data={"csrf_token": csrf, "member": bruno, "name": "Jeanne"})
+    assert added.status_code == 302
+    with site.db.read() as s:
+        guest = s.scalars(select(Guest)).one()
+        version = state_version(s)
+    page = client.get("/admin/guests").text
+    assert "Jeanne" in page and "Bruno Petit" in page and guest.code in page and "carnet" in page
+    # Not come in yet: the manager cancels, and the door is told (its code opens nothing any more).
+    cancelled = client.post(f"/admin/guests/{guest.id}/cancel", data={"csrf_token": csrf}, follow_redirects=True)
+    assert "Invitation de Jeanne annulée." in cancelled.text
+    with site.db.read() as s:
+        assert s.scalars(select(Guest)).all() == [] and state_version(s) == version + 1
+    # A member with nothing to charge a guest to: refused in words, nothing written.
+    clara = member_id(site, "Clara")
+    refused = client.post("/admin/guests", data={"csrf_token": csrf, "member": clara, "name": "Paul"})
+    assert refused.status_code == 422 and "Votre carnet est vide" in refused.text
+    with site.db.read() as s:
+        assert s.scalars(select(Guest)).all() == []

@@ -25,7 +25,7 @@ from tests.kiosk.test_touchscreen import type_on_screen
 from tests.support.axe import SIZES, assert_accessible, assert_no_horizontal_scroll
 from tests.support.door import DoorRig
 from tests.support.kiosk import TOUCH, record_taps
-from tests.support.site import Site
+from tests.support.site import MANAGER_PASSWORD, Site
 from tests.support.wait import wait_until
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "accessibility"
@@ -180,3 +180,15 @@ def test_the_account_screens_pass_the_audit(sized_page: Page, site: Site, kiosk:
     page.click("#register-guest")
     expect(page.locator("#guest-charge")).to_contain_text("Compris dans votre formule")
     check(page, "account-guest-code")
+    # The manager's side: the guest in this month's list, and the plans with their guest half-days.
+    site.set_password()
+    page.goto(kiosk.url + "/admin/guests")
+    page.fill("#password", MANAGER_PASSWORD)
+    page.click("#login")
+    page.goto(kiosk.url + "/admin/guests")
+    expect(page.locator("#guests tbody tr")).to_have_count(1)
+    expect(page.locator("#guests tbody tr")).to_contain_text("Jeanne")
+    check(page, "admin-guests-with-one")
+    page.goto(kiosk.url + "/admin/plans")
+    expect(page.locator("#plans input[name=guest_half_days]").first).to_be_visible()
+    check(page, "admin-plans-guests")
