@@ -40,12 +40,12 @@ from access.policy import Reason
 from access.store import GUEST_CREDENTIAL_PREFIX, Stamp, bump_state_version, spent_since_balances
 from common.i18n import _
 from common.web.app import error_page, from_addresses
-from common.words import EventKind, PaymentMethod, PlanKind
+from common.words import EventKind, PaymentMethod, PlanKind, Slot
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
 from kiosk.payment import PaymentRefused
 from kiosk.sales import Offer
-from kiosk.words import kind_label, refusal, refusal_at_door
+from kiosk.words import door_sentence, kind_label, refusal
 from sync.localbus import Admit, Reload, Reply, Tap
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -107,8 +107,28 @@ class Visit:
     token: str
     member_id: str
     first_name: str
-    granted: bool
-    reason: str
+    tap: Tap  # the tap that opened the account, as the door announced it
+
+
+def tap_of(event: Event) -> Tap:
+    """An entry event as the door announced it on the bus, to word it again on the account."""
+    data = event.data
+    use = data.get("use")
+    plan = data.get("plan")
+    return Tap(
+        event=event.id,
+        seq=event.seq,
+        at=event.at,
+        granted=bool(data.get("granted")),
+        reason=Reason(data["reason"]),
+        holder=data.get("holder"),
+        first_name=data.get("first_name"),
+        plan=PlanKind(plan) if plan in tuple(PlanKind) else None,
+        slot=Slot(use["slot"]) if use else None,
+        charged=use is not None,
+        spent=int(use["spent"]) if use else 0,
+        balance=data.get("balance"),
+    )
 
 
 def visit(token: str) -> Visit:
@@ -134,7 +154,7 @@ def visit(token: str) -> Visit:
         member = s.get(Member, holder)
         if member is None or not member.active:
             raise AccountClosed
-        return Visit(token, member.id, member.first_name, bool(event.data.get("granted")), str(event.data["reason"]))
+        return Visit(token, member.id, member.first_name, tap_of(event))
 
 
 def closed_page() -> BaseResponse:
@@ -251,7 +271,7 @@ def _page(visit_: Visit, status: int = 200, **extra: Any) -> tuple[str, int]:
             .where(Guest.member_id == visit_.member_id, Guest.valid_date == today)
             .order_by(Guest.created_at)
         ).all()
-    door_text = _("La porte est ouverte : entrez !") if visit_.granted else refusal_at_door(Reason(visit_.reason))
+    door_text = door_sentence(visit_.tap)
     can_buy = not kiosk.config.networked and bool(_member_payments(kiosk))
     return (
         render_template(

@@ -92,7 +92,7 @@ def test_only_a_members_tap_gives_a_link(app: Flask, site: Site) -> None:
     link = tap(app, site, CLARA)
     assert link is not None
     page = app.test_client().get(link).text
-    assert "Votre carnet est épuisé" in page and "0 demi-journées restantes" in page and "Recharger" in page
+    assert "Clara, votre carnet est épuisé" in page and "0 demi-journées restantes" in page and "Recharger" in page
 
 
 def test_a_link_from_another_tap_a_forged_or_an_old_one_is_refused(short_app: Flask, site: Site) -> None:

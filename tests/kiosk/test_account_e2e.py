@@ -49,7 +49,7 @@ def tap_to_account(page: Page, kiosk: KioskServer, door: DoorRig, badge: str, fi
     assert wait_until(lambda: kiosk.kiosk.live.listeners >= 1)
     door.tap(badge)
     expect(page).to_have_url(re.compile(r"/account/\?t="))
-    expect(page.locator("#account h1")).to_have_text(f"Bonjour {first_name}")
+    expect(page.locator("#account h1")).to_have_text(f"Votre compte, {first_name}")
 
 
 def invite(page: Page, name: str) -> str:
@@ -73,7 +73,10 @@ def test_a_members_guest_on_the_carnet_then_a_refill_the_door_uses_at_once(
 ) -> None:
     page = open_page(TOUCH)
     tap_to_account(page, kiosk, door, BRUNO, "Bruno")
-    expect(page.locator("#door-text")).to_have_text(OPEN)
+    # The door's answer, as the tap's overlay words it, heads the account.
+    expect(page.locator("#door-text")).to_have_text(
+        re.compile(r"^Bonjour Bruno ! Une demi-journée décomptée pour (ce matin|cet après-midi), il vous en reste 9\.$")
+    )
     expect(page.locator("#rights")).to_contain_text("9 demi-journées restantes")
     expect(page.locator("#month-used")).to_have_text("Ce mois-ci : 1 demi-journée")
     assert BRUNO not in page.content()
@@ -92,6 +95,7 @@ def test_a_members_guest_on_the_carnet_then_a_refill_the_door_uses_at_once(
     # Bruno comes back in the same half-day (free): the door's balance already counts his guest's half-day.
     tap_to_account(page, kiosk, door, BRUNO, "Bruno")
     assert entries(site)[-1].data["balance"] == 8
+    expect(page.locator("#door-text")).to_have_text("Bonjour Bruno ! Demi-journée déjà comptée.")
     expect(page.locator("#rights")).to_contain_text("8 demi-journées restantes")
     expect(page.locator("#guests-today")).to_have_text("Vos invités aujourd'hui : Jeanne")
 
