@@ -98,6 +98,28 @@ class PlanSpec:
     hours: str | None = None  # "HH:MM-HH:MM"
     price_cents: int = 0
     weekdays: str | tuple[str, ...] | None = None  # "1-5", "12345", or ticked boxes' values; None: every day
+    guest_half_days: int | None = None  # guest half-days a month the plan includes (access/guests.py)
+
+
+# Guest half-days a month a plan may include: more is a plan for several people, not a member's guests.
+GUEST_HALF_DAYS_MAX = 62
+
+
+def check_guest_half_days(value: int | None) -> int | None:
+    """A plan's guest half-days a month: None or 0 (guests are charged to the carnet) up to GUEST_HALF_DAYS_MAX."""
+    if value is None or value == 0:
+        return None
+    if not 0 < value <= GUEST_HALF_DAYS_MAX:
+        raise AdminError(f"les demi-journées d'invités par mois vont de 0 à {GUEST_HALF_DAYS_MAX}")
+    return value
+
+
+def set_guest_half_days(session: Session, name: str, value: int | None) -> Plan:
+    """Change the guest half-days a month a plan includes (from the next guest registered)."""
+    plan = find_plan(session, name)
+    plan.guest_half_days = check_guest_half_days(value)
+    bump_state_version(session)
+    return plan
 
 
 def add_plan(session: Session, spec: PlanSpec) -> Plan:
@@ -108,6 +130,7 @@ def add_plan(session: Session, spec: PlanSpec) -> Plan:
         raise AdminError("un carnet a besoin d'un nombre de demi-journées (1 ou plus)")
     if spec.price_cents < 0:
         raise AdminError("le prix ne peut pas être négatif")
+    guest_half_days = check_guest_half_days(spec.guest_half_days)
     start = end = None
     if spec.hours:
         try:
@@ -132,6 +155,7 @@ def add_plan(session: Session, spec: PlanSpec) -> Plan:
         hours_end=end,
         weekdays=weekdays,
         price_cents=spec.price_cents,
+        guest_half_days=guest_half_days,
     )
     session.add(plan)
     session.flush()

@@ -39,12 +39,14 @@ _REFUSAL_ORDER = (
 
 @dataclass(slots=True)
 class Holder:
-    """A member, or a walk-in holding a pass, with their rights to enter."""
+    """A member, or a walk-in holding a pass, or a member's guest, with their rights to enter."""
 
     id: str
     first_name: str
     active: bool = True
     entitlements: list[Entitlement] = field(default_factory=list)
+    # A member's guest opens on this local date only, whatever the member's rights it is charged to (access/guests.py).
+    day: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,10 @@ def decide(credential: str, now: dt.datetime, state: AccessState, *, clock_ok: b
         return _refuse(Reason.CLOCK_UNSURE, credential, holder, clock_ok)
 
     ref = slot_at(now, state.rules)
+    if holder.day is not None:
+        refusal = _guest_day(holder.day, ref, clock_ok, state.clock_policy)
+        if refusal is not None:
+            return _refuse(refusal, credential, holder, clock_ok, ref)
     reentry = state.uses.has(holder.id, ref.date, ref.slot)
     refusals: set[Reason] = set()
     best: Entitlement | None = None
@@ -136,6 +142,15 @@ def apply(decision: Decision, state: AccessState) -> bool:
 
 def _refuse(reason: Reason, credential: str, holder: Holder, clock_ok: bool, ref: SlotRef | None = None) -> Decision:
     return Decision(False, reason, credential, holder.id, holder.first_name, slot=ref, clock_ok=clock_ok)
+
+
+def _guest_day(day: dt.date, ref: SlotRef, clock_ok: bool, clock_policy: ClockPolicy) -> Reason | None:
+    """Why a guest's code does not open at `ref`: another day, or a date read from a clock not trusted."""
+    if not clock_ok and clock_policy != ClockPolicy.EVERYONE:
+        return Reason.CLOCK_UNSURE
+    if ref.date < day:
+        return Reason.NOT_YET_VALID
+    return Reason.EXPIRED if ref.date > day else None
 
 
 def _check(e: Entitlement, ref: SlotRef, reentry: bool, clock_ok: bool, clock_policy: ClockPolicy) -> Reason | None:

@@ -49,6 +49,7 @@ def state_data(state: AccessState) -> dict[str, Any]:
                 "id": h.id,
                 "first_name": h.first_name,
                 "active": h.active,
+                "day": _day(h.day),
                 "entitlements": [
                     {
                         "id": e.id,
@@ -102,7 +103,9 @@ def state_from_data(data: dict[str, Any], rules: SlotRules, clock_policy: ClockP
             )
             for e in h["entitlements"]
         ]
-        state.holders[h["id"]] = Holder(h["id"], h["first_name"], bool(h["active"]), entitlements)
+        # A guest opens on their day only (a snapshot written before guests holds none).
+        day = _opt_day(h.get("day"))
+        state.holders[h["id"]] = Holder(h["id"], h["first_name"], bool(h["active"]), entitlements, day=day)
     for value, holder, active, member in data["credentials"]:
         state.credentials[value] = CredentialInfo(value, holder, bool(active), member=bool(member))
     uses = Uses()

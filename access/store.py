@@ -12,11 +12,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from access.guests import GuestCharge
 from access.ledger import Entitlement, SlotRules, Uses
 from access.models import (
     Balance,
     Credential,
     Event,
+    Guest,
     Member,
     Meta,
     Pass,
@@ -37,6 +39,8 @@ STATE_VERSION = "state_version"
 TIME_FLOOR = "time_floor"
 # A walk-in's pass opens the door as the credential "pass:<pass id>" (bought now, or re-entry by its code).
 PASS_CREDENTIAL_PREFIX = "pass:"
+# A member's guest opens the door as the credential "guest:<guest id>" (the code entered at the touchscreen).
+GUEST_CREDENTIAL_PREFIX = "guest:"
 
 
 def boot_id() -> str:
@@ -281,6 +285,7 @@ def load_state(
         # The kiosk admits a walk-in by the pass itself (bought now, or re-entry by its code).
         key = PASS_CREDENTIAL_PREFIX + p.id
         state.credentials[key] = CredentialInfo(key, p.id, True, member=False)
+    load_guests(session, state, today)
     for value, owner_member, owner_pass, status in session.execute(
         select(Credential.value, Credential.member_id, Credential.pass_id, Credential.status)
     ):
@@ -305,6 +310,28 @@ def pass_entitlement(p: Pass, sold_kind: str) -> Entitlement:
     until_slots = frozenset(Slot(s) for s in p.until_slots.split(",")) if p.until_slots else slots
     kind = PlanKind(sold_kind) if sold_kind in PASS_KINDS else PlanKind.PASS_HALFDAY
     return Entitlement(p.id, kind, p.valid_date, until, slots=slots, until_slots=until_slots)
+
+
+def load_guests(session: Session, state: AccessState, today: dt.date) -> None:
+    """Members' guests of `today` and later, into `state` (after their members): each opens by its code on its date
+    only. A guest charged to the carnet holds the member's own carnet entitlement, the same object, so the half-day
+    the guest spends lowers the balance the member's next tap is decided on; an included guest is counted on the
+    member's plan and spends nothing."""
+    for guest_id, member_id, sub_id, name, day, charge in session.execute(
+        select(Guest.id, Guest.member_id, Guest.subscription_id, Guest.name, Guest.valid_date, Guest.charge).where(
+            Guest.valid_date >= today
+        )
+    ):
+        member = state.holders.get(member_id)
+        if member is None or sub_id is None:
+            continue
+        if charge == GuestCharge.CARNET:
+            rights = [e for e in member.entitlements if e.id == sub_id]
+        else:
+            rights = [Entitlement(sub_id, PlanKind.UNLIMITED, day, day)]
+        state.holders[guest_id] = Holder(guest_id, name.split(" ")[0], member.active, rights, day=day)
+        key = GUEST_CREDENTIAL_PREFIX + guest_id
+        state.credentials[key] = CredentialInfo(key, guest_id, True, member=False)
 
 
 def spent_since_balances(session: Session, device_id: str) -> dict[str, int]:

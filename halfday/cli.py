@@ -151,7 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hours", help="heures d'entrée HH:MM-HH:MM")
     p.add_argument("--weekdays", help="jours d'entrée, 1 = lundi … 7 = dimanche : 1-5 ou 12345 (défaut : tous)")
     p.add_argument("--price", type=float, default=0.0, help="prix en euros")
+    p.add_argument("--guest-half-days", type=int, help="demi-journées d'invités comprises par mois (défaut : aucune)")
     p.set_defaults(handler=cmd_plan_add)
+    p = plan.add_parser("guests", help="changer les demi-journées d'invités comprises par mois d'une formule")
+    p.add_argument("name")
+    p.add_argument("half_days", type=int, help="0 : les invités sont décomptés du carnet du membre")
+    p.set_defaults(handler=cmd_plan_guests)
     p = plan.add_parser("list", help="lister les formules")
     p.set_defaults(handler=cmd_plan_list)
 
@@ -496,9 +501,24 @@ def cmd_plan_add(args: argparse.Namespace) -> int:
     if args.price < 0 or args.price > 100_000:
         raise CliError("--price : prix en euros entre 0 et 100000")
     spec = admin.PlanSpec(
-        args.name, args.kind, args.half_days, args.overdraft, args.hours, round(args.price * 100), args.weekdays
+        args.name,
+        args.kind,
+        args.half_days,
+        args.overdraft,
+        args.hours,
+        round(args.price * 100),
+        args.weekdays,
+        args.guest_half_days,
     )
     return _change(args, lambda s, _c: f"Formule créée : {admin.add_plan(s, spec).name}")
+
+
+def cmd_plan_guests(args: argparse.Namespace) -> int:
+    def change(session: Session, _config: Config) -> str:
+        plan = admin.set_guest_half_days(session, args.name, args.half_days)
+        return f"Formule {plan.name} : {plan.guest_half_days or 0} demi-journée(s) d'invités par mois"
+
+    return _change(args, change)
 
 
 def cmd_plan_list(args: argparse.Namespace) -> int:
@@ -510,7 +530,8 @@ def cmd_plan_list(args: argparse.Namespace) -> int:
             overdraft = "découvert autorisé" if p.allow_overdraft else ""
             days = weekdays_label(p.weekdays) if p.weekdays else ""
             price = f"{p.price_cents / 100:.2f} €"
-            details = ", ".join(x for x in (p.kind, size, hours, days, price, overdraft) if x)
+            guests = f"{p.guest_half_days} demi-journées d'invités par mois" if p.guest_half_days else ""
+            details = ", ".join(x for x in (p.kind, size, hours, days, price, overdraft, guests) if x)
             print(f"{p.name} : {details}")
         print(f"{len(plans)} formule(s)")
     return 0

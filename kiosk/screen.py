@@ -29,6 +29,7 @@ from access.store import PASS_CREDENTIAL_PREFIX
 from common.i18n import _
 from common.web.app import error_page, from_addresses
 from common.words import PaymentMethod
+from kiosk.account import account_link, admit_guest, guest_for_code
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
 from kiosk.live import Keepalive, StreamsFull, Subscription, follow, sse
@@ -93,7 +94,11 @@ def events() -> Response:
         for news in follow(kiosk.live, news_queue, kiosk.tuning.stream_poll_s, gone):
             if news is not None and news.kind == "tap" and isinstance(news.data, Tap):
                 keepalive.sent()
-                yield sse("tap", json.dumps(describe_tap(news.data)), news.data.event)
+                described = describe_tap(news.data)
+                link = account_link(news.data)  # a member's tap opens their account for a short while
+                if link is not None:
+                    described["account"] = link
+                yield sse("tap", json.dumps(described), news.data.event)
             elif keepalive.due():
                 yield ": keepalive\n\n"
 
@@ -325,6 +330,11 @@ def code_entry() -> tuple[str, int]:
             pass_ = pass_for_code(s, request.form.get("code", ""), now)
     except SaleRefused as exc:
         if exc.reason == "code_unknown":
+            with kiosk.db.read() as s:
+                guest = guest_for_code(s, request.form.get("code", ""), now)
+            if guest is not None:  # a member's guest of today
+                kiosk.guesses.attempt(client)
+                return guest_welcome(kiosk, guest.id, guest.name)
             kiosk.guesses.attempt(client)
             kiosk.guesses.failure(who)
         return render_template("screen/code.html", error=refusal(exc.reason)), 422
@@ -337,4 +347,13 @@ def code_entry() -> tuple[str, int]:
         holder=pass_.id,
         door_text=door_text,
         door_ok=door_ok,
+    ), 200
+
+
+def guest_welcome(kiosk: Kiosk, guest_id: str, name: str) -> tuple[str, int]:
+    """A member's guest entered their code: ask the door, and say what it answered."""
+    reply = admit_guest(kiosk, guest_id)
+    door_text, door_ok = door_words({"answered": reply is not None, "ok": bool(reply and reply.ok)})
+    return render_template(
+        "screen/welcome.html", first_name=name.split(" ")[0], holder=guest_id, door_text=door_text, door_ok=door_ok
     ), 200

@@ -1,6 +1,6 @@
 """The manager's pages (/admin): login, dashboard, remote unlock; members and plans (people.py); sales, events
-and exports (books.py). Every page needs the manager's login (common/web/login.py); every form carries the CSRF
-token (checked app-wide by the toolkit)."""
+and exports (books.py); members' guests (guests.py). Every page needs the manager's login (common/web/login.py);
+every form carries the CSRF token (checked app-wide by the toolkit)."""
 
 from __future__ import annotations
 
@@ -97,4 +97,4 @@ def unlock() -> BaseResponse:
     return redirect(local_target(request.form.get("back"), url_for("admin.dashboard"), prefix="/admin"))
 
 
-from kiosk.admin import books, people  # noqa: E402, F401  (they add their routes to bp)
+from kiosk.admin import books, guests, people  # noqa: E402, F401  (they add their routes to bp)

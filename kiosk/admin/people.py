@@ -292,6 +292,7 @@ def add_plan() -> BaseResponse | tuple[str, int]:
         price_cents = round(float(f.get("price", "0").replace(",", ".") or 0) * 100)
     except ValueError:
         half_days, price_cents = -1, -1
+    guest_half_days = _guest_half_days(f.get("guest_half_days", ""))
     spec = admin.PlanSpec(
         name=f.get("name", ""),
         kind=f.get("kind", ""),
@@ -300,6 +301,7 @@ def add_plan() -> BaseResponse | tuple[str, int]:
         hours=f.get("hours") or None,
         price_cents=price_cents,
         weekdays=tuple(f.getlist("weekdays")),
+        guest_half_days=guest_half_days,
     )
     try:
         with current_kiosk().db.write() as s:
@@ -472,3 +474,29 @@ def _renewals_page(month: str, errors: dict[str, str] | None = None) -> str:
         errors=errors or {},
         day=_day,
     )
+
+
+def _guest_half_days(raw: str) -> int | None:
+    """The form's guest half-days a month: empty is none; what is not a number is refused by the check (-1)."""
+    try:
+        return int(raw) if raw.strip() else None
+    except ValueError:
+        return -1
+
+
+@bp.post("/plans/<plan_id>/guests")
+@standalone_only
+def plan_guests(plan_id: str) -> BaseResponse:
+    """Change the guest half-days a month a plan includes (guests registered from now on)."""
+    try:
+        with current_kiosk().db.write() as s:
+            plan = s.get(Plan, plan_id)
+            if plan is None:
+                abort(404)
+            name = plan.name
+            admin.set_guest_half_days(s, name, _guest_half_days(request.form.get("guest_half_days", "")))
+    except admin.AdminError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(_("Formule %(name)s : demi-journées d'invités enregistrées.", name=name), "ok")
+    return redirect(url_for("admin.plans"))

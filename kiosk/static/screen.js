@@ -21,6 +21,11 @@
 
   function show(news) {
     if (holder && news.holder === holder) { return; }  // this page already says the door opened for this pass
+    if (news.account && body.classList.contains("attract-page")) {
+      // A member tapped while the screen waits: their account, for a short while. Never over a walk-in's purchase.
+      window.location.href = news.account;
+      return;
+    }
     tap.className = "tap " + (news.granted ? "tap-granted" : "tap-refused");
     tap.querySelector(".tap-icon").textContent = news.granted ? "\u2713" : "\u2715";
     tap.querySelector(".tap-title").textContent = news.title;
