@@ -68,6 +68,7 @@ def refusal_at_door(reason: Reason) -> str:
         ),
         Reason.NO_CREDIT: _("Votre carnet est épuisé. Rechargez-le à l'accueil ou achetez un pass à l'écran."),
         Reason.CLOCK_UNSURE: _("L'heure de la porte n'est pas sûre : entrée refusée pour ce pass. Appelez l'accueil."),
+        Reason.CLOSED: _("L'espace est fermé aujourd'hui. Revenez un jour d'ouverture."),
     }
     return texts.get(reason, _("Entrée refusée. Adressez-vous à l'accueil."))
 
@@ -80,6 +81,8 @@ def door_sentence(tap: Tap) -> str:
             text = _("%(name)s, %(refusal)s", name=tap.first_name, refusal=text[0].lower() + text[1:])
         return text
     hello = _("Bonjour %(name)s !", name=tap.first_name or "")
+    if tap.reason == Reason.STAFF:
+        return _("%(hello)s L'espace est fermé aujourd'hui : entrée de l'équipe, rien n'est compté.", hello=hello)
     if not tap.charged:
         return _("%(hello)s Demi-journée déjà comptée.", hello=hello)
     slot = _("cet après-midi") if tap.slot == Slot.AFTERNOON else _("ce matin")
@@ -153,7 +156,9 @@ def describe_tap(tap: Tap) -> dict[str, Any]:
     chips: list[str] = []
     if tap.granted:
         title = tap.first_name or _("Bienvenue !")
-        if tap.plan == PlanKind.CARNET and tap.spent:
+        if tap.reason == Reason.STAFF:
+            chips.append(_("Équipe : jour de fermeture"))
+        elif tap.plan == PlanKind.CARNET and tap.spent:
             chips.append(_("1 demi-journée décomptée"))
         elif tap.charged:
             chips.append(_("Demi-journée comptée"))
