@@ -295,7 +295,7 @@ def load_state(
     ):
         uses.add(use_holder, local_date, Slot(slot))
     state.uses = uses
-    _apply_closures(state, load_closures(session))
+    apply_closures(state, load_closures(session))
     return state
 
 
@@ -304,7 +304,7 @@ def load_closures(session: Session) -> frozenset[dt.date]:
     return frozenset(session.scalars(select(Closure.date)))
 
 
-def _apply_closures(state: AccessState, closures: frozenset[dt.date]) -> None:
+def apply_closures(state: AccessState, closures: frozenset[dt.date]) -> None:
     """Give the site's closed days to the state, and back to time-limited rights: a dated subscription or a pass
     over several days ends later by the open days that closures took from it (access/closures.py). Done once
     here, so that `decide` only looks today up."""
