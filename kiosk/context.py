@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from access.clock import ClockGuard
 from access.config import Config
 from access.db import Database
+from access.models import Closure
 from access.store import Stamp, boot_id
 from common.web.app import context
 from common.web.login import LoginRules, ManagerLogin
@@ -20,6 +21,9 @@ from kiosk.doorlink import DoorLink
 from kiosk.live import Live
 from kiosk.payment import PaymentProvider
 from kiosk.sales import Counter, counter_at
+
+# Why nothing is on sale on a closed day (Counter.closed; kiosk/words.py words it).
+CLOSURE = "closure"
 
 EXTENSION = "halfday.kiosk"
 
@@ -105,7 +109,16 @@ class Kiosk:
         """What is on sale at this moment."""
         now = self.now()
         k = self.config.kiosk
-        return counter_at(now, self.rules, k.price_halfday_cents, k.price_day_cents, self.clock_ok(now))
+        counter = counter_at(now, self.rules, k.price_halfday_cents, k.price_day_cents, self.clock_ok(now))
+        # On a day the site is closed the door refuses every pass: none is sold, rather than one paid for nothing.
+        if counter.offers and self.closed_on(counter.slot.date):
+            return Counter((), counter.slot, CLOSURE)
+        return counter
+
+    def closed_on(self, day: dt.date) -> bool:
+        """Whether the local date `day` is in the site's holiday calendar."""
+        with self.db.read() as s:
+            return s.get(Closure, day) is not None
 
     def close(self) -> None:
         """Stop the bus link, end the event streams, release the database (if the kiosk opened it)."""

@@ -142,6 +142,7 @@ def refusal(reason: str, details: dict[str, Any] | None = None) -> str:
             "payez avec un bon."
         ),
         "closed_hours": _("La vente de pass est fermée à cette heure. Revenez pendant les heures d'ouverture."),
+        "closed_closure": _("L'espace est fermé aujourd'hui : aucun pass n'est en vente. Revenez un jour d'ouverture."),
         "closed_clock": _("La vente de pass est suspendue : l'heure de la borne n'est pas sûre. Appelez l'accueil."),
         "code_format": _("Le code a 6 chiffres : il est affiché au moment de l'achat."),
         "code_unknown": _(
