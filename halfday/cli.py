@@ -23,7 +23,7 @@ from access.db import Database, migrate
 from access.default_config import render
 from access.models import Balance, Credential, Member, Plan, Subscription, Use
 from access.restore import RestoreError, restore
-from access.store import spent_since_balances
+from access.store import effective_until, spent_since_balances
 from common.config import Table
 from common.daemons import SITE_CONFIG
 from common.weekdays import day_names, weekdays_label
@@ -271,7 +271,10 @@ def cmd_member_show(args: argparse.Namespace) -> int:
             left = ""
             if balance is not None:
                 left = f", reste {balance.amount - spent.get(sub.id, 0)} demi-journée(s)"
-            print(f"  formule {plan.name} ({plan.kind}) {period}{left}")
+            days = f", {weekdays_label(plan.weekdays)}" if plan.weekdays else ""
+            until = effective_until(sub.valid_from, sub.valid_until, session)
+            extended = f" (prolongée jusqu'au {until} par les fermetures)" if until != sub.valid_until else ""
+            print(f"  formule {plan.name} ({plan.kind}) {period}{extended}{days}{left}")
         uses = session.scalars(
             select(Use).where(Use.holder_id == m.id).order_by(Use.local_date.desc(), Use.slot).limit(10)
         ).all()

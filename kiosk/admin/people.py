@@ -16,8 +16,9 @@ from sqlalchemy import select
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from access import admin
+from access.closures import extended_until
 from access.models import Balance, Credential, Member, Plan, Subscription, Use
-from access.store import spent_since_balances
+from access.store import load_closures, spent_since_balances
 from common.i18n import _
 from common.weekdays import day_names, weekdays_label
 from common.words import CredentialStatus, PlanKind
@@ -129,6 +130,7 @@ def member(member_id: str) -> str:
             abort(404)
         cards = s.scalars(select(Credential).where(Credential.member_id == m.id).order_by(Credential.created_at)).all()
         spent = spent_since_balances(s, kiosk.config.site.device)
+        closed = load_closures(s)
         plans = []
         for sub, plan, balance in s.execute(
             select(Subscription, Plan, Balance)
@@ -137,6 +139,10 @@ def member(member_id: str) -> str:
             .where(Subscription.member_id == m.id)
         ):
             left = balance.amount - spent.get(sub.id, 0) if balance is not None else None
+            # The end the door applies, later than the one entered when closures fell inside the plan.
+            until = (
+                extended_until(sub.valid_from, sub.valid_until, closed) if sub.valid_from and sub.valid_until else None
+            )
             plans.append(
                 {
                     "name": plan.name,
@@ -144,6 +150,8 @@ def member(member_id: str) -> str:
                     "sub": sub,
                     "left": left,
                     "carnet": plan.kind == PlanKind.CARNET,
+                    "days": weekdays_label(plan.weekdays) if plan.weekdays else None,
+                    "extended_until": until if until != sub.valid_until else None,
                 }
             )
         uses = s.scalars(select(Use).where(Use.holder_id == m.id).order_by(Use.local_date.desc()).limit(20)).all()

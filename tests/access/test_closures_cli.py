@@ -137,6 +137,12 @@ def test_a_closed_day_at_the_door_staff_and_a_month_given_its_day_back(
         assert effective_until(sub.valid_from, sub.valid_until, s) == until + dt.timedelta(days=1)
     db.dispose()
 
+    capsys.readouterr()
+    assert run(site, "member", "show", "alice@exemple.fr") == 0
+    assert f"{TODAY} → {until} (prolongée jusqu'au {until + dt.timedelta(days=1)} par les fermetures)" in (
+        capsys.readouterr().out
+    )
+
     # The door's copy for a damaged ledger keeps the closed day and the staff.
     copy = state_from_data(state_data(state), state.rules, state.clock_policy)
     assert copy.closures == {TODAY}
@@ -147,3 +153,15 @@ def test_a_closed_day_at_the_door_staff_and_a_month_given_its_day_back(
     assert decide("C1D2E3F4", at(TODAY), door_state(site)[0]).reason == Reason.CLOSED
     assert run(site, "closure", "remove", TODAY.isoformat()) == 0
     assert decide("A1B2C3D4", at(TODAY), door_state(site)[0]).reason == Reason.GRANTED
+
+
+def test_a_weekday_plan_shows_its_days_where_the_manager_reads_a_member(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(site, "plan", "add", "Semaine", "--kind", "carnet", "--half-days", "10", "--weekdays", "1-5") == 0
+    assert run(site, "member", "add", "Wanda", "--email", "wanda@exemple.fr", "--plan", "Semaine") == 0
+    capsys.readouterr()
+    assert run(site, "member", "show", "wanda@exemple.fr") == 0
+    out = capsys.readouterr().out
+    assert "formule Semaine (carnet) … → …, lun.–ven., reste 10 demi-journée(s)" in out
+    assert "prolongée" not in out

@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from access import admin
 from access.models import Balance, Closure, Event, Member, Subscription, Use
 from access.store import state_version
 from common.words import EventKind
@@ -157,6 +158,26 @@ def test_a_networked_site_keeps_its_calendar_and_shows_its_staff_read_only(
         assert s.scalars(select(Member.first_name).where(Member.staff.is_(True))).all() == ["Alice"]
     close_days(page, today(site) + 5 * DAY, label="Pont")
     expect(page.locator(".alert-ok")).to_have_text("Fermeture enregistrée : 1 jour.")
+
+
+def test_a_members_page_shows_the_days_of_their_plan_and_the_end_closures_moved(
+    page: Page, site: Site, kiosk: KioskServer
+) -> None:
+    now = today(site)
+    with site.db.write() as s:
+        admin.add_plan(s, admin.PlanSpec("Semaine", "unlimited", weekdays="1-5"))
+        spec = admin.MemberSpec("Wanda", "Leroy", "wanda@example.org", "Semaine", None, str(now), str(now + 9 * DAY))
+        member_id = admin.add_member(s, spec, site.config.site.device).id
+    log_in(page, kiosk, site)
+    close_days(page, now + 2 * DAY, now + 3 * DAY, "Pont")
+    page.goto(f"{kiosk.url}/admin/members/{member_id}")
+    line = page.locator("li", has_text="Semaine")
+    expect(line).to_contain_text(f"{now} → {now + 9 * DAY}")
+    expect(line.locator(".extended")).to_have_text(f"(prolongée jusqu'au {now + 11 * DAY} par les fermetures)")
+    expect(line).to_contain_text("lun.–ven.")
+    switch_language(page, "en")
+    expect(line.locator(".extended")).to_have_text(f"(extended to {now + 11 * DAY} by closures)")
+    expect(line).to_contain_text("Mon–Fri")
 
 
 @pytest.mark.parametrize("sized_page", list(SIZES), indirect=True)
