@@ -23,6 +23,10 @@ class Reason(StrEnum):
     OUTSIDE_WEEKDAYS = "outside_weekdays"
     NO_CREDIT = "no_credit"
     CLOCK_UNSURE = "clock_unsure"
+    # The site is closed today (a date of its holiday calendar): members and passes are refused...
+    CLOSED = "closed"
+    # ...and staff come in, granted without a half-day counted (granted, like GRANTED).
+    STAFF = "staff"
 
 
 # When no entitlement admits the holder, the refusal that tells them the most useful thing wins.
@@ -47,6 +51,7 @@ class Holder:
     entitlements: list[Entitlement] = field(default_factory=list)
     # A member's guest opens on this local date only, whatever the member's rights it is charged to (access/guests.py).
     day: dt.date | None = None
+    staff: bool = False  # opens on the site's closed days, never charged for them
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,9 @@ class AccessState:
     holders: dict[str, Holder] = field(default_factory=dict)
     uses: Uses = field(default_factory=Uses)
     clock_policy: ClockPolicy = ClockPolicy.MEMBERS
+    # The site's closed local dates (its holiday calendar). Time-limited rights were already extended past them
+    # when the state was loaded (access/closures.py), so `decide` only looks the day up.
+    closures: frozenset[dt.date] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +116,11 @@ def decide(credential: str, now: dt.datetime, state: AccessState, *, clock_ok: b
         refusal = _guest_day(holder.day, ref, clock_ok, state.clock_policy)
         if refusal is not None:
             return _refuse(refusal, credential, holder, clock_ok, ref)
+    # A closed day is only known from a trusted clock; with an unsure one, the rules below decide as any day.
+    if clock_ok and ref.date in state.closures:
+        if holder.staff:
+            return Decision(True, Reason.STAFF, credential, holder.id, holder.first_name, slot=ref)
+        return _refuse(Reason.CLOSED, credential, holder, clock_ok, ref)
     reentry = state.uses.has(holder.id, ref.date, ref.slot)
     refusals: set[Reason] = set()
     best: Entitlement | None = None

@@ -50,6 +50,7 @@ def state_data(state: AccessState) -> dict[str, Any]:
                 "first_name": h.first_name,
                 "active": h.active,
                 "day": _day(h.day),
+                "staff": h.staff,
                 "entitlements": [
                     {
                         "id": e.id,
@@ -71,6 +72,7 @@ def state_data(state: AccessState) -> dict[str, Any]:
         ],
         "credentials": [[c.value, c.holder_id, c.active, c.member] for c in state.credentials.values()],
         "uses": sorted([holder, day.isoformat(), slot.value] for holder, day, slot in state.uses.seen),
+        "closures": sorted(day.isoformat() for day in state.closures),
     }
 
 
@@ -103,15 +105,19 @@ def state_from_data(data: dict[str, Any], rules: SlotRules, clock_policy: ClockP
             )
             for e in h["entitlements"]
         ]
-        # A guest opens on their day only (a snapshot written before guests holds none).
+        # A guest opens on their day only (a snapshot written before guests holds none); a snapshot written before
+        # closures holds no staff and no closed day.
         day = _opt_day(h.get("day"))
-        state.holders[h["id"]] = Holder(h["id"], h["first_name"], bool(h["active"]), entitlements, day=day)
+        staff = bool(h.get("staff", False))
+        state.holders[h["id"]] = Holder(h["id"], h["first_name"], bool(h["active"]), entitlements, day=day, staff=staff)
     for value, holder, active, member in data["credentials"]:
         state.credentials[value] = CredentialInfo(value, holder, bool(active), member=bool(member))
     uses = Uses()
     for holder, day, slot in data["uses"]:
         uses.add(holder, dt.date.fromisoformat(day), Slot(slot))
     state.uses = uses
+    # Rights in the snapshot were already extended past these closures when it was written.
+    state.closures = frozenset(dt.date.fromisoformat(day) for day in data.get("closures", []))
     return state
 
 

@@ -12,10 +12,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from access.closures import extended_until
 from access.guests import GuestCharge
 from access.ledger import Entitlement, SlotRules, Uses
 from access.models import (
     Balance,
+    Closure,
     Credential,
     Event,
     Guest,
@@ -234,8 +236,10 @@ def load_state(
 ) -> AccessState:
     """Build the in-memory access state from the database, as of the local date `today`."""
     state = AccessState(rules=rules, clock_policy=clock_policy)
-    for holder_id, first_name, active in session.execute(select(Member.id, Member.first_name, Member.active)):
-        state.holders[holder_id] = Holder(holder_id, first_name, active)
+    for holder_id, first_name, active, staff in session.execute(
+        select(Member.id, Member.first_name, Member.active, Member.staff)
+    ):
+        state.holders[holder_id] = Holder(holder_id, first_name, active, staff=staff)
     spent_after = spent_since_balances(session, device_id)
     # Columns, not ORM objects: a site's roster of thousands of members is read again after every change the hub
     # sends, and building an object per row was most of the door's reload (bench.roster).
@@ -299,6 +303,7 @@ def load_state(
     ):
         uses.add(use_holder, local_date, Slot(slot))
     state.uses = uses
+    apply_closures(state, load_closures(session))
     return state
 
 
@@ -332,6 +337,36 @@ def load_guests(session: Session, state: AccessState, today: dt.date) -> None:
         state.holders[guest_id] = Holder(guest_id, name.split(" ")[0], member.active, rights, day=day)
         key = GUEST_CREDENTIAL_PREFIX + guest_id
         state.credentials[key] = CredentialInfo(key, guest_id, True, member=False)
+
+
+def load_closures(session: Session) -> frozenset[dt.date]:
+    """The site's closed local dates (its holiday calendar), past and coming."""
+    return frozenset(session.scalars(select(Closure.date)))
+
+
+def apply_closures(state: AccessState, closures: frozenset[dt.date]) -> None:
+    """Give the site's closed days to the state, and back to time-limited rights: a dated subscription or a pass
+    over several days ends later by the open days that closures took from it (access/closures.py). Done once
+    here, so that `decide` only looks today up."""
+    state.closures = closures
+    if not closures:
+        return
+    for holder in state.holders.values():
+        for e in holder.entitlements:
+            if e.valid_from is None or e.valid_until is None:
+                continue
+            # A pass for one day is for that day: a closure then refuses it rather than moving it to another day.
+            if e.is_pass and e.valid_until <= e.valid_from:
+                continue
+            e.valid_until = extended_until(e.valid_from, e.valid_until, closures)
+
+
+def effective_until(valid_from: dt.date | None, valid_until: dt.date | None, session: Session) -> dt.date | None:
+    """A subscription's last day once closed days are given back, as the door applies it (for pages, lists and
+    notices that say when a plan ends)."""
+    if valid_from is None or valid_until is None:
+        return valid_until
+    return extended_until(valid_from, valid_until, load_closures(session))
 
 
 def spent_since_balances(session: Session, device_id: str) -> dict[str, int]:

@@ -18,16 +18,16 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from access import admin, importer, reports
+from access import admin, closure_days, importer, reports
 from access.config import Config, ConfigError, load_config
 from access.db import Database, migrate
 from access.default_config import render
 from access.models import Balance, Credential, Member, Plan, Subscription, Use
 from access.restore import RestoreError, restore
-from access.store import spent_since_balances
+from access.store import effective_until, spent_since_balances
 from common.config import Table
 from common.daemons import SITE_CONFIG
-from common.weekdays import weekdays_label
+from common.weekdays import day_names, weekdays_label
 
 # Daemons and tools that live in other packages, imported only when asked for: the CLI must start even
 # when, say, the kiosk's dependencies are broken.
@@ -160,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = plan.add_parser("list", help="lister les formules")
     p.set_defaults(handler=cmd_plan_list)
 
+    _closure_parsers(sub)
+
     usage = sub.add_parser("usage", help="usage").add_subparsers(metavar="ACTION")
     p = usage.add_parser("export", help="exporter l'usage d'un mois en CSV")
     p.add_argument("--month", required=True, help="AAAA-MM")
@@ -280,7 +282,10 @@ def cmd_member_show(args: argparse.Namespace) -> int:
             left = ""
             if balance is not None:
                 left = f", reste {balance.amount - spent.get(sub.id, 0)} demi-journée(s)"
-            print(f"  formule {plan.name} ({plan.kind}) {period}{left}")
+            days = f", {weekdays_label(plan.weekdays)}" if plan.weekdays else ""
+            until = effective_until(sub.valid_from, sub.valid_until, session)
+            extended = f" (prolongée jusqu'au {until} par les fermetures)" if until != sub.valid_until else ""
+            print(f"  formule {plan.name} ({plan.kind}) {period}{extended}{days}{left}")
         uses = session.scalars(
             select(Use).where(Use.holder_id == m.id).order_by(Use.local_date.desc(), Use.slot).limit(10)
         ).all()
@@ -534,6 +539,90 @@ def cmd_plan_list(args: argparse.Namespace) -> int:
             details = ", ".join(x for x in (p.kind, size, hours, days, price, overdraft, guests) if x)
             print(f"{p.name} : {details}")
         print(f"{len(plans)} formule(s)")
+    return 0
+
+
+# The holiday calendar and the staff who still open on its days (access/closure_days.py).
+
+
+def _closure_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    closure = sub.add_parser("closure", help="jours de fermeture du lieu").add_subparsers(metavar="ACTION")
+    p = closure.add_parser("add", help="fermer le lieu un jour, ou du premier au dernier jour (--until)")
+    p.add_argument("date", help="AAAA-MM-JJ")
+    p.add_argument("--until", help="dernier jour fermé AAAA-MM-JJ (défaut : le seul jour donné)")
+    p.add_argument("--label", default="", help="motif affiché, par exemple « Noël »")
+    p.set_defaults(handler=cmd_closure_add)
+    p = closure.add_parser("remove", help="rouvrir un jour fermé, ou du premier au dernier jour (--until)")
+    p.add_argument("date", help="AAAA-MM-JJ")
+    p.add_argument("--until", help="dernier jour AAAA-MM-JJ")
+    p.set_defaults(handler=cmd_closure_remove)
+    p = closure.add_parser("list", help="lister les jours de fermeture à venir")
+    p.add_argument("--all", action="store_true", help="les jours passés aussi")
+    p.set_defaults(handler=cmd_closure_list)
+
+    staff = sub.add_parser("staff", help="l'équipe, qui entre les jours de fermeture").add_subparsers(metavar="ACTION")
+    p = staff.add_parser("add", help="compter un membre dans l'équipe")
+    p.add_argument("member", help="identifiant, début d'identifiant ou e-mail")
+    p.set_defaults(handler=cmd_staff_add)
+    p = staff.add_parser("remove", help="retirer un membre de l'équipe")
+    p.add_argument("member")
+    p.set_defaults(handler=cmd_staff_remove)
+    p = staff.add_parser("list", help="lister l'équipe")
+    p.set_defaults(handler=cmd_staff_list)
+
+
+def _site_today(config: Config) -> dt.date:
+    return dt.datetime.now(config.site.tz).date()
+
+
+def _days(count: int) -> str:
+    return f"{count} jour{'s' if count > 1 else ''}"
+
+
+def cmd_closure_add(args: argparse.Namespace) -> int:
+    # The calendar is the site's own, networked or not: the hub does not keep it.
+    with _session(args, write=True) as (session, config):
+        span = closure_days.parse_span(args.date, args.until, _site_today(config))
+        added = closure_days.add_closures(session, span, args.label)
+    print(f"Fermeture enregistrée : {_days(len(added))}, du {added[0]:%d/%m/%Y} au {added[-1]:%d/%m/%Y}")
+    return 0
+
+
+def cmd_closure_remove(args: argparse.Namespace) -> int:
+    with _session(args, write=True) as (session, config):
+        span = closure_days.parse_span(args.date, args.until, _site_today(config))
+        removed = closure_days.remove_closures(session, span)
+    print(f"Fermeture retirée : {_days(removed)} de nouveau ouvert(s)")
+    return 0
+
+
+def cmd_closure_list(args: argparse.Namespace) -> int:
+    with _session(args, write=False) as (session, config):
+        today = _site_today(config)
+        shown = [c for c in closure_days.closures(session) if args.all or c.date >= today]
+    names = dict(day_names())
+    for c in shown:
+        print(f"{c.date:%Y-%m-%d}  {names[str(c.date.isoweekday())]}  {c.label}".rstrip())
+    print(f"{_days(len(shown))} de fermeture{'' if args.all else ' à venir'}")
+    return 0
+
+
+def cmd_staff_add(args: argparse.Namespace) -> int:
+    return _change(
+        args, lambda s, _c: f"{closure_days.set_staff(s, args.member, True).full_name} fait partie de l'équipe"
+    )
+
+
+def cmd_staff_remove(args: argparse.Namespace) -> int:
+    return _change(
+        args, lambda s, _c: f"{closure_days.set_staff(s, args.member, False).full_name} ne fait plus partie de l'équipe"
+    )
+
+
+def cmd_staff_list(args: argparse.Namespace) -> int:
+    with _session(args, write=False) as (session, _config):
+        for m in closure_days.staff_members(session):
+            print(f"{m.id[:10]}  {m.full_name}{'' if m.active else ' (désactivé·e)'}")
     return 0
 
 

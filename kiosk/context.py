@@ -13,6 +13,7 @@ from access.clock import ClockGuard
 from access.config import Config
 from access.db import Database
 from access.ledger import slot_at
+from access.models import Closure
 from access.store import Stamp, boot_id
 from common.web.app import context
 from common.web.login import LoginRules, ManagerLogin
@@ -21,6 +22,9 @@ from kiosk.doorlink import DoorLink
 from kiosk.live import Live
 from kiosk.payment import PaymentProvider
 from kiosk.sales import Counter, closures_from, counter_at, prices_on_sale
+
+# Why nothing is on sale on a closed day (Counter.closed; kiosk/words.py words it).
+CLOSURE = "closure"
 
 EXTENSION = "halfday.kiosk"
 
@@ -113,7 +117,7 @@ class Kiosk:
         k = self.config.kiosk
         with self.db.read() as session:
             closures = closures_from(session, slot_at(now, self.rules).date)
-        return counter_at(
+        counter = counter_at(
             now,
             self.rules,
             prices_on_sale(k),
@@ -121,6 +125,15 @@ class Kiosk:
             late_minutes=k.late_minutes,
             clock_ok=self.clock_ok(now),
         )
+        # On a day the site is closed the door refuses every pass: none is sold, rather than one paid for nothing.
+        if counter.offers and counter.slot.date in closures:
+            return Counter((), counter.slot, CLOSURE)
+        return counter
+
+    def closed_on(self, day: dt.date) -> bool:
+        """Whether the local date `day` is in the site's holiday calendar."""
+        with self.db.read() as s:
+            return s.get(Closure, day) is not None
 
     def close(self) -> None:
         """Stop the bus link, end the event streams, release the database (if the kiosk opened it)."""

@@ -25,6 +25,7 @@ from werkzeug.wrappers.response import Response as BaseResponse
 
 from access.ledger import slot_at
 from access.models import Pass, Sale
+from access.policy import Reason
 from access.store import PASS_CREDENTIAL_PREFIX
 from common.i18n import _
 from common.web.app import error_page, from_addresses
@@ -35,7 +36,7 @@ from kiosk.doorlink import request_id
 from kiosk.live import Keepalive, StreamsFull, Subscription, follow, sse
 from kiosk.payment import PaymentRefused
 from kiosk.sales import Counter, Offer, SaleRefused, check_walk_in, pass_for_code, record_sale, span_of_pass
-from kiosk.words import closed_days_label, describe_tap, kind_label, refusal, span_label
+from kiosk.words import closed_days_label, describe_tap, kind_label, refusal, refusal_at_door, span_label
 from sync.localbus import Admit, Reply, Tap
 
 bp = Blueprint("screen", __name__)
@@ -246,6 +247,8 @@ def door_words(reply: dict[str, Any] | None) -> tuple[str, bool]:
         )
     if reply.get("ok"):
         return _("La porte est ouverte : entrez !"), True
+    if reply.get("reason") == Reason.CLOSED:
+        return refusal_at_door(Reason.CLOSED), False
     return _("La porte a refusé ce pass. Adressez-vous à l'accueil avec votre code."), False
 
 
@@ -340,7 +343,9 @@ def code_entry() -> tuple[str, int]:
         return render_template("screen/code.html", error=refusal(exc.reason)), 422
     kiosk.guesses.attempt(client)
     reply = admit(kiosk, pass_.id)
-    door_text, door_ok = door_words({"answered": reply is not None, "ok": bool(reply and reply.ok)})
+    door_text, door_ok = door_words(
+        {"answered": reply is not None, "ok": bool(reply and reply.ok), "reason": reply.reason if reply else None}
+    )
     return render_template(
         "screen/welcome.html",
         first_name=pass_.holder_name.split(" ")[0],

@@ -116,6 +116,7 @@ def refusal_at_door(reason: Reason) -> str:
         ),
         Reason.NO_CREDIT: _("Votre carnet est épuisé. Rechargez-le à l'accueil ou achetez un pass à l'écran."),
         Reason.CLOCK_UNSURE: _("L'heure de la porte n'est pas sûre : entrée refusée pour ce pass. Appelez l'accueil."),
+        Reason.CLOSED: _("L'espace est fermé aujourd'hui. Revenez un jour d'ouverture."),
     }
     return texts.get(reason, _("Entrée refusée. Adressez-vous à l'accueil."))
 
@@ -128,6 +129,8 @@ def door_sentence(tap: Tap) -> str:
             text = _("%(name)s, %(refusal)s", name=tap.first_name, refusal=text[0].lower() + text[1:])
         return text
     hello = _("Bonjour %(name)s !", name=tap.first_name or "")
+    if tap.reason == Reason.STAFF:
+        return _("%(hello)s L'espace est fermé aujourd'hui : entrée de l'équipe, rien n'est compté.", hello=hello)
     if not tap.charged:
         return _("%(hello)s Demi-journée déjà comptée.", hello=hello)
     slot = _("cet après-midi") if tap.slot == Slot.AFTERNOON else _("ce matin")
@@ -187,6 +190,7 @@ def refusal(reason: str, details: dict[str, Any] | None = None) -> str:
             "payez avec un bon."
         ),
         "closed_hours": _("La vente de pass est fermée à cette heure. Revenez pendant les heures d'ouverture."),
+        "closed_closure": _("L'espace est fermé aujourd'hui : aucun pass n'est en vente. Revenez un jour d'ouverture."),
         "closed_clock": _("La vente de pass est suspendue : l'heure de la borne n'est pas sûre. Appelez l'accueil."),
         "closed_closure": _("Le lieu est fermé aujourd'hui : aucun pass n'est en vente. Revenez un jour d'ouverture."),
         "closed_none": _("Ce lieu ne vend pas de pass à cet écran. Adressez-vous à l'accueil."),
@@ -207,7 +211,9 @@ def describe_tap(tap: Tap) -> dict[str, Any]:
     chips: list[str] = []
     if tap.granted:
         title = tap.first_name or _("Bienvenue !")
-        if tap.plan == PlanKind.CARNET and tap.spent:
+        if tap.reason == Reason.STAFF:
+            chips.append(_("Équipe : jour de fermeture"))
+        elif tap.plan == PlanKind.CARNET and tap.spent:
             chips.append(_("1 demi-journée décomptée"))
         elif tap.charged:
             chips.append(_("Demi-journée comptée"))

@@ -17,8 +17,9 @@ from sqlalchemy import select
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from access import admin
+from access.closures import extended_until
 from access.models import Balance, Credential, Member, Plan, Subscription, Use
-from access.store import spent_since_balances
+from access.store import load_closures, spent_since_balances
 from common.i18n import _
 from common.weekdays import day_names, weekdays_label
 from common.words import CredentialStatus, PlanKind
@@ -137,6 +138,7 @@ def _member_page(member_id: str, errors: dict[str, str] | None = None, form: Any
             abort(404)
         cards = s.scalars(select(Credential).where(Credential.member_id == m.id).order_by(Credential.created_at)).all()
         spent = spent_since_balances(s, kiosk.config.site.device)
+        closed = load_closures(s)
         plans = []
         for sub, plan, balance in s.execute(
             select(Subscription, Plan, Balance)
@@ -147,6 +149,11 @@ def _member_page(member_id: str, errors: dict[str, str] | None = None, form: Any
         ):
             left = balance.amount - spent.get(sub.id, 0) if balance is not None else None
             followed = admin.successor(s, sub) is not None
+
+            # The end the door applies, later than the one entered when closures fell inside the plan.
+            until = (
+                extended_until(sub.valid_from, sub.valid_until, closed) if sub.valid_from and sub.valid_until else None
+            )
             plans.append(
                 {
                     "name": plan.name,
@@ -156,6 +163,8 @@ def _member_page(member_id: str, errors: dict[str, str] | None = None, form: Any
                     "carnet": plan.kind == PlanKind.CARNET,
                     "state": _period_state(sub, today, followed, left),
                     "open": not followed and not PlanKind(plan.kind).is_pass,
+                    "days": weekdays_label(plan.weekdays) if plan.weekdays else None,
+                    "extended_until": until if until != sub.valid_until else None,
                 }
             )
         history = admin.badge_history(s, member_id=m.id)
