@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from access import notices
 from access.ledger import SlotRef, SlotRules, slot_at
 from access.models import Credential, Pass, Sale
 from access.store import Stamp, append_event, bump_state_version
@@ -172,6 +173,7 @@ def record_sale(
     if walk_in.uid is not None:
         bind_card(session, pass_, walk_in.uid)
     append_event(session, device_id, EventKind.SALE, sale_event_data(sale, pass_), stamp)
+    notices.receipt(session, sale, pass_)
     bump_state_version(session)
     return sale, pass_
 
