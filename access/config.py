@@ -19,6 +19,7 @@ from access.ledger import SlotRules, WeeklyHours
 from access.passes import LATE_MINUTES
 from common.badges import BadgeRule
 from common.config import BrokerConfig, ConfigError, IPNetwork, Table, load_toml, read_broker
+from common.secrets import SecretFileError, read_private_file
 from common.words import ClockPolicy, PaymentMethod, PlanKind
 from hardware.config import (
     LEVELS,
@@ -153,6 +154,8 @@ class Config:
     kiosk: KioskConfig
     hardware: HardwareConfig
     path: Path | None = None
+    # The association's mail server for notices (None: no [mail] section, so no notice is written or sent).
+    mail: MailConfig | None = None
 
     @property
     def networked(self) -> bool:
@@ -212,8 +215,10 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
             "désigne le lecteur simulé (udp) alors que la serrure est réelle : n'importe qui sur le réseau pourrait "
             "ouvrir la porte (pour un banc d'essai seulement : lab.simulated_reader_with_real_pins = true)",
         )
+    mail_table = root.section("mail")
+    mail = read_mail(mail_table) if mail_table is not None else None
     root.done()
-    return Config(site, database_url, bus, hub, door, kiosk, hardware, path)
+    return Config(site, database_url, bus, hub, door, kiosk, hardware, path, mail=mail)
 
 
 @dataclass(frozen=True)
@@ -364,6 +369,95 @@ def _late_fits(site: SiteConfig, kiosk: KioskConfig) -> None:
 
 def _minutes(start: dt.time, end: dt.time) -> int:
     return (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+
+
+# ---------------------------------------------------------------------------------------------- [mail]
+
+MAIL_SECURITY = ("starttls", "tls", "none")
+# The usual port of each way of talking to a mail server: submission with STARTTLS, implicit TLS, plain SMTP.
+MAIL_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    """The association's own SMTP server, and when members are told things by e-mail."""
+
+    host: str
+    sender: str  # the From: address, e.g. "Le Local <accueil@lelocal.fr>"
+    port: int = 587
+    security: str = "starttls"  # MAIL_SECURITY
+    user: str | None = None
+    # Read by the mail worker at its start (`mail_password`), not here: the door and the kiosk read this config
+    # too, and only the worker's account may read the password.
+    password_file: str | None = None
+    # The certificate authority that signed the server's certificate, when it is the association's own (default:
+    # the system's authorities). The server's certificate is always checked: a notice carries members' names.
+    ca_file: str | None = None
+    low_carnet_threshold: int = 2  # a carnet at or below this many half-days after an entry gets a notice
+    plan_ending_days: int = 3  # a plan ending within this many days gets a notice
+    monthly_statements: bool = True  # statements on the 1st to the members who asked for one
+    timeout_s: float = 30.0
+
+
+def read_mail(table: Table) -> MailConfig:
+    """The `[mail]` table (the password file is read by the worker itself, see `mail_password`)."""
+    security = table.choice("security", "starttls", MAIL_SECURITY)
+    host = table.text("host", max_len=253)
+    if not re.fullmatch(HOSTNAME_PATTERN, host) and not _ip_address(host):
+        raise table.fail("host", f"« {host} » n'est pas un nom de serveur ni une adresse IP (ex. smtp.example.org)")
+    sender = table.text("from", max_len=254)
+    if "\n" in sender or "\r" in sender or not EMAIL_IN_SENDER.search(sender):
+        raise table.fail("from", "doit contenir une adresse e-mail (ex. « Le Local <accueil@lelocal.fr> »)")
+    user = table.optional("user", str)
+    password_file = table.path_("password_file")
+    if (user is None) != (password_file is None):
+        raise table.fail("password_file", "va de pair avec user : donnez les deux ou aucun")
+    if security == "none" and user is not None and not _loopback_host(host):
+        raise table.fail(
+            "security",
+            "« none » enverrait le mot de passe et les e-mails en clair sur le réseau : choisissez « starttls » "
+            "ou « tls »",
+        )
+    mail = MailConfig(
+        host=host,
+        sender=sender,
+        port=table.integer("port", MAIL_PORTS[security], low=1, high=65535),
+        security=security,
+        user=user,
+        password_file=password_file,
+        ca_file=table.path_("ca_file", must_exist=True),
+        low_carnet_threshold=table.integer("low_carnet_threshold", 2, low=0, high=1000),
+        plan_ending_days=table.integer("plan_ending_days", 3, low=0, high=60),
+        monthly_statements=table.flag("monthly_statements", True),
+        timeout_s=table.seconds("timeout_s", 30.0, low=1, high=300),
+    )
+    table.done()
+    return mail
+
+
+def mail_password(mail: MailConfig) -> str | None:
+    """The mail server's password, read from its file when the mail worker starts: a file it cannot read stops it
+    there with a message that names it, not at the first notice."""
+    if mail.password_file is None:
+        return None
+    try:
+        return read_private_file(Path(mail.password_file), min_bytes=1).decode("utf-8")
+    except SecretFileError as exc:
+        raise ConfigError("mail.password_file", str(exc)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("mail.password_file", f"{mail.password_file} n'est pas un texte UTF-8") from None
+
+
+# An address inside a From: value, bare or between angle brackets.
+EMAIL_IN_SENDER = re.compile(r"(^|<)[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+(>|$)")
+
+
+def _ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------- [hardware]

@@ -64,6 +64,19 @@ payment = ["counter", "voucher"]
 counter_hours = ["mon-fri 08:00-20:00"]  # passes paid "at the counter" are sold only when someone can be paid
 counter_unpaid_per_slot = 5       # and at most this many stay unpaid per half-day (each one opens the door)
 
+# [mail]                          # e-mail notices through the association's own mail server; without this section
+#                                 # no notice is written or sent (the admin says mail is off)
+# host = "smtp.example.org"
+# port = 587                      # default: 587 for "starttls", 465 for "tls", 25 for "none"
+# security = "starttls"           # "starttls" | "tls" | "none" (none: only to a server on this machine)
+# user = "accueil@example.org"
+# password_file = "/etc/halfday/mail-password"  # readable by the mail worker's account only (chmod 600)
+# ca_file = "/etc/halfday/mail-ca.pem"  # only if the server's certificate is not signed by a known authority
+# from = "Mon tiers-lieu <accueil@example.org>"
+# low_carnet_threshold = 2        # tell a member when an entry leaves this many half-days or fewer on their carnet
+# plan_ending_days = 3            # tell a member this many days before their plan ends
+# monthly_statements = true       # a statement of last month's half-days, on the 1st, to members who asked
+
 # [lab]                           # for a test bench only: each key accepts the danger it names
 # plaintext_hub = true            # a hub reached by plain mqtt:// over the network
 # plaintext_kiosk = true          # the kiosk's plain HTTP listener beyond loopback

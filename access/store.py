@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from access import notices
 from access.closures import extended_until
 from access.guests import GuestCharge
 from access.ledger import Entitlement, SlotRules, Uses
@@ -157,12 +158,17 @@ def entry_data(decision: Decision) -> dict[str, Any]:
 
 
 def record_entries(
-    session: Session, site_id: str, device_id: str, entries: list[tuple[Decision, Stamp]]
+    session: Session,
+    site_id: str,
+    device_id: str,
+    entries: list[tuple[Decision, Stamp]],
+    low_carnet: int | None = None,
 ) -> list[tuple[str, int]]:
-    """Record taps' decisions: events, outbox rows and uses, in the caller's one transaction."""
+    """Record taps' decisions: events, outbox rows and uses, in the caller's one transaction. With `low_carnet` (the
+    mail config's threshold), an entry that leaves a carnet at or below it queues a notice in the same transaction."""
     ids = append_events(session, device_id, [(EventKind.ENTRY, entry_data(d), stamp) for d, stamp in entries])
     uses = []
-    for (decision, _stamp), (event_id, seq) in zip(entries, ids, strict=True):
+    for (decision, stamp), (event_id, seq) in zip(entries, ids, strict=True):
         charge = decision.charge
         if decision.granted and charge is not None and decision.holder_id is not None:
             subscription = None if charge.is_pass else charge.entitlement_id
@@ -180,6 +186,9 @@ def record_entries(
                     seq,
                 )
             )
+            left = charge.balance_after
+            if left is not None and subscription is not None and notices.carnet_is_low(charge.spent, left, low_carnet):
+                notices.low_carnet(session, subscription, left, stamp.at)
     if uses:
         session.connection().exec_driver_sql(_USE_SQL, uses)
     return ids

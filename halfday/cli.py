@@ -35,6 +35,7 @@ RUNNERS = {
     "door": "access.daemon.door:main",
     "kiosk": "kiosk.serve:main",
     "sync": "sync.agent:main",
+    "mail": "access.mailer:main",
     "hub": "sync.hub.run:main",
     "demo": "halfday.demo:main",
 }

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, render_template, request
 from flask_babel import format_date, format_timedelta
 from sqlalchemy.exc import DatabaseError
 
+from access.mailer import MailTrouble, mail_trouble
 from common.i18n import _
 from kiosk.chart import ChartLabels, month_chart
 from kiosk.context import Kiosk, current_kiosk
@@ -35,6 +36,20 @@ def ago(moment: dt.datetime | None, now: dt.datetime) -> str | None:
     if moment is None:
         return None
     return str(format_timedelta(min(moment - now, dt.timedelta(0)), granularity="minute", add_direction=True))
+
+
+def mail_line(trouble: MailTrouble | None, now: dt.datetime, kiosk: Kiosk) -> str | None:
+    """The wall's one sentence when mail does not go out, None when all is well."""
+    if trouble is None:
+        return None
+    tz = kiosk.config.site.tz
+    since = trouble.since.astimezone(tz)
+    when = _("%(hour)d h %(minute)02d", hour=since.hour, minute=since.minute)
+    if since.date() != now.astimezone(tz).date():
+        when = _("le %(date)s à %(time)s", date=since.strftime("%d/%m"), time=when)
+    if trouble.cause == "server":
+        return _("Les e-mails ne partent plus depuis %(when)s : vérifiez le serveur de messagerie", when=when)
+    return _("Des e-mails attendent depuis %(when)s : le service d'envoi (halfday-mail) ne tourne pas", when=when)
 
 
 def panel_context(kiosk: Kiosk) -> dict[str, Any]:
@@ -65,6 +80,7 @@ def panel_context(kiosk: Kiosk) -> dict[str, Any]:
                 config.site.monthly_target,
                 with_arrivals=config.kiosk.show_names,
             )
+            trouble = mail_trouble(s, now) if config.mail is not None else None
     except DatabaseError:
         # A damaged ledger: no figures, but the door's state and its alarm still show, from the bus.
         log.exception("tableau mural : la base ne peut pas être lue")
@@ -80,6 +96,7 @@ def panel_context(kiosk: Kiosk) -> dict[str, Any]:
     )
     return {
         **status,
+        "mail_trouble": mail_line(trouble, now, kiosk),
         "occupancy": occupancy,
         "chart": month_chart(occupancy.daily, occupancy.month_start, occupancy.today, occupancy.target, labels),
         "month_name": format_date(occupancy.month_start, "LLLL yyyy"),

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
+from access import notices
 from access.config import KioskConfig
 from access.ledger import SlotRef, SlotRules, slot_at
 from access.models import Closure, Credential, Pass, Sale
@@ -247,6 +248,7 @@ def record_sale(
     if walk_in.uid is not None:
         bind_card(session, pass_, walk_in.uid)
     append_event(session, device_id, EventKind.SALE, sale_event_data(sale, pass_), stamp)
+    notices.receipt(session, sale, pass_)
     bump_state_version(session)
     return sale, pass_
 

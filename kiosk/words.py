@@ -192,7 +192,6 @@ def refusal(reason: str, details: dict[str, Any] | None = None) -> str:
         "closed_hours": _("La vente de pass est fermée à cette heure. Revenez pendant les heures d'ouverture."),
         "closed_closure": _("L'espace est fermé aujourd'hui : aucun pass n'est en vente. Revenez un jour d'ouverture."),
         "closed_clock": _("La vente de pass est suspendue : l'heure de la borne n'est pas sûre. Appelez l'accueil."),
-        "closed_closure": _("Le lieu est fermé aujourd'hui : aucun pass n'est en vente. Revenez un jour d'ouverture."),
         "closed_none": _("Ce lieu ne vend pas de pass à cet écran. Adressez-vous à l'accueil."),
         "span_changed": _(
             "L'heure a tourné : les demi-journées de ce pass ont changé. Vérifiez-les ci-dessus, puis validez à "

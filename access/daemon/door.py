@@ -104,6 +104,7 @@ class Door:
             on_settled=self.cache.settled,
             journal=RescueJournal(folder / RESCUE_FILE) if folder is not None else None,
             on_broken=self._ledger_broken,
+            low_carnet=config.mail.low_carnet_threshold if config.mail is not None else None,
         )
         # Why the ledger cannot be used (None: it can). The door then decides read-only on its snapshot.
         self.degraded: str | None = None

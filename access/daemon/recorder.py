@@ -68,6 +68,8 @@ class Recorder:
     # Where records go while the ledger is damaged (None: memory only), and who is told the ledger broke.
     journal: RescueJournal | None = None
     on_broken: Callable[[str], None] = _ignore
+    # The mail config's low-carnet threshold: an entry that leaves a carnet there queues a notice (None: mail off).
+    low_carnet: int | None = None
     journaling: bool = False
     failed: list[Record] = field(default_factory=list)
     recent: list[Pending] = field(default_factory=list)
@@ -81,7 +83,9 @@ class Recorder:
             if self.journaling:
                 ids = [(r.event_id, 0) for r in self._to_journal(records)]
             else:
-                ids = self._write(lambda session: record_entries(session, self.site_id, self.device_id, entries))
+                ids = self._write(
+                    lambda session: record_entries(session, self.site_id, self.device_id, entries, self.low_carnet)
+                )
         except Exception as exc:
             # The door keeps working: the records wait in memory until the disk takes them.
             log.exception("écriture impossible : les entrées sont gardées en mémoire et seront réessayées")
@@ -162,7 +166,8 @@ class Recorder:
         with self.db.write() as session:
             for record in waiting:
                 if record.decision is not None:
-                    record_entries(session, self.site_id, self.device_id, [(record.decision, record.stamp)])
+                    entry = [(record.decision, record.stamp)]
+                    record_entries(session, self.site_id, self.device_id, entry, self.low_carnet)
                 else:
                     append_event(session, self.device_id, record.kind, record.data, record.stamp)
             result = work(session)

@@ -36,6 +36,7 @@ EXPOSURE = {
     "halfday-door.service": 2.0,
     "halfday-kiosk.service": 1.5,
     "halfday-sync.service": 1.5,
+    "halfday-mail.service": 1.5,
     "halfday-hub.service": 1.5,
     "halfday-hub-web.service": 1.5,
     "halfday-hub-broker.service": 1.5,
@@ -247,7 +248,7 @@ def allowed_syscalls(filters: list[str]) -> set[str]:
     return allowed
 
 
-@pytest.mark.parametrize("unit", ["halfday-door.service", "halfday-kiosk.service"])
+@pytest.mark.parametrize("unit", ["halfday-door.service", "halfday-kiosk.service", "halfday-mail.service"])
 def test_clock_readers_may_ask_the_kernel_about_ntp(unit: str) -> None:
     # access/clock.py reads adjtimex(2) to know whether NTP synchronised the clock; a seccomp filter or
     # ProtectClock= that forbids it would make every event "clock unsure" without any error.
