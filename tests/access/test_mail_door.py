@@ -41,7 +41,7 @@ DEBOUNCE_S = 2.1
 
 def mail_site(new_site: Callable[..., Site], port: int, threshold: int) -> Site:
     mail = {"host": "127.0.0.1", "port": port, "security": "none", "from": SENDER, "low_carnet_threshold": threshold}
-    return new_site(overrides={"mail": mail, "slots": AFTERNOON_NOW})
+    return new_site(overrides={"mail": mail, "slots": AFTERNOON_NOW, "kiosk": {"late_minutes": 0}})
 
 
 class MailProcess:
