@@ -287,6 +287,8 @@ def test_the_cli_runs_the_year(site: Path, capsys: pytest.CaptureFixture[str]) -
     assert code == 0 and "passe de Mois à Carnet 10" in out
     code, out, _ = run("member", "edit", "alice@example.org", "--staff", "--language", "en", "--first-name", "Alicia")
     assert code == 0 and "Alicia Martin" in out
+    code, out, _ = run("member", "show", "alice@example.org")
+    assert "équipe : oui   langue : en   relevé mensuel : non" in out
     code, _, err = run("member", "edit", "alice@example.org", "--statement", "--email", "")
     assert code == 1 and "indiquez une adresse" in err
     assert run("member", "deactivate", "alice@example.org")[0] == 0

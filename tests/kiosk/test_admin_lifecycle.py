@@ -88,6 +88,9 @@ def test_the_member_page_runs_the_year(open_page: Callable[..., Page], site: Sit
     with site.db.read() as s:
         m = s.get_one(Member, bruno)
         assert (m.email, m.staff, m.monthly_statement, m.language) == ("bruno.petit@example.org", True, True, "en")
+    page.goto(kiosk.url + "/admin/members")
+    expect(page.locator("#members tr", has_text="Bruno-Marie Petit").locator(".tag")).to_have_text("équipe")
+    page.goto(f"{kiosk.url}/admin/members/{bruno}")
 
     # From the carnet to the unlimited plan, for a month from today.
     until = months_end(today, 1)
