@@ -17,9 +17,12 @@ from access.models import (
     Balance,
     Credential,
     Event,
+    Guest,
     Member,
     Plan,
+    Sale,
     Subscription,
+    Use,
 )
 from access.store import bump_state_version, spent_since_balances
 from common import records
@@ -542,3 +545,34 @@ def open_subscription(session: Session, ref: str, plan_name: str | None = None) 
         names = ", ".join(sorted(s.plan.name for s in subs))
         raise AdminError(f"{member.full_name} a plusieurs formules en cours ({names}) : précisez laquelle")
     return subs[0]
+
+
+def correct_dates(
+    session: Session, subscription_id: str, valid_from: str | None, valid_until: str | None
+) -> Subscription:
+    """Correct a plan's dates (typed wrong, or to end it early): checked as when it was given."""
+    sub = find_subscription(session, subscription_id)
+    start, end = parse_date(valid_from, "la date de début"), parse_date(valid_until, "la date de fin")
+    if start is not None and end is not None and end < start:
+        raise AdminError("la date de fin précède la date de début")
+    sub.valid_from, sub.valid_until = start, end
+    bump_state_version(session)
+    return sub
+
+
+def remove_subscription(session: Session, subscription_id: str) -> Subscription:
+    """Take back a plan given by mistake: only one that never served (no half-day at the door, no guest, not paid at
+    the touchscreen); one that served is ended by correcting its end date, so the history stays true."""
+    sub = find_subscription(session, subscription_id)
+    served = (
+        session.scalar(select(Use.id).where(Use.subscription_id == sub.id).limit(1)) is not None
+        or session.scalar(select(Guest.id).where(Guest.subscription_id == sub.id).limit(1)) is not None
+        or session.scalar(select(Sale.id).where(Sale.subscription_id == sub.id).limit(1)) is not None
+    )
+    if served:
+        raise AdminError("cette formule a déjà servi : pour l'arrêter, corrigez sa date de fin")
+    if sub.balance is not None:
+        session.delete(sub.balance)
+    session.delete(sub)
+    bump_state_version(session)
+    return sub

@@ -270,6 +270,8 @@ def cmd_member_show(args: argparse.Namespace) -> int:
         m = admin.find_member(session, args.member)
         print(f"{m.full_name}  ({m.id})")
         print(f"  e-mail : {m.email or '-'}   état : {'actif' if m.active else 'désactivé'}")
+        said = "oui" if m.monthly_statement else "non"
+        print(f"  équipe : {'oui' if m.staff else 'non'}   langue : {m.language}   relevé mensuel : {said}")
         for c in session.scalars(select(Credential).where(Credential.member_id == m.id)):
             print(f"  badge {c.value} : {'actif' if c.status == 'active' else 'désactivé'}")
         spent = spent_since_balances(session, config.site.device)

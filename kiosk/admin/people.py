@@ -398,7 +398,7 @@ def renew(subscription_id: str) -> Any:
     device = current_kiosk().config.site.device
     if request.form.get("back") != "renewals":
         return _on_member_page(
-            member_id, "renew", lambda s: admin.renew(s, subscription_id, device, _today()), _("Formule renouvelée.")
+            member_id, "plans", lambda s: admin.renew(s, subscription_id, device, _today()), _("Formule renouvelée.")
         )
     month = request.form.get("month", "")
     try:
@@ -432,6 +432,28 @@ def change_plan(subscription_id: str) -> Any:
         "change",
         lambda s: admin.change_plan(s, subscription_id, f.get("plan", ""), device, _today(), f.get("valid_until")),
         _("Formule changée à partir d'aujourd'hui."),
+    )
+
+
+@bp.post("/subscriptions/<subscription_id>/dates")
+@standalone_only
+def correct_dates(subscription_id: str) -> Any:
+    member_id = _owner(subscription_id)
+    f = request.form
+    return _on_member_page(
+        member_id,
+        "plans",
+        lambda s: admin.correct_dates(s, subscription_id, f.get("valid_from"), f.get("valid_until")),
+        _("Dates corrigées."),
+    )
+
+
+@bp.post("/subscriptions/<subscription_id>/remove")
+@standalone_only
+def remove_subscription(subscription_id: str) -> Any:
+    member_id = _owner(subscription_id)
+    return _on_member_page(
+        member_id, "plans", lambda s: admin.remove_subscription(s, subscription_id), _("Formule retirée.")
     )
 
 

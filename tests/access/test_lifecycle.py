@@ -164,6 +164,9 @@ def test_a_carnet_nearly_empty_is_due_and_renews_as_a_new_carnet(db: Database, c
     with db.read() as s:
         due = admin.due_for_renewal(s, today, "door-1", today)
     assert [(d.member_name, d.left) for d in due] == [("Bob Durand", 2)]
+    # It served at the door: it can be ended by its date, not taken back.
+    with pytest.raises(admin.AdminError, match="a déjà servi"), db.write() as s:
+        admin.remove_subscription(s, due[0].subscription_id)
     with db.write() as s:
         new = admin.renew(s, due[0].subscription_id, "door-1", today)
         assert new.balance is not None and new.balance.amount == 10 and new.valid_from == today
@@ -183,6 +186,12 @@ def test_change_plan_ends_the_current_one(db: Database) -> None:
         admin.change_plan(s, new.id, "Mois", "door-1", today)
     with db.read() as s:
         assert admin.open_subscription(s, ids["bob"]).id == new.id
+    # Given by mistake and never used: its dates corrected, or taken back whole.
+    with db.write() as s:
+        assert admin.correct_dates(s, new.id, "2026-11-12", "2026-11-30").valid_until == dt.date(2026, 11, 30)
+        admin.remove_subscription(s, new.id)
+    with db.read() as s:
+        assert s.get(Subscription, new.id) is None
 
 
 def test_deactivate_and_reactivate(db: Database, config: Config) -> None:
@@ -278,6 +287,8 @@ def test_the_cli_runs_the_year(site: Path, capsys: pytest.CaptureFixture[str]) -
     assert code == 0 and "passe de Mois à Carnet 10" in out
     code, out, _ = run("member", "edit", "alice@example.org", "--staff", "--language", "en", "--first-name", "Alicia")
     assert code == 0 and "Alicia Martin" in out
+    code, out, _ = run("member", "show", "alice@example.org")
+    assert "équipe : oui   langue : en   relevé mensuel : non" in out
     code, _, err = run("member", "edit", "alice@example.org", "--statement", "--email", "")
     assert code == 1 and "indiquez une adresse" in err
     assert run("member", "deactivate", "alice@example.org")[0] == 0

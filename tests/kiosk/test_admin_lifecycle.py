@@ -88,6 +88,9 @@ def test_the_member_page_runs_the_year(open_page: Callable[..., Page], site: Sit
     with site.db.read() as s:
         m = s.get_one(Member, bruno)
         assert (m.email, m.staff, m.monthly_statement, m.language) == ("bruno.petit@example.org", True, True, "en")
+    page.goto(kiosk.url + "/admin/members")
+    expect(page.locator("#members tr", has_text="Bruno-Marie Petit").locator(".tag")).to_have_text("équipe")
+    page.goto(f"{kiosk.url}/admin/members/{bruno}")
 
     # From the carnet to the unlimited plan, for a month from today.
     until = months_end(today, 1)
@@ -122,6 +125,20 @@ def test_the_member_page_runs_the_year(open_page: Callable[..., Page], site: Sit
     expect(page.locator(".alert-ok")).to_have_text("Formule donnée.")
     with site.db.read() as s:
         assert len(s.scalars(select(Subscription).where(Subscription.member_id == bruno)).all()) == 4
+
+    # Given by mistake: its dates corrected wrong are refused, then it is taken back.
+    given = page.locator("#plans li", has_text="à venir").filter(has_text="Carnet 10")
+    given.locator("summary").click()
+    given.locator('input[name="valid_from"]').fill("2027-03-10")
+    given.locator('input[name="valid_until"]').fill("2027-03-01")
+    given.get_by_role("button", name="Corriger les dates").click()
+    expect(page.locator("#plans-error")).to_have_text("la date de fin précède la date de début")
+    given = page.locator("#plans li", has_text="à venir").filter(has_text="Carnet 10")
+    given.locator("summary").click()
+    given.get_by_role("button", name="Retirer cette formule donnée par erreur").click()
+    expect(page.locator(".alert-ok")).to_have_text("Formule retirée.")
+    with site.db.read() as s:
+        assert len(s.scalars(select(Subscription).where(Subscription.member_id == bruno)).all()) == 3
 
     # A lost badge: another member's is refused; a new one replaces it; then the old one is found.
     reissue = page.locator("form.reissue")
