@@ -60,16 +60,21 @@ def _label(raw: str) -> str:
 
 
 def add_closures(session: Session, span: Span, label: str = "") -> list[dt.date]:
-    """Close the site on every date of `span`; returns the dates newly closed (those already closed keep theirs)."""
+    """Close the site on every date of `span` with this reason; returns the dates closed or given the new reason
+    (a day already closed keeps its reason when none is given: entering a range over it changes nothing else)."""
     text = _label(label)
-    known = set(session.scalars(select(Closure.date).where(Closure.date.between(span.first, span.last))))
+    known = {c.date: c for c in session.scalars(select(Closure).where(Closure.date.between(span.first, span.last)))}
     added = [day for day in span.days() if day not in known]
-    if not added:
+    renamed = [c for c in known.values() if text and c.label != text]
+    if not added and not renamed:
         raise AdminError("ces jours sont déjà fermés")
     session.add_all(Closure(date=day, label=text) for day in added)
+    for closure in renamed:
+        closure.label = text
     session.flush()
-    bump_state_version(session)
-    return added
+    if added:
+        bump_state_version(session)  # a reason alone changes nothing at the door
+    return sorted([*added, *(c.date for c in renamed)])
 
 
 def remove_closures(session: Session, span: Span) -> int:

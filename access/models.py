@@ -33,8 +33,7 @@ class Base(DeclarativeBase):
 class Member(MemberColumns, Base):
     __tablename__ = "members"
 
-    # Staff open the door on days the site is closed (closures) and are never charged for it.
-    staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    # `staff` (common/records.py): opens on the site's closed days, never charged for them.
     # The language of the member's e-mails and touchscreen account ("fr" or "en").
     language: Mapped[str] = mapped_column(String(2), default="fr")
     # Whether the member wants a statement of their half-days by e-mail each month.

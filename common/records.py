@@ -45,6 +45,9 @@ class MemberColumns:
     email: Mapped[str | None] = mapped_column(String(254))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Staff open the door on days their site is closed (its holiday calendar) and are never charged for it. The hub
+    # sets it, a standalone site's manager too; rosters carry it (sync/PROTOCOL.md).
+    staff: Mapped[bool] = mapped_column(Boolean, default=False)
 
     @property
     def full_name(self) -> str:

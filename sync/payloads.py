@@ -429,6 +429,9 @@ def roster_member(item: Any, where: str) -> None:
     m.text("last_name", max_len=80)
     m.text("email", max_len=EMAIL_LEN, nullable=True)
     m.boolean("active")
+    # Absent: not staff (most members, and every member of a hub older than closures).
+    if "staff" in m.obj:
+        m.boolean("staff")
 
 
 def roster_credential(item: Any, where: str) -> None:

@@ -184,6 +184,7 @@ def _member_rows(roster: Json) -> dict[str, dict[str, Any]]:
             "last_name": m["last_name"],
             "email": m["email"],
             "active": m["active"],
+            "staff": m.get("staff", False),  # absent: not staff
         }
         for m in roster["members"]
     }

@@ -636,6 +636,25 @@ def set_member_active(db: HubDatabase, member_id: str, active: bool, *, actor: A
         touch_rosters(session, members=[member_id])
 
 
+def set_member_staff(db: HubDatabase, member_id: str, staff: bool, *, actor: Actor = SYSTEM) -> None:
+    """Count a member as staff of their sites (they open on closed days, not charged for them), or no longer."""
+    with db.write() as session:
+        member = _member_for(session, actor, member_id)
+        if member.staff == staff:
+            return
+        member.staff = staff
+        record(
+            session,
+            actor,
+            "member.staff" if staff else "member.not_staff",
+            f"member:{member_id}",
+            site_id=member.home_site_id,
+            before={"staff": not staff},
+            after={"staff": staff},
+        )
+        touch_rosters(session, members=[member_id])
+
+
 # ---------------------------------------------------------------------------------------------------- plans of members
 
 

@@ -278,10 +278,13 @@ def load_network(
 
     members: dict[str, MemberState] = {}
     for condition in where(Member.id):
-        for mid, first, active, home in session.execute(
-            select(Member.id, Member.first_name, Member.active, Member.home_site_id).where(condition)
+        for mid, first, active, home, staff in session.execute(
+            select(Member.id, Member.first_name, Member.active, Member.home_site_id, Member.staff).where(condition)
         ):
             row = {"id": mid, "first_name": first, "last_name": "", "email": None, "active": active}
+            if staff:
+                # Only when true: the rows of everyone else stay as they were, byte for byte (sync/PROTOCOL.md).
+                row["staff"] = True
             if _kept(row, roster_member, "membre", left_out):
                 members[mid] = MemberState(row, home)
     for condition in where(Credential.member_id):

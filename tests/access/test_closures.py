@@ -145,6 +145,30 @@ def test_a_right_never_ends_before_its_end_and_keeps_as_many_open_days_as_it_had
         assert open_days(start, extended - DAY, closures) == span - 1
 
 
+@st.composite
+def months_with_closed_ends(draw: st.DrawFn) -> tuple[dt.date, dt.date, frozenset[dt.date]]:
+    """A month's plan from the 1st to the month's last day (28th to 31st, leap Februaries too), with closures among
+    the last days of the month and the first days of the next."""
+    year, month = draw(st.integers(2023, 2032)), draw(st.integers(1, 12))
+    start = dt.date(year, month, 1)
+    end = (start + dt.timedelta(days=32)).replace(day=1) - DAY
+    edge = st.dates(end - dt.timedelta(days=4), end + dt.timedelta(days=4))
+    return start, end, frozenset(draw(st.sets(edge, max_size=9)))
+
+
+@given(months_with_closed_ends())
+def test_a_month_with_closed_days_at_its_end_runs_into_the_next_month_by_as_many_open_days(
+    case: tuple[dt.date, dt.date, frozenset[dt.date]],
+) -> None:
+    start, end, closures = case
+    extended = extended_until(start, end, closures)
+    owed = sum(1 for d in closures if start <= d <= end)
+    assert open_days(start, extended, closures) == (end - start).days + 1
+    # Only days after the month's end are added, and never more than the closed days plus those met on the way.
+    assert extended - end <= dt.timedelta(days=owed + sum(1 for d in closures if d > end))
+    assert (extended == end) == (owed == 0)
+
+
 @given(rights_and_closures(), st.sets(dates, max_size=10))
 def test_closures_outside_a_right_and_its_extension_change_nothing(
     case: tuple[dt.date, dt.date, frozenset[dt.date]], more: set[dt.date]

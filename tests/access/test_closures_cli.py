@@ -71,10 +71,14 @@ def test_the_calendar_from_the_shell(site: Path, capsys: pytest.CaptureFixture[s
     assert labels[start] == "Travaux de peinture" and labels[TODAY] == "Grève"
     assert labels[start + dt.timedelta(days=3)] == ""
 
+    # Entered again with another reason, a closed day takes it; the door has nothing new to read.
+    _, version = door_state(site)
+    assert run(site, "closure", "add", TODAY.isoformat(), "--label", "Grève des transports") == 0
+    assert door_state(site)[1] == version
     capsys.readouterr()
     assert run(site, "closure", "list") == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(f"{TODAY:%Y-%m-%d}") and out[0].endswith("Grève")
+    assert out[0].startswith(f"{TODAY:%Y-%m-%d}") and out[0].endswith("Grève des transports")
     assert out[-1] == "5 jours de fermeture à venir"
 
     assert run(site, "closure", "remove", start.isoformat(), "--until", (start + dt.timedelta(days=1)).isoformat()) == 0

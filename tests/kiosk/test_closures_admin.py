@@ -90,14 +90,20 @@ def test_the_manager_keeps_the_calendar_and_the_staff(page: Page, site: Site, ki
     close_days(page, christmas + 10 * DAY, christmas + 5 * DAY, "À l'envers")
     expect(page.locator(".alert-error")).to_have_text("la date de fin précède la date de début")
     expect(page.locator('#add-closure input[name="label"]')).to_have_value("À l'envers")
-    close_days(page, christmas, label="Encore Noël")
+    close_days(page, christmas, christmas + 2 * DAY)
     expect(page.locator(".alert-error")).to_have_text("ces jours sont déjà fermés")
     close_days(page, now + 100 * DAY, now + 300 * DAY)
     expect(page.locator(".alert-error")).to_contain_text("92 jours au plus")
     assert closed_dates(site) == written
 
+    # The reason is edited by entering the days again with another.
+    close_days(page, christmas, christmas + 2 * DAY, "Fêtes de fin d'année")
+    expect(page.locator(".alert-ok")).to_have_text("Fermeture enregistrée : 3 jours.")
+    expect(page.locator("#coming tbody tr", has_text="Fêtes de fin d'année")).to_have_count(1)
+    expect(page.locator("#coming tbody tr", has_text="Noël")).to_have_count(0)
+
     # Reopen one run: its days go, the others stay.
-    page.locator("#coming tbody tr", has_text="Noël").locator("button").click()
+    page.locator("#coming tbody tr", has_text="Fêtes").locator("button").click()
     expect(page.locator(".alert-ok")).to_have_text("3 jours rouverts.")
     assert closed_dates(site) == {now, now - 30 * DAY}
 

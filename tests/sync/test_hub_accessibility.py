@@ -226,6 +226,7 @@ def seed(db: HubDatabase) -> dict[str, str]:
     star_carnet = admin.add_subscription(db, star, carnet, actor=me)
     admin.add_subscription(db, star, unlimited, valid_from=last_year, valid_until=last_year, actor=me)
     admin.top_up(db, star_carnet, 10, amount_cents=9000, actor=me)
+    admin.set_member_staff(db, star, True, actor=me)  # opens on closed days
     admin.enrol_badge(db, star, "04A1B2C3D4E5F6", actor=me)
     admin.revoke_badge(db, "04A1B2C3D4E5F6", actor=me)
 

@@ -35,6 +35,8 @@ def audit_words(action: str) -> str:
         "member.edit": _("membre modifié"),
         "member.deactivate": _("membre désactivé"),
         "member.reactivate": _("membre réactivé"),
+        "member.staff": _("membre compté dans l'équipe"),
+        "member.not_staff": _("membre retiré de l'équipe"),
         "subscription.add": _("formule ajoutée"),
         "subscription.renew": _("abonnement renouvelé"),
         "subscription.change": _("changement de formule"),

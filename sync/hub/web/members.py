@@ -223,6 +223,16 @@ def set_active(member_id: str) -> BaseResponse:
     )
 
 
+@bp.post("/members/<member_id>/staff")
+def set_staff(member_id: str) -> BaseResponse:
+    _visible(member_id)
+    staff = request.form.get("staff") == "1"
+    done = _("Compté·e dans l'équipe : ouvre les jours de fermeture.") if staff else _("Retiré·e de l'équipe.")
+    return _attempt(
+        member_id, done, lambda: admin.set_member_staff(current_hub().db, member_id, staff, actor=current_actor())
+    )
+
+
 @bp.post("/members/<member_id>/subscriptions")
 def subscribe(member_id: str) -> BaseResponse:
     _visible(member_id)
