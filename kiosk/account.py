@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, session, url_for
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -38,7 +38,7 @@ from access.ledger import SlotRef, slot_at
 from access.models import Balance, Event, Guest, Member, Pass, Plan, Sale, Subscription, Use
 from access.policy import Reason
 from access.store import GUEST_CREDENTIAL_PREFIX, Stamp, bump_state_version, spent_since_balances
-from common.i18n import _
+from common.i18n import LANGUAGES, _
 from common.web.app import error_page, from_addresses
 from common.words import EventKind, PaymentMethod, PlanKind, Slot
 from kiosk.context import Kiosk, current_kiosk
@@ -108,6 +108,7 @@ class Visit:
     member_id: str
     first_name: str
     tap: Tap  # the tap that opened the account, as the door announced it
+    language: str = "fr"
 
 
 def tap_of(event: Event) -> Tap:
@@ -154,7 +155,8 @@ def visit(token: str) -> Visit:
         member = s.get(Member, holder)
         if member is None or not member.active:
             raise AccountClosed
-        return Visit(token, member.id, member.first_name, tap_of(event))
+        language = member.language if member.language in LANGUAGES else "fr"
+        return Visit(token, member.id, member.first_name, tap_of(event), language)
 
 
 def closed_page() -> BaseResponse:
@@ -271,6 +273,7 @@ def _page(visit_: Visit, status: int = 200, **extra: Any) -> tuple[str, int]:
             .where(Guest.member_id == visit_.member_id, Guest.valid_date == today)
             .order_by(Guest.created_at)
         ).all()
+        for_guests = guest_rights(s, visit_.member_id, today, kiosk.config.site.device)
     door_text = door_sentence(visit_.tap)
     can_buy = not kiosk.config.networked and bool(_member_payments(kiosk))
     return (
@@ -279,6 +282,10 @@ def _page(visit_: Visit, status: int = 200, **extra: Any) -> tuple[str, int]:
             visit=visit_,
             rights=rights,
             month_used=used,
+            guest_half_days=(
+                max(0, for_guests.included_per_month - for_guests.included_taken),
+                for_guests.included_per_month,
+            ),
             guests=guests,
             door_text=door_text,
             can_buy=can_buy,
@@ -297,6 +304,8 @@ def show() -> tuple[str, int] | BaseResponse:
         visit_ = visit(request.args.get("t", ""))
     except AccountClosed:
         return closed_page()
+    # The account speaks the member's language; the attract screen gives the next visitor the site's again.
+    session["lang"] = visit_.language
     return _page(visit_)
 
 

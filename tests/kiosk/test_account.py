@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import html
 import re
 import time
 from collections.abc import Iterator
@@ -219,6 +220,7 @@ def test_a_members_guest_is_registered_and_comes_in_with_the_code(app: Flask, si
     link = tap(app, site, ALICE)
     assert link is not None
     token = token_of(link)
+    assert "Demi-journées d'invités ce mois-ci : 1 sur 1" in html.unescape(client.get(link).text)
     form = client.get("/account/guest", query_string={"t": token})
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
     assert form.status_code == 200 and csrf is not None
@@ -232,6 +234,7 @@ def test_a_members_guest_is_registered_and_comes_in_with_the_code(app: Flask, si
     # The plan's one guest half-day a month is promised to Jeanne: a second guest is refused, in words.
     refused = client.post("/account/guest", data={"csrf_token": csrf.group(1), "t": token, "name": "Paul"})
     assert refused.status_code == 422 and "utilisées ce mois-ci" in refused.text
+    assert "Demi-journées d'invités ce mois-ci : 0 sur 1" in html.unescape(client.get(link).text)
     # Jeanne's code at the touchscreen: the kiosk asks the door (not running here) and greets her by name.
     entered = client.post("/code", data={"csrf_token": csrf.group(1), "code": guest.code})
     assert entered.status_code == 200 and "Bon retour Jeanne" in entered.text
@@ -262,3 +265,15 @@ def test_the_manager_sees_registers_and_cancels_guests(app: Flask, site: Site) -
     assert refused.status_code == 422 and "Votre carnet est vide" in refused.text
     with site.db.read() as s:
         assert s.scalars(select(Guest)).all() == []
+
+
+def test_the_account_speaks_the_members_language_and_the_next_visitor_gets_the_sites(app: Flask, site: Site) -> None:
+    with site.db.write() as s:
+        bruno = s.scalars(select(Member).where(Member.first_name == "Bruno")).one()
+        bruno.language = "en"
+    client = app.test_client()
+    link = tap(app, site, BRUNO)
+    assert link is not None
+    page = client.get(link).text
+    assert "Your account, Bruno" in page and "9 half-days left" in page
+    assert "Badgez ou achetez un pass" in client.get("/?idle=1").text
