@@ -87,7 +87,7 @@ def _signer() -> URLSafeTimedSerializer:
 
 def account_link(tap: Tap) -> str | None:
     """The link to the tapping member's account, for the touchscreen's event stream; None for any other tap."""
-    if tap.holder is None or tap.reason not in ACCOUNT_REASONS:
+    if tap.holder is None or tap.reason not in ACCOUNT_REASONS or current_kiosk().tuning.account_token_s <= 0:
         return None
     with current_kiosk().db.read() as s:
         member = s.get(Member, tap.holder)

@@ -277,3 +277,11 @@ def test_the_account_speaks_the_members_language_and_the_next_visitor_gets_the_s
     page = client.get(link).text
     assert "Your account, Bruno" in page and "9 half-days left" in page
     assert "Badgez ou achetez un pass" in client.get("/?idle=1").text
+
+
+def test_a_kiosk_without_accounts_gives_no_link(site: Site) -> None:
+    app = create_app(site.config, connect_bus=False, tuning=dataclasses.replace(TEST_TUNING, account_token_s=0))
+    try:
+        assert tap(app, site, BRUNO) is None
+    finally:
+        app.extensions["halfday.kiosk"].close()
