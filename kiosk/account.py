@@ -13,6 +13,7 @@ hub, so the touchscreen sends members to the desk there.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import secrets
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 from flask import Blueprint, current_app, render_template, request, session, url_for
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers.response import Response as BaseResponse
 
@@ -49,6 +51,7 @@ from kiosk.words import door_sentence, kind_label, refusal
 from sync.localbus import Admit, Reload, Reply, Tap
 
 bp = Blueprint("account", __name__, url_prefix="/account")
+log = logging.getLogger("halfday.kiosk.account")
 
 SALT = "halfday-account-v1"
 # Taps after which a member may see their account: a refused tap too when a refill or a renewal is the answer;
@@ -89,8 +92,13 @@ def account_link(tap: Tap) -> str | None:
     """The link to the tapping member's account, for the touchscreen's event stream; None for any other tap."""
     if tap.holder is None or tap.reason not in ACCOUNT_REASONS or current_kiosk().tuning.account_token_s <= 0:
         return None
-    with current_kiosk().db.read() as s:
-        member = s.get(Member, tap.holder)
+    try:
+        with current_kiosk().db.read() as s:
+            member = s.get(Member, tap.holder)
+    except SQLAlchemyError:
+        # A ledger that cannot be read must not end the screen's stream of taps: the welcome shows, no account.
+        log.exception("compte du membre illisible : l'écran montre le passage sans le compte")
+        return None
     if member is None or not member.active:
         return None
     return url_for("account.show", t=_signer().dumps([tap.event, tap.holder]))

@@ -276,6 +276,7 @@ def test_the_account_speaks_the_members_language_and_the_next_visitor_gets_the_s
     assert link is not None
     page = client.get(link).text
     assert "Your account, Bruno" in page and "9 half-days left" in page
+    assert 'id="finished" href="/?idle=1"' in page  # "Done" gives the screen back in the site's language
     assert "Badgez ou achetez un pass" in client.get("/?idle=1").text
 
 
