@@ -42,6 +42,7 @@ from access.policy import Reason
 from access.store import GUEST_CREDENTIAL_PREFIX, Stamp, bump_state_version, spent_since_balances
 from common.i18n import LANGUAGES, _
 from common.web.app import error_page, from_addresses
+from common.weekdays import allows
 from common.words import EventKind, PaymentMethod, PlanKind, Slot
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
@@ -490,7 +491,9 @@ def guest_rights(s: Session, member_id: str, today: dt.date, device_id: str) -> 
     running = [
         (sub, plan, balance)
         for sub, plan, balance in rows
-        if (sub.valid_from is None or sub.valid_from <= today) and (sub.valid_until is None or sub.valid_until >= today)
+        if (sub.valid_from is None or sub.valid_from <= today)
+        and (sub.valid_until is None or sub.valid_until >= today)
+        and allows(plan.weekdays, today)  # a guest comes on a day the member's plan admits
     ]
     guests = s.scalars(select(Guest).where(Guest.member_id == member_id, Guest.valid_date >= month_of(today)[0])).all()
     came = set(s.scalars(select(Use.holder_id).where(Use.holder_id.in_([g.id for g in guests]))))

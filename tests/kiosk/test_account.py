@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from access.admin import set_guest_half_days
@@ -286,3 +288,26 @@ def test_a_kiosk_without_accounts_gives_no_link(site: Site) -> None:
         assert tap(app, site, BRUNO) is None
     finally:
         app.extensions["halfday.kiosk"].close()
+
+
+@given(
+    start=st.dates(dt.date(2024, 1, 1), dt.date(2030, 12, 31)),
+    months=st.integers(1, 12),
+    late=st.integers(0, 40),
+)
+def test_a_renewal_of_whole_months_is_whole_months_from_the_day_after(start: dt.date, months: int, late: int) -> None:
+    """Whatever the month's length (31st, February, leap years): the next period starts the day after the end (or
+    today, when it ended already) and runs as many whole months, never overlapping nor leaving a day out."""
+    end = add_months(start, months) - dt.timedelta(days=1)
+    today = end + dt.timedelta(days=late - 20)
+    first, last = next_period(start, end, today)
+    assert first == max(end + dt.timedelta(days=1), today)
+    assert last == add_months(first, months) - dt.timedelta(days=1)
+    assert first <= last and (last - first).days >= 27 * months
+
+
+@given(day=st.dates(dt.date(2024, 1, 1), dt.date(2030, 12, 31)), months=st.integers(-24, 24))
+def test_adding_months_keeps_the_day_or_the_months_last(day: dt.date, months: int) -> None:
+    moved = add_months(day, months)
+    assert (moved.year * 12 + moved.month) - (day.year * 12 + day.month) == months
+    assert moved.day == day.day or ((moved + dt.timedelta(days=1)).day == 1 and moved.day < day.day)
