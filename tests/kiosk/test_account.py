@@ -25,6 +25,8 @@ from halfday.sample import ALICE, BRUNO, CLARA, DENIS
 from kiosk.account import account_link, add_months, next_period
 from kiosk.app import create_app
 from sync.localbus import Tap
+from sync.signing import generate_private_key, public_key_b64
+from tests.support.broker import Mosquitto
 from tests.support.kiosk import TEST_TUNING, record_taps
 from tests.support.site import MANAGER_PASSWORD, Site
 
@@ -311,3 +313,25 @@ def test_adding_months_keeps_the_day_or_the_months_last(day: dt.date, months: in
     moved = add_months(day, months)
     assert (moved.year * 12 + moved.month) - (day.year * 12 + day.month) == months
     assert moved.day == day.day or ((moved + dt.timedelta(days=1)).day == 1 and moved.day < day.day)
+
+
+def test_at_a_site_the_hub_runs_members_refill_at_the_desk(site: Site, broker: Mosquitto) -> None:
+    hub = {"url": f"mqtt://127.0.0.1:{broker.port}", "public_key": public_key_b64(generate_private_key())}
+    app = create_app(site.reconfigure({"hub": hub}), connect_bus=False, tuning=TEST_TUNING)
+    try:
+        client = app.test_client()
+        link = tap(app, site, BRUNO)
+        assert link is not None
+        page = html.unescape(client.get(link).text)
+        assert "9 demi-journées restantes" in page and "Pour recharger ou renouveler, adressez-vous à l'accueil" in page
+        assert 'id="refill-1"' not in page
+        with site.db.read() as s:
+            carnet = s.scalars(select(Subscription.id).where(Subscription.member_id == member_id(site, "Bruno"))).one()
+        csrf = form_token(client, "/code")
+        data = {"csrf_token": csrf, "t": token_of(link), "what": "refill", "sub": carnet, "provider": "counter"}
+        refused = client.post("/account/buy", data=data)
+        assert refused.status_code == 409 and "relié au réseau" in html.unescape(refused.text)
+        with site.db.read() as s:
+            assert s.scalars(select(Sale)).all() == []
+    finally:
+        app.extensions["halfday.kiosk"].close()
