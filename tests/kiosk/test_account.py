@@ -22,7 +22,7 @@ from access.models import Balance, Event, Guest, Member, Sale, Subscription
 from access.policy import Reason
 from access.store import state_version
 from halfday.sample import ALICE, BRUNO, CLARA, DENIS
-from kiosk.account import account_link, add_months, next_period
+from kiosk.account import account_link, add_months, next_period, register_guest
 from kiosk.app import create_app
 from sync.localbus import Tap
 from sync.signing import generate_private_key, public_key_b64
@@ -335,3 +335,23 @@ def test_at_a_site_the_hub_runs_members_refill_at_the_desk(site: Site, broker: M
             assert s.scalars(select(Sale)).all() == []
     finally:
         app.extensions["halfday.kiosk"].close()
+
+
+def test_a_guests_code_opens_nothing_at_the_touchscreen_the_next_day(site: Site) -> None:
+    now = dt.datetime.now(dt.UTC)
+    config = site.config
+    bruno = member_id(site, "Bruno")
+    with site.db.write() as s:
+        today = now.astimezone(config.site.tz).date()
+        code = register_guest(s, bruno, "Jeanne", today, config.site.device, now).code
+    tomorrow = create_app(
+        config, connect_bus=False, tuning=TEST_TUNING, clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    )
+    try:
+        client = tomorrow.test_client()
+        csrf = form_token(client, "/code")
+        refused = client.post("/code", data={"csrf_token": csrf, "code": code})
+        assert refused.status_code == 422 and "Ce code n&#39;ouvre pas maintenant" in refused.text
+        assert "Jeanne" not in refused.text
+    finally:
+        tomorrow.extensions["halfday.kiosk"].close()
