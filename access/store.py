@@ -339,10 +339,14 @@ def load_guests(session: Session, state: AccessState, today: dt.date) -> None:
         member = state.holders.get(member_id)
         if member is None or sub_id is None:
             continue
+        plan = [e for e in member.entitlements if e.id == sub_id]
         if charge == GuestCharge.CARNET:
-            rights = [e for e in member.entitlements if e.id == sub_id]
+            rights = plan
         else:
-            rights = [Entitlement(sub_id, PlanKind.UNLIMITED, day, day)]
+            # Counted on the member's plan, within its days and hours, spending nothing.
+            rights = [
+                Entitlement(sub_id, PlanKind.UNLIMITED, day, day, e.hours_start, e.hours_end, e.weekdays) for e in plan
+            ]
         state.holders[guest_id] = Holder(guest_id, name.split(" ")[0], member.active, rights, day=day)
         key = GUEST_CREDENTIAL_PREFIX + guest_id
         state.credentials[key] = CredentialInfo(key, guest_id, True, member=False)

@@ -13,14 +13,16 @@ hub, so the touchscreen sends members to the desk there.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, session, url_for
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers.response import Response as BaseResponse
 
@@ -38,8 +40,9 @@ from access.ledger import SlotRef, slot_at
 from access.models import Balance, Event, Guest, Member, Pass, Plan, Sale, Subscription, Use
 from access.policy import Reason
 from access.store import GUEST_CREDENTIAL_PREFIX, Stamp, bump_state_version, spent_since_balances
-from common.i18n import _
+from common.i18n import LANGUAGES, _
 from common.web.app import error_page, from_addresses
+from common.weekdays import allows
 from common.words import EventKind, PaymentMethod, PlanKind, Slot
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
@@ -49,6 +52,7 @@ from kiosk.words import door_sentence, kind_label, refusal
 from sync.localbus import Admit, Reload, Reply, Tap
 
 bp = Blueprint("account", __name__, url_prefix="/account")
+log = logging.getLogger("halfday.kiosk.account")
 
 SALT = "halfday-account-v1"
 # Taps after which a member may see their account: a refused tap too when a refill or a renewal is the answer;
@@ -87,10 +91,15 @@ def _signer() -> URLSafeTimedSerializer:
 
 def account_link(tap: Tap) -> str | None:
     """The link to the tapping member's account, for the touchscreen's event stream; None for any other tap."""
-    if tap.holder is None or tap.reason not in ACCOUNT_REASONS:
+    if tap.holder is None or tap.reason not in ACCOUNT_REASONS or current_kiosk().tuning.account_token_s <= 0:
         return None
-    with current_kiosk().db.read() as s:
-        member = s.get(Member, tap.holder)
+    try:
+        with current_kiosk().db.read() as s:
+            member = s.get(Member, tap.holder)
+    except SQLAlchemyError:
+        # A ledger that cannot be read must not end the screen's stream of taps: the welcome shows, no account.
+        log.exception("compte du membre illisible : l'écran montre le passage sans le compte")
+        return None
     if member is None or not member.active:
         return None
     return url_for("account.show", t=_signer().dumps([tap.event, tap.holder]))
@@ -108,6 +117,7 @@ class Visit:
     member_id: str
     first_name: str
     tap: Tap  # the tap that opened the account, as the door announced it
+    language: str = "fr"
 
 
 def tap_of(event: Event) -> Tap:
@@ -154,7 +164,8 @@ def visit(token: str) -> Visit:
         member = s.get(Member, holder)
         if member is None or not member.active:
             raise AccountClosed
-        return Visit(token, member.id, member.first_name, tap_of(event))
+        language = member.language if member.language in LANGUAGES else "fr"
+        return Visit(token, member.id, member.first_name, tap_of(event), language)
 
 
 def closed_page() -> BaseResponse:
@@ -271,6 +282,7 @@ def _page(visit_: Visit, status: int = 200, **extra: Any) -> tuple[str, int]:
             .where(Guest.member_id == visit_.member_id, Guest.valid_date == today)
             .order_by(Guest.created_at)
         ).all()
+        for_guests = guest_rights(s, visit_.member_id, today, kiosk.config.site.device)
     door_text = door_sentence(visit_.tap)
     can_buy = not kiosk.config.networked and bool(_member_payments(kiosk))
     return (
@@ -279,6 +291,10 @@ def _page(visit_: Visit, status: int = 200, **extra: Any) -> tuple[str, int]:
             visit=visit_,
             rights=rights,
             month_used=used,
+            guest_half_days=(
+                max(0, for_guests.included_per_month - for_guests.included_taken),
+                for_guests.included_per_month,
+            ),
             guests=guests,
             door_text=door_text,
             can_buy=can_buy,
@@ -297,6 +313,8 @@ def show() -> tuple[str, int] | BaseResponse:
         visit_ = visit(request.args.get("t", ""))
     except AccountClosed:
         return closed_page()
+    # The account speaks the member's language; the attract screen gives the next visitor the site's again.
+    session["lang"] = visit_.language
     return _page(visit_)
 
 
@@ -473,7 +491,9 @@ def guest_rights(s: Session, member_id: str, today: dt.date, device_id: str) -> 
     running = [
         (sub, plan, balance)
         for sub, plan, balance in rows
-        if (sub.valid_from is None or sub.valid_from <= today) and (sub.valid_until is None or sub.valid_until >= today)
+        if (sub.valid_from is None or sub.valid_from <= today)
+        and (sub.valid_until is None or sub.valid_until >= today)
+        and allows(plan.weekdays, today)  # a guest comes on a day the member's plan admits
     ]
     guests = s.scalars(select(Guest).where(Guest.member_id == member_id, Guest.valid_date >= month_of(today)[0])).all()
     came = set(s.scalars(select(Use.holder_id).where(Use.holder_id.in_([g.id for g in guests]))))

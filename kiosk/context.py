@@ -67,7 +67,8 @@ class Tuning:
     # The walk-in's page with the re-entry code can be shown again for this long after the sale.
     pass_page_s: float = 600.0
     # A member's account opens at the touchscreen for this long after their tap (the link the tap gave is signed
-    # and dies with it): time to refill, renew or register a guest, not for the next person at the screen.
+    # and dies with it): time to refill, renew or register a guest, not for the next person at the screen. 0: a
+    # member's tap shows the welcome only (bench.kiosk measures that welcome).
     account_token_s: float = 180.0
     # The account, shown after a tap, goes back to the attract screen after this long without a touch.
     account_show_s: float = 20.0

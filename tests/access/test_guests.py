@@ -218,3 +218,19 @@ def test_a_suspended_members_guest_stays_out(config: Config, db: Database) -> No
     with db.write() as s:
         deactivate_member(s, member)
     assert _enter(config, db, key, MORNING, 1) == Reason.INACTIVE
+
+
+def test_an_included_guest_keeps_to_the_members_days(config: Config, db: Database) -> None:
+    site = config.site
+    member = _member(db, site.device, PlanSpec("Semaine", "unlimited", weekdays="1-5", guest_half_days=4))
+    saturday = dt.date(2026, 11, 28)
+    with pytest.raises(GuestRefused) as refused, db.write() as s:
+        register_guest(s, member, "Jeanne", saturday, site.device, MORNING)
+    assert refused.value.reason == "no_right"  # nothing the plan admits that day to charge a guest to
+    with db.write() as s:
+        key = GUEST_CREDENTIAL_PREFIX + register_guest(s, member, "Jeanne", TODAY, site.device, MORNING).id
+    with db.read() as s:
+        state = load_state(s, site.rules, site.id, site.device, TODAY)
+    guest = state.holders[key.removeprefix(GUEST_CREDENTIAL_PREFIX)]
+    assert [e.weekdays for e in guest.entitlements] == ["12345"]
+    assert decide(key, MORNING, state).granted

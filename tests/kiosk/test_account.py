@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import html
 import re
 import time
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from access.admin import set_guest_half_days
@@ -19,9 +22,11 @@ from access.models import Balance, Event, Guest, Member, Sale, Subscription
 from access.policy import Reason
 from access.store import state_version
 from halfday.sample import ALICE, BRUNO, CLARA, DENIS
-from kiosk.account import account_link, add_months, next_period
+from kiosk.account import account_link, add_months, next_period, register_guest
 from kiosk.app import create_app
 from sync.localbus import Tap
+from sync.signing import generate_private_key, public_key_b64
+from tests.support.broker import Mosquitto
 from tests.support.kiosk import TEST_TUNING, record_taps
 from tests.support.site import MANAGER_PASSWORD, Site
 
@@ -219,6 +224,7 @@ def test_a_members_guest_is_registered_and_comes_in_with_the_code(app: Flask, si
     link = tap(app, site, ALICE)
     assert link is not None
     token = token_of(link)
+    assert "Demi-journées d'invités ce mois-ci : 1 sur 1" in html.unescape(client.get(link).text)
     form = client.get("/account/guest", query_string={"t": token})
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
     assert form.status_code == 200 and csrf is not None
@@ -232,6 +238,7 @@ def test_a_members_guest_is_registered_and_comes_in_with_the_code(app: Flask, si
     # The plan's one guest half-day a month is promised to Jeanne: a second guest is refused, in words.
     refused = client.post("/account/guest", data={"csrf_token": csrf.group(1), "t": token, "name": "Paul"})
     assert refused.status_code == 422 and "utilisées ce mois-ci" in refused.text
+    assert "Demi-journées d'invités ce mois-ci : 0 sur 1" in html.unescape(client.get(link).text)
     # Jeanne's code at the touchscreen: the kiosk asks the door (not running here) and greets her by name.
     entered = client.post("/code", data={"csrf_token": csrf.group(1), "code": guest.code})
     assert entered.status_code == 200 and "Bon retour Jeanne" in entered.text
@@ -262,3 +269,89 @@ def test_the_manager_sees_registers_and_cancels_guests(app: Flask, site: Site) -
     assert refused.status_code == 422 and "Votre carnet est vide" in refused.text
     with site.db.read() as s:
         assert s.scalars(select(Guest)).all() == []
+
+
+def test_the_account_speaks_the_members_language_and_the_next_visitor_gets_the_sites(app: Flask, site: Site) -> None:
+    with site.db.write() as s:
+        bruno = s.scalars(select(Member).where(Member.first_name == "Bruno")).one()
+        bruno.language = "en"
+    client = app.test_client()
+    link = tap(app, site, BRUNO)
+    assert link is not None
+    page = client.get(link).text
+    assert "Your account, Bruno" in page and "9 half-days left" in page
+    assert 'id="finished" href="/?idle=1"' in page  # "Done" gives the screen back in the site's language
+    assert "Badgez ou achetez un pass" in client.get("/?idle=1").text
+
+
+def test_a_kiosk_without_accounts_gives_no_link(site: Site) -> None:
+    app = create_app(site.config, connect_bus=False, tuning=dataclasses.replace(TEST_TUNING, account_token_s=0))
+    try:
+        assert tap(app, site, BRUNO) is None
+    finally:
+        app.extensions["halfday.kiosk"].close()
+
+
+@given(
+    start=st.dates(dt.date(2024, 1, 1), dt.date(2030, 12, 31)),
+    months=st.integers(1, 12),
+    late=st.integers(0, 40),
+)
+def test_a_renewal_of_whole_months_is_whole_months_from_the_day_after(start: dt.date, months: int, late: int) -> None:
+    """Whatever the month's length (31st, February, leap years): the next period starts the day after the end (or
+    today, when it ended already) and runs as many whole months, never overlapping nor leaving a day out."""
+    end = add_months(start, months) - dt.timedelta(days=1)
+    today = end + dt.timedelta(days=late - 20)
+    first, last = next_period(start, end, today)
+    assert first == max(end + dt.timedelta(days=1), today)
+    assert last == add_months(first, months) - dt.timedelta(days=1)
+    assert first <= last and (last - first).days >= 27 * months
+
+
+@given(day=st.dates(dt.date(2024, 1, 1), dt.date(2030, 12, 31)), months=st.integers(-24, 24))
+def test_adding_months_keeps_the_day_or_the_months_last(day: dt.date, months: int) -> None:
+    moved = add_months(day, months)
+    assert (moved.year * 12 + moved.month) - (day.year * 12 + day.month) == months
+    assert moved.day == day.day or ((moved + dt.timedelta(days=1)).day == 1 and moved.day < day.day)
+
+
+def test_at_a_site_the_hub_runs_members_refill_at_the_desk(site: Site, broker: Mosquitto) -> None:
+    hub = {"url": f"mqtt://127.0.0.1:{broker.port}", "public_key": public_key_b64(generate_private_key())}
+    app = create_app(site.reconfigure({"hub": hub}), connect_bus=False, tuning=TEST_TUNING)
+    try:
+        client = app.test_client()
+        link = tap(app, site, BRUNO)
+        assert link is not None
+        page = html.unescape(client.get(link).text)
+        assert "9 demi-journées restantes" in page and "Pour recharger ou renouveler, adressez-vous à l'accueil" in page
+        assert 'id="refill-1"' not in page
+        with site.db.read() as s:
+            carnet = s.scalars(select(Subscription.id).where(Subscription.member_id == member_id(site, "Bruno"))).one()
+        csrf = form_token(client, "/code")
+        data = {"csrf_token": csrf, "t": token_of(link), "what": "refill", "sub": carnet, "provider": "counter"}
+        refused = client.post("/account/buy", data=data)
+        assert refused.status_code == 409 and "relié au réseau" in html.unescape(refused.text)
+        with site.db.read() as s:
+            assert s.scalars(select(Sale)).all() == []
+    finally:
+        app.extensions["halfday.kiosk"].close()
+
+
+def test_a_guests_code_opens_nothing_at_the_touchscreen_the_next_day(site: Site) -> None:
+    now = dt.datetime.now(dt.UTC)
+    config = site.config
+    bruno = member_id(site, "Bruno")
+    with site.db.write() as s:
+        today = now.astimezone(config.site.tz).date()
+        code = register_guest(s, bruno, "Jeanne", today, config.site.device, now).code
+    tomorrow = create_app(
+        config, connect_bus=False, tuning=TEST_TUNING, clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    )
+    try:
+        client = tomorrow.test_client()
+        csrf = form_token(client, "/code")
+        refused = client.post("/code", data={"csrf_token": csrf, "code": code})
+        assert refused.status_code == 422 and "Ce code n&#39;ouvre pas maintenant" in refused.text
+        assert "Jeanne" not in refused.text
+    finally:
+        tomorrow.extensions["halfday.kiosk"].close()
