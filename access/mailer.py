@@ -348,8 +348,11 @@ def mail_trouble(session: Session, now: dt.datetime) -> MailTrouble | None:
     failing = get_meta(session, FAILING_SINCE)
     if failing:
         return MailTrouble("server", dt.datetime.fromisoformat(failing))
+    # Never tried at all: a notice the server put off (a full mailbox) has been tried, and is no one's fault here.
     oldest = session.scalar(
-        select(func.min(Notice.created_at)).where(Notice.sent_at.is_(None), Notice.next_attempt_at.is_not(None))
+        select(func.min(Notice.created_at)).where(
+            Notice.sent_at.is_(None), Notice.next_attempt_at.is_not(None), Notice.attempts == 0
+        )
     )
     if oldest is not None and now - oldest > STALE_QUEUE:
         return MailTrouble("worker", oldest)

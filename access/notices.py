@@ -13,6 +13,7 @@ import datetime as dt
 from enum import StrEnum
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from access import notice_texts as texts
@@ -63,7 +64,12 @@ def enqueue(
         attempts=0,
         next_attempt_at=now,
     )
-    session.add(notice)
+    # In a savepoint: whatever goes wrong with a notice must not undo its cause (a door's entry, a sale).
+    try:
+        with session.begin_nested():
+            session.add(notice)
+    except IntegrityError:
+        return None
     return notice
 
 
@@ -73,21 +79,24 @@ def carnet_is_low(spent: int, left: int, threshold: int | None) -> bool:
     return threshold is not None and spent > 0 and left <= threshold
 
 
+# The low-carnet check runs inside the door's commit: one plain statement (the ORM's per-statement work costs more
+# than the lookup itself), which also says whether this refill's notice is already written.
+_LOW_CARNET_SQL = (
+    "SELECT m.id, m.first_name, m.email, m.language, m.active, p.name, b.as_of_seq,"
+    " EXISTS (SELECT 1 FROM notices n WHERE n.key = 'low_carnet:' || s.id || ':' || b.as_of_seq)"
+    " FROM subscriptions s JOIN members m ON m.id = s.member_id JOIN plans p ON p.id = s.plan_id"
+    " JOIN balances b ON b.subscription_id = s.id WHERE s.id = ?"
+)
+
+
 def low_carnet(session: Session, subscription_id: str, left: int, now: dt.datetime) -> Notice | None:
     """A carnet has `left` half-days after an entry: tell its holder, once per refill (a top-up or a roster sets
     the balance's `as_of_seq` anew, which the key carries)."""
-    row = session.execute(
-        select(Member.id, Member.first_name, Member.email, Member.language, Member.active, Plan.name, Balance.as_of_seq)
-        .select_from(Subscription)
-        .join(Member, Member.id == Subscription.member_id)
-        .join(Plan, Plan.id == Subscription.plan_id)
-        .join(Balance, Balance.subscription_id == Subscription.id)
-        .where(Subscription.id == subscription_id)
-    ).first()
+    row = session.connection().exec_driver_sql(_LOW_CARNET_SQL, (subscription_id,)).first()
     if row is None:
         return None
-    member_id, first_name, email, language, active, plan, refill = row
-    if not email or not active:
+    member_id, first_name, email, language, active, plan, refill, told = row
+    if told or not email or not active:
         return None
     text = texts.low_carnet(first_name, plan, left, language)
     key = f"low_carnet:{subscription_id}:{refill}"
