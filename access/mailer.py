@@ -359,17 +359,36 @@ def mail_trouble(session: Session, now: dt.datetime) -> MailTrouble | None:
     return None
 
 
+def check_server(mail: MailConfig, password: str | None) -> int:
+    """Connect and log in once, and say in one line whether it worked (for the manager setting mail up)."""
+    where = f"{mail.host}:{mail.port} ({mail.security})"
+    try:
+        smtp = open_smtp(mail, password)
+    except ServerTrouble as exc:
+        print(f"halfday : le serveur de messagerie {where} refuse ou ne répond pas : {exc}", file=sys.stderr)
+        return 1
+    smtp.quit()
+    done = "connexion et identification réussies" if mail.user else "connexion réussie"
+    print(f"Serveur de messagerie {where} : {done}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = daemon_parser("halfday mail", "Envoi des e-mails aux membres (file d'attente, nouveaux essais)")
     parser.add_argument("--poll-s", type=float, default=MailTuning.poll_s, help="lecture de la file (secondes)")
     parser.add_argument("--first-retry-s", type=float, default=MailTuning.first_retry_s, help="premier nouvel essai")
     parser.add_argument("--max-retry-s", type=float, default=MailTuning.max_retry_s, help="attente la plus longue")
+    parser.add_argument(
+        "--check", action="store_true", help="se connecter une fois au serveur de messagerie, dire si cela marche"
+    )
     args = parser.parse_args(argv)
     start_logging(args.log_level)
     config = load_config(args.config)
     if config.mail is None:
         raise ConfigError("mail", "est absente : ajoutez-la à la configuration pour envoyer des e-mails")
     password = mail_password(config.mail)
+    if args.check:
+        return check_server(config.mail, password)
     tuning = MailTuning(poll_s=args.poll_s, first_retry_s=args.first_retry_s, max_retry_s=args.max_retry_s)
     db = Database(config.database_url)
     mailer = Mailer(config, db, password, tuning)

@@ -34,6 +34,7 @@ class NoticeKind(StrEnum):
     PLAN_ENDING = "plan_ending"
     RECEIPT = "receipt"
     STATEMENT = "statement"
+    TEST = "test"  # sent by the manager from the admin, to check that mail works
 
 
 def enqueue(
@@ -129,6 +130,13 @@ def receipt(session: Session, sale: Sale, pass_: Pass | None) -> Notice | None:
     text = texts.receipt(purchase, language)
     key = f"receipt:{sale.id}"
     return enqueue(session, NoticeKind.RECEIPT, key, sale.buyer_email, language or "fr", text, at, sale.member_id)
+
+
+def test_message(session: Session, to_address: str, language: str, now: dt.datetime) -> Notice | None:
+    """An e-mail the manager sends to check that mail reaches people; each one a notice of its own."""
+    text = texts.test_message(language)
+    key = f"test:{now.isoformat()}:{to_address}"
+    return enqueue(session, NoticeKind.TEST, key, to_address, language, text, now)
 
 
 def plans_ending(session: Session, today: dt.date, days: int, now: dt.datetime) -> int:

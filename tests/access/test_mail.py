@@ -288,3 +288,14 @@ def test_a_notice_is_never_queued_for_an_address_a_server_would_not_take(
         )
     with site.db.read() as session:
         assert session.scalars(select(Notice)).all() == []
+
+
+def test_check_tells_the_manager_whether_the_server_answers(
+    new_site: Callable[..., Site], smtp: SmtpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = mail_site(new_site, smtp.port)
+    assert mailer.main(["--config", str(site.config_path), "--check"]) == 0
+    assert f"Serveur de messagerie 127.0.0.1:{smtp.port} (none) : connexion réussie" in capsys.readouterr().out
+    smtp.stop()
+    assert mailer.main(["--config", str(site.config_path), "--check"]) == 1
+    assert "refuse ou ne répond pas : ConnectionRefusedError" in capsys.readouterr().err
