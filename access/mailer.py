@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from types import FrameType
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from access import notices
@@ -47,6 +47,9 @@ BATCH = 50
 # A notice the server refused with a permanent error (5xx) is not tried again; one older than this is given up
 # (a receipt a week late helps nobody), so a long outage does not end in a flood of stale mail.
 MAX_AGE = dt.timedelta(days=7)
+# Sent and abandoned notices are deleted after this long: they hold members' addresses and names, and three months
+# is what the space keeps of its access logs with names (DESIGN.md, personal data).
+RETENTION = dt.timedelta(days=92)
 # What an error line keeps (the `last_error` column holds 400 characters).
 ERROR_MAX = 380
 
@@ -189,6 +192,15 @@ class Mailer:
             given_up = self._give_up_stale(session, now)
             if given_up:
                 log.warning("%d avis abandonné(s) : pas envoyés en 7 jours", given_up)
+            forgotten = session.execute(
+                delete(Notice).where(
+                    Notice.created_at < now - RETENTION,
+                    or_(Notice.sent_at.is_not(None), Notice.next_attempt_at.is_(None)),
+                )
+            )
+            count = int(getattr(forgotten, "rowcount", 0) or 0)
+            if count:
+                log.info("%d avis de plus de trois mois effacé(s)", count)
             written = notices.plans_ending(session, today, self.mail.plan_ending_days, now)
             if self.mail.monthly_statements:
                 spent = spent_since_balances(session, self.config.site.device)

@@ -299,3 +299,31 @@ def test_check_tells_the_manager_whether_the_server_answers(
     smtp.stop()
     assert mailer.main(["--config", str(site.config_path), "--check"]) == 1
     assert "refuse ou ne répond pas : ConnectionRefusedError" in capsys.readouterr().err
+
+
+def test_implicit_tls_as_on_port_465(new_site: Callable[..., Site], tmp_path: Path) -> None:
+    tls = self_signed(tmp_path / "tls")
+    server = SmtpServer(tls=tls, implicit_tls=True).start()
+    try:
+        site = mail_site(new_site, server.port, security="tls", ca_file=str(tls.certificate))
+        sent = queue(site, "bruno@example.org")
+        assert worker(site).step() == 1
+        server.inbox.wait_for("bruno@example.org")
+        assert notice(site, sent).sent_at is not None
+    finally:
+        server.stop()
+
+
+def test_notices_are_forgotten_after_three_months(new_site: Callable[..., Site], smtp: SmtpServer) -> None:
+    site = mail_site(new_site, smtp.port)
+    old_sent, old_given_up, recent = (queue(site, f"{name}@example.org") for name in ("ana", "ben", "cy"))
+    with site.db.write() as session:
+        for notice_id, sent in ((old_sent, True), (old_given_up, False)):
+            row = session.get(Notice, notice_id)
+            assert row is not None
+            row.created_at = utcnow() - dt.timedelta(days=100)
+            row.sent_at = utcnow() - dt.timedelta(days=100) if sent else None
+            row.next_attempt_at = None
+    worker(site).daily(utcnow(), force=True)
+    with site.db.read() as session:
+        assert [n.id for n in session.scalars(select(Notice))] == [recent]
