@@ -254,9 +254,15 @@ class Mailer:
     def _send_one(self, smtp: smtplib.SMTP, notice: Notice, now: dt.datetime) -> bool:
         """Send one notice and record the outcome (whether the server took it); ServerTrouble when the server, not
         the notice, failed."""
-        message = build_message(notice, self.mail, self.config.site.name)
         try:
+            message = build_message(notice, self.mail, self.config.site.name)
             smtp.send_message(message)
+        except (smtplib.SMTPNotSupportedError, ValueError) as exc:
+            # This message cannot be sent as it is (an address in letters the server does not take): give it up,
+            # or it would hold up every notice behind it.
+            self._notice_failed(notice.id, now, _line(exc), permanent=True)
+            log.warning("avis %s impossible à envoyer : %s", notice.id, _line(exc))
+            return False
         except smtplib.SMTPException as exc:
             refusal = _refusal(exc)
             if refusal is None:

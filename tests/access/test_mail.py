@@ -327,3 +327,31 @@ def test_notices_are_forgotten_after_three_months(new_site: Callable[..., Site],
     worker(site).daily(utcnow(), force=True)
     with site.db.read() as session:
         assert [n.id for n in session.scalars(select(Notice))] == [recent]
+
+
+def test_a_notice_that_cannot_be_sent_does_not_hold_up_the_queue(
+    new_site: Callable[..., Site], smtp: SmtpServer
+) -> None:
+    site = mail_site(new_site, smtp.port)
+    with site.db.write() as session:  # a row no writer of ours makes (they check the address): put there by hand
+        now = utcnow() - dt.timedelta(minutes=1)
+        bad = Notice(
+            kind="receipt",
+            key="by-hand",
+            to_address="a@b.example\r\nBcc: x@y.example",
+            language="fr",
+            subject="Sujet",
+            body="Corps",
+            created_at=now,
+            attempts=0,
+            next_attempt_at=now,
+        )
+        session.add(bad)
+        session.flush()
+        bad_id = bad.id
+    fine = queue(site, "bruno@example.org")
+    assert worker(site).step() == 1
+    given_up = notice(site, bad_id)
+    assert given_up.next_attempt_at is None and "ValueError" in (given_up.last_error or "")
+    assert notice(site, fine).sent_at is not None
+    assert smtp.inbox.to("x@y.example") == []
