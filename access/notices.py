@@ -3,8 +3,9 @@ that leaves a carnet low, a sale with an e-mail, a plan that ends soon, a new mo
 (access/mailer.py) sends them later, with retries: nothing here talks to a mail server, so a door or a sale never
 waits for one.
 
-Each notice has a `key` that names its cause, so the same cause never writes two: a low carnet once per refill,
-a plan's end once per end date, a statement once per member and month, a receipt once per sale.
+Each notice has a `key` that names its cause, so the same cause never writes two: a low carnet by the entry that
+took it under the threshold, a plan's end once per end date, a statement once per member and month, a receipt
+once per sale.
 """
 
 from __future__ import annotations
@@ -75,32 +76,30 @@ def enqueue(
 
 
 def carnet_is_low(spent: int, left: int, threshold: int | None) -> bool:
-    """The door's one cheap check, on every entry charged to a carnet: whether it may call for a low-carnet notice
-    (the database is read only then)."""
-    return threshold is not None and spent > 0 and left <= threshold
+    """The door's one cheap check, on every entry charged to a carnet: whether this entry took the carnet from above
+    the threshold to at or below it. Only then is the database read, and a carnet is told once per descent, that
+    is once per refill that takes it above the threshold again; the balance's bookkeeping (a roster resets
+    `as_of_seq` at every acknowledgement) plays no part."""
+    return threshold is not None and spent > 0 and left <= threshold < left + spent
 
 
-# The low-carnet check runs inside the door's commit: one plain statement (the ORM's per-statement work costs more
-# than the lookup itself), which also says whether this refill's notice is already written.
+# One plain statement inside the door's commit (the ORM's per-statement work costs more than the lookup itself).
 _LOW_CARNET_SQL = (
-    "SELECT m.id, m.first_name, m.email, m.language, m.active, p.name, b.as_of_seq,"
-    " EXISTS (SELECT 1 FROM notices n WHERE n.key = 'low_carnet:' || s.id || ':' || b.as_of_seq)"
-    " FROM subscriptions s JOIN members m ON m.id = s.member_id JOIN plans p ON p.id = s.plan_id"
-    " JOIN balances b ON b.subscription_id = s.id WHERE s.id = ?"
+    "SELECT m.id, m.first_name, m.email, m.language, m.active, p.name"
+    " FROM subscriptions s JOIN members m ON m.id = s.member_id JOIN plans p ON p.id = s.plan_id WHERE s.id = ?"
 )
 
 
-def low_carnet(session: Session, subscription_id: str, left: int, now: dt.datetime) -> Notice | None:
-    """A carnet has `left` half-days after an entry: tell its holder, once per refill (a top-up or a roster sets
-    the balance's `as_of_seq` anew, which the key carries)."""
+def low_carnet(session: Session, subscription_id: str, left: int, now: dt.datetime, entry_id: str) -> Notice | None:
+    """The entry `entry_id` left a carnet with `left` half-days, crossing the threshold: tell its holder."""
     row = session.connection().exec_driver_sql(_LOW_CARNET_SQL, (subscription_id,)).first()
     if row is None:
         return None
-    member_id, first_name, email, language, active, plan, refill, told = row
-    if told or not email or not active:
+    member_id, first_name, email, language, active, plan = row
+    if not email or not active:
         return None
     text = texts.low_carnet(first_name, plan, left, language)
-    key = f"low_carnet:{subscription_id}:{refill}"
+    key = f"low_carnet:{subscription_id}:{entry_id}"
     return enqueue(session, NoticeKind.LOW_CARNET, key, email, language, text, now, member_id)
 
 
