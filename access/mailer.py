@@ -179,8 +179,9 @@ class Mailer:
     # ------------------------------------------------------------------------------------------ daily notices
 
     def daily(self, now: dt.datetime, *, force: bool = False) -> int:
-        """Plans ending and monthly statements, once in a while; nothing while the clock cannot be trusted (a Pi
-        without a real-time clock may boot in 1970 and would write a statement for the wrong month)."""
+        """Plans ending and monthly statements (a standalone site's), once in a while, and the queue's upkeep;
+        nothing while the clock cannot be trusted (a Pi without a real-time clock may boot in 1970 and would write a
+        statement for the wrong month)."""
         moment = now.timestamp()
         if not force and moment < self.next_daily:
             return 0
@@ -201,8 +202,12 @@ class Mailer:
             count = int(getattr(forgotten, "rowcount", 0) or 0)
             if count:
                 log.info("%d avis de plus de trois mois effacé(s)", count)
-            written = notices.plans_ending(session, today, self.mail.plan_ending_days, now)
-            if self.mail.monthly_statements:
+            written = 0
+            # The hub owns a network's members and plans, and a member may be on several sites' rosters: the plan's
+            # end and the month's statement are the hub's to tell, once, not each site's.
+            if not self.config.networked:
+                written += notices.plans_ending(session, today, self.mail.plan_ending_days, now)
+            if self.mail.monthly_statements and not self.config.networked:
                 spent = spent_since_balances(session, self.config.site.device)
                 written += notices.monthly_statements(session, today, spent, now)
             set_meta(session, LAST_DAILY, today.isoformat())

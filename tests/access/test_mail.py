@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from access import mailer, notice_texts, notices
 from access.config import ConfigError, load_config, mail_password
 from access.mailer import FAILING_SINCE, LAST_SUCCESS, OLDEST_UNSENT, Mailer, MailTuning, mail_trouble
-from access.models import Notice
+from access.models import Member, Notice, Subscription
 from access.store import get_meta
 from tests.support.site import Site
 from tests.support.smtp import SmtpServer, self_signed
@@ -355,3 +355,34 @@ def test_a_notice_that_cannot_be_sent_does_not_hold_up_the_queue(
     assert given_up.next_attempt_at is None and "ValueError" in (given_up.last_error or "")
     assert notice(site, fine).sent_at is not None
     assert smtp.inbox.to("x@y.example") == []
+
+
+def test_plans_ending_and_statements_are_a_standalone_sites_to_tell(
+    new_site: Callable[..., Site], smtp: SmtpServer
+) -> None:
+    site = mail_site(new_site, smtp.port)
+    standalone = site.config
+    first_of_month = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    with site.db.write() as session:
+        bruno = session.scalars(select(Member).where(Member.first_name == "Bruno")).one()
+        bruno.monthly_statement = True
+        sub = session.scalars(select(Subscription).where(Subscription.member_id == bruno.id)).one()
+        sub.valid_until = first_of_month.date() + dt.timedelta(days=2)
+    hub = {"url": "mqtts://hub.example.org:8883", "public_key": "not-used-by-the-mail-worker"}
+    networked = site.reconfigure({"hub": hub})
+    # On a network the hub tells these, once: a member may be on several sites' rosters.
+    assert Mailer(networked, site.db, None, FAST, clock_trusted=lambda: True).daily(first_of_month, force=True) == 0
+    assert Mailer(standalone, site.db, None, FAST, clock_trusted=lambda: True).daily(first_of_month, force=True) == 2
+    with site.db.read() as session:
+        assert sorted(n.kind for n in session.scalars(select(Notice))) == ["plan_ending", "statement"]
+
+
+def test_no_daily_notices_while_the_clock_cannot_be_trusted(new_site: Callable[..., Site], smtp: SmtpServer) -> None:
+    site = mail_site(new_site, smtp.port)
+    with site.db.write() as session:
+        session.execute(update(Member).values(monthly_statement=True))
+    site.reconfigure({"door": {"trust_clock": False}})
+    unsure = Mailer(site.config, site.db, None, FAST, clock_trusted=lambda: False)
+    assert unsure.daily(dt.datetime(1970, 1, 1, 0, 5, tzinfo=dt.UTC), force=True) == 0
+    with site.db.read() as session:
+        assert session.scalars(select(Notice)).all() == []
