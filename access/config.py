@@ -393,7 +393,7 @@ class MailConfig:
     # The certificate authority that signed the server's certificate, when it is the association's own (default:
     # the system's authorities). The server's certificate is always checked: a notice carries members' names.
     ca_file: str | None = None
-    low_carnet_threshold: int = 2  # a carnet at or below this many half-days after an entry gets a notice
+    low_carnet_threshold: int = 2  # an entry that takes a carnet down to this many half-days writes a notice
     plan_ending_days: int = 3  # a plan ending within this many days gets a notice
     monthly_statements: bool = True  # statements on the 1st to the members who asked for one
     timeout_s: float = 30.0

@@ -73,7 +73,7 @@ counter_unpaid_per_slot = 5       # and at most this many stay unpaid per half-d
 # password_file = "/etc/halfday/mail-password"  # readable by the mail worker's account only (chmod 600)
 # ca_file = "/etc/halfday/mail-ca.pem"  # only if the server's certificate is not signed by a known authority
 # from = "Mon tiers-lieu <accueil@example.org>"
-# low_carnet_threshold = 2        # tell a member when an entry leaves this many half-days or fewer on their carnet
+# low_carnet_threshold = 2        # tell a member when an entry takes their carnet down to this many half-days
 # plan_ending_days = 3            # tell a member this many days before their plan ends
 # monthly_statements = true       # a statement of last month's half-days, on the 1st, to members who asked
 

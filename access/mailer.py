@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from types import FrameType
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from access import notices
@@ -47,6 +47,9 @@ BATCH = 50
 # A notice the server refused with a permanent error (5xx) is not tried again; one older than this is given up
 # (a receipt a week late helps nobody), so a long outage does not end in a flood of stale mail.
 MAX_AGE = dt.timedelta(days=7)
+# Sent and abandoned notices are deleted after this long: they hold members' addresses and names, and three months
+# is what the space keeps of its access logs with names (DESIGN.md, personal data).
+RETENTION = dt.timedelta(days=92)
 # What an error line keeps (the `last_error` column holds 400 characters).
 ERROR_MAX = 380
 
@@ -176,8 +179,9 @@ class Mailer:
     # ------------------------------------------------------------------------------------------ daily notices
 
     def daily(self, now: dt.datetime, *, force: bool = False) -> int:
-        """Plans ending and monthly statements, once in a while; nothing while the clock cannot be trusted (a Pi
-        without a real-time clock may boot in 1970 and would write a statement for the wrong month)."""
+        """Plans ending and monthly statements (a standalone site's), once in a while, and the queue's upkeep;
+        nothing while the clock cannot be trusted (a Pi without a real-time clock may boot in 1970 and would write a
+        statement for the wrong month)."""
         moment = now.timestamp()
         if not force and moment < self.next_daily:
             return 0
@@ -189,8 +193,21 @@ class Mailer:
             given_up = self._give_up_stale(session, now)
             if given_up:
                 log.warning("%d avis abandonné(s) : pas envoyés en 7 jours", given_up)
-            written = notices.plans_ending(session, today, self.mail.plan_ending_days, now)
-            if self.mail.monthly_statements:
+            forgotten = session.execute(
+                delete(Notice).where(
+                    Notice.created_at < now - RETENTION,
+                    or_(Notice.sent_at.is_not(None), Notice.next_attempt_at.is_(None)),
+                )
+            )
+            count = int(getattr(forgotten, "rowcount", 0) or 0)
+            if count:
+                log.info("%d avis de plus de trois mois effacé(s)", count)
+            written = 0
+            # The hub owns a network's members and plans, and a member may be on several sites' rosters: the plan's
+            # end and the month's statement are the hub's to tell, once, not each site's.
+            if not self.config.networked:
+                written += notices.plans_ending(session, today, self.mail.plan_ending_days, now)
+            if self.mail.monthly_statements and not self.config.networked:
                 spent = spent_since_balances(session, self.config.site.device)
                 written += notices.monthly_statements(session, today, spent, now)
             set_meta(session, LAST_DAILY, today.isoformat())
@@ -242,9 +259,15 @@ class Mailer:
     def _send_one(self, smtp: smtplib.SMTP, notice: Notice, now: dt.datetime) -> bool:
         """Send one notice and record the outcome (whether the server took it); ServerTrouble when the server, not
         the notice, failed."""
-        message = build_message(notice, self.mail, self.config.site.name)
         try:
+            message = build_message(notice, self.mail, self.config.site.name)
             smtp.send_message(message)
+        except (smtplib.SMTPNotSupportedError, ValueError) as exc:
+            # This message cannot be sent as it is (an address in letters the server does not take): give it up,
+            # or it would hold up every notice behind it.
+            self._notice_failed(notice.id, now, _line(exc), permanent=True)
+            log.warning("avis %s impossible à envoyer : %s", notice.id, _line(exc))
+            return False
         except smtplib.SMTPException as exc:
             refusal = _refusal(exc)
             if refusal is None:
@@ -348,12 +371,29 @@ def mail_trouble(session: Session, now: dt.datetime) -> MailTrouble | None:
     failing = get_meta(session, FAILING_SINCE)
     if failing:
         return MailTrouble("server", dt.datetime.fromisoformat(failing))
+    # Never tried at all: a notice the server put off (a full mailbox) has been tried, and is no one's fault here.
     oldest = session.scalar(
-        select(func.min(Notice.created_at)).where(Notice.sent_at.is_(None), Notice.next_attempt_at.is_not(None))
+        select(func.min(Notice.created_at)).where(
+            Notice.sent_at.is_(None), Notice.next_attempt_at.is_not(None), Notice.attempts == 0
+        )
     )
     if oldest is not None and now - oldest > STALE_QUEUE:
         return MailTrouble("worker", oldest)
     return None
+
+
+def check_server(mail: MailConfig, password: str | None) -> int:
+    """Connect and log in once, and say in one line whether it worked (for the manager setting mail up)."""
+    where = f"{mail.host}:{mail.port} ({mail.security})"
+    try:
+        smtp = open_smtp(mail, password)
+    except ServerTrouble as exc:
+        print(f"halfday : le serveur de messagerie {where} refuse ou ne répond pas : {exc}", file=sys.stderr)
+        return 1
+    smtp.quit()
+    done = "connexion et identification réussies" if mail.user else "connexion réussie"
+    print(f"Serveur de messagerie {where} : {done}")
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -361,12 +401,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--poll-s", type=float, default=MailTuning.poll_s, help="lecture de la file (secondes)")
     parser.add_argument("--first-retry-s", type=float, default=MailTuning.first_retry_s, help="premier nouvel essai")
     parser.add_argument("--max-retry-s", type=float, default=MailTuning.max_retry_s, help="attente la plus longue")
+    parser.add_argument(
+        "--check", action="store_true", help="se connecter une fois au serveur de messagerie, dire si cela marche"
+    )
     args = parser.parse_args(argv)
     start_logging(args.log_level)
     config = load_config(args.config)
     if config.mail is None:
         raise ConfigError("mail", "est absente : ajoutez-la à la configuration pour envoyer des e-mails")
     password = mail_password(config.mail)
+    if args.check:
+        return check_server(config.mail, password)
     tuning = MailTuning(poll_s=args.poll_s, first_retry_s=args.first_retry_s, max_retry_s=args.max_retry_s)
     db = Database(config.database_url)
     mailer = Mailer(config, db, password, tuning)

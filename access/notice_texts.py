@@ -91,6 +91,14 @@ def low_carnet(first_name: str, plan: str, left: int, language: str | None) -> T
     )
 
 
+def test_message(language: str | None) -> Text:
+    if _language(language) == "en":
+        return Text("Test e-mail", "Hello,\n\nThis e-mail was sent from the desk to check that e-mails go out.")
+    return Text(
+        "E-mail d'essai", "Bonjour,\n\nCet e-mail a été envoyé depuis l'accueil pour vérifier que les e-mails partent."
+    )
+
+
 def plan_ending(first_name: str, plan: str, last_day: dt.date, language: str | None) -> Text:
     lang = _language(language)
     when = long_date(last_day, lang)

@@ -3,8 +3,9 @@ that leaves a carnet low, a sale with an e-mail, a plan that ends soon, a new mo
 (access/mailer.py) sends them later, with retries: nothing here talks to a mail server, so a door or a sale never
 waits for one.
 
-Each notice has a `key` that names its cause, so the same cause never writes two: a low carnet once per refill,
-a plan's end once per end date, a statement once per member and month, a receipt once per sale.
+Each notice has a `key` that names its cause, so the same cause never writes two: a low carnet by the entry that
+took it under the threshold, a plan's end once per end date, a statement once per member and month, a receipt
+once per sale.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import datetime as dt
 from enum import StrEnum
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from access import notice_texts as texts
@@ -33,6 +35,7 @@ class NoticeKind(StrEnum):
     PLAN_ENDING = "plan_ending"
     RECEIPT = "receipt"
     STATEMENT = "statement"
+    TEST = "test"  # sent by the manager from the admin, to check that mail works
 
 
 def enqueue(
@@ -63,34 +66,40 @@ def enqueue(
         attempts=0,
         next_attempt_at=now,
     )
-    session.add(notice)
+    # In a savepoint: whatever goes wrong with a notice must not undo its cause (a door's entry, a sale).
+    try:
+        with session.begin_nested():
+            session.add(notice)
+    except IntegrityError:
+        return None
     return notice
 
 
 def carnet_is_low(spent: int, left: int, threshold: int | None) -> bool:
-    """The door's one cheap check, on every entry charged to a carnet: whether it may call for a low-carnet notice
-    (the database is read only then)."""
-    return threshold is not None and spent > 0 and left <= threshold
+    """The door's one cheap check, on every entry charged to a carnet: whether this entry took the carnet from above
+    the threshold to at or below it. Only then is the database read, and a carnet is told once per descent, that
+    is once per refill that takes it above the threshold again; the balance's bookkeeping (a roster resets
+    `as_of_seq` at every acknowledgement) plays no part."""
+    return threshold is not None and spent > 0 and left <= threshold < left + spent
 
 
-def low_carnet(session: Session, subscription_id: str, left: int, now: dt.datetime) -> Notice | None:
-    """A carnet has `left` half-days after an entry: tell its holder, once per refill (a top-up or a roster sets
-    the balance's `as_of_seq` anew, which the key carries)."""
-    row = session.execute(
-        select(Member.id, Member.first_name, Member.email, Member.language, Member.active, Plan.name, Balance.as_of_seq)
-        .select_from(Subscription)
-        .join(Member, Member.id == Subscription.member_id)
-        .join(Plan, Plan.id == Subscription.plan_id)
-        .join(Balance, Balance.subscription_id == Subscription.id)
-        .where(Subscription.id == subscription_id)
-    ).first()
+# One plain statement inside the door's commit (the ORM's per-statement work costs more than the lookup itself).
+_LOW_CARNET_SQL = (
+    "SELECT m.id, m.first_name, m.email, m.language, m.active, p.name"
+    " FROM subscriptions s JOIN members m ON m.id = s.member_id JOIN plans p ON p.id = s.plan_id WHERE s.id = ?"
+)
+
+
+def low_carnet(session: Session, subscription_id: str, left: int, now: dt.datetime, entry_id: str) -> Notice | None:
+    """The entry `entry_id` left a carnet with `left` half-days, crossing the threshold: tell its holder."""
+    row = session.connection().exec_driver_sql(_LOW_CARNET_SQL, (subscription_id,)).first()
     if row is None:
         return None
-    member_id, first_name, email, language, active, plan, refill = row
+    member_id, first_name, email, language, active, plan = row
     if not email or not active:
         return None
     text = texts.low_carnet(first_name, plan, left, language)
-    key = f"low_carnet:{subscription_id}:{refill}"
+    key = f"low_carnet:{subscription_id}:{entry_id}"
     return enqueue(session, NoticeKind.LOW_CARNET, key, email, language, text, now, member_id)
 
 
@@ -120,6 +129,13 @@ def receipt(session: Session, sale: Sale, pass_: Pass | None) -> Notice | None:
     text = texts.receipt(purchase, language)
     key = f"receipt:{sale.id}"
     return enqueue(session, NoticeKind.RECEIPT, key, sale.buyer_email, language or "fr", text, at, sale.member_id)
+
+
+def test_message(session: Session, to_address: str, language: str, now: dt.datetime) -> Notice | None:
+    """An e-mail the manager sends to check that mail reaches people; each one a notice of its own."""
+    text = texts.test_message(language)
+    key = f"test:{now.isoformat()}:{to_address}"
+    return enqueue(session, NoticeKind.TEST, key, to_address, language, text, now)
 
 
 def plans_ending(session: Session, today: dt.date, days: int, now: dt.datetime) -> int:

@@ -165,7 +165,7 @@ def record_entries(
     low_carnet: int | None = None,
 ) -> list[tuple[str, int]]:
     """Record taps' decisions: events, outbox rows and uses, in the caller's one transaction. With `low_carnet` (the
-    mail config's threshold), an entry that leaves a carnet at or below it queues a notice in the same transaction."""
+    mail config's threshold), an entry that takes a carnet down to it queues a notice in the same transaction."""
     ids = append_events(session, device_id, [(EventKind.ENTRY, entry_data(d), stamp) for d, stamp in entries])
     uses = []
     for (decision, stamp), (event_id, seq) in zip(entries, ids, strict=True):
@@ -188,7 +188,7 @@ def record_entries(
             )
             left = charge.balance_after
             if left is not None and subscription is not None and notices.carnet_is_low(charge.spent, left, low_carnet):
-                notices.low_carnet(session, subscription, left, stamp.at)
+                notices.low_carnet(session, subscription, left, stamp.at, event_id)
     if uses:
         session.connection().exec_driver_sql(_USE_SQL, uses)
     return ids

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from sqlalchemy import func, select
 from werkzeug.wrappers.response import Response as BaseResponse
 
+from access import notices
 from access.mailer import FAILING_SINCE, LAST_ERROR, LAST_SUCCESS
 from access.models import Notice
 from access.notices import NoticeKind
 from access.store import get_meta
 from common.i18n import _
+from common.records import EMAIL_MAX, EMAIL_PATTERN
 from kiosk.admin import bp
 from kiosk.context import current_kiosk
 
@@ -27,6 +30,7 @@ def kind_label(kind: str) -> str:
         NoticeKind.PLAN_ENDING: _("Fin de formule"),
         NoticeKind.RECEIPT: _("Reçu"),
         NoticeKind.STATEMENT: _("Relevé du mois"),
+        NoticeKind.TEST: _("Essai"),
     }
     return labels.get(kind, kind)
 
@@ -39,7 +43,7 @@ def _moment(raw: str | None) -> dt.datetime | None:
 def mail() -> str:
     kiosk = current_kiosk()
     with kiosk.db.read() as s:
-        notices = s.scalars(select(Notice).order_by(Notice.created_at.desc()).limit(NOTICES_SHOWN)).all()
+        rows = s.scalars(select(Notice).order_by(Notice.created_at.desc()).limit(NOTICES_SHOWN)).all()
         waiting = s.scalar(select(func.count()).where(Notice.sent_at.is_(None), Notice.next_attempt_at.is_not(None)))
         health = {
             "last_success": _moment(get_meta(s, LAST_SUCCESS)),
@@ -49,12 +53,30 @@ def mail() -> str:
     return render_template(
         "admin/mail.html",
         mail=kiosk.config.mail,
-        notices=notices,
+        notices=rows,
         waiting=waiting or 0,
         health=health,
         tz=kiosk.config.site.tz,
         kind_label=kind_label,
     )
+
+
+@bp.post("/mail/test")
+def mail_test() -> BaseResponse:
+    """Queue a test e-mail to an address the manager types, in the admin's language: does mail reach people?"""
+    kiosk = current_kiosk()
+    address = request.form.get("address", "").strip()
+    if kiosk.config.mail is None:
+        flash(_("L'envoi des e-mails est désactivé : la configuration n'a pas de section [mail]."), "error")
+    elif len(address) > EMAIL_MAX or not EMAIL_PATTERN.fullmatch(address):
+        flash(_("« %(address)s » n'est pas une adresse e-mail valide.", address=address[:80]), "error")
+    else:
+        with kiosk.db.write() as s:
+            notices.test_message(s, address, str(get_locale() or "fr"), dt.datetime.now(dt.UTC))
+        flash(
+            _("E-mail d'essai mis en file pour %(address)s : il partira dans quelques secondes.", address=address), "ok"
+        )
+    return redirect(url_for("admin.mail"))
 
 
 @bp.post("/mail/<notice_id>/cancel")

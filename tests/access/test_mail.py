@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from access import mailer, notice_texts, notices
 from access.config import ConfigError, load_config, mail_password
 from access.mailer import FAILING_SINCE, LAST_SUCCESS, OLDEST_UNSENT, Mailer, MailTuning, mail_trouble
-from access.models import Notice
+from access.models import Member, Notice, Subscription
 from access.store import get_meta
 from tests.support.site import Site
 from tests.support.smtp import SmtpServer, self_signed
@@ -286,5 +286,103 @@ def test_a_notice_is_never_queued_for_an_address_a_server_would_not_take(
         assert (
             notices.enqueue(session, notices.NoticeKind.RECEIPT, "k", "x@y\nBcc: a@b.c", "fr", text, utcnow()) is None
         )
+    with site.db.read() as session:
+        assert session.scalars(select(Notice)).all() == []
+
+
+def test_check_tells_the_manager_whether_the_server_answers(
+    new_site: Callable[..., Site], smtp: SmtpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = mail_site(new_site, smtp.port)
+    assert mailer.main(["--config", str(site.config_path), "--check"]) == 0
+    assert f"Serveur de messagerie 127.0.0.1:{smtp.port} (none) : connexion réussie" in capsys.readouterr().out
+    smtp.stop()
+    assert mailer.main(["--config", str(site.config_path), "--check"]) == 1
+    assert "refuse ou ne répond pas : ConnectionRefusedError" in capsys.readouterr().err
+
+
+def test_implicit_tls_as_on_port_465(new_site: Callable[..., Site], tmp_path: Path) -> None:
+    tls = self_signed(tmp_path / "tls")
+    server = SmtpServer(tls=tls, implicit_tls=True).start()
+    try:
+        site = mail_site(new_site, server.port, security="tls", ca_file=str(tls.certificate))
+        sent = queue(site, "bruno@example.org")
+        assert worker(site).step() == 1
+        server.inbox.wait_for("bruno@example.org")
+        assert notice(site, sent).sent_at is not None
+    finally:
+        server.stop()
+
+
+def test_notices_are_forgotten_after_three_months(new_site: Callable[..., Site], smtp: SmtpServer) -> None:
+    site = mail_site(new_site, smtp.port)
+    old_sent, old_given_up, recent = (queue(site, f"{name}@example.org") for name in ("ana", "ben", "cy"))
+    with site.db.write() as session:
+        for notice_id, sent in ((old_sent, True), (old_given_up, False)):
+            row = session.get(Notice, notice_id)
+            assert row is not None
+            row.created_at = utcnow() - dt.timedelta(days=100)
+            row.sent_at = utcnow() - dt.timedelta(days=100) if sent else None
+            row.next_attempt_at = None
+    worker(site).daily(utcnow(), force=True)
+    with site.db.read() as session:
+        assert [n.id for n in session.scalars(select(Notice))] == [recent]
+
+
+def test_a_notice_that_cannot_be_sent_does_not_hold_up_the_queue(
+    new_site: Callable[..., Site], smtp: SmtpServer
+) -> None:
+    site = mail_site(new_site, smtp.port)
+    with site.db.write() as session:  # a row no writer of ours makes (they check the address): put there by hand
+        now = utcnow() - dt.timedelta(minutes=1)
+        bad = Notice(
+            kind="receipt",
+            key="by-hand",
+            to_address="a@b.example\r\nBcc: x@y.example",
+            language="fr",
+            subject="Sujet",
+            body="Corps",
+            created_at=now,
+            attempts=0,
+            next_attempt_at=now,
+        )
+        session.add(bad)
+        session.flush()
+        bad_id = bad.id
+    fine = queue(site, "bruno@example.org")
+    assert worker(site).step() == 1
+    given_up = notice(site, bad_id)
+    assert given_up.next_attempt_at is None and "ValueError" in (given_up.last_error or "")
+    assert notice(site, fine).sent_at is not None
+    assert smtp.inbox.to("x@y.example") == []
+
+
+def test_plans_ending_and_statements_are_a_standalone_sites_to_tell(
+    new_site: Callable[..., Site], smtp: SmtpServer
+) -> None:
+    site = mail_site(new_site, smtp.port)
+    standalone = site.config
+    first_of_month = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    with site.db.write() as session:
+        bruno = session.scalars(select(Member).where(Member.first_name == "Bruno")).one()
+        bruno.monthly_statement = True
+        sub = session.scalars(select(Subscription).where(Subscription.member_id == bruno.id)).one()
+        sub.valid_until = first_of_month.date() + dt.timedelta(days=2)
+    hub = {"url": "mqtts://hub.example.org:8883", "public_key": "not-used-by-the-mail-worker"}
+    networked = site.reconfigure({"hub": hub})
+    # On a network the hub tells these, once: a member may be on several sites' rosters.
+    assert Mailer(networked, site.db, None, FAST, clock_trusted=lambda: True).daily(first_of_month, force=True) == 0
+    assert Mailer(standalone, site.db, None, FAST, clock_trusted=lambda: True).daily(first_of_month, force=True) == 2
+    with site.db.read() as session:
+        assert sorted(n.kind for n in session.scalars(select(Notice))) == ["plan_ending", "statement"]
+
+
+def test_no_daily_notices_while_the_clock_cannot_be_trusted(new_site: Callable[..., Site], smtp: SmtpServer) -> None:
+    site = mail_site(new_site, smtp.port)
+    with site.db.write() as session:
+        session.execute(update(Member).values(monthly_statement=True))
+    site.reconfigure({"door": {"trust_clock": False}})
+    unsure = Mailer(site.config, site.db, None, FAST, clock_trusted=lambda: False)
+    assert unsure.daily(dt.datetime(1970, 1, 1, 0, 5, tzinfo=dt.UTC), force=True) == 0
     with site.db.read() as session:
         assert session.scalars(select(Notice)).all() == []

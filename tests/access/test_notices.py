@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from access import admin, notices
-from access.models import Closure, Member, Notice, Sale, Subscription
+from access.models import Balance, Closure, Member, Notice, Sale, Subscription
 from access.policy import apply, decide
 from access.store import Stamp, load_state, record_entries, spent_since_balances
 from common.words import PlanKind
@@ -61,15 +61,37 @@ def test_a_low_carnet_is_told_once_per_refill_not_once_per_entry(site: Site) -> 
     assert low[0].subject == "Votre carnet : plus que 8 demi-journées"
     assert "Bonjour Bruno" in low[0].body and "« Carnet 10 »" in low[0].body
     with site.db.write() as session:
-        admin.top_up(session, "bruno@example.org", 3, site.config.site.device)  # 5 + 3 = 8: refilled, still low
-    tap(site, BRUNO, MONDAY + dt.timedelta(days=5), threshold=8)
-    assert len(queued(site, "low_carnet")) == 2
+        admin.top_up(session, "bruno@example.org", 5, site.config.site.device)  # refilled: 10
+    later = MONDAY + dt.timedelta(days=5)
+    assert [tap(site, BRUNO, when, threshold=8) for when in slots(later, 3)] == [9, 8, 7]
+    assert [n.subject for n in queued(site, "low_carnet")] == [low[0].subject] * 2
+
+
+def test_a_roster_that_resets_the_balance_does_not_tell_again(site: Site) -> None:
+    """On a networked site every roster sets the balance afresh (the hub's count, `as_of_seq` moved on): that is
+    not a refill, and must not write a notice per entry."""
+    device = site.config.site.device
+    for i, when in enumerate(slots(MONDAY, 4)):
+        left = tap(site, BRUNO, when, threshold=8)
+        with site.db.write() as session:  # the hub acknowledged the entry: its roster says the same balance
+            sub = session.scalars(select(Subscription).join(Member).where(Member.first_name == "Bruno")).one()
+            balance = session.get(Balance, sub.id)
+            assert balance is not None and left == 9 - i
+            balance.amount, balance.as_of_seq = left, admin.current_seq(session, device)
+    assert len(queued(site, "low_carnet")) == 1
 
 
 def test_no_notice_without_mail_nor_above_the_threshold(site: Site) -> None:
     tap(site, BRUNO, MONDAY, threshold=None)
     tap(site, BRUNO, MONDAY + dt.timedelta(hours=5), threshold=2)
     assert queued(site) == []
+
+
+def test_a_carnet_already_low_after_a_refill_is_not_told_again(site: Site) -> None:
+    with site.db.write() as session:
+        admin.top_up(session, "bruno@example.org", -9, site.config.site.device)  # 1 left
+    assert tap(site, BRUNO, MONDAY, threshold=2) == 0
+    assert queued(site) == []  # it did not cross the threshold here: the member was told when it did
 
 
 def test_the_notice_goes_with_its_entry_when_the_transaction_fails(site: Site) -> None:
@@ -222,7 +244,7 @@ def test_an_inactive_member_or_one_without_address_gets_nothing(site: Site) -> N
         sub = session.scalars(select(Subscription).where(Subscription.member_id == alice.id)).one()
         sub.valid_until = MONDAY.date()
         bruno_sub = session.scalars(select(Subscription).join(Member).where(Member.first_name == "Bruno")).one()
-        assert notices.low_carnet(session, bruno_sub.id, 1, dt.datetime.now(dt.UTC)) is None
+        assert notices.low_carnet(session, bruno_sub.id, 1, dt.datetime.now(dt.UTC), "entry-1") is None
     assert ending(site, MONDAY.date()) == 1  # Gaëlle's only
     with site.db.read() as session:
         assert session.scalar(select(func.count()).select_from(Notice)) == 1

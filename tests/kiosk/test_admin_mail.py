@@ -90,3 +90,25 @@ def test_the_manager_cancels_and_sends_again(
             assert len(session.scalars(select(Notice)).all()) == 2
     finally:
         smtp.stop()
+
+
+def test_the_manager_sends_a_test_email(
+    site: Site, start_kiosk: Callable[..., KioskServer], open_page: Callable[..., Page]
+) -> None:
+    smtp = SmtpServer().start()
+    try:
+        mail = {"host": "127.0.0.1", "port": smtp.port, "security": "none", "from": "accueil@lelocal.example"}
+        config = site.reconfigure({"mail": mail})
+        kiosk = start_kiosk(config=config)
+        page = open_page({"width": 1366, "height": 768})
+        log_in(page, kiosk, site, "/admin/mail")
+        page.fill("#test-address", "gerante@lelocal.example")
+        page.click("#mail-test button")
+        expect(page.locator(".alert-ok")).to_contain_text("E-mail d'essai mis en file pour gerante@lelocal.example")
+        assert Mailer(config, site.db, None, FAST, clock_trusted=lambda: True).step() == 1
+        (message,) = smtp.inbox.wait_for("gerante@lelocal.example")
+        assert message["Subject"].endswith(" : E-mail d'essai")
+        page.reload()
+        expect(page.locator("#notices")).to_contain_text("Essai · E-mail d'essai")
+    finally:
+        smtp.stop()

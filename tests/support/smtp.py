@@ -113,16 +113,21 @@ class Authenticator:
 class SmtpServer:
     """aiosmtpd in a thread of the test process; `stop()` and `start()` again keep its port."""
 
-    def __init__(self, *, tls: Tls | None = None, login: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, *, tls: Tls | None = None, login: tuple[str, str] | None = None, implicit_tls: bool = False
+    ) -> None:
         self.inbox = Inbox()
         self.port = free_port()
         self.tls = tls
         self.login = login
+        self.implicit_tls = implicit_tls  # TLS from the first byte (port 465's way), not STARTTLS
         self.controller: Controller | None = None
 
     def start(self) -> SmtpServer:
         params: dict[str, Any] = {}
-        if self.tls is not None:
+        if self.tls is not None and self.implicit_tls:
+            params.update(ssl_context=self.tls.server_context(), server_hostname="localhost")
+        elif self.tls is not None:
             params.update(tls_context=self.tls.server_context(), require_starttls=True)
         if self.login is not None:
             params.update(authenticator=Authenticator(*self.login), auth_require_tls=True)
