@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from access.config import Config
 from access.models import (
     BadgeHistory,
     Balance,
@@ -312,6 +313,11 @@ LANGUAGES = ("fr", "en")
 NEARLY_EMPTY = 2
 
 
+def nearly_empty(config: Config) -> int:
+    """The half-days left below which a carnet is due: the threshold its member is mailed at, when the site mails."""
+    return config.mail.low_carnet_threshold if config.mail is not None else NEARLY_EMPTY
+
+
 @dataclass(frozen=True)
 class MemberEdit:
     first_name: str
@@ -425,9 +431,11 @@ def parse_month(raw: str) -> dt.date:
         raise AdminError(f"mois « {raw} » : attendu AAAA-MM, par exemple 2026-11") from None
 
 
-def due_for_renewal(session: Session, month: dt.date, device_id: str, today: dt.date) -> list[Due]:
+def due_for_renewal(
+    session: Session, month: dt.date, device_id: str, today: dt.date, nearly_empty: int = NEARLY_EMPTY
+) -> list[Due]:
     """Subscriptions of active members ending in `month` and not yet followed by a renewal, and carnets still
-    running with NEARLY_EMPTY half-days left or fewer."""
+    running with `nearly_empty` half-days left or fewer (the site's low-carnet threshold when it mails members)."""
     first = month.replace(day=1)
     after = (first + dt.timedelta(days=32)).replace(day=1)
     spent = spent_since_balances(session, device_id)
@@ -449,7 +457,7 @@ def due_for_renewal(session: Session, month: dt.date, device_id: str, today: dt.
     for sub, member, plan, balance in rows:
         left = balance.amount - spent.get(sub.id, 0) if balance is not None else None
         ends_now = sub.valid_until is not None and first <= sub.valid_until < after
-        if not ends_now and (left is None or left > NEARLY_EMPTY):
+        if not ends_now and (left is None or left > nearly_empty):
             continue
         if successor(session, sub) is not None:
             continue

@@ -450,7 +450,7 @@ def cmd_member_due(args: argparse.Namespace) -> int:
     with _session(args, write=False) as (session, config):
         today = _today(config)
         month = admin.parse_month(args.month) if args.month else today.replace(day=1)
-        due = admin.due_for_renewal(session, month, config.site.device, today)
+        due = admin.due_for_renewal(session, month, config.site.device, today, admin.nearly_empty(config))
         for d in due:
             ends = f"fin le {d.valid_until:%d/%m/%Y}" if d.valid_until else ""
             left = f"reste {d.left} demi-journée(s)" if d.left is not None else ""

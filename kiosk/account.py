@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers.response import Response as BaseResponse
 
+from access import notices
 from access.admin import current_seq, subscribe
 from access.guests import (
     CODE_DIGITS,
@@ -37,7 +38,7 @@ from access.guests import (
     month_of,
 )
 from access.ledger import SlotRef, slot_at
-from access.models import Balance, Event, Guest, Member, Pass, Plan, Sale, Subscription, Use
+from access.models import Balance, Closure, Event, Guest, Member, Pass, Plan, Sale, Subscription, Use
 from access.policy import Reason
 from access.store import GUEST_CREDENTIAL_PREFIX, Stamp, bump_state_version, spent_since_balances
 from common.i18n import LANGUAGES, _
@@ -390,6 +391,7 @@ def record_member_sale(
     s.add(sale)
     bump_state_version(s)
     s.flush()
+    notices.receipt(s, sale, None)  # the member's receipt, when they gave an e-mail
     return sale
 
 
@@ -540,6 +542,8 @@ def register_guest(s: Session, member_id: str, name: str, today: dt.date, device
     """Register a guest of the member for `today` (GuestRefused naming why not), in the caller's write
     transaction, and tell the door."""
     clean = check_guest_name(name)
+    if s.get(Closure, today) is not None:
+        raise GuestRefused("closed")  # the door would refuse the guest's code all day
     charging = charge_guest(guest_rights(s, member_id, today, device_id))
     guest = Guest(
         member_id=member_id,
@@ -565,6 +569,7 @@ def guest_refusal(reason: str) -> str:
         "included_used": _("Les demi-journées d'invités de votre formule sont utilisées ce mois-ci."),
         "no_right": _("Votre formule ne permet pas d'inviter quelqu'un. Adressez-vous à l'accueil."),
         "clock": _("L'heure de la borne n'est pas sûre : l'invitation se fait à l'accueil."),
+        "closed": _("L'espace est fermé aujourd'hui : pas d'invité ce jour-là."),
     }
     return texts.get(reason, _("Invitation impossible. Adressez-vous à l'accueil."))
 

@@ -494,7 +494,7 @@ def _renewals_page(month: str, errors: dict[str, str] | None = None) -> str:
         flash(str(exc), "error")
         first = today.replace(day=1)
     with kiosk.db.read() as s:
-        due = admin.due_for_renewal(s, first, kiosk.config.site.device, today)
+        due = admin.due_for_renewal(s, first, kiosk.config.site.device, today, admin.nearly_empty(kiosk.config))
     return render_template(
         "admin/renewals.html",
         due=due,

@@ -3,6 +3,7 @@ badges lost, re-issued and found again, with their history; the one rule for giv
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from access import admin
-from access.config import Config, load_config
+from access.config import Config, MailConfig, load_config
 from access.db import Database
 from access.models import BadgeHistory, Credential, Member, Subscription
 from access.policy import Reason, decide
@@ -160,6 +161,12 @@ def test_a_carnet_nearly_empty_is_due_and_renews_as_a_new_carnet(db: Database, c
     today = dt.date(2026, 11, 2)
     with db.read() as s:
         assert admin.due_for_renewal(s, today, "door-1", today) == []
+        # A site that mails its members at 3 half-days left lists the carnet as due at that same threshold.
+        mail = MailConfig(host="127.0.0.1", sender="a@b.fr", low_carnet_threshold=3)
+        mailing = dataclasses.replace(config, mail=mail)
+        assert admin.nearly_empty(mailing) == 3 and admin.nearly_empty(config) == admin.NEARLY_EMPTY
+        soon = admin.due_for_renewal(s, today, "door-1", today, admin.nearly_empty(mailing))
+        assert [(d.member_name, d.left) for d in soon] == [("Bob Durand", 3)]
     assert _tap(db, config, "B2B2B2B2", _local(today, 9, config)) == Reason.GRANTED  # 2 left
     with db.read() as s:
         due = admin.due_for_renewal(s, today, "door-1", today)

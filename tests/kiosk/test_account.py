@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from access.admin import set_guest_half_days
-from access.models import Balance, Event, Guest, Member, Sale, Subscription
+from access.guests import GuestRefused
+from access.models import Balance, Closure, Event, Guest, Member, Notice, Sale, Subscription
 from access.policy import Reason
 from access.store import state_version
 from halfday.sample import ALICE, BRUNO, CLARA, DENIS
@@ -156,6 +157,9 @@ def test_a_refill_is_a_members_sale_and_raises_the_balance_at_once(app: Flask, s
         assert (sale.member_id, sale.subscription_id, sale.provider, sale.paid) == (bruno, carnet.id, "counter", False)
         assert sale.amount_cents > 0 and sale.plan_kind == "carnet"
         assert state_version(s) == version + 1  # the door reloads on it
+        # The member gave an e-mail: their receipt waits in the mail queue, written with the sale.
+        receipt = s.scalars(select(Notice).where(Notice.key == f"receipt:{sale.id}")).one()
+        assert receipt.to_address == "bruno@example.org" and receipt.member_id == bruno
     # One unpaid purchase at a time: the next waits until the desk is paid.
     again = client.post("/account/buy", data=data)
     assert again.status_code == 422 and "reste à régler" in again.text
@@ -335,6 +339,20 @@ def test_at_a_site_the_hub_runs_members_refill_at_the_desk(site: Site, broker: M
             assert s.scalars(select(Sale)).all() == []
     finally:
         app.extensions["halfday.kiosk"].close()
+
+
+def test_no_guest_is_registered_on_a_day_the_space_is_closed(site: Site) -> None:
+    now = dt.datetime.now(dt.UTC)
+    config = site.config
+    bruno = member_id(site, "Bruno")
+    today = now.astimezone(config.site.tz).date()
+    with site.db.write() as s:
+        s.add(Closure(date=today, label="Fermeture"))
+    with site.db.write() as s, pytest.raises(GuestRefused) as refused:
+        register_guest(s, bruno, "Jeanne", today, config.site.device, now)
+    assert refused.value.reason == "closed"
+    with site.db.read() as s:
+        assert s.scalars(select(Guest)).all() == []
 
 
 def test_a_guests_code_opens_nothing_at_the_touchscreen_the_next_day(site: Site) -> None:
