@@ -18,13 +18,13 @@ No database, no clock: the instant (UTC-aware), the rules and the closures are a
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
 
 from access.closures import extended_until
 from access.ledger import SlotRules, slot_at
+from common.periods import months_end
 from common.words import SLOTS, PlanKind, Slot
 
 # Minutes of a half-day below which a pass bought in it starts with the next half-day (the rest given free).
@@ -158,8 +158,4 @@ def next_open(half_day: HalfDay, closures: Collection[dt.date]) -> HalfDay:
 def month_end(first: dt.date) -> dt.date:
     """The last day of a month from `first`: the day before the same day next month, or the last day of next month
     when that day does not exist (31 January -> 28 or 29 February)."""
-    year, month = (first.year + 1, 1) if first.month == 12 else (first.year, first.month + 1)
-    days_in_next = calendar.monthrange(year, month)[1]
-    if first.day > days_in_next:
-        return dt.date(year, month, days_in_next)
-    return dt.date(year, month, first.day) - DAY
+    return months_end(first, 1)  # the one rule for a month, shared with renewals (common/periods.py)

@@ -42,6 +42,7 @@ from access.models import Balance, Closure, Event, Guest, Member, Pass, Plan, Sa
 from access.policy import Reason
 from access.store import GUEST_CREDENTIAL_PREFIX, Stamp, bump_state_version, spent_since_balances
 from common.i18n import LANGUAGES, _
+from common.periods import next_period
 from common.web.app import error_page, from_addresses
 from common.weekdays import allows
 from common.words import EventKind, PaymentMethod, PlanKind, Slot
@@ -71,7 +72,6 @@ ACCOUNT_REASONS = frozenset(
 )
 # A plan that ended this many days ago or less is still shown, so that its holder can renew it.
 RENEWABLE_AFTER_END_DAYS = 62
-DAY = dt.timedelta(days=1)
 
 
 @bp.before_request
@@ -174,25 +174,6 @@ def closed_page() -> BaseResponse:
 
 
 # ---------------------------------------------------------------------------------------------- the account
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day `months` later, on the month's last day when it has no such day (31 January -> 28 February)."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    first_next = dt.date(year + month // 12, month % 12 + 1, 1)
-    return min(day.replace(year=year, month=month, day=1) + dt.timedelta(days=day.day - 1), first_next - DAY)
-
-
-def next_period(valid_from: dt.date | None, valid_until: dt.date, today: dt.date) -> tuple[dt.date, dt.date]:
-    """The period a renewal buys: from the day after the end (or today, when it ended already), as long as the
-    period before; in whole months when the period before was (a month's plan stays a month, February included)."""
-    start = max(valid_until + DAY, today)
-    first = valid_from if valid_from is not None else add_months(valid_until + DAY, -1)
-    months = next((n for n in range(1, 25) if add_months(first, n) - DAY == valid_until), None)
-    if months is not None:
-        return start, add_months(start, months) - DAY
-    return start, start + (valid_until - first)
 
 
 @dataclass(frozen=True)
