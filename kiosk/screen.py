@@ -160,12 +160,17 @@ def _render_form(
             span_label=span_label,
             closed_days=closed_days_label(offer.span, counter.closures) if offer is not None else None,
             late_minutes=kiosk.config.kiosk.late_minutes,
-            providers=list(kiosk.providers),
+            providers=[name for name in kiosk.providers if payable(name, kind)],
             form=request.form,
             error=error,
         ),
         status,
     )
+
+
+def payable(provider: str, kind: str) -> bool:
+    """Whether `provider` may take the payment of a pass of `kind` (week and month passes are paid ahead)."""
+    return provider != PaymentMethod.COUNTER or kind in current_kiosk().config.kiosk.counter_passes
 
 
 @bp.get("/buy/<kind>")

@@ -21,9 +21,11 @@ from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from access.models import Event, Pass
+from common.words import PlanKind
 from hardware.virtual_card import VirtualCard
 from kiosk.app import create_app
 from kiosk.serve import KioskServer
+from kiosk.vouchers import voucher_book
 from sync import localbus as bus
 from sync.mqtt import Message, MqttClient, MqttSettings
 from tests.support.broker import Mosquitto
@@ -172,9 +174,12 @@ def test_a_week_pass_bought_on_a_wednesday_opens_the_next_tuesday_and_not_the_we
             if wait_until(lambda: bound.count() == 1, timeout=1.5):
                 break
         expect(bound).to_have_text("Carte associée : elle vous ouvrira la porte.")
-        page.click("#pay-counter")
+        expect(page.locator("#pay-counter")).to_have_count(0)  # a week is paid ahead, with a voucher
+        page.click("#pay-voucher")
+        page.fill("#voucher", voucher_book(site.config).mint(PlanKind.PASS_WEEK, 1).printed)
         page.click("#pay")
         expect(page.locator("#door-text")).to_have_text("La porte est ouverte : entrez !")
+        expect(page.locator("#paid")).to_be_visible()
         code = page.locator("#pass-code").inner_text().replace(" ", "")
         with site.db.read() as s:
             pass_ = s.scalars(select(Pass)).one()
