@@ -33,7 +33,16 @@ from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
 from kiosk.live import Keepalive, StreamsFull, Subscription, follow, sse
 from kiosk.payment import PaymentRefused
-from kiosk.sales import Counter, Offer, SaleRefused, check_walk_in, pass_for_code, record_sale, span_of_pass
+from kiosk.sales import (
+    Counter,
+    Offer,
+    SaleRefused,
+    check_walk_in,
+    closures_from,
+    pass_for_code,
+    record_sale,
+    span_of_pass,
+)
 from kiosk.words import closed_days_label, describe_tap, kind_label, refusal, span_label
 from sync.localbus import Admit, Reply, Tap
 
@@ -289,6 +298,7 @@ def pass_page(pass_id: str) -> str:
     with kiosk.db.read() as s:
         pass_ = s.get(Pass, pass_id)
         sale = s.get(Sale, pass_.sale_id) if pass_ is not None else None
+        closures = closures_from(s, pass_.valid_date) if pass_ is not None else set()
     if pass_ is None or sale is None:
         abort(404)
     if kiosk.now() - pass_.created_at > dt.timedelta(seconds=kiosk.tuning.pass_page_s):
@@ -301,7 +311,7 @@ def pass_page(pass_id: str) -> str:
         sale=sale,
         code=f"{pass_.code[:3]} {pass_.code[3:]}",
         first_name=pass_.holder_name.split(" ")[0],
-        valid=span_label(span_of_pass(pass_, sale.plan_kind)),
+        valid=span_label(span_of_pass(pass_, sale.plan_kind), closures),
         kind=kind_label(sale.plan_kind),
         door_text=door_text,
         door_ok=door_ok,
