@@ -86,6 +86,7 @@ def unpaid_now(session: Session, offer: Offer) -> int:
             Sale.paid.is_(False),
             Pass.valid_date <= first.first_date,
             func.coalesce(Pass.valid_until, Pass.valid_date) >= first.first_date,
+            Pass.stopped_at.is_(None),
         )
     )
     return sum(

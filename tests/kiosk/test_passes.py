@@ -20,13 +20,15 @@ from sqlalchemy import func, select
 
 from access.config import parse_config
 from access.models import Closure, Event, Pass, Sale
+from access.store import load_state
 from common.config import ConfigError
 from common.words import PlanKind
 from halfday import sample
 from kiosk.app import create_app
 from kiosk.vouchers import voucher_book
+from sync.payloads import event_data_problem
 from tests.support.kiosk import TEST_TUNING
-from tests.support.site import Site
+from tests.support.site import MANAGER_PASSWORD, Site
 
 WEDNESDAY = dt.date(2026, 12, 2)
 
@@ -240,6 +242,41 @@ def test_an_unpaid_week_pass_counts_at_the_counter_while_it_opens_and_not_after(
         assert buy(screen, "pass_halfday").status_code == 302
     finally:
         app.extensions["halfday.kiosk"].close()
+
+
+def test_the_manager_stops_a_pass_and_the_door_no_longer_opens_for_it(
+    screen: FlaskClient, clock: Clock, shop_site: Site
+) -> None:
+    clock.set(WEDNESDAY, 10)
+    voucher = voucher_book(shop_site.config).mint(PlanKind.PASS_MONTH, 2)
+    assert buy(screen, "pass_month", provider="voucher", voucher=voucher.printed).status_code == 302
+    with shop_site.db.read() as s:
+        pass_ = s.scalars(select(Pass)).one()
+    shop_site.set_password()
+    login = re.search(r'name="csrf_token" value="([^"]+)"', screen.get("/admin/login").text)
+    assert login is not None
+    signed = screen.post("/admin/login", data={"csrf_token": login.group(1), "password": MANAGER_PASSWORD})
+    assert signed.status_code == 302
+    listed = screen.get("/admin/sales?show=all").text
+    assert "Arrêter le pass" in listed and "2026-12-02 → 2027-01-01" in listed
+    token = re.search(r'name="csrf_token" value="([^"]+)"', listed)
+    assert token is not None
+    stopped = screen.post(f"/admin/sales/{pass_.sale_id}/stop?show=all", data={"csrf_token": token.group(1)})
+    assert stopped.status_code == 302
+    page = screen.get("/admin/sales?show=all").text
+    assert "pass arrêté le 02/12/2026" in page and "Arrêter le pass" not in page
+    with shop_site.db.read() as s:
+        event = s.scalars(select(Event).where(Event.kind == "pass_stopped")).one()
+        state = load_state(s, shop_site.config.site.rules, shop_site.config.site.id, "door-1", WEDNESDAY)
+    assert event.data == {"sale": pass_.sale_id, "pass": pass_.id}
+    assert event_data_problem("pass_stopped", event.data) is None
+    assert pass_.id not in state.holders  # the door's next reload drops it, code and card with it
+    code = re.search(r'name="csrf_token" value="([^"]+)"', screen.get("/code").text)
+    assert code is not None
+    assert screen.post("/code", data={"csrf_token": code.group(1), "code": pass_.code}).status_code == 422
+    again = screen.post(f"/admin/sales/{pass_.sale_id}/stop", data={"csrf_token": token.group(1)})
+    assert again.status_code == 302
+    assert "Ce pass est déjà arrêté." in html.unescape(screen.get("/admin/sales").text)
 
 
 # A morning of three hours: the shortest half-day.
