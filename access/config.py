@@ -50,6 +50,7 @@ LOCAL_BUS_URL = "mqtt://127.0.0.1:1883"
 COUNTER_HOURS = ["mon-fri 08:00-20:00"]
 PASSES_ON_SALE = (PlanKind.PASS_HALFDAY, PlanKind.PASS_DAY, PlanKind.PASS_WEEK, PlanKind.PASS_MONTH)
 MAX_LATE_MINUTES = 240
+COUNTER_PASSES = (PlanKind.PASS_HALFDAY, PlanKind.PASS_DAY)
 # The touchscreen's browser runs on the appliance itself.
 TOUCHSCREEN_FROM: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
 # A DNS name: dot-separated labels of letters, digits and inner hyphens.
@@ -140,6 +141,9 @@ class KioskConfig:
     # (when someone can be paid), and only so many stay unpaid per half-day.
     counter_hours: WeeklyHours = field(default_factory=lambda: WeeklyHours.parse(COUNTER_HOURS))
     counter_unpaid_per_slot: int = 5
+    # The passes that may be paid "at the counter", after they opened the door: a week or a month on trust is too
+    # long a door left open to someone who never pays; they are paid ahead, with a voucher sold at the desk.
+    counter_passes: tuple[PlanKind, ...] = COUNTER_PASSES
     voucher_key_file: str | None = None  # default: voucher.key next to the database
     secret_key_file: str | None = None
 
@@ -350,6 +354,9 @@ def _kiosk(table: Table, lab: LabConfig) -> KioskConfig:
         payment=tuple(PaymentMethod(p) for p in payment),
         counter_hours=_weekly(table, "counter_hours", COUNTER_HOURS),
         counter_unpaid_per_slot=table.integer("counter_unpaid_per_slot", 5, low=0, high=1000),
+        counter_passes=tuple(
+            PlanKind(p) for p in table.strings("counter_passes", list(COUNTER_PASSES), choices=PASSES_ON_SALE)
+        ),
         voucher_key_file=table.optional("voucher_key_file", str),
         secret_key_file=table.optional("secret_key_file", str),
     )
@@ -365,6 +372,13 @@ def _late_fits(site: SiteConfig, kiosk: KioskConfig) -> None:
         raise ConfigError(
             "kiosk.late_minutes", f"doit être plus court que la plus courte demi-journée ({shortest} minutes)"
         )
+    for kind in kiosk.passes:
+        by_counter = PaymentMethod.COUNTER in kiosk.payment and kind in kiosk.counter_passes
+        if not by_counter and PaymentMethod.VOUCHER not in kiosk.payment:
+            raise ConfigError(
+                "kiosk.passes",
+                f"« {kind} » ne pourrait pas être payé : ajoutez-le à counter_passes, ou « voucher » à payment",
+            )
 
 
 def _minutes(start: dt.time, end: dt.time) -> int:

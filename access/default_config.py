@@ -63,6 +63,7 @@ late_minutes = 60                 # bought with less left of a half-day: the res
 payment = ["counter", "voucher"]
 counter_hours = ["mon-fri 08:00-20:00"]  # passes paid "at the counter" are sold only when someone can be paid
 counter_unpaid_per_slot = 5       # and at most this many stay unpaid per half-day (each one opens the door)
+counter_passes = ["pass_halfday", "pass_day"]  # passes payable at the counter; the others with a voucher, ahead
 
 # [mail]                          # e-mail notices through the association's own mail server; without this section
 #                                 # no notice is written or sent (the admin says mail is off)

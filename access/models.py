@@ -151,6 +151,8 @@ class Pass(Base):
     valid_until: Mapped[dt.date | None] = mapped_column(Date)
     until_slots: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The manager stopped the pass (a wrong pass sold, one never paid): the door no longer opens for it.
+    stopped_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class Closure(Base):

@@ -291,7 +291,7 @@ def load_state(
     for p, sold_kind in session.execute(
         select(Pass, Sale.plan_kind)
         .join(Sale, Sale.id == Pass.sale_id)
-        .where(func.coalesce(Pass.valid_until, Pass.valid_date) >= today)
+        .where(func.coalesce(Pass.valid_until, Pass.valid_date) >= today, Pass.stopped_at.is_(None))
     ):
         entitlement = pass_entitlement(p, sold_kind)
         state.holders[p.id] = Holder(p.id, p.holder_name.split(" ")[0], True, [entitlement])

@@ -87,3 +87,4 @@ class EventKind(StrEnum):
     ENROL = "enrol"
     SALE = "sale"
     SALE_PAID = "sale_paid"
+    PASS_STOPPED = "pass_stopped"

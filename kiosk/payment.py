@@ -10,13 +10,13 @@ it cannot be split by another sale (and `Sale.voucher_code` is unique as a last 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from access.config import KioskConfig
+from access.config import COUNTER_PASSES, KioskConfig
 from access.ledger import WeeklyHours
 from access.models import Pass, Sale
 from common.words import PaymentMethod
@@ -51,12 +51,21 @@ class CounterPayment:
 
     name = PaymentMethod.COUNTER
 
-    def __init__(self, hours: WeeklyHours, unpaid_per_slot: int, local_now: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self,
+        hours: WeeklyHours,
+        unpaid_per_slot: int,
+        local_now: Callable[[], dt.datetime],
+        kinds: Collection[str] = COUNTER_PASSES,
+    ) -> None:
         self.hours = hours
         self.unpaid_per_slot = unpaid_per_slot
         self.local_now = local_now
+        self.kinds = frozenset(kinds)
 
     def take(self, session: Session, offer: Offer, form: Mapping[str, str]) -> Payment:
+        if offer.kind not in self.kinds:
+            raise PaymentRefused("counter_kind", kind=offer.kind)
         if not self.hours.contains(self.local_now()):
             raise PaymentRefused("counter_closed")
         if unpaid_now(session, offer) >= self.unpaid_per_slot:
@@ -77,6 +86,7 @@ def unpaid_now(session: Session, offer: Offer) -> int:
             Sale.paid.is_(False),
             Pass.valid_date <= first.first_date,
             func.coalesce(Pass.valid_until, Pass.valid_date) >= first.first_date,
+            Pass.stopped_at.is_(None),
         )
     )
     return sum(
@@ -117,7 +127,9 @@ def make_providers(
     providers: dict[str, PaymentProvider] = {}
     for name in kiosk.payment:
         if name == PaymentMethod.COUNTER:
-            providers[name] = CounterPayment(kiosk.counter_hours, kiosk.counter_unpaid_per_slot, local_now)
+            providers[name] = CounterPayment(
+                kiosk.counter_hours, kiosk.counter_unpaid_per_slot, local_now, kiosk.counter_passes
+            )
         elif name == PaymentMethod.VOUCHER:
             if book is None:
                 raise ValueError("the voucher provider needs the site's voucher book")

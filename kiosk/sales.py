@@ -202,8 +202,12 @@ def span_of_pass(pass_: Pass, kind: str) -> PassSpan:
 
 
 def _alive(first: dt.date, last: dt.date) -> ColumnElement[bool]:
-    """Passes whose span meets the dates [first, last]."""
-    return and_(Pass.valid_date <= last, func.coalesce(Pass.valid_until, Pass.valid_date) >= first)
+    """Passes not stopped whose span meets the dates [first, last]."""
+    return and_(
+        Pass.valid_date <= last,
+        func.coalesce(Pass.valid_until, Pass.valid_date) >= first,
+        Pass.stopped_at.is_(None),
+    )
 
 
 def new_pass_code(session: Session, date: dt.date, until: dt.date | None = None) -> str:
@@ -281,6 +285,20 @@ def mark_paid(session: Session, sale_id: str, device_id: str, stamp: Stamp) -> S
     sale.paid_at = stamp.at
     append_event(session, device_id, EventKind.SALE_PAID, {"sale": sale.id}, stamp)
     return sale
+
+
+def stop_pass(session: Session, sale_id: str, device_id: str, stamp: Stamp) -> Pass:
+    """The manager stops the pass of a sale (a wrong pass sold, one never paid): the door no longer opens for it,
+    its code and card included. Records "pass_stopped" and bumps the state version (one transaction)."""
+    pass_ = session.scalar(select(Pass).where(Pass.sale_id == sale_id))
+    if pass_ is None:
+        raise SaleRefused("sale_unknown")
+    if pass_.stopped_at is not None:
+        raise SaleRefused("pass_already_stopped")
+    pass_.stopped_at = stamp.at
+    append_event(session, device_id, EventKind.PASS_STOPPED, {"sale": sale_id, "pass": pass_.id}, stamp)
+    bump_state_version(session)
+    return pass_
 
 
 def pass_for_code(session: Session, code: str, now: SlotRef) -> Pass:

@@ -35,7 +35,16 @@ from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
 from kiosk.live import Keepalive, StreamsFull, Subscription, follow, sse
 from kiosk.payment import PaymentRefused
-from kiosk.sales import Counter, Offer, SaleRefused, check_walk_in, pass_for_code, record_sale, span_of_pass
+from kiosk.sales import (
+    Counter,
+    Offer,
+    SaleRefused,
+    check_walk_in,
+    closures_from,
+    pass_for_code,
+    record_sale,
+    span_of_pass,
+)
 from kiosk.words import closed_days_label, describe_tap, kind_label, refusal, refusal_at_door, span_label
 from sync.localbus import Admit, Reply, Tap
 
@@ -166,12 +175,17 @@ def _render_form(
             span_label=span_label,
             closed_days=closed_days_label(offer.span, counter.closures) if offer is not None else None,
             late_minutes=kiosk.config.kiosk.late_minutes,
-            providers=list(kiosk.providers),
+            providers=[name for name in kiosk.providers if payable(name, kind)],
             form=request.form,
             error=error,
         ),
         status,
     )
+
+
+def payable(provider: str, kind: str) -> bool:
+    """Whether `provider` may take the payment of a pass of `kind` (week and month passes are paid ahead)."""
+    return provider != PaymentMethod.COUNTER or kind in current_kiosk().config.kiosk.counter_passes
 
 
 @bp.get("/buy/<kind>")
@@ -292,6 +306,7 @@ def pass_page(pass_id: str) -> str:
     with kiosk.db.read() as s:
         pass_ = s.get(Pass, pass_id)
         sale = s.get(Sale, pass_.sale_id) if pass_ is not None else None
+        closures = closures_from(s, pass_.valid_date) if pass_ is not None else set()
     if pass_ is None or sale is None:
         abort(404)
     if kiosk.now() - pass_.created_at > dt.timedelta(seconds=kiosk.tuning.pass_page_s):
@@ -304,7 +319,7 @@ def pass_page(pass_id: str) -> str:
         sale=sale,
         code=f"{pass_.code[:3]} {pass_.code[3:]}",
         first_name=pass_.holder_name.split(" ")[0],
-        valid=span_label(span_of_pass(pass_, sale.plan_kind)),
+        valid=span_label(span_of_pass(pass_, sale.plan_kind), closures),
         kind=kind_label(sale.plan_kind),
         door_text=door_text,
         door_ok=door_ok,

@@ -154,6 +154,12 @@ def refusal(reason: str, details: dict[str, Any] | None = None) -> str:
             "Ce bon est prévu pour un pass « %(kind)s » : revenez en arrière et choisissez ce pass.",
             kind=kind_label(str(d.get("kind"))),
         )
+    if reason == "counter_kind":
+        return _(
+            "Un pass « %(kind)s » se paie d'avance, avec un bon prépayé vendu à l'accueil : choisissez « Bon "
+            "prépayé ».",
+            kind=kind_label(str(d.get("kind"))),
+        )
     if reason == "voucher_used":
         at = d.get("at")
         when = format_datetime(at, "short") if isinstance(at, dt.datetime) else "?"

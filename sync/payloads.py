@@ -186,6 +186,7 @@ _DATA_CHECKS: dict[str, Callable[[Fields], object]] = {
     "unlock": lambda f: (f.choice("by", ("manager", "pass")), f._get("ref", True)),
     "sale": _sale,
     "sale_paid": lambda f: f.hex_id("sale"),
+    "pass_stopped": lambda f: (f.hex_id("sale"), f.hex_id("pass")),
     "enrol": lambda f: f.text("uid", max_len=64),
 }
 KNOWN_KINDS = tuple(_DATA_CHECKS)

@@ -17,7 +17,7 @@ from common.web.app import csv_download
 from common.words import EventKind
 from kiosk.admin import bp
 from kiosk.context import current_kiosk
-from kiosk.sales import SaleRefused, mark_paid
+from kiosk.sales import SaleRefused, mark_paid, stop_pass
 from kiosk.words import kind_label
 
 # One page of the event log: enough for a day at a busy door, small enough to render at once on a Pi.
@@ -35,7 +35,8 @@ def sales() -> str:
     with kiosk.db.read() as s:
         rows = s.execute(query).all()
     tz = kiosk.config.site.tz
-    return render_template("admin/sales.html", rows=rows, show=show, tz=tz, kind_label=kind_label)
+    today = kiosk.now().astimezone(tz).date()
+    return render_template("admin/sales.html", rows=rows, show=show, tz=tz, kind_label=kind_label, today=today)
 
 
 @bp.post("/sales/<sale_id>/paid")
@@ -51,6 +52,21 @@ def sale_paid(sale_id: str) -> BaseResponse:
     else:
         flash(_("Vente de %(name)s marquée réglée.", name=name), "ok")
     return redirect(url_for("admin.sales"))
+
+
+@bp.post("/sales/<sale_id>/stop")
+def stop_sale_pass(sale_id: str) -> BaseResponse:
+    """Stop the pass of a sale (a wrong pass sold, one never paid): the door no longer opens for it."""
+    kiosk = current_kiosk()
+    try:
+        with kiosk.db.write() as s:
+            pass_ = stop_pass(s, sale_id, kiosk.config.site.device, kiosk.stamp())
+            name = pass_.holder_name
+    except SaleRefused as exc:
+        flash(_("Ce pass est déjà arrêté.") if exc.reason == "pass_already_stopped" else _("Vente inconnue."), "error")
+    else:
+        flash(_("Pass de %(name)s arrêté : la porte ne s'ouvre plus pour lui.", name=name), "ok")
+    return redirect(url_for("admin.sales", show=request.args.get("show", "all")))
 
 
 def _local_day(raw: str | None) -> dt.date | None:

@@ -400,7 +400,7 @@ class Ingestor:
             connection.close()
 
 
-SALE_KINDS = (EventKind.SALE, EventKind.SALE_PAID)
+SALE_KINDS = (EventKind.SALE, EventKind.SALE_PAID, EventKind.PASS_STOPPED)
 # What a connection that PostgreSQL closed (a restart, an administrator) raises, raw or through SQLAlchemy.
 LOST_CONNECTION = (psycopg.OperationalError, sqlalchemy.exc.OperationalError)
 _LOCK_CURSOR = "SELECT seq FROM device_cursors WHERE site_id = %s AND device_id = %s FOR UPDATE"
@@ -526,9 +526,10 @@ def use_rows(events: list[Json], problems: list[str | None]) -> list[dict[str, A
 
 
 def record_sales(session: Session, events: list[Json], problems: list[str | None]) -> None:
-    """Record the sales and payments that newly stored, well-formed events report, in seq order."""
+    """Record the sales, payments and stopped passes that newly stored, well-formed events report, in seq order."""
     sales: list[dict[str, Any]] = []
     paid: list[tuple[str, dt.datetime]] = []
+    stopped: list[tuple[str, dt.datetime]] = []
     for event, problem in zip(events, problems, strict=True):
         if problem is not None or event["kind"] not in SALE_KINDS:
             continue
@@ -555,10 +556,14 @@ def record_sales(session: Session, events: list[Json], problems: list[str | None
                     "paid_at": at if data["paid"] else None,
                 }
             )
+        elif event["kind"] == EventKind.PASS_STOPPED:
+            stopped.append((data["sale"], at))
         else:
             paid.append((data["sale"], at))
     if sales:
         insert_rows(session, Sale, sales)
+    for sale_id, at in stopped:
+        session.execute(update(Sale).where(Sale.id == sale_id, Sale.stopped_at.is_(None)).values(stopped_at=at))
     for sale_id, at in paid:
         done = session.execute(
             update(Sale).where(Sale.id == sale_id, Sale.paid.is_(False)).values(paid=True, paid_at=at)

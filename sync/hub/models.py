@@ -214,7 +214,7 @@ class TopUp(Base):
 
 
 class Sale(Base):
-    """A walk-in's pass sold at a site's kiosk, as reported by its `sale` and `sale_paid` events."""
+    """A walk-in's pass sold at a site's kiosk, as reported by its `sale`, `sale_paid` and `pass_stopped` events."""
 
     __tablename__ = "sales"
 
@@ -232,6 +232,8 @@ class Sale(Base):
     # A pass over several days: its last date and that day's slots (the days between whole); none for one day.
     valid_until: Mapped[dt.date | None] = mapped_column(Date)
     until_slots: Mapped[str | None] = mapped_column(String(32))
+    # When the site's manager stopped the pass (its `pass_stopped` event): the door no longer opened for it.
+    stopped_at: Mapped[dt.datetime | None] = mapped_column()
     name: Mapped[str] = mapped_column(String(160))
     email: Mapped[str] = mapped_column(String(254))
     at: Mapped[dt.datetime] = mapped_column()

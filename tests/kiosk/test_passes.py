@@ -20,11 +20,15 @@ from sqlalchemy import func, select
 
 from access.config import parse_config
 from access.models import Closure, Event, Pass, Sale
+from access.store import load_state
 from common.config import ConfigError
+from common.words import PlanKind
 from halfday import sample
 from kiosk.app import create_app
+from kiosk.vouchers import voucher_book
+from sync.payloads import event_data_problem
 from tests.support.kiosk import TEST_TUNING
-from tests.support.site import Site
+from tests.support.site import MANAGER_PASSWORD, Site
 
 WEDNESDAY = dt.date(2026, 12, 2)
 
@@ -48,6 +52,13 @@ class Clock:
 @pytest.fixture
 def shop_site(new_site: Callable[..., Site]) -> Site:
     return new_site(overrides={"kiosk": {"late_minutes": 60, "counter_unpaid_per_slot": 1}})
+
+
+@pytest.fixture
+def trusting_site(new_site: Callable[..., Site]) -> Site:
+    """A site that lets week and month passes too be paid at the counter."""
+    counter = {"counter_unpaid_per_slot": 1, "counter_passes": ["pass_halfday", "pass_day", "pass_week"]}
+    return new_site("trusting", overrides={"kiosk": {"late_minutes": 60, **counter}})
 
 
 @pytest.fixture
@@ -174,13 +185,15 @@ def test_a_week_pass_code_lets_in_every_day_of_its_span_and_not_after(
     screen: FlaskClient, clock: Clock, shop_site: Site
 ) -> None:
     clock.set(WEDNESDAY, 10)
-    assert buy(screen, "pass_week").status_code == 302
+    voucher = voucher_book(shop_site.config).mint(PlanKind.PASS_WEEK, 1)
+    assert buy(screen, "pass_week", provider="voucher", voucher=voucher.printed).status_code == 302
     with shop_site.db.read() as s:
         pass_, sale = s.execute(select(Pass, Sale).join(Sale, Sale.id == Pass.sale_id)).one()
         event = s.scalars(select(Event).where(Event.kind == "sale")).one()
-    assert (sale.plan_kind, sale.amount_cents, pass_.valid_until, pass_.until_slots) == (
+    assert (sale.plan_kind, sale.amount_cents, sale.paid, pass_.valid_until, pass_.until_slots) == (
         "pass_week",
         5000,
+        True,
         dt.date(2026, 12, 8),
         "morning,afternoon",
     )
@@ -200,16 +213,70 @@ def test_a_week_pass_code_lets_in_every_day_of_its_span_and_not_after(
         assert answer.status_code == status, (day, hour)
 
 
-def test_an_unpaid_week_pass_counts_at_the_counter_while_it_opens_and_not_after(
+def test_week_and_month_passes_are_paid_ahead_not_on_trust_at_the_counter(
     screen: FlaskClient, clock: Clock, shop_site: Site
 ) -> None:
-    clock.set(dt.date(2026, 11, 30), 10)  # Monday: one unpaid week pass, the site allows one per half-day
-    assert buy(screen, "pass_week").status_code == 302
-    clock.set(WEDNESDAY, 15)
-    full = buy(screen, "pass_halfday")
-    assert full.status_code == 422 and "Trop de pass restent à régler" in html.unescape(full.text)
-    clock.set(dt.date(2026, 12, 7), 10)  # the Monday after: the week is over (Sunday was its last day)
-    assert buy(screen, "pass_halfday").status_code == 302
+    clock.set(WEDNESDAY, 10)
+    assert 'id="pay-counter"' in screen.get("/buy/pass_day").text
+    page = screen.get("/buy/pass_month").text
+    assert 'id="pay-counter"' not in page and 'id="pay-voucher"' in page
+    refused = buy(screen, "pass_month")  # a forged form asking for the counter all the same
+    assert refused.status_code == 422
+    assert "Un pass « Mois » se paie d'avance, avec un bon prépayé vendu à l'accueil" in html.unescape(refused.text)
+    with shop_site.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Sale)) == 0
+
+
+def test_an_unpaid_week_pass_counts_at_the_counter_while_it_opens_and_not_after(
+    new_site: Callable[..., Site], trusting_site: Site, clock: Clock
+) -> None:
+    app = create_app(trusting_site.config, connect_bus=False, tuning=TEST_TUNING, clock=clock)
+    try:
+        screen = app.test_client()
+        clock.set(dt.date(2026, 11, 30), 10)  # Monday: one unpaid week pass, the site allows one per half-day
+        assert buy(screen, "pass_week").status_code == 302
+        clock.set(WEDNESDAY, 15)
+        full = buy(screen, "pass_halfday")
+        assert full.status_code == 422 and "Trop de pass restent à régler" in html.unescape(full.text)
+        clock.set(dt.date(2026, 12, 7), 10)  # the Monday after: the week is over (Sunday was its last day)
+        assert buy(screen, "pass_halfday").status_code == 302
+    finally:
+        app.extensions["halfday.kiosk"].close()
+
+
+def test_the_manager_stops_a_pass_and_the_door_no_longer_opens_for_it(
+    screen: FlaskClient, clock: Clock, shop_site: Site
+) -> None:
+    clock.set(WEDNESDAY, 10)
+    voucher = voucher_book(shop_site.config).mint(PlanKind.PASS_MONTH, 2)
+    assert buy(screen, "pass_month", provider="voucher", voucher=voucher.printed).status_code == 302
+    with shop_site.db.read() as s:
+        pass_ = s.scalars(select(Pass)).one()
+    shop_site.set_password()
+    login = re.search(r'name="csrf_token" value="([^"]+)"', screen.get("/admin/login").text)
+    assert login is not None
+    signed = screen.post("/admin/login", data={"csrf_token": login.group(1), "password": MANAGER_PASSWORD})
+    assert signed.status_code == 302
+    listed = screen.get("/admin/sales?show=all").text
+    assert "Arrêter le pass" in listed and "2026-12-02 → 2027-01-01" in listed
+    token = re.search(r'name="csrf_token" value="([^"]+)"', listed)
+    assert token is not None
+    stopped = screen.post(f"/admin/sales/{pass_.sale_id}/stop?show=all", data={"csrf_token": token.group(1)})
+    assert stopped.status_code == 302
+    page = screen.get("/admin/sales?show=all").text
+    assert "pass arrêté le 02/12/2026" in page and "Arrêter le pass" not in page
+    with shop_site.db.read() as s:
+        event = s.scalars(select(Event).where(Event.kind == "pass_stopped")).one()
+        state = load_state(s, shop_site.config.site.rules, shop_site.config.site.id, "door-1", WEDNESDAY)
+    assert event.data == {"sale": pass_.sale_id, "pass": pass_.id}
+    assert event_data_problem("pass_stopped", event.data) is None
+    assert pass_.id not in state.holders  # the door's next reload drops it, code and card with it
+    code = re.search(r'name="csrf_token" value="([^"]+)"', screen.get("/code").text)
+    assert code is not None
+    assert screen.post("/code", data={"csrf_token": code.group(1), "code": pass_.code}).status_code == 422
+    again = screen.post(f"/admin/sales/{pass_.sale_id}/stop", data={"csrf_token": token.group(1)})
+    assert again.status_code == 302
+    assert "Ce pass est déjà arrêté." in html.unescape(screen.get("/admin/sales").text)
 
 
 # A morning of three hours: the shortest half-day.
@@ -232,6 +299,8 @@ def site_data(**kiosk: Any) -> dict[str, Any]:
         ({"passes": ["pass_week", "pass_week"]}, "kiosk.passes", "sans doublon"),
         ({"price_week_cents": -5}, "kiosk.price_week_cents", "entier"),
         ({"price_month_cents": "cent"}, "kiosk.price_month_cents", "entier"),
+        ({"payment": ["counter"]}, "kiosk.passes", "« pass_week » ne pourrait pas être payé"),
+        ({"counter_passes": ["pass_year"]}, "kiosk.counter_passes", "pass_year"),
     ],
 )
 def test_bad_pass_settings_are_refused_with_the_key_named(kiosk: dict[str, Any], key: str, words: str) -> None:

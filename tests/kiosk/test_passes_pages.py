@@ -1,6 +1,7 @@
 """The pass screens at every size people see them (800x480 touchscreen, 1366x768, 1920x1080, a 390-px phone), in
-French and English, with the longest words they carry (a week's span, the late rule, a closure given back): each
-passes axe-core's WCAG 2.1 AA audit and none scrolls sideways. Screens are saved to artifacts/accessibility/."""
+French and English, with the longest words they carry (a week's span, the late rule, a closure given back), and the
+manager's sales with a pass to stop and one stopped: each passes axe-core's WCAG 2.1 AA audit and none scrolls
+sideways. Screens are saved to artifacts/accessibility/."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from access.models import Closure
+from common.words import PlanKind
 from kiosk.serve import KioskServer
+from kiosk.vouchers import voucher_book
 from tests.kiosk.test_accessibility import check, switch_language
+from tests.kiosk.test_admin import log_in
 from tests.support.axe import SIZES
 from tests.support.site import Site
 
@@ -43,3 +47,21 @@ def test_the_pass_screens_at_every_size(sized_page: Page, site: Site, start_kios
         "This pass opens: from Wednesday 2 December, morning, to Wednesday 9 December, afternoon."
     )
     expect(page.locator("#span")).to_contain_text("Closed on Friday 4 December")
+
+    # The manager's sales, every pass with its last day and a button to stop it, then one stopped.
+    page.click("#pay-voucher")
+    page.fill("#name", "Inès Martin")
+    page.fill("#email", "ines@example.org")
+    page.fill("#voucher", voucher_book(config).mint(PlanKind.PASS_WEEK, 1).printed)
+    page.click("#pay")
+    expect(page.locator("#pass-code")).to_be_visible()
+    log_in(page, kiosk, site, "/admin/sales?show=all")
+    switch_language(page, "fr")
+    row = page.locator("#sales tbody tr").first
+    expect(row).to_contain_text("2026-12-02 → 2026-12-09")
+    check(page, "admin-sales-passes-fr", "fr")
+    row.locator("button", has_text="Arrêter le pass").click()
+    expect(page.locator(".alert-ok")).to_have_text("Pass de Inès Martin arrêté : la porte ne s'ouvre plus pour lui.")
+    switch_language(page, "en")
+    expect(page.locator("#sales tbody tr").first).to_contain_text("pass stopped on 02/12/2026")
+    check(page, "admin-sales-passes-en", "en")

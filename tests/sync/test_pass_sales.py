@@ -66,6 +66,20 @@ def test_a_week_pass_reaches_the_hub_with_its_last_day(new_site: Callable[..., S
     )
 
 
+def test_a_pass_the_manager_stopped_is_marked_at_the_hub(hub_db: HubDatabase) -> None:
+    sale = {**BASE, "until": "2026-12-08", "until_slots": ["morning", "afternoon"]}
+    stop = {"sale": BASE["sale"], "pass": BASE["pass"]}
+    events = [make_event("site-a", "door-1", 1, "sale", sale), make_event("site-a", "door-1", 2, "pass_stopped", stop)]
+    ingestor = Ingestor(hub_db, gap_wait_s=0)
+    ingestor.ingest(validate_batch({"v": 1, "site": "site-a", "device": "door-1", "events": events}))
+    with hub_db.read() as session:
+        stored = session.execute(select(Sale)).scalar_one()
+    assert stored.stopped_at is not None and stored.stopped_at.replace(tzinfo=dt.UTC) == dt.datetime(
+        2026, 11, 23, 8, 0, 2, tzinfo=dt.UTC
+    )
+    assert event_data_problem("pass_stopped", {"sale": "x"}) is not None
+
+
 def test_a_day_pass_over_midnight_carries_its_span_and_a_one_day_pass_none(new_site: Callable[..., Site]) -> None:
     data = sold_event(new_site(), PlanKind.PASS_DAY)  # this afternoon and tomorrow morning
     assert (data["until"], data["until_slots"]) == ("2026-12-03", ["morning"])

@@ -1,4 +1,5 @@
-"""pass spans: a sale's pass over several days keeps its last date and that day's slots (sync/PROTOCOL.md, "sale")
+"""pass spans: a sale's pass over several days keeps its last date and that day's slots (sync/PROTOCOL.md, "sale"),
+and when the site's manager stopped it ("pass_stopped")
 
 Revision ID: 0005
 Revises: 0004
@@ -22,9 +23,11 @@ def upgrade() -> None:
     with op.batch_alter_table("sales") as batch:
         batch.add_column(sa.Column("valid_until", sa.Date(), nullable=True))
         batch.add_column(sa.Column("until_slots", sa.String(length=32), nullable=True))
+        batch.add_column(sa.Column("stopped_at", sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sales") as batch:
+        batch.drop_column("stopped_at")
         batch.drop_column("until_slots")
         batch.drop_column("valid_until")
