@@ -5,15 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from access import notices
-from access.closures import extended_until
+from access.closures import MAX_EXTENSION_DAYS, extended_until
 from access.guests import GuestCharge
 from access.ledger import Entitlement, SlotRules, Uses
 from access.models import (
@@ -42,6 +43,8 @@ STATE_VERSION = "state_version"
 TIME_FLOOR = "time_floor"
 # A walk-in's pass opens the door as the credential "pass:<pass id>" (bought now, or re-entry by its code).
 PASS_CREDENTIAL_PREFIX = "pass:"
+# How far back a week or month pass that closures extended may still run.
+MAX_EXTENSION = dt.timedelta(days=MAX_EXTENSION_DAYS)
 # A member's guest opens the door as the credential "guest:<guest id>" (the code entered at the touchscreen).
 GUEST_CREDENTIAL_PREFIX = "guest:"
 
@@ -288,11 +291,19 @@ def load_state(
                 balance=amount,
             )
         )
+    # A week or month pass may run later than sold when closures were entered since (apply_closures, below).
+    ends = func.coalesce(Pass.valid_until, Pass.valid_date)
+    long_kinds = [PlanKind.PASS_WEEK.value, PlanKind.PASS_MONTH.value]
+    sold: dict[str, dt.datetime] = {}
     for p, sold_kind in session.execute(
         select(Pass, Sale.plan_kind)
         .join(Sale, Sale.id == Pass.sale_id)
-        .where(func.coalesce(Pass.valid_until, Pass.valid_date) >= today, Pass.stopped_at.is_(None))
+        .where(
+            or_(ends >= today, and_(Sale.plan_kind.in_(long_kinds), ends >= today - MAX_EXTENSION)),
+            Pass.stopped_at.is_(None),
+        )
     ):
+        sold[p.id] = p.created_at
         entitlement = pass_entitlement(p, sold_kind)
         state.holders[p.id] = Holder(p.id, p.holder_name.split(" ")[0], True, [entitlement])
         # The kiosk admits a walk-in by the pass itself (bought now, or re-entry by its code).
@@ -312,7 +323,12 @@ def load_state(
     ):
         uses.add(use_holder, local_date, Slot(slot))
     state.uses = uses
-    apply_closures(state, load_closures(session))
+    apply_closures(state, load_closures(session), closures_since_sales(session, sold))
+    for pass_id in sold:
+        # A pass over by today, even given its closures back, opens nothing: the door forgets it.
+        if all(e.valid_until is not None and e.valid_until < today for e in state.holders[pass_id].entitlements):
+            del state.holders[pass_id]
+            del state.credentials[PASS_CREDENTIAL_PREFIX + pass_id]
     return state
 
 
@@ -357,10 +373,16 @@ def load_closures(session: Session) -> frozenset[dt.date]:
     return frozenset(session.scalars(select(Closure.date)))
 
 
-def apply_closures(state: AccessState, closures: frozenset[dt.date]) -> None:
-    """Give the site's closed days to the state, and back to time-limited rights: a dated subscription or a pass
-    over several days ends later by the open days that closures took from it (access/closures.py). Done once
-    here, so that `decide` only looks today up."""
+def apply_closures(
+    state: AccessState, closures: frozenset[dt.date], since_sale: Mapping[str, frozenset[dt.date]] | None = None
+) -> None:
+    """Give the site's closed days to the state, and back to time-limited rights: a dated subscription or a week or
+    month pass ends later by the open days that closures took from it (access/closures.py). Done once here, so
+    that `decide` only looks today up.
+
+    A pass's span as sold already gave back the closures known then (access/passes.py): `since_sale` names, per
+    pass, the closures entered after its sale, the only ones given back here. A half-day or day pass is for its
+    half-days: a closure refuses it rather than moving it to other days."""
     state.closures = closures
     if not closures:
         return
@@ -368,10 +390,18 @@ def apply_closures(state: AccessState, closures: frozenset[dt.date]) -> None:
         for e in holder.entitlements:
             if e.valid_from is None or e.valid_until is None:
                 continue
-            # A pass for one day is for that day: a closure then refuses it rather than moving it to another day.
-            if e.is_pass and e.valid_until <= e.valid_from:
-                continue
-            e.valid_until = extended_until(e.valid_from, e.valid_until, closures)
+            given: Collection[dt.date] = closures
+            if e.is_pass:
+                if e.kind not in (PlanKind.PASS_WEEK, PlanKind.PASS_MONTH):
+                    continue
+                given = (since_sale or {}).get(e.id, closures)
+            e.valid_until = extended_until(e.valid_from, e.valid_until, given)
+
+
+def closures_since_sales(session: Session, sold: Mapping[str, dt.datetime]) -> dict[str, frozenset[dt.date]]:
+    """Per pass (id -> when it was sold), the closures entered after its sale."""
+    entered = list(session.execute(select(Closure.date, Closure.created_at)))
+    return {pass_id: frozenset(day for day, at in entered if at > sold_at) for pass_id, sold_at in sold.items()}
 
 
 def effective_until(valid_from: dt.date | None, valid_until: dt.date | None, session: Session) -> dt.date | None:

@@ -10,6 +10,7 @@ import zoneinfo
 from access.config import Config
 from access.db import Database
 from access.ledger import SlotRules
+from access.models import Closure
 from access.policy import Reason, decide
 from access.snapshot import state_data, state_from_data
 from access.store import PASS_CREDENTIAL_PREFIX, Stamp, load_state
@@ -91,3 +92,40 @@ def test_a_snapshot_of_one_day_passes_still_reads(config: Config, db: Database) 
     state = state_from_data(data, RULES, ClockPolicy.MEMBERS)
     assert decide(PASS_CREDENTIAL_PREFIX + pass_id, local(friday, 15), state).granted
     assert not decide(PASS_CREDENTIAL_PREFIX + pass_id, local(friday + dt.timedelta(days=1), 9), state).granted
+
+
+def test_closures_are_given_back_to_a_week_pass_once_whether_known_at_the_sale_or_entered_after(
+    config: Config, db: Database
+) -> None:
+    wednesday = dt.date(2026, 12, 2)
+    friday, monday = dt.date(2026, 12, 4), dt.date(2026, 12, 7)
+    with db.write() as s:
+        s.add(Closure(date=friday, label="Pont", created_at=local(wednesday, 8)))
+    # Known at the sale: the span sold already runs a day later (to Wednesday 9), and the door does not add it again.
+    offer = counter_at(local(wednesday, 15), RULES, PRICES, closures={friday}).offer(PlanKind.PASS_WEEK)
+    assert offer is not None
+    with db.write() as s:
+        _sale, pass_ = record_sale(
+            s,
+            "door-1",
+            offer,
+            WalkIn("Inès Martin", "ines@example.org"),
+            Payment("voucher", True),
+            Stamp(local(wednesday, 15), 1, "b", True),
+        )
+        pass_id = pass_.id
+        assert pass_.valid_until == dt.date(2026, 12, 9)
+    with db.read() as s:
+        state = load_state(s, RULES, config.site.id, "door-1", dt.date(2026, 12, 5))
+    assert state.holders[pass_id].entitlements[0].valid_until == dt.date(2026, 12, 9)
+    # A closure entered after the sale is given back at the door: one more day, to Thursday 10.
+    with db.write() as s:
+        s.add(Closure(date=monday, label="Dégât des eaux", created_at=local(dt.date(2026, 12, 5), 10)))
+    with db.read() as s:
+        state = load_state(s, RULES, config.site.id, "door-1", dt.date(2026, 12, 10))
+    credential = PASS_CREDENTIAL_PREFIX + pass_id
+    assert state.holders[pass_id].entitlements[0].valid_until == dt.date(2026, 12, 10)
+    assert decide(credential, local(dt.date(2026, 12, 10), 9), state).granted
+    with db.read() as s:
+        after = load_state(s, RULES, config.site.id, "door-1", dt.date(2026, 12, 11))
+    assert pass_id not in after.holders and credential not in after.credentials
