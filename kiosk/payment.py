@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from access.config import COUNTER_PASSES, KioskConfig
 from access.ledger import WeeklyHours
 from access.models import Pass, Sale
-from common.words import PaymentMethod
+from common.words import PASS_KINDS, PaymentMethod
 from kiosk.sales import Offer, Payment, span_of_pass
 from kiosk.vouchers import VoucherBook, VoucherError
 
@@ -64,7 +64,8 @@ class CounterPayment:
         self.kinds = frozenset(kinds)
 
     def take(self, session: Session, offer: Offer, form: Mapping[str, str]) -> Payment:
-        if offer.kind not in self.kinds:
+        # Which passes may open on trust is the site's choice; a member's refill or renewal is not a pass.
+        if offer.kind in PASS_KINDS and offer.kind not in self.kinds:
             raise PaymentRefused("counter_kind", kind=offer.kind)
         if not self.hours.contains(self.local_now()):
             raise PaymentRefused("counter_closed")

@@ -89,8 +89,9 @@ def test_demo_tap_reaches_every_screen_and_ctrl_c_stops_everything(tmp_path: Pat
         time.sleep(1.0)  # the touchscreen's live feed is connected
         simulator.click("button[data-uid='1A2B3C4D']")
 
-        expect(screen.locator("#tap .tap-title")).to_have_text("Alice", timeout=10_000)
-        expect(screen.locator("#tap .tap-message")).to_contain_text("Bonjour Alice")
+        # The touchscreen was waiting: the member's account opens, headed by what the door said.
+        expect(screen.locator("main h1")).to_have_text("Votre compte, Alice", timeout=10_000)
+        expect(screen.locator("#door-text")).to_contain_text("Bonjour Alice")
         expect(wall.locator("#month-uses")).to_have_text(str(month_before + 1), timeout=10_000)
         deadline = time.monotonic() + 20
         while hub_total(hub, urls["hub"], "la-filature") != hub_before + 1 and time.monotonic() < deadline:

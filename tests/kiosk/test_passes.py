@@ -148,7 +148,7 @@ def test_a_closed_day_sells_nothing_and_passes_give_closed_days_back(
         s.add(Closure(date=WEDNESDAY, label="Fermeture"))
         s.add(Closure(date=dt.date(2026, 12, 4), label="Inventaire"))
     clock.set(WEDNESDAY, 10)
-    assert "Le lieu est fermé aujourd'hui : aucun pass n'est en vente." in text(screen, "/buy")
+    assert "L'espace est fermé aujourd'hui : aucun pass n'est en vente." in text(screen, "/buy")
     assert buy(screen, "pass_halfday").status_code == 409
     clock.set(dt.date(2026, 12, 3), 15)  # Thursday afternoon; Friday closed
     assert offers(screen)["pass_day"] == "Journée jeudi 3 décembre, après-midi ; samedi 5 décembre, matin 14,00 €"
