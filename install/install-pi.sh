@@ -1,12 +1,14 @@
 #!/bin/bash
 # Install halfday on Raspberry Pi OS (Bookworm) as a locked-down appliance: the door, the kiosk, sync (when the site
-# joins a hub), the local bus and the touchscreen, each as a hardened systemd service (see systemd/).
+# joins a hub), the local bus, the touchscreen and the e-mail notices (when the configuration has [mail]), each as a
+# hardened systemd service (see systemd/).
 #
 # Idempotent: every step looks first and acts only when something differs, so a second run prints no action.
 # Every action is printed as a line starting with "+ "; --dry-run prints them and changes nothing.
 # The door, the kiosk and sync run as users of their own (halfday-door, halfday-kiosk, halfday-sync), so that one
 # compromised process cannot read another's secrets: each bus password is 0600 to its own service's user, the hub's
-# key and password to sync's. The three share the group halfday, which owns the state folder (2770) and the ledger
+# key and password to sync's. The mail worker (halfday-mail) is one more, alone to read the mail server's password
+# (/etc/halfday/mail-password). All four share the group halfday, which owns the state folder (2770) and the ledger
 # in it (0660). An install from before, with one user halfday for all three, is migrated by a run of this script.
 # Nothing listens on the network but the kiosk: the touchscreen's plain HTTP on loopback (host, port of [kiosk] in
 # /etc/halfday/halfday.toml), the admin and the wall display over HTTPS (lan_host, lan_port), under a certificate
@@ -36,6 +38,9 @@ Installs halfday on Raspberry Pi OS (Bookworm). Run it again at will: it only ch
   --hub-ca F               certificat de l'autorité qui signe le broker du hub
   --hub-cert F             certificat client de ce boîtier
   --hub-key F              clé privée du certificat client (copiée en 0600)
+  --mail-password-file F   fichier contenant le mot de passe du serveur d'e-mails ([mail] user) : copié dans
+                           /etc/halfday/mail-password (0600, lisible du seul service halfday-mail), le chemin
+                           que [mail] password_file doit donner
   --chromium-package P     paquet du navigateur (défaut : chromium)
   --no-screen              pas d'écran tactile sur ce boîtier (pas de cage ni de Chromium)
   --dry-run                afficher chaque action sans rien changer
@@ -77,6 +82,7 @@ HUB_PASSWORD_FILE=""
 HUB_CA=""
 HUB_CERT=""
 HUB_KEY=""
+MAIL_PASSWORD_FILE=""
 CHROMIUM_PACKAGE="chromium"
 PYTHON="${HALFDAY_PYTHON:-python3}"
 PIP_ARGS="${HALFDAY_PIP_ARGS:-}"
@@ -97,6 +103,7 @@ while [ "$#" -gt 0 ]; do
         --hub-ca) need_value "$@"; HUB_CA="$2"; shift 2 ;;
         --hub-cert) need_value "$@"; HUB_CERT="$2"; shift 2 ;;
         --hub-key) need_value "$@"; HUB_KEY="$2"; shift 2 ;;
+        --mail-password-file) need_value "$@"; MAIL_PASSWORD_FILE="$2"; shift 2 ;;
         --chromium-package) need_value "$@"; CHROMIUM_PACKAGE="$2"; shift 2 ;;
         --no-screen) SCREEN=0; shift ;;
         --dry-run) DRY=1; shift ;;
@@ -113,11 +120,16 @@ ETC=/etc/halfday
 CONFIG=$ETC/halfday.toml
 BUS_DIR=$ETC/bus
 HUB_DIR=$ETC/hub
+# The mail server's password, the mail worker's alone: [mail] password_file names this path (as in the commented
+# [mail] that `halfday init` writes).
+MAIL_PASSWORD=$ETC/mail-password
 STATE=/var/lib/halfday
 DATABASE=$STATE/halfday.db
 LOCK=requirements.lock
 OPT=/opt/halfday
 VENV=$OPT/venv
+# The digest of the [mail] the worker was last installed with: a change to it restarts the worker.
+MAIL_STAMP=$OPT/mail-config.sha256
 UNIT_DIR=/etc/systemd/system
 # The appliance's daemons: each runs as the user halfday-NAME and connects to the local bus as NAME.
 SERVICES=(door kiosk sync)
@@ -129,7 +141,7 @@ OLD_USER=halfday
 # factory talks to /dev/gpiochip*, the only GPIO interface on a Pi 5 and on current kernels. python3-wheel, with
 # the venv's setuptools, builds the locked sdists (pyDes) without pip fetching a build backend unchecked.
 PACKAGES=(python3-venv python3-wheel python3-lgpio libusb-1.0-0 mosquitto)
-APPLIANCE_UNITS=(halfday-bus halfday-door halfday-kiosk halfday-sync)
+APPLIANCE_UNITS=(halfday-bus halfday-door halfday-kiosk halfday-sync halfday-mail)
 if [ "$SCREEN" = 1 ]; then
     PACKAGES+=(cage "$CHROMIUM_PACKAGE")
     APPLIANCE_UNITS+=(halfday-screen)
@@ -163,6 +175,11 @@ HUB_PASSWORD_FILE="$(absolute "$HUB_PASSWORD_FILE")"
 HUB_CA="$(absolute "$HUB_CA")"
 HUB_CERT="$(absolute "$HUB_CERT")"
 HUB_KEY="$(absolute "$HUB_KEY")"
+MAIL_PASSWORD_FILE="$(absolute "$MAIL_PASSWORD_FILE")"
+if [ -n "$MAIL_PASSWORD_FILE" ]; then
+    [ -r "$MAIL_PASSWORD_FILE" ] && [ -s "$MAIL_PASSWORD_FILE" ] ||
+        die "--mail-password-file : $MAIL_PASSWORD_FILE ne peut pas être lu ou est vide"
+fi
 if [ -n "$HUB_URL" ]; then
     case "$HUB_URL" in mqtts://?*) ;; *) die "--hub-url doit commencer par mqtts:// (le lien avec le hub est chiffré)" ;; esac
     [ -n "$HUB_PUBLIC_KEY" ] || die "--hub-url demande --hub-public-key"
@@ -410,6 +427,12 @@ if has_user "$OLD_USER"; then
     FORCE_OWNER=1
     note "installation à un seul compte ($OLD_USER) : la porte, la borne et la synchro passent chacune sous le sien"
 fi
+# The mail worker's user exists on every appliance, [mail] or not: adding the section later needs only it and a run
+# of this script. It is not one of the bus's: the worker reads and writes the ledger, and talks to no other process.
+if ! has_user halfday-mail; then
+    run useradd "${ROOT_OPT[@]}" --system --gid "$GROUP" --home-dir "$STATE" --no-create-home \
+        --shell /usr/sbin/nologin --comment "halfday mail" halfday-mail
+fi
 if [ "$SCREEN" = 1 ] && ! has_user halfday-screen; then
     run useradd "${ROOT_OPT[@]}" --system --user-group --home-dir /var/lib/halfday-screen --no-create-home \
         --shell /usr/sbin/nologin --comment "halfday touchscreen" halfday-screen
@@ -568,6 +591,65 @@ fi
 NETWORKED=0
 if has_hub_section || { [ "$DRY" = 1 ] && [ -n "$HUB_URL" ]; }; then
     NETWORKED=1
+fi
+
+# ------------------------------------------------------------------------------------------------ e-mail
+
+# The manager writes [mail] (the association's server, see README.md); this script gives the worker its password,
+# and runs it only while the section is there. Four lines: whether [mail] is there, whether it has a user, its
+# password_file, and a digest of the table, kept below so that a change to it restarts the worker.
+mail_info="$(
+    "$PYTHON" - "$(t "$CONFIG")" <<'PY'
+import hashlib
+import json
+import sys
+import tomllib
+
+try:
+    with open(sys.argv[1], "rb") as f:
+        mail = tomllib.load(f).get("mail")
+except FileNotFoundError:
+    mail = None  # --dry-run before the configuration exists
+except tomllib.TOMLDecodeError as exc:
+    sys.exit(f"install-pi : {sys.argv[1]} : {exc}")
+if isinstance(mail, dict):
+    digest = hashlib.sha256(json.dumps(mail, sort_keys=True, default=str).encode()).hexdigest()
+    print(1, int(mail.get("user") is not None), str(mail.get("password_file", "")), digest, sep="\n")
+else:
+    print(0, 0, "", "", sep="\n")
+PY
+)" || die "$CONFIG n'est pas un TOML lisible : corrigez-le avant d'installer"
+mapfile -t mail_fields <<<"$mail_info"
+MAIL=${mail_fields[0]}
+echo "halfday : e-mails ($([ "$MAIL" = 1 ] && echo "[mail] présent" || echo "pas de section [mail]"))"
+if [ "$MAIL" = 1 ]; then
+    # Checked before anything is placed: the worker could read no other file (ProtectHome=, and 0600 to it alone).
+    if [ -n "${mail_fields[2]}" ] && [ "${mail_fields[2]}" != "$MAIL_PASSWORD" ]; then
+        die "[mail] password_file = « ${mail_fields[2]} » dans $CONFIG : écrivez password_file = \"$MAIL_PASSWORD\", le fichier que ce script place (--mail-password-file), lisible du seul service d'envoi"
+    fi
+    if [ "${mail_fields[1]}" = 1 ] && [ ! -f "$(t $MAIL_PASSWORD)" ] && [ -z "$MAIL_PASSWORD_FILE" ]; then
+        die "[mail] a un user mais $MAIL_PASSWORD n'existe pas : relancez avec --mail-password-file FICHIER"
+    fi
+fi
+# A new password or a new [mail]: the worker reads both at its start only.
+MAIL_FILES_CHANGED=0
+if [ -n "$MAIL_PASSWORD_FILE" ]; then
+    place "$MAIL_PASSWORD_FILE" $MAIL_PASSWORD 0600 halfday-mail:$GROUP
+    MAIL_FILES_CHANGED=$CHANGED
+else
+    # Whatever this run's options: the password the worker reads must stay its alone (read_private_file).
+    fix_mode_owner $MAIL_PASSWORD 0600 halfday-mail:$GROUP
+fi
+if [ "$MAIL" = 1 ]; then
+    if [ -x "$VPYTHON" ] && [ "$DRY" = 0 ]; then
+        # The door and the kiosk read the whole configuration too: a wrong [mail] would stop them at their start.
+        "$VPYTHON" -c 'import sys; from access.config import load_config; load_config(sys.argv[1])' "$(cli_config)" ||
+            die "$CONFIG ne passe pas la validation : corrigez [mail] (le service d'envoi n'est pas activé)"
+    fi
+    printf '%s\n' "${mail_fields[3]}" | place_text $MAIL_STAMP 0644 root:root
+    MAIL_FILES_CHANGED=$((MAIL_FILES_CHANGED | CHANGED))
+elif [ -n "$MAIL_PASSWORD_FILE" ]; then
+    note "pas de section [mail] dans $CONFIG : le mot de passe est en place ; ajoutez-la puis relancez ce script"
 fi
 
 # ------------------------------------------------------------------------------------------ manager password
@@ -779,6 +861,8 @@ for unit in halfday-door halfday-kiosk halfday-sync; do
     DIRTY[$unit]=$((DIRTY[$unit] | UPGRADED | CONFIG_CHANGED | NEW_BUS_USERS > 0))
 done
 DIRTY[halfday-sync]=$((DIRTY[halfday-sync] | HUB_FILES_CHANGED))
+# The mail worker does not use the bus: its own files, the code and the configuration.
+DIRTY[halfday-mail]=$((DIRTY[halfday-mail] | UPGRADED | CONFIG_CHANGED | MAIL_FILES_CHANGED))
 DIRTY[halfday-bus]=$((DIRTY[halfday-bus] | BUS_DIRTY))
 if [ "$SCREEN" = 1 ]; then
     DIRTY[halfday-screen]=$((DIRTY[halfday-screen] | SCREEN_DIRTY))
@@ -801,6 +885,15 @@ elif [ "$(unit_state halfday-sync.service)" = enabled ]; then
     run systemctl "${ROOT_OPT[@]}" disable halfday-sync.service
     if [ -z "$ROOT" ]; then
         run systemctl stop halfday-sync.service
+    fi
+fi
+if [ "$MAIL" = 1 ]; then
+    WANTED+=(halfday-mail)
+elif [ "$(unit_state halfday-mail.service)" = enabled ]; then
+    # [mail] removed: no notice is written any more, and the worker would only fail to read its configuration.
+    run systemctl "${ROOT_OPT[@]}" disable halfday-mail.service
+    if [ -z "$ROOT" ]; then
+        run systemctl stop halfday-mail.service
     fi
 fi
 if [ "$SCREEN" = 1 ]; then

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import shutil
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import tomli_w
 
 from access.config import load_config
@@ -17,17 +19,23 @@ from access.db import Database
 from access.store import get_meta
 from kiosk.auth import PASSWORD_META
 from tests.deploy.appliance_bus import BusClient, start_appliance_bus
-from tests.deploy.conftest import Installed
+from tests.deploy.conftest import MANAGER_PASSWORD, SITE_ARGS, Installed
 from tests.deploy.installer import (
     PROBE,
     REPO,
     SERVICES,
+    SYSTEM_PYTHON,
     Installer,
+    Run,
+    accounts,
+    can_act_as_other_users,
     chowned,
     config_in,
     installed_site_packages,
     mode,
+    run_as,
     snapshot,
+    unit_credentials,
 )
 
 SECRETS = (
@@ -36,7 +44,9 @@ SECRETS = (
     "etc/halfday/bus/sync.password",
     "etc/halfday/mosquitto.passwd",
 )
-UNITS = ("halfday-bus", "halfday-door", "halfday-kiosk", "halfday-sync", "halfday-screen")
+UNITS = ("halfday-bus", "halfday-door", "halfday-kiosk", "halfday-sync", "halfday-mail", "halfday-screen")
+# Enabled only when the configuration has [mail], or [hub].
+OPTIONAL_UNITS = ("halfday-sync", "halfday-mail")
 
 
 # ------------------------------------------------------------------------------------------------ dry run
@@ -60,6 +70,7 @@ def test_dry_run_prints_every_action_and_changes_nothing(installer: Installer, t
         "--system halfday\n",
         "--system --gid halfday --home-dir /var/lib/halfday",
         *(f"halfday-{service}\n" for service in SERVICES),
+        "--comment halfday\\ mail halfday-mail\n",
         "install -d -m 2770",
         "-m venv --system-site-packages",
         "--require-hashes --no-build-isolation",
@@ -76,6 +87,7 @@ def test_dry_run_prints_every_action_and_changes_nothing(installer: Installer, t
     ):
         assert expected in actions + "\n", expected
     assert "enable halfday-sync.service" not in actions  # standalone: nothing to sync with
+    assert "enable halfday-mail.service" not in actions  # no [mail]: nothing to send
     assert "userdel" not in actions  # nothing to migrate
 
 
@@ -98,12 +110,13 @@ def test_first_run_installs_packages_accounts_and_services(installed: Installed)
     assert {"cage", "chromium"} <= set(apt[0])
     users = {call[-1] for call in calls if call[0] == "useradd"}
     groups = {call[-1] for call in calls if call[0] == "groupadd"}
-    assert users == {"halfday-door", "halfday-kiosk", "halfday-sync", "halfday-screen"}
+    # The mail worker's user exists on every appliance, [mail] or not: adding the section needs no other account.
+    assert users == {"halfday-door", "halfday-kiosk", "halfday-sync", "halfday-mail", "halfday-screen"}
     assert groups == {"gpio", "halfday-reader", "halfday"}
     assert all(call[1:3] == ["--root", str(installed.root)] for call in calls if call[0] in ("useradd", "groupadd"))
     assert not [call for call in calls if call[0] == "userdel"]
     enabled = {call[-1] for call in calls if call[0] == "systemctl" and "enable" in call}
-    assert enabled == {f"{unit}.service" for unit in UNITS if unit != "halfday-sync"}
+    assert enabled == {f"{unit}.service" for unit in UNITS if unit not in OPTIONAL_UNITS}
     assert ["systemctl", "--root", str(installed.root), "mask", "mosquitto.service"] in calls
     # A standalone site: nothing is started under --root, and the units are those of the repository.
     assert not [call for call in calls if call[0] == "systemctl" and {"start", "restart", "daemon-reload"} & set(call)]
@@ -267,3 +280,149 @@ def test_joining_a_hub_adds_the_section_and_private_tls_files(installed: Install
 def test_joining_again_changes_nothing(installed: Installed) -> None:
     assert installed.after_hub.actions == []
     assert installed.after_hub.changes == []
+
+
+# ------------------------------------------------------------------------------------------------ e-mail notices
+
+MAIL_PASSWORD = "etc/halfday/mail-password"
+MAIL_TABLE = """
+[mail]
+host = "smtp.lelocal.fr"
+from = "Le Local <accueil@lelocal.fr>"
+user = "accueil@lelocal.fr"
+password_file = "{password_file}"
+"""
+
+
+@dataclass
+class Mailed:
+    """An installed site as the manager turns e-mail notices on, changes the password, then turns them off."""
+
+    root: Path
+    elsewhere: Run  # [mail] names a password file of its own
+    without_password: Run  # [mail] has a user, and no --mail-password-file was ever given
+    enabled: Run
+    again: Run
+    new_password: Run
+    removed: Run
+    removed_again: Run
+    password: Path
+    config_with_mail: str
+
+
+def enabled_units(root: Path, runs: list[Run]) -> dict[str, str]:
+    """What the recorded systemctl calls left each unit of root: enabled or disabled."""
+    states: dict[str, str] = {}
+    for run in runs:
+        for call in run.calls:
+            if call[0] == "systemctl" and call[1:3] == ["--root", str(root)] and call[3] in ("enable", "disable"):
+                states[call[4]] = f"{call[3]}d"
+    return states
+
+
+@pytest.fixture(scope="module")
+def mailed(
+    installer: Installer, installed: Installed, deploy_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Mailed:
+    root = deploy_dir / "mailed" / "root"
+    installer.copy_root(installed.root, root)
+    env = {"HALFDAY_MANAGER_PASSWORD": MANAGER_PASSWORD}
+    config = root / "etc/halfday/halfday.toml"
+    plain = config.read_text()
+    secrets = tmp_path_factory.mktemp("mail-secrets")
+    password = secrets / "smtp-password"
+    password.write_text("mot-de-passe-du-serveur\n")
+
+    config.write_text(plain + MAIL_TABLE.format(password_file="/root/smtp-password"))
+    elsewhere = installer.run(*SITE_ARGS, "--mail-password-file", str(password), root=root, env=env)
+    config_with_mail = plain + MAIL_TABLE.format(password_file=f"/{MAIL_PASSWORD}")
+    config.write_text(config_with_mail)
+    without_password = installer.run(*SITE_ARGS, root=root, env=env)
+    enabled = installer.run(*SITE_ARGS, "--mail-password-file", str(password), root=root, env=env)
+    again = installer.run(*SITE_ARGS, "--mail-password-file", str(password), root=root, env=env)
+    password.write_text("nouveau-mot-de-passe\n")
+    new_password = installer.run(*SITE_ARGS, "--mail-password-file", str(password), root=root, env=env)
+    config.write_text(plain)
+    removed = installer.run(*SITE_ARGS, root=root, env=env)
+    removed_again = installer.run(*SITE_ARGS, root=root, env=env)
+    for run in (enabled, again, new_password, removed, removed_again):
+        assert run.returncode == 0, run.output
+    return Mailed(
+        root,
+        elsewhere,
+        without_password,
+        enabled,
+        again,
+        new_password,
+        removed,
+        removed_again,
+        password,
+        config_with_mail,
+    )
+
+
+def test_mail_password_elsewhere_than_the_workers_file_is_refused(mailed: Mailed) -> None:
+    assert mailed.elsewhere.returncode != 0
+    assert 'écrivez password_file = "/etc/halfday/mail-password"' in mailed.elsewhere.output
+    assert mailed.without_password.returncode != 0
+    assert "relancez avec --mail-password-file" in mailed.without_password.output
+    # Refused before anything was placed or enabled.
+    for run in (mailed.elsewhere, mailed.without_password):
+        assert not [action for action in run.actions if "mail-password" in action], run.output
+        assert "halfday-mail.service" not in enabled_units(mailed.root, [run])
+
+
+def test_mail_table_enables_the_worker_with_its_private_password(mailed: Mailed) -> None:
+    root = mailed.root
+    password = root / MAIL_PASSWORD
+    placed = [
+        action
+        for action in mailed.enabled.actions
+        if action.startswith("+ install ") and action.endswith(f"/{MAIL_PASSWORD}")
+    ]
+    assert len(placed) == 1 and "install -m 0600" in placed[0], mailed.enabled.output
+    assert mode(password) == 0o600
+    assert chowned(mailed.enabled.calls, password) == "halfday-mail:halfday"
+    assert accounts(root / "etc/passwd")["halfday-mail"][3] == accounts(root / "etc/group")["halfday"][2]
+    assert enabled_units(root, [mailed.enabled])["halfday-mail.service"] == "enabled"
+    # The configuration the worker was enabled with, through halfday's own validation.
+    view = root.parent / "mail-view.toml"
+    view.write_text(mailed.config_with_mail.replace("sqlite:////var/lib/", f"sqlite:///{root}/var/lib/"))
+    config = load_config(view)
+    assert config.mail is not None and config.mail.password_file == f"/{MAIL_PASSWORD}"
+    # The unit the installer placed runs as that user.
+    assert unit_credentials(root, "halfday-mail").user == "halfday-mail"
+
+
+def test_mail_password_is_the_workers_alone(mailed: Mailed) -> None:
+    assert can_act_as_other_users(), f"needs root and {SYSTEM_PYTHON} to run as the services' users"
+    password = str(mailed.root / MAIL_PASSWORD)
+    read = "import sys\nprint(open(sys.argv[1]).read().strip())\n"
+    mail = run_as(unit_credentials(mailed.root, "halfday-mail"), mailed.root, read, password)
+    assert mail.returncode == 0 and mail.stdout.strip() == "nouveau-mot-de-passe", mail.stderr
+    for unit in ("halfday-door", "halfday-kiosk", "halfday-sync"):
+        other = run_as(unit_credentials(mailed.root, unit), mailed.root, read, password)
+        assert other.returncode != 0 and "Permission denied" in other.stderr, unit
+
+
+def test_mail_install_again_changes_nothing(mailed: Mailed) -> None:
+    assert mailed.again.actions == [] and mailed.again.changes == []
+    assert mailed.removed_again.actions == [] and mailed.removed_again.changes == []
+
+
+def test_new_mail_password_replaces_the_old_one_privately(mailed: Mailed) -> None:
+    placed = [
+        action
+        for action in mailed.new_password.actions
+        if action.startswith("+ install ") and action.endswith(f"/{MAIL_PASSWORD}")
+    ]
+    assert len(placed) == 1 and "install -m 0600" in placed[0], mailed.new_password.output
+    assert chowned(mailed.new_password.calls, mailed.root / MAIL_PASSWORD) == "halfday-mail:halfday"
+    assert (mailed.root / MAIL_PASSWORD).read_text() == "nouveau-mot-de-passe\n"
+
+
+def test_mail_table_removed_disables_the_worker(mailed: Mailed) -> None:
+    assert enabled_units(mailed.root, [mailed.removed]) == {"halfday-mail.service": "disabled"}
+    # The rest of the site stays as it was; the password stays the worker's, for when [mail] comes back.
+    assert [action for action in mailed.removed.actions if "disable" not in action] == []
+    assert mode(mailed.root / MAIL_PASSWORD) == 0o600
