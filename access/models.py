@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -48,6 +49,8 @@ class Plan(PlanColumns, Base):
 
     # Guest half-days a month included in the plan (None or 0: a member's guest is charged to their carnet).
     guest_half_days: Mapped[int | None] = mapped_column(Integer)
+    # Half-days of rooms and offices (resources) a month included in the plan (None or 0: none).
+    room_half_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class Subscription(Base):
@@ -249,6 +252,8 @@ class Use(Base):
     pass_id: Mapped[str | None] = mapped_column(String(32))
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
     seq: Mapped[int] = mapped_column(BigInteger)
+    # The room or office the half-day was spent in (a booking's use); None: the open space.
+    resource_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class HubRequest(Base):
@@ -279,3 +284,61 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(4000))
+
+
+class Resource(Base):
+    """A room or an office of the site, booked by the half-day: its own door, if any, is the device `door_device`."""
+
+    __tablename__ = "resources"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "meeting_room", "office", "phone_box"
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    price_halfday_cents: Mapped[int] = mapped_column(Integer, default=0)
+    price_day_cents: Mapped[int] = mapped_column(Integer, default=0)
+    door_device: Mapped[str | None] = mapped_column(String(64))
+    # The secret part of the resource's read-only calendar feed URL (iCalendar); a new one revokes the old URL.
+    feed_secret: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Booking(Base):
+    """One half-day of a resource, booked. The database allows one booking per resource and slot that is not
+    cancelled (a partial unique index); a booking of several half-days is several rows sharing `group_id`.
+
+    `holder_kind` is "member" (member_id set) or "walk_in" (a 6-digit `code` opens the entrance for its slots);
+    `paid_by` is "counter", "voucher", "carnet" or "included" (room half-days of the member's plan); `origin` says
+    who booked: "kiosk", "admin" or "hub"."""
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        Index(
+            "ux_bookings_resource_slot",
+            "resource_id",
+            "local_date",
+            "slot",
+            unique=True,
+            sqlite_where=text("cancelled_at IS NULL"),
+            postgresql_where=text("cancelled_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    group_id: Mapped[str] = mapped_column(String(32), index=True)
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id"), index=True)
+    local_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    slot: Mapped[str] = mapped_column(String(16))
+    holder_kind: Mapped[str] = mapped_column(String(8))
+    member_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(160))
+    email: Mapped[str | None] = mapped_column(String(254))
+    code: Mapped[str | None] = mapped_column(String(6), index=True)
+    guests: Mapped[str | None] = mapped_column(String(400))  # first names of the guests named on it
+    paid_by: Mapped[str] = mapped_column(String(16))
+    sale_id: Mapped[str | None] = mapped_column(String(32))
+    subscription_id: Mapped[str | None] = mapped_column(String(32))
+    origin: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column()
