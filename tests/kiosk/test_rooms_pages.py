@@ -13,11 +13,12 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
-from access.models import Booking, Member, Resource
+from access.models import Booking, Member, Resource, Sale
 from halfday.sample import BRUNO
 from kiosk.serve import KioskServer
 from tests.kiosk.test_accessibility import check, switch_language
 from tests.kiosk.test_account import tap
+from tests.kiosk.test_admin import log_in
 from tests.support.axe import SIZES
 from tests.support.site import Site
 
@@ -110,3 +111,21 @@ def test_a_members_account_lists_their_booking(sized_page: Page, site: Site, kio
     page.click("#cancel-booking-1")
     expect(page.locator("#done")).to_have_text("Booking cancelled.")
     expect(page.locator("#my-bookings")).to_have_count(0)
+
+
+def test_the_manager_takes_the_money_of_a_booking(page: Page, site: Site, kiosk: KioskServer) -> None:
+    add_rooms(site)
+    page.goto(kiosk.url + "/rooms/")
+    page.locator("#room-2 .cell-link").last.click()
+    page.fill("#name", "Yann Morel")
+    page.click("#book")
+    expect(page.locator("#to-pay")).to_contain_text("30,00")
+    log_in(page, kiosk, site, "/admin/sales")
+    row = page.locator("#sales tbody tr").first
+    expect(row).to_contain_text("Yann Morel")
+    expect(row).to_contain_text("Salle ou bureau")
+    row.locator("button").first.click()
+    expect(page.locator(".alert-ok")).to_have_text("Vente de Yann Morel marquée réglée.")
+    with site.db.read() as s:
+        booking = s.scalars(select(Booking)).one()
+        assert booking.sale_id is not None and s.get(Sale, booking.sale_id).paid  # type: ignore[union-attr]
