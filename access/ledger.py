@@ -98,6 +98,35 @@ class Uses:
         self.seen.add((holder_id, date, slot))
 
 
+@dataclass(slots=True)
+class Bookings:
+    """The booked half-days a door opens for: per (holder, local date, slot), the resources booked. The holder is
+    a member's id, or a booking's group id for the code that covers its walk-in and its party."""
+
+    held: dict[tuple[str, dt.date, Slot], set[str]] = field(default_factory=dict)
+
+    def add(self, holder_id: str, resource_id: str, date: dt.date, slot: Slot) -> None:
+        self.held.setdefault((holder_id, date, slot), set()).add(resource_id)
+
+    def covers(self, holder_id: str, date: dt.date, slot: Slot, resource_id: str | None = None) -> bool:
+        """Whether the holder booked that half-day: of `resource_id`, or of any resource when it is None."""
+        booked = self.held.get((holder_id, date, slot))
+        if not booked:
+            return False
+        return resource_id is None or resource_id in booked
+
+    def later(self, holder_id: str, date: dt.date, slot: Slot) -> bool | None:
+        """Whether the holder's other booked half-days are still to come (True), all past (False), or None when
+        the holder booked nothing: what a refusal outside them says."""
+        mine = [(d, SLOTS.index(s)) for h, d, s in self.held if h == holder_id]
+        if not mine:
+            return None
+        return max(mine) > (date, SLOTS.index(slot))
+
+    def items(self) -> list[tuple[str, str, dt.date, Slot]]:
+        return sorted((h, r, d, s) for (h, d, s), rs in self.held.items() for r in rs)
+
+
 def charge_for(holder_id: str, entitlement: Entitlement, ref: SlotRef, uses: Uses) -> Charge | None:
     """The charge of a granted entry, or None for a re-entry in a slot already used (free)."""
     if uses.has(holder_id, ref.date, ref.slot):
