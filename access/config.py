@@ -110,6 +110,9 @@ class DoorConfig:
     trust_clock: bool = False
     # Local hours when the door stays open for everyone because staff is present (empty: never).
     staffed: WeeklyHours = field(default_factory=WeeklyHours)
+    # The name of the room or office whose own door this is (None: the site's entrance). Such a door admits staff
+    # and the holders of a booking of that resource for the current half-day, and counts nothing.
+    resource: str | None = None
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,7 @@ def _door(table: Table) -> DoorConfig:
         clock_unsure=ClockPolicy(table.choice("clock_unsure", ClockPolicy.MEMBERS, tuple(ClockPolicy))),
         trust_clock=table.flag("trust_clock", False),
         staffed=staffed,
+        resource=table.text("resource", max_len=120).strip() if table.has("resource") else None,
     )
     table.done()
     return door

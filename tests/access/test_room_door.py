@@ -1,0 +1,159 @@
+"""A room's own door beside the entrance: two real door daemons on the site's one ledger, each with its own nfcpy
+reader loop over udp and its own virtual card and lock. The room's door admits the room's bookers for the half-day
+and staff, nobody else, and counts nothing; the entrance admits the booker by the booking, counting nothing twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import func, select, update
+
+from access.ledger import slot_at
+from access.models import Booking, Event, Member, Resource, Use
+from access.store import BOOKING_CREDENTIAL_PREFIX, bump_state_version
+from common.db import new_id
+from common.words import SLOTS
+from halfday import sample
+from halfday.sample import ALICE, BRUNO, CLARA
+from tests.access.test_booking_door import add_booking, member_of
+from tests.support.door import DoorRig
+from tests.support.site import Site
+from tests.support.wait import wait_until
+
+WALK_IN = "9f1c0de2a7b44c4b8e55a0c6d3b2e1f0"
+MakeSite = Callable[..., Site]
+MakeRig = Callable[..., DoorRig]
+ROOM = "Salle du conseil"
+ROOM_DEVICE = "salle-1"
+# Slots that hold every hour of the day: the test runs whenever it runs, and a booking opens inside its slot only.
+# A short reader debounce: a badge presented again a second later is a new tap here.
+ALL_DAY = {
+    "slots": {"morning_start": "00:00", "noon": "13:00", "afternoon_end": "23:59"},
+    "hardware": {"reader": {"debounce_s": 0.3}},
+}
+
+
+@pytest.fixture
+def doors(new_site: MakeSite, door_rig: MakeRig) -> Iterator[tuple[DoorRig, DoorRig, str]]:
+    """The entrance and the room's door, started; Clara (carnet used up) booked the room for today, both slots;
+    Alice is staff. Yields (entrance, room door, Clara's booking group)."""
+    site = new_site(overrides=ALL_DAY)
+    today = slot_at(dt.datetime.now(dt.UTC), site.config.site.rules).date
+    with site.db.write() as session:
+        room = Resource(name=ROOM, kind="meeting_room", feed_secret=new_id(), door_device=ROOM_DEVICE)
+        session.add(room)
+        session.flush()
+        group = new_id()
+        for slot in SLOTS:
+            add_booking(session, room.id, today, slot, member_id=member_of(session, CLARA), group_id=group)
+        # Léa, a walk-in, booked the office for this half-day: her code opens the entrance, not the room.
+        office = Resource(name="Bureau 2", kind="office", feed_secret=new_id())
+        session.add(office)
+        session.flush()
+        ref = slot_at(dt.datetime.now(dt.UTC), site.config.site.rules)
+        add_booking(
+            session, office.id, ref.date, ref.slot, holder_kind="walk_in", name="Léa", code="482913", group_id=WALK_IN
+        )
+        session.execute(update(Member).where(Member.id == member_of(session, ALICE)).values(staff=True))
+        bump_state_version(session)
+    # The room's door: the same site and ledger, its own device id, reader and config file.
+    room_data = sample.merged(site.data, {"site": {"device": ROOM_DEVICE}, "door": {"resource": ROOM}})
+    room_site = Site(site.folder, site.folder / "salle.toml", room_data)
+    entrance, room_door = door_rig(site), door_rig(room_site)
+    entrance.start()
+    room_door.start()
+    yield entrance, room_door, group
+    room_door.close()
+    room_site.close()
+
+
+def entries(rig: DoorRig, device: str) -> list[tuple[str, bool, str, object]]:
+    with rig.site.db.read() as session:
+        events = session.scalars(
+            select(Event).where(Event.kind == "entry", Event.device_id == device).order_by(Event.seq)
+        )
+        return [(e.data["uid"], e.data["granted"], e.data["reason"], e.data["use"]) for e in events]
+
+
+def uses(rig: DoorRig) -> int:
+    with rig.site.db.read() as session:
+        return int(session.scalar(select(func.count()).select_from(Use)) or 0)
+
+
+def test_the_rooms_door_admits_the_booker_and_staff_and_refuses_a_member_without_a_booking(
+    doors: tuple[DoorRig, DoorRig, str],
+) -> None:
+    entrance, room_door, _group = doors
+    assert room_door.daemon.cache.state.room not in (None, "")
+    assert room_door.daemon.bus is None  # the entrance's bus and its kiosk commands are not the room's
+    for uid in (CLARA, BRUNO, ALICE):
+        room_door.tap(uid)
+    assert wait_until(lambda: len(entries(room_door, ROOM_DEVICE)) == 3)
+    assert entries(room_door, ROOM_DEVICE) == [
+        (CLARA, True, "booked", None),
+        (BRUNO, False, "no_booking", None),
+        (ALICE, True, "staff", None),
+    ]
+    # The room's lock opened twice, the entrance's never; nothing was counted at the room's door.
+    assert wait_until(lambda: room_door.relay_states() == [False, True, False, True, False], timeout=3)
+    assert entrance.relay_states() == [False]
+    assert uses(room_door) == 0
+    assert room_door.daemon.snapshot is not None and room_door.daemon.snapshot.name == "door-snapshot-salle-1.json"
+    assert entrance.daemon.snapshot is not None and entrance.daemon.snapshot.name == "door-snapshot.json"
+
+
+def test_the_entrance_admits_the_booker_whose_carnet_is_used_up_and_counts_nothing_twice(
+    doors: tuple[DoorRig, DoorRig, str],
+) -> None:
+    entrance, _room_door, _group = doors
+    entrance.tap(CLARA)
+    assert wait_until(lambda: len(entries(entrance, sample.DEVICE)) == 1)
+    assert entries(entrance, sample.DEVICE) == [(CLARA, True, "booked", None)]
+    assert wait_until(lambda: entrance.relay_states() == [False, True, False], timeout=3)
+    assert uses(entrance) == 0  # the booking's own uses are the count
+
+
+def test_a_walk_ins_booking_code_opens_the_entrance_and_not_another_rooms_door(
+    doors: tuple[DoorRig, DoorRig, str],
+) -> None:
+    entrance, room_door, _group = doors
+    credential = BOOKING_CREDENTIAL_PREFIX + WALK_IN
+    # What the touchscreen's code page asks of the door over the bus (an Admit), as the door handles it.
+    admitted = entrance.daemon.handle_tap(credential, None, request="code-1")
+    refused = room_door.daemon.handle_tap(credential, None, request="code-2")
+    assert admitted is not None and (admitted.granted, admitted.reason, admitted.first_name) == (True, "booked", "Léa")
+    # The room's door knows only its own room's bookings: this code is nothing there.
+    assert refused is not None and (refused.granted, refused.reason) == (False, "unknown")
+    assert wait_until(lambda: len(entries(entrance, sample.DEVICE)) == 1 and len(entries(room_door, ROOM_DEVICE)) == 1)
+    assert uses(entrance) == 0
+
+
+def test_a_booking_cancelled_and_another_made_while_the_doors_run_change_who_comes_in(
+    doors: tuple[DoorRig, DoorRig, str],
+) -> None:
+    _entrance, room_door, group = doors
+    room_door.tap(BRUNO)
+    assert wait_until(lambda: len(entries(room_door, ROOM_DEVICE)) == 1)
+    seen = room_door.daemon.cache.version
+    site = room_door.site
+    with site.db.write() as session:
+        ref = slot_at(dt.datetime.now(dt.UTC), site.config.site.rules)
+        # Clara gives this half-day up, Bruno takes it: the door reads both once the state version moves.
+        clara = session.scalars(
+            select(Booking).where(Booking.group_id == group, Booking.local_date == ref.date, Booking.slot == ref.slot)
+        ).one()
+        clara.cancelled_at = dt.datetime.now(dt.UTC)
+        session.flush()
+        add_booking(session, clara.resource_id, ref.date, ref.slot, member_id=member_of(session, BRUNO))
+        bump_state_version(session)
+    assert wait_until(lambda: room_door.daemon.cache.version > seen, timeout=5)
+    room_door.tap(BRUNO)
+    room_door.tap(CLARA)
+    assert wait_until(lambda: len(entries(room_door, ROOM_DEVICE)) == 3)
+    assert [e[:3] for e in entries(room_door, ROOM_DEVICE)] == [
+        (BRUNO, False, "no_booking"),
+        (BRUNO, True, "booked"),
+        (CLARA, False, "no_booking"),
+    ]
