@@ -5,11 +5,14 @@ and staff, nobody else, and counts nothing; the entrance admits the booker by th
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
 
+from access.config import ConfigError, load_config
 from access.ledger import slot_at
 from access.models import Booking, Event, Member, Resource, Use
 from access.store import BOOKING_CREDENTIAL_PREFIX, bump_state_version
@@ -17,8 +20,9 @@ from common.db import new_id
 from common.words import SLOTS
 from halfday import sample
 from halfday.sample import ALICE, BRUNO, CLARA
+from hardware.virtual_card import VirtualCard
 from tests.access.test_booking_door import add_booking, member_of
-from tests.support.door import DoorRig
+from tests.support.door import TAP_GAP_S, DoorRig, start_door
 from tests.support.site import Site
 from tests.support.wait import wait_until
 
@@ -35,11 +39,9 @@ ALL_DAY = {
 }
 
 
-@pytest.fixture
-def doors(new_site: MakeSite, door_rig: MakeRig) -> Iterator[tuple[DoorRig, DoorRig, str]]:
-    """The entrance and the room's door, started; Clara (carnet used up) booked the room for today, both slots;
-    Alice is staff. Yields (entrance, room door, Clara's booking group)."""
-    site = new_site(overrides=ALL_DAY)
+def book_the_room(site: Site) -> str:
+    """Clara (carnet used up) books the room for today, both slots; Léa, a walk-in, the office for this half-day;
+    Alice is staff. Returns Clara's booking group."""
     today = slot_at(dt.datetime.now(dt.UTC), site.config.site.rules).date
     with site.db.write() as session:
         room = Resource(name=ROOM, kind="meeting_room", feed_secret=new_id(), door_device=ROOM_DEVICE)
@@ -58,9 +60,22 @@ def doors(new_site: MakeSite, door_rig: MakeRig) -> Iterator[tuple[DoorRig, Door
         )
         session.execute(update(Member).where(Member.id == member_of(session, ALICE)).values(staff=True))
         bump_state_version(session)
-    # The room's door: the same site and ledger, its own device id, reader and config file.
-    room_data = sample.merged(site.data, {"site": {"device": ROOM_DEVICE}, "door": {"resource": ROOM}})
-    room_site = Site(site.folder, site.folder / "salle.toml", room_data)
+    return group
+
+
+def room_site_of(site: Site, overrides: dict[str, object] | None = None) -> Site:
+    """The room's door's site: the same site and ledger, its own device id and config file (and reader)."""
+    room = {"site": {"device": ROOM_DEVICE}, "door": {"resource": ROOM}}
+    return Site(site.folder, site.folder / "salle.toml", sample.merged(site.data, room, overrides or {}))
+
+
+@pytest.fixture
+def doors(new_site: MakeSite, door_rig: MakeRig) -> Iterator[tuple[DoorRig, DoorRig, str]]:
+    """The entrance and the room's door, started on a site where the room is booked (`book_the_room`). Yields
+    (entrance, room door, Clara's booking group)."""
+    site = new_site(overrides=ALL_DAY)
+    group = book_the_room(site)
+    room_site = room_site_of(site)
     entrance, room_door = door_rig(site), door_rig(room_site)
     entrance.start()
     room_door.start()
@@ -69,8 +84,8 @@ def doors(new_site: MakeSite, door_rig: MakeRig) -> Iterator[tuple[DoorRig, Door
     room_site.close()
 
 
-def entries(rig: DoorRig, device: str) -> list[tuple[str, bool, str, object]]:
-    with rig.site.db.read() as session:
+def entries(site: Site, device: str) -> list[tuple[str, bool, str, object]]:
+    with site.db.read() as session:
         events = session.scalars(
             select(Event).where(Event.kind == "entry", Event.device_id == device).order_by(Event.seq)
         )
@@ -90,8 +105,8 @@ def test_the_rooms_door_admits_the_booker_and_staff_and_refuses_a_member_without
     assert room_door.daemon.bus is None  # the entrance's bus and its kiosk commands are not the room's
     for uid in (CLARA, BRUNO, ALICE):
         room_door.tap(uid)
-    assert wait_until(lambda: len(entries(room_door, ROOM_DEVICE)) == 3)
-    assert entries(room_door, ROOM_DEVICE) == [
+    assert wait_until(lambda: len(entries(room_door.site, ROOM_DEVICE)) == 3)
+    assert entries(room_door.site, ROOM_DEVICE) == [
         (CLARA, True, "booked", None),
         (BRUNO, False, "no_booking", None),
         (ALICE, True, "staff", None),
@@ -109,8 +124,8 @@ def test_the_entrance_admits_the_booker_whose_carnet_is_used_up_and_counts_nothi
 ) -> None:
     entrance, _room_door, _group = doors
     entrance.tap(CLARA)
-    assert wait_until(lambda: len(entries(entrance, sample.DEVICE)) == 1)
-    assert entries(entrance, sample.DEVICE) == [(CLARA, True, "booked", None)]
+    assert wait_until(lambda: len(entries(entrance.site, sample.DEVICE)) == 1)
+    assert entries(entrance.site, sample.DEVICE) == [(CLARA, True, "booked", None)]
     assert wait_until(lambda: entrance.relay_states() == [False, True, False], timeout=3)
     assert uses(entrance) == 0  # the booking's own uses are the count
 
@@ -126,7 +141,9 @@ def test_a_walk_ins_booking_code_opens_the_entrance_and_not_another_rooms_door(
     assert admitted is not None and (admitted.granted, admitted.reason, admitted.first_name) == (True, "booked", "Léa")
     # The room's door knows only its own room's bookings: this code is nothing there.
     assert refused is not None and (refused.granted, refused.reason) == (False, "unknown")
-    assert wait_until(lambda: len(entries(entrance, sample.DEVICE)) == 1 and len(entries(room_door, ROOM_DEVICE)) == 1)
+    assert wait_until(
+        lambda: len(entries(entrance.site, sample.DEVICE)) == 1 and len(entries(room_door.site, ROOM_DEVICE)) == 1
+    )
     assert uses(entrance) == 0
 
 
@@ -135,7 +152,7 @@ def test_a_booking_cancelled_and_another_made_while_the_doors_run_change_who_com
 ) -> None:
     _entrance, room_door, group = doors
     room_door.tap(BRUNO)
-    assert wait_until(lambda: len(entries(room_door, ROOM_DEVICE)) == 1)
+    assert wait_until(lambda: len(entries(room_door.site, ROOM_DEVICE)) == 1)
     seen = room_door.daemon.cache.version
     site = room_door.site
     with site.db.write() as session:
@@ -151,9 +168,43 @@ def test_a_booking_cancelled_and_another_made_while_the_doors_run_change_who_com
     assert wait_until(lambda: room_door.daemon.cache.version > seen, timeout=5)
     room_door.tap(BRUNO)
     room_door.tap(CLARA)
-    assert wait_until(lambda: len(entries(room_door, ROOM_DEVICE)) == 3)
-    assert [e[:3] for e in entries(room_door, ROOM_DEVICE)] == [
+    assert wait_until(lambda: len(entries(room_door.site, ROOM_DEVICE)) == 3)
+    assert [e[:3] for e in entries(room_door.site, ROOM_DEVICE)] == [
         (BRUNO, False, "no_booking"),
         (BRUNO, True, "booked"),
         (CLARA, False, "no_booking"),
     ]
+
+
+def test_halfday_door_serves_the_room_its_config_names_as_systemd_starts_it(new_site: MakeSite, tmp_path: Path) -> None:
+    site = new_site(overrides=ALL_DAY)
+    book_the_room(site)
+    card = VirtualCard()
+    room_site = room_site_of(site, {"hardware": {"reader": {"path": card.path}}})
+    log = tmp_path / "salle.log"
+    door = start_door(room_site.config_path, log)
+    try:
+        assert wait_until(lambda: "porte prête" in log.read_text(encoding="utf-8"), timeout=20), log.read_text()
+        for uid in (BRUNO, CLARA):
+            card.present(uid, 0.3)
+            time.sleep(TAP_GAP_S)
+        assert wait_until(lambda: len(entries(room_site, ROOM_DEVICE)) == 2, timeout=10), log.read_text()
+        assert [e[:3] for e in entries(room_site, ROOM_DEVICE)] == [
+            (BRUNO, False, "no_booking"),
+            (CLARA, True, "booked"),
+        ]
+        assert (site.folder / "door-snapshot-salle-1.json").is_file()
+    finally:
+        door.terminate()
+        door.wait(10)
+        card.close()
+        room_site.close()
+
+
+def test_the_config_names_the_room_a_door_serves(write_config: Callable[..., Path]) -> None:
+    assert load_config(write_config()).door.resource is None  # the entrance
+    config = load_config(write_config({"door": {"resource": " Salle du conseil "}}, name="salle.toml"))
+    assert config.door.resource == "Salle du conseil"
+    with pytest.raises(ConfigError) as refused:
+        load_config(write_config({"door": {"resource": "  "}}, name="vide.toml"))
+    assert "door.resource" in str(refused.value) and "vide" in str(refused.value)
