@@ -181,3 +181,9 @@ def test_load_state_reads_live_bookings_of_today_and_later(new_site: MakeSite) -
     assert state.credentials[key].member is False and state.holders[walk_in_group].first_name == "Léa"
     assert room_door.room == room_id and room_door.bookings.items() == state.bookings.items()
     assert nowhere.room == "" and nowhere.bookings.items() == []
+
+
+def test_the_door_and_the_shared_core_name_a_bookings_code_alike() -> None:
+    from access import bookings, store
+
+    assert bookings.BOOKING_CREDENTIAL_PREFIX == store.BOOKING_CREDENTIAL_PREFIX == "booking:"

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+from access.bookings import book, cancel
 from access.config import ConfigError, load_config
 from access.ledger import slot_at
 from access.models import Booking, Event, Member, Resource, Use
-from access.store import BOOKING_CREDENTIAL_PREFIX, bump_state_version
+from access.store import BOOKING_CREDENTIAL_PREFIX, Stamp, bump_state_version
 from common.db import new_id
-from common.words import SLOTS
+from common.words import SLOTS, Slot
 from halfday import sample
 from halfday.sample import ALICE, BRUNO, CLARA
 from hardware.virtual_card import VirtualCard
@@ -208,3 +209,68 @@ def test_the_config_names_the_room_a_door_serves(write_config: Callable[..., Pat
     with pytest.raises(ConfigError) as refused:
         load_config(write_config({"door": {"resource": "  "}}, name="vide.toml"))
     assert "door.resource" in str(refused.value) and "vide" in str(refused.value)
+
+
+def test_booked_with_the_shared_core_and_cancelled_the_doors_follow_and_count_each_half_day_once(
+    doors: tuple[DoorRig, DoorRig, str],
+) -> None:
+    entrance, room_door, clara_group = doors
+    site = entrance.site
+    rules = site.config.site.rules
+    ref = slot_at(dt.datetime.now(dt.UTC), rules)
+    stamp = Stamp.now("test")
+    seen = (entrance.daemon.cache.version, room_door.daemon.cache.version)
+    with site.db.write() as session:
+        room_id = session.scalar(select(Resource.id).where(Resource.name == ROOM))
+        assert room_id is not None
+        # Clara gives the room up (the manager cancels), Bruno books this half-day and the same one tomorrow from
+        # his carnet, and a walk-in books the room tomorrow at the touchscreen.
+        cancel(
+            session, clara_group, device_id=sample.DEVICE, stamp=stamp, today=ref.date, by_manager=True, rule="never"
+        )
+        bruno = member_of(session, BRUNO)
+        tomorrow = ref.date + dt.timedelta(days=1)
+        book(
+            session,
+            resource_id=room_id,
+            half_days=[(ref.date, ref.slot), (tomorrow, ref.slot)],
+            name="Bruno",
+            origin="kiosk",
+            device_id=sample.DEVICE,
+            stamp=stamp,
+            paid_by="carnet",
+            member_id=bruno,
+            today=ref.date,
+            site_id=site.config.site.id,
+        )
+        walk_in = book(
+            session,
+            resource_id=room_id,
+            half_days=[(tomorrow, Slot.MORNING if ref.slot == Slot.AFTERNOON else Slot.AFTERNOON)],
+            name="Nadia Roux",
+            origin="kiosk",
+            device_id=sample.DEVICE,
+            stamp=stamp,
+            paid_by="counter",
+            today=ref.date,
+            site_id=site.config.site.id,
+        )[0]
+    assert wait_until(
+        lambda: all(r.daemon.cache.version > s for r, s in zip((entrance, room_door), seen, strict=True)), 5
+    )
+    for rig in (room_door, entrance):
+        rig.tap(BRUNO)
+        rig.tap(CLARA)
+    assert wait_until(lambda: len(entries(site, ROOM_DEVICE)) == 2 and len(entries(site, sample.DEVICE)) == 2)
+    assert [e[:3] for e in entries(site, ROOM_DEVICE)] == [(BRUNO, True, "booked"), (CLARA, False, "no_booking")]
+    assert [e[:3] for e in entries(site, sample.DEVICE)] == [(BRUNO, True, "booked"), (CLARA, False, "no_credit")]
+    # The walk-in's code is for tomorrow's other half-day: not now.
+    code = entrance.daemon.handle_tap(BOOKING_CREDENTIAL_PREFIX + walk_in.group_id, None, request="code-1")
+    assert code is not None and (code.granted, code.reason) == (False, "not_yet_valid")
+    with site.db.read() as session:
+        # Bruno's two booked half-days and the walk-in's: three uses, none from the doors' taps.
+        counted = session.scalars(select(Use.holder_id).where(Use.resource_id == room_id)).all()
+        assert len(counted) == 3 and uses(entrance) == 3
+    # The door reads Bruno's carnet after the two half-days the booking spent (10 - 2), not before.
+    carnet = entrance.daemon.cache.state.holders[bruno].entitlements[0]
+    assert carnet.balance == 8
