@@ -104,9 +104,16 @@ class Bookings:
     a member's id, or a booking's group id for the code that covers its walk-in and its party."""
 
     held: dict[tuple[str, dt.date, Slot], set[str]] = field(default_factory=dict)
+    # Each holder's last booked half-day (date, slot's rank): a refusal outside the bookings looks it up, on the
+    # door's hot path, instead of going through every booking.
+    last: dict[str, tuple[dt.date, int]] = field(default_factory=dict)
 
     def add(self, holder_id: str, resource_id: str, date: dt.date, slot: Slot) -> None:
         self.held.setdefault((holder_id, date, slot), set()).add(resource_id)
+        half_day = (date, SLOTS.index(slot))
+        current = self.last.get(holder_id)
+        if current is None or half_day > current:
+            self.last[holder_id] = half_day
 
     def covers(self, holder_id: str, date: dt.date, slot: Slot, resource_id: str | None = None) -> bool:
         """Whether the holder booked that half-day: of `resource_id`, or of any resource when it is None."""
@@ -116,12 +123,12 @@ class Bookings:
         return resource_id is None or resource_id in booked
 
     def later(self, holder_id: str, date: dt.date, slot: Slot) -> bool | None:
-        """Whether the holder's other booked half-days are still to come (True), all past (False), or None when
-        the holder booked nothing: what a refusal outside them says."""
-        mine = [(d, SLOTS.index(s)) for h, d, s in self.held if h == holder_id]
-        if not mine:
+        """Whether the holder's last booked half-day is still to come (True) or past (False), None when the holder
+        booked nothing: what a refusal outside the bookings says."""
+        last = self.last.get(holder_id)
+        if last is None:
             return None
-        return max(mine) > (date, SLOTS.index(slot))
+        return last > (date, SLOTS.index(slot))
 
     def items(self) -> list[tuple[str, str, dt.date, Slot]]:
         return sorted((h, r, d, s) for (h, d, s), rs in self.held.items() for r in rs)

@@ -187,3 +187,12 @@ def test_the_door_and_the_shared_core_name_a_bookings_code_alike() -> None:
     from access import bookings, store
 
     assert bookings.BOOKING_CREDENTIAL_PREFIX == store.BOOKING_CREDENTIAL_PREFIX == "booking:"
+
+
+def test_a_refusal_outside_the_bookings_says_whether_the_last_one_is_to_come() -> None:
+    b = Bookings()
+    b.add("h", ROOM, DAY + dt.timedelta(days=2), Slot.MORNING)
+    b.add("h", OFFICE, DAY, Slot.AFTERNOON)  # added after a later one: the last stays the later
+    assert b.later("h", DAY + dt.timedelta(days=1), Slot.AFTERNOON) is True
+    assert b.later("h", DAY + dt.timedelta(days=2), Slot.AFTERNOON) is False
+    assert b.later("nobody", DAY, Slot.MORNING) is None
