@@ -320,6 +320,11 @@ def _door(table: Table) -> DoorConfig:
         staffed=staffed,
         resource=table.text("resource", max_len=120).strip() if table.has("resource") else None,
     )
+    if door.resource is not None and staffed.periods:
+        # Left open while staffed, a room's door would let in everyone, booked or not.
+        raise table.fail(
+            "staffed", "doit rester vide pour la porte d'une salle (door.resource) : elle n'ouvre qu'aux réservations"
+        )
     table.done()
     return door
 

@@ -221,6 +221,8 @@ class Door:
         except SnapshotError as exc:
             log.critical("%s : seuls les horaires d'accueil ouvrent la porte", exc)
             return
+        if self.config.door.resource is not None and snapshot.state.room is None:
+            snapshot.state.room = ""  # a copy that names no room: at a room's door, staff only
         self.cache.replace(snapshot.state, snapshot.version)
         log.warning(
             "copie des droits du %s : %d badges connus",

@@ -23,6 +23,7 @@ from halfday import sample
 from halfday.sample import ALICE, BRUNO, CLARA
 from hardware.virtual_card import VirtualCard
 from tests.access.test_booking_door import add_booking, member_of
+from tests.access.test_damaged_ledger import damage_pages
 from tests.support.door import TAP_GAP_S, DoorRig, start_door
 from tests.support.site import Site
 from tests.support.wait import wait_until
@@ -209,6 +210,11 @@ def test_the_config_names_the_room_a_door_serves(write_config: Callable[..., Pat
     with pytest.raises(ConfigError) as refused:
         load_config(write_config({"door": {"resource": "  "}}, name="vide.toml"))
     assert "door.resource" in str(refused.value) and "vide" in str(refused.value)
+    # Left open while staffed, a room's door would let everyone in: the config says no.
+    staffed = {"door": {"resource": ROOM, "staffed": ["mon-fri 09:00-18:00"]}}
+    with pytest.raises(ConfigError) as refused:
+        load_config(write_config(staffed, name="ouverte.toml"))
+    assert "door.staffed" in str(refused.value) and "réservations" in str(refused.value)
 
 
 def test_booked_with_the_shared_core_and_cancelled_the_doors_follow_and_count_each_half_day_once(
@@ -274,3 +280,27 @@ def test_booked_with_the_shared_core_and_cancelled_the_doors_follow_and_count_ea
     # The door reads Bruno's carnet after the two half-days the booking spent (10 - 2), not before.
     carnet = entrance.daemon.cache.state.holders[bruno].entitlements[0]
     assert carnet.balance == 8
+
+
+def test_on_a_damaged_ledger_the_rooms_door_decides_on_its_own_snapshot(new_site: MakeSite, door_rig: MakeRig) -> None:
+    site = new_site(overrides=ALL_DAY)
+    book_the_room(site)
+    room_site = room_site_of(site)
+    room_door = door_rig(room_site)
+    room_door.start()
+    snapshot = site.folder / "door-snapshot-salle-1.json"
+    assert wait_until(snapshot.is_file)
+    room_door.stop()
+    damage_pages(site.folder / "halfday.db")
+    room_door.start()
+    assert room_door.daemon.degraded is not None
+    assert room_door.daemon.cache.state.room not in (None, "")
+    room_door.tap(BRUNO)
+    room_door.tap(CLARA)
+    journal = site.folder / "door-rescue-salle-1.jsonl"
+    assert wait_until(lambda: journal.is_file() and journal.read_text(encoding="utf-8").count('"entry"') == 2)
+    assert wait_until(lambda: room_door.relay_states() == [False, True, False], timeout=3)
+    text = journal.read_text(encoding="utf-8")
+    assert '"no_booking"' in text and '"booked"' in text
+    assert not (site.folder / "door-rescue.jsonl").exists()  # the entrance's journal is the entrance's
+    room_site.close()
