@@ -110,6 +110,9 @@ class DoorConfig:
     trust_clock: bool = False
     # Local hours when the door stays open for everyone because staff is present (empty: never).
     staffed: WeeklyHours = field(default_factory=WeeklyHours)
+    # The name of the room or office whose own door this is (None: the site's entrance). Such a door admits staff
+    # and the holders of a booking of that resource for the current half-day, and counts nothing.
+    resource: str | None = None
 
 
 @dataclass(frozen=True)
@@ -317,7 +320,13 @@ def _door(table: Table) -> DoorConfig:
         clock_unsure=ClockPolicy(table.choice("clock_unsure", ClockPolicy.MEMBERS, tuple(ClockPolicy))),
         trust_clock=table.flag("trust_clock", False),
         staffed=staffed,
+        resource=table.text("resource", max_len=120).strip() if table.has("resource") else None,
     )
+    if door.resource is not None and staffed.periods:
+        # Left open while staffed, a room's door would let in everyone, booked or not.
+        raise table.fail(
+            "staffed", "doit rester vide pour la porte d'une salle (door.resource) : elle n'ouvre qu'aux réservations"
+        )
     table.done()
     return door
 

@@ -42,6 +42,7 @@ held_open_s = 60.0                # alarm when the door stays open longer than t
 clock_unsure = "members"          # without a trusted clock: "members" (no end date) | "everyone" | "nobody"
 trust_clock = false               # true only if the clock is kept right without NTP (or for the demo)
 staffed = []                      # door left open while staffed, e.g. ["mon 09:00-12:00", "tue 14:00-18:00"]
+# resource = "Salle du conseil"   # a room's own door: only its bookings and staff come in (README: bookings)
 
 [kiosk]
 host = "127.0.0.1"                # the touchscreen's browser, on the Pi itself: plain HTTP, never beyond loopback

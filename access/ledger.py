@@ -98,6 +98,42 @@ class Uses:
         self.seen.add((holder_id, date, slot))
 
 
+@dataclass(slots=True)
+class Bookings:
+    """The booked half-days a door opens for: per (holder, local date, slot), the resources booked. The holder is
+    a member's id, or a booking's group id for the code that covers its walk-in and its party."""
+
+    held: dict[tuple[str, dt.date, Slot], set[str]] = field(default_factory=dict)
+    # Each holder's last booked half-day (date, slot's rank): a refusal outside the bookings looks it up, on the
+    # door's hot path, instead of going through every booking.
+    last: dict[str, tuple[dt.date, int]] = field(default_factory=dict)
+
+    def add(self, holder_id: str, resource_id: str, date: dt.date, slot: Slot) -> None:
+        self.held.setdefault((holder_id, date, slot), set()).add(resource_id)
+        half_day = (date, SLOTS.index(slot))
+        current = self.last.get(holder_id)
+        if current is None or half_day > current:
+            self.last[holder_id] = half_day
+
+    def covers(self, holder_id: str, date: dt.date, slot: Slot, resource_id: str | None = None) -> bool:
+        """Whether the holder booked that half-day: of `resource_id`, or of any resource when it is None."""
+        booked = self.held.get((holder_id, date, slot))
+        if not booked:
+            return False
+        return resource_id is None or resource_id in booked
+
+    def later(self, holder_id: str, date: dt.date, slot: Slot) -> bool | None:
+        """Whether the holder's last booked half-day is still to come (True) or past (False), None when the holder
+        booked nothing: what a refusal outside the bookings says."""
+        last = self.last.get(holder_id)
+        if last is None:
+            return None
+        return last > (date, SLOTS.index(slot))
+
+    def items(self) -> list[tuple[str, str, dt.date, Slot]]:
+        return sorted((h, r, d, s) for (h, d, s), rs in self.held.items() for r in rs)
+
+
 def charge_for(holder_id: str, entitlement: Entitlement, ref: SlotRef, uses: Uses) -> Charge | None:
     """The charge of a granted entry, or None for a re-entry in a slot already used (free)."""
     if uses.has(holder_id, ref.date, ref.slot):

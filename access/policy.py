@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from access.ledger import Charge, Entitlement, SlotRef, SlotRules, Uses, apply_charge, charge_for, slot_at
+from access.ledger import Bookings, Charge, Entitlement, SlotRef, SlotRules, Uses, apply_charge, charge_for, slot_at
 from common.weekdays import allows
 from common.words import SLOTS, ClockPolicy, PlanKind
 
@@ -27,6 +27,11 @@ class Reason(StrEnum):
     CLOSED = "closed"
     # ...and staff come in, granted without a half-day counted (granted, like GRANTED).
     STAFF = "staff"
+    # A booking of this half-day lets its holder in (granted, like GRANTED); the booking's own use counts it, so
+    # the entry charges nothing.
+    BOOKED = "booked"
+    # At a room's own door: no booking of that room for this half-day.
+    NO_BOOKING = "no_booking"
 
 
 # When no entitlement admits the holder, the refusal that tells them the most useful thing wins.
@@ -74,6 +79,11 @@ class AccessState:
     # The site's closed local dates (its holiday calendar). Time-limited rights were already extended past them
     # when the state was loaded (access/closures.py), so `decide` only looks the day up.
     closures: frozenset[dt.date] = frozenset()
+    # The booked half-days of today and later (not cancelled) that open the doors for their holders.
+    bookings: Bookings = field(default_factory=Bookings)
+    # The resource whose own door this is (its id; "" when the configured one is not in the database, so that
+    # only staff come in); None: the site's entrance.
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +122,8 @@ def decide(credential: str, now: dt.datetime, state: AccessState, *, clock_ok: b
         return _refuse(Reason.CLOCK_UNSURE, credential, holder, clock_ok)
 
     ref = slot_at(now, state.rules)
+    if state.room is not None:
+        return _room_door(credential, holder, ref, state, clock_ok)
     if holder.day is not None:
         refusal = _guest_day(holder.day, ref, clock_ok, state.clock_policy)
         if refusal is not None:
@@ -121,8 +133,13 @@ def decide(credential: str, now: dt.datetime, state: AccessState, *, clock_ok: b
         if holder.staff:
             return Decision(True, Reason.STAFF, credential, holder.id, holder.first_name, slot=ref)
         return _refuse(Reason.CLOSED, credential, holder, clock_ok, ref)
-    reentry = state.uses.has(holder.id, ref.date, ref.slot)
     refusals: set[Reason] = set()
+    booked = _booked(holder.id, ref, state, clock_ok)
+    if booked is None:
+        return Decision(True, Reason.BOOKED, credential, holder.id, holder.first_name, slot=ref, clock_ok=clock_ok)
+    if booked is not Reason.NO_BOOKING:
+        refusals.add(booked)
+    reentry = state.uses.has(holder.id, ref.date, ref.slot)
     best: Entitlement | None = None
     for entitlement in holder.entitlements:
         refusal = _check(entitlement, ref, reentry, clock_ok, state.clock_policy)
@@ -155,6 +172,35 @@ def apply(decision: Decision, state: AccessState) -> bool:
 
 def _refuse(reason: Reason, credential: str, holder: Holder, clock_ok: bool, ref: SlotRef | None = None) -> Decision:
     return Decision(False, reason, credential, holder.id, holder.first_name, slot=ref, clock_ok=clock_ok)
+
+
+def _booked(holder_id: str, ref: SlotRef, state: AccessState, clock_ok: bool) -> Reason | None:
+    """None when a booking of this half-day (of the door's room, at a room's door) admits the holder; otherwise
+    why the holder's bookings do not: NO_BOOKING when they hold none that could."""
+    if not state.bookings.covers(holder_id, ref.date, ref.slot, state.room):
+        if state.room is not None:
+            return Reason.NO_BOOKING
+        later = state.bookings.later(holder_id, ref.date, ref.slot)
+        if later is None:
+            return Reason.NO_BOOKING
+        return Reason.NOT_YET_VALID if later else Reason.EXPIRED
+    # A booking is for dates and hours: a clock not trusted cannot say it is the booked half-day.
+    if not clock_ok and state.clock_policy != ClockPolicy.EVERYONE:
+        return Reason.CLOCK_UNSURE
+    return None if ref.inside else Reason.OUTSIDE_HOURS
+
+
+def _room_door(credential: str, holder: Holder, ref: SlotRef, state: AccessState, clock_ok: bool) -> Decision:
+    """At a room's own door: staff, and the holders of a booking of that room for this half-day; nobody else, and
+    nothing is counted (the booking's own use is the count)."""
+    if holder.staff:
+        return Decision(True, Reason.STAFF, credential, holder.id, holder.first_name, slot=ref, clock_ok=clock_ok)
+    if clock_ok and ref.date in state.closures:
+        return _refuse(Reason.CLOSED, credential, holder, clock_ok, ref)
+    booked = _booked(holder.id, ref, state, clock_ok)
+    if booked is not None:
+        return _refuse(booked, credential, holder, clock_ok, ref)
+    return Decision(True, Reason.BOOKED, credential, holder.id, holder.first_name, slot=ref, clock_ok=clock_ok)
 
 
 def _guest_day(day: dt.date, ref: SlotRef, clock_ok: bool, clock_policy: ClockPolicy) -> Reason | None:

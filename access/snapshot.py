@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from access.ledger import Entitlement, SlotRules, Uses
+from access.ledger import Bookings, Entitlement, SlotRules, Uses
 from access.policy import AccessState, CredentialInfo, Holder
 from common.files import write_atomically
 from common.words import ClockPolicy, PlanKind, Slot
@@ -73,6 +73,8 @@ def state_data(state: AccessState) -> dict[str, Any]:
         "credentials": [[c.value, c.holder_id, c.active, c.member] for c in state.credentials.values()],
         "uses": sorted([holder, day.isoformat(), slot.value] for holder, day, slot in state.uses.seen),
         "closures": sorted(day.isoformat() for day in state.closures),
+        "bookings": [[h, r, day.isoformat(), slot.value] for h, r, day, slot in state.bookings.items()],
+        "room": state.room,
     }
 
 
@@ -118,6 +120,13 @@ def state_from_data(data: dict[str, Any], rules: SlotRules, clock_policy: ClockP
     state.uses = uses
     # Rights in the snapshot were already extended past these closures when it was written.
     state.closures = frozenset(dt.date.fromisoformat(day) for day in data.get("closures", []))
+    # A snapshot written before bookings holds none, and was an entrance's.
+    bookings = Bookings()
+    for holder, resource, day, slot in data.get("bookings", []):
+        bookings.add(holder, resource, dt.date.fromisoformat(day), Slot(slot))
+    state.bookings = bookings
+    room = data.get("room")
+    state.room = str(room) if room is not None else None
     return state
 
 

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 from access import notices
 from access.closures import MAX_EXTENSION_DAYS, extended_until
 from access.guests import GuestCharge
-from access.ledger import Entitlement, SlotRules, Uses
+from access.ledger import Bookings, Entitlement, SlotRules, Uses
 from access.models import (
     Balance,
+    Booking,
     Closure,
     Credential,
     Event,
@@ -27,6 +28,7 @@ from access.models import (
     Meta,
     Pass,
     Plan,
+    Resource,
     Sale,
     Subscription,
     Use,
@@ -47,6 +49,9 @@ PASS_CREDENTIAL_PREFIX = "pass:"
 MAX_EXTENSION = dt.timedelta(days=MAX_EXTENSION_DAYS)
 # A member's guest opens the door as the credential "guest:<guest id>" (the code entered at the touchscreen).
 GUEST_CREDENTIAL_PREFIX = "guest:"
+# A booking's code opens the door as the credential "booking:<group id>" for its half-days, for the walk-in who
+# booked and the party named on it (access/bookings.py gives the code).
+BOOKING_CREDENTIAL_PREFIX = "booking:"
 
 
 def boot_id() -> str:
@@ -245,8 +250,10 @@ def load_state(
     device_id: str,
     today: dt.date,
     clock_policy: ClockPolicy = ClockPolicy.MEMBERS,
+    room: str | None = None,
 ) -> AccessState:
-    """Build the in-memory access state from the database, as of the local date `today`."""
+    """Build the in-memory access state from the database, as of the local date `today`; `room` names the resource
+    whose own door decides on it (None: the site's entrance)."""
     state = AccessState(rules=rules, clock_policy=clock_policy)
     for holder_id, first_name, active, staff in session.execute(
         select(Member.id, Member.first_name, Member.active, Member.staff)
@@ -310,6 +317,7 @@ def load_state(
         key = PASS_CREDENTIAL_PREFIX + p.id
         state.credentials[key] = CredentialInfo(key, p.id, True, member=False)
     load_guests(session, state, today)
+    load_bookings(session, state, today, room)
     for value, owner_member, owner_pass, status in session.execute(
         select(Credential.value, Credential.member_id, Credential.pass_id, Credential.status)
     ):
@@ -366,6 +374,41 @@ def load_guests(session: Session, state: AccessState, today: dt.date) -> None:
         state.holders[guest_id] = Holder(guest_id, name.split(" ")[0], member.active, rights, day=day)
         key = GUEST_CREDENTIAL_PREFIX + guest_id
         state.credentials[key] = CredentialInfo(key, guest_id, True, member=False)
+
+
+def load_bookings(session: Session, state: AccessState, today: dt.date, room: str | None = None) -> None:
+    """The bookings of `today` and later not cancelled, of active resources, into `state` (after the members): a
+    member's opens by their badge; a booking's code ("booking:<group>") opens for the walk-in and the party named
+    on it. With `room` (a resource's name), the state is that resource's own door's: its bookings only."""
+    query = (
+        select(
+            Booking.group_id,
+            Booking.resource_id,
+            Booking.local_date,
+            Booking.slot,
+            Booking.holder_kind,
+            Booking.member_id,
+            Booking.name,
+            Booking.code,
+        )
+        .join(Resource, Resource.id == Booking.resource_id)
+        .where(Booking.cancelled_at.is_(None), Booking.local_date >= today, Resource.active.is_(True))
+    )
+    if room is not None:
+        # A name the database does not hold opens for nobody but staff: "" is no resource's id.
+        state.room = session.scalar(select(Resource.id).where(Resource.name == room)) or ""
+        query = query.where(Booking.resource_id == state.room)
+    bookings = Bookings()
+    for group, resource, day, slot, kind, member_id, name, code in session.execute(query):
+        if member_id is not None and member_id in state.holders:
+            bookings.add(member_id, resource, day, Slot(slot))
+        if kind == "walk_in" or code is not None:
+            if group not in state.holders:
+                state.holders[group] = Holder(group, name.split(" ")[0], True)
+                key = BOOKING_CREDENTIAL_PREFIX + group
+                state.credentials[key] = CredentialInfo(key, group, True, member=False)
+            bookings.add(group, resource, day, Slot(slot))
+    state.bookings = bookings
 
 
 def load_closures(session: Session) -> frozenset[dt.date]:

@@ -118,6 +118,7 @@ def refusal_at_door(reason: Reason) -> str:
         Reason.NO_CREDIT: _("Votre carnet est épuisé. Rechargez-le à l'accueil ou achetez un pass à l'écran."),
         Reason.CLOCK_UNSURE: _("L'heure de la porte n'est pas sûre : entrée refusée pour ce pass. Appelez l'accueil."),
         Reason.CLOSED: _("L'espace est fermé aujourd'hui. Revenez un jour d'ouverture."),
+        Reason.NO_BOOKING: _("Pas de réservation de cette salle maintenant. Adressez-vous à l'accueil."),
     }
     return texts.get(reason, _("Entrée refusée. Adressez-vous à l'accueil."))
 
@@ -132,6 +133,8 @@ def door_sentence(tap: Tap) -> str:
     hello = _("Bonjour %(name)s !", name=tap.first_name or "")
     if tap.reason == Reason.STAFF:
         return _("%(hello)s L'espace est fermé aujourd'hui : entrée de l'équipe, rien n'est compté.", hello=hello)
+    if tap.reason == Reason.BOOKED:
+        return _("%(hello)s Votre réservation vous ouvre : la demi-journée est comptée avec elle.", hello=hello)
     if not tap.charged:
         return _("%(hello)s Demi-journée déjà comptée.", hello=hello)
     slot = _("cet après-midi") if tap.slot == Slot.AFTERNOON else _("ce matin")
@@ -219,6 +222,8 @@ def describe_tap(tap: Tap) -> dict[str, Any]:
         title = tap.first_name or _("Bienvenue !")
         if tap.reason == Reason.STAFF:
             chips.append(_("Équipe : jour de fermeture"))
+        elif tap.reason == Reason.BOOKED:
+            chips.append(_("Réservation"))
         elif tap.plan == PlanKind.CARNET and tap.spent:
             chips.append(_("1 demi-journée décomptée"))
         elif tap.charged:

@@ -86,7 +86,9 @@ class Door:
         # Beside a file ledger: the last good access state, and the journal of what happens while it is damaged.
         self.ledger = sqlite_file(config.database_url)
         folder = self.ledger.absolute().parent if self.ledger is not None else None
-        self.snapshot = folder / SNAPSHOT_FILE if folder is not None else None
+        # A room's own door beside the entrance's, on the same ledger, keeps its own files.
+        own = f"-{self.site.device}" if config.door.resource is not None else ""
+        self.snapshot = folder / SNAPSHOT_FILE.replace(".", f"{own}.", 1) if folder is not None else None
         self.cache = StateCache(
             self.db,
             self.site.rules,
@@ -96,13 +98,14 @@ class Door:
             self.lock,
             snapshot=self.snapshot,
             on_broken=self._ledger_broken,
+            room=config.door.resource,
         )
         self.recorder = Recorder(
             self.db,
             self.site.id,
             self.site.device,
             on_settled=self.cache.settled,
-            journal=RescueJournal(folder / RESCUE_FILE) if folder is not None else None,
+            journal=RescueJournal(folder / RESCUE_FILE.replace(".", f"{own}.", 1)) if folder is not None else None,
             on_broken=self._ledger_broken,
             low_carnet=config.mail.low_carnet_threshold if config.mail is not None else None,
         )
@@ -122,7 +125,9 @@ class Door:
         self.stopping = threading.Event()
         self.reader = build_reader(config.hardware.reader, self._on_tap)
         self.bus: DoorBus | None = None
-        if use_bus:
+        # The local bus is the entrance's, with the kiosk's commands and screens: a room's door stays off it, so
+        # that a pass admitted at the touchscreen never reaches it, and its taps never show at the entrance.
+        if use_bus and config.door.resource is None:
             name = f"halfday-door-{self.site.id}-{self.site.device}"
             self.bus = DoorBus(config.bus, name, lambda command: self.inputs.put(Input("command", command)))
 
@@ -216,6 +221,8 @@ class Door:
         except SnapshotError as exc:
             log.critical("%s : seuls les horaires d'accueil ouvrent la porte", exc)
             return
+        if self.config.door.resource is not None and snapshot.state.room is None:
+            snapshot.state.room = ""  # a copy that names no room: at a room's door, staff only
         self.cache.replace(snapshot.state, snapshot.version)
         log.warning(
             "copie des droits du %s : %d badges connus",

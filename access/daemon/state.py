@@ -42,6 +42,7 @@ class StateCache:
         lock: threading.RLock,
         snapshot: Path | None = None,
         on_broken: Callable[[str], None] = lambda _problem: None,
+        room: str | None = None,
     ) -> None:
         self.db = db
         self.rules = rules
@@ -52,6 +53,7 @@ class StateCache:
         # Where each state read is kept, for the day the ledger cannot be read (access/snapshot.py).
         self.snapshot = snapshot
         self.on_broken = on_broken
+        self.room = room  # the resource whose own door this is (its name), None: the entrance
         self.state = AccessState(rules=rules, clock_policy=clock_policy)
         self.version = -1
         # Decisions acted on, and not known to be in what a reload reads: a reload must not forget the half-days
@@ -68,12 +70,14 @@ class StateCache:
         today = dt.datetime.now(self.tz).date()
         with self.db.read() as session:
             version = state_version(session)
-            state = load_state(session, self.rules, self.site_id, self.device_id, today, self.clock_policy)
+            state = load_state(session, self.rules, self.site_id, self.device_id, today, self.clock_policy, self.room)
         with self.lock:
             for acted in self._acted:
                 apply(acted.decision, state)  # no change for one the database already held
             self._acted = [a for a in self._acted if a.settled_at is None or a.settled_at >= started]
             self.state, self.version = state, version
+            if state.room == "":
+                log.critical("la salle « %s » (door.resource) n'existe pas : seule l'équipe entre", self.room)
             # Taken before the reader's thread can change it; written outside the lock.
             data = state_data(state) if self.snapshot is not None else None
         if self.snapshot is not None and data is not None:

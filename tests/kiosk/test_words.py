@@ -40,9 +40,22 @@ def test_a_refusal_says_what_to_do_next_and_whose_it_is(app: Flask) -> None:
     assert words(app, used_up, "fr").startswith("Alice, votre carnet est épuisé.")
     assert words(app, used_up, "en").startswith("Alice, your carnet is used up.")
     for reason in Reason:
-        if reason not in (Reason.GRANTED, Reason.STAFF):  # STAFF: staff let in on a closed day
+        if reason not in (Reason.GRANTED, Reason.STAFF, Reason.BOOKED):  # STAFF, BOOKED: granted too
             said = words(app, dataclasses.replace(unknown, reason=reason), "fr")
             assert said and "Entrée refusée." not in said, reason  # every refusal has its own sentence
+
+
+def test_a_booking_says_it_opened_and_a_rooms_door_why_it_did_not(app: Flask) -> None:
+    booked = dataclasses.replace(GRANTED, reason=Reason.BOOKED, charged=False, spent=0, balance=None)
+    assert (
+        words(app, booked, "fr")
+        == "Bonjour Alice ! Votre réservation vous ouvre : la demi-journée est comptée avec elle."
+    )
+    assert words(app, booked, "en") == "Welcome Alice! Your booking lets you in: the half-day is counted with it."
+    with app.test_request_context("/"):
+        assert describe_tap(booked)["chips"][0] == "Réservation"
+    refused = dataclasses.replace(booked, granted=False, reason=Reason.NO_BOOKING, first_name=None)
+    assert words(app, refused, "fr") == "Pas de réservation de cette salle maintenant. Adressez-vous à l'accueil."
 
 
 def test_the_chips_show_the_balance(app: Flask) -> None:
