@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 from access.admin import AdminError, check_name
 from access.models import Resource
 from access.store import bump_state_version
+from common.words import ResourceKind
 
 # What a resource is; the words the manager reads are in kiosk/admin/rooms.py.
-KINDS = ("meeting_room", "office", "phone_box")
+KINDS = tuple(ResourceKind)
 # A room for more than this is a hall, not a room booked by the half-day at a small coworking space.
 CAPACITY_MAX = 500
 # Prices in cents: above 10,000 € a half-day is a typing mistake.
