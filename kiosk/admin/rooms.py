@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_date
+from flask_babel import format_currency, format_date
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers.response import Response as BaseResponse
@@ -158,6 +158,16 @@ def _week_start(raw: str | None, today: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
+def _rights_label(rights: bookings.RoomRights) -> str:
+    """What a member may book from, for the manager choosing how they pay: carnet and room half-days left."""
+    parts = []
+    if rights.carnet_subscription is not None:
+        parts.append(_("carnet : %(num)d", num=rights.carnet_balance))
+    if rights.included_subscription is not None:
+        parts.append(_("salle comprise : %(num)d ce mois-ci", num=rights.included_left))
+    return ", ".join(parts)
+
+
 def _room_page(resource_id: str, form: Any, status: int = 200) -> tuple[str, int]:
     today = _today()
     monday = _week_start(request.args.get("week") or form.get("first"), today)
@@ -177,6 +187,8 @@ def _room_page(resource_id: str, form: Any, status: int = 200) -> tuple[str, int
         members = s.scalars(
             select(Member).where(Member.active.is_(True)).order_by(Member.first_name, Member.last_name)
         ).all()
+        device = current_kiosk().config.site.device
+        rights = {m.id: _rights_label(bookings.room_rights(s, m.id, today, device)) for m in members}
         s.expunge_all()
     board: dict[tuple[dt.date, str], Booking] = {(b.local_date, b.slot): b for b in booked}
     edit = form.get("edit") or {
@@ -198,6 +210,7 @@ def _room_page(resource_id: str, form: Any, status: int = 200) -> tuple[str, int
         next_week=(monday + WEEK).isoformat(),
         this_week=_week_start(None, today) == monday,
         members=members,
+        rights=rights,
         form=form if "edit" not in form else {},
         edit=edit,
         day_label=lambda d: format_date(d, "EEEE d MMMM"),
@@ -308,6 +321,8 @@ def book_room(resource_id: str) -> BaseResponse | tuple[str, int]:
                 today=_today(),
             )
             code = made[0].code if made else None
+            room = s.get(Resource, resource_id)
+            due = bookings.price_cents(room, half_days) if room is not None and paid_by == "counter" else 0
     except AdminError as exc:
         flash(str(exc), "error")
         return _room_page(resource_id, f, 422)
@@ -315,6 +330,8 @@ def book_room(resource_id: str) -> BaseResponse | tuple[str, int]:
         flash(refusal(exc), "error")
         return _room_page(resource_id, f, 409 if exc.reason == "taken" else 422)
     said = _("Réservé : %(count)d demi-journée(s).", count=len(made))
+    if due:
+        said += " " + _("À encaisser : %(price)s.", price=format_currency(due / 100, "EUR"))
     if code:
         said += " " + _("Code d'entrée à donner : %(code)s", code=code)
     flash(said, "ok")

@@ -51,7 +51,12 @@ def fill_room(page: Page, form: str, **values: str) -> None:
 
 def book(page: Page, first: dt.date, *, member: str = "", name: str = "", **choices: str) -> None:
     form = page.locator("#book")
-    form.locator('select[name="member"]').select_option(label=member or "une personne de passage")
+    chooser = form.locator('select[name="member"]')
+    if member:
+        value = chooser.locator("option", has_text=member).first.get_attribute("value") or ""
+        chooser.select_option(value)
+    else:
+        chooser.select_option("")
     form.locator('input[name="name"]').fill(name)
     form.locator('input[name="email"]').fill(choices.get("email", ""))
     form.locator('input[name="guests"]').fill(choices.get("guests", ""))
@@ -105,7 +110,7 @@ def test_the_manager_keeps_a_room_and_books_it(page: Page, site: Site, kiosk: Ki
     # A walk-in for tomorrow afternoon, paid at the counter: a 6-digit code to give them.
     tomorrow = today(site) + DAY
     book(page, tomorrow, name="Zoé Lemoine", email="zoe@example.org", slots="afternoon", guests="Ana, Léo")
-    said = re.compile(r"^Réservé : 1 demi-journée\(s\)\. Code d'entrée à donner : \d{6}$")
+    said = re.compile(r"^Réservé : 1 demi-journée\(s\)\. À encaisser : 45,00\s€\. Code d'entrée à donner : \d{6}$")
     expect(page.locator(".alert-ok")).to_have_text(said)
     code = (page.locator(".alert-ok").text_content() or "")[-6:]
     zoe = cell(page, tomorrow, "afternoon")
@@ -119,7 +124,7 @@ def test_the_manager_keeps_a_room_and_books_it(page: Page, site: Site, kiosk: Ki
     # The same half-day again, for a member: refused, nothing written, the form kept.
     book(page, tomorrow, member="Bruno Petit", slots="afternoon", paid_by="carnet")
     expect(page.locator(".alert-error")).to_have_text("Ce créneau est déjà réservé : rien n'a été réservé.")
-    expect(page.locator('#book select[name="member"] option:checked')).to_have_text("Bruno Petit")
+    expect(page.locator('#book select[name="member"] option:checked')).to_have_text("Bruno Petit (carnet : 10)")
     assert len(live(site)) == 1
 
     # Bruno from his carnet, two whole days the week after: four half-days off his balance, four uses of the room.
@@ -177,6 +182,12 @@ def test_the_manager_keeps_a_room_and_books_it(page: Page, site: Site, kiosk: Ki
     assert len(live(site)) == 1
     page.locator("#room-active button").click()
     expect(page.locator(".alert-ok")).to_have_text("Salle Jean Jaurès est de nouveau réservable.")
+
+    # A member paying at the desk for a whole day: the day's price to take, no code (the badge opens).
+    book(page, today(site) + 9 * DAY, member="Alice Martin")
+    expect(page.locator(".alert-ok")).to_have_text(
+        re.compile(r"^Réservé : 2 demi-journée\(s\)\. À encaisser : 80,50\s€\.$")
+    )
     with site.db.read() as s:
         room = s.get_one(Resource, room_id)
         assert (room.name, room.capacity, room.door_device, room.active) == ("Salle Jean Jaurès", 12, "salle-1", True)
@@ -200,6 +211,20 @@ def test_plans_include_room_half_days_from_the_plans_page(page: Page, site: Site
     with site.db.read() as s:
         got = {name: rooms for name, rooms in s.execute(select(Plan.name, Plan.room_half_days))}
     assert got["Illimité"] == 6 and got["Résident bureau"] == 8 and got["Carnet 10"] is None
+
+    # Alice's plan now includes six: the booking form says so, and a half-day booked from them leaves five.
+    with site.db.write() as s:
+        room_id = resources.add_resource(s, resources.ResourceSpec("Bureau 1", "office")).id
+    page.goto(f"{kiosk.url}/admin/rooms/{room_id}")
+    alice = page.locator('#book select[name="member"] option', has_text="Alice Martin")
+    expect(alice).to_have_text("Alice Martin (salle comprise : 6 ce mois-ci)")
+    day = today(site) + DAY
+    book(page, day, member="Alice Martin", slots="morning", paid_by="included")
+    expect(page.locator(".alert-ok")).to_have_text("Réservé : 1 demi-journée(s).")
+    if day.month == today(site).month:
+        expect(alice).to_have_text("Alice Martin (salle comprise : 5 ce mois-ci)")
+    [booked] = live(site)
+    assert (booked.paid_by, booked.local_date, booked.slot, booked.name) == ("included", day, "morning", "Alice")
 
 
 def test_without_login_or_token_nothing_changes(page: Page, site: Site, kiosk: KioskServer) -> None:
