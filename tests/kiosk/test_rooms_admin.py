@@ -8,7 +8,12 @@ the login or the CSRF token; the pages pass the WCAG 2.1 AA audit at the four si
 from __future__ import annotations
 
 import datetime as dt
+import html
+import http.client
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
 
 import icalendar
 import pytest
@@ -302,3 +307,41 @@ def test_the_room_pages_are_accessible_at_every_size(sized_page: Page, site: Sit
     page.goto(f"{kiosk.url}/admin/plans")
     check(page, "admin-plans-rooms-fr", "fr")
     assert room_id
+
+
+def test_simultaneous_bookings_at_the_admin_leave_one(page: Page, site: Site, kiosk: KioskServer) -> None:
+    """Ten managers' tabs book the same half-day at once over HTTP: one booking, nine clear refusals."""
+    with site.db.write() as s:
+        room_id = resources.add_resource(s, resources.ResourceSpec("Bureau 1", "office")).id
+    log_in(page, kiosk, site)
+    page.goto(f"{kiosk.url}/admin/rooms/{room_id}")
+    token = page.locator('#book input[name="csrf_token"]').get_attribute("value") or ""
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())
+    day = (today(site) + 2 * DAY).isoformat()
+    host, port = kiosk.url.removeprefix("http://").split(":")
+    start = threading.Barrier(10)
+
+    def attempt(n: int) -> tuple[int, str]:
+        body = urlencode({"csrf_token": token, "name": f"Visiteur {n}", "first": day, "slots": "afternoon"})
+        connection = http.client.HTTPConnection(host, int(port), timeout=20)
+        start.wait()
+        connection.request("POST", f"/admin/rooms/{room_id}/book", body, {
+            "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie, "Origin": kiosk.url,
+            "Referer": f"{kiosk.url}/admin/rooms/{room_id}",
+        })  # fmt: skip
+        answer = connection.getresponse()
+        text = answer.read().decode("utf-8")
+        connection.close()
+        return answer.status, text
+
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(attempt, range(10)))
+    statuses = sorted(status for status, _text in answers)
+    assert statuses[0] in (302, 303) and statuses[1:] == [409] * 9, statuses
+    assert all(
+        "Ce créneau est déjà réservé : rien n'a été réservé." in html.unescape(text)
+        for status, text in answers
+        if status == 409
+    )
+    [booked] = live(site)
+    assert (booked.local_date.isoformat(), booked.slot) == (day, "afternoon")
