@@ -103,6 +103,7 @@ class PlanSpec:
     price_cents: int = 0
     weekdays: str | tuple[str, ...] | None = None  # "1-5", "12345", or ticked boxes' values; None: every day
     guest_half_days: int | None = None  # guest half-days a month the plan includes (access/guests.py)
+    room_half_days: int | None = None  # half-days of rooms and offices a month the plan includes
 
 
 # Guest half-days a month a plan may include: more is a plan for several people, not a member's guests.
@@ -126,6 +127,27 @@ def set_guest_half_days(session: Session, name: str, value: int | None) -> Plan:
     return plan
 
 
+# Room half-days a month a plan may include: an office every working half-day of a month is about 46.
+ROOM_HALF_DAYS_MAX = 62
+
+
+def check_room_half_days(value: int | None) -> int | None:
+    """A plan's room half-days a month: None or 0 (rooms are paid apart) up to ROOM_HALF_DAYS_MAX."""
+    if value is None or value == 0:
+        return None
+    if not 0 < value <= ROOM_HALF_DAYS_MAX:
+        raise AdminError(f"les demi-journées de salle par mois vont de 0 à {ROOM_HALF_DAYS_MAX}")
+    return value
+
+
+def set_room_half_days(session: Session, name: str, value: int | None) -> Plan:
+    """Change the room half-days a month a plan includes (for bookings made from now on)."""
+    plan = find_plan(session, name)
+    plan.room_half_days = check_room_half_days(value)
+    bump_state_version(session)
+    return plan
+
+
 def add_plan(session: Session, spec: PlanSpec) -> Plan:
     name = check_name(spec.name, "le nom de la formule")
     if spec.kind not in tuple(PlanKind):
@@ -135,6 +157,7 @@ def add_plan(session: Session, spec: PlanSpec) -> Plan:
     if spec.price_cents < 0:
         raise AdminError("le prix ne peut pas être négatif")
     guest_half_days = check_guest_half_days(spec.guest_half_days)
+    room_half_days = check_room_half_days(spec.room_half_days)
     start = end = None
     if spec.hours:
         try:
@@ -160,6 +183,7 @@ def add_plan(session: Session, spec: PlanSpec) -> Plan:
         weekdays=weekdays,
         price_cents=spec.price_cents,
         guest_half_days=guest_half_days,
+        room_half_days=room_half_days,
     )
     session.add(plan)
     session.flush()

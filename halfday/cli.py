@@ -18,11 +18,11 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from access import admin, closure_days, importer, reports
+from access import admin, closure_days, importer, reports, resources
 from access.config import Config, ConfigError, load_config
 from access.db import Database, migrate
 from access.default_config import render
-from access.models import Balance, Credential, Member, Plan, Subscription, Use
+from access.models import Balance, Credential, Member, Plan, Resource, Subscription, Use
 from access.restore import RestoreError, restore
 from access.store import effective_until, spent_since_balances
 from common.config import Table
@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weekdays", help="jours d'entrée, 1 = lundi … 7 = dimanche : 1-5 ou 12345 (défaut : tous)")
     p.add_argument("--price", type=float, default=0.0, help="prix en euros")
     p.add_argument("--guest-half-days", type=int, help="demi-journées d'invités comprises par mois (défaut : aucune)")
+    p.add_argument("--room-half-days", type=int, help="demi-journées de salle comprises par mois (défaut : aucune)")
     p.set_defaults(handler=cmd_plan_add)
     p = plan.add_parser("guests", help="changer les demi-journées d'invités comprises par mois d'une formule")
     p.add_argument("name")
@@ -160,8 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_plan_guests)
     p = plan.add_parser("list", help="lister les formules")
     p.set_defaults(handler=cmd_plan_list)
+    p = plan.add_parser("rooms", help="changer les demi-journées de salle comprises par mois d'une formule")
+    p.add_argument("name")
+    p.add_argument("half_days", type=int, help="0 : les salles se paient à part")
+    p.set_defaults(handler=cmd_plan_rooms)
 
     _closure_parsers(sub)
+    _room_parsers(sub)
 
     usage = sub.add_parser("usage", help="usage").add_subparsers(metavar="ACTION")
     p = usage.add_parser("export", help="exporter l'usage d'un mois en CSV")
@@ -517,6 +523,7 @@ def cmd_plan_add(args: argparse.Namespace) -> int:
         round(args.price * 100),
         args.weekdays,
         args.guest_half_days,
+        args.room_half_days,
     )
     return _change(args, lambda s, _c: f"Formule créée : {admin.add_plan(s, spec).name}")
 
@@ -525,6 +532,14 @@ def cmd_plan_guests(args: argparse.Namespace) -> int:
     def change(session: Session, _config: Config) -> str:
         plan = admin.set_guest_half_days(session, args.name, args.half_days)
         return f"Formule {plan.name} : {plan.guest_half_days or 0} demi-journée(s) d'invités par mois"
+
+    return _change(args, change)
+
+
+def cmd_plan_rooms(args: argparse.Namespace) -> int:
+    def change(session: Session, _config: Config) -> str:
+        plan = admin.set_room_half_days(session, args.name, args.half_days)
+        return f"Formule {plan.name} : {plan.room_half_days or 0} demi-journée(s) de salle par mois"
 
     return _change(args, change)
 
@@ -539,7 +554,8 @@ def cmd_plan_list(args: argparse.Namespace) -> int:
             days = weekdays_label(p.weekdays) if p.weekdays else ""
             price = f"{p.price_cents / 100:.2f} €"
             guests = f"{p.guest_half_days} demi-journées d'invités par mois" if p.guest_half_days else ""
-            details = ", ".join(x for x in (p.kind, size, hours, days, price, overdraft, guests) if x)
+            rooms = f"{p.room_half_days} demi-journées de salle par mois" if p.room_half_days else ""
+            details = ", ".join(x for x in (p.kind, size, hours, days, price, overdraft, guests, rooms) if x)
             print(f"{p.name} : {details}")
         print(f"{len(plans)} formule(s)")
     return 0
@@ -638,6 +654,119 @@ def cmd_usage_export(args: argparse.Namespace) -> int:
     uses_path.write_text(reports.usage_csv(rows), encoding="utf-8")
     summary_path.write_text(reports.summary_csv(rows), encoding="utf-8")
     print(f"{len(rows)} demi-journée(s) : {uses_path}, {summary_path}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- rooms and offices
+# The site's resources (access/resources.py, the same as the admin's pages). They are the site's own, networked or
+# not: its appliance is the one writer of their bookings.
+
+ROOM_KINDS = {"meeting_room": "salle de réunion", "office": "bureau", "phone_box": "cabine téléphonique"}
+
+
+def _room_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    room = sub.add_parser("room", help="salles et bureaux réservables à la demi-journée").add_subparsers(
+        metavar="ACTION"
+    )
+    p = room.add_parser("add", help="ajouter une salle ou un bureau")
+    p.add_argument("name")
+    p.add_argument("--kind", required=True, choices=tuple(ROOM_KINDS))
+    _room_options(p, capacity=1, price=0.0)
+    p.set_defaults(handler=cmd_room_add)
+    p = room.add_parser("edit", help="modifier une salle (seuls les champs donnés changent)")
+    p.add_argument("room", help="identifiant ou nom")
+    p.add_argument("--name")
+    p.add_argument("--kind", choices=tuple(ROOM_KINDS))
+    _room_options(p, capacity=None, price=None)
+    p.add_argument("--no-door", action="store_true", help="la salle n'a plus sa propre porte")
+    p.set_defaults(handler=cmd_room_edit)
+    p = room.add_parser("list", help="lister les salles et bureaux, avec l'adresse secrète de leur calendrier")
+    p.set_defaults(handler=cmd_room_list)
+    p = room.add_parser("deactivate", help="désactiver une salle : plus de nouvelle réservation")
+    p.add_argument("room")
+    p.set_defaults(handler=cmd_room_deactivate)
+    p = room.add_parser("reactivate", help="rendre une salle de nouveau réservable")
+    p.add_argument("room")
+    p.set_defaults(handler=cmd_room_reactivate)
+    p = room.add_parser("new-secret", help="nouvelle adresse du calendrier d'une salle : l'ancienne ne marche plus")
+    p.add_argument("room")
+    p.set_defaults(handler=cmd_room_new_secret)
+
+
+def _room_options(p: argparse.ArgumentParser, *, capacity: int | None, price: float | None) -> None:
+    p.add_argument("--capacity", type=int, default=capacity, help="nombre de places")
+    p.add_argument("--price-halfday", type=float, default=price, help="prix de la demi-journée en euros")
+    p.add_argument("--price-day", type=float, default=price, help="prix de la journée en euros")
+    p.add_argument("--door", help="identifiant de l'appareil de sa propre porte")
+
+
+def _cents(euros: float) -> int:
+    if not 0 <= euros <= 10_000:
+        raise CliError("un prix va de 0 à 10000 euros")
+    return round(euros * 100)
+
+
+def _room_line(r: Resource) -> str:
+    door = f", porte {r.door_device}" if r.door_device else ""
+    state = "" if r.active else " (désactivée)"
+    return (
+        f"{r.name} : {ROOM_KINDS.get(r.kind, r.kind)}, {r.capacity} place(s), demi-journée "
+        f"{r.price_halfday_cents / 100:.2f} €, journée {r.price_day_cents / 100:.2f} €{door}{state}"
+    )
+
+
+def cmd_room_add(args: argparse.Namespace) -> int:
+    spec = resources.ResourceSpec(
+        args.name, args.kind, args.capacity, _cents(args.price_halfday), _cents(args.price_day), args.door
+    )
+    with _session(args, write=True) as (session, _config):
+        print(f"Salle créée : {_room_line(resources.add_resource(session, spec))}")
+    return 0
+
+
+def cmd_room_edit(args: argparse.Namespace) -> int:
+    with _session(args, write=True) as (session, _config):
+        r = resources.find_resource(session, args.room)
+        spec = resources.ResourceSpec(
+            _keep(args.name, r.name),
+            _keep(args.kind, r.kind),
+            _keep(args.capacity, r.capacity),
+            r.price_halfday_cents if args.price_halfday is None else _cents(args.price_halfday),
+            r.price_day_cents if args.price_day is None else _cents(args.price_day),
+            None if args.no_door else _keep(args.door, r.door_device),
+        )
+        print(f"Salle enregistrée : {_room_line(resources.edit_resource(session, r.id, spec))}")
+    return 0
+
+
+def cmd_room_list(args: argparse.Namespace) -> int:
+    with _session(args, write=False) as (session, _config):
+        rows = session.scalars(select(Resource).order_by(Resource.name)).all()
+        for r in rows:
+            print(f"{r.id[:10]}  {_room_line(r)}")
+            print(f"    calendrier : /rooms/{r.id}/{r.feed_secret}.ics")
+        print(f"{len(rows)} salle(s) et bureau(x)")
+    return 0
+
+
+def cmd_room_deactivate(args: argparse.Namespace) -> int:
+    with _session(args, write=True) as (session, _config):
+        name = resources.set_active(session, args.room, False).name
+    print(f"{name} désactivée : plus de nouvelle réservation, celles faites restent")
+    return 0
+
+
+def cmd_room_reactivate(args: argparse.Namespace) -> int:
+    with _session(args, write=True) as (session, _config):
+        name = resources.set_active(session, args.room, True).name
+    print(f"{name} de nouveau réservable")
+    return 0
+
+
+def cmd_room_new_secret(args: argparse.Namespace) -> int:
+    with _session(args, write=True) as (session, _config):
+        r = resources.renew_feed_secret(session, args.room)
+        print(f"Nouvelle adresse du calendrier de {r.name} : /rooms/{r.id}/{r.feed_secret}.ics")
     return 0
 
 

@@ -81,6 +81,7 @@ def create_app(
     from kiosk.admin import bp as admin_bp
     from kiosk.booking import bp as booking_bp
     from kiosk.display import bp as display_bp
+    from kiosk.ical import bp as ical_bp
     from kiosk.screen import bp as screen_bp
 
     app.register_blueprint(screen_bp)
@@ -88,6 +89,7 @@ def create_app(
     app.register_blueprint(booking_bp)
     app.register_blueprint(display_bp, url_prefix="/display")
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(ical_bp, url_prefix="/rooms")
 
     # Where the site's network finds the admin and the wall display, under the first name the site gave.
     lan_url = f"https://{settings.trusted_hosts[0]}:{config.kiosk.lan_port}/" if settings.trusted_hosts else None

@@ -311,6 +311,7 @@ def add_plan() -> BaseResponse | tuple[str, int]:
         price_cents=price_cents,
         weekdays=tuple(f.getlist("weekdays")),
         guest_half_days=guest_half_days,
+        room_half_days=_guest_half_days(f.get("room_half_days", "")),
     )
     try:
         with current_kiosk().db.write() as s:
@@ -530,4 +531,22 @@ def plan_guests(plan_id: str) -> BaseResponse:
         flash(str(exc), "error")
     else:
         flash(_("Formule %(name)s : demi-journées d'invités enregistrées.", name=name), "ok")
+    return redirect(url_for("admin.plans"))
+
+
+@bp.post("/plans/<plan_id>/rooms")
+@standalone_only
+def plan_rooms(plan_id: str) -> BaseResponse:
+    """Change the room half-days a month a plan includes (for bookings made from now on)."""
+    try:
+        with current_kiosk().db.write() as s:
+            plan = s.get(Plan, plan_id)
+            if plan is None:
+                abort(404)
+            name = plan.name
+            admin.set_room_half_days(s, name, _guest_half_days(request.form.get("room_half_days", "")))
+    except admin.AdminError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(_("Formule %(name)s : demi-journées de salle enregistrées.", name=name), "ok")
     return redirect(url_for("admin.plans"))
