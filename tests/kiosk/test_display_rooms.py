@@ -12,9 +12,10 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
+from access import bookings
 from access.config import load_config
-from access.models import Booking, Event, Resource, Use
-from access.store import Stamp, append_event
+from access.models import Resource
+from access.store import Stamp
 from common.words import Slot
 from halfday.sample import ALICE, BRUNO
 from kiosk.app import create_app
@@ -24,8 +25,10 @@ from kiosk.tls import ensure_certificate
 from sync import localbus as bus
 from tests.kiosk.test_screenshots import fits
 from tests.support.axe import SIZES, assert_accessible
+from tests.support.door import DoorRig
 from tests.support.kiosk import TEST_TUNING, BusProbe, record_taps
 from tests.support.site import Site
+from tests.support.wait import wait_until
 
 # The worst board the wall draws: as many rooms as it has rows for, with long names and long first names.
 ROOMS = [
@@ -52,53 +55,41 @@ def add_resources(site: Site, rooms: list[tuple[str, str]]) -> dict[str, str]:
     return ids
 
 
-def book(site: Site, resource_id: str, name: str, slots: list[Slot], day: dt.date | None = None) -> None:
-    """A walk-in's booking paid at the counter, written as the agreed design has it: one Booking row per half-day
-    sharing a group, one Use per row (holder: the row, the resource set), one "booking" event."""
+def book(site: Site, resource_id: str, name: str, slots: list[Slot]) -> str:
+    """A walk-in's booking of today, paid at the counter, through the booking core as the touchscreen makes it;
+    returns its group."""
     config = site.config
     now = dt.datetime.now(dt.UTC)
-    today = day or now.astimezone(config.site.tz).date()
-    group = "g" + resource_id[:20] + "".join(s[0] for s in slots)
+    today = now.astimezone(config.site.tz).date()
     with site.db.write() as s:
-        rows = [
-            Booking(
-                group_id=group,
-                resource_id=resource_id,
-                local_date=today,
-                slot=slot,
-                holder_kind="walk_in",
-                name=name,
-                code="123456",
-                paid_by="counter",
-                origin="kiosk",
-            )
-            for slot in slots
-        ]
-        s.add_all(rows)
-        s.flush()
-        data = {
-            "group": group,
-            "resource": resource_id,
-            "name": name.split()[0],
-            "paid_by": "counter",
-            "origin": "kiosk",
-            "slots": [{"id": r.id, "date": today.isoformat(), "slot": r.slot, "spent": 0} for r in rows],
-        }
-        event_id, seq = append_event(s, config.site.device, "booking", data, Stamp(now, 1, "boot", True))
-        assert s.get(Event, event_id) is not None
-        for row in rows:
-            s.add(
-                Use(
-                    holder_id=row.id,
-                    site_id=config.site.id,
-                    local_date=today,
-                    slot=row.slot,
-                    spent=0,
-                    event_id=event_id,
-                    seq=seq,
-                    resource_id=resource_id,
-                )
-            )
+        rows = bookings.book(
+            s,
+            resource_id=resource_id,
+            half_days=[(today, slot) for slot in slots],
+            name=name,
+            origin="kiosk",
+            device_id=config.site.device,
+            stamp=Stamp(now, 1, "boot", True),
+            paid_by="counter",
+            today=today,
+            site_id=config.site.id,
+        )
+        return rows[0].group_id
+
+
+def cancel(site: Site, group_id: str) -> None:
+    config = site.config
+    now = dt.datetime.now(dt.UTC)
+    with site.db.write() as s:
+        bookings.cancel(
+            s,
+            group_id,
+            device_id=config.site.device,
+            stamp=Stamp(now, 2, "boot", True),
+            today=now.astimezone(config.site.tz).date(),
+            by_manager=True,
+            rule="day_before",
+        )
 
 
 def make_app(site: Site) -> Flask:
@@ -109,8 +100,8 @@ def test_the_board_shows_todays_bookings_with_first_names_only(site: Site) -> No
     ids = add_resources(site, ROOMS[:3])
     book(site, ids["Salle Jeanne-Barret"], "Camille Durand-Lefèvre", [Slot.AFTERNOON])
     book(site, ids["Bureau 1"], "Yann Le Goff", [Slot.MORNING, Slot.AFTERNOON])
-    # Yesterday's and a cancelled booking leave today's slots free.
-    book(site, ids["Grande salle de réunion du premier étage"], "Hier", [Slot.MORNING], day=dt.date(2020, 1, 6))
+    # A cancelled booking leaves its slots free.
+    cancel(site, book(site, ids["Grande salle de réunion du premier étage"], "Annulé", [Slot.MORNING]))
     app = make_app(site)
     try:
         page = app.test_client().get("/display/panel").text
@@ -118,7 +109,7 @@ def test_the_board_shows_todays_bookings_with_first_names_only(site: Site) -> No
         app.extensions["halfday.kiosk"].close()
     assert 'id="board"' in page
     assert "Camille" in page and "Yann" in page
-    assert "Durand" not in page and "Le Goff" not in page and "Hier" not in page
+    assert "Durand" not in page and "Le Goff" not in page and "Annulé" not in page
     board = page[page.index('id="board"') : page.index("</table>")]
     assert board.count('class="booked"') == 3 and board.count('class="free"') == 3
 
@@ -149,13 +140,16 @@ def test_a_site_without_rooms_shows_no_board_and_no_split(site: Site) -> None:
 
 
 def test_the_months_count_rises_by_the_booked_half_days(
-    site: Site, start_kiosk: Callable[..., KioskServer], open_page: Callable[..., Page]
+    site: Site, start_kiosk: Callable[..., KioskServer], open_page: Callable[..., Page], door: DoorRig
 ) -> None:
+    """Two members badge in at the real door, then three half-days of rooms are booked: the wall counts five."""
     ids = add_resources(site, ROOMS[:3])
-    record_taps(site, [ALICE, BRUNO])
     kiosk = start_kiosk()
     wall = open_page({"width": 1920, "height": 1080})
     wall.goto(kiosk.url + "/display/")
+    door.tap(ALICE)
+    door.tap(BRUNO)
+    assert wait_until(lambda: door.daemon.taps_recorded == 2)
     expect(wall.locator("#month-uses")).to_have_text("2")
     expect(wall.locator("#present")).to_have_text("2")
     book(site, ids["Salle Jeanne-Barret"], "Camille", [Slot.MORNING, Slot.AFTERNOON])
