@@ -258,3 +258,20 @@ def test_the_chart_stacks_the_booked_half_days_on_the_open_spaces() -> None:
     # One column: the rooms' part sits right on top of the open space's, 3 and 4 half-days high.
     assert x1 == x2 and abs(float(y2) + float(h2) - float(y1)) < 0.2
     assert abs(float(h2) / float(h1) - 3 / 4) < 0.01
+
+
+@pytest.mark.parametrize("size", ["touchscreen", "phone"])
+def test_a_manager_on_a_small_screen_reads_the_board_without_scrolling_sideways(
+    size: str, site: Site, kiosk: KioskServer, open_page: Callable[..., Page]
+) -> None:
+    """The wall is made for a television; a manager may still open it on a phone on the site's Wi-Fi."""
+    ids = add_resources(site, ROOMS)
+    book(site, ids["Bureau 1"], "Yann Le Goff", [Slot.MORNING])
+    width, height = SIZES[size]
+    wall = open_page({"width": width, "height": height})
+    wall.goto(kiosk.url + "/display/")
+    expect(wall.locator("#board tbody tr")).to_have_count(len(ROOMS))
+    expect(wall.locator("#board td.booked")).to_have_text(["Yann"])
+    figures = overflow(wall)
+    assert figures["width"] <= figures["innerWidth"], f"the wall scrolls sideways at {width}x{height}: {figures}"
+    assert_accessible(wall, f"wall display with the rooms' board, {width}x{height}")
