@@ -1,6 +1,7 @@
 """The month's half-day uses against the target, drawn on the server as SVG: no script, no library, readable
 from across the room. Bars are the uses of each day; the solid line is the running total; the dashed line is the
-pace that reaches the target on the last day of the month."""
+pace that reaches the target on the last day of the month. The part of a day's bar booked in rooms and offices is
+drawn in its own colour on top of the open space's."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from markupsafe import Markup, escape
 
 WIDTH = 960
 HEIGHT = 300
-LEFT = 56  # room for the y-axis figures
+LEFT = 64  # room for the y-axis figures
 RIGHT = 16
 TOP = 16
-BOTTOM = 36  # room for the day numbers
+BOTTOM = 40  # room for the day numbers
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,18 @@ class ChartLabels:
 
 
 def month_chart(
-    daily: dict[dt.date, int], month_start: dt.date, today: dt.date, target: int, labels: ChartLabels
+    daily: dict[dt.date, int],
+    month_start: dt.date,
+    today: dt.date,
+    target: int,
+    labels: ChartLabels,
+    daily_booked: dict[dt.date, int] | None = None,
 ) -> Markup:
-    """An inline <svg> of the month of `month_start`, with the days up to `today` filled in."""
+    """An inline <svg> of the month of `month_start`, with the days up to `today` filled in; `daily_booked` is the
+    part of each day's uses that rooms and offices took."""
     days = calendar.monthrange(month_start.year, month_start.month)[1]
     counts = [daily.get(month_start.replace(day=d), 0) for d in range(1, days + 1)]
+    booked = [min((daily_booked or {}).get(month_start.replace(day=d), 0), counts[d - 1]) for d in range(1, days + 1)]
     shown = min(days, (today - month_start).days + 1) if today >= month_start else 0
     running, total = [], 0
     for count in counts[:shown]:
@@ -60,15 +68,22 @@ def month_chart(
         )
     bar_w = max(step * 0.6, 1)
     for index, count in enumerate(counts[:shown]):
-        if count:
+        left = x(index) + (step - bar_w) / 2
+        open_space = count - booked[index]
+        if open_space:
             parts.append(
-                f'<rect class="day" x="{x(index) + (step - bar_w) / 2:.1f}" y="{y(count):.1f}" '
-                f'width="{bar_w:.1f}" height="{y(0) - y(count):.1f}"/>'
+                f'<rect class="day" x="{left:.1f}" y="{y(open_space):.1f}" '
+                f'width="{bar_w:.1f}" height="{y(0) - y(open_space):.1f}"/>'
+            )
+        if booked[index]:
+            parts.append(
+                f'<rect class="day-booked" x="{left:.1f}" y="{y(count):.1f}" '
+                f'width="{bar_w:.1f}" height="{y(open_space) - y(count):.1f}"/>'
             )
     for day in range(1, days + 1):
         if day == 1 or day % 5 == 0:
             parts.append(
-                f'<text class="axis" x="{x(day - 0.5):.1f}" y="{HEIGHT - 10}" text-anchor="middle">{day}</text>'
+                f'<text class="axis" x="{x(day - 0.5):.1f}" y="{HEIGHT - 8}" text-anchor="middle">{day}</text>'
             )
     if target:
         parts.append(

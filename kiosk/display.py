@@ -1,6 +1,7 @@
-"""The wall display: who is in, today's half-days, the month against its target, recent arrivals, the door and
-the link to the hub. The panel is rendered on the server and pushed whole over server-sent events whenever
-something may have changed; a browser that reconnects gets a fresh panel first."""
+"""The wall display: who is in, today's half-days, today's board of rooms and offices, the month against its target
+(open space, offices and meeting rooms apart and together), recent arrivals, the door and the link to the hub.
+The panel is rendered on the server and pushed whole over server-sent events whenever something may have changed;
+a browser that reconnects gets a fresh panel first."""
 
 from __future__ import annotations
 
@@ -52,6 +53,17 @@ def mail_line(trouble: MailTrouble | None, now: dt.datetime, kiosk: Kiosk) -> st
     return _("Des e-mails attendent depuis %(when)s : le service d'envoi (halfday-mail) ne tourne pas", when=when)
 
 
+def place_label(kind: str) -> str:
+    """The wall's name of a kind of place, in the month's split."""
+    labels = {
+        "open_space": _("Espace ouvert"),
+        "office": _("Bureaux"),
+        "meeting_room": _("Salles de réunion"),
+        "phone_box": _("Cabines"),
+    }
+    return labels.get(kind, kind)
+
+
 def panel_context(kiosk: Kiosk) -> dict[str, Any]:
     """Everything the panel template needs, read now from the database and the bus link."""
     config = kiosk.config
@@ -98,7 +110,15 @@ def panel_context(kiosk: Kiosk) -> dict[str, Any]:
         **status,
         "mail_trouble": mail_line(trouble, now, kiosk),
         "occupancy": occupancy,
-        "chart": month_chart(occupancy.daily, occupancy.month_start, occupancy.today, occupancy.target, labels),
+        "chart": month_chart(
+            occupancy.daily,
+            occupancy.month_start,
+            occupancy.today,
+            occupancy.target,
+            labels,
+            daily_booked=occupancy.daily_booked,
+        ),
+        "place_label": place_label,
         "month_name": format_date(occupancy.month_start, "LLLL yyyy"),
     }
 
