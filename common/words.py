@@ -88,3 +88,22 @@ class EventKind(StrEnum):
     SALE = "sale"
     SALE_PAID = "sale_paid"
     PASS_STOPPED = "pass_stopped"
+    BOOKING = "booking"  # a room or office booked by the half-day (access/bookings.py)
+    BOOKING_CANCELLED = "booking_cancelled"
+
+
+class ResourceKind(StrEnum):
+    """What a bookable resource of a site is."""
+
+    MEETING_ROOM = "meeting_room"
+    OFFICE = "office"
+    PHONE_BOX = "phone_box"
+
+
+class BookingPayment(StrEnum):
+    """How a booking is paid (`Booking.paid_by`): like a pass, from a carnet, or from a plan's room half-days."""
+
+    COUNTER = "counter"
+    VOUCHER = "voucher"
+    CARNET = "carnet"
+    INCLUDED = "included"
