@@ -33,7 +33,7 @@ def record_bookings(session: Session, events: list[Json], problems: list[str | N
             continue
         site, data, at = event["site"], event["data"], _event_time(event)
         if event["kind"] == "resources":
-            _resources(session, site, data["resources"], at)
+            _resources(session, site, event["device"], data["resources"], at)
         elif event["kind"] == "booking":
             _booking(session, event, data, at)
         elif event["kind"] == "booking_cancelled":
@@ -50,25 +50,27 @@ def record_bookings(session: Session, events: list[Json], problems: list[str | N
             )
 
 
-def _upsert_resource(session: Session, site: str, values: dict[str, Any], at: dt.datetime) -> None:
+def _upsert_resource(session: Session, site: str, device: str, values: dict[str, Any], at: dt.datetime) -> None:
     resource = session.get(Resource, (site, values["id"]))
     if resource is None:
-        session.add(Resource(site_id=site, updated_at=at, **values))
+        session.add(Resource(site_id=site, device_id=device, updated_at=at, **values))
     else:
         for key, value in values.items():
             setattr(resource, key, value)
-        resource.updated_at = at
+        resource.updated_at, resource.device_id = at, device
     session.flush()
 
 
-def _resources(session: Session, site: str, resources: list[Json], at: dt.datetime) -> None:
+def _resources(session: Session, site: str, device: str, resources: list[Json], at: dt.datetime) -> None:
     listed = set()
     for r in resources:
         listed.add(r["id"])
-        _upsert_resource(session, site, {k: r[k] for k in _RESOURCE_FIELDS}, at)
+        _upsert_resource(session, site, device, {k: r[k] for k in _RESOURCE_FIELDS}, at)
     # A resource the site no longer lists stays, inactive: its bookings still name it.
     session.execute(
-        update(Resource).where(Resource.site_id == site, Resource.id.not_in(sorted(listed))).values(active=False)
+        update(Resource)
+        .where(Resource.site_id == site, Resource.device_id == device, Resource.id.not_in(sorted(listed)))
+        .values(active=False)
     )
 
 
@@ -79,7 +81,7 @@ def _booking(session: Session, event: Json, data: Json, at: dt.datetime) -> None
     site = event["site"]
     if session.get(Resource, (site, data["resource"])) is None:
         values = {"id": data["resource"], "name": data["resource_name"], "kind": data["resource_kind"]}
-        _upsert_resource(session, site, values, at)
+        _upsert_resource(session, site, event["device"], values, at)
     for slot in data["slots"]:
         if session.get(Booking, slot["id"]) is not None:
             continue  # already stored: a booking row id is stored once

@@ -415,6 +415,8 @@ class Resource(Base):
     price_day_cents: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The door whose ledger holds the resource (it reported it): the one writer of its bookings.
+    device_id: Mapped[str | None] = mapped_column(String(63))
 
 
 class Booking(Base):

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("price_day_cents", sa.Integer(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("device_id", sa.String(length=63), nullable=True),
         sa.PrimaryKeyConstraint("site_id", "id"),
     )
     op.create_table(
