@@ -178,6 +178,73 @@ def _slots(f: Fields, key: str) -> list[str]:
     return list(slots)
 
 
+RESOURCE_KINDS = ("meeting_room", "office", "phone_box")
+PAID_BY = ("counter", "voucher", "carnet", "included")
+BOOKING_ORIGINS = ("kiosk", "admin", "hub")
+# A site's resources in one event, and the half-days of one booking (a month of mornings and afternoons).
+MAX_RESOURCES = 200
+MAX_BOOKED_HALF_DAYS = 62
+REFUSAL_LEN = 32
+
+
+def _resources(f: Fields) -> None:
+    for index, item in enumerate(f.array("resources", max_len=MAX_RESOURCES)):
+        r = Fields(item, f"{f.where}.resources[{index}]")
+        r.hex_id("id")
+        r.text("name", max_len=120)
+        r.choice("kind", RESOURCE_KINDS)
+        r.integer("capacity", high=10_000)
+        r.integer("price_halfday_cents", high=MAX_AMOUNT_CENTS)
+        r.integer("price_day_cents", high=MAX_AMOUNT_CENTS)
+        r.boolean("active")
+
+
+def half_days(f: Fields, key: str, *, booked: bool) -> list[tuple[str, str]]:
+    """The (date, slot) of a booking's `key` list, each once; `booked` rows also carry their id, spent and carnet."""
+    items = f.array(key, max_len=MAX_BOOKED_HALF_DAYS)
+    if not items:
+        raise ProtocolError(f"{f.where}.{key} est vide")
+    seen: list[tuple[str, str]] = []
+    for index, item in enumerate(items):
+        h = Fields(item, f"{f.where}.{key}[{index}]")
+        if booked:
+            h.hex_id("id")
+            h.integer("spent", low=0, high=1)
+            h.hex_id("subscription", nullable=True)
+        pair = (h.date("date"), h.choice("slot", SLOTS))
+        if pair in seen:
+            raise ProtocolError(f"{f.where}.{key}[{index}] répète une demi-journée")
+        seen.append(pair)
+    return seen
+
+
+def _booking(f: Fields) -> None:
+    f.hex_id("group")
+    f.hex_id("resource")
+    f.choice("resource_kind", RESOURCE_KINDS)
+    f.text("resource_name", max_len=120)
+    f.hex_id("holder", nullable=True)
+    f.text("name", max_len=NAME_LEN)
+    f.choice("paid_by", PAID_BY)
+    f.hex_id("sale", nullable=True)
+    f.choice("origin", BOOKING_ORIGINS)
+    f.hex_id("request", nullable=True)
+    half_days(f, "slots", booked=True)
+
+
+def _booking_cancelled(f: Fields) -> None:
+    f.hex_id("group")
+    ids = f.array("bookings", max_len=MAX_BOOKED_HALF_DAYS)
+    if not ids or any(not isinstance(i, str) or not HEX_ID_RE.fullmatch(i) for i in ids):
+        raise ProtocolError(f"{f.where}.bookings doit lister des identifiants de réservation")
+    f.choice("by", ("manager", "holder"))
+
+
+def _booking_refused(f: Fields) -> None:
+    f.hex_id("request")
+    f.text("reason", max_len=REFUSAL_LEN)
+
+
 _DATA_CHECKS: dict[str, Callable[[Fields], object]] = {
     "entry": _entry,
     "exit": lambda f: f.choice("by", ("button",)),
@@ -188,6 +255,10 @@ _DATA_CHECKS: dict[str, Callable[[Fields], object]] = {
     "sale_paid": lambda f: f.hex_id("sale"),
     "pass_stopped": lambda f: (f.hex_id("sale"), f.hex_id("pass")),
     "enrol": lambda f: f.text("uid", max_len=64),
+    "resources": _resources,
+    "booking": _booking,
+    "booking_cancelled": _booking_cancelled,
+    "booking_refused": _booking_refused,
 }
 KNOWN_KINDS = tuple(_DATA_CHECKS)
 
@@ -541,4 +612,20 @@ def validate_command_body(obj: Json) -> Json:
         a.hex_id("member_id")
         a.hex_id("request")
         a.integer("timeout_s", low=ENROL_TIMEOUT_S[0], high=ENROL_TIMEOUT_S[1])
+    elif name == "book":
+        book_args(args)
     return obj
+
+
+def book_args(args: Json) -> Json:
+    """The arguments of a `book` command (sync/PROTOCOL.md, Commands), the hub's booking request."""
+    a = Fields(args, "command.args")
+    a.hex_id("request")
+    a.hex_id("resource")
+    half_days(a, "half_days", booked=False)
+    name = a.text("name", max_len=80)
+    if not name.strip():
+        raise ProtocolError("command.args.name est vide")
+    a.hex_id("member", nullable=True)
+    a.choice("paid_by", PAID_BY)
+    return args

@@ -35,7 +35,7 @@ DELTA_MAX_BYTES = 32 * 1024
 MAX_BATCH_EVENTS = 1000
 MAX_SEQ = (1 << 63) - 1
 MAX_COMMAND_TTL_S = 300
-COMMAND_NAMES = ("unlock", "send_status", "enrol")
+COMMAND_NAMES = ("unlock", "send_status", "enrol", "book")
 REQUEST_KINDS = ("enrol_badge", "add_member", "top_up")
 # The codes a hub refuses a change request with (sync/PROTOCOL.md); a device words each one for the manager.
 REQUEST_ERRORS = (

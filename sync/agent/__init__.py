@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 import uuid
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,10 @@ from typing import Any
 from access.clock import kernel_synchronised
 from access.config import ROSTER_MAX_AGE_H, Config, load_config
 from access.db import Database
-from access.store import TIME_FLOOR, get_meta
+from access.ledger import SlotRules
+from access.store import TIME_FLOOR, Stamp, boot_id, get_meta
 from common.daemons import daemon_parser, start_logging
-from sync.agent import outbox, requests
+from sync.agent import bookings, outbox, requests
 from sync.agent.health import HealthWatch
 from sync.agent.roster import MALFORMED, NOT_APPLIED, OTHER_SITE, RosterWatch, refusal_reason
 from sync.agent.state import SyncState
@@ -114,6 +116,15 @@ class AgentSettings:
     request_poll_s: float = REQUEST_POLL_S
     trust_clock: bool = False  # the site's [door] trust_clock: a lab machine whose clock is right by fiat
     roster_max_age_s: float = ROSTER_MAX_AGE_H * 3600  # the site's [hub] roster_max_age_h: the "roster" alarm
+    # The site's time zone and half-day hours ("HH:MM" morning start, noon, afternoon end): a booking the hub asks
+    # for may not start in a past half-day. Plain values, so the settings stay JSON.
+    timezone: str = "Europe/Paris"
+    slot_hours: tuple[str, str, str] = ("08:00", "13:00", "20:00")
+
+    @property
+    def slot_rules(self) -> SlotRules:
+        start, noon, end = (dt.time.fromisoformat(t) for t in self.slot_hours)
+        return SlotRules(zoneinfo.ZoneInfo(self.timezone), start, noon, end)
 
     @classmethod
     def from_config(cls, config: Config) -> AgentSettings:
@@ -130,6 +141,12 @@ class AgentSettings:
             bus=MqttSettings.from_config(config.bus, max_packet_bytes=LOCAL_MAX_PACKET_BYTES),
             trust_clock=config.door.trust_clock,
             roster_max_age_s=config.hub.roster_max_age_h * 3600,
+            timezone=config.site.timezone,
+            slot_hours=(
+                config.site.slots.morning_start.strftime("%H:%M"),
+                config.site.slots.noon.strftime("%H:%M"),
+                config.site.slots.afternoon_end.strftime("%H:%M"),
+            ),
         )
 
 
@@ -181,6 +198,7 @@ class SyncAgent:
         self._published: tuple[DoorHealth, RosterHealth] | None = None  # the health in the last status sent
         self._status_lock = threading.Lock()
         self._enrols: dict[str, PendingEnrol] = {}  # by request id
+        self._boot = boot_id()
         self._requests_due = threading.Event()  # look for requests to send now, not at the next poll
         self._resend_all = threading.Event()  # after a reconnect: every unanswered request goes again
         self.window = SendWindow(
@@ -288,6 +306,8 @@ class SyncAgent:
                     resend_all = self._resend_all.is_set()
                     self._resend_all.clear()
                     self._send_requests(resend_all=resend_all)
+                    if bookings.send_resources(self.db, self.device, self._stamp()):
+                        self._wake.set()
                     next_requests = now + self.settings.request_poll_s
                 if not self._send_one():
                     self._wake.wait(self.settings.poll_s)
@@ -539,6 +559,21 @@ class SyncAgent:
             self.bus.publish(unlock.topic, unlock.encode(), windowed=False)
         elif command["name"] == "enrol":
             self._enrol(command["args"])
+        elif command["name"] == "book":
+            self._book(command["args"])
+
+    def _stamp(self) -> Stamp:
+        now = dt.datetime.now(dt.UTC)
+        return Stamp(now, time.monotonic_ns(), self._boot, self.watch.clock_ok(now))
+
+    def _book(self, args: dict[str, Any]) -> None:
+        """The hub asks for a booking: booked or refused here, the answer goes back as an event."""
+        outcome = bookings.book_for_hub(self.db, self.site, self.device, args, self._stamp(), self.settings.slot_rules)
+        if outcome == "booked" and self.bus is not None:
+            # The door would see the booking at its next poll; told now, the booker's code opens at once.
+            reload = Reload(uuid.uuid4().hex)
+            self.bus.publish(reload.topic, reload.encode(), windowed=False)
+        self._wake.set()
 
     # ------------------------------------------------------------------------------------------ change requests
 

@@ -56,6 +56,12 @@ class HealthWatch:
         with self._lock:
             self._door = state
 
+    def clock_ok(self, now: dt.datetime) -> bool:
+        """Whether the wall clock can be trusted now, as the door judges it."""
+        synced = self.kernel_synced()
+        with self._lock:
+            return self._guard.check(now, synced)
+
     def health(
         self, oldest_unsent_at: dt.datetime | None, now: dt.datetime, roster_too_old: bool = False
     ) -> DoorHealth:

@@ -26,6 +26,7 @@ from sqlalchemy.sql.dml import Insert
 
 from common.db import utcnow
 from common.words import EventKind
+from sync.hub.bookings import BOOKING_KINDS, record_bookings
 from sync.hub.db import HubDatabase
 from sync.hub.models import Base, Device, DeviceCursor, Event, Sale, Site, Use
 from sync.payloads import event_data_problem
@@ -295,6 +296,7 @@ class Ingestor:
                 _check_inserted(site, device, insert_rows(session, Event, rows), len(taken))
                 insert_rows(session, Use, use_rows(taken, problems))
                 record_sales(session, taken, problems)
+                record_bookings(session, taken, problems)
                 session.execute(
                     update(DeviceCursor)
                     .where(DeviceCursor.site_id == site, DeviceCursor.device_id == device)
@@ -382,6 +384,8 @@ class Ingestor:
                     return None
                 if any(e["kind"] in SALE_KINDS for e in taken):
                     record_sales(Session(bind=connection), taken, prepared.problems[start:end])
+                if any(e["kind"] in BOOKING_KINDS for e in taken):
+                    record_bookings(Session(bind=connection), taken, prepared.problems[start:end])
         return _result(prepared, cursor, start, end)
 
     def _connection(self) -> Connection:

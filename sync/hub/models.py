@@ -142,6 +142,9 @@ class Use(Base):
     subscription_id: Mapped[str | None] = mapped_column(String(32))
     pass_id: Mapped[str | None] = mapped_column(String(32))
     at: Mapped[dt.datetime] = mapped_column()
+    # A booked half-day of a room or an office (keyed by the booking row's id); null for the open space.
+    resource_id: Mapped[str | None] = mapped_column(String(32))
+    resource_kind: Mapped[str | None] = mapped_column(String(16))
 
 
 class Member(MemberColumns, Base):
@@ -396,3 +399,69 @@ class RosterProblem(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     problem: Mapped[str] = mapped_column(String(300))
+
+
+class Resource(Base):
+    """A room or an office of a site, as its appliance last described it (a `resources` or `booking` event)."""
+
+    __tablename__ = "hub_resources"
+
+    site_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16))  # "meeting_room" | "office" | "phone_box"
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    price_halfday_cents: Mapped[int] = mapped_column(Integer, default=0)
+    price_day_cents: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The door whose ledger holds the resource (it reported it): the one writer of its bookings.
+    device_id: Mapped[str | None] = mapped_column(String(63))
+
+
+class Booking(Base):
+    """One booked half-day of a resource, as the site's `booking` event reported it (the site decides; the hub
+    copies). Rows of one booking share `group_id`; `cancelled_at` is set by its `booking_cancelled` event."""
+
+    __tablename__ = "hub_bookings"
+    __table_args__ = (Index("ix_hub_bookings_site_date", "site_id", "local_date"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(32), index=True)
+    site_id: Mapped[str] = mapped_column(String(63))
+    resource_id: Mapped[str] = mapped_column(String(32))
+    local_date: Mapped[dt.date] = mapped_column(Date)
+    slot: Mapped[str] = mapped_column(String(16))
+    holder_id: Mapped[str | None] = mapped_column(String(32))  # the member, or null for a walk-in
+    name: Mapped[str] = mapped_column(String(160))
+    paid_by: Mapped[str] = mapped_column(String(16))
+    sale_id: Mapped[str | None] = mapped_column(String(32))
+    origin: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str | None] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[dt.datetime] = mapped_column()
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column()
+    cancelled_by: Mapped[str | None] = mapped_column(String(16))
+
+
+class BookingRequest(Base):
+    """A booking a manager asked for at the hub, sent to one door of the site as a `book` command: "waiting"
+    (shown "demandée") until the site answers "booked" or "refused" (with `reason`), or "expired" with its command."""
+
+    __tablename__ = "booking_requests"
+    __table_args__ = (Index("ix_booking_requests_site", "site_id", "requested_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    site_id: Mapped[str] = mapped_column(String(63))
+    device_id: Mapped[str] = mapped_column(String(63))
+    resource_id: Mapped[str] = mapped_column(String(32))
+    half_days: Mapped[dict[str, Any]] = mapped_column()  # {"half_days": [[date, slot], ...]}
+    name: Mapped[str] = mapped_column(String(80))
+    member_id: Mapped[str | None] = mapped_column(String(32))
+    paid_by: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[str | None] = mapped_column(String(32))
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires: Mapped[dt.datetime] = mapped_column()
+    state: Mapped[str] = mapped_column(String(16), default="waiting")
+    reason: Mapped[str | None] = mapped_column(String(32))
+    group_id: Mapped[str | None] = mapped_column(String(32))

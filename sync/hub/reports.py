@@ -214,6 +214,29 @@ def monthly_usage_by_site(
     return out
 
 
+# Where a half-day was used: the open space (no resource), or the kind of room or office booked.
+USAGE_PLACES = ("open_space", "offices", "meeting_room", "other_rooms")
+_PLACE_OF_KIND = {None: "open_space", "office": "offices", "meeting_room": "meeting_room"}
+
+
+def monthly_usage_by_place(
+    session: Session, year: int, month: int, sites: Collection[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """Per site (of `sites` when given): the month's half-day uses in the open space, in offices, in the meeting
+    room and in other rooms (phone boxes), apart and together (`total`): what the funders count."""
+    rows = session.execute(
+        select(Use.site_id, Use.resource_kind, func.count())
+        .where(*_in_month(year, month, sites))
+        .group_by(Use.site_id, Use.resource_kind)
+    )
+    out: dict[str, dict[str, int]] = {}
+    for site, kind, count in rows:
+        entry = out.setdefault(site, dict.fromkeys((*USAGE_PLACES, "total"), 0))
+        entry[_PLACE_OF_KIND.get(kind, "other_rooms")] += int(count)
+        entry["total"] += int(count)
+    return out
+
+
 def _sales_in_month(year: int, month: int, sites: Collection[str] | None) -> list[ColumnElement[bool]]:
     start, end = month_bounds(year, month)
     where = [Sale.local_date >= start, Sale.local_date < end]

@@ -274,7 +274,7 @@ ENROL_ARGS = {"member_id": MEMBER, "request": "f" * 32, "timeout_s": 60}
 
 
 def test_the_enrol_command_is_signed_checked_and_accepted_once() -> None:
-    assert COMMAND_NAMES == ("unlock", "send_status", "enrol")
+    assert COMMAND_NAMES == ("unlock", "send_status", "enrol", "book")
     key = generate_private_key()
     store = MemoryNonceStore()
     command = make_command(key, "site-a", "door-1", "enrol", NOW, ttl_s=30, args=ENROL_ARGS)

@@ -42,8 +42,9 @@ def create_hub_app(
     from sync.hub.web.network import bp as network_bp
     from sync.hub.web.plans import bp as plans_bp
     from sync.hub.web.reports import bp as reports_bp
+    from sync.hub.web.rooms import bp as rooms_bp
     from sync.hub.web.team import bp as team_bp
 
-    for blueprint in (auth_bp, team_bp, network_bp, plans_bp, members_bp, audit_bp, reports_bp):
+    for blueprint in (auth_bp, team_bp, network_bp, plans_bp, members_bp, audit_bp, reports_bp, rooms_bp):
         app.register_blueprint(blueprint)
     return app

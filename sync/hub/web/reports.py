@@ -51,6 +51,7 @@ def usage() -> str:
     with current_hub().db.read() as s:
         per_member = reports.monthly_usage_page(s, year, month, sites, offset=(page - 1) * PAGE, limit=PAGE)
         per_site = reports.monthly_usage_by_site(s, year, month, sites)
+        per_place = reports.monthly_usage_by_place(s, year, month, sites)
     return render_template(
         "hub/usage.html",
         month=f"{year:04d}-{month:02d}",
@@ -59,6 +60,7 @@ def usage() -> str:
         page=page,
         pages=page_count(per_member.members),
         per_site=per_site,
+        per_place=per_place,
     )
 
 
