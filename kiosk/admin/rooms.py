@@ -21,10 +21,11 @@ from werkzeug.wrappers.response import Response as BaseResponse
 
 from access import admin, bookings, resources
 from access.admin import AdminError
-from access.models import Booking, Member, Resource
+from access.models import Booking, Member, Resource, Sale
 from common.i18n import _
-from common.words import SLOTS, Slot
+from common.words import SLOTS, PaymentMethod, Slot
 from kiosk.admin import bp
+from kiosk.booking import ROOM_SALE
 from kiosk.context import current_kiosk
 
 WEEK = dt.timedelta(days=7)
@@ -306,23 +307,45 @@ def book_room(resource_id: str) -> BaseResponse | tuple[str, int]:
             paid_by = f.get("paid_by", "counter")
             if member is None and paid_by != "counter":
                 raise AdminError(_("Une personne de passage paie à l'accueil."))
+            name = member.first_name if member is not None else f.get("name", "").strip()
+            email = None if member is not None else (admin.check_email(f.get("email")) or None)
+            stamp = kiosk.stamp()
+            room = s.get(Resource, resource_id)
+            due = bookings.price_cents(room, half_days) if room is not None and paid_by == "counter" else 0
+            sale_id = None
+            if due:
+                # To be paid at the desk: a sale the sales page lists until the manager marks it paid, like the
+                # touchscreen's bookings and passes.
+                sale = Sale(
+                    plan_kind=ROOM_SALE,
+                    amount_cents=due,
+                    provider=PaymentMethod.COUNTER,
+                    paid=False,
+                    buyer_name=member.full_name if member is not None else name,
+                    buyer_email=email,
+                    member_id=member.id if member is not None else None,
+                    created_at=stamp.at,
+                )
+                s.add(sale)
+                s.flush()
+                sale_id = sale.id
             made = bookings.book(
                 s,
                 resource_id=resource_id,
                 half_days=half_days,
-                name=member.first_name if member is not None else f.get("name", "").strip(),
+                name=name,
                 origin="admin",
                 device_id=kiosk.config.site.device,
-                stamp=kiosk.stamp(),
+                stamp=stamp,
                 paid_by=paid_by,
                 member_id=member.id if member is not None else None,
-                email=None if member is not None else (admin.check_email(f.get("email")) or None),
+                email=email,
                 guests=tuple(g.strip() for g in f.get("guests", "").split(",") if g.strip()),
+                sale_id=sale_id,
                 today=_today(),
+                site_id=kiosk.config.site.id,
             )
             code = made[0].code if made else None
-            room = s.get(Resource, resource_id)
-            due = bookings.price_cents(room, half_days) if room is not None and paid_by == "counter" else 0
     except AdminError as exc:
         flash(str(exc), "error")
         return _room_page(resource_id, f, 422)
@@ -354,7 +377,7 @@ def cancel_booking(resource_id: str) -> BaseResponse:
                 stamp=kiosk.stamp(),
                 today=_today(),
                 by_manager=True,
-                rule="day_before",
+                rule=kiosk.config.rooms.cancel,
             )
     except bookings.BookingRefused as exc:
         flash(refusal(exc), "error")

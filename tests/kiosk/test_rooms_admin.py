@@ -21,7 +21,7 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import func, select
 
 from access import bookings, resources
-from access.models import Booking, Member, Plan, Resource, Use
+from access.models import Booking, Member, Plan, Resource, Sale, Use
 from common.words import Slot
 from kiosk.serve import KioskServer
 from tests.kiosk.test_accessibility import check, switch_language
@@ -125,6 +125,9 @@ def test_the_manager_keeps_a_room_and_books_it(page: Page, site: Site, kiosk: Ki
     [row] = live(site)
     assert (row.origin, row.holder_kind, row.paid_by, row.code) == ("admin", "walk_in", "counter", code)
     assert row.email == "zoe@example.org"
+    with site.db.read() as s:
+        sale = s.get_one(Sale, row.sale_id)
+        assert (sale.amount_cents, sale.provider, sale.paid, sale.buyer_name) == (4500, "counter", False, "Zoé Lemoine")
 
     # The same half-day again, for a member: refused, nothing written, the form kept.
     book(page, tomorrow, member="Bruno Petit", slots="afternoon", paid_by="carnet")
@@ -193,6 +196,12 @@ def test_the_manager_keeps_a_room_and_books_it(page: Page, site: Site, kiosk: Ki
     expect(page.locator(".alert-ok")).to_have_text(
         re.compile(r"^Réservé : 2 demi-journée\(s\)\. À encaisser : 80,50\s€\.$")
     )
+    with site.db.read() as s:
+        sale = s.scalars(select(Sale).where(Sale.amount_cents == 8050)).one()
+        assert (sale.buyer_name, sale.paid, sale.member_id is not None) == ("Alice Martin", False, True)
+    page.click(".admin-nav >> text=Ventes")
+    expect(page.locator("#sales tbody tr", has_text="Alice Martin")).to_have_count(1)
+    expect(page.locator("#sales tbody tr", has_text="Zoé Lemoine")).to_have_count(1)
     with site.db.read() as s:
         room = s.get_one(Resource, room_id)
         assert (room.name, room.capacity, room.door_device, room.active) == ("Salle Jean Jaurès", 12, "salle-1", True)
