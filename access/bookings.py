@@ -26,6 +26,9 @@ from sqlalchemy.orm import Session
 from access.guests import month_of
 from access.models import Balance, Booking, Closure, Guest, Member, Pass, Plan, Resource, Subscription, Use
 from access.store import (
+    BOOKING_CREDENTIAL_PREFIX as BOOKING_CREDENTIAL_PREFIX,  # one definition, re-exported for the kiosk
+)
+from access.store import (
     Stamp,
     append_event,
     bump_state_version,
@@ -35,8 +38,6 @@ from access.store import (
 from common.db import new_id
 from common.words import SLOTS, BookingPayment, EventKind, PlanKind, Slot
 
-# A walk-in's booking opens the entrance as the credential "booking:<group id>" (its code entered at the kiosk).
-BOOKING_CREDENTIAL_PREFIX = "booking:"
 # Where the appliance keeps its site id when the caller does not pass one (Use rows are counted per site).
 SITE_META = "site_id"
 CODE_DIGITS = 6

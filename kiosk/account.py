@@ -63,6 +63,7 @@ SALT = "halfday-account-v1"
 ACCOUNT_REASONS = frozenset(
     {
         Reason.GRANTED,
+        Reason.BOOKED,
         Reason.NO_CREDIT,
         Reason.EXPIRED,
         Reason.NOT_YET_VALID,
