@@ -519,3 +519,11 @@ def member_bookings(session: Session, member_id: str, first: dt.date) -> list[li
         (sorted(g, key=lambda b: (b.local_date, SLOTS.index(Slot(b.slot)))) for g in groups.values()),
         key=lambda g: (g[0].local_date, SLOTS.index(Slot(g[0].slot))),
     )
+
+
+def member_bookings_named(session: Session, member_id: str, first: dt.date) -> list[tuple[list[Booking], str]]:
+    """A member's live bookings from `first` on, each with its resource's name (for their account)."""
+    groups = member_bookings(session, member_id, first)
+    ids = {g[0].resource_id for g in groups}
+    names = {rid: name for rid, name in session.execute(select(Resource.id, Resource.name).where(Resource.id.in_(ids)))}
+    return [(g, names.get(g[0].resource_id, "?")) for g in groups]

@@ -160,6 +160,7 @@ class Config:
     path: Path | None = None
     # The association's mail server for notices (None: no [mail] section, so no notice is written or sent).
     mail: MailConfig | None = None
+    rooms: RoomsConfig = field(default_factory=lambda: RoomsConfig())
 
     @property
     def networked(self) -> bool:
@@ -221,8 +222,9 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         )
     mail_table = root.section("mail")
     mail = read_mail(mail_table) if mail_table is not None else None
+    rooms = read_rooms(root.table("rooms"))
     root.done()
-    return Config(site, database_url, bus, hub, door, kiosk, hardware, path, mail=mail)
+    return Config(site, database_url, bus, hub, door, kiosk, hardware, path, mail=mail, rooms=rooms)
 
 
 @dataclass(frozen=True)
@@ -558,3 +560,24 @@ def _reader(t: Table) -> ReaderConfig:
     )
     t.done()
     return reader
+
+
+# ---------------------------------------------------------------------------------------------- [rooms]
+
+# Until when a member may cancel their own booking of a room or office: until the day before, or never (the
+# manager always may, from the admin).
+ROOM_CANCEL_RULES = ("day_before", "never")
+
+
+@dataclass(frozen=True)
+class RoomsConfig:
+    """How the site's rooms and offices are booked (access/bookings.py)."""
+
+    cancel: str = "day_before"  # ROOM_CANCEL_RULES
+
+
+def read_rooms(table: Table) -> RoomsConfig:
+    """The `[rooms]` table (every key optional)."""
+    rooms = RoomsConfig(cancel=table.choice("cancel", "day_before", ROOM_CANCEL_RULES))
+    table.done()
+    return rooms

@@ -65,6 +65,9 @@ counter_hours = ["mon-fri 08:00-20:00"]  # passes paid "at the counter" are sold
 counter_unpaid_per_slot = 5       # and at most this many stay unpaid per half-day (each one opens the door)
 counter_passes = ["pass_halfday", "pass_day"]  # passes payable at the counter; the others with a voucher, ahead
 
+[rooms]                           # rooms and offices booked by the half-day
+cancel = "day_before"             # a member may cancel their booking "day_before" (until the day before) | "never"
+
 # [mail]                          # e-mail notices through the association's own mail server; without this section
 #                                 # no notice is written or sent (the admin says mail is off)
 # host = "smtp.example.org"

@@ -28,6 +28,7 @@ from werkzeug.wrappers.response import Response as BaseResponse
 
 from access import notices
 from access.admin import current_seq, subscribe
+from access.bookings import may_cancel, member_bookings_named
 from access.guests import (
     CODE_DIGITS,
     GuestCharge,
@@ -38,7 +39,7 @@ from access.guests import (
     month_of,
 )
 from access.ledger import SlotRef, slot_at
-from access.models import Balance, Closure, Event, Guest, Member, Pass, Plan, Sale, Subscription, Use
+from access.models import Balance, Closure, Event, Guest, Member, Pass, Plan, Resource, Sale, Subscription, Use
 from access.policy import Reason
 from access.store import GUEST_CREDENTIAL_PREFIX, Stamp, bump_state_version, spent_since_balances
 from common.i18n import LANGUAGES, _
@@ -50,7 +51,7 @@ from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
 from kiosk.payment import PaymentRefused
 from kiosk.sales import Offer
-from kiosk.words import door_sentence, kind_label, refusal
+from kiosk.words import day_label, door_sentence, half_label, kind_label, refusal
 from sync.localbus import Admit, Reload, Reply, Tap
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -265,6 +266,10 @@ def _page(visit_: Visit, status: int = 200, **extra: Any) -> tuple[str, int]:
             .order_by(Guest.created_at)
         ).all()
         for_guests = guest_rights(s, visit_.member_id, today, kiosk.config.site.device)
+        bookings = member_bookings_named(s, visit_.member_id, today)
+        rooms = s.scalar(select(Resource.id).where(Resource.active.is_(True)).limit(1)) is not None
+        s.expunge_all()
+    rule = kiosk.config.rooms.cancel
     door_text = door_sentence(visit_.tap)
     can_buy = not kiosk.config.networked and bool(_member_payments(kiosk))
     return (
@@ -278,6 +283,10 @@ def _page(visit_: Visit, status: int = 200, **extra: Any) -> tuple[str, int]:
                 for_guests.included_per_month,
             ),
             guests=guests,
+            bookings=[(rows, name, may_cancel(rows, today, rule)) for rows, name in bookings],
+            rooms=rooms,
+            day_label=day_label,
+            half_label=half_label,
             door_text=door_text,
             can_buy=can_buy,
             kind_label=kind_label,

@@ -79,11 +79,13 @@ def create_app(
 
     from kiosk.account import bp as account_bp
     from kiosk.admin import bp as admin_bp
+    from kiosk.booking import bp as booking_bp
     from kiosk.display import bp as display_bp
     from kiosk.screen import bp as screen_bp
 
     app.register_blueprint(screen_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(booking_bp)
     app.register_blueprint(display_bp, url_prefix="/display")
     app.register_blueprint(admin_bp, url_prefix="/admin")
 

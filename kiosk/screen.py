@@ -31,6 +31,7 @@ from common.i18n import _
 from common.web.app import error_page, from_addresses
 from common.words import PaymentMethod
 from kiosk.account import account_link, admit_guest, guest_for_code
+from kiosk.booking import admit_booking, booking_by_code, rooms_on_offer
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
 from kiosk.live import Keepalive, StreamsFull, Subscription, follow, sse
@@ -74,7 +75,7 @@ def attract() -> str:
         # cap per minute still holds).
         session.pop("lang", None)
         session.pop("guesser", None)
-    return render_template("screen/attract.html")
+    return render_template("screen/attract.html", rooms=rooms_on_offer(current_kiosk()))
 
 
 def guesser(purpose: str) -> tuple[str, str]:
@@ -353,6 +354,11 @@ def code_entry() -> tuple[str, int]:
             if guest is not None:  # a member's guest of today
                 kiosk.guesses.attempt(client)
                 return guest_welcome(kiosk, guest.id, guest.name)
+            with kiosk.db.read() as s:
+                booking = booking_by_code(s, request.form.get("code", ""), now)
+            if booking:  # a walk-in's booking of a room, for the half-day under way
+                kiosk.guesses.attempt(client)
+                return booking_welcome(kiosk, booking[0].group_id, booking[0].name)
             kiosk.guesses.attempt(client)
             kiosk.guesses.failure(who)
         return render_template("screen/code.html", error=refusal(exc.reason)), 422
@@ -367,6 +373,15 @@ def code_entry() -> tuple[str, int]:
         holder=pass_.id,
         door_text=door_text,
         door_ok=door_ok,
+    ), 200
+
+
+def booking_welcome(kiosk: Kiosk, group: str, name: str) -> tuple[str, int]:
+    """A walk-in entered the code of their booking: ask the door to admit "booking:<group>", and say its answer."""
+    reply = admit_booking(kiosk, group)
+    door_text, door_ok = door_words({"answered": reply is not None, "ok": bool(reply and reply.ok)})
+    return render_template(
+        "screen/welcome.html", first_name=name.split(" ")[0], holder=group, door_text=door_text, door_ok=door_ok
     ), 200
 
 

@@ -28,6 +28,7 @@ def kind_label(kind: str) -> str:
         PlanKind.PASS_MONTH: _("Mois"),
         PlanKind.CARNET: _("Carnet"),
         PlanKind.UNLIMITED: _("Illimité"),
+        "room": _("Salle ou bureau"),  # a walk-in's booking paid at the counter (kiosk/booking.py, ROOM_SALE)
     }
     return labels.get(kind, kind)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from access.bookings import (
     price_cents,
     room_rights,
 )
-from access.config import Config
+from access.config import Config, ConfigError, load_config
 from access.db import Database
 from access.models import Balance, Booking, Closure, Event, Outbox, Plan, Resource, Use
 from access.store import Stamp, load_state, state_version
@@ -446,3 +447,17 @@ def test_availability_and_codes(db: Database) -> None:
     with db.read() as s:
         assert availability(s, TODAY, 1)[(room, TODAY, PM)] is None
         assert booking_for_code(s, booked[0].code or "", TODAY, PM) == []
+
+
+# ------------------------------------------------------------------------------------------------ the config
+
+
+def test_the_sites_cancel_rule_is_read_and_checked(write_config: Callable[..., Path]) -> None:
+    assert load_config(write_config()).rooms.cancel == "day_before"  # what `halfday init` writes
+    assert load_config(write_config({"rooms": {"cancel": "never"}})).rooms.cancel == "never"
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config({"rooms": {"cancel": "sometimes"}}))
+    assert "rooms.cancel" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config({"rooms": {"cancle": "never"}}))
+    assert "rooms.cancle" in str(info.value)
