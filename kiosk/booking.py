@@ -1,6 +1,6 @@
 """Rooms and offices at the touchscreen: what is free today and this week, a booking by a walk-in (paid at the
-counter, a code to come in) or by a member after their tap (from their carnet or their plan's room half-days),
-and a member's cancellation of their own booking.
+counter, or for one half-day with a prepaid room voucher; a code to come in) or by a member after their tap (from
+their carnet or their plan's room half-days), and a member's cancellation of their own booking.
 
 The board shows free or booked, never who booked: the touchscreen is public. A walk-in's code is shown once, to
 the browser that booked, for a short while. A member books only through the signed link of their own tap
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, render_template, request, session
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers.response import Response as BaseResponse
 
@@ -38,9 +39,10 @@ from common.words import SLOTS, BookingPayment, PaymentMethod, ResourceKind, Slo
 from kiosk.account import AccountClosed, Visit, _page, closed_page, visit
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
-from kiosk.payment import CounterPayment
+from kiosk.payment import CounterPayment, PaymentRefused, VoucherPayment
 from kiosk.sales import NAME_MAX
-from kiosk.words import day_label, half_label
+from kiosk.vouchers import ROOM_HALFDAY
+from kiosk.words import day_label, half_label, refusal
 from sync.localbus import Admit, Reply
 
 bp = Blueprint("booking", __name__, url_prefix="/rooms")
@@ -98,6 +100,10 @@ def booking_refusal(reason: str, balance: int | None = None) -> str:
         "no_right": _("Votre formule ne permet pas de payer ainsi : choisissez un autre paiement, ou voyez l'accueil."),
         "no_half_day": _("Choisissez au moins une demi-journée."),
         "too_long": _("Pour une réservation aussi longue, adressez-vous à l'accueil."),
+        "voucher_one_half_day": _(
+            "Un bon de salle paie une seule demi-journée : choisissez le matin ou l'après-midi d'un seul jour, ou "
+            "payez à l'accueil."
+        ),
         "too_far": _("À cet écran, on réserve pour aujourd'hui et les 6 jours suivants. Au-delà, voyez l'accueil."),
         "payment": _("Choisissez comment payer."),
         "counter_closed": _("Le paiement à l'accueil n'est possible qu'aux heures d'ouverture de l'accueil."),
@@ -245,9 +251,13 @@ class PayWay:
 
 def _pay_ways(kiosk: Kiosk, visit_: Visit | None, rights: RoomRights | None, wanted: int) -> list[PayWay]:
     if visit_ is None or rights is None:
+        walk_in = []
         if PaymentMethod.COUNTER in kiosk.providers:
-            return [PayWay(BookingPayment.COUNTER, _("À l'accueil ou dans la boîte"), True)]
-        return []
+            walk_in.append(PayWay(BookingPayment.COUNTER, _("À l'accueil ou dans la boîte"), True))
+        if PaymentMethod.VOUCHER in kiosk.providers:
+            # A room voucher buys one half-day: offered greyed out for more, with the form saying why.
+            walk_in.append(PayWay(BookingPayment.VOUCHER, _("Bon prépayé de salle (une demi-journée)"), wanted == 1))
+        return walk_in
     ways = []
     if rights.included_subscription is not None:
         label = _(
@@ -341,15 +351,20 @@ def book_it(resource_id: str) -> tuple[str, int] | BaseResponse:
                     raise BookingRefused("payment")
                 name, email, member_id, sale_id = visit_.first_name, None, visit_.member_id, None
             else:
-                if paid_by != BookingPayment.COUNTER:
+                if paid_by not in (BookingPayment.COUNTER, BookingPayment.VOUCHER):
                     raise BookingRefused("payment")
                 name, email = _walk_in(form.get("name", ""), form.get("email", ""))
-                _counter_open(kiosk, s, ref.date)
+                if paid_by == BookingPayment.VOUCHER:
+                    voucher_code = _voucher_paid(kiosk, s, len(choice.half_days))
+                else:
+                    _counter_open(kiosk, s, ref.date)
+                    voucher_code = None
                 sale = Sale(
                     plan_kind=ROOM_SALE,
                     amount_cents=price,
-                    provider=PaymentMethod.COUNTER,
-                    paid=False,
+                    provider=PaymentMethod.VOUCHER if voucher_code else PaymentMethod.COUNTER,
+                    paid=voucher_code is not None,
+                    voucher_code=voucher_code,
                     buyer_name=name,
                     buyer_email=email,
                     created_at=stamp.at,
@@ -379,6 +394,14 @@ def book_it(resource_id: str) -> tuple[str, int] | BaseResponse:
         return _render_form(
             resource_id, booking_refusal(exc.reason, balance if isinstance(balance, int) else None), 422
         )
+    except PaymentRefused as exc:
+        if exc.guess:
+            who, _client = _voucher_guesser()
+            kiosk.guesses.failure(who)
+        return _render_form(resource_id, refusal(exc.reason, exc.details), 422)
+    except IntegrityError:
+        # Two bookings raced for the same voucher: the database's unique code let only one through.
+        return _render_form(resource_id, refusal("voucher_used"), 422)
     session["booking"] = group
     session.pop("booking_door", None)
     if visit_ is None and ref.inside and (ref.date, ref.slot) in choice.half_days:
@@ -400,6 +423,33 @@ def _walk_in(name: str, email: str) -> tuple[str, str | None]:
     if address and (len(address) > EMAIL_MAX or not EMAIL_PATTERN.fullmatch(address)):
         raise BookingRefused("email_invalid")
     return clean, address or None
+
+
+def _voucher_guesser() -> tuple[str, str]:
+    # The touchscreen's count of voucher guesses, shared with the passes' (kiosk/screen.py): a guesser gains no tries
+    # by switching from a pass to a room. Imported here, as kiosk/screen.py imports this module.
+    from kiosk.screen import VOUCHER, guesser
+
+    return guesser(VOUCHER)
+
+
+def _voucher_paid(kiosk: Kiosk, s: Session, half_days: int) -> str:
+    """The code of the room voucher typed in, genuine, of the room kind and unused, checked in the booking's write
+    transaction; PaymentRefused (counted against guessing, as at the passes) or BookingRefused otherwise."""
+    provider = kiosk.providers.get(PaymentMethod.VOUCHER)
+    if not isinstance(provider, VoucherPayment):
+        raise BookingRefused("payment")
+    if half_days != 1:
+        raise BookingRefused("voucher_one_half_day")
+    who, client = _voucher_guesser()
+    wait = kiosk.guesses.wait_s(who, client)
+    if wait > 0:
+        raise PaymentRefused("throttled", seconds=wait)
+    kiosk.guesses.attempt(client)
+    payment = provider.spend(s, ROOM_HALFDAY, request.form)
+    if payment.voucher_code is None:  # a voucher's payment always names its code
+        raise BookingRefused("payment")
+    return payment.voucher_code
 
 
 def _counter_open(kiosk: Kiosk, s: Session, today: dt.date) -> None:

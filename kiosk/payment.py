@@ -98,7 +98,7 @@ def unpaid_now(session: Session, offer: Offer) -> int:
 
 
 class VoucherPayment:
-    """A prepaid voucher for this kind of pass, genuine and not used before."""
+    """A prepaid voucher for this kind of pass (or for a room's half-day), genuine and not used before."""
 
     name = PaymentMethod.VOUCHER
 
@@ -106,6 +106,10 @@ class VoucherPayment:
         self.book = book
 
     def take(self, session: Session, offer: Offer, form: Mapping[str, str]) -> Payment:
+        return self.spend(session, offer.kind, form)
+
+    def spend(self, session: Session, kind: str, form: Mapping[str, str]) -> Payment:
+        """The payment by the voucher typed in `form`, if it buys `kind` and is unused; else PaymentRefused."""
         raw = form.get("voucher", "")
         if not raw.strip():
             raise PaymentRefused("voucher_missing")
@@ -113,8 +117,8 @@ class VoucherPayment:
             voucher = self.book.verify(raw)
         except VoucherError as exc:
             raise PaymentRefused(f"voucher_{exc.reason}", guess=True) from None
-        if voucher.kind != offer.kind:
-            raise PaymentRefused("voucher_kind", kind=voucher.kind)
+        if voucher.kind != kind:
+            raise PaymentRefused("voucher_kind", kind=voucher.kind, wanted=kind)
         used = session.scalar(select(Sale).where(Sale.voucher_code == voucher.code))
         if used is not None:
             raise PaymentRefused("voucher_used", at=used.created_at)

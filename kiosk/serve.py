@@ -27,7 +27,7 @@ from kiosk.app import create_app
 from kiosk.auth import KioskSetupError, set_password
 from kiosk.context import EXTENSION, Kiosk
 from kiosk.tls import CertificateFiles, ensure_certificate, fingerprint
-from kiosk.vouchers import allocate_serials, voucher_book
+from kiosk.vouchers import ROOM_HALFDAY, allocate_serials, voucher_book
 
 # One thread per open event stream (touchscreen, wall displays, an admin tab) plus page requests: 16 leaves room
 # for a few displays and still answers the touchscreen at once. Threads mostly wait, so they cost little.
@@ -45,12 +45,14 @@ VOUCHER_KINDS = {
     "day": PlanKind.PASS_DAY,
     "week": PlanKind.PASS_WEEK,
     "month": PlanKind.PASS_MONTH,
+    "room": ROOM_HALFDAY,
 }
-VOUCHER_WORDS = {
+VOUCHER_WORDS: dict[str, str] = {
     PlanKind.PASS_HALFDAY: "demi-journée",
     PlanKind.PASS_DAY: "journée",
     PlanKind.PASS_WEEK: "semaine",
     PlanKind.PASS_MONTH: "mois",
+    ROOM_HALFDAY: "demi-journée de salle",
 }
 
 log = logging.getLogger("halfday.kiosk")
@@ -249,7 +251,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--renew", action="store_true", help="en créer un nouveau (les navigateurs avertiront à nouveau)")
     p = sub.add_parser("vouchers", help="créer des bons prépayés à imprimer")
     p.add_argument("--count", type=int, required=True, help="nombre de bons")
-    p.add_argument("--kind", choices=tuple(VOUCHER_KINDS), default="halfday", help="ce que le bon achète")
+    p.add_argument(
+        "--kind",
+        choices=tuple(VOUCHER_KINDS),
+        default="halfday",
+        help="ce que le bon achète (room : une demi-journée de salle ou de bureau)",
+    )
     args = parser.parse_args(argv)
     start_logging(args.log_level)
     try:

@@ -1,7 +1,8 @@
 """Prepaid vouchers that the space prints and sells, checked offline at the kiosk, each usable once.
 
 A voucher is 12 Crockford base32 symbols, printed as ``1K4P-7RQD-M2XA``:
-- 1 symbol says what it buys: ``1`` a half-day pass, ``2`` a day pass, ``3`` a week pass, ``4`` a month pass;
+- 1 symbol says what it buys: ``1`` a half-day pass, ``2`` a day pass, ``3`` a week pass, ``4`` a month pass,
+  ``5`` one half-day of a room or office, booked at the touchscreen (kiosk/booking.py);
 - 4 symbols are its serial number (20 bits: about a million vouchers per key), from a counter in the database;
 - 7 symbols are a tag: the first 35 bits of HMAC-SHA256(key, "halfday-voucher-v1|site|kind|serial").
 
@@ -34,7 +35,16 @@ from kiosk.auth import secret_file, state_dir
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _TYPING = str.maketrans({"O": "0", "I": "1", "L": "1"})
-KIND_SYMBOLS = {"1": PlanKind.PASS_HALFDAY, "2": PlanKind.PASS_DAY, "3": PlanKind.PASS_WEEK, "4": PlanKind.PASS_MONTH}
+# One half-day of any room or office of the site, whatever its price: what the manager sells the voucher for is theirs
+# to set. Not a pass: it pays a booking, never a way in by itself.
+ROOM_HALFDAY = "room_halfday"
+KIND_SYMBOLS: dict[str, str] = {
+    "1": PlanKind.PASS_HALFDAY,
+    "2": PlanKind.PASS_DAY,
+    "3": PlanKind.PASS_WEEK,
+    "4": PlanKind.PASS_MONTH,
+    "5": ROOM_HALFDAY,
+}
 SYMBOL_OF_KIND = {kind: symbol for symbol, kind in KIND_SYMBOLS.items()}
 SERIAL_SYMBOLS = 4
 TAG_SYMBOLS = 7
@@ -56,7 +66,7 @@ class VoucherError(ValueError):
 @dataclass(frozen=True)
 class Voucher:
     code: str  # normalised: 12 symbols, no dashes, as stored in Sale.voucher_code
-    kind: str  # pass_halfday | pass_day | pass_week | pass_month
+    kind: str  # pass_halfday | pass_day | pass_week | pass_month | room_halfday
     serial: int
 
     @property
@@ -104,10 +114,10 @@ class VoucherBook:
         bits = int.from_bytes(digest[:5], "big") >> (40 - 5 * TAG_SYMBOLS)
         return _encode(bits, TAG_SYMBOLS)
 
-    def mint(self, kind: PlanKind, serial: int) -> Voucher:
-        """The voucher with this serial for a pass of `kind`."""
+    def mint(self, kind: str, serial: int) -> Voucher:
+        """The voucher with this serial for `kind`: a pass kind, or ROOM_HALFDAY."""
         if kind not in SYMBOL_OF_KIND:
-            raise ValueError(f"unknown pass kind {kind!r}")
+            raise ValueError(f"unknown voucher kind {kind!r}")
         if not 0 <= serial <= MAX_SERIAL:
             raise ValueError(f"serial {serial} out of range")
         head = SYMBOL_OF_KIND[kind] + _encode(serial, SERIAL_SYMBOLS)

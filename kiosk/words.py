@@ -17,6 +17,7 @@ from access.passes import PassSpan
 from access.policy import Reason
 from common.i18n import _, ngettext
 from common.words import Alarm, PlanKind, Slot
+from kiosk.vouchers import ROOM_HALFDAY
 from sync.localbus import Tap
 
 
@@ -28,6 +29,7 @@ def kind_label(kind: str) -> str:
         PlanKind.PASS_MONTH: _("Mois"),
         PlanKind.CARNET: _("Carnet"),
         PlanKind.UNLIMITED: _("Illimité"),
+        ROOM_HALFDAY: _("Demi-journée de salle"),
         "room": _("Salle ou bureau"),  # a walk-in's booking paid at the counter (kiosk/booking.py, ROOM_SALE)
     }
     return labels.get(kind, kind)
@@ -153,6 +155,16 @@ def refusal(reason: str, details: dict[str, Any] | None = None) -> str:
     d = details or {}
     if reason == "name_long":
         return _("Ce nom est trop long (%(max)d caractères au plus).", max=d.get("max", 160))
+    if reason == "voucher_kind" and d.get("kind") == ROOM_HALFDAY:
+        return _(
+            "Ce bon paie une demi-journée de salle ou de bureau, pas un pass : utilisez-le avec « Réserver une salle »."
+        )
+    if reason == "voucher_kind" and d.get("wanted") == ROOM_HALFDAY:
+        return _(
+            "Ce bon est prévu pour un pass « %(kind)s », pas pour une salle : utilisez-le en achetant ce pass, ou "
+            "payez la salle à l'accueil.",
+            kind=kind_label(str(d.get("kind"))),
+        )
     if reason == "voucher_kind":
         return _(
             "Ce bon est prévu pour un pass « %(kind)s » : revenez en arrière et choisissez ce pass.",
