@@ -93,7 +93,9 @@ def span_of(
             last,
             tuple(s for d, s in covered if d == last),
         )
-    first_date = start[0]
+    # A week or a month counts from the first half-day paid for as if no day were closed: the closed days in it,
+    # the first ones too, are given back at its end, so that buying later never ends sooner.
+    first_date = start_of(now, rules, (), late_minutes)[0][0]
     nominal = first_date + dt.timedelta(days=WEEK_DAYS - 1) if kind == PlanKind.PASS_WEEK else month_end(first_date)
     last_date = extended_until(first_date, nominal, closures)
     # Bought late, the span begins with the half-day given free (the days between, if closed, the door refuses).

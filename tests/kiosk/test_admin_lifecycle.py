@@ -327,7 +327,8 @@ def test_a_reissued_badge_opens_and_the_old_one_is_refused(
     reissue.locator('input[name="new_uid"]').fill(NEW_BADGE)
     reissue.locator("button").click()
     expect(page.locator(".alert-ok")).to_have_text("Badge remplacé : l'ancien n'ouvre plus.")
-    time.sleep(0.5)  # the door's poll of the state version
+    # The door reads the change at its next poll of the state version.
+    assert wait_until(lambda: not door.daemon.cache.state.credentials[BRUNO].active, 10)
     pulses = door.relay_states().count(True)
     door.tap(BRUNO)
     assert wait_until(lambda: len(entries(site, BRUNO)) >= 2, 5)

@@ -10,7 +10,7 @@ import re
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from access.models import Booking, Event
+from access.models import Booking, Event, Member
 from halfday.sample import BRUNO
 from kiosk.serve import KioskServer
 from tests.kiosk.test_rooms import add_room, current_half, today
@@ -24,6 +24,15 @@ OPENED = "La porte est ouverte : entrez !"
 def entries(site: Site) -> list[Event]:
     with site.db.read() as s:
         return list(s.scalars(select(Event).where(Event.kind == "entry").order_by(Event.seq)))
+
+
+def door_balance(door: DoorRig, site: Site, first_name: str) -> int | None:
+    """The carnet balance the running door decides on for the member named `first_name`."""
+    with site.db.read() as s:
+        member_id = s.scalars(select(Member.id).where(Member.first_name == first_name)).one()
+    holder = door.daemon.cache.state.holders.get(member_id)
+    balances = [e.balance for e in holder.entitlements if e.balance is not None] if holder is not None else []
+    return balances[0] if balances else None
 
 
 def test_a_walk_ins_booking_opens_the_entrance_in_its_half_day_only(
@@ -86,6 +95,8 @@ def test_a_member_books_an_office_from_their_carnet_and_the_door_reads_the_balan
     page.click("text=Mon compte")
     expect(page.locator("#rights")).to_contain_text("7 demi-journées restantes")
     # Bruno taps again in the same half-day: free re-entry, and the door decides on the balance after the booking.
+    # The door reads the booking at its next poll of the state version.
+    assert wait_until(lambda: door_balance(door, site, "Bruno") == 7, timeout=10)
     count = len(entries(site))
     door.tap(BRUNO)
     assert wait_until(lambda: len(entries(site)) == count + 1, timeout=5)
