@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from access import admin
@@ -516,37 +517,35 @@ def _guest_half_days(raw: str) -> int | None:
         return -1
 
 
-@bp.post("/plans/<plan_id>/guests")
-@standalone_only
-def plan_guests(plan_id: str) -> BaseResponse:
-    """Change the guest half-days a month a plan includes (guests registered from now on)."""
+def _set_allowance(
+    plan_id: str, field: str, setter: Callable[[Session, str, int | None], object], done: str
+) -> BaseResponse:
+    """Change one of a plan's monthly allowances (`field` of the form) with `setter`; `done` names the plan."""
     try:
         with current_kiosk().db.write() as s:
             plan = s.get(Plan, plan_id)
             if plan is None:
                 abort(404)
             name = plan.name
-            admin.set_guest_half_days(s, name, _guest_half_days(request.form.get("guest_half_days", "")))
+            setter(s, name, _guest_half_days(request.form.get(field, "")))
     except admin.AdminError as exc:
         flash(str(exc), "error")
     else:
-        flash(_("Formule %(name)s : demi-journées d'invités enregistrées.", name=name), "ok")
+        flash(done % {"name": name}, "ok")
     return redirect(url_for("admin.plans"))
+
+
+@bp.post("/plans/<plan_id>/guests")
+@standalone_only
+def plan_guests(plan_id: str) -> BaseResponse:
+    """Change the guest half-days a month a plan includes (guests registered from now on)."""
+    done = _("Formule %(name)s : demi-journées d'invités enregistrées.")
+    return _set_allowance(plan_id, "guest_half_days", admin.set_guest_half_days, done)
 
 
 @bp.post("/plans/<plan_id>/rooms")
 @standalone_only
 def plan_rooms(plan_id: str) -> BaseResponse:
     """Change the room half-days a month a plan includes (for bookings made from now on)."""
-    try:
-        with current_kiosk().db.write() as s:
-            plan = s.get(Plan, plan_id)
-            if plan is None:
-                abort(404)
-            name = plan.name
-            admin.set_room_half_days(s, name, _guest_half_days(request.form.get("room_half_days", "")))
-    except admin.AdminError as exc:
-        flash(str(exc), "error")
-    else:
-        flash(_("Formule %(name)s : demi-journées de salle enregistrées.", name=name), "ok")
-    return redirect(url_for("admin.plans"))
+    done = _("Formule %(name)s : demi-journées de salle enregistrées.")
+    return _set_allowance(plan_id, "room_half_days", admin.set_room_half_days, done)
