@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the suite talks to for real: the broker, the browser, the NFC reader's USB library, systemd's
 # unit verifier.
 # iproute2: the attack tests find this machine's own network address with `ip` (a guest on the site's Wi-Fi).
-APT_PACKAGES := mosquitto chromium libusb-1.0-0 systemd iproute2 faketime
+APT_PACKAGES := mosquitto chromium libusb-1.0-0 systemd iproute2 faketime fonts-dejavu-core poppler-utils fiu-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The JavaScript the tests inject into pages (axe-core, for the accessibility audits), as package-lock.json pins it.
 # npm ci empties node_modules/ first, so its stamp inside goes with it and a failed install is tried again.
@@ -56,7 +56,7 @@ lock-check:
 # Make requirements.lock again from pyproject.toml (needs PyPI); UPGRADE=1 moves every pin to the newest release.
 lock: venv
 	$(BIN)/pip install -q 'uv==$(UV_VERSION)'
-	$(BIN)/python install/lockfile.py update --uv $(BIN)/uv $(if $(UPGRADE),--upgrade)
+	$(BIN)/python install/lockfile.py update --uv $(abspath $(BIN))/uv $(if $(UPGRADE),--upgrade)
 
 node-modules: $(NODE_STAMP)
 

@@ -18,7 +18,16 @@ from urllib.parse import urlsplit
 from access.ledger import SlotRules, WeeklyHours
 from access.passes import LATE_MINUTES
 from common.badges import BadgeRule
-from common.config import BrokerConfig, ConfigError, IPNetwork, Table, load_toml, read_broker
+from common.config import (
+    Association,
+    BrokerConfig,
+    ConfigError,
+    IPNetwork,
+    Table,
+    load_toml,
+    read_association,
+    read_broker,
+)
 from common.secrets import SecretFileError, read_private_file
 from common.words import ClockPolicy, PaymentMethod, PlanKind
 from hardware.config import (
@@ -164,6 +173,8 @@ class Config:
     # The association's mail server for notices (None: no [mail] section, so no notice is written or sent).
     mail: MailConfig | None = None
     rooms: RoomsConfig = field(default_factory=lambda: RoomsConfig())
+    # Who the receipts and the funders' report are from (`[association]`; by default the site's name).
+    association: Association = field(default_factory=lambda: Association(""))
 
     @property
     def networked(self) -> bool:
@@ -226,8 +237,11 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     mail_table = root.section("mail")
     mail = read_mail(mail_table) if mail_table is not None else None
     rooms = read_rooms(root.table("rooms"))
+    association = read_association(root.table("association"), site.name)
     root.done()
-    return Config(site, database_url, bus, hub, door, kiosk, hardware, path, mail=mail, rooms=rooms)
+    return Config(
+        site, database_url, bus, hub, door, kiosk, hardware, path, mail=mail, rooms=rooms, association=association
+    )
 
 
 @dataclass(frozen=True)

@@ -253,3 +253,29 @@ def read_broker(table: Table, default_url: str | None) -> BrokerConfig:
         cert_file=table.path_("cert_file"),
         key_file=table.path_("key_file"),
     )
+
+
+# ---------------------------------------------------------------------------------------------- the association
+
+
+@dataclass(frozen=True)
+class Association:
+    """Who the reports and receipts are from: the association's name, its address lines (with its SIRET or RNA
+    number if it wants them printed) and its logo (PNG, JPEG or SVG), as `[association]` gives them."""
+
+    name: str
+    address: tuple[str, ...] = ()
+    logo: str | None = None
+
+
+def read_association(table: Table, default_name: str) -> Association:
+    """The `[association]` table; without one, the site's (or the hub's) name and no logo."""
+    association = Association(
+        name=table.text("name", default_name, max_len=160),
+        address=table.strings("address", []),
+        logo=table.path_("logo", must_exist=True),
+    )
+    if association.logo is not None and not association.logo.lower().endswith((".png", ".jpg", ".jpeg", ".svg")):
+        raise table.fail("logo", "doit être une image PNG, JPEG ou SVG")
+    table.done()
+    return association

@@ -140,7 +140,8 @@ OLD_USER=halfday
 # python3-lgpio comes from the distribution (the venv sees it through --system-site-packages): gpiozero's lgpio pin
 # factory talks to /dev/gpiochip*, the only GPIO interface on a Pi 5 and on current kernels. python3-wheel, with
 # the venv's setuptools, builds the locked sdists (pyDes) without pip fetching a build backend unchecked.
-PACKAGES=(python3-venv python3-wheel python3-lgpio libusb-1.0-0 mosquitto)
+# fonts-dejavu-core: the font the PDFs (the funders' report, receipts) are written in, accents and € included.
+PACKAGES=(python3-venv python3-wheel python3-lgpio libusb-1.0-0 mosquitto fonts-dejavu-core)
 APPLIANCE_UNITS=(halfday-bus halfday-door halfday-kiosk halfday-sync halfday-mail)
 if [ "$SCREEN" = 1 ]; then
     PACKAGES+=(cage "$CHROMIUM_PACKAGE")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.config import ConfigError, Table, load_toml, read_broker
+from common.config import Association, ConfigError, Table, load_toml, read_association, read_broker
 from sync.hub.broker_accounts import ANSWER_TIMEOUT_S, BrokerAccountsSettings
 from sync.hub.ingest import GAP_WAIT_S
 from sync.hub.roster import ROSTER_BALANCE_INTERVAL_S
@@ -52,6 +52,8 @@ class HubSettings:
     reconnect_min_s: int = RECONNECT_MIN_S
     # None: the hub does not manage its broker's accounts (a broker it does not run, or accounts made by hand).
     broker_accounts: BrokerAccountsSettings | None = None
+    # Who the network's reports are from (`[association]`: the association that runs the network).
+    association: Association = field(default_factory=lambda: Association("halfday"))
 
 
 def load_hub_settings(path: str | Path) -> HubSettings:
@@ -81,6 +83,7 @@ def parse_hub_settings(data: dict[str, Any]) -> HubSettings:
     accounts_table = hub.section("broker_accounts")
     accounts = None if accounts_table is None else _broker_accounts(accounts_table, broker.url)
     hub.done()
+    association = read_association(root.table("association"), "halfday")
     root.done()
     try:
         mqtt = MqttSettings.from_config(broker)
@@ -93,6 +96,7 @@ def parse_hub_settings(data: dict[str, Any]) -> HubSettings:
         workers=workers,
         web=web,
         broker_accounts=accounts,
+        association=association,
     )
 
 

@@ -64,7 +64,7 @@ def test_dry_run_prints_every_action_and_changes_nothing(installer: Installer, t
     actions = "\n".join(run.actions)
     for expected in (
         "apt-get install -y --no-install-recommends python3-venv python3-wheel python3-lgpio libusb-1.0-0 mosquitto "
-        "cage chromium",
+        "fonts-dejavu-core cage chromium",
         "groupadd --root",
         "--system halfday-reader",
         "--system halfday\n",
