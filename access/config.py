@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from access.ledger import SlotRules, WeeklyHours
 from access.passes import LATE_MINUTES
 from common.badges import BadgeRule
+from common.books import Books, default_series, read_books
 from common.config import (
     Association,
     BrokerConfig,
@@ -175,6 +176,8 @@ class Config:
     rooms: RoomsConfig = field(default_factory=lambda: RoomsConfig())
     # Who the receipts and the funders' report are from (`[association]`; by default the site's name).
     association: Association = field(default_factory=lambda: Association(""))
+    # The books (`[books]`): this device's receipt series, the accounts of the journal, the VAT.
+    books: Books = field(default_factory=lambda: Books("CAISSE"))
 
     @property
     def networked(self) -> bool:
@@ -238,9 +241,21 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     mail = read_mail(mail_table) if mail_table is not None else None
     rooms = read_rooms(root.table("rooms"))
     association = read_association(root.table("association"), site.name)
+    books = read_books(root.table("books"), default_series(site.device))
     root.done()
     return Config(
-        site, database_url, bus, hub, door, kiosk, hardware, path, mail=mail, rooms=rooms, association=association
+        site,
+        database_url,
+        bus,
+        hub,
+        door,
+        kiosk,
+        hardware,
+        path,
+        mail=mail,
+        rooms=rooms,
+        association=association,
+        books=books,
     )
 
 

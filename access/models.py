@@ -137,6 +137,32 @@ class Sale(Base):
     # A member's refill or renewal at the touchscreen: whose, and the subscription it bought or refilled.
     member_id: Mapped[str | None] = mapped_column(String(32), index=True)
     subscription_id: Mapped[str | None] = mapped_column(String(32))
+    # The books (access/books.py): what the line is (common.words.BookKind), its receipt number in this device's
+    # series (given in the sale's own write transaction, from `ReceiptCounter`), what was bought in words, the tender
+    # the money came in by (common.words.Tender; None for a voucher or not yet paid), and for a credit note the sale
+    # it cancels. Sales recorded before the books have no number.
+    book_kind: Mapped[str] = mapped_column(String(16), default="pass")
+    series: Mapped[str | None] = mapped_column(String(24))
+    number: Mapped[int | None] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    tender: Mapped[str | None] = mapped_column(String(16))
+    refund_of: Mapped[str | None] = mapped_column(String(32), index=True)
+
+    __table_args__ = (UniqueConstraint("series", "number", name="uq_sales_receipt"),)
+
+    @property
+    def receipt_no(self) -> str:
+        return f"{self.series}-{self.number:06d}" if self.series and self.number else ""
+
+
+class ReceiptCounter(Base):
+    """The last receipt number given in a series: read and raised in the sale's write transaction, so numbers never
+    skip or repeat, whatever sells at once on this device."""
+
+    __tablename__ = "receipt_counters"
+
+    series: Mapped[str] = mapped_column(String(24), primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Pass(Base):

@@ -107,3 +107,24 @@ class BookingPayment(StrEnum):
     VOUCHER = "voucher"
     CARNET = "carnet"
     INCLUDED = "included"
+
+
+class Tender(StrEnum):
+    """How money came in (or went back) at the desk: what the manager says when marking a counter sale paid."""
+
+    CASH = "cash"
+    CARD = "card"
+    CHEQUE = "cheque"
+    TRANSFER = "transfer"
+
+
+class BookKind(StrEnum):
+    """What a line of the books is (access/books.py): each has its receipt number."""
+
+    PASS = "pass"  # a walk-in's pass
+    REFILL = "refill"  # a carnet refilled
+    SUBSCRIPTION = "subscription"  # a member's new plan
+    RENEWAL = "renewal"  # a member's plan renewed
+    BOOKING = "booking"  # a room or office booked by the half-day
+    VOUCHER = "voucher"  # prepaid vouchers sold: money received in advance, revenue when one is spent
+    REFUND = "refund"  # a credit note ("avoir"): the negative of a line, never an edit of it

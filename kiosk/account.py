@@ -5,9 +5,9 @@ The account is reached only through the link the member's own tap put on the tou
 key, bound to that tap (its event, its holder), dead after `account_token_s` or as soon as anyone taps after it,
 and answered only to the touchscreen's addresses. The page shows a first name, never a badge, never anyone else.
 
-A member's refill or renewal is a `Sale` with `member_id` and `subscription_id`. It stays local: the hub's "sale"
-event carries walk-ins' passes only (sync/PROTOCOL.md), and at a site the hub runs, members' rights change on the
-hub, so the touchscreen sends members to the desk there.
+A member's refill or renewal is a `Sale` with `member_id` and `subscription_id`, a line of the books with its receipt
+number (access/books.py) that reaches the hub as a "sale" event. At a site the hub runs, members' rights change on
+the hub, so the touchscreen sends members to the desk there.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers.response import Response as BaseResponse
 
-from access import notices
+from access import books, notices
 from access.admin import current_seq, subscribe
 from access.bookings import may_cancel, member_bookings_named
 from access.guests import (
@@ -42,11 +42,12 @@ from access.ledger import SlotRef, slot_at
 from access.models import Balance, Closure, Event, Guest, Member, Pass, Plan, Resource, Sale, Subscription, Use
 from access.policy import Reason
 from access.store import GUEST_CREDENTIAL_PREFIX, Stamp, bump_state_version, spent_since_balances
+from common.books import Books
 from common.i18n import LANGUAGES, _
 from common.periods import next_period
 from common.web.app import error_page, from_addresses
 from common.weekdays import allows
-from common.words import EventKind, PaymentMethod, PlanKind, Slot
+from common.words import BookKind, EventKind, PaymentMethod, PlanKind, Slot
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
 from kiosk.payment import PaymentRefused
@@ -346,7 +347,14 @@ def _purchase(visit_: Visit, what: str, subscription_id: str) -> Purchase:
 
 
 def record_member_sale(
-    s: Session, member: Member, purchase: Purchase, provider: str, paid: bool, device_id: str, stamp: Stamp
+    s: Session,
+    member: Member,
+    purchase: Purchase,
+    provider: str,
+    paid: bool,
+    device_id: str,
+    stamp: Stamp,
+    ledger_books: Books,
 ) -> Sale:
     """The refill or renewal and its sale, in the caller's one write transaction; the door reloads on the state
     version, so the new balance or end date holds at its next tap."""
@@ -367,21 +375,24 @@ def record_member_sale(
     else:
         assert right.renewal is not None
         bought = subscribe(s, member, plan, right.renewal[0], right.renewal[1], device_id)
-    sale = Sale(
+    kind = BookKind.REFILL if purchase.what == "refill" else BookKind.RENEWAL
+    sale = books.record(
+        s,
+        ledger_books,
+        stamp,
+        kind=kind,
         plan_kind=plan.kind,
         amount_cents=plan.price_cents,
+        label=books.plan_label(kind, plan.name, plan.half_days if purchase.what == "refill" else None),
         provider=provider,
         paid=paid,
         buyer_name=member.full_name,
         buyer_email=member.email,
-        created_at=stamp.at,
-        paid_at=stamp.at if paid else None,
         member_id=member.id,
         subscription_id=bought.id,
     )
-    s.add(sale)
+    books.announce(s, device_id, sale, stamp)
     bump_state_version(s)
-    s.flush()
     notices.receipt(s, sale, None)  # the member's receipt, when they gave an e-mail
     return sale
 
@@ -454,7 +465,14 @@ def buy() -> tuple[str, int] | BaseResponse:
                 raise PurchaseRefused("unpaid")
             payment = provider.take(s, offer, form)
             record_member_sale(
-                s, member, purchase, payment.provider, payment.paid, kiosk.config.site.device, kiosk.stamp()
+                s,
+                member,
+                purchase,
+                payment.provider,
+                payment.paid,
+                kiosk.config.site.device,
+                kiosk.stamp(),
+                kiosk.config.books,
             )
     except PurchaseRefused as exc:
         return _buy_page(visit_, purchase, purchase_refusal(exc.reason), 422)

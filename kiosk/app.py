@@ -82,6 +82,7 @@ def create_app(
     from kiosk.booking import bp as booking_bp
     from kiosk.display import bp as display_bp
     from kiosk.ical import bp as ical_bp
+    from kiosk.receipts import bp as receipt_bp
     from kiosk.screen import bp as screen_bp
 
     app.register_blueprint(screen_bp)
@@ -90,6 +91,7 @@ def create_app(
     app.register_blueprint(display_bp, url_prefix="/display")
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(ical_bp, url_prefix="/rooms")
+    app.register_blueprint(receipt_bp)
 
     # Where the site's network finds the admin and the wall display, under the first name the site gave.
     lan_url = f"https://{settings.trusted_hosts[0]}:{config.kiosk.lan_port}/" if settings.trusted_hosts else None

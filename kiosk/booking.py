@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers.response import Response as BaseResponse
 
+from access import books
 from access.bookings import (
     BOOKING_CREDENTIAL_PREFIX,
     BookingRefused,
@@ -35,7 +36,7 @@ from access.models import Booking, Closure, Resource, Sale
 from common.i18n import _, ngettext
 from common.records import EMAIL_MAX, EMAIL_PATTERN
 from common.web.app import error_page, from_addresses
-from common.words import SLOTS, BookingPayment, PaymentMethod, ResourceKind, Slot
+from common.words import SLOTS, BookingPayment, BookKind, PaymentMethod, ResourceKind, Slot
 from kiosk.account import AccountClosed, Visit, _page, closed_page, visit
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
@@ -51,7 +52,7 @@ bp = Blueprint("booking", __name__, url_prefix="/rooms")
 BOARD_DAYS = 7
 # Days in a row one booking at the touchscreen may hold; longer is arranged with the manager.
 MAX_DAYS_IN_A_ROW = 5
-# The sale of a walk-in's booking (`Sale.plan_kind`): not a pass, the hub's "sale" event leaves it out.
+# The sale of a booking (`Sale.plan_kind`): not a pass; its "sale" event carries no pass.
 ROOM_SALE = "room"
 HALVES = ("morning", "afternoon", "both")
 
@@ -359,18 +360,21 @@ def book_it(resource_id: str) -> tuple[str, int] | BaseResponse:
                 else:
                     _counter_open(kiosk, s, ref.date)
                     voucher_code = None
-                sale = Sale(
+                sale = books.record(
+                    s,
+                    config.books,
+                    stamp,
+                    kind=BookKind.BOOKING,
                     plan_kind=ROOM_SALE,
                     amount_cents=price,
+                    label=books.booking_label(resource.name, len(choice.half_days)),
                     provider=PaymentMethod.VOUCHER if voucher_code else PaymentMethod.COUNTER,
                     paid=voucher_code is not None,
                     voucher_code=voucher_code,
                     buyer_name=name,
                     buyer_email=email,
-                    created_at=stamp.at,
                 )
-                s.add(sale)
-                s.flush()
+                books.announce(s, config.site.device, sale, stamp)
                 member_id, sale_id = None, sale.id
             rows = book(
                 s,

@@ -16,16 +16,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from access import notices
+from access import books, notices
 from access.config import KioskConfig
 from access.ledger import SlotRef, SlotRules, slot_at
 from access.models import Closure, Credential, Pass, Sale
 from access.passes import LATE_MINUTES, PassSpan, span_of, start_of
 from access.store import Stamp, append_event, bump_state_version
 from common.badges import ANY_READER, BadgeError, BadgeRule
+from common.books import Books, default_series
 from common.db import utcnow
 from common.records import EMAIL_MAX, EMAIL_PATTERN
-from common.words import PASS_KINDS, CredentialKind, CredentialStatus, EventKind, PlanKind, Slot
+from common.words import PASS_KINDS, BookKind, CredentialKind, CredentialStatus, EventKind, PlanKind, Slot
 
 # Lengths the hub accepts for a sale's name and e-mail (sync/payloads.py).
 NAME_MAX = 160
@@ -174,19 +175,18 @@ class Payment:
 
 
 def sale_event_data(sale: Sale, pass_: Pass) -> dict[str, Any]:
-    """The wire form of a sale (sync/PROTOCOL.md, kind "sale"); a pass over several days adds its last day."""
-    data: dict[str, Any] = {
-        "sale": sale.id,
-        "kind": sale.plan_kind,
-        "amount_cents": sale.amount_cents,
-        "provider": sale.provider,
-        "paid": sale.paid,
-        "pass": pass_.id,
-        "date": pass_.valid_date.isoformat(),
-        "slots": pass_.slots.split(","),
-        "name": sale.buyer_name,
-        "email": sale.buyer_email,
-    }
+    """The wire form of a pass's sale (sync/PROTOCOL.md, kind "sale"): the books' part, the pass and its buyer; a
+    pass over several days adds its last day."""
+    data = books.event_data(sale)
+    data.update(
+        {
+            "pass": pass_.id,
+            "date": pass_.valid_date.isoformat(),
+            "slots": pass_.slots.split(","),
+            "name": sale.buyer_name,
+            "email": sale.buyer_email,
+        }
+    )
     if pass_.valid_until is not None and pass_.until_slots:
         data["until"] = pass_.valid_until.isoformat()
         data["until_slots"] = pass_.until_slots.split(",")
@@ -220,23 +220,30 @@ def new_pass_code(session: Session, date: dt.date, until: dt.date | None = None)
 
 
 def record_sale(
-    session: Session, device_id: str, offer: Offer, walk_in: WalkIn, payment: Payment, stamp: Stamp
+    session: Session,
+    device_id: str,
+    offer: Offer,
+    walk_in: WalkIn,
+    payment: Payment,
+    stamp: Stamp,
+    ledger_books: Books | None = None,
 ) -> tuple[Sale, Pass]:
-    """Write the sale, its pass, the card bound to it (if any), the "sale" event and its outbox row, and bump the
-    state version, all in the caller's one write transaction."""
-    sale = Sale(
+    """Write the sale with its receipt number (access/books.py), its pass, the card bound to it (if any), the "sale"
+    event and its outbox row, and bump the state version, all in the caller's one write transaction."""
+    sale = books.record(
+        session,
+        ledger_books or Books(default_series(device_id)),
+        stamp,
+        kind=BookKind.PASS,
         plan_kind=offer.kind,
         amount_cents=offer.price_cents,
+        label=books.pass_label(offer.kind),
         provider=payment.provider,
         paid=payment.paid,
         voucher_code=payment.voucher_code,
         buyer_name=walk_in.name,
         buyer_email=walk_in.email,
-        created_at=stamp.at,
-        paid_at=stamp.at if payment.paid else None,
     )
-    session.add(sale)
-    session.flush()
     pass_ = Pass(
         sale_id=sale.id,
         code=new_pass_code(session, offer.date, offer.until),
@@ -274,17 +281,12 @@ def bind_card(session: Session, pass_: Pass, uid: str) -> Credential:
     return card
 
 
-def mark_paid(session: Session, sale_id: str, device_id: str, stamp: Stamp) -> Sale:
-    """The manager received the money of a counter sale: mark it paid and record "sale_paid" (one transaction)."""
-    sale = session.get(Sale, sale_id)
-    if sale is None:
-        raise SaleRefused("sale_unknown")
-    if sale.paid:
-        raise SaleRefused("sale_already_paid")
-    sale.paid = True
-    sale.paid_at = stamp.at
-    append_event(session, device_id, EventKind.SALE_PAID, {"sale": sale.id}, stamp)
-    return sale
+def mark_paid(session: Session, sale_id: str, device_id: str, stamp: Stamp, tender: str) -> Sale:
+    """The manager received the money of a counter sale by `tender`: mark it paid and record "sale_paid"."""
+    try:
+        return books.mark_paid(session, sale_id, tender, device_id, stamp)
+    except books.BooksRefused as exc:
+        raise SaleRefused(exc.reason) from None
 
 
 def stop_pass(session: Session, sale_id: str, device_id: str, stamp: Stamp) -> Pass:

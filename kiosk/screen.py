@@ -36,6 +36,7 @@ from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
 from kiosk.live import Keepalive, StreamsFull, Subscription, follow, sse
 from kiosk.payment import PaymentRefused
+from kiosk.receipts import receipt_link
 from kiosk.sales import (
     Counter,
     Offer,
@@ -225,7 +226,9 @@ def buy(kind: str) -> tuple[str, int] | BaseResponse:
             kiosk.guesses.attempt(client)
         with kiosk.db.write() as s:
             payment = provider.take(s, offer, form)
-            pass_id = record_sale(s, kiosk.config.site.device, offer, walk_in, payment, kiosk.stamp())[1].id
+            pass_id = record_sale(
+                s, kiosk.config.site.device, offer, walk_in, payment, kiosk.stamp(), kiosk.config.books
+            )[1].id
     except (SaleRefused, PaymentRefused) as exc:
         if isinstance(exc, PaymentRefused) and exc.guess:
             kiosk.guesses.failure(who)
@@ -324,6 +327,7 @@ def pass_page(pass_id: str) -> str:
         kind=kind_label(sale.plan_kind),
         door_text=door_text,
         door_ok=door_ok,
+        receipt_url=receipt_link(sale),
     )
 
 

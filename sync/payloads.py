@@ -7,12 +7,25 @@ without checking them again.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from common.books import SERIES_PATTERN
 from common.weekdays import STORED as WEEKDAYS
-from common.words import PASS_KINDS, SLOTS, Alarm, CredentialKind, CredentialStatus, PaymentMethod, PlanKind, Slot
+from common.words import (
+    PASS_KINDS,
+    SLOTS,
+    Alarm,
+    BookKind,
+    CredentialKind,
+    CredentialStatus,
+    PaymentMethod,
+    PlanKind,
+    Slot,
+    Tender,
+)
 from sync.protocol import (
     COMMAND_NAMES,
     DATE_RE,
@@ -148,12 +161,40 @@ def _entry(f: Fields) -> None:
 MAX_PASS_DAYS = 31 + 120
 
 
+SERIES_RE = re.compile(SERIES_PATTERN)
+SALE_KIND_LEN = 16
+LABEL_LEN = 200
+
+
 def _sale(f: Fields) -> None:
+    """A line of the books: what every sale carries, then a pass's own fields (sync/PROTOCOL.md, "The books")."""
     f.hex_id("sale")
-    f.choice("kind", tuple(sorted(PASS_KINDS)))
-    f.integer("amount_cents", high=10_000_000)
+    book_kind = f.choice("book_kind", tuple(BookKind)) if "book_kind" in f.obj else BookKind.PASS
+    if book_kind == BookKind.PASS:
+        f.choice("kind", tuple(sorted(PASS_KINDS)))
+    else:
+        f.text("kind", max_len=SALE_KIND_LEN)
+    refund = book_kind == BookKind.REFUND
+    f.integer("amount_cents", low=-MAX_AMOUNT_CENTS if refund else 0, high=MAX_AMOUNT_CENTS)
     f.choice("provider", tuple(PaymentMethod))
     f.boolean("paid")
+    if ("series" in f.obj) != ("number" in f.obj):
+        raise ProtocolError(f"{f.where}.series et {f.where}.number vont ensemble")
+    if "series" in f.obj:
+        f.text("series", max_len=24, pattern=SERIES_RE)
+        f.integer("number", low=1)
+    if "label" in f.obj:
+        f.text("label", max_len=LABEL_LEN)
+    if "tender" in f.obj:
+        f.choice("tender", tuple(Tender))
+    if "member" in f.obj:
+        f.hex_id("member")
+    if refund:
+        f.hex_id("refund_of")
+    elif "refund_of" in f.obj:
+        raise ProtocolError(f"{f.where}.refund_of n'est permis que pour un avoir (book_kind refund)")
+    if book_kind != BookKind.PASS:
+        return
     f.hex_id("pass")
     first = dt.date.fromisoformat(f.date("date"))
     slots = _slots(f, "slots")
@@ -168,6 +209,12 @@ def _sale(f: Fields) -> None:
         raise ProtocolError(f"{f.where}.until doit suivre date, de {MAX_PASS_DAYS} jours au plus")
     if slots[-1] != Slot.AFTERNOON or until_slots[0] != Slot.MORNING:
         raise ProtocolError(f"{f.where}.slots doit finir l'après-midi et until_slots commencer le matin")
+
+
+def _sale_paid(f: Fields) -> None:
+    f.hex_id("sale")
+    if "tender" in f.obj:
+        f.choice("tender", tuple(Tender))
 
 
 def _slots(f: Fields, key: str) -> list[str]:
@@ -252,7 +299,7 @@ _DATA_CHECKS: dict[str, Callable[[Fields], object]] = {
     "alarm": lambda f: (f.choice("type", tuple(Alarm)), f.boolean("active")),
     "unlock": lambda f: (f.choice("by", ("manager", "pass")), f._get("ref", True)),
     "sale": _sale,
-    "sale_paid": lambda f: f.hex_id("sale"),
+    "sale_paid": _sale_paid,
     "pass_stopped": lambda f: (f.hex_id("sale"), f.hex_id("pass")),
     "enrol": lambda f: f.text("uid", max_len=64),
     "resources": _resources,

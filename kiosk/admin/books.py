@@ -8,13 +8,14 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from sqlalchemy import String, cast, select
 from werkzeug.wrappers.response import Response as BaseResponse
 
-from access import reports
+from access import bookings, books, reports
 from access.admin import AdminError
-from access.models import Event, Pass, Sale
+from access.models import Booking, Event, Pass, Sale
 from common.i18n import _
 from common.tables import parse_month
 from common.web.app import csv_download
-from common.words import EventKind
+from common.words import EventKind, PaymentMethod, Tender
+from kiosk import receipts
 from kiosk.admin import bp
 from kiosk.context import current_kiosk
 from kiosk.sales import SaleRefused, mark_paid, stop_pass
@@ -23,6 +24,29 @@ from kiosk.words import kind_label
 # One page of the event log: enough for a day at a busy door, small enough to render at once on a Pi.
 EVENTS_PER_PAGE = 200
 EVENT_KINDS = tuple(EventKind)
+
+
+def tender_choices() -> tuple[tuple[str, str], ...]:
+    return (
+        (Tender.CASH, _("espèces")),
+        (Tender.CARD, _("carte")),
+        (Tender.CHEQUE, _("chèque")),
+        (Tender.TRANSFER, _("virement")),
+    )
+
+
+def books_refusal(reason: str) -> str:
+    words = {
+        "sale_unknown": _("Vente inconnue."),
+        "sale_already_paid": _("Cette vente est déjà réglée."),
+        "sale_refunded": _("Cette vente est annulée par un avoir."),
+        "sale_already_refunded": _("Cette vente a déjà son avoir."),
+        "sale_is_refund": _("Un avoir ne s'annule pas : faites une nouvelle vente."),
+        "tender_missing": _("Dites comment l'argent est rendu ou reçu."),
+        "tender_unknown": _("Moyen de paiement inconnu."),
+        "pass_already_stopped": _("Ce pass est déjà arrêté."),
+    }
+    return words.get(reason, _("Vente inconnue."))
 
 
 @bp.get("/sales")
@@ -34,24 +58,102 @@ def sales() -> str:
     kiosk = current_kiosk()
     with kiosk.db.read() as s:
         rows = s.execute(query).all()
+        ids = [sale.id for sale, _pass in rows]
+        refunded = dict(s.execute(select(Sale.refund_of, Sale.number).where(Sale.refund_of.in_(ids))).all())
+    if show == "unpaid":
+        rows = [row for row in rows if row[0].id not in refunded]
     tz = kiosk.config.site.tz
     today = kiosk.now().astimezone(tz).date()
-    return render_template("admin/sales.html", rows=rows, show=show, tz=tz, kind_label=kind_label, today=today)
+    return render_template(
+        "admin/sales.html",
+        rows=rows,
+        show=show,
+        tz=tz,
+        kind_label=kind_label,
+        today=today,
+        refunded=refunded,
+        tenders=tender_choices(),
+        tender_label=dict(tender_choices()),
+    )
 
 
 @bp.post("/sales/<sale_id>/paid")
 def sale_paid(sale_id: str) -> BaseResponse:
-    """The money of a counter sale is in: mark it paid, and record "sale_paid" for the hub."""
+    """The money of a counter sale is in, by the tender the manager chose: mark it paid, record "sale_paid"."""
     kiosk = current_kiosk()
     try:
         with kiosk.db.write() as s:
-            sale = mark_paid(s, sale_id, kiosk.config.site.device, kiosk.stamp())
+            sale = mark_paid(s, sale_id, kiosk.config.site.device, kiosk.stamp(), request.form.get("tender", ""))
             name = sale.buyer_name
     except SaleRefused as exc:
-        flash(_("Cette vente est déjà réglée.") if exc.reason == "sale_already_paid" else _("Vente inconnue."), "error")
+        flash(books_refusal(exc.reason), "error")
     else:
         flash(_("Vente de %(name)s marquée réglée.", name=name), "ok")
     return redirect(url_for("admin.sales"))
+
+
+@bp.get("/sales/<sale_id>/refund")
+def refund_form(sale_id: str, error: str | None = None, status: int = 200) -> tuple[str, int]:
+    """What a credit note would cancel, and how the money goes back: the manager confirms."""
+    kiosk = current_kiosk()
+    with kiosk.db.read() as s:
+        sale = s.get(Sale, sale_id)
+        if sale is None:
+            abort(404)
+        note = books.refund_of(s, sale.id)
+    return (
+        render_template(
+            "admin/refund.html",
+            sale=sale,
+            note=note,
+            tz=kiosk.config.site.tz,
+            tenders=tender_choices(),
+            money_back=sale.paid and sale.provider != PaymentMethod.VOUCHER,
+            error=error,
+        ),
+        status,
+    )
+
+
+@bp.post("/sales/<sale_id>/refund")
+def refund(sale_id: str) -> BaseResponse | tuple[str, int]:
+    """Cancel a sale by a credit note (a new line, its own receipt number); a pass refunded stops, a booking
+    refunded is cancelled, in the same transaction."""
+    kiosk = current_kiosk()
+    if request.form.get("confirm") != "yes":
+        return refund_form(sale_id, _("Cochez la case pour confirmer l'avoir."), 422)
+    tender = request.form.get("tender") or None
+    device, stamp = kiosk.config.site.device, kiosk.stamp()
+    try:
+        with kiosk.db.write() as s:
+            note = books.credit_note(s, kiosk.config.books, sale_id, tender, device, stamp)
+            pass_ = s.scalar(select(Pass).where(Pass.sale_id == sale_id, Pass.stopped_at.is_(None)))
+            if pass_ is not None:
+                stop_pass(s, sale_id, device, stamp)
+            live = s.scalars(select(Booking).where(Booking.sale_id == sale_id, Booking.cancelled_at.is_(None))).all()
+            if live:
+                today = stamp.at.astimezone(kiosk.config.site.tz).date()
+                rule = kiosk.config.rooms.cancel
+                bookings.cancel(
+                    s, live[0].group_id, device_id=device, stamp=stamp, today=today, by_manager=True, rule=rule
+                )
+            number = note.receipt_no
+    except (books.BooksRefused, SaleRefused) as exc:
+        return refund_form(sale_id, books_refusal(exc.reason), 422)
+    flash(_("Avoir %(number)s enregistré.", number=number), "ok")
+    return redirect(url_for("admin.sales", show="all"))
+
+
+@bp.get("/sales/<sale_id>/receipt")
+def receipt(sale_id: str) -> str:
+    """The printable receipt of any sale of the site (the manager's copy)."""
+    pdf_url = url_for("admin.receipt_pdf", sale_id=sale_id)
+    return receipts.page(sale_id, pdf_url, url_for("admin.sales", show="all"))
+
+
+@bp.get("/sales/<sale_id>/receipt.pdf")
+def receipt_pdf(sale_id: str) -> Response:
+    return receipts.pdf(sale_id)
 
 
 @bp.post("/sales/<sale_id>/stop")

@@ -19,11 +19,11 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers.response import Response as BaseResponse
 
-from access import admin, bookings, resources
+from access import admin, bookings, books, resources
 from access.admin import AdminError
-from access.models import Booking, Member, Resource, Sale
+from access.models import Booking, Member, Resource
 from common.i18n import _
-from common.words import SLOTS, PaymentMethod, Slot
+from common.words import SLOTS, BookKind, PaymentMethod, Slot
 from kiosk.admin import bp
 from kiosk.booking import ROOM_SALE
 from kiosk.context import current_kiosk
@@ -316,18 +316,21 @@ def book_room(resource_id: str) -> BaseResponse | tuple[str, int]:
             if due:
                 # To be paid at the desk: a sale the sales page lists until the manager marks it paid, like the
                 # touchscreen's bookings and passes.
-                sale = Sale(
+                sale = books.record(
+                    s,
+                    kiosk.config.books,
+                    stamp,
+                    kind=BookKind.BOOKING,
                     plan_kind=ROOM_SALE,
                     amount_cents=due,
+                    label=books.booking_label(room.name if room is not None else "", len(half_days)),
                     provider=PaymentMethod.COUNTER,
                     paid=False,
                     buyer_name=member.full_name if member is not None else name,
                     buyer_email=email,
                     member_id=member.id if member is not None else None,
-                    created_at=stamp.at,
                 )
-                s.add(sale)
-                s.flush()
+                books.announce(s, kiosk.config.site.device, sale, stamp)
                 sale_id = sale.id
             made = bookings.book(
                 s,

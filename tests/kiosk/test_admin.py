@@ -84,7 +84,7 @@ def test_the_manager_marks_a_counter_sale_paid(page: Page, site: Site, kiosk: Ki
     with site.db.read() as s:
         assert s.get(Sale, sale_id).paid  # type: ignore[union-attr]
         paid = s.scalars(select(Event).where(Event.kind == "sale_paid")).one()
-    assert paid.data == {"sale": sale_id}
+    assert paid.data == {"sale": sale_id, "tender": "cash"}
 
 
 def test_event_log_filters_and_csv_exports(open_page: Callable[..., Page], site: Site, kiosk: KioskServer) -> None:

@@ -127,6 +127,10 @@ def test_a_sale_writes_sale_pass_event_outbox_and_bumps_the_state_version(site: 
     assert event.data == {
         "sale": sale.id,
         "kind": "pass_day",
+        "book_kind": "pass",
+        "series": "DOOR-1",
+        "number": 1,
+        "label": "Pass journée",
         "amount_cents": 1400,
         "provider": "counter",
         "paid": False,
@@ -161,14 +165,14 @@ def test_marking_paid_records_sale_paid_once(site: Site) -> None:
     with site.db.read() as s:
         sale_id = s.scalars(select(Sale.id)).one()
     with site.db.write() as s:
-        mark_paid(s, sale_id, "door-1", stamp(at(10)))
+        mark_paid(s, sale_id, "door-1", stamp(at(10)), "cash")
     with pytest.raises(SaleRefused, match="sale_already_paid"), site.db.write() as s:
-        mark_paid(s, sale_id, "door-1", stamp(at(11)))
+        mark_paid(s, sale_id, "door-1", stamp(at(11)), "cash")
     with site.db.read() as s:
         sale = s.get(Sale, sale_id)
         events = s.scalars(select(Event).where(Event.kind == "sale_paid")).all()
     assert sale is not None and sale.paid and sale.paid_at == at(10)
-    assert [e.data for e in events] == [{"sale": sale_id}]
+    assert [e.data for e in events] == [{"sale": sale_id, "tender": "cash"}]
     assert event_data_problem("sale_paid", events[0].data) is None
 
 
