@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import psycopg
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from common.db import utcnow
-from common.words import EventKind
+from common.words import BookKind, EventKind
 from sync.hub.bookings import BOOKING_KINDS, record_bookings
 from sync.hub.db import HubDatabase
 from sync.hub.models import Base, Device, DeviceCursor, Event, Sale, Site, Use
@@ -529,48 +530,65 @@ def use_rows(events: list[Json], problems: list[str | None]) -> list[dict[str, A
     ]
 
 
+def sale_row(event: Json, at: dt.datetime, tz: ZoneInfo) -> dict[str, Any]:
+    """The hub's row of a `sale` event (sync/PROTOCOL.md): every key, so rows insert together."""
+    data = event["data"]
+    is_pass = data.get("book_kind", BookKind.PASS) == BookKind.PASS
+    return {
+        "id": data["sale"],
+        "site_id": event["site"],
+        "device_id": event["device"],
+        "event_id": event["id"],
+        "kind": data["kind"],
+        "amount_cents": data["amount_cents"],
+        "provider": data["provider"],
+        "paid": data["paid"],
+        "pass_id": data["pass"] if is_pass else None,
+        "local_date": dt.date.fromisoformat(data["date"]) if is_pass else at.astimezone(tz).date(),
+        "slots": ",".join(data["slots"]) if is_pass else None,
+        "valid_until": dt.date.fromisoformat(data["until"]) if "until" in data else None,
+        "until_slots": ",".join(data["until_slots"]) if "until" in data else None,
+        "name": data.get("name"),
+        "email": data.get("email"),
+        "at": at,
+        "paid_at": at if data["paid"] else None,
+        "book_kind": data.get("book_kind", BookKind.PASS),
+        "series": data.get("series"),
+        "number": data.get("number"),
+        "label": data.get("label"),
+        "tender": data.get("tender"),
+        "member_id": data.get("member"),
+        "refund_of": data.get("refund_of"),
+    }
+
+
 def record_sales(session: Session, events: list[Json], problems: list[str | None]) -> None:
     """Record the sales, payments and stopped passes that newly stored, well-formed events report, in seq order."""
     sales: list[dict[str, Any]] = []
-    paid: list[tuple[str, dt.datetime]] = []
+    paid: list[tuple[str, dt.datetime, str | None]] = []
     stopped: list[tuple[str, dt.datetime]] = []
+    zones: dict[str, ZoneInfo] = {}
     for event, problem in zip(events, problems, strict=True):
         if problem is not None or event["kind"] not in SALE_KINDS:
             continue
         data, at = event["data"], event_time(event)
         if event["kind"] == "sale":
-            sales.append(
-                {
-                    "id": data["sale"],
-                    "site_id": event["site"],
-                    "device_id": event["device"],
-                    "event_id": event["id"],
-                    "kind": data["kind"],
-                    "amount_cents": data["amount_cents"],
-                    "provider": data["provider"],
-                    "paid": data["paid"],
-                    "pass_id": data["pass"],
-                    "local_date": dt.date.fromisoformat(data["date"]),
-                    "slots": ",".join(data["slots"]),
-                    "valid_until": dt.date.fromisoformat(data["until"]) if "until" in data else None,
-                    "until_slots": ",".join(data["until_slots"]) if "until" in data else None,
-                    "name": data["name"],
-                    "email": data["email"],
-                    "at": at,
-                    "paid_at": at if data["paid"] else None,
-                }
-            )
+            site = event["site"]
+            if site not in zones:
+                zone = session.scalar(select(Site.timezone).where(Site.id == site))
+                zones[site] = ZoneInfo(zone or "UTC")
+            sales.append(sale_row(event, at, zones[site]))
         elif event["kind"] == EventKind.PASS_STOPPED:
             stopped.append((data["sale"], at))
         else:
-            paid.append((data["sale"], at))
+            paid.append((data["sale"], at, data.get("tender")))
     if sales:
         insert_rows(session, Sale, sales)
     for sale_id, at in stopped:
         session.execute(update(Sale).where(Sale.id == sale_id, Sale.stopped_at.is_(None)).values(stopped_at=at))
-    for sale_id, at in paid:
+    for sale_id, at, tender in paid:
         done = session.execute(
-            update(Sale).where(Sale.id == sale_id, Sale.paid.is_(False)).values(paid=True, paid_at=at)
+            update(Sale).where(Sale.id == sale_id, Sale.paid.is_(False)).values(paid=True, paid_at=at, tender=tender)
         )
         if done.rowcount == 0:  # type: ignore[attr-defined]
             log.info("sale_paid pour %s : aucune vente impayée avec cet identifiant", sale_id)

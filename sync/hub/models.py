@@ -217,9 +217,12 @@ class TopUp(Base):
 
 
 class Sale(Base):
-    """A walk-in's pass sold at a site's kiosk, as reported by its `sale`, `sale_paid` and `pass_stopped` events."""
+    """A line of a site's books, as its `sale`, `sale_paid` and `pass_stopped` events report it: a walk-in's pass,
+    a member's refill, subscription or renewal, a booking, prepaid vouchers, or a credit note (sync/PROTOCOL.md,
+    "The books"). `(site, series, number)` is its receipt, unique; sales reported before the books have none."""
 
     __tablename__ = "sales"
+    __table_args__ = (UniqueConstraint("site_id", "series", "number", name="uq_sales_receipt"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     site_id: Mapped[str] = mapped_column(String(63), index=True)
@@ -229,18 +232,30 @@ class Sale(Base):
     amount_cents: Mapped[int] = mapped_column(Integer)
     provider: Mapped[str] = mapped_column(String(16))
     paid: Mapped[bool] = mapped_column(Boolean)
-    pass_id: Mapped[str] = mapped_column(String(32))
+    pass_id: Mapped[str | None] = mapped_column(String(32))
+    # The pass's first date; for another sale, the local date it was made at the site.
     local_date: Mapped[dt.date] = mapped_column(Date)
-    slots: Mapped[str] = mapped_column(String(32))
+    slots: Mapped[str | None] = mapped_column(String(32))
     # A pass over several days: its last date and that day's slots (the days between whole); none for one day.
     valid_until: Mapped[dt.date | None] = mapped_column(Date)
     until_slots: Mapped[str | None] = mapped_column(String(32))
     # When the site's manager stopped the pass (its `pass_stopped` event): the door no longer opened for it.
     stopped_at: Mapped[dt.datetime | None] = mapped_column()
-    name: Mapped[str] = mapped_column(String(160))
-    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str | None] = mapped_column(String(160))
+    email: Mapped[str | None] = mapped_column(String(254))
     at: Mapped[dt.datetime] = mapped_column()
     paid_at: Mapped[dt.datetime | None] = mapped_column()
+    book_kind: Mapped[str] = mapped_column(String(16), server_default="pass")
+    series: Mapped[str | None] = mapped_column(String(24))
+    number: Mapped[int | None] = mapped_column(Integer)
+    label: Mapped[str | None] = mapped_column(String(200))
+    tender: Mapped[str | None] = mapped_column(String(16))
+    member_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    refund_of: Mapped[str | None] = mapped_column(String(32), index=True)
+
+    @property
+    def receipt_no(self) -> str:
+        return f"{self.series}-{self.number:06d}" if self.series and self.number else ""
 
 
 class RosterVersion(Base):
