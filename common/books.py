@@ -18,7 +18,7 @@ import datetime as dt
 import io
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from common.config import Table
 from common.words import BookKind, Tender
@@ -139,6 +139,7 @@ class Entry:
     label: str
     reference: str  # the receipt's number
     postings: tuple[Posting, ...]
+    notes: str = ""  # the site, in the network's journal
 
     @property
     def balanced(self) -> bool:
@@ -186,11 +187,16 @@ def entries_of(line: BookLine, books: Books) -> list[Entry]:
     return entries
 
 
-def journal(lines: Iterable[BookLine], books: Books, first: dt.date, last: dt.date) -> list[Entry]:
+def journal(lines: Iterable[BookLine], books: Books, first: dt.date, last: dt.date, notes: str = "") -> list[Entry]:
     """The entries dated from `first` to `last` (inclusive), by date then receipt: a payment falls in the month the
-    money came in, even for a sale of the month before."""
-    found = [e for line in lines for e in entries_of(line, books) if first <= e.day <= last]
-    return sorted(found, key=lambda e: (e.day, e.reference, e.label))
+    money came in, even for a sale of the month before. `notes` goes with each entry (the network names the site)."""
+    found = [
+        replace(e, notes=notes) if notes else e
+        for line in lines
+        for e in entries_of(line, books)
+        if first <= e.day <= last
+    ]
+    return sorted(found, key=lambda e: (e.day, e.notes, e.reference, e.label))
 
 
 # ---------------------------------------------------------------------------------------------- Paheko's CSV
@@ -221,7 +227,7 @@ def money(cents: int) -> str:
     return f"{sign}{abs(cents) // 100},{abs(cents) % 100:02d}"
 
 
-def paheko_csv(entries: Iterable[Entry], notes: str = "") -> str:
+def paheko_csv(entries: Iterable[Entry]) -> str:
     """The journal in Paheko's grouped CSV format, UTF-8 text with a header row."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -230,7 +236,9 @@ def paheko_csv(entries: Iterable[Entry], notes: str = "") -> str:
         if not entry.balanced:
             raise ValueError(f"écriture déséquilibrée : {entry.reference}")
         for index, p in enumerate(entry.postings):
-            head = (entry.label, entry.day.strftime("%d/%m/%Y"), entry.reference, notes) if index == 0 else ("",) * 4
+            head = (
+                (entry.label, entry.day.strftime("%d/%m/%Y"), entry.reference, entry.notes) if index == 0 else ("",) * 4
+            )
             debit = money(p.debit_cents) if p.debit_cents else ""
             credit = money(p.credit_cents) if p.credit_cents else ""
             writer.writerow((*head, p.account, debit, credit, entry.reference, p.label))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.books import Books, read_books
 from common.config import Association, ConfigError, Table, load_toml, read_association, read_broker
 from sync.hub.broker_accounts import ANSWER_TIMEOUT_S, BrokerAccountsSettings
 from sync.hub.ingest import GAP_WAIT_S
@@ -54,6 +55,8 @@ class HubSettings:
     broker_accounts: BrokerAccountsSettings | None = None
     # Who the network's reports are from (`[association]`: the association that runs the network).
     association: Association = field(default_factory=lambda: Association("halfday"))
+    # The network's journal (`[books]`: accounts and VAT; each device numbers its own receipts).
+    books: Books = field(default_factory=lambda: Books("HUB"))
 
 
 def load_hub_settings(path: str | Path) -> HubSettings:
@@ -84,6 +87,7 @@ def parse_hub_settings(data: dict[str, Any]) -> HubSettings:
     accounts = None if accounts_table is None else _broker_accounts(accounts_table, broker.url)
     hub.done()
     association = read_association(root.table("association"), "halfday")
+    books = read_books(root.table("books"), "HUB")
     root.done()
     try:
         mqtt = MqttSettings.from_config(broker)
@@ -97,6 +101,7 @@ def parse_hub_settings(data: dict[str, Any]) -> HubSettings:
         web=web,
         broker_accounts=accounts,
         association=association,
+        books=books,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from common.books import Books
 from common.web.app import WebSettings, make_app
 from common.web.login import LoginRules
 from sync.hub.db import HubDatabase
@@ -23,6 +24,7 @@ def create_hub_app(
     login: LoginRules | None = None,
     broker: DeviceAccounts | None = None,
     installer: Installer | None = None,
+    books: Books | None = None,
 ) -> Flask:
     """The hub's pages for `db`. The session secret comes from the caller (a file named in the hub's config),
     never from a default in the code; managers sign in with their own accounts (`halfday hub account add`)."""
@@ -33,7 +35,7 @@ def create_hub_app(
         trusted_hosts=trusted_hosts,
         error_template="hub/error.html",
     )
-    pages = HubPages(db, login or LoginRules(), broker, installer)
+    pages = HubPages(db, login or LoginRules(), broker, installer, books or Books("HUB"))
     app = make_app(__name__, settings, EXTENSION, pages)
 
     from sync.hub.web.audit import bp as audit_bp

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from flask import abort, g
 
+from common.books import Books
 from common.web.app import context
 from common.web.login import LoginRules
 from common.web.throttle import Limits, Throttle
@@ -43,6 +44,8 @@ class HubPages:
     rules: LoginRules = field(default_factory=LoginRules)
     broker: DeviceAccounts | None = None
     installer: Installer | None = None
+    # The accounts and VAT of the network's journal (`[books]` of the hub's config).
+    books: Books = field(default_factory=lambda: Books("HUB"))
 
     def __post_init__(self) -> None:
         rules = self.rules

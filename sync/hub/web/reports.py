@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, Response, abort, render_template, request
+from sqlalchemy import select
 
+from common.books import paheko_csv
 from common.i18n import _
 from common.tables import csv_file, parse_month
 from common.web.app import csv_download
 from common.words import PlanKind
-from sync.hub import reports
+from sync.hub import books, reports
+from sync.hub.models import Site
 from sync.hub.web.context import current_actor, current_hub
 from sync.hub.web.plans import plan_kind
 
@@ -19,6 +22,8 @@ bp = Blueprint("reports", __name__)
 # rendering them all cost /usage its 200 ms (bench.hub). The CSV exports keep every row.
 PAGE = 50
 MAX_PAGE = 1_000_000
+# A journal covers at most a year: an accounting year, whatever its first month.
+MAX_JOURNAL_DAYS = 366
 
 
 def chosen_month() -> tuple[int, int]:
@@ -72,16 +77,54 @@ def sales() -> str:
     with current_hub().db.read() as s:
         total = reports.count_sales_in_month(s, year, month, sites)
         rows = reports.sales_in_month(s, year, month, sites, offset=(page - 1) * PAGE, limit=PAGE)
+        visible = s.scalars(select(Site).order_by(Site.name)).all()
+    sites_seen = [site for site in visible if sites is None or site.id in sites]
+    first = dt.date(year, month, 1)
     return render_template(
         "hub/sales.html",
+        first=first,
+        last=(first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1),
         month=f"{year:04d}-{month:02d}",
         sales=rows,
+        sites=sites_seen,
         total=total,
         page=page,
         pages=page_count(total),
         # Once per page, not once per row: a row used to translate seven words (bench.hub).
         kinds={kind: plan_kind(kind) for kind in PlanKind},
     )
+
+
+def chosen_range() -> tuple[dt.date, dt.date]:
+    """The dates `?from=AAAA-MM-JJ&to=AAAA-MM-JJ`, else the whole `?month=`; 400 with the reason when wrong."""
+    first, last = request.args.get("from"), request.args.get("to")
+    if not first and not last:
+        year, month = chosen_month()
+        start = dt.date(year, month, 1)
+        return start, (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    try:
+        start, end = dt.date.fromisoformat(first or ""), dt.date.fromisoformat(last or "")
+    except ValueError:
+        abort(400, _("Dates invalides (AAAA-MM-JJ, du … au …)."))
+    if end < start or (end - start).days > MAX_JOURNAL_DAYS:
+        abort(400, _("La période va du premier jour au dernier, un an au plus."))
+    return start, end
+
+
+@bp.get("/export/journal.csv")
+def export_journal() -> Response:
+    """The journal (Paheko's grouped CSV, docs/books.md) of one site or of every site the manager sees."""
+    first, last = chosen_range()
+    sites = current_actor().sites
+    site = request.args.get("site") or None
+    if site is not None:
+        if sites is not None and site not in sites:
+            abort(404)
+        sites = frozenset({site})
+    with current_hub().db.read() as s:
+        entries = books.site_journal(s, current_hub().books, first, last, sites)
+    name = f"journal-{site or 'reseau'}-{first.isoformat()}-{last.isoformat()}.csv"
+    return csv_download(name, paheko_csv(entries))
 
 
 @bp.get("/overdrafts")
