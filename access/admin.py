@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from access.config import Config
 from access.models import (
@@ -592,14 +592,25 @@ def correct_dates(
     return sub
 
 
+def live_paid_sale() -> ColumnElement[bool]:
+    """A paid sale that is not a credit note and that no credit note cancels."""
+    note = aliased(Sale)
+    return and_(
+        Sale.paid.is_(True),
+        Sale.refund_of.is_(None),
+        ~select(note.id).where(note.refund_of == Sale.id).exists(),
+    )
+
+
 def remove_subscription(session: Session, subscription_id: str) -> Subscription:
-    """Take back a plan given by mistake: only one that never served (no half-day at the door, no guest, not paid at
-    the touchscreen); one that served is ended by correcting its end date, so the history stays true."""
+    """Take back a plan given by mistake: only one that never served (no half-day at the door, no guest, no paid
+    sale: an unpaid one is cancelled by its credit note first, kiosk/admin/desk.py); one that served is ended by
+    correcting its end date, so the history stays true."""
     sub = find_subscription(session, subscription_id)
     served = (
         session.scalar(select(Use.id).where(Use.subscription_id == sub.id).limit(1)) is not None
         or session.scalar(select(Guest.id).where(Guest.subscription_id == sub.id).limit(1)) is not None
-        or session.scalar(select(Sale.id).where(Sale.subscription_id == sub.id).limit(1)) is not None
+        or session.scalar(select(Sale.id).where(Sale.subscription_id == sub.id, live_paid_sale()).limit(1)) is not None
     )
     if served:
         raise AdminError("cette formule a déjà servi : pour l'arrêter, corrigez sa date de fin")

@@ -13,8 +13,8 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from access.models import ReceiptCounter, Sale
 from access.store import Stamp, append_event
@@ -156,6 +156,12 @@ def mark_paid(session: Session, sale_id: str, tender: str, device_id: str, stamp
     sale.paid, sale.paid_at, sale.tender = True, stamp.at, tender
     append_event(session, device_id, EventKind.SALE_PAID, {"sale": sale.id, "tender": tender}, stamp)
     return sale
+
+
+def unpaid() -> ColumnElement[bool]:
+    """The sales still to be paid: not paid, and not cancelled by a credit note."""
+    note = aliased(Sale)
+    return and_(Sale.paid.is_(False), ~select(note.id).where(note.refund_of == Sale.id).exists())
 
 
 def refund_of(session: Session, sale_id: str) -> Sale | None:

@@ -460,7 +460,7 @@ def buy() -> tuple[str, int] | BaseResponse:
             member = s.get(Member, visit_.member_id)
             if member is None:
                 raise PurchaseRefused("gone")
-            unpaid = s.scalar(select(Sale.id).where(Sale.member_id == member.id, Sale.paid.is_(False)).limit(1))
+            unpaid = s.scalar(select(Sale.id).where(Sale.member_id == member.id, books.unpaid()).limit(1))
             if unpaid is not None:
                 raise PurchaseRefused("unpaid")
             payment = provider.take(s, offer, form)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import String, cast, select
@@ -11,12 +12,13 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from access import bookings, books, reports
 from access.admin import AdminError
 from access.models import Booking, Event, Pass, Sale
+from common.books import paheko_csv
 from common.i18n import _
 from common.tables import parse_month
 from common.web.app import csv_download
-from common.words import EventKind, PaymentMethod, Tender
+from common.words import BookKind, EventKind, PaymentMethod, Tender
 from kiosk import receipts
-from kiosk.admin import bp
+from kiosk.admin import bp, desk
 from kiosk.context import current_kiosk
 from kiosk.sales import SaleRefused, mark_paid, stop_pass
 from kiosk.words import kind_label
@@ -24,6 +26,18 @@ from kiosk.words import kind_label
 # One page of the event log: enough for a day at a busy door, small enough to render at once on a Pi.
 EVENTS_PER_PAGE = 200
 EVENT_KINDS = tuple(EventKind)
+# A journal covers at most a year: an accounting year, whatever its first month.
+MAX_JOURNAL_DAYS = 366
+
+
+# What a voucher buys, in the books' words (kiosk/vouchers.py's kinds).
+VOUCHER_WORDS = {
+    "pass_halfday": "pass demi-journée",
+    "pass_day": "pass journée",
+    "pass_week": "pass semaine",
+    "pass_month": "pass mois",
+    "room_halfday": "demi-journée de salle",
+}
 
 
 def tender_choices() -> tuple[tuple[str, str], ...]:
@@ -54,14 +68,12 @@ def sales() -> str:
     show = request.args.get("show", "unpaid")
     query = select(Sale, Pass).outerjoin(Pass, Pass.sale_id == Sale.id).order_by(Sale.created_at.desc()).limit(500)
     if show == "unpaid":
-        query = query.where(Sale.paid.is_(False))
+        query = query.where(books.unpaid())
     kiosk = current_kiosk()
     with kiosk.db.read() as s:
         rows = s.execute(query).all()
         ids = [sale.id for sale, _pass in rows]
         refunded = dict(s.execute(select(Sale.refund_of, Sale.number).where(Sale.refund_of.in_(ids))).all())
-    if show == "unpaid":
-        rows = [row for row in rows if row[0].id not in refunded]
     tz = kiosk.config.site.tz
     today = kiosk.now().astimezone(tz).date()
     return render_template(
@@ -74,6 +86,13 @@ def sales() -> str:
         refunded=refunded,
         tenders=tender_choices(),
         tender_label=dict(tender_choices()),
+        voucher_kinds=(
+            ("pass_halfday", kind_label("pass_halfday")),
+            ("pass_day", kind_label("pass_day")),
+            ("pass_week", kind_label("pass_week")),
+            ("pass_month", kind_label("pass_month")),
+            ("room_halfday", _("demi-journée de salle")),
+        ),
     )
 
 
@@ -90,6 +109,44 @@ def sale_paid(sale_id: str) -> BaseResponse:
     else:
         flash(_("Vente de %(name)s marquée réglée.", name=name), "ok")
     return redirect(url_for("admin.sales"))
+
+
+@bp.post("/sales/vouchers")
+def sell_vouchers() -> BaseResponse:
+    """Prepaid vouchers handed over for money: their sale is the cash in, an advance until each is spent (the
+    spending sale turns it into revenue), so the books never count a voucher twice."""
+    kiosk = current_kiosk()
+    f = request.form
+    try:
+        payment = desk.desk_payment(f)
+        count = int(f.get("count", ""))
+        if payment is None or payment.tender is None or not payment.amount_cents or not 1 <= count <= 1000:
+            raise AdminError(_("Indiquez le nombre de bons (1 à 1 000), le montant reçu et comment il a été payé."))
+        words = VOUCHER_WORDS.get(f.get("kind", ""))
+        if words is None:
+            raise AdminError(_("Choisissez ce que les bons achètent."))
+        stamp = kiosk.stamp()
+        with kiosk.db.write() as s:
+            sale = books.record(
+                s,
+                kiosk.config.books,
+                stamp,
+                kind=BookKind.VOUCHER,
+                plan_kind=f.get("kind", ""),
+                amount_cents=payment.amount_cents,
+                label=f"{count} bon(s) prépayé(s) : {words}",
+                provider=PaymentMethod.COUNTER,
+                paid=True,
+                tender=payment.tender,
+                buyer_name=" ".join(f.get("name", "").split())[:160],
+            )
+            books.announce(s, kiosk.config.site.device, sale, stamp)
+            number = sale.receipt_no
+    except AdminError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.sales", show="all"))
+    flash(_("Vente de bons enregistrée : reçu %(number)s.", number=number), "ok")
+    return redirect(url_for("admin.sales", show="all"))
 
 
 @bp.get("/sales/<sale_id>/refund")
@@ -220,6 +277,34 @@ def exports() -> str:
     except ValueError as exc:
         error, month = str(exc), today.strftime("%Y-%m")
     return render_template("admin/exports.html", month=month, error=error)
+
+
+@bp.get("/exports/journal.csv")
+def export_journal() -> Response | tuple[str, int]:
+    """The books of a month (`?month=`) or of a range (`?from=&to=`), in Paheko's grouped CSV (docs/books.md)."""
+    kiosk = current_kiosk()
+    try:
+        first, last = journal_range(request.args)
+    except ValueError as exc:
+        today = kiosk.now().astimezone(kiosk.config.site.tz).date()
+        return render_template("admin/exports.html", month=today.strftime("%Y-%m"), error=str(exc)), 422
+    with kiosk.db.read() as s:
+        entries = books.period_entries(s, kiosk.config.books, kiosk.config.site.tz, first, last)
+    return csv_download(f"journal-{first.isoformat()}-{last.isoformat()}.csv", paheko_csv(entries))
+
+
+def journal_range(args: Mapping[str, str]) -> tuple[dt.date, dt.date]:
+    """The dates of `from` and `to`, or the whole of `month`; ValueError in words when they are not."""
+    if args.get("from") or args.get("to"):
+        first, last = _local_day(args.get("from")), _local_day(args.get("to"))
+        if first is None or last is None:
+            raise ValueError(_("Dates invalides : choisissez le premier et le dernier jour."))
+        if last < first or (last - first).days > MAX_JOURNAL_DAYS:
+            raise ValueError(_("La période va du premier jour au dernier, un an au plus."))
+        return first, last
+    year, month = parse_month(args.get("month", ""))
+    first = dt.date(year, month, 1)
+    return first, (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
 
 
 @bp.get("/exports/<any(usage, summary):what>/<month>.csv")

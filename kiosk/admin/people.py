@@ -23,8 +23,8 @@ from access.models import Balance, Credential, Member, Plan, Subscription, Use
 from access.store import load_closures, spent_since_balances
 from common.i18n import _
 from common.weekdays import day_names, weekdays_label
-from common.words import CredentialStatus, PlanKind
-from kiosk.admin import bp, hub_requests
+from common.words import BookKind, CredentialStatus, PlanKind
+from kiosk.admin import bp, desk, hub_requests
 from kiosk.context import current_kiosk
 from kiosk.words import kind_label
 
@@ -212,11 +212,18 @@ def topup(member_id: str) -> BaseResponse:
     except ValueError:
         flash(_("Indiquez un nombre de demi-journées (par exemple 10, ou -1 pour corriger)."), "error")
         return redirect(url_for("admin.member", member_id=member_id))
-    return _change(
-        member_id,
-        lambda s: admin.top_up(s, member_id, half_days, kiosk.config.site.device),
-        _("Carnet mis à jour."),
-    )
+    try:
+        payment = desk.desk_payment(request.form) if half_days > 0 else None
+    except admin.AdminError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.member", member_id=member_id))
+
+    def top_up(s: Session) -> Any:
+        balance = admin.top_up(s, member_id, half_days, kiosk.config.site.device)
+        desk.sell(s, BookKind.REFILL, s.get_one(Subscription, balance.subscription_id), payment, half_days)
+        return balance
+
+    return _change(member_id, top_up, _("Carnet mis à jour."))
 
 
 @bp.post("/members/<member_id>/badges")
@@ -374,14 +381,14 @@ def reactivate(member_id: str) -> BaseResponse:
 def subscribe(member_id: str) -> Any:
     f = request.form
     device = current_kiosk().config.site.device
-    return _on_member_page(
-        member_id,
-        "subscribe",
-        lambda s: admin.subscribe_member(
-            s, member_id, f.get("plan", ""), f.get("valid_from"), f.get("valid_until"), device
-        ),
-        _("Formule donnée."),
-    )
+
+    def give(s: Session) -> Subscription:
+        payment = desk.desk_payment(f)
+        sub = admin.subscribe_member(s, member_id, f.get("plan", ""), f.get("valid_from"), f.get("valid_until"), device)
+        desk.sell(s, BookKind.SUBSCRIPTION, sub, payment)
+        return sub
+
+    return _on_member_page(member_id, "subscribe", give, _("Formule donnée."))
 
 
 def _owner(subscription_id: str) -> str:
@@ -398,14 +405,19 @@ def renew(subscription_id: str) -> Any:
     """Renew in one click, from the member's page or the renewals list (`back` = "renewals", with its month)."""
     member_id = _owner(subscription_id)
     device = current_kiosk().config.site.device
+    payment = desk.DeskPayment(None, None)  # one click: to be paid at the desk, from the sales page
+
+    def renewed(s: Session) -> Subscription:
+        sub = admin.renew(s, subscription_id, device, _today())
+        desk.sell(s, BookKind.RENEWAL, sub, payment)
+        return sub
+
     if request.form.get("back") != "renewals":
-        return _on_member_page(
-            member_id, "plans", lambda s: admin.renew(s, subscription_id, device, _today()), _("Formule renouvelée.")
-        )
+        return _on_member_page(member_id, "plans", renewed, _("Formule renouvelée."))
     month = request.form.get("month", "")
     try:
         with current_kiosk().db.write() as s:
-            sub = admin.renew(s, subscription_id, device, _today())
+            sub = renewed(s)
             names = {"plan": sub.plan.name, "name": sub.member.full_name}
             if sub.valid_until is None:
                 said = _("« %(plan)s » de %(name)s renouvelé.", **names)
@@ -454,9 +466,7 @@ def correct_dates(subscription_id: str) -> Any:
 @standalone_only
 def remove_subscription(subscription_id: str) -> Any:
     member_id = _owner(subscription_id)
-    return _on_member_page(
-        member_id, "plans", lambda s: admin.remove_subscription(s, subscription_id), _("Formule retirée.")
-    )
+    return _on_member_page(member_id, "plans", lambda s: desk.take_back(s, subscription_id), _("Formule retirée."))
 
 
 @bp.post("/members/<member_id>/badges/<uid>/reissue")
