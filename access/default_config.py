@@ -82,6 +82,19 @@ cancel = "day_before"             # a member may cancel their booking "day_befor
 # plan_ending_days = 3            # tell a member this many days before their plan ends
 # monthly_statements = true       # a statement of last month's half-days, on the 1st, to members who asked
 
+# [books]                         # receipts and the accounting journal (docs/books.md); every key has a default
+# series = "CAH-A"                # this door's receipt series (default: the device id in capitals); one per door
+# vat_rate = 0                    # a percentage: 20 splits every amount into HT and TVA on receipts and journal
+# vat_mention = "TVA non applicable, art. 293 B du CGI"  # printed on receipts when no rate is set
+# [books.accounts]                # the chart's numbers the journal uses
+# revenue = "706"
+# advances = "4191"               # prepaid vouchers not yet spent
+# customers = "411"
+# vat = "44571"
+# cash = "530"
+# bank = "512"                    # card payments and transfers
+# cheques = "5112"
+
 # [lab]                           # for a test bench only: each key accepts the danger it names
 # plaintext_hub = true            # a hub reached by plain mqtt:// over the network
 # plaintext_kiosk = true          # the kiosk's plain HTTP listener beyond loopback

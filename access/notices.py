@@ -118,7 +118,7 @@ def receipt(session: Session, sale: Sale, pass_: Pass | None) -> Notice | None:
         amount_cents=sale.amount_cents,
         paid=sale.paid,
         at=at.date(),
-        number=sale.id[:12].upper(),
+        number=sale.receipt_no or sale.id[:12].upper(),
         valid_from=(pass_.valid_date, pass_.slots) if pass_ is not None else None,
         valid_until=(
             (pass_.valid_until, pass_.until_slots or "morning,afternoon")

@@ -63,7 +63,6 @@ class Books:
     accounts: Accounts = field(default_factory=Accounts)
     vat_rate_bp: int = 0  # 2000 = 20 %; 0: no VAT charged, `vat_mention` says why
     vat_mention: str = DEFAULT_VAT_MENTION
-    journal_code: str = "VT"  # the journal the entries go to (ventes)
 
     def receipt_no(self, number: int) -> str:
         return f"{self.series}-{number:0{NUMBER_DIGITS}d}"
@@ -100,7 +99,6 @@ def read_books(table: Table, series_default: str) -> Books:
         accounts=accounts,
         vat_rate_bp=round(rate * 100),
         vat_mention=table.text("vat_mention", DEFAULT_VAT_MENTION, max_len=200),
-        journal_code=table.text("journal", "VT", pattern=r"[A-Z0-9]{1,8}", max_len=8),
     )
     table.done()
     return books

@@ -61,7 +61,9 @@ def sell(
 
 
 def _sell_many(url: str, count: int, series: str) -> None:
-    db = Database(url)
+    # A long busy timeout: on a loaded test machine a writer may wait its turn for seconds; what is checked is the
+    # numbering, not the speed.
+    db = Database(url, busy_timeout_ms=60_000)
     try:
         for _ in range(count):
             with db.write() as s:
@@ -85,18 +87,18 @@ def test_concurrent_sellers_on_one_ledger_number_every_series_without_gap(db: Da
     # takes SQLite's write lock at BEGIN IMMEDIATE, where the counter is raised).
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=_sell_many, args=(config.database_url, 25, series))
+        context.Process(target=_sell_many, args=(config.database_url, 15, series))
         for series in ("CAH-A", "CAH-A", "CAH-B", "CAH-B")
     ]
     for w in workers:
         w.start()
     for w in workers:
-        w.join(60)
+        w.join(180)
         assert w.exitcode == 0
     with db.read() as s:
         for series in ("CAH-A", "CAH-B"):
             numbers = sorted(n or 0 for n in s.scalars(select(Sale.number).where(Sale.series == series)))
-            assert numbers == list(range(1, 51))
+            assert numbers == list(range(1, 31))
 
 
 def test_a_sale_rolled_back_gives_its_number_back(db: Database) -> None:
