@@ -28,6 +28,7 @@ from common.config import (
     read_association,
     read_broker,
 )
+from common.privacy import PrivacyConfig, read_privacy
 from common.secrets import SecretFileError, read_private_file
 from common.words import ClockPolicy, PaymentMethod, PlanKind
 from hardware.config import (
@@ -175,6 +176,8 @@ class Config:
     rooms: RoomsConfig = field(default_factory=lambda: RoomsConfig())
     # Who the receipts and the funders' report are from (`[association]`; by default the site's name).
     association: Association = field(default_factory=lambda: Association(""))
+    # How long personal data is kept, and whom people ask about theirs (`[privacy]`, PRIVACY.md).
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
     @property
     def networked(self) -> bool:
@@ -238,9 +241,21 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     mail = read_mail(mail_table) if mail_table is not None else None
     rooms = read_rooms(root.table("rooms"))
     association = read_association(root.table("association"), site.name)
+    privacy = read_privacy(root.table("privacy"))
     root.done()
     return Config(
-        site, database_url, bus, hub, door, kiosk, hardware, path, mail=mail, rooms=rooms, association=association
+        site,
+        database_url,
+        bus,
+        hub,
+        door,
+        kiosk,
+        hardware,
+        path,
+        mail=mail,
+        rooms=rooms,
+        association=association,
+        privacy=privacy,
     )
 
 
