@@ -72,6 +72,7 @@ ERRORS = {
     "bad_member": "membre invalide",
     "bad_dates": "dates invalides : la fin doit suivre le début",
     "not_renewable": "cet abonnement ne se renouvelle pas (formule sans durée ni carnet)",
+    "already_erased": "ce membre est déjà effacé",
 }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from common.config import Association, ConfigError, Table, load_toml, read_association, read_broker
+from common.privacy import PrivacyConfig, read_privacy
 from sync.hub.broker_accounts import ANSWER_TIMEOUT_S, BrokerAccountsSettings
 from sync.hub.ingest import GAP_WAIT_S
 from sync.hub.roster import ROSTER_BALANCE_INTERVAL_S
@@ -23,6 +24,10 @@ KEEPER_POLL_S = 0.1
 # Messages handed from the MQTT thread to the database thread before the broker is made to wait.
 QUEUE_SIZE = 64
 HUB_BROKER_URL = "mqtt://127.0.0.1:1883"
+# How often the keeper's worker applies the retention of personal data (PRIVACY.md): once a day is what the rules
+# ask; the first run comes a minute after start, so a hub restarted daily still runs it.
+PRIVACY_INTERVAL_S = 24 * 3600.0
+PRIVACY_FIRST_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,10 @@ class HubSettings:
     broker_accounts: BrokerAccountsSettings | None = None
     # Who the network's reports are from (`[association]`: the association that runs the network).
     association: Association = field(default_factory=lambda: Association("halfday"))
+    # How long personal data is kept, and whom people ask about theirs (`[privacy]`, as on the appliances).
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    privacy_interval_s: float = PRIVACY_INTERVAL_S
+    privacy_first_s: float = PRIVACY_FIRST_S
 
 
 def load_hub_settings(path: str | Path) -> HubSettings:
@@ -84,6 +93,7 @@ def parse_hub_settings(data: dict[str, Any]) -> HubSettings:
     accounts = None if accounts_table is None else _broker_accounts(accounts_table, broker.url)
     hub.done()
     association = read_association(root.table("association"), "halfday")
+    privacy = read_privacy(root.table("privacy"))
     root.done()
     try:
         mqtt = MqttSettings.from_config(broker)
@@ -97,6 +107,7 @@ def parse_hub_settings(data: dict[str, Any]) -> HubSettings:
         web=web,
         broker_accounts=accounts,
         association=association,
+        privacy=privacy,
     )
 
 
