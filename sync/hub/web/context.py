@@ -8,6 +8,7 @@ from typing import Protocol
 
 from flask import abort, g
 
+from common.privacy import PrivacyConfig
 from common.web.app import context
 from common.web.login import LoginRules
 from common.web.throttle import Limits, Throttle
@@ -43,6 +44,9 @@ class HubPages:
     rules: LoginRules = field(default_factory=LoginRules)
     broker: DeviceAccounts | None = None
     installer: Installer | None = None
+    # What the privacy notices and page say (how long, whom to ask), and the association they name.
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    association: str = "halfday"
 
     def __post_init__(self) -> None:
         rules = self.rules
