@@ -135,6 +135,9 @@ def test_an_erasure_at_the_hub_reaches_the_door_and_the_half_day_still_counts(
     entries = rig.wait_events(2, "entry")
     assert len(entries) == 2 and entries[1].data["granted"] is False
     assert rig.relay_states() == [False, True, False]  # opened once, for the tap before the erasure
+    # The door's last good state, kept beside the ledger for a damaged SD card, was written again without them.
+    snapshots = list(site.folder.glob("door-snapshot*.json"))
+    assert snapshots and all(BADGE not in p.read_text() and "Bruno" not in p.read_text() for p in snapshots)
 
     # The hub: no name in its pages and exports; the half-day still counts.
     add_admin(hub_db)
