@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from common.privacy import WALK_IN_PSEUDONYM, PrivacyConfig, export_json, months_before
-from sync.hub import admin, reports
+from sync.hub import admin, reports, run
 from sync.hub.audit import SYSTEM, Actor
 from sync.hub.config import parse_hub_settings
 from sync.hub.db import HubDatabase
@@ -177,3 +178,25 @@ def test_the_hubs_privacy_settings_are_checked() -> None:
     assert (settings.privacy.access_log_months, settings.privacy.contact) == (2, "rgpd@x.org")
     with pytest.raises(Exception, match=r"privacy\.access_log_months"):
         parse_hub_settings({**base, "privacy": {"access_log_months": 40}})
+
+
+def test_the_hubs_privacy_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    db = HubDatabase(url)
+    db.create_all()
+    member = _network(db)
+    config = tmp_path / "hub.toml"
+    config.write_text(f'[hub]\ndatabase_url = "{url}"\nprivate_key = "{tmp_path / "k"}"\n', encoding="utf-8")
+    hub = ["--config", str(config)]
+    assert run.main([*hub, "privacy", "apply"]) == 0
+    assert "rien à faire" in capsys.readouterr().out  # nothing is three months old yet
+    assert run.main([*hub, "privacy", "export", member, "--out-dir", str(tmp_path / "out")]) == 0
+    assert json.loads((tmp_path / "out" / f"membre-{member}.json").read_text())["member"][0]["first_name"] == "Bruno"
+    assert run.main([*hub, "privacy", "erase", member]) == 1  # not confirmed
+    assert "--yes" in capsys.readouterr().out
+    with db.read() as s:
+        assert s.get(Member, member).erased_at is None  # type: ignore[union-attr]
+    assert run.main([*hub, "privacy", "erase", member, "--yes"]) == 0
+    assert run.main([*hub, "privacy", "erase", member, "--yes"]) == 1
+    assert "déjà effacé" in capsys.readouterr().out
+    db.dispose()
