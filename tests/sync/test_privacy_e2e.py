@@ -124,8 +124,8 @@ def test_an_erasure_at_the_hub_reaches_the_door_and_the_half_day_still_counts(
             "/display/",
             f"/admin/members/{member}/export.json",
         ):
-            shown = client.get(url)
-            assert "Bruno" not in shown.text and BADGE not in shown.text, url
+            answer = client.get(url)
+            assert "Bruno" not in answer.text and BADGE not in answer.text, url
         assert "Membre effacé" in client.get(f"/admin/exports/usage/{month}.csv").text
     finally:
         app.extensions["halfday.kiosk"].close()
