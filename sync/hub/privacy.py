@@ -93,17 +93,30 @@ def scrub_events(session: Session, cutoffs: Cutoffs, batch: int) -> int:
             .order_by(Event.seq)
             .limit(batch - changed)
         ).all()
+        cleaned: list[dict[str, Any]] = []
+        entries: list[str] = []
         for event_id, seq, kind, at, data in rows:
             if at >= cutoffs.access_log:
                 break
             clean = scrubbed_data(kind, data) if isinstance(data, dict) else None
             if clean is not None:
-                session.execute(update(Event).where(Event.id == event_id).values(data=clean))
+                cleaned.append({"id": event_id, "data": clean})
             if kind == "entry":
-                for use in session.scalars(select(Use).where(Use.event_id == event_id)):
-                    use.at = half_day_time(use.local_date, use.slot)
+                entries.append(event_id)
             cursor.scrubbed_seq = seq
             changed += 1
+        # By primary key, one statement for the batch (executemany), not one round trip per row.
+        if cleaned:
+            session.execute(update(Event), cleaned)
+        if entries:
+            coarse = [
+                {"event_id": event_id, "at": half_day_time(day, slot)}
+                for event_id, day, slot in session.execute(
+                    select(Use.event_id, Use.local_date, Use.slot).where(Use.event_id.in_(entries))
+                )
+            ]
+            if coarse:
+                session.execute(update(Use), coarse)
         if changed >= batch:
             break
     return changed
