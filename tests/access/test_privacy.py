@@ -11,7 +11,16 @@ import zipfile
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from access.admin import MemberSpec, PlanSpec, add_member, add_plan
+from access.admin import (
+    AdminError,
+    MemberEdit,
+    MemberSpec,
+    PlanSpec,
+    add_badge,
+    add_member,
+    add_plan,
+    edit_member,
+)
 from access.config import Config, parse_config
 from access.db import Database
 from access.models import BadgeHistory, Credential, Event, Member, Notice, Outbox, Pass, Sale, Use
@@ -169,8 +178,14 @@ def test_an_erased_member_is_gone_but_their_half_days_count(config: Config, db: 
     assert BADGE not in export_json(exported).decode() and "Bruno" not in export_json(exported).decode()
     assert len(exported["uses"]) == 2
     assert _counts(db) == before
-    # The door no longer opens for the badge.
+    # The door no longer opens for the badge, and nobody names them or gives them a badge again by mistake.
     assert _enter(config, db, BADGE, MORNING + dt.timedelta(days=1), 4) != Reason.GRANTED
+    with pytest.raises(AdminError, match="effacé"), db.write() as s:
+        edit_member(s, member_id, MemberEdit("Bruno", "Martin", None))
+    with pytest.raises(AdminError, match="effacé"), db.write() as s:
+        member = s.get(Member, member_id)
+        assert member is not None
+        add_badge(s, member, "3C4D5E6F")
 
 
 def test_erasing_an_unknown_member_at_the_desk_is_refused(db: Database) -> None:

@@ -134,6 +134,11 @@ def test_an_erased_member_is_gone_from_the_hub_and_every_door_hears_it(hub_db: H
     assert erase_member(hub_db, member, actor=SYSTEM).startswith("Membre effacé")
     with pytest.raises(admin.HubError, match="déjà effacé"):
         erase_member(hub_db, member, actor=SYSTEM)
+    # Nobody names them again by mistake: no new name, no new badge.
+    with pytest.raises(admin.HubError, match="déjà effacé"):
+        admin.edit_member(hub_db, member, admin.MemberFields("Bruno"), actor=SYSTEM)
+    with pytest.raises(admin.HubError, match="déjà effacé"):
+        admin.enrol_badge(hub_db, member, "B2B2B2B2")
     with hub_db.read() as s:
         row = s.get(Member, member)
         assert row is not None and row.email is None and row.last_name == "" and row.erased_at is not None
