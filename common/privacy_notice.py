@@ -30,9 +30,8 @@ def months(n: int) -> str:
 def walk_in_notice(config: PrivacyConfig, association: str) -> str:
     """The few lines under the touchscreen's pass form."""
     return _(
-        "Votre nom sert à votre pass et à la caisse ; votre e-mail, seulement si vous voulez le reçu par e-mail. "
-        "Vos passages sont gardés %(log)s, votre nom et votre e-mail %(walk_in)s, puis effacés. Vous pouvez "
-        "demander à les voir ou à les effacer : %(whom)s.",
+        "Votre nom sert au pass, votre e-mail seulement au reçu. Passages gardés %(log)s, nom et e-mail "
+        "%(walk_in)s. Pour les voir ou les effacer : %(whom)s.",
         log=months(config.access_log_months),
         walk_in=months(config.walk_in_months),
         whom=whom_to_ask(config, association),
