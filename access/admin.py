@@ -17,6 +17,7 @@ from access.models import (
     BadgeHistory,
     Balance,
     Credential,
+    Erasure,
     Event,
     Guest,
     Member,
@@ -254,6 +255,7 @@ def subscribe(
 def add_badge(session: Session, member: Member, raw_uid: str, badges: BadgeRule = ANY_READER) -> Credential:
     """Give a badge to a member; `badges` is the site's reader's rule. A revoked badge may be given again (to its
     member, found, or to someone else): common/badges.py's rule, the hub's too."""
+    _not_erased(session, member)
     uid = normalise_uid(raw_uid, badges)
     existing = _credential(session, uid)
     _check_assignment(existing, member)
@@ -352,9 +354,16 @@ class MemberEdit:
     monthly_statement: bool = False
 
 
+def _not_erased(session: Session, member: Member) -> None:
+    """A member erased at their request is named again by no one, by no badge (PRIVACY.md)."""
+    if session.get(Erasure, member.id) is not None:
+        raise AdminError("ce membre a été effacé à sa demande : il ne peut plus être nommé ni recevoir de badge")
+
+
 def edit_member(session: Session, ref: str, edit: MemberEdit) -> Member:
     """Change a member's names, e-mail (still unique), staff, language and monthly statement."""
     member = find_member(session, ref)
+    _not_erased(session, member)
     first_name, email = check_name(edit.first_name), check_email(edit.email)
     if edit.language not in LANGUAGES:
         raise AdminError(f"langue « {edit.language} » inconnue (choix : fr, en)")

@@ -29,6 +29,7 @@ from common.config import (
     read_association,
     read_broker,
 )
+from common.privacy import PrivacyConfig, read_privacy
 from common.secrets import SecretFileError, read_private_file
 from common.words import ClockPolicy, PaymentMethod, PlanKind
 from hardware.config import (
@@ -178,6 +179,8 @@ class Config:
     association: Association = field(default_factory=lambda: Association(""))
     # The books (`[books]`): this device's receipt series, the accounts of the journal, the VAT.
     books: Books = field(default_factory=lambda: Books("CAISSE"))
+    # How long personal data is kept, and whom people ask about theirs (`[privacy]`, PRIVACY.md).
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
     @property
     def networked(self) -> bool:
@@ -242,6 +245,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     rooms = read_rooms(root.table("rooms"))
     association = read_association(root.table("association"), site.name)
     books = read_books(root.table("books"), default_series(site.device))
+    privacy = read_privacy(root.table("privacy"))
     root.done()
     return Config(
         site,
@@ -256,6 +260,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         rooms=rooms,
         association=association,
         books=books,
+        privacy=privacy,
     )
 
 

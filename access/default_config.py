@@ -69,6 +69,12 @@ counter_passes = ["pass_halfday", "pass_day"]  # passes payable at the counter; 
 [rooms]                           # rooms and offices booked by the half-day
 cancel = "day_before"             # a member may cancel their booking "day_before" (until the day before) | "never"
 
+[privacy]                         # personal data (PRIVACY.md): how long it is kept, whom people ask
+access_log_months = 3             # who came in when, with names and badges; then only the half-days counted
+walk_in_months = 12               # walk-ins' names and e-mails on their sales, passes and bookings
+sent_notices_days = 30            # e-mails sent to members, then deleted
+# contact = "bureau@example.org"  # whom to ask for one's data or its erasure (default: the desk)
+
 # [mail]                          # e-mail notices through the association's own mail server; without this section
 #                                 # no notice is written or sent (the admin says mail is off)
 # host = "smtp.example.org"

@@ -368,3 +368,14 @@ class Booking(Base):
     origin: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class Erasure(Base):
+    """A member erased on request (PRIVACY.md): here by the manager, or by the hub through the roster. Their rows
+    keep their ids (uses, balances and sales still count) but no longer name them; the door scrubs them once."""
+
+    __tablename__ = "erasures"
+
+    member_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    erased_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    origin: Mapped[str] = mapped_column(String(8))  # "desk" (a standalone site's manager) or "hub"

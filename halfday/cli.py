@@ -28,6 +28,7 @@ from access.store import effective_until, spent_since_balances
 from common.config import Table
 from common.daemons import SITE_CONFIG
 from common.weekdays import day_names, weekdays_label
+from halfday.privacy_cli import add_privacy_commands
 
 # Daemons and tools that live in other packages, imported only when asked for: the CLI must start even
 # when, say, the kiosk's dependencies are broken.
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _closure_parsers(sub)
     _room_parsers(sub)
+    add_privacy_commands(sub)
 
     usage = sub.add_parser("usage", help="usage").add_subparsers(metavar="ACTION")
     p = usage.add_parser("export", help="exporter l'usage d'un mois en CSV")

@@ -857,6 +857,11 @@ for unit in "${APPLIANCE_UNITS[@]}"; do
     UNITS_CHANGED=$((UNITS_CHANGED | CHANGED))
     DIRTY[$unit]=$CHANGED
 done
+# The retention of personal data (PRIVACY.md): a service run once a night by its timer, on every appliance.
+for file in halfday-privacy.service halfday-privacy.timer; do
+    place "$SOURCE/systemd/$file" "$UNIT_DIR/$file" 0644 root:root
+    UNITS_CHANGED=$((UNITS_CHANGED | CHANGED))
+done
 # New code, a new configuration or a new bus password: the daemons must start again to use them.
 for unit in halfday-door halfday-kiosk halfday-sync; do
     DIRTY[$unit]=$((DIRTY[$unit] | UPGRADED | CONFIG_CHANGED | NEW_BUS_USERS > 0))
@@ -907,6 +912,9 @@ for unit in "${WANTED[@]}"; do
         run systemctl "${ROOT_OPT[@]}" enable "$unit.service"
     fi
 done
+if [ "$(unit_state halfday-privacy.timer)" != enabled ]; then
+    run systemctl "${ROOT_OPT[@]}" enable halfday-privacy.timer
+fi
 
 if [ -n "$ROOT" ]; then
     note "--root : ni udevadm, ni modprobe, ni démarrage des services (rien ne tourne dans $ROOT)"
@@ -930,6 +938,9 @@ else
             run systemctl start "$unit.service"
         fi
     done
+    if ! systemctl is-active --quiet halfday-privacy.timer; then
+        run systemctl start halfday-privacy.timer
+    fi
 fi
 
 if [ "$MIGRATE" = 1 ]; then

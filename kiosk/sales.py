@@ -139,22 +139,20 @@ def counter_at(
 @dataclass(frozen=True)
 class WalkIn:
     name: str
-    email: str
+    email: str | None  # only if the walk-in wants their receipt by e-mail (PRIVACY.md: ask for little)
     uid: str | None = None  # a card tapped at the reader to re-enter with, if the walk-in wants one
 
 
 def check_walk_in(name: str, email: str, uid: str | None = None, badges: BadgeRule = ANY_READER) -> WalkIn:
-    """The buyer's details, cleaned; SaleRefused naming the first problem. A card must be one the door's reader can
-    read (`badges`)."""
+    """The buyer's details, cleaned; SaleRefused naming the first problem. The e-mail is optional (it only brings
+    the receipt by mail). A card must be one the door's reader can read (`badges`)."""
     name = " ".join(name.split())
     email = email.strip()
     if not name:
         raise SaleRefused("name_missing")
     if len(name) > NAME_MAX:
         raise SaleRefused("name_long", max=NAME_MAX)
-    if not email:
-        raise SaleRefused("email_missing")
-    if len(email) > EMAIL_MAX or not EMAIL_PATTERN.fullmatch(email):
+    if email and (len(email) > EMAIL_MAX or not EMAIL_PATTERN.fullmatch(email)):
         raise SaleRefused("email_invalid")
     card = None
     if uid:
@@ -162,7 +160,7 @@ def check_walk_in(name: str, email: str, uid: str | None = None, badges: BadgeRu
             card = badges.normalise(uid)
         except BadgeError:
             raise SaleRefused("card_invalid") from None
-    return WalkIn(name, email, card)
+    return WalkIn(name, email or None, card)
 
 
 @dataclass(frozen=True)
@@ -184,7 +182,8 @@ def sale_event_data(sale: Sale, pass_: Pass) -> dict[str, Any]:
             "date": pass_.valid_date.isoformat(),
             "slots": pass_.slots.split(","),
             "name": sale.buyer_name,
-            "email": sale.buyer_email,
+            # The wire's e-mail is a string: "" when the walk-in gave none.
+            "email": sale.buyer_email or "",
         }
     )
     if pass_.valid_until is not None and pass_.until_slots:

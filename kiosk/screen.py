@@ -28,6 +28,7 @@ from access.models import Pass, Sale
 from access.policy import Reason
 from access.store import PASS_CREDENTIAL_PREFIX
 from common.i18n import _
+from common.privacy_notice import privacy_page
 from common.web.app import error_page, from_addresses
 from common.words import PaymentMethod
 from kiosk.account import account_link, admit_guest, guest_for_code
@@ -332,6 +333,13 @@ def pass_page(pass_id: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- re-entry
+
+
+@bp.get("/privacy")
+def privacy() -> str:
+    """What the site keeps about walk-ins and members, and whom to ask: nobody's data, so no login."""
+    config = current_kiosk().config
+    return render_template("screen/privacy.html", sections=privacy_page(config.privacy, config.association.name))
 
 
 @bp.get("/code")

@@ -190,7 +190,6 @@ def refusal(reason: str, details: dict[str, Any] | None = None) -> str:
         )
     texts = {
         "name_missing": _("Indiquez votre nom : l'accueil doit savoir qui est entré."),
-        "email_missing": _("Indiquez votre adresse e-mail : l'accueil pourra vous joindre en cas d'oubli."),
         "email_invalid": _("Cette adresse e-mail n'est pas complète (par exemple : prenom@exemple.fr)."),
         "card_invalid": _("Cette carte n'a pas pu être lue. Réessayez, ou continuez sans carte."),
         "card_member": _("Cette carte est le badge d'un membre : badgez-la directement à la porte."),

@@ -597,6 +597,10 @@ def _roster_rows(f: Fields, what: str) -> None:
         if not ID_RE.fullmatch(device):
             raise ProtocolError(f"{what}.seen a une clé qui n'est pas un identifiant d'appareil : {device[:70]!r}")
         seen.integer(device)
+    if "erased_members" in f.obj:
+        for index, item in enumerate(f.array("erased_members", max_len=1_000_000)):
+            if not isinstance(item, str) or not HEX_ID_RE.fullmatch(item):
+                raise ProtocolError(f"{what}.erased_members[{index}] n'est pas un identifiant")
     for key, check in (
         ("members", roster_member),
         ("credentials", roster_credential),

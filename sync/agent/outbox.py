@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from access.db import Database
 from access.models import Balance, Credential, Event, Member, Outbox, Plan, Subscription
+from access.privacy import erase_member, erased_ids
 from access.store import bump_state_version, get_meta, set_meta
 from common.words import CredentialStatus
 from sync.protocol import VERSION, Json, parse_utc
@@ -139,6 +140,7 @@ def apply_roster(db: Database, roster: Json, device: str) -> None:
     seen = int(roster["seen"].get(device, 0))
     with db.write() as session:
         _replace(session, roster, seen)
+        _erase(session, roster)
         _held(session, roster)
     log.info("registre v%s appliqué (%d membres)", roster["version"], len(roster["members"]))
 
@@ -157,6 +159,7 @@ def apply_delta(db: Database, delta: Json, device: str) -> None:
         if held is None or int(held) != delta["base"]:
             raise DeltaOutOfTurn(f"delta {delta['version']} pour la version {delta['base']}, la porte tient {held}")
         _patch(session, delta, seen)
+        _erase(session, delta)
         _held(session, delta)
     log.info(
         "registre v%s appliqué (delta : %d membre(s), %d retiré(s))",
@@ -164,6 +167,18 @@ def apply_delta(db: Database, delta: Json, device: str) -> None:
         len(delta["members"]),
         len(delta["removed_members"]),
     )
+
+
+def _erase(session: Session, roster: Json) -> None:
+    """Erase here the members the hub erased (sync/PROTOCOL.md, "Erased members"), each once."""
+    listed = roster.get("erased_members") or []
+    if not listed:
+        return
+    now = dt.datetime.now(dt.UTC)
+    done = erased_ids(session)
+    for member_id in listed:
+        if member_id not in done and erase_member(session, member_id, now, "hub"):
+            log.info("membre %s effacé à la demande du hub", member_id[:8])
 
 
 def _held(session: Session, roster: Json) -> None:

@@ -72,6 +72,7 @@ ERRORS = {
     "bad_member": "membre invalide",
     "bad_dates": "dates invalides : la fin doit suivre le début",
     "not_renewable": "cet abonnement ne se renouvelle pas (formule sans durée ni carnet)",
+    "already_erased": "ce membre est déjà effacé",
 }
 
 
@@ -608,6 +609,8 @@ def edit_member(db: HubDatabase, member_id: str, fields: MemberFields, *, actor:
     values = fields.check()
     with db.write() as session:
         member = _member_for(session, actor, member_id)
+        if member.erased_at is not None:
+            raise HubError("already_erased")
         before = {"first_name": member.first_name, "last_name": member.last_name, "email": member.email}
         was, now = changed(before, asdict(values))
         if not now:
@@ -848,6 +851,8 @@ def enrol_badge(db: HubDatabase, member_id: str, uid: str, *, actor: Actor = SYS
 
 
 def _enrol(session: Session, actor: Actor, member: Member, raw_uid: str) -> str:
+    if member.erased_at is not None:
+        raise HubError("already_erased")  # a badge would name again someone who asked to be forgotten
     try:
         uid = ANY_READER.normalise(raw_uid)
     except BadgeError:

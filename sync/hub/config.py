@@ -11,6 +11,7 @@ from typing import Any
 
 from common.books import Books, read_books
 from common.config import Association, ConfigError, Table, load_toml, read_association, read_broker
+from common.privacy import PrivacyConfig, read_privacy
 from sync.hub.broker_accounts import ANSWER_TIMEOUT_S, BrokerAccountsSettings
 from sync.hub.ingest import GAP_WAIT_S
 from sync.hub.roster import ROSTER_BALANCE_INTERVAL_S
@@ -24,6 +25,10 @@ KEEPER_POLL_S = 0.1
 # Messages handed from the MQTT thread to the database thread before the broker is made to wait.
 QUEUE_SIZE = 64
 HUB_BROKER_URL = "mqtt://127.0.0.1:1883"
+# How often the keeper's worker applies the retention of personal data (PRIVACY.md): once a day is what the rules
+# ask; the first run comes a minute after start, so a hub restarted daily still runs it.
+PRIVACY_INTERVAL_S = 24 * 3600.0
+PRIVACY_FIRST_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,10 @@ class HubSettings:
     association: Association = field(default_factory=lambda: Association("halfday"))
     # The network's journal (`[books]`: accounts and VAT; each device numbers its own receipts).
     books: Books = field(default_factory=lambda: Books("HUB"))
+    # How long personal data is kept, and whom people ask about theirs (`[privacy]`, as on the appliances).
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    privacy_interval_s: float = PRIVACY_INTERVAL_S
+    privacy_first_s: float = PRIVACY_FIRST_S
 
 
 def load_hub_settings(path: str | Path) -> HubSettings:
@@ -88,6 +97,7 @@ def parse_hub_settings(data: dict[str, Any]) -> HubSettings:
     hub.done()
     association = read_association(root.table("association"), "halfday")
     books = read_books(root.table("books"), "HUB")
+    privacy = read_privacy(root.table("privacy"))
     root.done()
     try:
         mqtt = MqttSettings.from_config(broker)
@@ -102,6 +112,7 @@ def parse_hub_settings(data: dict[str, Any]) -> HubSettings:
         broker_accounts=accounts,
         association=association,
         books=books,
+        privacy=privacy,
     )
 
 

@@ -96,6 +96,8 @@ class DeviceCursor(Base):
     site_id: Mapped[str] = mapped_column(String(63), primary_key=True)
     device_id: Mapped[str] = mapped_column(String(63), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Up to which seq the device's events have had their personal fields removed by retention (PRIVACY.md).
+    scrubbed_seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Event(Base):
@@ -153,6 +155,9 @@ class Member(MemberColumns, Base):
     # The site the member was created for (at its desk, or by its manager): that site may act for them even before
     # they hold a plan valid there. Null for members of the whole network.
     home_site_id: Mapped[str | None] = mapped_column(String(63), index=True)
+    # When the member was erased on request (PRIVACY.md): the row stays, with a neutral name, so that counts and
+    # accounting records keep their holder; rosters tell every door (sync/PROTOCOL.md, "Erased members").
+    erased_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class Credential(Base):

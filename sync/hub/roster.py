@@ -375,8 +375,10 @@ class SnapshotMaker:
     concatenation of its members' encoded entries (a thousand sites of the same five thousand roaming members cost
     a thousand joins, not five million encodings). The bytes are the canonical JSON the signature covers."""
 
-    def __init__(self, net: Network) -> None:
+    def __init__(self, net: Network, erased: Collection[str] = ()) -> None:
         self.net = net
+        # Every member erased in the network: each snapshot names them all (sync/PROTOCOL.md, "Erased members").
+        self._erased = orjson.dumps(sorted(erased)) if erased else None
         self._everywhere: list[str] = []
         self._by_site: dict[str, list[str]] = {}
         for member_id in sorted(net.members):
@@ -408,7 +410,9 @@ class SnapshotMaker:
             (
                 b'{"credentials":[',
                 b",".join(credentials),
-                b'],"issued_at":',
+                b"]",
+                b',"erased_members":' + self._erased if self._erased is not None else b"",
+                b',"issued_at":',
                 orjson.dumps(utc_iso(issued_at)),
                 b',"members":[',
                 b",".join(members),
@@ -437,9 +441,10 @@ def delta_body(
     removed_members: Iterable[str],
     plans: Iterable[str],
     removed_plans: Iterable[str],
+    erased_members: Iterable[str] = (),
 ) -> Json:
     """A site's delta (all but version, base, issued_at and sig): the listed members whole, as `member_entry`
-    makes them, the listed plans, and the ids to remove."""
+    makes them, the listed plans, the ids to remove, and the members erased (the key only when some were)."""
     body: Json = {"v": VERSION, "site": site, "seen": net.seen(site), "members": [], "credentials": []}
     body["subscriptions"] = []
     for member_id in sorted(members):
@@ -450,6 +455,9 @@ def delta_body(
     body["removed_members"] = sorted(removed_members)
     body["plans"] = [net.plans[p].row for p in sorted(plans)]
     body["removed_plans"] = sorted(removed_plans)
+    erased = sorted(erased_members)
+    if erased:
+        body["erased_members"] = erased
     return body
 
 
@@ -561,6 +569,7 @@ class RosterKeeper:
             last = touches[-1][0] if touches else done
             members = {m for _i, m, _p in touches if m is not None}
             plans = {p for _i, _m, p in touches if p is not None}
+            erased = _erased(session, members)
             sent_balances: dict[str, int] = {}
             if balances_due:
                 sent_balances = dict(
@@ -623,11 +632,14 @@ class RosterKeeper:
             note(plan_id, old_plans.get(plan_id, NOWHERE), new, 2)
         for site in heartbeat:
             work.setdefault(site, ([], [], [], []))
+        # An erasure reaches every door, whether its roster holds the member or not: its access log may name them.
+        for site in every if erased else ():
+            work.setdefault(site, ([], [], [], []))
         issued: list[Issued] = []
         too_large: list[str] = []
         for site in sorted(work):
             state = sites[site]
-            body = delta_body(net, site, *work[site])
+            body = delta_body(net, site, *work[site], erased)
             version = state.version + 1
             body.update(version=version, base=state.version, issued_at=utc_iso(now))
             payload = orjson.dumps(sign(body, self.key))
@@ -707,11 +719,12 @@ class RosterKeeper:
         with self.db.snapshot() as session:
             sites = _sites(session)
             net = load_network(session, now, None if whole else _present_at(session, due))
+            erased = _erased(session, None)
         if whole:
             self._next_full_check = time.monotonic() + FULL_CHECK_EVERY.total_seconds()
             if net.left_out != self.left_out:
                 self._left_out(net.left_out)
-        maker = SnapshotMaker(net)
+        maker = SnapshotMaker(net, erased)
         made: list[tuple[str, int]] = []
         started = time.monotonic()
         for site in due:
@@ -875,6 +888,17 @@ def _time_exits(session: Session, now: dt.datetime) -> tuple[set[str], int | Non
         if m is not None
     )
     return found, stamp
+
+
+def _erased(session: Session, among: Collection[str] | None) -> list[str]:
+    """The members erased on request (of `among`, or all of them), in id order."""
+    query = select(Member.id).where(Member.erased_at.is_not(None)).order_by(Member.id)
+    if among is None:
+        return list(session.scalars(query))
+    found: list[str] = []
+    for chunk in _chunks(among):
+        found += session.scalars(query.where(Member.id.in_(chunk)))
+    return sorted(found)
 
 
 def meta_value(session: Session, key: str) -> int:

@@ -16,6 +16,7 @@ from sync.hub.accounts import count_admins
 from sync.hub.accounts_cli import add_account_parser, run_account_command
 from sync.hub.config import HubSettings, load_hub_settings
 from sync.hub.db import HubDatabase, HubSchemaError, SchemaState, SchemaStatus
+from sync.hub.privacy_cli import add_privacy_parser, run_privacy_command
 from sync.hub.worker import run_hub
 
 DEFAULT_HUB_CONFIG = "/etc/halfday/hub.toml"
@@ -32,6 +33,7 @@ def main(argv: list[str]) -> int:
     web.add_argument("--host", help="adresse d'écoute (remplace hub.web.host)")
     web.add_argument("--port", type=int, help="port (remplace hub.web.port)")
     add_account_parser(sub)
+    add_privacy_parser(sub)
     migrate = sub.add_parser("migrate", help="mettre la base du hub au dernier schéma")
     migrate.add_argument(
         "--stamp",
@@ -48,6 +50,8 @@ def main(argv: list[str]) -> int:
             return _migrate(settings.database_url, args.stamp)
         if args.what == "account":
             return run_account_command(settings.database_url, args)
+        if args.what == "privacy":
+            return run_privacy_command(settings, args)
         problem = _prepare_database(settings.database_url)
         if problem is not None:
             print(f"halfday hub : {problem}", file=sys.stderr)
@@ -144,6 +148,8 @@ def _serve_web(settings: HubSettings) -> int:
         broker=broker,
         installer=installer,
         books=settings.books,
+        privacy=settings.privacy,
+        association=settings.association.name,
     )
     # What is alive now (the modules, the app) lives as long as the process: frozen out of the collector's reach, a
     # full collection walks only what requests leave behind. Unfrozen it walked ~117,000 such objects (65 ms on the

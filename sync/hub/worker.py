@@ -27,6 +27,7 @@ from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
 from sync.hub.ingest import Ingestor, Prepared, insert_ignoring_conflicts
 from sync.hub.models import Command, Device, Site
+from sync.hub.privacy import apply_retention
 from sync.hub.roster import RosterKeeper, ask_snapshot
 from sync.mqtt import Message, MqttClient
 from sync.payloads import make_ack, make_reply, validate_batch, validate_request, validate_status
@@ -121,6 +122,7 @@ class HubWorker:
         self._spawn(self._commit_loop, "commit")
         if self.is_keeper:
             self._spawn(self._keeper_loop, "keeper")
+            self._spawn(self._privacy_loop, "privacy")
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
@@ -288,6 +290,19 @@ class HubWorker:
                 self.publish_commands()
             except Exception:
                 log.exception("échec de la mise à jour des registres ; nouvel essai")
+
+    def _privacy_loop(self) -> None:
+        """The retention of personal data, once a day (PRIVACY.md), beside the keeper: a long first run after an
+        upgrade holds up no roster."""
+        wait = self.settings.privacy_first_s
+        while not self._stopping.wait(wait):
+            wait = self.settings.privacy_interval_s
+            try:
+                done = apply_retention(self.db, utcnow(), self.settings.privacy)
+                if done:
+                    log.info("conservation des données appliquée : %s", done)
+            except Exception:
+                log.exception("échec de la conservation des données ; nouvel essai demain")
 
     def publish_commands(self, now: dt.datetime | None = None) -> int:
         """Sign and publish queued, unexpired commands; each is published once."""

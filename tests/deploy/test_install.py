@@ -116,13 +116,14 @@ def test_first_run_installs_packages_accounts_and_services(installed: Installed)
     assert all(call[1:3] == ["--root", str(installed.root)] for call in calls if call[0] in ("useradd", "groupadd"))
     assert not [call for call in calls if call[0] == "userdel"]
     enabled = {call[-1] for call in calls if call[0] == "systemctl" and "enable" in call}
-    assert enabled == {f"{unit}.service" for unit in UNITS if unit not in OPTIONAL_UNITS}
+    # The nightly retention of personal data runs on every appliance, by its timer.
+    assert enabled == {f"{unit}.service" for unit in UNITS if unit not in OPTIONAL_UNITS} | {"halfday-privacy.timer"}
     assert ["systemctl", "--root", str(installed.root), "mask", "mosquitto.service"] in calls
     # A standalone site: nothing is started under --root, and the units are those of the repository.
     assert not [call for call in calls if call[0] == "systemctl" and {"start", "restart", "daemon-reload"} & set(call)]
-    for unit in UNITS:
-        installed_unit = installed.root / "etc/systemd/system" / f"{unit}.service"
-        assert installed_unit.read_text() == (REPO / "systemd" / f"{unit}.service").read_text()
+    for name in [f"{unit}.service" for unit in UNITS] + ["halfday-privacy.service", "halfday-privacy.timer"]:
+        installed_unit = installed.root / "etc/systemd/system" / name
+        assert installed_unit.read_text() == (REPO / "systemd" / name).read_text()
         assert mode(installed_unit) == 0o644
 
 

@@ -25,6 +25,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SYSTEMD_DIR = REPO / "systemd"
 UNITS = sorted(path.name for path in SYSTEMD_DIR.glob("*.service"))
+TIMERS = sorted(path.name for path in SYSTEMD_DIR.glob("*.timer"))
+# Units a timer starts: they run once and end, so systemd would refuse Restart=always on them.
+ONESHOTS = {"halfday-privacy.service"}
 HOST_UNITS = Path("/usr/lib/systemd/system")
 ANALYZE = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"
 
@@ -41,13 +44,14 @@ EXPOSURE = {
     "halfday-hub-web.service": 1.5,
     "halfday-hub-broker.service": 1.5,
     "halfday-screen.service": 4.5,
+    "halfday-privacy.service": 1.5,
 }
 DAEMONS = [unit for unit in UNITS if unit != "halfday-screen.service"]
 APPLIANCE_DAEMONS = ["halfday-door.service", "halfday-kiosk.service", "halfday-sync.service"]
 STATE_DIR = "/var/lib/halfday"
 # Nothing for other users anywhere. The door and the kiosk share with their group what they create; sync keeps its
 # own state (sync-state.sqlite) to itself. The shared ledger does not depend on it (SQLite copies its mode).
-UMASKS = {"halfday-door.service": "0007", "halfday-kiosk.service": "0007"}
+UMASKS = {"halfday-door.service": "0007", "halfday-kiosk.service": "0007", "halfday-privacy.service": "0007"}
 NETWORK_TARGETS = {"network-online.target", "network.target"}
 DEPENDENCY_KEYS = ("After", "Wants", "Requires", "Requisite", "BindsTo", "PartOf")
 
@@ -99,6 +103,8 @@ def unit_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 stand_in.chmod(0o755)
         accounts |= words(settings.get("User", []) + settings.get("Group", []))
         accounts |= words(settings.get("SupplementaryGroups", []))
+    for timer in TIMERS:
+        shutil.copy(SYSTEMD_DIR / timer, root / "etc/systemd/system" / timer)
     (root / "etc/passwd").write_text(
         "".join(f"{name}:x:{900 + i}:{900 + i}::/:/usr/sbin/nologin\n" for i, name in enumerate(sorted(accounts)))
     )
@@ -117,6 +123,23 @@ def test_systemd_verifies_the_unit_without_a_word(unit_root: Path, unit: str) ->
     )
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 0 and output == "", output
+
+
+@pytest.mark.parametrize("timer", TIMERS)
+def test_systemd_verifies_each_timer_and_it_starts_a_oneshot(unit_root: Path, timer: str) -> None:
+    result = subprocess.run(
+        [ANALYZE, "verify", f"--root={unit_root}", timer], capture_output=True, text=True, timeout=60
+    )
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 0 and output == "", output
+    started = parse_unit(SYSTEMD_DIR / timer)["Timer"]["Unit"][0]
+    assert started in ONESHOTS and service(started)["Type"] == ["oneshot"]
+    assert parse_unit(SYSTEMD_DIR / timer)["Timer"]["Persistent"] == ["yes"]  # a Pi off at night catches up
+
+
+def test_every_timer_has_a_oneshot_and_every_oneshot_a_timer() -> None:
+    started = {parse_unit(SYSTEMD_DIR / timer)["Timer"]["Unit"][0] for timer in TIMERS}
+    assert started == ONESHOTS
 
 
 @pytest.mark.parametrize("unit", UNITS)
@@ -141,7 +164,7 @@ def test_common_hardening(unit: str) -> None:
     assert s["CapabilityBoundingSet"] == [""] and s["AmbientCapabilities"] == [""]
     assert s["ProtectHome"] == ["yes"]
     assert s["PrivateTmp"] == ["yes"]
-    assert s["Restart"] == ["always"]
+    assert s["Restart"] == (["always"] if unit not in ONESHOTS else [])
     for key in ("ProtectKernelModules", "ProtectKernelTunables", "ProtectControlGroups", "RestrictSUIDSGID"):
         assert s[key] == ["yes"], key
     assert words(s["RestrictAddressFamilies"]) <= {"AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Flask
 
 from common.books import Books
+from common.privacy import PrivacyConfig
 from common.web.app import WebSettings, make_app
 from common.web.login import LoginRules
 from sync.hub.db import HubDatabase
@@ -25,6 +26,8 @@ def create_hub_app(
     broker: DeviceAccounts | None = None,
     installer: Installer | None = None,
     books: Books | None = None,
+    privacy: PrivacyConfig | None = None,
+    association: str = "halfday",
 ) -> Flask:
     """The hub's pages for `db`. The session secret comes from the caller (a file named in the hub's config),
     never from a default in the code; managers sign in with their own accounts (`halfday hub account add`)."""
@@ -35,7 +38,15 @@ def create_hub_app(
         trusted_hosts=trusted_hosts,
         error_template="hub/error.html",
     )
-    pages = HubPages(db, login or LoginRules(), broker, installer, books or Books("HUB"))
+    pages = HubPages(
+        db,
+        login or LoginRules(),
+        broker,
+        installer,
+        books=books or Books("HUB"),
+        privacy=privacy or PrivacyConfig(),
+        association=association,
+    )
     app = make_app(__name__, settings, EXTENSION, pages)
 
     from sync.hub.web.audit import bp as audit_bp
@@ -43,10 +54,12 @@ def create_hub_app(
     from sync.hub.web.members import bp as members_bp
     from sync.hub.web.network import bp as network_bp
     from sync.hub.web.plans import bp as plans_bp
+    from sync.hub.web.privacy import bp as privacy_bp
     from sync.hub.web.reports import bp as reports_bp
     from sync.hub.web.rooms import bp as rooms_bp
     from sync.hub.web.team import bp as team_bp
 
-    for blueprint in (auth_bp, team_bp, network_bp, plans_bp, members_bp, audit_bp, reports_bp, rooms_bp):
+    blueprints = (auth_bp, team_bp, network_bp, plans_bp, members_bp, audit_bp, reports_bp, rooms_bp, privacy_bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     return app

@@ -16,7 +16,8 @@ from sync.hub.web.context import current_account, current_actor, current_hub
 
 bp = Blueprint("auth", __name__)
 
-OPEN_ENDPOINTS = ("auth.login", "static", "set_language")
+# The privacy page tells anyone what the network keeps and whom to ask: it shows no one's data.
+OPEN_ENDPOINTS = ("auth.login", "static", "set_language", "privacy.page")
 ACCOUNT_KEY = "hub_account"
 
 

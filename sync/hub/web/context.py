@@ -9,6 +9,7 @@ from typing import Protocol
 from flask import abort, g
 
 from common.books import Books
+from common.privacy import PrivacyConfig
 from common.web.app import context
 from common.web.login import LoginRules
 from common.web.throttle import Limits, Throttle
@@ -46,6 +47,9 @@ class HubPages:
     installer: Installer | None = None
     # The accounts and VAT of the network's journal (`[books]` of the hub's config).
     books: Books = field(default_factory=lambda: Books("HUB"))
+    # What the privacy notices and page say (how long, whom to ask), and the association they name.
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    association: str = "halfday"
 
     def __post_init__(self) -> None:
         rules = self.rules

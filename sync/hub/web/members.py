@@ -103,7 +103,7 @@ def add_member() -> BaseResponse:
     return redirect(url_for("members.member", member_id=member_id))
 
 
-def _visible(member_id: str) -> Member:
+def visible_member(member_id: str) -> Member:
     with current_hub().db.read() as s:
         member = s.get(Member, member_id)
         # A member outside the manager's sites does not exist for them: the same answer as an unknown id.
@@ -114,7 +114,7 @@ def _visible(member_id: str) -> Member:
 
 @bp.get("/members/<member_id>")
 def member(member_id: str) -> str:
-    person = _visible(member_id)
+    person = visible_member(member_id)
     today = dt.date.today()
     with current_hub().db.read() as s:
         plans = {p.id: p for p in s.execute(select(Plan)).scalars()}
@@ -204,7 +204,7 @@ def _attempt(member_id: str, done: str, action: object) -> BaseResponse:
 
 @bp.post("/members/<member_id>/edit")
 def edit(member_id: str) -> BaseResponse:
-    _visible(member_id)
+    visible_member(member_id)
     fields = MemberFields(forms.text("first_name", 80), forms.text("last_name", 80), forms.text("email", 254) or None)
     return _attempt(
         member_id,
@@ -215,7 +215,7 @@ def edit(member_id: str) -> BaseResponse:
 
 @bp.post("/members/<member_id>/active")
 def set_active(member_id: str) -> BaseResponse:
-    _visible(member_id)
+    visible_member(member_id)
     active = request.form.get("active") == "1"
     done = _("Membre réactivé.") if active else _("Membre désactivé : ses badges n'ouvrent plus les portes.")
     return _attempt(
@@ -225,7 +225,7 @@ def set_active(member_id: str) -> BaseResponse:
 
 @bp.post("/members/<member_id>/staff")
 def set_staff(member_id: str) -> BaseResponse:
-    _visible(member_id)
+    visible_member(member_id)
     staff = request.form.get("staff") == "1"
     done = _("Compté·e dans l'équipe : ouvre les jours de fermeture.") if staff else _("Retiré·e de l'équipe.")
     return _attempt(
@@ -235,7 +235,7 @@ def set_staff(member_id: str) -> BaseResponse:
 
 @bp.post("/members/<member_id>/subscriptions")
 def subscribe(member_id: str) -> BaseResponse:
-    _visible(member_id)
+    visible_member(member_id)
     plan_id = request.form.get("plan_id", "")
     start, until = forms.date("valid_from", _("Début")), forms.date("valid_until", _("Fin"))
     return _attempt(
@@ -249,7 +249,7 @@ def subscribe(member_id: str) -> BaseResponse:
 
 @bp.post("/members/<member_id>/subscriptions/<subscription_id>/renew")
 def renew(member_id: str, subscription_id: str) -> BaseResponse:
-    _visible(member_id)
+    visible_member(member_id)
     return _attempt(
         member_id,
         _("Abonnement renouvelé."),
@@ -259,7 +259,7 @@ def renew(member_id: str, subscription_id: str) -> BaseResponse:
 
 @bp.post("/members/<member_id>/subscriptions/<subscription_id>/change")
 def change(member_id: str, subscription_id: str) -> BaseResponse:
-    _visible(member_id)
+    visible_member(member_id)
     plan_id = request.form.get("plan_id", "")
     until = forms.date("valid_until", _("Fin"))
     return _attempt(
@@ -271,7 +271,7 @@ def change(member_id: str, subscription_id: str) -> BaseResponse:
 
 @bp.post("/members/<member_id>/subscriptions/<subscription_id>/top-up")
 def top_up(member_id: str, subscription_id: str) -> BaseResponse:
-    _visible(member_id)
+    visible_member(member_id)
     half_days = forms.number("half_days", _("Demi-journées"), low=1, high=1000)
     amount = forms.euros("amount", _("Montant payé"))
     return _attempt(
@@ -283,7 +283,7 @@ def top_up(member_id: str, subscription_id: str) -> BaseResponse:
 
 @bp.post("/members/<member_id>/badges")
 def add_badge(member_id: str) -> BaseResponse:
-    _visible(member_id)
+    visible_member(member_id)
     uid = forms.text("uid", 40)
     return _attempt(
         member_id,
@@ -294,7 +294,7 @@ def add_badge(member_id: str) -> BaseResponse:
 
 @bp.post("/members/<member_id>/badges/tap")
 def enrol_by_tap(member_id: str) -> BaseResponse:
-    _visible(member_id)
+    visible_member(member_id)
     site_id, _sep, device_id = request.form.get("door", "").partition("/")
     return _attempt(
         member_id,
@@ -305,7 +305,7 @@ def enrol_by_tap(member_id: str) -> BaseResponse:
 
 @bp.post("/members/<member_id>/badges/<credential_id>/revoke")
 def revoke(member_id: str, credential_id: str) -> BaseResponse:
-    _visible(member_id)
+    visible_member(member_id)
     try:
         if admin.revoke_credential(current_hub().db, credential_id, actor=current_actor()):
             flash(_("Badge révoqué : les portes le refusent dès le prochain registre."))
@@ -318,7 +318,7 @@ def revoke(member_id: str, credential_id: str) -> BaseResponse:
 
 @bp.post("/members/<member_id>/badges/<credential_id>/reissue")
 def reissue(member_id: str, credential_id: str) -> BaseResponse:
-    _visible(member_id)
+    visible_member(member_id)
     uid = forms.text("uid", 40)
     return _attempt(
         member_id,
