@@ -137,7 +137,14 @@ def _serve_web(settings: HubSettings) -> int:
         accounts = settings.broker_accounts
         ca_pem = Path(accounts.device_ca_file).read_text(encoding="ascii") if accounts.device_ca_file else None
         installer = Installer(accounts.device_url, public_key_b64(load_private_key(settings.private_key_file)), ca_pem)
-    app = create_hub_app(db, secret_key=secret, trusted_hosts=web.hostnames, broker=broker, installer=installer)
+    app = create_hub_app(
+        db,
+        secret_key=secret,
+        trusted_hosts=web.hostnames,
+        broker=broker,
+        installer=installer,
+        association=settings.association,
+    )
     # What is alive now (the modules, the app) lives as long as the process: frozen out of the collector's reach, a
     # full collection walks only what requests leave behind. Unfrozen it walked ~117,000 such objects (65 ms on the
     # bench's machine) in whichever request set it off: the network's usage CSV, which sets one off every few

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from flask import abort, g
 
+from common.config import Association
 from common.web.app import context
 from common.web.login import LoginRules
 from common.web.throttle import Limits, Throttle
@@ -43,6 +44,8 @@ class HubPages:
     rules: LoginRules = field(default_factory=LoginRules)
     broker: DeviceAccounts | None = None
     installer: Installer | None = None
+    # The letterhead of the funders' report (`[association]` in the hub's config).
+    association: Association = field(default_factory=lambda: Association("halfday"))
 
     def __post_init__(self) -> None:
         rules = self.rules
