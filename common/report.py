@@ -363,8 +363,8 @@ def definitions() -> list[tuple[str, str]]:
         (
             _("Demi-journée"),
             _(
-                "Un matin (8 h à 13 h) ou un après-midi (13 h à 20 h) passé sur place par une personne. Une personne "
-                "qui entre plusieurs fois dans la même demi-journée compte une fois."
+                "Un matin ou un après-midi (aux heures du site) passé sur place par une personne. Une personne qui "
+                "entre plusieurs fois dans la même demi-journée compte une fois."
             ),
         ),
         (_("Espace ouvert, membres"), _("Demi-journées de l'espace ouvert par les membres (carnet ou abonnement).")),

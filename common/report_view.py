@@ -52,7 +52,7 @@ def sections(report: Report, figures: Figures) -> list[Section]:
     uses += [
         [_("Total"), figures.total],
         [_("Objectif"), target],
-        [_("% de l'objectif"), percent_text(report.percent(figures))],
+        [_("Part de l'objectif"), percent_text(report.percent(figures))],
     ]
     people: list[list[Cell]] = [[who[w], figures.people[w]] for w in WHO]
     people += [
@@ -129,7 +129,7 @@ def sites_section(report: Report) -> Section:
         _("Site"),
         _("Demi-journées"),
         _("Objectif"),
-        _("% de l'objectif"),
+        _("Part de l'objectif"),
         _("Personnes distinctes"),
         _("Nouveaux membres"),
         _("Membres revenus"),
