@@ -10,8 +10,9 @@ from sqlalchemy import Subquery
 from sqlalchemy.orm import Session
 
 from access.models import Booking, Resource, Subscription, Use
-from common.report import Period, Report, UseColumns, compute
-from common.report import facts as report_facts
+from common.report import Period, Report
+from common.report_query import UseColumns, compute
+from common.report_query import facts as report_facts
 
 
 def facts() -> Subquery:
