@@ -58,6 +58,11 @@ class Period:
             raise PeriodError(_("Période « %(p)s » : année hors limites.", p=text))
         return period
 
+    @classmethod
+    def asked(cls, raw: str | None, today: dt.date) -> Period:
+        """The period a page was asked for (`?period=`), `today`'s month when none; PeriodError when wrong."""
+        return cls.parse(raw) if raw else cls(today.year, today.month)
+
     @property
     def key(self) -> str:
         return f"{self.year:04d}" if self.month is None else f"{self.year:04d}-{self.month:02d}"

@@ -208,6 +208,15 @@ def _install_hooks(app: Flask) -> None:
         return error_page(message, status)
 
 
+def pdf_download(filename: str, body: bytes) -> Response:
+    """A PDF file to download (body from common.pdf.Document)."""
+    return Response(
+        body,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 def csv_download(filename: str, body: str) -> Response:
     """A CSV file to download (body from common.tables.csv_file)."""
     return Response(

@@ -10,20 +10,16 @@ from access import funders
 from common.i18n import _
 from common.report import Period, PeriodError, Report, definitions
 from common.report_view import report_csv, report_pdf, report_title, sections
-from common.web.app import csv_download
+from common.web.app import csv_download, pdf_download
 from kiosk.admin import bp
 from kiosk.context import current_kiosk
 
 
 def chosen_period() -> Period:
     """`?period=` (this month at the site by default); 400 with the reason when it is neither a month nor a year."""
-    raw = request.args.get("period")
-    if not raw:
-        kiosk = current_kiosk()
-        today = kiosk.now().astimezone(kiosk.config.site.tz).date()
-        return Period(today.year, today.month)
+    kiosk = current_kiosk()
     try:
-        return Period.parse(raw)
+        return Period.asked(request.args.get("period"), kiosk.now().astimezone(kiosk.config.site.tz).date())
     except PeriodError as exc:
         abort(400, str(exc))
 
@@ -57,7 +53,7 @@ def report_pdf_file() -> Response:
     kiosk = current_kiosk()
     body = report_pdf(report, scope, report.network, False, kiosk.config.association, kiosk.now())
     name = f"rapport-{report.period.key}-{kiosk.config.site.id}.pdf"
-    return Response(body, mimetype="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return pdf_download(name, body)
 
 
 @bp.get("/report/report.csv")

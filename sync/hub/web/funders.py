@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from common.i18n import _
 from common.report import Figures, Period, PeriodError, Report, definitions
 from common.report_view import report_csv, report_pdf, report_title, sections, sites_section
-from common.web.app import csv_download
+from common.web.app import csv_download, pdf_download
 from sync.hub import funders
 from sync.hub.models import Site
 from sync.hub.web.context import current_actor, current_hub
@@ -32,12 +32,8 @@ class Chosen:
 
 def chosen_period() -> Period:
     """The period of `?period=` (this month by default); 400 with the reason when it is neither a month nor a year."""
-    raw = request.args.get("period")
-    if not raw:
-        today = dt.date.today()
-        return Period(today.year, today.month)
     try:
-        return Period.parse(raw)
+        return Period.asked(request.args.get("period"), dt.date.today())
     except PeriodError as exc:
         abort(400, str(exc))
 
@@ -83,11 +79,7 @@ def report_page() -> str:
 def report_pdf_file() -> Response:
     c = chosen()
     body = report_pdf(c.report, c.scope, c.figures, c.per_site, current_hub().association, dt.datetime.now(dt.UTC))
-    return Response(
-        body,
-        mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{file_name(c, "pdf")}"'},
-    )
+    return pdf_download(file_name(c, "pdf"), body)
 
 
 @bp.get("/reports/report.csv")
