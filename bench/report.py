@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
 
         def compute(period: Period, sites: set[str] | None) -> Callable[[], object]:
             def run() -> object:
-                with db.read() as session:
+                with funders.one_state(db) as session:
                     return funders.report(session, period, sites)
 
             return run

@@ -5,7 +5,8 @@ booking it was), never from names or the events' payloads."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import Subquery, select, text
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from common.report import Period, Report
 from common.report_query import UseColumns, compute
 from common.report_query import facts as report_facts
+from sync.hub.db import HubDatabase
 from sync.hub.models import Booking, Site, Subscription, Use
 
 REPORT_WORK_MEM = "64MB"
@@ -36,6 +38,15 @@ def facts() -> Subquery:
             join_subscription=lambda q: q.outerjoin(Subscription, Subscription.id == Use.subscription_id),
         )
     )
+
+
+@contextmanager
+def one_state(db: HubDatabase) -> Iterator[Session]:
+    """A read whose statements all see one state of the uses, so that the report's passes agree while doors keep
+    sending: PostgreSQL's repeatable read (its default gives each statement its own); on SQLite a read transaction
+    is one already (and `snapshot()` there would take the write lock, holding the doors' batches back)."""
+    with db.snapshot() if db.dialect == "postgresql" else db.read() as session:
+        yield session
 
 
 def report(session: Session, period: Period, sites: Collection[str] | None = None) -> Report:

@@ -43,7 +43,7 @@ def chosen() -> Chosen:
     period = chosen_period()
     site = request.args.get("site", "")
     actor = current_actor()
-    with current_hub().db.read() as s:
+    with funders.one_state(current_hub().db) as s:
         if site:
             if not actor.may_manage(site) or s.get(Site, site) is None:
                 abort(404)
