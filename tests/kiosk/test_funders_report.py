@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from access import funders
 from access.bookings import BookingRefused, book
-from access.models import Plan, Subscription
+from access.models import Booking, Event, Guest, Member, Pass, Plan, Subscription
 from access.resources import ResourceSpec, add_resource
 from access.store import Rescued, Stamp, replay_events
-from common.report import KINDS, Period
+from common.report import KINDS, Period, Report
 from common.words import Slot
 from tests.support.activity import Activity, expected, generate
 from tests.support.site import MANAGER_PASSWORD, Site
@@ -145,3 +145,23 @@ def test_the_report_needs_the_manager_and_a_real_period(client: FlaskClient, man
     for path in ("/admin/report", "/admin/report/report.pdf", "/admin/report/report.csv"):
         response = client.get(path)
         assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
+
+
+def test_the_figures_stay_when_the_access_log_is_reduced_and_names_are_gone(site: Site, activity: Activity) -> None:
+    config = site.config.site
+
+    def reports() -> list[Report]:
+        with site.db.read() as s:
+            return [
+                funders.report(s, period, config.id, config.name, config.monthly_target)
+                for period in (Period(2026, 10), Period(2026))
+            ]
+
+    before = reports()
+    with site.db.write() as s:
+        s.execute(update(Event).values(data={}))
+        s.execute(update(Member).values(first_name="", last_name="", email=None))
+        s.execute(update(Booking).values(name="", email=None))
+        s.execute(update(Guest).values(name=""))
+        s.execute(update(Pass).values(holder_name=""))
+    assert reports() == before
