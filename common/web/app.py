@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, g, redirect, render_template, request, session
+from flask import Blueprint, Flask, Response, current_app, g, redirect, render_template, request, session
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as BaseResponse
@@ -72,6 +72,8 @@ def make_app(import_name: str, settings: WebSettings, context_key: str, context:
     app.config.update(settings.extra)
     init_i18n(app, settings.language)
     app.extensions[context_key] = context
+    # Templates both apps print (the funders' report's figures): common/web/templates/common/.
+    app.register_blueprint(Blueprint("shared", __name__, template_folder="templates"))
     app.session_interface = SessionCookies()
     _install_hooks(app)
     return app
@@ -204,6 +206,15 @@ def _install_hooks(app: Flask) -> None:
         else:
             message = _("Une erreur est survenue.")
         return error_page(message, status)
+
+
+def pdf_download(filename: str, body: bytes) -> Response:
+    """A PDF file to download (body from common.pdf.Document)."""
+    return Response(
+        body,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def csv_download(filename: str, body: str) -> Response:

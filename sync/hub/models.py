@@ -130,6 +130,8 @@ class Use(Base):
         UniqueConstraint("holder_id", "site_id", "local_date", "slot"),
         Index("ix_uses_subscription", "subscription_id"),
         Index("ix_uses_date", "local_date"),
+        # A site's report reads its own uses of a period (sync/hub/funders.py).
+        Index("ix_uses_site_date", "site_id", "local_date"),
     )
 
     # One use per entry event at most: the event's id is the key (no extra sequence or index to maintain).

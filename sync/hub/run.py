@@ -149,7 +149,7 @@ def _serve_web(settings: HubSettings) -> int:
         installer=installer,
         books=settings.books,
         privacy=settings.privacy,
-        association=settings.association.name,
+        association=settings.association,
     )
     # What is alive now (the modules, the app) lives as long as the process: frozen out of the collector's reach, a
     # full collection walks only what requests leave behind. Unfrozen it walked ~117,000 such objects (65 ms on the

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from common.config import Association
 from common.privacy import PrivacyConfig
 from sync.hub import admin
 from sync.hub.db import HubDatabase
@@ -40,7 +41,7 @@ def sites(hub_db: HubDatabase) -> HubDatabase:
 
 def test_the_privacy_page_is_open_and_names_the_contact(sites: HubDatabase) -> None:
     client = hub_app(
-        sites, privacy=PrivacyConfig(access_log_months=2, contact=CONTACT), association="Réseau Lot"
+        sites, privacy=PrivacyConfig(access_log_months=2, contact=CONTACT), association=Association("Réseau Lot")
     ).test_client()
     page = html.unescape(client.get("/privacy").get_data(as_text=True))
     assert client.get("/privacy").status_code == 200  # no login

@@ -9,6 +9,7 @@ from typing import Protocol
 from flask import abort, g
 
 from common.books import Books
+from common.config import Association
 from common.privacy import PrivacyConfig
 from common.web.app import context
 from common.web.login import LoginRules
@@ -47,9 +48,10 @@ class HubPages:
     installer: Installer | None = None
     # The accounts and VAT of the network's journal (`[books]` of the hub's config).
     books: Books = field(default_factory=lambda: Books("HUB"))
-    # What the privacy notices and page say (how long, whom to ask), and the association they name.
+    # What the privacy notices and page say (how long, whom to ask).
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
-    association: str = "halfday"
+    # The letterhead of the funders' report, and the association the privacy notices name (`[association]`).
+    association: Association = field(default_factory=lambda: Association("halfday"))
 
     def __post_init__(self) -> None:
         rules = self.rules

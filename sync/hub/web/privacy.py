@@ -22,13 +22,13 @@ bp = Blueprint("privacy", __name__)
 def notices() -> dict[str, object]:
     """The short notice member forms show, with a link to the page."""
     hub = current_hub()
-    return {"member_privacy_notice": lambda: member_notice(hub.privacy, hub.association)}
+    return {"member_privacy_notice": lambda: member_notice(hub.privacy, hub.association.name)}
 
 
 @bp.get("/privacy")
 def page() -> str:
     hub = current_hub()
-    return render_template("hub/privacy.html", sections=privacy_page(hub.privacy, hub.association))
+    return render_template("hub/privacy.html", sections=privacy_page(hub.privacy, hub.association.name))
 
 
 def _export(member_id: str) -> dict[str, list[dict[str, object]]]:
