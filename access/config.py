@@ -175,6 +175,7 @@ class Config:
     rooms: RoomsConfig = field(default_factory=lambda: RoomsConfig())
     # Who the receipts and the funders' report are from (`[association]`; by default the site's name).
     association: Association = field(default_factory=lambda: Association(""))
+    backup: BackupConfig = field(default_factory=lambda: BackupConfig())
 
     @property
     def networked(self) -> bool:
@@ -238,9 +239,21 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     mail = read_mail(mail_table) if mail_table is not None else None
     rooms = read_rooms(root.table("rooms"))
     association = read_association(root.table("association"), site.name)
+    backup = read_backup(root.table("backup"))
     root.done()
     return Config(
-        site, database_url, bus, hub, door, kiosk, hardware, path, mail=mail, rooms=rooms, association=association
+        site,
+        database_url,
+        bus,
+        hub,
+        door,
+        kiosk,
+        hardware,
+        path,
+        mail=mail,
+        rooms=rooms,
+        association=association,
+        backup=backup,
     )
 
 
@@ -604,3 +617,25 @@ def read_rooms(table: Table) -> RoomsConfig:
     rooms = RoomsConfig(cancel=table.choice("cancel", "day_before", ROOM_CANCEL_RULES))
     table.done()
     return rooms
+
+
+# ---------------------------------------------------------------------------------------------- [backup]
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    """How long `halfday backup` keeps its copies, and where a second copy goes (access/backup.py)."""
+
+    keep_days: int = 14
+    # A folder on a USB stick (e.g. /media/halfday-sauvegardes): each backup is copied there too. None: no copy.
+    usb_folder: str | None = None
+
+
+def read_backup(table: Table) -> BackupConfig:
+    """The `[backup]` table (every key optional)."""
+    usb = table.optional("usb_folder", str)
+    if usb is not None and not Path(usb).is_absolute():
+        raise table.fail("usb_folder", "doit être un chemin absolu, par exemple /media/sauvegardes")
+    backup = BackupConfig(keep_days=table.integer("keep_days", 14, low=1, high=3650), usb_folder=usb)
+    table.done()
+    return backup

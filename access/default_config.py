@@ -69,6 +69,10 @@ counter_passes = ["pass_halfday", "pass_day"]  # passes payable at the counter; 
 [rooms]                           # rooms and offices booked by the half-day
 cancel = "day_before"             # a member may cancel their booking "day_before" (until the day before) | "never"
 
+[backup]                          # `halfday backup`, every night and before an upgrade, into backups/ beside the base
+keep_days = 14                    # copies older than this are removed (the newest one always stays)
+# usb_folder = "/media/sauvegardes"  # a second copy on a USB stick mounted there (refused if it is not mounted)
+
 # [mail]                          # e-mail notices through the association's own mail server; without this section
 #                                 # no notice is written or sent (the admin says mail is off)
 # host = "smtp.example.org"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,9 @@ from common.files import sync_folder
 # Where the backups are kept, beside the ledger (the backups themselves are made by `halfday backup`).
 BACKUPS_FOLDER = "backups"
 BACKUP_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+# ledger-20261129T030000Z.db: UTC, so two backups an hour apart at the autumn clock change keep two names.
+BACKUP_NAME_FORMAT = "ledger-%Y%m%dT%H%M%SZ.db"
+BACKUP_NAME_RE = re.compile(r"ledger-(\d{8}T\d{6}Z)\.db")
 # The ledger is shared by the door, the kiosk and sync (one group, see install/install-pi.sh).
 LEDGER_MODE = 0o660
 
@@ -48,13 +52,26 @@ def backups_folder(ledger: Path) -> Path:
     return ledger.absolute().parent / BACKUPS_FOLDER
 
 
+def backup_time(path: Path) -> dt.datetime | None:
+    """When a backup named by `halfday backup` was made; None for any other file."""
+    found = BACKUP_NAME_RE.fullmatch(path.name)
+    if found is None:
+        return None
+    return dt.datetime.strptime(found.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+
+
+def _made_at(path: Path) -> dt.datetime:
+    # The time in the name, which a copy to and from a USB stick keeps; a file named otherwise, its own time.
+    return backup_time(path) or dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+
+
 def latest_backup(ledger: Path) -> Path | None:
     """The newest backup file beside the ledger, if any."""
     folder = backups_folder(ledger)
     if not folder.is_dir():
         return None
     found = [p for p in folder.iterdir() if p.is_file() and p.suffix in BACKUP_SUFFIXES]
-    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+    return max(found, key=_made_at, default=None)
 
 
 def _revision(path: Path) -> str | None:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from access import admin, closure_days, importer, reports, resources
+from access.backup import BackupError, backup
 from access.config import Config, ConfigError, load_config
 from access.db import Database, migrate
 from access.default_config import render
@@ -100,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="mettre la base au dernier schéma")
     p.set_defaults(handler=cmd_migrate)
+
+    p = sub.add_parser("backup", help="sauvegarder la base (vérifiée) dans le dossier backups, et sur la clé USB")
+    p.set_defaults(handler=cmd_backup)
 
     p = sub.add_parser("restore", help="remplacer une base endommagée par une sauvegarde vérifiée")
     p.add_argument("file", nargs="?", type=Path, help="la sauvegarde (défaut : la plus récente du dossier backups)")
@@ -220,6 +224,19 @@ def cmd_init(args: argparse.Namespace) -> int:
     revision = migrate(config.database_url)
     print(f"Configuration écrite dans {path}")
     print(f"Base créée : {database} (schéma {revision})")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    try:
+        done = backup(_config(args))
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+    print(f"Sauvegarde vérifiée : {done.file} ({done.events} événements)")
+    if done.usb_copy is not None:
+        print(f"Copiée sur la clé USB : {done.usb_copy}")
+    if done.pruned:
+        print(f"{len(done.pruned)} sauvegarde(s) de plus de {_config(args).backup.keep_days} jours effacée(s).")
     return 0
 
 

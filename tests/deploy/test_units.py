@@ -25,6 +25,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SYSTEMD_DIR = REPO / "systemd"
 UNITS = sorted(path.name for path in SYSTEMD_DIR.glob("*.service"))
+TIMERS = sorted(path.name for path in SYSTEMD_DIR.glob("*.timer"))
 HOST_UNITS = Path("/usr/lib/systemd/system")
 ANALYZE = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"
 
@@ -41,13 +42,16 @@ EXPOSURE = {
     "halfday-hub-web.service": 1.5,
     "halfday-hub-broker.service": 1.5,
     "halfday-screen.service": 4.5,
+    "halfday-backup.service": 1.0,
 }
 DAEMONS = [unit for unit in UNITS if unit != "halfday-screen.service"]
 APPLIANCE_DAEMONS = ["halfday-door.service", "halfday-kiosk.service", "halfday-sync.service"]
 STATE_DIR = "/var/lib/halfday"
 # Nothing for other users anywhere. The door and the kiosk share with their group what they create; sync keeps its
 # own state (sync-state.sqlite) to itself. The shared ledger does not depend on it (SQLite copies its mode).
-UMASKS = {"halfday-door.service": "0007", "halfday-kiosk.service": "0007"}
+UMASKS = {"halfday-door.service": "0007", "halfday-kiosk.service": "0007", "halfday-backup.service": "0027"}
+# Started by a timer and done: restarting one would repeat it in a loop.
+ONESHOTS = {"halfday-backup.service"}
 NETWORK_TARGETS = {"network-online.target", "network.target"}
 DEPENDENCY_KEYS = ("After", "Wants", "Requires", "Requisite", "BindsTo", "PartOf")
 
@@ -87,6 +91,8 @@ def unit_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert (HOST_UNITS / "sysinit.target").exists(), f"{HOST_UNITS} should hold systemd's units (Debian's systemd)"
     shutil.copytree(HOST_UNITS, root / HOST_UNITS.relative_to("/"), symlinks=True)
     (root / "etc/systemd/system").mkdir(parents=True)
+    for timer in TIMERS:
+        shutil.copy(SYSTEMD_DIR / timer, root / "etc/systemd/system" / timer)
     accounts: set[str] = set()
     for unit in UNITS:
         shutil.copy(SYSTEMD_DIR / unit, root / "etc/systemd/system" / unit)
@@ -119,6 +125,26 @@ def test_systemd_verifies_the_unit_without_a_word(unit_root: Path, unit: str) ->
     assert result.returncode == 0 and output == "", output
 
 
+@pytest.mark.parametrize("timer", TIMERS)
+def test_systemd_verifies_the_timer_without_a_word(unit_root: Path, timer: str) -> None:
+    result = subprocess.run(
+        [ANALYZE, "verify", f"--root={unit_root}", timer], capture_output=True, text=True, timeout=60
+    )
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 0 and output == "", output
+    # Each timer starts the oneshot of its name.
+    assert timer.replace(".timer", ".service") in ONESHOTS
+
+
+def test_the_backup_reads_the_ledger_and_writes_only_beside_it_and_on_the_stick() -> None:
+    s = service("halfday-backup.service")
+    assert s["Type"] == ["oneshot"] and s["Group"] == ["halfday"]
+    assert s["ReadWritePaths"] == [STATE_DIR, "-/media -/mnt"]
+    assert s["PrivateNetwork"] == ["yes"] and words(s["RestrictAddressFamilies"]) == {"AF_UNIX"}
+    assert "/etc/halfday/hub" in " ".join(s["InaccessiblePaths"])
+    assert "ExecStart" in s and "halfday backup" in s["ExecStart"][0]
+
+
 @pytest.mark.parametrize("unit", UNITS)
 def test_exposure_stays_under_its_ceiling(unit_root: Path, unit: str) -> None:
     result = subprocess.run(
@@ -141,7 +167,7 @@ def test_common_hardening(unit: str) -> None:
     assert s["CapabilityBoundingSet"] == [""] and s["AmbientCapabilities"] == [""]
     assert s["ProtectHome"] == ["yes"]
     assert s["PrivateTmp"] == ["yes"]
-    assert s["Restart"] == ["always"]
+    assert s["Restart"] == (["no"] if unit in ONESHOTS else ["always"])
     for key in ("ProtectKernelModules", "ProtectKernelTunables", "ProtectControlGroups", "RestrictSUIDSGID"):
         assert s[key] == ["yes"], key
     assert words(s["RestrictAddressFamilies"]) <= {"AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"}
