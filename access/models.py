@@ -342,3 +342,19 @@ class Booking(Base):
     origin: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class Incarnation(Base):
+    """One life of this ledger (sync/PROTOCOL.md, "A restored or new ledger"): begun when the ledger is made or
+    restored; until it is resumed, the agent sends nothing and asks the hub where the device's stream stands."""
+
+    __tablename__ = "incarnations"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # the newest is the current
+    id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
+    reason: Mapped[str] = mapped_column(String(16))  # "created", "restored", "upgraded" (by the migration)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    base_seq: Mapped[int] = mapped_column(BigInteger)  # the highest seq the ledger held when it began
+    hub_seq: Mapped[int | None] = mapped_column(BigInteger)  # the hub's cursor, from its first answer
+    filled_seq: Mapped[int | None] = mapped_column(BigInteger)  # the hub's events written here, up to this seq
+    resumed_at: Mapped[dt.datetime | None] = mapped_column()

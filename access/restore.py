@@ -20,8 +20,9 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
+from access import incarnation
 from access.config import Config
-from access.db import alembic_config, migrate
+from access.db import Database, alembic_config, migrate
 from common.db import check_sqlite_file, sqlite_file
 from common.files import sync_folder
 
@@ -140,6 +141,7 @@ def restore(config: Config, source: Path | None, *, force: bool = False) -> Rest
     try:
         _copy(source, staged)
         migrate(f"sqlite:///{staged}")
+        _begin_life(staged)
         problem = check_sqlite_file(staged, full=True)
         if problem is not None:
             raise RestoreError(f"la copie de {source} ne passe pas la vérification : {problem}")
@@ -156,6 +158,17 @@ def restore(config: Config, source: Path | None, *, force: bool = False) -> Rest
             leftover.unlink(missing_ok=True)
     events, last = _summary(ledger)
     return Restored(source, ledger, kept, events, last)
+
+
+def _begin_life(staged: Path) -> None:
+    """A restored ledger begins a new life: its device's stream resumes above what the hub already holds, and the
+    hub's events since the backup come back into it (access/incarnation.py)."""
+    db = Database(f"sqlite:///{staged}")
+    try:
+        with db.write() as session:
+            incarnation.begin(session, incarnation.RESTORED)
+    finally:
+        db.dispose()
 
 
 def _set_aside(ledger: Path, stamp: str) -> Path | None:

@@ -18,7 +18,7 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from access import admin, closure_days, importer, reports, resources
+from access import admin, closure_days, importer, incarnation, reports, resources
 from access.backup import BackupError, backup
 from access.config import Config, ConfigError, load_config
 from access.db import Database, migrate
@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", type=Path, help="la sauvegarde (défaut : la plus récente du dossier backups)")
     p.add_argument("--force", action="store_true", help="remplacer même une base saine")
     p.set_defaults(handler=cmd_restore)
+
+    p = sub.add_parser(
+        "resume", help="porte réinstallée sans sauvegarde : reprendre ses numéros d'événements après ceux du hub"
+    )
+    p.set_defaults(handler=cmd_resume)
 
     member = sub.add_parser("member", help="membres").add_subparsers(metavar="ACTION")
     p = member.add_parser("add", help="ajouter un membre")
@@ -251,6 +256,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"L'ancienne base est gardée sous {done.kept_aside}.")
     print("La porte reprend d'elle-même dans quelques secondes et y réinscrit les passages de son journal de secours.")
     print("Redémarrez la borne et la synchronisation : sudo systemctl restart halfday-kiosk halfday-sync")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    if not _config(args).networked:
+        raise CliError("ce site n'est pas relié au hub : il n'y a rien à reprendre")
+    with _session(args, write=True) as (session, _unused):
+        incarnation.begin(session, incarnation.REINSTALLED)
+    print("Avant d'envoyer quoi que ce soit, la synchronisation demandera au hub où en est cette porte, et recopiera")
+    print("ici ses passages connus du hub. Redémarrez-la : sudo systemctl restart halfday-sync")
     return 0
 
 
