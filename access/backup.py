@@ -143,7 +143,12 @@ def backup(config: Config, *, now: dt.datetime | None = None) -> BackedUp:
     now = now or dt.datetime.now(dt.UTC)
     ledger = _ledger(config)
     folder = backups_folder(ledger)
-    folder.mkdir(mode=0o2770, exist_ok=True)
+    try:
+        folder.mkdir(mode=0o2770, exist_ok=True)
+    except OSError as exc:
+        raise BackupError(
+            f"le dossier des sauvegardes {folder} ne peut pas être créé : {exc.strerror or exc}"
+        ) from None
     try:
         done = _backup(config, ledger, folder, now)
     except BackupError as exc:

@@ -29,6 +29,7 @@ from access.store import effective_until, spent_since_balances
 from common.config import Table
 from common.daemons import SITE_CONFIG
 from common.weekdays import day_names, weekdays_label
+from halfday.upgrade import Report, UpgradeError, upgrade
 
 # Daemons and tools that live in other packages, imported only when asked for: the CLI must start even
 # when, say, the kiosk's dependencies are broken.
@@ -109,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", type=Path, help="la sauvegarde (défaut : la plus récente du dossier backups)")
     p.add_argument("--force", action="store_true", help="remplacer même une base saine")
     p.set_defaults(handler=cmd_restore)
+
+    p = sub.add_parser(
+        "upgrade", help="installer une nouvelle version (sauvegarde avant, retour arrière si la porte échoue)"
+    )
+    p.add_argument("package", type=Path, help="le paquet de la nouvelle version (fichier .whl ou .tar.gz)")
+    p.add_argument("--venv", type=Path, default=Path(sys.prefix), help="l'environnement de halfday (défaut : celui-ci)")
+    p.add_argument("--timeout", type=float, default=90.0, help="secondes laissées à la porte pour être prête")
+    p.set_defaults(handler=cmd_upgrade)
 
     p = sub.add_parser(
         "resume", help="porte réinstallée sans sauvegarde : reprendre ses numéros d'événements après ceux du hub"
@@ -256,6 +265,19 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"L'ancienne base est gardée sous {done.kept_aside}.")
     print("La porte reprend d'elle-même dans quelques secondes et y réinscrit les passages de son journal de secours.")
     print("Redémarrez la borne et la synchronisation : sudo systemctl restart halfday-kiosk halfday-sync")
+    return 0
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    report = Report()
+    try:
+        upgrade(_config(args), args.package, args.venv, timeout=args.timeout, report=report)
+    except UpgradeError as exc:
+        for line in report.steps:
+            print(line)
+        raise CliError(str(exc)) from None
+    for line in report.steps:
+        print(line)
     return 0
 
 
