@@ -112,6 +112,14 @@ def _summary(path: Path) -> tuple[int, dt.datetime | None]:
     return int(count), dt.datetime.fromisoformat(last).replace(tzinfo=dt.UTC) if last else None
 
 
+def _empty(path: Path) -> bool:
+    """No event and no member: a ledger just made by `halfday init`, which a restore replaces without asking."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        (events,) = conn.execute("SELECT count(*) FROM events").fetchone()
+        (members,) = conn.execute("SELECT count(*) FROM members").fetchone()
+    return int(events) == 0 and int(members) == 0
+
+
 def restore(config: Config, source: Path | None, *, force: bool = False) -> Restored:
     """Replace the ledger of `config` by a checked copy of `source` (default: the latest backup)."""
     ledger = sqlite_file(config.database_url)
@@ -131,7 +139,8 @@ def restore(config: Config, source: Path | None, *, force: bool = False) -> Rest
     if problem is not None:
         raise RestoreError(f"{source} ne peut pas servir : {problem}")
     _check_schema(source)
-    if not force and ledger.exists() and check_sqlite_file(ledger) is None:
+    if not force and ledger.exists() and check_sqlite_file(ledger) is None and not _empty(ledger):
+        # A sound ledger would lose what it holds; an empty one (a Pi just reinstalled) is the normal case.
         raise RestoreError(
             "la base actuelle est saine : la remplacer effacerait tout ce qui a été enregistré depuis cette "
             "sauvegarde (--force pour le faire quand même)"

@@ -20,6 +20,7 @@ import pytest
 
 from access import backup as backups
 from access.backup import BackupError, backup, backup_time, prune, read_status
+from access.db import migrate
 from access.restore import RestoreError, restore
 from access.store import Stamp, append_event
 from common.db import check_sqlite_file
@@ -220,3 +221,24 @@ def test_restore_takes_the_newest_backup_and_refuses_a_corrupt_one(site: Site) -
     # The good one, named, is taken.
     done = restore(site.config, first.file, force=True)
     assert done.events == first.events
+
+
+def test_a_reinstalled_empty_ledger_takes_the_backup_without_force_a_full_one_does_not(
+    site: Site, tmp_path: Path
+) -> None:
+    made = backup(site.config, now=NOW)
+    site.db.dispose()
+    # A sound ledger with its events: replacing it would lose them, so it takes --force.
+    with pytest.raises(RestoreError, match="--force"):
+        restore(site.config, None)
+    assert count(ledger_of(site)) == made.events
+    # The SD card died: the Pi reinstalled, its new ledger empty; the backup copied back is the normal path.
+    ledger = ledger_of(site)
+    for companion in (ledger, Path(f"{ledger}-wal"), Path(f"{ledger}-shm")):
+        companion.unlink(missing_ok=True)
+    migrate(site.config.database_url)
+    assert count(ledger) == 0 and count(ledger, "SELECT count(*) FROM members") == 0
+    result = halfday("--config", str(site.config_path), "restore")
+    assert result.returncode == 0, result.stderr
+    assert count(ledger) == made.events
+    assert count(ledger, "SELECT count(*) FROM incarnations WHERE reason = 'restored' AND resumed_at IS NULL") == 1
