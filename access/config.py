@@ -181,6 +181,7 @@ class Config:
     books: Books = field(default_factory=lambda: Books("CAISSE"))
     # How long personal data is kept, and whom people ask about theirs (`[privacy]`, PRIVACY.md).
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    backup: BackupConfig = field(default_factory=lambda: BackupConfig())
 
     @property
     def networked(self) -> bool:
@@ -246,6 +247,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     association = read_association(root.table("association"), site.name)
     books = read_books(root.table("books"), default_series(site.device))
     privacy = read_privacy(root.table("privacy"))
+    backup = read_backup(root.table("backup"))
     root.done()
     return Config(
         site,
@@ -261,6 +263,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         association=association,
         books=books,
         privacy=privacy,
+        backup=backup,
     )
 
 
@@ -624,3 +627,25 @@ def read_rooms(table: Table) -> RoomsConfig:
     rooms = RoomsConfig(cancel=table.choice("cancel", "day_before", ROOM_CANCEL_RULES))
     table.done()
     return rooms
+
+
+# ---------------------------------------------------------------------------------------------- [backup]
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    """How long `halfday backup` keeps its copies, and where a second copy goes (access/backup.py)."""
+
+    keep_days: int = 14
+    # A folder on a USB stick (e.g. /media/halfday-sauvegardes): each backup is copied there too. None: no copy.
+    usb_folder: str | None = None
+
+
+def read_backup(table: Table) -> BackupConfig:
+    """The `[backup]` table (every key optional)."""
+    usb = table.optional("usb_folder", str)
+    if usb is not None and not Path(usb).is_absolute():
+        raise table.fail("usb_folder", "doit être un chemin absolu, par exemple /media/sauvegardes")
+    backup = BackupConfig(keep_days=table.integer("keep_days", 14, low=1, high=3650), usb_folder=usb)
+    table.done()
+    return backup

@@ -74,6 +74,9 @@ access_log_months = 3             # who came in when, with names and badges; the
 walk_in_months = 12               # walk-ins' names and e-mails on their sales, passes and bookings
 sent_notices_days = 30            # e-mails sent to members, then deleted
 # contact = "bureau@example.org"  # whom to ask for one's data or its erasure (default: the desk)
+[backup]                          # `halfday backup`, every night and before an upgrade, into backups/ beside the base
+keep_days = 14                    # copies older than this are removed (the newest one always stays)
+# usb_folder = "/media/sauvegardes"  # a second copy on a USB stick mounted there (refused if it is not mounted)
 
 # [mail]                          # e-mail notices through the association's own mail server; without this section
 #                                 # no notice is written or sent (the admin says mail is off)

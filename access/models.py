@@ -379,3 +379,19 @@ class Erasure(Base):
     member_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     erased_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     origin: Mapped[str] = mapped_column(String(8))  # "desk" (a standalone site's manager) or "hub"
+
+
+class Incarnation(Base):
+    """One life of this ledger (sync/PROTOCOL.md, "A restored or new ledger"): begun when the ledger is made or
+    restored; until it is resumed, the agent sends nothing and asks the hub where the device's stream stands."""
+
+    __tablename__ = "incarnations"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # the newest is the current
+    id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
+    reason: Mapped[str] = mapped_column(String(16))  # "created", "restored", "upgraded" (by the migration)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    base_seq: Mapped[int] = mapped_column(BigInteger)  # the highest seq the ledger held when it began
+    hub_seq: Mapped[int | None] = mapped_column(BigInteger)  # the hub's cursor, from its first answer
+    filled_seq: Mapped[int | None] = mapped_column(BigInteger)  # the hub's events written here, up to this seq
+    resumed_at: Mapped[dt.datetime | None] = mapped_column()

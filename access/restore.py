@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +20,18 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
+from access import incarnation
 from access.config import Config
-from access.db import alembic_config, migrate
+from access.db import Database, alembic_config, migrate
 from common.db import check_sqlite_file, sqlite_file
 from common.files import sync_folder
 
 # Where the backups are kept, beside the ledger (the backups themselves are made by `halfday backup`).
 BACKUPS_FOLDER = "backups"
 BACKUP_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+# ledger-20261129T030000Z.db: UTC, so two backups an hour apart at the autumn clock change keep two names.
+BACKUP_NAME_FORMAT = "ledger-%Y%m%dT%H%M%SZ.db"
+BACKUP_NAME_RE = re.compile(r"ledger-(\d{8}T\d{6}Z)\.db")
 # The ledger is shared by the door, the kiosk and sync (one group, see install/install-pi.sh).
 LEDGER_MODE = 0o660
 
@@ -48,13 +53,26 @@ def backups_folder(ledger: Path) -> Path:
     return ledger.absolute().parent / BACKUPS_FOLDER
 
 
+def backup_time(path: Path) -> dt.datetime | None:
+    """When a backup named by `halfday backup` was made; None for any other file."""
+    found = BACKUP_NAME_RE.fullmatch(path.name)
+    if found is None:
+        return None
+    return dt.datetime.strptime(found.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+
+
+def _made_at(path: Path) -> dt.datetime:
+    # The time in the name, which a copy to and from a USB stick keeps; a file named otherwise, its own time.
+    return backup_time(path) or dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+
+
 def latest_backup(ledger: Path) -> Path | None:
     """The newest backup file beside the ledger, if any."""
     folder = backups_folder(ledger)
     if not folder.is_dir():
         return None
     found = [p for p in folder.iterdir() if p.is_file() and p.suffix in BACKUP_SUFFIXES]
-    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+    return max(found, key=_made_at, default=None)
 
 
 def _revision(path: Path) -> str | None:
@@ -94,6 +112,14 @@ def _summary(path: Path) -> tuple[int, dt.datetime | None]:
     return int(count), dt.datetime.fromisoformat(last).replace(tzinfo=dt.UTC) if last else None
 
 
+def _empty(path: Path) -> bool:
+    """No event and no member: a ledger just made by `halfday init`, which a restore replaces without asking."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        (events,) = conn.execute("SELECT count(*) FROM events").fetchone()
+        (members,) = conn.execute("SELECT count(*) FROM members").fetchone()
+    return int(events) == 0 and int(members) == 0
+
+
 def restore(config: Config, source: Path | None, *, force: bool = False) -> Restored:
     """Replace the ledger of `config` by a checked copy of `source` (default: the latest backup)."""
     ledger = sqlite_file(config.database_url)
@@ -113,7 +139,8 @@ def restore(config: Config, source: Path | None, *, force: bool = False) -> Rest
     if problem is not None:
         raise RestoreError(f"{source} ne peut pas servir : {problem}")
     _check_schema(source)
-    if not force and ledger.exists() and check_sqlite_file(ledger) is None:
+    if not force and ledger.exists() and check_sqlite_file(ledger) is None and not _empty(ledger):
+        # A sound ledger would lose what it holds; an empty one (a Pi just reinstalled) is the normal case.
         raise RestoreError(
             "la base actuelle est saine : la remplacer effacerait tout ce qui a été enregistré depuis cette "
             "sauvegarde (--force pour le faire quand même)"
@@ -123,6 +150,7 @@ def restore(config: Config, source: Path | None, *, force: bool = False) -> Rest
     try:
         _copy(source, staged)
         migrate(f"sqlite:///{staged}")
+        _begin_life(staged)
         problem = check_sqlite_file(staged, full=True)
         if problem is not None:
             raise RestoreError(f"la copie de {source} ne passe pas la vérification : {problem}")
@@ -139,6 +167,17 @@ def restore(config: Config, source: Path | None, *, force: bool = False) -> Rest
             leftover.unlink(missing_ok=True)
     events, last = _summary(ledger)
     return Restored(source, ledger, kept, events, last)
+
+
+def _begin_life(staged: Path) -> None:
+    """A restored ledger begins a new life: its device's stream resumes above what the hub already holds, and the
+    hub's events since the backup come back into it (access/incarnation.py)."""
+    db = Database(f"sqlite:///{staged}")
+    try:
+        with db.write() as session:
+            incarnation.begin(session, incarnation.RESTORED)
+    finally:
+        db.dispose()
 
 
 def _set_aside(ledger: Path, stamp: str) -> Path | None:

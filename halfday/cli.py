@@ -18,7 +18,8 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from access import admin, closure_days, importer, reports, resources
+from access import admin, closure_days, importer, incarnation, reports, resources
+from access.backup import BackupError, backup
 from access.config import Config, ConfigError, load_config
 from access.db import Database, migrate
 from access.default_config import render
@@ -29,6 +30,7 @@ from common.config import Table
 from common.daemons import SITE_CONFIG
 from common.weekdays import day_names, weekdays_label
 from halfday.privacy_cli import add_privacy_commands
+from halfday.upgrade import Report, UpgradeError, upgrade
 
 # Daemons and tools that live in other packages, imported only when asked for: the CLI must start even
 # when, say, the kiosk's dependencies are broken.
@@ -102,10 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="mettre la base au dernier schéma")
     p.set_defaults(handler=cmd_migrate)
 
+    p = sub.add_parser("backup", help="sauvegarder la base (vérifiée) dans le dossier backups, et sur la clé USB")
+    p.set_defaults(handler=cmd_backup)
+
     p = sub.add_parser("restore", help="remplacer une base endommagée par une sauvegarde vérifiée")
     p.add_argument("file", nargs="?", type=Path, help="la sauvegarde (défaut : la plus récente du dossier backups)")
     p.add_argument("--force", action="store_true", help="remplacer même une base saine")
     p.set_defaults(handler=cmd_restore)
+
+    p = sub.add_parser(
+        "upgrade", help="installer une nouvelle version (sauvegarde avant, retour arrière si la porte échoue)"
+    )
+    p.add_argument("package", type=Path, help="le paquet de la nouvelle version (fichier .whl ou .tar.gz)")
+    p.add_argument("--venv", type=Path, default=Path(sys.prefix), help="l'environnement de halfday (défaut : celui-ci)")
+    p.add_argument("--timeout", type=float, default=90.0, help="secondes laissées à la porte pour être prête")
+    p.set_defaults(handler=cmd_upgrade)
+
+    p = sub.add_parser(
+        "resume", help="porte réinstallée sans sauvegarde : reprendre ses numéros d'événements après ceux du hub"
+    )
+    p.set_defaults(handler=cmd_resume)
 
     member = sub.add_parser("member", help="membres").add_subparsers(metavar="ACTION")
     p = member.add_parser("add", help="ajouter un membre")
@@ -225,6 +243,19 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    try:
+        done = backup(_config(args))
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+    print(f"Sauvegarde vérifiée : {done.file} ({done.events} événements)")
+    if done.usb_copy is not None:
+        print(f"Copiée sur la clé USB : {done.usb_copy}")
+    if done.pruned:
+        print(f"{len(done.pruned)} sauvegarde(s) de plus de {_config(args).backup.keep_days} jours effacée(s).")
+    return 0
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     try:
         done = restore(_config(args), args.file, force=args.force)
@@ -236,6 +267,29 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"L'ancienne base est gardée sous {done.kept_aside}.")
     print("La porte reprend d'elle-même dans quelques secondes et y réinscrit les passages de son journal de secours.")
     print("Redémarrez la borne et la synchronisation : sudo systemctl restart halfday-kiosk halfday-sync")
+    return 0
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    report = Report()
+    try:
+        upgrade(_config(args), args.package, args.venv, timeout=args.timeout, report=report)
+    except UpgradeError as exc:
+        for line in report.steps:
+            print(line)
+        raise CliError(str(exc)) from None
+    for line in report.steps:
+        print(line)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    if not _config(args).networked:
+        raise CliError("ce site n'est pas relié au hub : il n'y a rien à reprendre")
+    with _session(args, write=True) as (session, _unused):
+        incarnation.begin(session, incarnation.REINSTALLED)
+    print("Avant d'envoyer quoi que ce soit, la synchronisation demandera au hub où en est cette porte, et recopiera")
+    print("ici ses passages connus du hub. Redémarrez-la : sudo systemctl restart halfday-sync")
     return 0
 
 

@@ -142,7 +142,7 @@ OLD_USER=halfday
 # the venv's setuptools, builds the locked sdists (pyDes) without pip fetching a build backend unchecked.
 # fonts-dejavu-core: the font the PDFs (the funders' report, receipts) are written in, accents and € included.
 PACKAGES=(python3-venv python3-wheel python3-lgpio libusb-1.0-0 mosquitto fonts-dejavu-core)
-APPLIANCE_UNITS=(halfday-bus halfday-door halfday-kiosk halfday-sync halfday-mail)
+APPLIANCE_UNITS=(halfday-bus halfday-door halfday-kiosk halfday-sync halfday-mail halfday-backup)
 if [ "$SCREEN" = 1 ]; then
     PACKAGES+=(cage "$CHROMIUM_PACKAGE")
     APPLIANCE_UNITS+=(halfday-screen)
@@ -433,6 +433,11 @@ fi
 if ! has_user halfday-mail; then
     run useradd "${ROOT_OPT[@]}" --system --gid "$GROUP" --home-dir "$STATE" --no-create-home \
         --shell /usr/sbin/nologin --comment "halfday mail" halfday-mail
+fi
+# The nightly backup's user: it reads the ledger and writes the backups folder beside it, nothing else.
+if ! has_user halfday-backup; then
+    run useradd "${ROOT_OPT[@]}" --system --gid "$GROUP" --home-dir "$STATE" --no-create-home \
+        --shell /usr/sbin/nologin --comment "halfday backup" halfday-backup
 fi
 if [ "$SCREEN" = 1 ] && ! has_user halfday-screen; then
     run useradd "${ROOT_OPT[@]}" --system --user-group --home-dir /var/lib/halfday-screen --no-create-home \
@@ -862,6 +867,9 @@ for file in halfday-privacy.service halfday-privacy.timer; do
     place "$SOURCE/systemd/$file" "$UNIT_DIR/$file" 0644 root:root
     UNITS_CHANGED=$((UNITS_CHANGED | CHANGED))
 done
+# The backup is a oneshot started by its timer: the timer is what is enabled and started.
+place "$SOURCE/systemd/halfday-backup.timer" "$UNIT_DIR/halfday-backup.timer" 0644 root:root
+UNITS_CHANGED=$((UNITS_CHANGED | CHANGED))
 # New code, a new configuration or a new bus password: the daemons must start again to use them.
 for unit in halfday-door halfday-kiosk halfday-sync; do
     DIRTY[$unit]=$((DIRTY[$unit] | UPGRADED | CONFIG_CHANGED | NEW_BUS_USERS > 0))
@@ -915,6 +923,9 @@ done
 if [ "$(unit_state halfday-privacy.timer)" != enabled ]; then
     run systemctl "${ROOT_OPT[@]}" enable halfday-privacy.timer
 fi
+if [ "$(unit_state halfday-backup.timer)" != enabled ]; then
+    run systemctl "${ROOT_OPT[@]}" enable halfday-backup.timer
+fi
 
 if [ -n "$ROOT" ]; then
     note "--root : ni udevadm, ni modprobe, ni démarrage des services (rien ne tourne dans $ROOT)"
@@ -930,6 +941,9 @@ else
     done
     if [ "$UNITS_CHANGED" = 1 ]; then
         run systemctl daemon-reload
+    fi
+    if ! systemctl is-active --quiet halfday-backup.timer; then
+        run systemctl start halfday-backup.timer
     fi
     for unit in "${WANTED[@]}"; do
         if [ "${DIRTY[$unit]}" = 1 ]; then

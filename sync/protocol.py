@@ -120,6 +120,14 @@ def replies_topic(site: str, device: str) -> str:
     return f"{PREFIX}/{site}/{device}/replies"
 
 
+def resume_topic(site: str, device: str) -> str:
+    return f"{PREFIX}/{site}/{device}/resume"
+
+
+def resumed_topic(site: str, device: str) -> str:
+    return f"{PREFIX}/{site}/{device}/resumed"
+
+
 def shared(filter_: str, group: str = SHARE_GROUP) -> str:
     """The MQTT 5 shared-subscription form of a topic filter: the broker gives each message to one member."""
     return f"$share/{group}/{filter_}"
@@ -128,8 +136,10 @@ def shared(filter_: str, group: str = SHARE_GROUP) -> str:
 HUB_EVENTS_FILTER = shared(f"{PREFIX}/+/+/events")
 HUB_REQUESTS_FILTER = shared(f"{PREFIX}/+/+/requests")
 HUB_STATUS_FILTER = f"{PREFIX}/+/+/status"
+# Not shared: the keeper alone holds the key that signs the answers.
+HUB_RESUME_FILTER = f"{PREFIX}/+/+/resume"
 
-DEVICE_TOPIC_KINDS = ("events", "ack", "status", "cmd", "requests", "replies")
+DEVICE_TOPIC_KINDS = ("events", "ack", "status", "cmd", "requests", "replies", "resume", "resumed")
 
 
 @dataclass(frozen=True)

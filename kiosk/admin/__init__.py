@@ -97,4 +97,4 @@ def unlock() -> BaseResponse:
     return redirect(local_target(request.form.get("back"), url_for("admin.dashboard"), prefix="/admin"))
 
 
-from kiosk.admin import books, closures, guests, mail, people, privacy, report, rooms  # noqa: E402, F401  (they add their routes to bp)
+from kiosk.admin import backups, books, closures, guests, mail, people, privacy, report, rooms  # noqa: E402, F401  (they add their routes to bp)

@@ -29,7 +29,7 @@ from access.db import Database
 from access.ledger import SlotRules
 from access.store import TIME_FLOOR, Stamp, boot_id, get_meta
 from common.daemons import daemon_parser, start_logging
-from sync.agent import bookings, outbox, requests
+from sync.agent import bookings, outbox, requests, resuming
 from sync.agent.health import HealthWatch
 from sync.agent.roster import MALFORMED, NOT_APPLIED, OTHER_SITE, RosterWatch, refusal_reason
 from sync.agent.state import SyncState
@@ -72,9 +72,12 @@ from sync.protocol import (
     parse_utc,
     replies_topic,
     requests_topic,
+    resume_topic,
+    resumed_topic,
     roster_topic,
     status_topic,
 )
+from sync.resume import RESUME_RETRY_S
 from sync.signing import StaleRoster, check_command, load_public_key, verify_delta, verify_roster
 from sync.snapshots import SnapshotParts
 
@@ -209,6 +212,10 @@ class SyncAgent:
             fast_resend_s=settings.fast_resend_s,
         )
         self._retired_to = self.window.acked
+        # A restored or new ledger sends nothing before the hub says where the stream stands (sync/PROTOCOL.md).
+        self._resume = resuming.pending(self.db)
+        self._resume_due = threading.Event()
+        self._resume_due.set()
         self._known_last_seq = 0  # the newest seq in the outbox when last looked
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -226,7 +233,7 @@ class SyncAgent:
             on_message=self._on_hub_message,
             on_connect=self._on_hub_connect,
         )
-        for topic in (ack_topic, command_topic, replies_topic):
+        for topic in (ack_topic, command_topic, replies_topic, resumed_topic):
             self.hub.subscribe(topic(self.site, self.device))
         # Snapshots (part 0, or whole), their other parts, and deltas (sync/PROTOCOL.md, "Rosters").
         self.hub.subscribe(roster_topic(self.site))
@@ -287,10 +294,11 @@ class SyncAgent:
         # Whatever was handed over before the link dropped may be lost: unanswered requests go again now.
         self._resend_all.set()
         self._requests_due.set()
+        self._resume_due.set()
         self._wake.set()
 
     def _send_loop(self) -> None:
-        next_status = next_health = next_requests = 0.0
+        next_status = next_health = next_requests = next_resume = 0.0
         while not self._stopping.is_set():
             try:
                 now = time.monotonic()
@@ -309,7 +317,19 @@ class SyncAgent:
                     if bookings.send_resources(self.db, self.device, self._stamp()):
                         self._wake.set()
                     next_requests = now + self.settings.request_poll_s
-                if not self._send_one():
+                life = self._resume
+                if life is not None:
+                    if self.hub.connected and (now >= next_resume or self._resume_due.is_set()):
+                        self._resume_due.clear()
+                        self.hub.publish(
+                            resume_topic(self.site, self.device),
+                            resuming.request(self.site, self.device, life),
+                            windowed=False,
+                        )
+                        next_resume = now + RESUME_RETRY_S
+                    self._wake.wait(self.settings.poll_s)
+                    self._wake.clear()
+                elif not self._send_one():
                     self._wake.wait(self.settings.poll_s)
                     self._wake.clear()
             except Exception:
@@ -432,6 +452,8 @@ class SyncAgent:
                 message.payload, self.public_key, self.site, self.device, dt.datetime.now(dt.UTC), self.state
             )
             self._execute(command)
+        elif message.topic == resumed_topic(self.site, self.device):
+            self._resumed(message.payload)
         elif message.topic == replies_topic(self.site, self.device):
             reply = validate_reply(message.payload)
             self._answered(reply["request"], reply["ok"], reply["error"], reply["roster_version"])
@@ -450,6 +472,32 @@ class SyncAgent:
             return kind.decode(message.payload)
         except BusError as exc:
             raise ProtocolError(str(exc)) from None
+
+    def _resumed(self, payload: bytes) -> None:
+        """The hub's answer to the resume request: written, then the next page asked, or the stream goes on."""
+        life = self._resume
+        if life is None:
+            return  # a repeat of the last answer: already written
+        step, after = resuming.apply(self.db, self.public_key, self.site, self.device, life, payload)
+        if step.resumed:
+            with self._lock:
+                self.window = SendWindow(
+                    acked=step.cursor,
+                    batch_events=self.settings.batch_events,
+                    window_events=self.settings.window_events,
+                    ack_timeout_s=self.settings.ack_timeout_s,
+                    fast_resend_s=self.settings.fast_resend_s,
+                )
+                self._retired_to = step.cursor
+                self._known_last_seq = 0
+            log.info("flux repris après le %de événement connu du hub", step.cursor)
+        self._resume = after
+        self._resume_due.set()
+        if self.bus is not None:
+            # The door reloads the uses and balances the hub's events changed, now rather than at its next poll.
+            reload = Reload(uuid.uuid4().hex)
+            self.bus.publish(reload.topic, reload.encode(), windowed=False)
+        self._wake.set()
 
     def _snapshot_message(self, payload: bytes) -> None:
         """A whole snapshot, or one part of a large one (applied once every part is here). An empty message is

@@ -100,6 +100,21 @@ class DeviceCursor(Base):
     scrubbed_seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class DeviceIncarnation(Base):
+    """A life of a device's ledger that asked where its stream stands (sync/PROTOCOL.md, "A restored or new
+    ledger"): when a door was restored or replaced, and how many of its events went back to it."""
+
+    __tablename__ = "device_incarnations"
+
+    site_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    incarnation: Mapped[str] = mapped_column(String(32), primary_key=True)
+    base_seq: Mapped[int] = mapped_column(BigInteger)  # the highest seq the device's ledger held at its start
+    cursor: Mapped[int] = mapped_column(BigInteger)  # the hub's cursor when it first asked
+    asked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_to: Mapped[int] = mapped_column(BigInteger, default=0)  # the hub's events sent back to it, up to this seq
+
+
 class Event(Base):
     """An event as the device sent it, stored once. `problem` says why its data was not used, if it was not."""
 

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 
 from common.daemons import LOG_FORMAT, start_logging
 from common.db import utcnow
+from sync.hub import resume
 from sync.hub.admin import handle_request
 from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
@@ -34,6 +35,7 @@ from sync.payloads import make_ack, make_reply, validate_batch, validate_request
 from sync.protocol import (
     HUB_EVENTS_FILTER,
     HUB_REQUESTS_FILTER,
+    HUB_RESUME_FILTER,
     HUB_STATUS_FILTER,
     VERSION,
     ProtocolError,
@@ -43,8 +45,10 @@ from sync.protocol import (
     parse_topic,
     parse_utc,
     replies_topic,
+    resumed_topic,
     utc_iso,
 )
+from sync.resume import validate_resume_request
 from sync.signing import load_private_key, sign
 
 log = logging.getLogger(__name__)
@@ -114,6 +118,7 @@ class HubWorker:
         self.client.subscribe(HUB_REQUESTS_FILTER)
         if self.is_keeper:
             self.client.subscribe(HUB_STATUS_FILTER)
+            self.client.subscribe(HUB_RESUME_FILTER)
         self.client.start()
         self._spawn(self._process_loop, "prepare")
         # One committer: a device's batches go in turn anyway, and a second thread gave one device's backlog no
@@ -200,6 +205,8 @@ class HubWorker:
                 self._handle_request(message, topic.site, topic.device)
             elif topic.kind == "status":
                 self._handle_status(message, topic.site, topic.device)
+            elif topic.kind == "resume" and self.is_keeper:
+                self._handle_resume(message, topic.site, topic.device)
             else:
                 raise ProtocolError(f"le hub ne prend pas les messages « {topic.kind} »")
         except ProtocolError as exc:
@@ -237,6 +244,14 @@ class HubWorker:
         )
         with self.stats.lock:
             self.stats.requests += 1
+
+    def _handle_resume(self, message: Message, site: str, device: str) -> None:
+        request = validate_resume_request(message.payload, site, device)
+        payload = resume.answer(self.db, request, self._key)
+        self.client.publish(resumed_topic(site, device), payload, windowed=False)
+        log.info(
+            "%s/%s reprend son flux (incarnation %s, depuis %d)", site, device, request["incarnation"], request["from"]
+        )
 
     def _handle_status(self, message: Message, site: str, device: str) -> None:
         status = validate_status(message.payload, site, device)

@@ -2,9 +2,10 @@
 
 Each call is appended to calls.jsonl in $HALFDAY_FAKE_STATE as a JSON list [command, *args]. The few queries the
 installer makes (dpkg-query, systemctl is-enabled/is-active) answer from what earlier fake calls recorded, as the
-real commands would after the real changes. useradd, groupadd and userdel with --root DIR change DIR/etc/passwd
-and DIR/etc/group as the real ones do, each account with a numeric id of its own; installing mosquitto adds its
-account there too, as the package does.
+real commands would after the real changes. A unit named in $HALFDAY_FAKE_FAIL_START fails its first start, as a
+door that never gets ready does (the upgrade's rollback). useradd, groupadd and userdel with --root DIR change
+DIR/etc/passwd and DIR/etc/group as the real ones do, each account with a numeric id of its own; installing
+mosquitto adds its account there too, as the package does.
 
 chown acts for real on the files under the test's root ($HALFDAY_FAKE_ROOT), resolving names in that root's
 passwd and group files, when the test runs as root: the tests can then try each service's access with its own
@@ -222,8 +223,15 @@ def systemctl(state: Path, args: list[str]) -> int:
         enabled.update({unit: changes[verb] for unit in units})
         enabled_path.write_text(json.dumps(enabled))
     if verb in ("start", "restart"):
-        active.update({unit: "active" for unit in units})
+        # A unit that fails its first start, as a door that never says READY=1 does ($HALFDAY_FAKE_FAIL_START).
+        failing = f"{tree}|{os.environ.get('HALFDAY_FAKE_FAIL_START', '')}"
+        failed_once = state / "failed-once.json"
+        first_failure = failing in units and failing not in load(failed_once)
+        active.update({unit: "failed" if unit == failing and first_failure else "active" for unit in units})
         active_path.write_text(json.dumps(active))
+        if first_failure:
+            failed_once.write_text(json.dumps({**load(failed_once), failing: "failed"}))
+            return 1
     if verb == "stop":
         active.update({unit: "inactive" for unit in units})
         active_path.write_text(json.dumps(active))

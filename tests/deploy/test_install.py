@@ -111,13 +111,23 @@ def test_first_run_installs_packages_accounts_and_services(installed: Installed)
     users = {call[-1] for call in calls if call[0] == "useradd"}
     groups = {call[-1] for call in calls if call[0] == "groupadd"}
     # The mail worker's user exists on every appliance, [mail] or not: adding the section needs no other account.
-    assert users == {"halfday-door", "halfday-kiosk", "halfday-sync", "halfday-mail", "halfday-screen"}
+    assert users == {
+        "halfday-door",
+        "halfday-kiosk",
+        "halfday-sync",
+        "halfday-mail",
+        "halfday-backup",
+        "halfday-screen",
+    }
     assert groups == {"gpio", "halfday-reader", "halfday"}
     assert all(call[1:3] == ["--root", str(installed.root)] for call in calls if call[0] in ("useradd", "groupadd"))
     assert not [call for call in calls if call[0] == "userdel"]
     enabled = {call[-1] for call in calls if call[0] == "systemctl" and "enable" in call}
-    # The nightly retention of personal data runs on every appliance, by its timer.
-    assert enabled == {f"{unit}.service" for unit in UNITS if unit not in OPTIONAL_UNITS} | {"halfday-privacy.timer"}
+    # The nightly retention of personal data and the nightly backup run on every appliance, by their timers.
+    timers = {"halfday-privacy.timer", "halfday-backup.timer"}
+    assert enabled == {f"{unit}.service" for unit in UNITS if unit not in OPTIONAL_UNITS} | timers
+    assert (installed.root / "etc/systemd/system/halfday-backup.service").is_file()
+    assert (installed.root / "etc/systemd/system/halfday-backup.timer").is_file()
     assert ["systemctl", "--root", str(installed.root), "mask", "mosquitto.service"] in calls
     # A standalone site: nothing is started under --root, and the units are those of the repository.
     assert not [call for call in calls if call[0] == "systemctl" and {"start", "restart", "daemon-reload"} & set(call)]

@@ -27,7 +27,7 @@ SYSTEMD_DIR = REPO / "systemd"
 UNITS = sorted(path.name for path in SYSTEMD_DIR.glob("*.service"))
 TIMERS = sorted(path.name for path in SYSTEMD_DIR.glob("*.timer"))
 # Units a timer starts: they run once and end, so systemd would refuse Restart=always on them.
-ONESHOTS = {"halfday-privacy.service"}
+ONESHOTS = {"halfday-privacy.service", "halfday-backup.service"}
 HOST_UNITS = Path("/usr/lib/systemd/system")
 ANALYZE = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"
 
@@ -45,13 +45,19 @@ EXPOSURE = {
     "halfday-hub-broker.service": 1.5,
     "halfday-screen.service": 4.5,
     "halfday-privacy.service": 1.5,
+    "halfday-backup.service": 1.0,
 }
 DAEMONS = [unit for unit in UNITS if unit != "halfday-screen.service"]
 APPLIANCE_DAEMONS = ["halfday-door.service", "halfday-kiosk.service", "halfday-sync.service"]
 STATE_DIR = "/var/lib/halfday"
 # Nothing for other users anywhere. The door and the kiosk share with their group what they create; sync keeps its
 # own state (sync-state.sqlite) to itself. The shared ledger does not depend on it (SQLite copies its mode).
-UMASKS = {"halfday-door.service": "0007", "halfday-kiosk.service": "0007", "halfday-privacy.service": "0007"}
+UMASKS = {
+    "halfday-door.service": "0007",
+    "halfday-kiosk.service": "0007",
+    "halfday-privacy.service": "0007",
+    "halfday-backup.service": "0027",
+}
 NETWORK_TARGETS = {"network-online.target", "network.target"}
 DEPENDENCY_KEYS = ("After", "Wants", "Requires", "Requisite", "BindsTo", "PartOf")
 
@@ -91,6 +97,8 @@ def unit_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert (HOST_UNITS / "sysinit.target").exists(), f"{HOST_UNITS} should hold systemd's units (Debian's systemd)"
     shutil.copytree(HOST_UNITS, root / HOST_UNITS.relative_to("/"), symlinks=True)
     (root / "etc/systemd/system").mkdir(parents=True)
+    for timer in TIMERS:
+        shutil.copy(SYSTEMD_DIR / timer, root / "etc/systemd/system" / timer)
     accounts: set[str] = set()
     for unit in UNITS:
         shutil.copy(SYSTEMD_DIR / unit, root / "etc/systemd/system" / unit)
@@ -140,6 +148,15 @@ def test_systemd_verifies_each_timer_and_it_starts_a_oneshot(unit_root: Path, ti
 def test_every_timer_has_a_oneshot_and_every_oneshot_a_timer() -> None:
     started = {parse_unit(SYSTEMD_DIR / timer)["Timer"]["Unit"][0] for timer in TIMERS}
     assert started == ONESHOTS
+
+
+def test_the_backup_reads_the_ledger_and_writes_only_beside_it_and_on_the_stick() -> None:
+    s = service("halfday-backup.service")
+    assert s["Type"] == ["oneshot"] and s["Group"] == ["halfday"]
+    assert s["ReadWritePaths"] == [STATE_DIR, "-/media -/mnt"]
+    assert s["PrivateNetwork"] == ["yes"] and words(s["RestrictAddressFamilies"]) == {"AF_UNIX"}
+    assert "/etc/halfday/hub" in " ".join(s["InaccessiblePaths"])
+    assert "ExecStart" in s and "halfday backup" in s["ExecStart"][0]
 
 
 @pytest.mark.parametrize("unit", UNITS)

@@ -38,7 +38,7 @@ from sync.hub import accounts, admin
 from sync.hub.audit import SYSTEM
 from sync.hub.db import HubDatabase
 from sync.hub.ingest import Ingestor
-from sync.hub.models import Device
+from sync.hub.models import Device, DeviceIncarnation
 from sync.hub.web import create_hub_app
 from sync.payloads import validate_batch
 from tests.support.axe import SIZES, assert_accessible, assert_no_horizontal_scroll
@@ -160,6 +160,18 @@ def seed(db: HubDatabase) -> dict[str, str]:
             update(Device)
             .where(Device.site_id == "saint-affrique", Device.id == "entree")
             .values(online=False, last_seen=utcnow() - dt.timedelta(days=1), backlog=0, clock_ok=True, door="closed")
+        )
+        # The entrance's ledger was restored from a backup last week: its page says what the hub gave back.
+        session.add(
+            DeviceIncarnation(
+                site_id="marcillac",
+                device_id="entree",
+                incarnation="ab" * 16,
+                base_seq=1200,
+                cursor=1250,
+                asked_at=utcnow() - dt.timedelta(days=6),
+                sent_to=1250,
+            )
         )
 
     unlimited = admin.add_plan(db, "Illimité au mois, tout le réseau", PlanKind.UNLIMITED, price_cents=12000)
@@ -399,6 +411,7 @@ def walk(audit: Audit, net: Network, lang: str) -> None:
     for href in links:
         audit.visit(url + href, f"{href.strip('/').replace('/', '-') or 'doors'}-{lang}")
     audit.visit(f"{url}/doors/{net.door}", f"door-{lang}")
+    expect(page.locator("ul.restores li")).to_have_count(1)
     audit.visit(f"{url}/sites/{net.site}", f"site-{lang}")
     audit.visit(f"{url}/members?page=2", f"members-page-2-{lang}")
     expect(page.locator("main table tbody tr")).to_have_count(MEMBERS - 50)

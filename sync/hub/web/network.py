@@ -13,9 +13,12 @@ from common.i18n import _
 from sync.hub import admin, reports
 from sync.hub.admin import HubError, SiteFields
 from sync.hub.broker_accounts import BrokerAccountsError, device_username, installer_lines, new_password
-from sync.hub.models import Site
+from sync.hub.models import DeviceIncarnation, Site
 from sync.hub.web import forms
 from sync.hub.web.context import current_actor, current_hub, require_admin
+
+# The door's last restores shown on its page.
+RESTORES_SHOWN = 10
 
 bp = Blueprint("network", __name__)
 
@@ -128,9 +131,19 @@ def _door(site_id: str, device_id: str) -> reports.DeviceView:
 
 @bp.get("/doors/<site_id>/<device_id>")
 def door(site_id: str, device_id: str) -> str:
+    view = _door(site_id, device_id)
+    with current_hub().db.read() as s:
+        # The door's ledger restored or reinstalled: when, and how much the hub gave back (sync/PROTOCOL.md).
+        restores = s.scalars(
+            select(DeviceIncarnation)
+            .where(DeviceIncarnation.site_id == site_id, DeviceIncarnation.device_id == device_id)
+            .order_by(DeviceIncarnation.asked_at.desc())
+            .limit(RESTORES_SHOWN)
+        ).all()
     return render_template(
         "hub/door.html",
-        d=_door(site_id, device_id),
+        d=view,
+        restores=restores,
         now=dt.datetime.now(dt.UTC),
         managed=current_hub().broker is not None,
     )
