@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from access.models import ReceiptCounter, Sale
+from access.models import Member, Plan, ReceiptCounter, Sale, Subscription
 from access.store import Stamp, append_event
 from common.books import BookLine, Books, Entry, journal
 from common.receipts import Receipt
@@ -115,6 +115,46 @@ def record(
     )
     session.add(sale)
     session.flush()
+    return sale
+
+
+def plan_sale(
+    session: Session,
+    books: Books,
+    stamp: Stamp,
+    device_id: str,
+    kind: BookKind,
+    sub: Subscription,
+    tender: str | None,
+    amount_cents: int | None = None,
+    half_days: int | None = None,
+) -> Sale | None:
+    """The desk's sale of `sub` (given, renewed, or refilled by `half_days`), paid by `tender` (None: to be paid
+    later) for `amount_cents` (None: the plan's price, or its share for `half_days`); None when it costs nothing."""
+    plan, member = session.get_one(Plan, sub.plan_id), session.get_one(Member, sub.member_id)
+    default = plan.price_cents
+    if half_days is not None and plan.half_days:
+        default = round(plan.price_cents * half_days / plan.half_days)
+    amount = default if amount_cents is None else amount_cents
+    if amount <= 0:
+        return None
+    sale = record(
+        session,
+        books,
+        stamp,
+        kind=kind,
+        plan_kind=plan.kind,
+        amount_cents=amount,
+        label=plan_label(kind, plan.name, half_days),
+        provider=PaymentMethod.COUNTER,
+        paid=tender is not None,
+        tender=tender,
+        buyer_name=member.full_name,
+        buyer_email=member.email,
+        member_id=member.id,
+        subscription_id=sub.id,
+    )
+    announce(session, device_id, sale, stamp)
     return sale
 
 
