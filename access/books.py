@@ -265,6 +265,15 @@ def receipt_of(session: Session, sale: Sale, tz: ZoneInfo) -> Receipt:
     )
 
 
+def cancel_unpaid(session: Session, books: Books, sale_id: str | None, device_id: str, stamp: Stamp) -> Sale | None:
+    """A booking cancelled before it was paid: its sale is cancelled too, by a credit note (nothing to give back).
+    A paid one stays for the manager to refund from the sales page, saying how the money goes back."""
+    sale = session.get(Sale, sale_id) if sale_id else None
+    if sale is None or sale.paid or not sale.number or refund_of(session, sale.id) is not None:
+        return None
+    return credit_note(session, books, sale.id, None, device_id, stamp)
+
+
 def book_line(sale: Sale, tz: ZoneInfo, refunds_kind: str | None = None) -> BookLine:
     """What the journal needs of a sale."""
     paid_day = sale.paid_at.astimezone(tz).date() if sale.paid_at is not None else None
