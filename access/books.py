@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from access.models import ReceiptCounter, Sale
+from access.models import Member, Plan, ReceiptCounter, Sale, Subscription
 from access.store import Stamp, append_event
 from common.books import BookLine, Books, Entry, journal
 from common.receipts import Receipt
@@ -115,6 +115,46 @@ def record(
     )
     session.add(sale)
     session.flush()
+    return sale
+
+
+def plan_sale(
+    session: Session,
+    books: Books,
+    stamp: Stamp,
+    device_id: str,
+    kind: BookKind,
+    sub: Subscription,
+    tender: str | None,
+    amount_cents: int | None = None,
+    half_days: int | None = None,
+) -> Sale | None:
+    """The desk's sale of `sub` (given, renewed, or refilled by `half_days`), paid by `tender` (None: to be paid
+    later) for `amount_cents` (None: the plan's price, or its share for `half_days`); None when it costs nothing."""
+    plan, member = session.get_one(Plan, sub.plan_id), session.get_one(Member, sub.member_id)
+    default = plan.price_cents
+    if half_days is not None and plan.half_days:
+        default = round(plan.price_cents * half_days / plan.half_days)
+    amount = default if amount_cents is None else amount_cents
+    if amount <= 0:
+        return None
+    sale = record(
+        session,
+        books,
+        stamp,
+        kind=kind,
+        plan_kind=plan.kind,
+        amount_cents=amount,
+        label=plan_label(kind, plan.name, half_days),
+        provider=PaymentMethod.COUNTER,
+        paid=tender is not None,
+        tender=tender,
+        buyer_name=member.full_name,
+        buyer_email=member.email,
+        member_id=member.id,
+        subscription_id=sub.id,
+    )
+    announce(session, device_id, sale, stamp)
     return sale
 
 
@@ -223,6 +263,15 @@ def receipt_of(session: Session, sale: Sale, tz: ZoneInfo) -> Receipt:
         paid_on=sale.paid_at.astimezone(tz).date() if sale.paid_at is not None and sale.tender else None,
         refunds=refunds,
     )
+
+
+def cancel_unpaid(session: Session, books: Books, sale_id: str | None, device_id: str, stamp: Stamp) -> Sale | None:
+    """A booking cancelled before it was paid: its sale is cancelled too, by a credit note (nothing to give back).
+    A paid one stays for the manager to refund from the sales page, saying how the money goes back."""
+    sale = session.get(Sale, sale_id) if sale_id else None
+    if sale is None or sale.paid or not sale.number or refund_of(session, sale.id) is not None:
+        return None
+    return credit_note(session, books, sale.id, None, device_id, stamp)
 
 
 def book_line(sale: Sale, tz: ZoneInfo, refunds_kind: str | None = None) -> BookLine:

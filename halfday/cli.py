@@ -29,6 +29,8 @@ from access.store import effective_until, spent_since_balances
 from common.config import Table
 from common.daemons import SITE_CONFIG
 from common.weekdays import day_names, weekdays_label
+from common.words import BookKind
+from halfday.books_cli import add_books_parsers, add_payment_options, sell
 from halfday.privacy_cli import add_privacy_commands
 from halfday.upgrade import Report, UpgradeError, upgrade
 
@@ -149,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = member.add_parser("topup", help="ajouter des demi-journées au carnet d'un membre")
     p.add_argument("member")
     p.add_argument("half_days", type=int)
+    add_payment_options(p)
     p.set_defaults(handler=cmd_member_topup)
 
     badge = sub.add_parser("badge", help="badges").add_subparsers(metavar="ACTION")
@@ -188,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     _closure_parsers(sub)
     _room_parsers(sub)
     add_privacy_commands(sub)
+    add_books_parsers(sub)
 
     usage = sub.add_parser("usage", help="usage").add_subparsers(metavar="ACTION")
     p = usage.add_parser("export", help="exporter l'usage d'un mois en CSV")
@@ -378,7 +382,9 @@ def cmd_member_import(args: argparse.Namespace) -> int:
 def cmd_member_topup(args: argparse.Namespace) -> int:
     def top_up(session: Session, config: Config) -> str:
         balance = admin.top_up(session, args.member, args.half_days, config.site.device)
-        return f"Carnet mis à jour : {balance.amount} demi-journée(s)"
+        sub = session.get_one(Subscription, balance.subscription_id)
+        sold = sell(session, config, args, BookKind.REFILL, sub, args.half_days) if args.half_days > 0 else ""
+        return f"Carnet mis à jour : {balance.amount} demi-journée(s){sold}"
 
     return _change(args, top_up)
 
@@ -422,10 +428,12 @@ def add_lifecycle_commands(
     p.add_argument("plan", help="nom de la formule")
     p.add_argument("--from", dest="valid_from", help="début AAAA-MM-JJ")
     p.add_argument("--until", dest="valid_until", help="fin AAAA-MM-JJ")
+    add_payment_options(p)
     p.set_defaults(handler=cmd_member_subscribe)
     p = member.add_parser("renew", help="renouveler la formule d'un membre pour la même durée")
     p.add_argument("member")
     p.add_argument("--plan", help="laquelle, si le membre en a plusieurs en cours")
+    add_payment_options(p)
     p.set_defaults(handler=cmd_member_renew)
     p = member.add_parser("due", help="les formules à renouveler ce mois-ci (ou --month)")
     p.add_argument("--month", help="AAAA-MM (défaut : ce mois-ci)")
@@ -494,7 +502,8 @@ def cmd_member_subscribe(args: argparse.Namespace) -> int:
         sub = admin.subscribe_member(
             session, args.member, args.plan, args.valid_from, args.valid_until, config.site.device
         )
-        return f"Formule {sub.plan.name} donnée à {sub.member.full_name} : {_period(sub)}"
+        sold = sell(session, config, args, BookKind.SUBSCRIPTION, sub)
+        return f"Formule {sub.plan.name} donnée à {sub.member.full_name} : {_period(sub)}{sold}"
 
     return _change(args, give)
 
@@ -503,7 +512,8 @@ def cmd_member_renew(args: argparse.Namespace) -> int:
     def renew(session: Session, config: Config) -> str:
         current = admin.open_subscription(session, args.member, args.plan)
         sub = admin.renew(session, current.id, config.site.device, _today(config))
-        return f"Formule {sub.plan.name} de {sub.member.full_name} renouvelée : {_period(sub)}"
+        sold = sell(session, config, args, BookKind.RENEWAL, sub)
+        return f"Formule {sub.plan.name} de {sub.member.full_name} renouvelée : {_period(sub)}{sold}"
 
     return _change(args, renew)
 

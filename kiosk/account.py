@@ -51,6 +51,7 @@ from common.words import BookKind, EventKind, PaymentMethod, PlanKind, Slot
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.doorlink import request_id
 from kiosk.payment import PaymentRefused
+from kiosk.receipts import receipt_link
 from kiosk.sales import Offer
 from kiosk.words import day_label, door_sentence, half_label, kind_label, refusal
 from sync.localbus import Admit, Reload, Reply, Tap
@@ -464,7 +465,7 @@ def buy() -> tuple[str, int] | BaseResponse:
             if unpaid is not None:
                 raise PurchaseRefused("unpaid")
             payment = provider.take(s, offer, form)
-            record_member_sale(
+            sale = record_member_sale(
                 s,
                 member,
                 purchase,
@@ -484,7 +485,7 @@ def buy() -> tuple[str, int] | BaseResponse:
         if purchase.what == "refill"
         else _("Formule renouvelée. À régler à l'accueil ou dans la boîte.")
     )
-    return _page(visit_, done=done)
+    return _page(visit_, done=done, receipt_url=receipt_link(sale), receipt_no=sale.receipt_no)
 
 
 # ---------------------------------------------------------------------------------------------- guests

@@ -555,15 +555,17 @@ def cancel_mine(group: str) -> tuple[str, int] | BaseResponse:
             rows = group_rows(s, group)
             if not rows or rows[0].member_id != visit_.member_id:
                 raise BookingRefused("unknown_booking")
+            stamp = kiosk.stamp()
             cancel(
                 s,
                 group,
                 device_id=kiosk.config.site.device,
-                stamp=kiosk.stamp(),
+                stamp=stamp,
                 today=ref.date,
                 by_manager=False,
                 rule=kiosk.config.rooms.cancel,
             )
+            books.cancel_unpaid(s, kiosk.config.books, rows[0].sale_id, kiosk.config.site.device, stamp)
     except BookingRefused as exc:
         return _page(visit_, 422, error=booking_refusal(exc.reason))
     return _page(visit_, done=_("Réservation annulée."))

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from access import admin, books
 from access.admin import AdminError
-from access.models import Member, Plan, Sale, Subscription
+from access.models import Sale, Subscription
 from common.i18n import _
-from common.words import BookKind, PaymentMethod, Tender
+from common.words import BookKind, Tender
 from kiosk.context import current_kiosk
 
 LATER = "later"  # to be paid later: an unpaid counter sale
@@ -58,33 +58,11 @@ def sell(
     """The sale of `sub` (given, renewed or refilled by `half_days`), in the caller's transaction."""
     if payment is None:
         return None
-    plan, member = s.get_one(Plan, sub.plan_id), s.get_one(Member, sub.member_id)
-    default = plan.price_cents
-    if half_days is not None and plan.half_days:
-        default = round(plan.price_cents * half_days / plan.half_days)
-    amount = default if payment.amount_cents is None else payment.amount_cents
-    if amount <= 0:
-        return None
     kiosk = current_kiosk()
-    stamp = kiosk.stamp()
-    sale = books.record(
-        s,
-        kiosk.config.books,
-        stamp,
-        kind=kind,
-        plan_kind=plan.kind,
-        amount_cents=amount,
-        label=books.plan_label(kind, plan.name, half_days),
-        provider=PaymentMethod.COUNTER,
-        paid=payment.tender is not None,
-        tender=payment.tender,
-        buyer_name=member.full_name,
-        buyer_email=member.email,
-        member_id=member.id,
-        subscription_id=sub.id,
+    stamp, device = kiosk.stamp(), kiosk.config.site.device
+    return books.plan_sale(
+        s, kiosk.config.books, stamp, device, kind, sub, payment.tender, payment.amount_cents, half_days
     )
-    books.announce(s, kiosk.config.site.device, sale, stamp)
-    return sale
 
 
 def take_back(s: Session, subscription_id: str) -> Subscription:

@@ -373,15 +373,17 @@ def cancel_booking(resource_id: str) -> BaseResponse:
             mine = s.scalar(select(Booking.id).where(Booking.group_id == group_id, Booking.resource_id == resource_id))
             if mine is None:
                 abort(404)
+            stamp = kiosk.stamp()
             cancelled = bookings.cancel(
                 s,
                 group_id,
                 device_id=kiosk.config.site.device,
-                stamp=kiosk.stamp(),
+                stamp=stamp,
                 today=_today(),
                 by_manager=True,
                 rule=kiosk.config.rooms.cancel,
             )
+            books.cancel_unpaid(s, kiosk.config.books, cancelled[0].sale_id, kiosk.config.site.device, stamp)
     except bookings.BookingRefused as exc:
         flash(refusal(exc), "error")
     else:

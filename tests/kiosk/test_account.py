@@ -161,6 +161,12 @@ def test_a_refill_is_a_members_sale_and_raises_the_balance_at_once(app: Flask, s
         # The member gave an e-mail: their receipt waits in the mail queue, written with the sale.
         receipt = s.scalars(select(Notice).where(Notice.key == f"receipt:{sale.id}")).one()
         assert receipt.to_address == "bruno@example.org" and receipt.member_id == bruno
+        assert (sale.book_kind, sale.number) == ("refill", 1) and sale.receipt_no in receipt.body
+    # The account links to the member's own receipt, which says what was bought.
+    link_to_receipt = re.search(r'id="receipt-link" href="([^"]+)"', done.text)
+    assert link_to_receipt is not None
+    mine = client.get(link_to_receipt.group(1))
+    assert mine.status_code == 200 and sale.receipt_no in mine.text and "Recharge" in mine.text
     # One unpaid purchase at a time: the next waits until the desk is paid.
     again = client.post("/account/buy", data=data)
     assert again.status_code == 422 and "reste à régler" in again.text
