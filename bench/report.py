@@ -23,9 +23,10 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from common.report import Period
 from sync.hub import funders
@@ -165,6 +166,27 @@ def generate(db: HubDatabase, rng: random.Random) -> int:
     return len(uses)
 
 
+def backend_cpu_s(db: HubDatabase, period: Period, sites: set[str] | None) -> float | None:
+    """The CPU time PostgreSQL's backend spends on one report, its parallel workers off so that it does all the
+    work: unlike the wall time, it hardly moves with the load of a shared machine. None without /proc (not Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu(pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    with funders.one_state(db) as session:
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        pid = int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        before = cpu(pid)
+        funders.report(session, period, sites)
+        after = cpu(pid)
+    return None if before is None or after is None else round(after - before, 3)
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -217,6 +239,10 @@ def main(argv: list[str] | None = None) -> None:
         month_s = timed(page(f"/reports?period={YEAR}-11&site=site-07"), args.runs)
         year_compute_s = timed(compute(Period(YEAR), None), args.runs)
         month_compute_s = timed(compute(Period(YEAR, 11), {"site-07"}), args.runs)
+        year_cpu = min(filter(None, (backend_cpu_s(db, Period(YEAR), None) for _ in range(3))), default=None)
+        month_cpu = min(
+            filter(None, (backend_cpu_s(db, Period(YEAR, 11), {"site-07"}) for _ in range(3))), default=None
+        )
         db.dispose()
     result = {
         "uses": count,
@@ -228,6 +254,9 @@ def main(argv: list[str] | None = None) -> None:
         "month_site_median_ms": round(statistics.median(month_s) * 1e3, 1),
         "year_network_compute_s": round(p95(year_compute_s), 3),
         "month_site_compute_ms": round(p95(month_compute_s) * 1e3, 1),
+        # PostgreSQL's own CPU time for one report, on one core (the best of three).
+        "year_network_backend_cpu_s": year_cpu,
+        "month_site_backend_cpu_ms": None if month_cpu is None else round(month_cpu * 1e3),
         "target_year_network_s": TARGET_YEAR_S,
         "target_month_site_ms": TARGET_MONTH_MS,
         "measured": "p95 of the page (compute and render, charts included, network admin) and of compute alone",

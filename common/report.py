@@ -51,11 +51,11 @@ class Period:
         elif re.fullmatch(r"\d{4}-\d{2}", text):
             period = cls(int(text[:4]), int(text[5:]))
             if not 1 <= (period.month or 0) <= 12:
-                raise PeriodError(_("Période « %(p)s » : le mois doit être entre 01 et 12.", p=text))
+                raise PeriodError(_("Période « %(p)s » : le mois doit être entre 01 et 12.", p=text[:20]))
         else:
             raise PeriodError(_("Période « %(p)s » : attendu AAAA-MM (un mois) ou AAAA (une année).", p=text[:20]))
         if not FIRST_YEAR <= period.year <= 9998:
-            raise PeriodError(_("Période « %(p)s » : année hors limites.", p=text))
+            raise PeriodError(_("Période « %(p)s » : année hors limites.", p=text[:20]))
         return period
 
     @classmethod
