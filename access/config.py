@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
+from access.config_alarms import AlarmsConfig, HomeAssistantConfig, read_alarms, read_homeassistant
 from access.ledger import SlotRules, WeeklyHours
 from access.passes import LATE_MINUTES
 from common.badges import BadgeRule
@@ -175,6 +176,10 @@ class Config:
     rooms: RoomsConfig = field(default_factory=lambda: RoomsConfig())
     # Who the receipts and the funders' report are from (`[association]`; by default the site's name).
     association: Association = field(default_factory=lambda: Association(""))
+    # Who is mailed of an alarm and the watched facts' thresholds (`[alarms]`, defaults when absent).
+    alarms: AlarmsConfig = field(default_factory=lambda: AlarmsConfig())
+    # The site's own home automation broker (`[homeassistant]`; None: no bridge).
+    homeassistant: HomeAssistantConfig | None = None
 
     @property
     def networked(self) -> bool:
@@ -238,9 +243,26 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     mail = read_mail(mail_table) if mail_table is not None else None
     rooms = read_rooms(root.table("rooms"))
     association = read_association(root.table("association"), site.name)
+    alarms = read_alarms(root.table("alarms"), has_mail=mail is not None)
+    ha_table = root.section("homeassistant")
+    homeassistant = (
+        read_homeassistant(ha_table, bus, f"halfday_{site.id}_{site.device}") if ha_table is not None else None
+    )
     root.done()
     return Config(
-        site, database_url, bus, hub, door, kiosk, hardware, path, mail=mail, rooms=rooms, association=association
+        site,
+        database_url,
+        bus,
+        hub,
+        door,
+        kiosk,
+        hardware,
+        path,
+        mail=mail,
+        rooms=rooms,
+        association=association,
+        alarms=alarms,
+        homeassistant=homeassistant,
     )
 
 
