@@ -36,6 +36,7 @@ RUNNERS = {
     "kiosk": "kiosk.serve:main",
     "sync": "sync.agent:main",
     "mail": "access.mailer:main",
+    "homeassistant": "sync.homeassistant:main",
     "hub": "sync.hub.run:main",
     "demo": "halfday.demo:main",
 }
