@@ -96,10 +96,11 @@ def panel_context(kiosk: Kiosk) -> dict[str, Any]:
     now = kiosk.now()
     link = kiosk.link
     sync = link.sync_status if link is not None else None
+    door = link.door_state if link is not None else None
     status = {
         "show_names": config.kiosk.show_names,
         "bus_up": link is not None and link.connected,
-        "door": link.door_state if link is not None else None,
+        "door": door,
         "sync": sync,
         # How old the members list the door decides on is, and when the last one that failed arrived.
         "roster_age": ago(sync.roster_issued_at, now) if sync is not None else None,
@@ -123,7 +124,7 @@ def panel_context(kiosk: Kiosk) -> dict[str, Any]:
     except DatabaseError:
         # A damaged ledger: no figures, but the door's state and its alarm still show, from the bus.
         log.exception("tableau mural : la base ne peut pas être lue")
-        return {**status, "occupancy": None, "alarms": alarm_lines({}, status["door"], now, kiosk)}
+        return {**status, "occupancy": None, "alarms": alarm_lines({}, door, now, kiosk)}
     labels = ChartLabels(
         title=_(
             "Demi-journées du mois : %(uses)d sur un objectif de %(target)d",
@@ -136,7 +137,7 @@ def panel_context(kiosk: Kiosk) -> dict[str, Any]:
     return {
         **status,
         "mail_trouble": mail_line(trouble, now, kiosk),
-        "alarms": alarm_lines(raised, status["door"], now, kiosk),
+        "alarms": alarm_lines(raised, door, now, kiosk),
         "occupancy": occupancy,
         "chart": month_chart(
             occupancy.daily,
