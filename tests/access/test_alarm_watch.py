@@ -77,7 +77,7 @@ def test_a_backup_that_failed_or_is_too_old_raises_and_a_good_one_clears(
     now = dt.datetime.now(dt.UTC)
     write_status(folder, now, ok=False, error="disque de sauvegarde absent")
     assert wait_until(lambda: alarms(rig, Alarm.BACKUP) == [True], 5)
-    raised = [e for e in rig.events("alarm") if e.data["type"] == "backup"][0]
+    raised = next(e for e in rig.events("alarm") if e.data["type"] == "backup")
     assert raised.data["detail"] == "disque de sauvegarde absent"
     write_status(folder, now, ok=True)
     assert wait_until(lambda: alarms(rig, Alarm.BACKUP) == [True, False], 5)
