@@ -7,12 +7,18 @@ import datetime as dt
 import time
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from access.db import Database
 from access.models import Event
 from access.store import Stamp, append_event
+from common.words import Alarm
 from sync.agent import SyncAgent
+from sync.agent.health import door_health
+from sync.localbus import DoorState
+from sync.payloads import make_status, validate_status
+from sync.protocol import ProtocolError
 from tests.support.wait import wait_until
 from tests.sync.conftest import DEVICE
 
@@ -37,3 +43,14 @@ def test_an_old_backlog_raises_its_alarm_once_and_clears_it_once_sent(
     assert wait_until(lambda: alarm_events(door_db) == [("backlog", True), ("backlog", False)], 15)
     time.sleep(1.0)  # a few more looks: no second raise, no second clear
     assert alarm_events(door_db) == [("backlog", True), ("backlog", False)]
+
+
+def test_the_status_carries_the_new_alarms_and_refuses_unknown_ones() -> None:
+    state = DoorState(online=True, locked=True, open=False, alarms=(Alarm.DISK, Alarm.BACKUP))
+    health = door_health(state, True, None, roster_too_old=True, backlog_too_old=True)
+    assert health.alarms == ("roster", "backlog", "disk", "backup")
+    status = validate_status(make_status("le-local", "door-1", "online", health=health))
+    assert status["alarms"] == ["roster", "backlog", "disk", "backup"]
+    wrong = make_status("le-local", "door-1", "online", health=health).replace(b'"disk"', b'"flood"')
+    with pytest.raises(ProtocolError, match="alarms"):
+        validate_status(wrong)
