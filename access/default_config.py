@@ -82,6 +82,21 @@ cancel = "day_before"             # a member may cancel their booking "day_befor
 # plan_ending_days = 3            # tell a member this many days before their plan ends
 # monthly_statements = true       # a statement of last month's half-days, on the 1st, to members who asked
 
+# [alarms]                        # door forced, held open, reader gone, clock, roster, backlog, disk, backup
+# mail_to = ["gerante@example.org"]  # told by e-mail (needs [mail]), at most once per alarm and hour
+# language = "fr"                 # "fr" | "en"
+# backlog_max_age_h = 4           # entries waiting longer than this for the hub raise "backlog"
+# disk_min_free_percent = 10      # less free space than this on the ledger's disk raises "disk"
+# backup_max_age_h = 26           # no good backup for this long (once `halfday backup` ran) raises "backup"
+# expect_backups = false          # true: raise "backup" even before the first backup
+
+# [homeassistant]                 # the site's own Home Assistant (MQTT discovery), never halfday's local bus
+# url = "mqtt://192.168.1.10:1883"  # the site's broker; mqtts:// when allow_unlock is true
+# username = "halfday"
+# password_file = "/etc/halfday/homeassistant-password"  # readable by the bridge's account only (chmod 600)
+# discovery_prefix = "homeassistant"
+# allow_unlock = false            # true: Home Assistant gets a button that opens the door (logged as an unlock)
+
 # [lab]                           # for a test bench only: each key accepts the danger it names
 # plaintext_hub = true            # a hub reached by plain mqtt:// over the network
 # plaintext_kiosk = true          # the kiosk's plain HTTP listener beyond loopback

@@ -20,9 +20,10 @@ from common.words import Alarm
 from kiosk.app import create_app
 from kiosk.serve import KioskServer
 from sync import localbus as bus
+from tests.kiosk.test_account import form_token
 from tests.support.axe import SIZES, assert_accessible, assert_no_horizontal_scroll
 from tests.support.kiosk import TEST_TUNING, BusProbe
-from tests.support.site import Site
+from tests.support.site import MANAGER_PASSWORD, Site
 
 
 def raise_alarm(site: Site, alarm: Alarm, active: bool, at: dt.datetime, device: str = "door-1") -> None:
@@ -98,3 +99,14 @@ def test_the_alarms_pass_the_audit_in_french_and_english(
         what = f"wall display with six alarms ({lang}) at {width}x{height}"
         assert_no_horizontal_scroll(wall, what)
         assert_accessible(wall, what)
+
+
+def test_the_admin_dashboard_lists_the_raised_alarms_too(site: Site, make_app: Callable[[Site], Flask]) -> None:
+    site.set_password()
+    app = make_app(site)
+    client = app.test_client()
+    raise_alarm(site, Alarm.BACKUP, True, dt.datetime.now(dt.UTC))
+    token = form_token(client, "/admin/login")
+    assert client.post("/admin/login", data={"csrf_token": token, "password": MANAGER_PASSWORD}).status_code == 302
+    text = html.unescape(re.sub(r"<[^>]+>", "", client.get("/admin/").text))
+    assert "Alarme : sauvegarde en échec ou trop ancienne (depuis" in text
