@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from access import notice_texts as texts
@@ -31,8 +31,6 @@ from common.words import Alarm, EventKind
 
 # A manager is told of an alarm at most this often (per alarm and address), however often it flaps.
 MAIL_GAP = dt.timedelta(hours=1)
-# The alarm events read back to find what is raised now: far more than a site raises between two clears.
-ACTIVE_SCANNED = 500
 # `halfday backup` writes its last outcome here, in the `backups` folder beside the ledger (its contract).
 BACKUP_FOLDER = "backups"
 BACKUP_STATUS = "status.json"
@@ -137,27 +135,26 @@ def mail_alarm(
 
 
 def active_alarms(session: Session) -> dict[Alarm, dt.datetime]:
-    """The alarms raised now by any device of this ledger, each with when it was raised (the latest event of each
-    kind says whether it is on)."""
-    seen: set[tuple[str, str]] = set()
-    raised: dict[Alarm, dt.datetime] = {}
-    rows = session.execute(
-        select(Event.device_id, Event.at, Event.data)
+    """The alarms raised now by any device of this ledger, each with when it was raised: the latest event of each
+    device and kind says whether it is on, however many others came before."""
+    kind = Event.data["type"].as_string()
+    latest = (
+        select(Event.device_id, kind.label("type"), func.max(Event.seq).label("seq"))
         .where(Event.kind == EventKind.ALARM)
-        .order_by(Event.at.desc(), Event.seq.desc())
-        .limit(ACTIVE_SCANNED)
+        .group_by(Event.device_id, kind)
+        .subquery()
     )
-    for device, at, data in rows:
-        if not isinstance(data, dict) or data.get("type") not in tuple(Alarm):
+    rows = session.execute(
+        select(Event.at, Event.data).join(latest, (Event.device_id == latest.c.device_id) & (Event.seq == latest.c.seq))
+    )
+    raised: dict[Alarm, dt.datetime] = {}
+    for at, data in rows:
+        if not isinstance(data, dict) or data.get("type") not in tuple(Alarm) or data.get("active") is not True:
             continue
-        kind = Alarm(data["type"])
-        if (device, kind) in seen:
-            continue
-        seen.add((device, kind))
-        if data.get("active") is True:
-            moment = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
-            raised[kind] = min(raised.get(kind, moment), moment)
-    return dict(sorted(raised.items()))
+        moment = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+        code = Alarm(data["type"])
+        raised[code] = min(raised.get(code, moment), moment)
+    return dict(sorted(raised.items(), key=lambda item: list(Alarm).index(item[0])))
 
 
 # ---------------------------------------------------------------------------------------------- watched facts

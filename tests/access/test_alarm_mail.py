@@ -137,3 +137,20 @@ def test_the_alarms_section_is_checked(write_config: Callable[..., Path]) -> Non
         load_config(write_config({"alarms": {"disk_min_free_percent": 150}}))
     with pytest.raises(ConfigError, match=r"alarms\.colour"):
         load_config(write_config({"alarms": {"colour": "red"}}))
+
+
+def test_an_old_raised_alarm_stays_raised_behind_many_newer_events(new_site: Callable[..., Site]) -> None:
+    site = new_site()
+    tz = site.config.site.tz
+    start = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
+    with site.db.write() as session:
+        stamp = Stamp(start, time.monotonic_ns(), "boot", True)
+        record_alarm(session, "door-1", Alarm.BACKUP, True, stamp, None, "Le Local", tz)
+        for i in range(120):  # a door forced and closed all night
+            moment = Stamp(start + dt.timedelta(minutes=i), time.monotonic_ns(), "boot", True)
+            record_alarm(session, "door-1", Alarm.FORCED, True, moment, None, "Le Local", tz)
+            record_alarm(session, "door-1", Alarm.FORCED, False, moment, None, "Le Local", tz)
+        # Another door of the same ledger (a room's) with its own reader alarm.
+        record_alarm(session, "room-1", Alarm.READER, True, stamp, None, "Le Local", tz)
+    with site.db.read() as session:
+        assert active_alarms(session) == {Alarm.READER: start, Alarm.BACKUP: start}
