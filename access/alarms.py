@@ -56,6 +56,13 @@ DEBOUNCE: dict[Alarm, Debounce] = {
 }
 
 
+# The alarms a door watches for itself (the disk and the backups at the entrance only); the others it raises from its
+# state machine, or when its ledger breaks.
+DOOR_WATCHED = frozenset({Alarm.READER, Alarm.CLOCK, Alarm.DISK, Alarm.BACKUP})
+# The sync agent's: it alone knows the roster's age and the backlog's.
+AGENT_WATCHED = frozenset({Alarm.ROSTER, Alarm.BACKLOG})
+
+
 @dataclass
 class AlarmWatch:
     """Pure: facts and a monotonic time in, the alarms to raise (True) and clear (False) out, each once per change.
@@ -134,16 +141,16 @@ def mail_alarm(
     return written
 
 
-def active_alarms(session: Session) -> dict[Alarm, dt.datetime]:
-    """The alarms raised now by any device of this ledger, each with when it was raised: the latest event of each
-    device and kind says whether it is on, however many others came before."""
+def active_alarms(session: Session, device_id: str | None = None) -> dict[Alarm, dt.datetime]:
+    """The alarms raised now by any device of this ledger (or by `device_id`), each with when it was raised: the
+    latest event of each device and kind says whether it is on, however many others came before."""
     kind = Event.data["type"].as_string()
-    latest = (
-        select(Event.device_id, kind.label("type"), func.max(Event.seq).label("seq"))
-        .where(Event.kind == EventKind.ALARM)
-        .group_by(Event.device_id, kind)
-        .subquery()
+    query = select(Event.device_id, kind.label("type"), func.max(Event.seq).label("seq")).where(
+        Event.kind == EventKind.ALARM
     )
+    if device_id is not None:
+        query = query.where(Event.device_id == device_id)
+    latest = query.group_by(Event.device_id, kind).subquery()
     rows = session.execute(
         select(Event.at, Event.data).join(latest, (Event.device_id == latest.c.device_id) & (Event.seq == latest.c.seq))
     )

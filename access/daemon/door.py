@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.exc import DatabaseError
 
-from access.alarms import BACKUP_FOLDER, AlarmWatch, backup_trouble, disk_nearly_full
+from access.alarms import BACKUP_FOLDER, DOOR_WATCHED, AlarmWatch, active_alarms, backup_trouble, disk_nearly_full
 from access.clock import ClockGuard, kernel_synchronised
 from access.config import Config, load_config
 from access.daemon.bus import DoorBus
@@ -172,6 +172,8 @@ class Door:
                 problem = str(exc)
         if problem is not None:
             self._degrade(problem, from_snapshot=True)
+        else:
+            self._resume_alarms()
         if self.bus is not None:
             self.bus.start()
         self.reader.start()
@@ -469,6 +471,22 @@ class Door:
             self._record(kind, data)
             if kind == EventKind.ALARM and data.get("active"):
                 log.warning("alarme %s", data["type"])
+
+    def _resume_alarms(self) -> None:
+        """Take up the alarms this door left raised in the ledger: a watched one stays raised until its fact has
+        gone (then it is cleared, not forgotten); the state machine's, and a ledger now readable, are over, since the
+        machine judges the door afresh."""
+        try:
+            with self.db.read() as session:
+                raised = active_alarms(session, self.site.device)
+        except DatabaseError:
+            log.exception("alarmes en cours illisibles")
+            return
+        for alarm in raised:
+            if alarm in DOOR_WATCHED:
+                self.watch.active.add(alarm)
+            else:
+                self._record(EventKind.ALARM, {"type": alarm.value, "active": False})
 
     def _place(self) -> str:
         """How an e-mail names this door: the site, and the room whose door it is."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from access.alarms import DEBOUNCE, AlarmWatch, Debounce, record_alarm
+from access.alarms import AGENT_WATCHED, DEBOUNCE, AlarmWatch, Debounce, active_alarms, record_alarm
 from access.clock import kernel_synchronised
 from access.config import ROSTER_MAX_AGE_H, Config, load_config
 from access.config_alarms import BACKLOG_MAX_AGE_H, AlarmsConfig
@@ -214,6 +214,9 @@ class SyncAgent:
         debounce = DEBOUNCE if hold is None else {alarm: Debounce(hold, hold) for alarm in DEBOUNCE}
         # The roster's and the backlog's alarms are this agent's to raise: it alone knows both facts.
         self.alarms = AlarmWatch(debounce)
+        with self.db.read() as session:
+            # Those it left raised stay so until their fact has gone, then are cleared: never left on for ever.
+            self.alarms.active = {a for a in active_alarms(session, settings.device) if a in AGENT_WATCHED}
         self._published: tuple[DoorHealth, RosterHealth] | None = None  # the health in the last status sent
         self._status_lock = threading.Lock()
         self._enrols: dict[str, PendingEnrol] = {}  # by request id

@@ -7,14 +7,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from access.alarms import BACKUP_FOLDER, BACKUP_STATUS, AlarmWatch, Debounce, backup_trouble, disk_nearly_full
+from access.alarms import (
+    BACKUP_FOLDER,
+    BACKUP_STATUS,
+    AlarmWatch,
+    Debounce,
+    active_alarms,
+    backup_trouble,
+    disk_nearly_full,
+    record_alarm,
+)
 from access.daemon.timing import DoorTuning
 from access.door import DoorTiming
+from access.store import Stamp
 from common.words import Alarm
 from tests.support.door import DoorRig
 from tests.support.site import Site
@@ -128,3 +139,21 @@ def test_a_flapping_fact_raises_nothing_and_a_lasting_one_raises_once() -> None:
     assert watch.observe({Alarm.READER: False}, 150.0) == []
     assert watch.observe({Alarm.READER: False}, 210.0) == [(Alarm.READER, False)]
     assert watch.active == set()
+
+
+def test_alarms_left_raised_by_a_stopped_door_are_taken_up_and_cleared(
+    new_site: Callable[..., Site], door_rig: Callable[..., DoorRig]
+) -> None:
+    site = new_site()  # its clock is trusted: nothing to say about it now
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    with site.db.write() as session:
+        stamp = Stamp(before, time.monotonic_ns(), "earlier-boot", True)
+        for alarm in (Alarm.FORCED, Alarm.CLOCK):
+            record_alarm(session, site.config.site.device, alarm, True, stamp, None, "Le Local", dt.UTC)
+        record_alarm(session, "room-1", Alarm.READER, True, stamp, None, "Le Local", dt.UTC)  # another door's
+    rig = door_rig(site, tuning=WATCH)
+    rig.start()
+    # The forced door is the old machine's: over. The clock is watched: cleared once the watch finds it good.
+    assert wait_until(lambda: alarms(rig, Alarm.FORCED) == [True, False] and alarms(rig, Alarm.CLOCK) == [True, False])
+    with site.db.read() as session:
+        assert active_alarms(session) == {Alarm.READER: before}

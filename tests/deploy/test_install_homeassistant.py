@@ -12,6 +12,9 @@ from tests.deploy.conftest import MANAGER_PASSWORD, SITE_ARGS, Installed
 from tests.deploy.installer import Installer, Run, chowned, mode
 from tests.deploy.test_install import enabled_units
 
+# The first install (the session's `installed`) may be made here when this module runs first, then five more runs.
+pytestmark = pytest.mark.timeout(900)
+
 HA_PASSWORD = "etc/halfday/homeassistant-password"
 HA_TABLE = """
 [homeassistant]
