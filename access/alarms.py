@@ -59,7 +59,9 @@ DEBOUNCE: dict[Alarm, Debounce] = {
 # The alarms a door watches for itself (the disk and the backups at the entrance only); the others it raises from its
 # state machine, or when its ledger breaks.
 DOOR_WATCHED = frozenset({Alarm.READER, Alarm.CLOCK, Alarm.DISK, Alarm.BACKUP})
-# The sync agent's: it alone knows the roster's age and the backlog's.
+# The door's own judgements: its state machine's, and its ledger's. A door that starts judges them afresh.
+DOOR_JUDGED = frozenset({Alarm.FORCED, Alarm.HELD_OPEN, Alarm.DATABASE})
+# The sync agent's: it alone knows the roster's age and the backlog's (under the same device id as the door's).
 AGENT_WATCHED = frozenset({Alarm.ROSTER, Alarm.BACKLOG})
 
 

@@ -26,7 +26,15 @@ from typing import Any
 
 from sqlalchemy.exc import DatabaseError
 
-from access.alarms import BACKUP_FOLDER, DOOR_WATCHED, AlarmWatch, active_alarms, backup_trouble, disk_nearly_full
+from access.alarms import (
+    BACKUP_FOLDER,
+    DOOR_JUDGED,
+    DOOR_WATCHED,
+    AlarmWatch,
+    active_alarms,
+    backup_trouble,
+    disk_nearly_full,
+)
 from access.clock import ClockGuard, kernel_synchronised
 from access.config import Config, load_config
 from access.daemon.bus import DoorBus
@@ -485,7 +493,7 @@ class Door:
         for alarm in raised:
             if alarm in DOOR_WATCHED:
                 self.watch.active.add(alarm)
-            else:
+            elif alarm in DOOR_JUDGED:
                 self._record(EventKind.ALARM, {"type": alarm.value, "active": False})
 
     def _place(self) -> str:
