@@ -181,16 +181,18 @@ class Bridge:
     def refresh(self) -> None:
         """Read the counts and the raised alarms from the ledger; the door's own alarms from the bus join them."""
         site = self.config.site
+        view = self.view
+        raised: set[Alarm] = set()
         try:
             with self.db.read() as session:
                 counts = site_counts(session, site.id, self.now(), site.rules)
                 raised = set(active_alarms(session))
+            view = replace(view, present=counts.present, today=counts.today, month=counts.month)
         except DatabaseError:
+            # The door says so itself (its "database" alarm, on the bus): the counts stay those read last.
             log.exception("registre illisible : les compteurs restent ceux d'avant")
-            return
         # The door's state is at most a moment ahead of its events: a forced door shows at once.
-        alarms = frozenset(raised | self._door_alarms)
-        self.view = replace(self.view, present=counts.present, today=counts.today, month=counts.month, alarms=alarms)
+        self.view = replace(view, alarms=frozenset(raised | self._door_alarms))
 
     def announce(self) -> None:
         """Availability, every config (retained), then every state, whatever was published before."""
