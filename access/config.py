@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
+from access.config_alarms import AlarmsConfig, HomeAssistantConfig, read_alarms, read_homeassistant
 from access.ledger import SlotRules, WeeklyHours
 from access.passes import LATE_MINUTES
 from common.badges import BadgeRule
@@ -182,6 +183,10 @@ class Config:
     # How long personal data is kept, and whom people ask about theirs (`[privacy]`, PRIVACY.md).
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     backup: BackupConfig = field(default_factory=lambda: BackupConfig())
+    # Who is mailed of an alarm and the watched facts' thresholds (`[alarms]`, defaults when absent).
+    alarms: AlarmsConfig = field(default_factory=lambda: AlarmsConfig())
+    # The site's own home automation broker (`[homeassistant]`; None: no bridge).
+    homeassistant: HomeAssistantConfig | None = None
 
     @property
     def networked(self) -> bool:
@@ -248,6 +253,11 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     books = read_books(root.table("books"), default_series(site.device))
     privacy = read_privacy(root.table("privacy"))
     backup = read_backup(root.table("backup"))
+    alarms = read_alarms(root.table("alarms"), has_mail=mail is not None)
+    ha_table = root.section("homeassistant")
+    homeassistant = (
+        read_homeassistant(ha_table, bus, f"halfday_{site.id}_{site.device}") if ha_table is not None else None
+    )
     root.done()
     return Config(
         site,
@@ -264,6 +274,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         books=books,
         privacy=privacy,
         backup=backup,
+        alarms=alarms,
+        homeassistant=homeassistant,
     )
 
 

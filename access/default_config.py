@@ -74,6 +74,7 @@ access_log_months = 3             # who came in when, with names and badges; the
 walk_in_months = 12               # walk-ins' names and e-mails on their sales, passes and bookings
 sent_notices_days = 30            # e-mails sent to members, then deleted
 # contact = "bureau@example.org"  # whom to ask for one's data or its erasure (default: the desk)
+
 [backup]                          # `halfday backup`, every night and before an upgrade, into backups/ beside the base
 keep_days = 14                    # copies older than this are removed (the newest one always stays)
 # usb_folder = "/media/sauvegardes"  # a second copy on a USB stick mounted there (refused if it is not mounted)
@@ -103,6 +104,21 @@ keep_days = 14                    # copies older than this are removed (the newe
 # cash = "530"
 # bank = "512"                    # card payments and transfers
 # cheques = "5112"
+
+# [alarms]                        # door forced, held open, reader gone, clock, roster, backlog, disk, backup
+# mail_to = ["gerante@example.org"]  # told by e-mail (needs [mail]), at most once per alarm and hour
+# language = "fr"                 # "fr" | "en"
+# backlog_max_age_h = 4           # entries waiting longer than this for the hub raise "backlog"
+# disk_min_free_percent = 10      # less free space than this on the ledger's disk raises "disk"
+# backup_max_age_h = 26           # no good backup for this long (once `halfday backup` ran) raises "backup"
+# expect_backups = false          # true: raise "backup" even before the first backup
+
+# [homeassistant]                 # the site's own Home Assistant (MQTT discovery), never halfday's local bus
+# url = "mqtt://192.168.1.10:1883"  # the site's broker; mqtts:// when allow_unlock is true
+# username = "halfday"
+# password_file = "/etc/halfday/homeassistant-password"  # readable by the bridge's account only (chmod 600)
+# discovery_prefix = "homeassistant"
+# allow_unlock = false            # true: Home Assistant gets a button that opens the door (logged as an unlock)
 
 # [lab]                           # for a test bench only: each key accepts the danger it names
 # plaintext_hub = true            # a hub reached by plain mqtt:// over the network

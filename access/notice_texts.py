@@ -223,3 +223,91 @@ def statement(
     )
     subject = f"Your half-days in {month}" if en else f"Vos demi-journées de {month}"
     return Text(subject, "\n".join(lines))
+
+
+# What each alarm is and what to do, for a manager reading it on a phone: (French, English).
+ALARM_WORDS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "forced": (
+        ("Porte forcée", "la porte a été ouverte alors qu'elle était verrouillée, sans badge ni bouton de sortie."),
+        ("Door forced", "the door was opened while locked, with no badge and no exit button."),
+    ),
+    "held_open": (
+        ("Porte restée ouverte", "la porte est restée ouverte plus longtemps que prévu."),
+        ("Door held open", "the door has stayed open longer than allowed."),
+    ),
+    "database": (
+        (
+            "Registre illisible",
+            "la base de données ne peut plus être lue : la porte décide sur sa dernière copie des droits. "
+            "Restaurez une sauvegarde (halfday restore).",
+        ),
+        (
+            "Ledger unreadable",
+            "the database cannot be read: the door decides on its last copy of the rights. "
+            "Restore a backup (halfday restore).",
+        ),
+    ),
+    "reader": (
+        ("Lecteur de badges absent", "le lecteur ne répond plus : aucun badge n'est lu à cette porte."),
+        ("Badge reader gone", "the reader does not answer: no badge is read at this door."),
+    ),
+    "clock": (
+        (
+            "Horloge non fiable",
+            "l'heure de l'appareil n'est pas synchronisée : les passes et formules datées attendent.",
+        ),
+        ("Clock not trusted", "the device's clock is not synchronised: dated passes and plans wait."),
+    ),
+    "roster": (
+        (
+            "Liste des membres trop ancienne",
+            "les listes du hub n'arrivent plus : la porte décide sur d'anciens badges et soldes.",
+        ),
+        ("Members list too old", "the hub's lists no longer arrive: the door decides on old badges and balances."),
+    ),
+    "backlog": (
+        (
+            "Passages non transmis",
+            "des passages attendent depuis longtemps d'être envoyés au hub : vérifiez la connexion internet.",
+        ),
+        ("Entries not sent", "entries have waited a long time to reach the hub: check the internet connection."),
+    ),
+    "disk": (
+        (
+            "Disque presque plein",
+            "il reste peu de place sur le disque de l'appareil : les passages risquent de ne plus être enregistrés.",
+        ),
+        ("Disk nearly full", "little space is left on the device's disk: entries may soon not be recorded."),
+    ),
+    "backup": (
+        ("Sauvegarde en échec", "la sauvegarde du registre a échoué ou date de trop longtemps."),
+        ("Backup failing", "the ledger's backup failed or is too old."),
+    ),
+}
+
+
+def alarm(code: str, place: str, at: dt.datetime, detail: str | None, language: str | None) -> Text:
+    """An alarm raised at `place` (a door, the site) at `at` (local time), to the site's managers."""
+    en = _language(language) == "en"
+    words = ALARM_WORDS.get(code)
+    title, what = (words[1] if en else words[0]) if words else (code, code)
+    when = long_date(at.date(), "en" if en else "fr")
+    hour = f"{at:%H:%M}" if en else f"{at.hour} h {at.minute:02d}"
+    if en:
+        lines = [
+            "Hello,",
+            "",
+            f"Alarm at {place}, {when} at {hour}: {what}",
+        ]
+        if detail:
+            lines.append(f"Detail: {detail}")
+        lines += ["", "The wall display shows when it is over. You will get no other e-mail for it within the hour."]
+        return Text(f"Alarm: {title}", "\n".join(lines))
+    lines = ["Bonjour,", "", f"Alarme à {place}, {when} à {hour} : {what}"]
+    if detail:
+        lines.append(f"Précision : {detail}")
+    lines += [
+        "",
+        "Le tableau mural indique quand elle cesse. Vous ne recevrez pas d'autre e-mail pour elle dans l'heure.",
+    ]
+    return Text(f"Alarme : {title}", "\n".join(lines))

@@ -35,6 +35,7 @@ class NoticeKind(StrEnum):
     PLAN_ENDING = "plan_ending"
     RECEIPT = "receipt"
     STATEMENT = "statement"
+    ALARM = "alarm"  # to the site's managers: the door forced, a backup failed... (access/alarms.py)
     TEST = "test"  # sent by the manager from the admin, to check that mail works
 
 

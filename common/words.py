@@ -63,9 +63,19 @@ class Signal(StrEnum):
 
 
 class Alarm(StrEnum):
+    """Something at the site that needs a person: each is raised and cleared as an `alarm` event by the process that
+    owns its fact (the door for the first five, the sync agent for the roster and the backlog, the door's watch of
+    the disk and of `halfday backup`'s status), shown on the wall display and the hub's doors page, and mailed."""
+
     FORCED = "forced"  # opened while locked, with no badge and no exit button
     HELD_OPEN = "held_open"  # left open longer than the site allows
     DATABASE = "database"  # the ledger cannot be read: the door decides on its last snapshot, read-only
+    READER = "reader"  # the badge reader is gone (unplugged, dead, reopening): no badge is read at this door
+    CLOCK = "clock"  # the wall clock cannot be trusted (no NTP, behind the time floor)
+    ROSTER = "roster"  # the hub's lists have not arrived for too long while the hub is reachable
+    BACKLOG = "backlog"  # events wait for the hub longer than the site allows
+    DISK = "disk"  # the ledger's disk is nearly full
+    BACKUP = "backup"  # the last backup failed, or none succeeded for too long
 
 
 class PaymentMethod(StrEnum):

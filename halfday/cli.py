@@ -41,6 +41,7 @@ RUNNERS = {
     "kiosk": "kiosk.serve:main",
     "sync": "sync.agent:main",
     "mail": "access.mailer:main",
+    "homeassistant": "sync.homeassistant:main",
     "hub": "sync.hub.run:main",
     "demo": "halfday.demo:main",
 }

@@ -41,6 +41,10 @@ Installs halfday on Raspberry Pi OS (Bookworm). Run it again at will: it only ch
   --mail-password-file F   fichier contenant le mot de passe du serveur d'e-mails ([mail] user) : copié dans
                            /etc/halfday/mail-password (0600, lisible du seul service halfday-mail), le chemin
                            que [mail] password_file doit donner
+  --homeassistant-password-file F
+                           fichier contenant le mot de passe du courtier MQTT de Home Assistant ([homeassistant]
+                           username) : copié dans /etc/halfday/homeassistant-password (0600, lisible du seul
+                           service halfday-homeassistant), le chemin que [homeassistant] password_file doit donner
   --chromium-package P     paquet du navigateur (défaut : chromium)
   --no-screen              pas d'écran tactile sur ce boîtier (pas de cage ni de Chromium)
   --dry-run                afficher chaque action sans rien changer
@@ -83,6 +87,7 @@ HUB_CA=""
 HUB_CERT=""
 HUB_KEY=""
 MAIL_PASSWORD_FILE=""
+HA_PASSWORD_FILE=""
 CHROMIUM_PACKAGE="chromium"
 PYTHON="${HALFDAY_PYTHON:-python3}"
 PIP_ARGS="${HALFDAY_PIP_ARGS:-}"
@@ -104,6 +109,7 @@ while [ "$#" -gt 0 ]; do
         --hub-cert) need_value "$@"; HUB_CERT="$2"; shift 2 ;;
         --hub-key) need_value "$@"; HUB_KEY="$2"; shift 2 ;;
         --mail-password-file) need_value "$@"; MAIL_PASSWORD_FILE="$2"; shift 2 ;;
+        --homeassistant-password-file) need_value "$@"; HA_PASSWORD_FILE="$2"; shift 2 ;;
         --chromium-package) need_value "$@"; CHROMIUM_PACKAGE="$2"; shift 2 ;;
         --no-screen) SCREEN=0; shift ;;
         --dry-run) DRY=1; shift ;;
@@ -123,6 +129,8 @@ HUB_DIR=$ETC/hub
 # The mail server's password, the mail worker's alone: [mail] password_file names this path (as in the commented
 # [mail] that `halfday init` writes).
 MAIL_PASSWORD=$ETC/mail-password
+# The password of the site's own broker (Home Assistant's), the bridge's alone: [homeassistant] password_file.
+HA_PASSWORD=$ETC/homeassistant-password
 STATE=/var/lib/halfday
 DATABASE=$STATE/halfday.db
 LOCK=requirements.lock
@@ -132,7 +140,7 @@ VENV=$OPT/venv
 MAIL_STAMP=$OPT/mail-config.sha256
 UNIT_DIR=/etc/systemd/system
 # The appliance's daemons: each runs as the user halfday-NAME and connects to the local bus as NAME.
-SERVICES=(door kiosk sync)
+SERVICES=(door kiosk sync homeassistant)
 # The group of the three, which owns the state folder and the ledger; no user is named so any more.
 GROUP=halfday
 # The one user of the three daemons before each had its own: its presence means an install to migrate.
@@ -142,7 +150,7 @@ OLD_USER=halfday
 # the venv's setuptools, builds the locked sdists (pyDes) without pip fetching a build backend unchecked.
 # fonts-dejavu-core: the font the PDFs (the funders' report, receipts) are written in, accents and € included.
 PACKAGES=(python3-venv python3-wheel python3-lgpio libusb-1.0-0 mosquitto fonts-dejavu-core)
-APPLIANCE_UNITS=(halfday-bus halfday-door halfday-kiosk halfday-sync halfday-mail halfday-backup)
+APPLIANCE_UNITS=(halfday-bus halfday-door halfday-kiosk halfday-sync halfday-mail halfday-backup halfday-homeassistant)
 if [ "$SCREEN" = 1 ]; then
     PACKAGES+=(cage "$CHROMIUM_PACKAGE")
     APPLIANCE_UNITS+=(halfday-screen)
@@ -180,6 +188,11 @@ MAIL_PASSWORD_FILE="$(absolute "$MAIL_PASSWORD_FILE")"
 if [ -n "$MAIL_PASSWORD_FILE" ]; then
     [ -r "$MAIL_PASSWORD_FILE" ] && [ -s "$MAIL_PASSWORD_FILE" ] ||
         die "--mail-password-file : $MAIL_PASSWORD_FILE ne peut pas être lu ou est vide"
+fi
+HA_PASSWORD_FILE="$(absolute "${HA_PASSWORD_FILE:-}")"
+if [ -n "$HA_PASSWORD_FILE" ]; then
+    [ -r "$HA_PASSWORD_FILE" ] && [ -s "$HA_PASSWORD_FILE" ] ||
+        die "--homeassistant-password-file : $HA_PASSWORD_FILE ne peut pas être lu ou est vide"
 fi
 if [ -n "$HUB_URL" ]; then
     case "$HUB_URL" in mqtts://?*) ;; *) die "--hub-url doit commencer par mqtts:// (le lien avec le hub est chiffré)" ;; esac
@@ -658,6 +671,53 @@ elif [ -n "$MAIL_PASSWORD_FILE" ]; then
     note "pas de section [mail] dans $CONFIG : le mot de passe est en place ; ajoutez-la puis relancez ce script"
 fi
 
+# ------------------------------------------------------------------------------------------ Home Assistant
+
+# The manager writes [homeassistant] (the site's own broker, see README.md); this script gives the bridge its
+# password and runs it only while the section is there. Three lines: whether the section is there, whether it has a
+# username, its password_file.
+ha_info="$(
+    "$PYTHON" - "$(t "$CONFIG")" <<'PY'
+import sys
+import tomllib
+
+try:
+    with open(sys.argv[1], "rb") as f:
+        section = tomllib.load(f).get("homeassistant")
+except FileNotFoundError:
+    section = None  # --dry-run before the configuration exists
+except tomllib.TOMLDecodeError as exc:
+    sys.exit(f"install-pi : {sys.argv[1]} : {exc}")
+if isinstance(section, dict):
+    print(1, int(section.get("username") is not None), str(section.get("password_file", "")), sep="\n")
+else:
+    print(0, 0, "", sep="\n")
+PY
+)" || die "$CONFIG n'est pas un TOML lisible : corrigez-le avant d'installer"
+mapfile -t ha_fields <<<"$ha_info"
+HA=${ha_fields[0]}
+echo "halfday : Home Assistant ($([ "$HA" = 1 ] && echo "[homeassistant] présent" || echo "pas de section [homeassistant]"))"
+if [ "$HA" = 1 ]; then
+    if [ -n "${ha_fields[2]}" ] && [ "${ha_fields[2]}" != "$HA_PASSWORD" ]; then
+        die "[homeassistant] password_file = « ${ha_fields[2]} » dans $CONFIG : écrivez password_file = \"$HA_PASSWORD\", le fichier que ce script place (--homeassistant-password-file), lisible du seul pont"
+    fi
+    if [ "${ha_fields[1]}" = 1 ] && [ ! -f "$(t $HA_PASSWORD)" ] && [ -z "$HA_PASSWORD_FILE" ]; then
+        die "[homeassistant] a un username mais $HA_PASSWORD n'existe pas : relancez avec --homeassistant-password-file FICHIER"
+    fi
+fi
+HA_FILES_CHANGED=0
+if [ -n "$HA_PASSWORD_FILE" ]; then
+    place "$HA_PASSWORD_FILE" $HA_PASSWORD 0600 halfday-homeassistant:$GROUP
+    HA_FILES_CHANGED=$CHANGED
+else
+    fix_mode_owner $HA_PASSWORD 0600 halfday-homeassistant:$GROUP
+fi
+if [ "$HA" = 1 ] && [ -x "$VPYTHON" ] && [ "$DRY" = 0 ]; then
+    # The door and the kiosk read the whole configuration too: a wrong [homeassistant] would stop them at start.
+    "$VPYTHON" -c 'import sys; from access.config import load_config; load_config(sys.argv[1])' "$(cli_config)" ||
+        die "$CONFIG ne passe pas la validation : corrigez [homeassistant] (le pont n'est pas activé)"
+fi
+
 # ------------------------------------------------------------------------------------------ manager password
 
 password_set() {
@@ -783,7 +843,8 @@ for service in "${SERVICES[@]}"; do
     NEW_BUS_USERS=$((NEW_BUS_USERS + CHANGED))
 done
 passwd_users="$(cut -d: -f1 "$(t "$ETC/mosquitto.passwd")" 2>/dev/null | sort | tr '\n' ' ' || true)"
-if [ "$NEW_BUS_USERS" -gt 0 ] || [ "$passwd_users" != "door kiosk sync " ]; then
+bus_users="$(printf '%s\n' "${SERVICES[@]}" | sort | tr '\n' ' ')"
+if [ "$NEW_BUS_USERS" -gt 0 ] || [ "$passwd_users" != "$bus_users" ]; then
     # The broker's file holds only salted hashes (mosquitto_passwd -U hashes a file of user:password in place).
     if [ "$DRY" = 0 ]; then
         : >"$WORK/mosquitto.passwd"
@@ -792,7 +853,7 @@ if [ "$NEW_BUS_USERS" -gt 0 ] || [ "$passwd_users" != "door kiosk sync " ]; then
         done
         mosquitto_passwd -U "$WORK/mosquitto.passwd"
     fi
-    if announce "mosquitto_passwd -U : les empreintes de door, kiosk, sync dans $ETC/mosquitto.passwd (0600 mosquitto)"; then
+    if announce "mosquitto_passwd -U : les empreintes de ${SERVICES[*]} dans $ETC/mosquitto.passwd (0600 mosquitto)"; then
         install -m 0600 "$WORK/mosquitto.passwd" "$(t "$ETC/mosquitto.passwd")"
     fi
     run chown mosquitto:mosquitto "$(t "$ETC/mosquitto.passwd")"
@@ -871,9 +932,10 @@ done
 place "$SOURCE/systemd/halfday-backup.timer" "$UNIT_DIR/halfday-backup.timer" 0644 root:root
 UNITS_CHANGED=$((UNITS_CHANGED | CHANGED))
 # New code, a new configuration or a new bus password: the daemons must start again to use them.
-for unit in halfday-door halfday-kiosk halfday-sync; do
+for unit in halfday-door halfday-kiosk halfday-sync halfday-homeassistant; do
     DIRTY[$unit]=$((DIRTY[$unit] | UPGRADED | CONFIG_CHANGED | NEW_BUS_USERS > 0))
 done
+DIRTY[halfday-homeassistant]=$((DIRTY[halfday-homeassistant] | HA_FILES_CHANGED))
 DIRTY[halfday-sync]=$((DIRTY[halfday-sync] | HUB_FILES_CHANGED))
 # The mail worker does not use the bus: its own files, the code and the configuration.
 DIRTY[halfday-mail]=$((DIRTY[halfday-mail] | UPGRADED | CONFIG_CHANGED | MAIL_FILES_CHANGED))
@@ -908,6 +970,15 @@ elif [ "$(unit_state halfday-mail.service)" = enabled ]; then
     run systemctl "${ROOT_OPT[@]}" disable halfday-mail.service
     if [ -z "$ROOT" ]; then
         run systemctl stop halfday-mail.service
+    fi
+fi
+if [ "$HA" = 1 ]; then
+    WANTED+=(halfday-homeassistant)
+elif [ "$(unit_state halfday-homeassistant.service)" = enabled ]; then
+    # [homeassistant] removed: the bridge would only fail to read its configuration.
+    run systemctl "${ROOT_OPT[@]}" disable halfday-homeassistant.service
+    if [ -z "$ROOT" ]; then
+        run systemctl stop halfday-homeassistant.service
     fi
 fi
 if [ "$SCREEN" = 1 ]; then

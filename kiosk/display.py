@@ -16,13 +16,17 @@ from flask import Blueprint, Response, render_template, request
 from flask_babel import format_date, format_timedelta
 from sqlalchemy.exc import DatabaseError
 
+from access.alarms import active_alarms
 from access.mailer import MailTrouble, mail_trouble
 from common.i18n import _
+from common.words import Alarm
 from kiosk.chart import ChartLabels, month_chart
 from kiosk.context import Kiosk, current_kiosk
 from kiosk.live import Keepalive, News, StreamsFull, follow, sse
 from kiosk.occupancy import read_occupancy
 from kiosk.screen import SSE_RETRY_MS, browser_gone, event_stream, streams_full
+from kiosk.words import alarm_label
+from sync.localbus import DoorState
 
 bp = Blueprint("display", __name__)
 log = logging.getLogger("halfday.kiosk")
@@ -39,15 +43,37 @@ def ago(moment: dt.datetime | None, now: dt.datetime) -> str | None:
     return str(format_timedelta(min(moment - now, dt.timedelta(0)), granularity="minute", add_direction=True))
 
 
+def since_words(moment: dt.datetime, now: dt.datetime, kiosk: Kiosk) -> str:
+    """ "14 h 05" today, "le 28/11 à 14 h 05" another day, in the site's time."""
+    tz = kiosk.config.site.tz
+    since = moment.astimezone(tz)
+    when = _("%(hour)d h %(minute)02d", hour=since.hour, minute=since.minute)
+    if since.date() != now.astimezone(tz).date():
+        when = _("le %(date)s à %(time)s", date=since.strftime("%d/%m"), time=when)
+    return str(when)
+
+
+def alarm_lines(
+    raised: dict[Alarm, dt.datetime], door: DoorState | None, now: dt.datetime, kiosk: Kiosk
+) -> list[dict[str, str | None]]:
+    """The wall's alarms, one sentence each with since when: the ledger's (every writer's), and the door's own from
+    the bus, which may be a moment ahead of its events or the only source when the ledger cannot be read."""
+    codes = set(raised) | (set(door.alarms) if door is not None and door.online else set())
+    return [
+        {
+            "code": code.value,
+            "label": alarm_label(code),
+            "since": _("depuis %(when)s", when=since_words(raised[code], now, kiosk)) if code in raised else None,
+        }
+        for code in sorted(codes, key=list(Alarm).index)
+    ]
+
+
 def mail_line(trouble: MailTrouble | None, now: dt.datetime, kiosk: Kiosk) -> str | None:
     """The wall's one sentence when mail does not go out, None when all is well."""
     if trouble is None:
         return None
-    tz = kiosk.config.site.tz
-    since = trouble.since.astimezone(tz)
-    when = _("%(hour)d h %(minute)02d", hour=since.hour, minute=since.minute)
-    if since.date() != now.astimezone(tz).date():
-        when = _("le %(date)s à %(time)s", date=since.strftime("%d/%m"), time=when)
+    when = since_words(trouble.since, now, kiosk)
     if trouble.cause == "server":
         return _("Les e-mails ne partent plus depuis %(when)s : vérifiez le serveur de messagerie", when=when)
     return _("Des e-mails attendent depuis %(when)s : le service d'envoi (halfday-mail) ne tourne pas", when=when)
@@ -70,10 +96,11 @@ def panel_context(kiosk: Kiosk) -> dict[str, Any]:
     now = kiosk.now()
     link = kiosk.link
     sync = link.sync_status if link is not None else None
+    door = link.door_state if link is not None else None
     status = {
         "show_names": config.kiosk.show_names,
         "bus_up": link is not None and link.connected,
-        "door": link.door_state if link is not None else None,
+        "door": door,
         "sync": sync,
         # How old the members list the door decides on is, and when the last one that failed arrived.
         "roster_age": ago(sync.roster_issued_at, now) if sync is not None else None,
@@ -93,10 +120,11 @@ def panel_context(kiosk: Kiosk) -> dict[str, Any]:
                 with_arrivals=config.kiosk.show_names,
             )
             trouble = mail_trouble(s, now) if config.mail is not None else None
+            raised = active_alarms(s)
     except DatabaseError:
         # A damaged ledger: no figures, but the door's state and its alarm still show, from the bus.
         log.exception("tableau mural : la base ne peut pas être lue")
-        return {**status, "occupancy": None}
+        return {**status, "occupancy": None, "alarms": alarm_lines({}, door, now, kiosk)}
     labels = ChartLabels(
         title=_(
             "Demi-journées du mois : %(uses)d sur un objectif de %(target)d",
@@ -109,6 +137,7 @@ def panel_context(kiosk: Kiosk) -> dict[str, Any]:
     return {
         **status,
         "mail_trouble": mail_line(trouble, now, kiosk),
+        "alarms": alarm_lines(raised, door, now, kiosk),
         "occupancy": occupancy,
         "chart": month_chart(
             occupancy.daily,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from access.counts import open_space_by_slot
 from access.ledger import SlotRules, slot_at
 from access.models import Booking, Event, Resource, Use
 from common.words import PASS_KINDS, EventKind, Slot
@@ -112,13 +113,7 @@ def read_occupancy(
     """The display's figures at the instant `now` (UTC-aware); names (arrivals, bookers) only `with_arrivals`."""
     ref = slot_at(now, rules)
     today = ref.date
-    by_slot = dict(
-        session.execute(
-            select(Use.slot, func.count())
-            .where(Use.site_id == site_id, Use.local_date == today, Use.resource_id.is_(None))
-            .group_by(Use.slot)
-        ).all()
-    )
+    by_slot = open_space_by_slot(session, site_id, today)
     month_start = today.replace(day=1)
     kinds = dict(session.execute(select(Resource.id, Resource.kind)).all())
     daily: dict[dt.date, int] = {}

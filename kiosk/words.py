@@ -44,6 +44,12 @@ def alarm_label(alarm: str) -> str:
             "Alarme : base de données illisible. La porte décide sur sa dernière copie des droits et garde les "
             "passages à part. À restaurer : halfday restore"
         ),
+        Alarm.READER: _("Alarme : lecteur de badges absent, aucun badge n'est lu"),
+        Alarm.CLOCK: _("Alarme : horloge non fiable, les passes et formules datées attendent"),
+        Alarm.ROSTER: _("Alarme : liste des membres trop ancienne, les listes du hub n'arrivent plus"),
+        Alarm.BACKLOG: _("Alarme : passages non transmis au hub depuis trop longtemps"),
+        Alarm.DISK: _("Alarme : disque presque plein"),
+        Alarm.BACKUP: _("Alarme : sauvegarde en échec ou trop ancienne"),
     }
     return labels.get(alarm, alarm)
 

@@ -56,8 +56,10 @@ MAX_AMOUNT_CENTS = 10_000_000
 # The door's health in a status (all optional fields).
 DOOR_POSITIONS = ("open", "closed")
 READER_STATES = ("ok", "absent")
-# "roster": the roster a door decides on is older than the site's limit while the hub is reachable.
-STATUS_ALARMS = ("forced", "held_open", "reader", "database", "clock", "roster")
+# "roster": the roster a door decides on is older than the site's limit while the hub is reachable; "backlog":
+# events have waited for the hub longer than the site's limit; "disk": the ledger's disk is nearly full; "backup":
+# the last backup failed or is too old (common/words.py, `Alarm`).
+STATUS_ALARMS = ("forced", "held_open", "reader", "database", "clock", "roster", "backlog", "disk", "backup")
 # Why the last roster failed to apply, as the status tells it: one short sentence for a manager.
 ROSTER_FAILURE_LEN = 200
 

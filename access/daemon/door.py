@@ -21,10 +21,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import DatabaseError
 
+from access.alarms import (
+    BACKUP_FOLDER,
+    DOOR_JUDGED,
+    DOOR_WATCHED,
+    AlarmWatch,
+    active_alarms,
+    backup_trouble,
+    disk_nearly_full,
+)
 from access.clock import ClockGuard, kernel_synchronised
 from access.config import Config, load_config
 from access.daemon.bus import DoorBus
@@ -108,9 +118,17 @@ class Door:
             journal=RescueJournal(folder / RESCUE_FILE.replace(".", f"{own}.", 1)) if folder is not None else None,
             on_broken=self._ledger_broken,
             low_carnet=config.mail.low_carnet_threshold if config.mail is not None else None,
+            alarm_mail=config.alarms if config.mail is not None and config.alarms.mail_to else None,
+            place=self._place(),
+            tz=self.site.tz,
         )
         # Why the ledger cannot be used (None: it can). The door then decides read-only on its snapshot.
         self.degraded: str | None = None
+        # The alarms the door watches for (reader, clock; at the entrance, the disk and the backups too).
+        self.watch = AlarmWatch(self.tuning.alarm_debounce)
+        # The site's own facts (its disk, its backups) are the entrance door's to watch, on a file ledger: one
+        # writer, however many room doors share the ledger.
+        self.site_folder = folder if config.door.resource is None else None
         self._ledger_seen: tuple[int, ...] | None = None
         t = self.tuning
         self.indicator = IndicatorTimer(self.devices.indicator, t.light_s, t.beep_grant_s, t.beep_deny_s)
@@ -162,6 +180,8 @@ class Door:
                 problem = str(exc)
         if problem is not None:
             self._degrade(problem, from_snapshot=True)
+        else:
+            self._resume_alarms()
         if self.bus is not None:
             self.bus.start()
         self.reader.start()
@@ -283,7 +303,7 @@ class Door:
     def run(self) -> None:
         """The main loop, until `stopping` is set: inputs one at a time, then the passing of time."""
         t = self.tuning
-        next_poll = next_publish = next_floor = next_watchdog = time.monotonic()
+        next_poll = next_publish = next_floor = next_watchdog = next_watch = next_site = time.monotonic()
         while not self.stopping.is_set():
             now = time.monotonic()
             deadlines = (next_poll, next_publish, self.machine.next_deadline(), self.indicator.next_deadline())
@@ -318,6 +338,12 @@ class Door:
                 next_floor = now + t.floor_persist_s
                 if self.clock.floor is not None:
                     self.recorder.set_meta(TIME_FLOOR, self.clock.floor.isoformat())
+            if now >= next_watch:
+                next_watch = now + t.alarm_watch_s
+                site = now >= next_site
+                if site:
+                    next_site = now + t.site_watch_s
+                self._watch_alarms(now, site=site)
             interval = self.notifier.watchdog_interval_s
             if interval is not None and now >= next_watchdog:
                 next_watchdog = now + interval
@@ -454,6 +480,54 @@ class Door:
             if kind == EventKind.ALARM and data.get("active"):
                 log.warning("alarme %s", data["type"])
 
+    def _resume_alarms(self) -> None:
+        """Take up the alarms this door left raised in the ledger: a watched one stays raised until its fact has
+        gone (then it is cleared, not forgotten); the state machine's, and a ledger now readable, are over, since the
+        machine judges the door afresh."""
+        try:
+            with self.db.read() as session:
+                raised = active_alarms(session, self.site.device)
+        except DatabaseError:
+            log.exception("alarmes en cours illisibles")
+            return
+        for alarm in raised:
+            if alarm in DOOR_WATCHED:
+                self.watch.active.add(alarm)
+            elif alarm in DOOR_JUDGED:
+                self._record(EventKind.ALARM, {"type": alarm.value, "active": False})
+
+    def _place(self) -> str:
+        """How an e-mail names this door: the site, and the room whose door it is."""
+        room = self.config.door.resource
+        return f"{self.site.name} ({room})" if room else self.site.name
+
+    def _watch_alarms(self, now: float, *, site: bool) -> None:
+        """Raise or clear the watched alarms whose fact changed long enough ago (access/alarms.py)."""
+        wall = dt.datetime.now(dt.UTC)
+        facts: dict[Alarm, bool | None] = {
+            Alarm.READER: self.reader.health.state != "ok",
+            Alarm.CLOCK: not self.clock.check(wall, self.synced),
+        }
+        detail: str | None = None
+        if site and self.site_folder is not None:
+            alarms = self.config.alarms
+            disk = Path(alarms.disk_path) if alarms.disk_path else self.site_folder
+            facts[Alarm.DISK] = disk_nearly_full(disk, alarms.disk_min_free_percent)
+            max_age = dt.timedelta(hours=alarms.backup_max_age_h)
+            detail = backup_trouble(self.site_folder / BACKUP_FOLDER, max_age, wall, alarms.expect_backups)
+            facts[Alarm.BACKUP] = detail is not None
+        with self.lock:
+            changes = self.watch.observe(facts, now)
+        for alarm, active in changes:
+            data: dict[str, Any] = {"type": alarm.value, "active": active}
+            if active and alarm == Alarm.BACKUP and detail:
+                data["detail"] = detail[:200]
+            if active:
+                log.warning("alarme %s", alarm.value)
+            else:
+                log.info("fin de l'alarme %s", alarm.value)
+            self._record(EventKind.ALARM, data)
+
     def _record(self, kind: EventKind, data: dict[str, Any]) -> None:
         wall = dt.datetime.now(dt.UTC)
         stamp = Stamp(wall, time.monotonic_ns(), self.boot, self.clock.check(wall, self.synced))
@@ -470,7 +544,9 @@ class Door:
                 online=True,
                 locked=not self.devices.lock.is_unlocked,
                 open=self.machine.door_open,
-                alarms=tuple(sorted(self.machine.alarms | ({Alarm.DATABASE} if self.degraded else set()))),
+                alarms=tuple(
+                    sorted(self.machine.alarms | self.watch.active | ({Alarm.DATABASE} if self.degraded else set()))
+                ),
                 staffed=self.machine.staffed,
                 reader=ReaderHealth(health.state, health.detail, health.reopens),
                 pending_writes=len(self.recorder.failed),

@@ -4,6 +4,7 @@ damaged (not merely busy), records go to the rescue journal instead, durably, un
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -12,12 +13,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from access.alarms import mail_alarm
+from access.config_alarms import AlarmsConfig
 from access.daemon.rescue import RescueJournal
 from access.db import Database
 from access.policy import Decision
 from access.store import Rescued, Stamp, append_event, entry_data, record_entries, set_meta
 from common.db import is_corruption, new_id
-from common.words import EventKind
+from common.words import Alarm, EventKind
 
 log = logging.getLogger("halfday.door")
 
@@ -70,6 +73,10 @@ class Recorder:
     on_broken: Callable[[str], None] = _ignore
     # The mail config's low-carnet threshold: an entry that leaves a carnet there queues a notice (None: mail off).
     low_carnet: int | None = None
+    # Who is mailed when an alarm is raised (None: mail off), and how the e-mail names this door and its time zone.
+    alarm_mail: AlarmsConfig | None = None
+    place: str = ""
+    tz: dt.tzinfo = dt.UTC
     journaling: bool = False
     failed: list[Record] = field(default_factory=list)
     recent: list[Pending] = field(default_factory=list)
@@ -106,11 +113,17 @@ class Recorder:
             if self.journaling:
                 self._to_journal([Record(kind, data, stamp)])
             else:
-                self._write(lambda session: append_event(session, self.device_id, kind, data, stamp))
+                self._write(lambda session: self._append(session, kind, data, stamp))
         except Exception as exc:
             log.exception("écriture impossible : événement %s gardé en mémoire", kind)
             self.failed.append(Record(kind, data, stamp))
             self._broken(exc)
+
+    def _append(self, session: Session, kind: EventKind, data: dict[str, Any], stamp: Stamp) -> None:
+        append_event(session, self.device_id, kind, data, stamp)
+        if kind == EventKind.ALARM and data.get("active") is True and self.alarm_mail is not None:
+            # In the event's transaction: an alarm is never recorded without its e-mail, nor mailed unrecorded.
+            mail_alarm(session, Alarm(data["type"]), stamp.at, self.alarm_mail, self.place, self.tz, data.get("detail"))
 
     def retry(self) -> None:
         """Write what the disk refused before, if anything (the main loop calls this now and then)."""

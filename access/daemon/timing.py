@@ -4,11 +4,14 @@ through (like the kiosk's `Tuning`)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from access.alarms import DEBOUNCE, Debounce
 from access.config import DoorConfig
 from access.door import DoorTiming
+from common.words import Alarm
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,12 @@ class DoorTuning:
     # How long a busy thread may keep the interpreter before the reader's thread gets it (Python's default is
     # 5 ms): a tap arriving while the main thread writes to the database must not wait for it.
     switch_interval_s: float = 0.0005
+    # The reader's and the clock's alarms are looked at this often (what the door holds in memory: no I/O).
+    alarm_watch_s: float = 1.0
+    # The disk's free space and the backups' status are looked at this often (a statfs and a small file).
+    site_watch_s: float = 60.0
+    # How long a watched fact must hold before its alarm is raised or cleared (access/alarms.py).
+    alarm_debounce: Mapping[Alarm, Debounce] = field(default_factory=lambda: DEBOUNCE)
 
     @classmethod
     def for_config(cls, door: DoorConfig, **overrides: Any) -> DoorTuning:

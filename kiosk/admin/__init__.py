@@ -8,12 +8,14 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from sqlalchemy import func, select
 from werkzeug.wrappers.response import Response as BaseResponse
 
+from access.alarms import active_alarms
 from access.models import Member, Sale
 from common.i18n import _
 from common.web.app import local_target
 from common.web.login import end_session
 from kiosk.auth import stored_password_hash
 from kiosk.context import current_kiosk
+from kiosk.display import alarm_lines
 from kiosk.doorlink import request_id
 from sync.localbus import Unlock
 
@@ -70,12 +72,15 @@ def dashboard() -> str:
     with kiosk.db.read() as s:
         members = s.scalar(select(func.count()).select_from(Member).where(Member.active.is_(True))) or 0
         unpaid = s.scalar(select(func.count()).select_from(Sale).where(Sale.paid.is_(False))) or 0
+        raised = active_alarms(s)
     link = kiosk.link
+    door = link.door_state if link else None
     return render_template(
         "admin/dashboard.html",
         members=members,
         unpaid=unpaid,
-        door=link.door_state if link else None,
+        alarms=alarm_lines(raised, door, kiosk.now(), kiosk),
+        door=door,
         sync=link.sync_status if link else None,
         bus_up=bool(link and link.connected),
     )

@@ -23,12 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from access.alarms import AGENT_WATCHED, DEBOUNCE, AlarmWatch, Debounce, active_alarms, record_alarm
 from access.clock import kernel_synchronised
 from access.config import ROSTER_MAX_AGE_H, Config, load_config
+from access.config_alarms import BACKLOG_MAX_AGE_H, AlarmsConfig
 from access.db import Database
 from access.ledger import SlotRules
 from access.store import TIME_FLOOR, Stamp, boot_id, get_meta
 from common.daemons import daemon_parser, start_logging
+from common.words import Alarm
 from sync.agent import bookings, outbox, requests, resuming
 from sync.agent.health import HealthWatch
 from sync.agent.roster import MALFORMED, NOT_APPLIED, OTHER_SITE, RosterWatch, refusal_reason
@@ -123,6 +126,14 @@ class AgentSettings:
     # for may not start in a past half-day. Plain values, so the settings stay JSON.
     timezone: str = "Europe/Paris"
     slot_hours: tuple[str, str, str] = ("08:00", "13:00", "20:00")
+    # The "backlog" alarm: an event waiting for the hub longer than this ([alarms] backlog_max_age_h).
+    backlog_max_age_s: float = BACKLOG_MAX_AGE_H * 3600
+    # Who is mailed when the roster or backlog alarm is raised (empty: nobody; [alarms] mail_to, with [mail]).
+    alarm_mail_to: tuple[str, ...] = ()
+    alarm_language: str = "fr"
+    site_name: str = ""
+    # How long a fact must hold before its alarm changes (None: access/alarms.py's delays; tests set 0).
+    alarm_hold_s: float | None = None
 
     @property
     def slot_rules(self) -> SlotRules:
@@ -144,6 +155,10 @@ class AgentSettings:
             bus=MqttSettings.from_config(config.bus, max_packet_bytes=LOCAL_MAX_PACKET_BYTES),
             trust_clock=config.door.trust_clock,
             roster_max_age_s=config.hub.roster_max_age_h * 3600,
+            backlog_max_age_s=config.alarms.backlog_max_age_h * 3600,
+            alarm_mail_to=config.alarms.mail_to if config.mail is not None else (),
+            alarm_language=config.alarms.language,
+            site_name=config.site.name,
             timezone=config.site.timezone,
             slot_hours=(
                 config.site.slots.morning_start.strftime("%H:%M"),
@@ -198,6 +213,13 @@ class SyncAgent:
             dt.timedelta(seconds=settings.roster_max_age_s),
             outbox.roster_version(self.db),
         )
+        hold = settings.alarm_hold_s
+        debounce = DEBOUNCE if hold is None else {alarm: Debounce(hold, hold) for alarm in DEBOUNCE}
+        # The roster's and the backlog's alarms are this agent's to raise: it alone knows both facts.
+        self.alarms = AlarmWatch(debounce)
+        with self.db.read() as session:
+            # Those it left raised stay so until their fact has gone, then are cleared: never left on for ever.
+            self.alarms.active = {a for a in active_alarms(session, settings.device) if a in AGENT_WATCHED}
         self._published: tuple[DoorHealth, RosterHealth] | None = None  # the health in the last status sent
         self._status_lock = threading.Lock()
         self._enrols: dict[str, PendingEnrol] = {}  # by request id
@@ -383,7 +405,11 @@ class SyncAgent:
             # A list only the hub can renew is too old only while the hub is reachable: cut off, the door is
             # expected to decide on the last one it got, and the hub sees the link down anyway.
             too_old = self.hub.connected and self.roster.too_old(now)
-            health = self.watch.health(outbox.oldest_unsent_at(self.db, self.device), now, too_old)
+            oldest = outbox.oldest_unsent_at(self.db, self.device)
+            backlog_age = dt.timedelta(seconds=self.settings.backlog_max_age_s)
+            backlog_old = oldest is not None and now - oldest > backlog_age
+            self._watch_alarms({Alarm.ROSTER: too_old, Alarm.BACKLOG: backlog_old}, now)
+            health = self.watch.health(oldest, now, too_old, backlog_old)
             roster = self.roster.health()
             if only_if_changed and (health, roster) == self._published:
                 return False
@@ -410,6 +436,22 @@ class SyncAgent:
             )
             self.bus.publish(local.topic, local.encode(), retain=True, windowed=False)
         return True
+
+    def _watch_alarms(self, facts: dict[Alarm, bool | None], now: dt.datetime) -> None:
+        """Record the roster's and the backlog's alarms as they are raised and cleared (debounced), each with its
+        managers' e-mail in the event's transaction."""
+        changes = self.alarms.observe(facts, time.monotonic())
+        if not changes:
+            return
+        settings = self.settings
+        mail = AlarmsConfig(mail_to=settings.alarm_mail_to, language=settings.alarm_language)
+        stamp = self._stamp()
+        with self.db.write() as session:
+            for alarm, active in changes:
+                place = settings.site_name or self.site
+                record_alarm(session, self.device, alarm, active, stamp, mail, place, settings.slot_rules.tz)
+                log.warning("alarme %s %s", alarm.value, "levée" if active else "close")
+        self._wake.set()
 
     # ------------------------------------------------------------------------------------------ hub in
 

@@ -20,6 +20,7 @@ def door_health(
     clock_ok: bool | None,
     oldest_unsent_at: dt.datetime | None,
     roster_too_old: bool = False,
+    backlog_too_old: bool = False,
 ) -> DoorHealth:
     """The status's health fields: door, reader and their alarms unknown (None) while the door is not heard.
     `roster_too_old` raises "roster" only while the clock is trusted: a clock gone wrong would make any list look old,
@@ -38,6 +39,8 @@ def door_health(
         raised.add("clock")
     elif roster_too_old:
         raised.add("roster")
+    if backlog_too_old:
+        raised.add("backlog")
     alarms = tuple(code for code in STATUS_ALARMS if code in raised)
     return DoorHealth(oldest_unsent_at, clock_ok, door, alarms, reader)
 
@@ -63,9 +66,13 @@ class HealthWatch:
             return self._guard.check(now, synced)
 
     def health(
-        self, oldest_unsent_at: dt.datetime | None, now: dt.datetime, roster_too_old: bool = False
+        self,
+        oldest_unsent_at: dt.datetime | None,
+        now: dt.datetime,
+        roster_too_old: bool = False,
+        backlog_too_old: bool = False,
     ) -> DoorHealth:
         synced = self.kernel_synced()
         with self._lock:
             clock_ok = self._guard.check(now, synced)
-            return door_health(self._door, clock_ok, oldest_unsent_at, roster_too_old)
+            return door_health(self._door, clock_ok, oldest_unsent_at, roster_too_old, backlog_too_old)

@@ -57,7 +57,7 @@ SOURCE_PATHS = (
     "install",
 )
 INSTALL_TIMEOUT_S = 240
-SERVICES = ("door", "kiosk", "sync")
+SERVICES = ("door", "kiosk", "sync", "homeassistant")
 GROUP = "halfday"
 # The one account of the door, the kiosk and sync before each had its own.
 OLD_USER = "halfday"

@@ -44,9 +44,17 @@ SECRETS = (
     "etc/halfday/bus/sync.password",
     "etc/halfday/mosquitto.passwd",
 )
-UNITS = ("halfday-bus", "halfday-door", "halfday-kiosk", "halfday-sync", "halfday-mail", "halfday-screen")
-# Enabled only when the configuration has [mail], or [hub].
-OPTIONAL_UNITS = ("halfday-sync", "halfday-mail")
+UNITS = (
+    "halfday-bus",
+    "halfday-door",
+    "halfday-kiosk",
+    "halfday-sync",
+    "halfday-mail",
+    "halfday-homeassistant",
+    "halfday-screen",
+)
+# Enabled only when the configuration has [mail], [hub] or [homeassistant].
+OPTIONAL_UNITS = ("halfday-sync", "halfday-mail", "halfday-homeassistant")
 
 
 # ------------------------------------------------------------------------------------------------ dry run
@@ -88,6 +96,7 @@ def test_dry_run_prints_every_action_and_changes_nothing(installer: Installer, t
         assert expected in actions + "\n", expected
     assert "enable halfday-sync.service" not in actions  # standalone: nothing to sync with
     assert "enable halfday-mail.service" not in actions  # no [mail]: nothing to send
+    assert "enable halfday-homeassistant.service" not in actions  # no [homeassistant]: no bridge
     assert "userdel" not in actions  # nothing to migrate
 
 
@@ -111,10 +120,7 @@ def test_first_run_installs_packages_accounts_and_services(installed: Installed)
     users = {call[-1] for call in calls if call[0] == "useradd"}
     groups = {call[-1] for call in calls if call[0] == "groupadd"}
     # The mail worker's user exists on every appliance, [mail] or not: adding the section needs no other account.
-    assert users == {
-        "halfday-door",
-        "halfday-kiosk",
-        "halfday-sync",
+    assert users == {f"halfday-{service}" for service in SERVICES} | {
         "halfday-mail",
         "halfday-backup",
         "halfday-screen",

@@ -40,6 +40,7 @@ EXPOSURE = {
     "halfday-kiosk.service": 1.5,
     "halfday-sync.service": 1.5,
     "halfday-mail.service": 1.5,
+    "halfday-homeassistant.service": 1.5,
     "halfday-hub.service": 1.5,
     "halfday-hub-web.service": 1.5,
     "halfday-hub-broker.service": 1.5,
@@ -48,7 +49,12 @@ EXPOSURE = {
     "halfday-backup.service": 1.0,
 }
 DAEMONS = [unit for unit in UNITS if unit != "halfday-screen.service"]
-APPLIANCE_DAEMONS = ["halfday-door.service", "halfday-kiosk.service", "halfday-sync.service"]
+APPLIANCE_DAEMONS = [
+    "halfday-door.service",
+    "halfday-kiosk.service",
+    "halfday-sync.service",
+    "halfday-homeassistant.service",
+]
 STATE_DIR = "/var/lib/halfday"
 # Nothing for other users anywhere. The door and the kiosk share with their group what they create; sync keeps its
 # own state (sync-state.sqlite) to itself. The shared ledger does not depend on it (SQLite copies its mode).
@@ -249,8 +255,23 @@ def test_only_sync_waits_for_the_network() -> None:
     for unit in ("halfday-door.service", "halfday-kiosk.service", "halfday-bus.service", "halfday-screen.service"):
         section = parse_unit(SYSTEMD_DIR / unit)["Unit"]
         assert not words([v for key in DEPENDENCY_KEYS for v in section.get(key, [])]) & NETWORK_TARGETS, unit
-    sync = parse_unit(SYSTEMD_DIR / "halfday-sync.service")["Unit"]
-    assert "network-online.target" in words(sync["Wants"]) and "network-online.target" in words(sync["After"])
+    for unit in ("halfday-sync.service", "halfday-homeassistant.service"):  # the hub's, the site's own broker
+        section = parse_unit(SYSTEMD_DIR / unit)["Unit"]
+        assert "network-online.target" in words(section["Wants"]) and "network-online.target" in words(section["After"])
+
+
+def test_the_home_assistant_bridge_reads_the_door_and_may_only_ask_it_to_unlock() -> None:
+    acl = (SYSTEMD_DIR / "halfday-bus.acl").read_text()
+    block = acl.split("user homeassistant\n", 1)[1].split("\n\n", 1)[0]
+    grants = set(re.findall(r"^topic (read|write) (\S+)$", block, re.MULTILINE))
+    assert grants == {
+        ("read", "halfday/local/door/tap"),
+        ("read", "halfday/local/door/state"),
+        ("write", "halfday/local/door/cmd"),
+    }
+    # Neither the hub's key nor the mail server's password: the bridge talks to the site's broker only.
+    hidden = words(service("halfday-homeassistant.service")["InaccessiblePaths"])
+    assert {"-/etc/halfday/hub", "-/etc/halfday/mail-password"} <= hidden
 
 
 def test_the_bus_is_the_shipped_broker_on_loopback() -> None:

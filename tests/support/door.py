@@ -42,8 +42,17 @@ FAST = DoorTuning(machine=DoorTiming(unlock_s=0.6, held_open_s=1.0, relock_after
 class DoorRig:
     """The door daemon in a thread of the test process, on `site`."""
 
-    def __init__(self, site: Site, *, use_bus: bool = False, tuning: DoorTuning = FAST) -> None:
+    def __init__(
+        self,
+        site: Site,
+        *,
+        use_bus: bool = False,
+        tuning: DoorTuning = FAST,
+        kernel_synced: Callable[[], bool] | None = None,
+    ) -> None:
         self.site = site
+        # What the kernel says of NTP, when a test decides it (None: ask the kernel).
+        self.kernel_synced = kernel_synced
         self.card = VirtualCard()
         site.reconfigure({"hardware": {"reader": {"path": self.card.path}}})
         self.factory = MockFactory()
@@ -58,7 +67,8 @@ class DoorRig:
         return self.door
 
     def start(self, *, wait_for_bus: bool = True) -> Door:
-        door = Door(self.site.config, tuning=self.tuning, pin_factory=self.factory, use_bus=self.use_bus)
+        extra = {"kernel_synced": self.kernel_synced} if self.kernel_synced is not None else {}
+        door = Door(self.site.config, tuning=self.tuning, pin_factory=self.factory, use_bus=self.use_bus, **extra)
         door.start()
         # The door is closed; driven after the sensor exists, whose pull-up alone would read "open".
         self.factory.pin(DOOR_PIN).drive_low()

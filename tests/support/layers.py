@@ -18,7 +18,7 @@ from pathlib import Path
 # layer each group is one application, and groups may not import one another; elsewhere a layer is one group.
 LAYERS: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = (
     ("composition", (("halfday", "bench"),)),
-    ("applications", (("kiosk",), ("access.daemon",), ("sync.agent",), ("sync.hub",))),
+    ("applications", (("kiosk",), ("access.daemon",), ("sync.agent",), ("sync.hub",), ("sync.homeassistant",))),
     ("contracts", (("sync.localbus", "sync.protocol", "sync.payloads", "sync.signing", "sync.mqtt", "sync"),)),
     ("domain", (("access",),)),
     ("foundation", (("common",),)),

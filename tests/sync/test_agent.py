@@ -784,7 +784,7 @@ def test_a_roster_older_than_the_limit_raises_the_alarm_while_the_hub_is_reachab
     site, _ = door_site
     key = load_private_key(hub_key_file)
     hub = Listener(broker, status_topic(sample.SITE, sample.DEVICE))
-    agent = site_agent(site, broker, hub_key_file, tmp_path, roster_max_age_s=2.0)
+    agent = site_agent(site, broker, hub_key_file, tmp_path, roster_max_age_s=2.0, alarm_hold_s=0.0)
     agents.append(agent)
 
     def next_status(where: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
@@ -808,7 +808,15 @@ def test_a_roster_older_than_the_limit_raises_the_alarm_while_the_hub_is_reachab
     newer = site_roster(key, version + 1, dt.datetime.now(dt.UTC))
     hub.client.publish_confirmed(roster_topic(sample.SITE), newer, retain=True)
     next_status(lambda s: "roster" not in s["alarms"])
+    # Raised once and cleared once, as events the wall, the hub and the managers' e-mail read.
+    assert wait_until(lambda: roster_alarms(site) == [True, False], 5)
     hub.client.stop()
+
+
+def roster_alarms(site: Site) -> list[bool]:
+    with site.db.read() as session:
+        events = session.scalars(select(DoorEvent).where(DoorEvent.kind == "alarm").order_by(DoorEvent.seq))
+        return [e.data["active"] for e in events if e.data["type"] == "roster"]
 
 
 def test_the_roster_limit_is_read_from_the_config(tmp_path: Path) -> None:

@@ -152,7 +152,7 @@ def seed(db: HubDatabase) -> dict[str, str]:
                 oldest_unsent_at=utcnow() - dt.timedelta(minutes=7),
                 clock_ok=False,
                 door="open",
-                alarms=["held_open", "reader"],
+                alarms=["held_open", "reader", "backlog", "disk", "backup"],
                 reader="absent",
             )
         )
@@ -412,6 +412,9 @@ def walk(audit: Audit, net: Network, lang: str) -> None:
         audit.visit(url + href, f"{href.strip('/').replace('/', '-') or 'doors'}-{lang}")
     audit.visit(f"{url}/doors/{net.door}", f"door-{lang}")
     expect(page.locator("ul.restores li")).to_have_count(1)
+    # The alarms a site's watchers raise (sync/PROTOCOL.md, status), in the manager's words.
+    disk = "disque presque plein" if lang == "fr" else "disk nearly full"
+    expect(page.locator("main")).to_contain_text(disk)
     audit.visit(f"{url}/sites/{net.site}", f"site-{lang}")
     audit.visit(f"{url}/members?page=2", f"members-page-2-{lang}")
     expect(page.locator("main table tbody tr")).to_have_count(MEMBERS - 50)

@@ -47,6 +47,9 @@ def alarm_words(code: str) -> str:
         "database": _("registre local abîmé"),
         "clock": _("horloge non fiable"),
         "roster": _("liste des membres trop ancienne"),
+        "backlog": _("passages non transmis depuis trop longtemps"),
+        "disk": _("disque presque plein"),
+        "backup": _("sauvegarde en échec"),
     }
     return words.get(code, code)
 

@@ -1,0 +1,186 @@
+"""What the site shows Home Assistant, as pure values: the discovery set (one retained config per entity, in Home
+Assistant's documented MQTT discovery format) and each entity's state payload from what the bridge knows.
+
+The format (https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery): a config is published, retained, on
+`<discovery_prefix>/<component>/<node_id>/<object_id>/config`; each names its own state topic, shares the device
+block (so Home Assistant groups the entities under one device) and the availability topic, which the bridge's last
+will sets to "offline". Full key names, no abbreviations: they are easier to read in a broker's explorer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.words import Alarm
+
+AVAILABLE = "online"
+NOT_AVAILABLE = "offline"
+ON, OFF = "ON", "OFF"
+PRESS = "PRESS"
+# What each alarm is called in Home Assistant (French, as the site's own words; HA shows names as given).
+ALARM_NAMES = {
+    Alarm.FORCED: "Alarme porte forcée",
+    Alarm.HELD_OPEN: "Alarme porte restée ouverte",
+    Alarm.DATABASE: "Alarme registre illisible",
+    Alarm.READER: "Alarme lecteur absent",
+    Alarm.CLOCK: "Alarme horloge non fiable",
+    Alarm.ROSTER: "Alarme liste des membres trop ancienne",
+    Alarm.BACKLOG: "Alarme passages non transmis",
+    Alarm.DISK: "Alarme disque presque plein",
+    Alarm.BACKUP: "Alarme sauvegarde en échec",
+}
+
+
+@dataclass(frozen=True)
+class Entity:
+    component: str  # binary_sensor, sensor, button
+    object_id: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The entities of one door's node: `node_id` is unique on the site's broker (config [homeassistant])."""
+
+    prefix: str
+    node_id: str
+    site_name: str
+    allow_unlock: bool = False
+    version: str = ""
+
+    @property
+    def base(self) -> str:
+        """Where this node's states, availability and command live on the site's broker."""
+        return f"halfday/{self.node_id}"
+
+    @property
+    def availability_topic(self) -> str:
+        return f"{self.base}/availability"
+
+    @property
+    def command_topic(self) -> str:
+        return f"{self.base}/unlock/press"
+
+    @property
+    def birth_topic(self) -> str:
+        """Home Assistant says "online" here when it starts: every config and state is published again."""
+        return f"{self.prefix}/status"
+
+    def state_topic(self, object_id: str) -> str:
+        return f"{self.base}/{object_id}/state"
+
+    def config_topic(self, entity: Entity) -> str:
+        return f"{self.prefix}/{entity.component}/{self.node_id}/{entity.object_id}/config"
+
+    def entities(self) -> list[Entity]:
+        """Every entity this node advertises; the unlock button only when the config allows it."""
+        found = [
+            self._binary("door", "Porte", "door"),
+            # Home Assistant's "lock" device class: on means unlocked.
+            self._binary("lock", "Serrure déverrouillée", "lock"),
+            self._binary("reader", "Lecteur de badges", "connectivity", diagnostic=True),
+            self._sensor("present", "Personnes présentes", "measurement"),
+            self._sensor("halfdays_today", "Demi-journées aujourd'hui", "total_increasing"),
+            self._sensor("halfdays_month", "Demi-journées du mois", "total_increasing"),
+        ]
+        found += [self._binary(f"alarm_{alarm.value}", ALARM_NAMES[alarm], "problem") for alarm in Alarm]
+        if self.allow_unlock:
+            found.append(self._button())
+        return found
+
+    def removed(self) -> list[Entity]:
+        """Entities once advertised that this config no longer has (their retained config is emptied)."""
+        return [] if self.allow_unlock else [Entity("button", "unlock", {})]
+
+    def _common(self, object_id: str, name: str) -> dict[str, Any]:
+        device: dict[str, Any] = {
+            "identifiers": [self.node_id],
+            "name": self.site_name,
+            "manufacturer": "halfday",
+            "model": "Porte et kiosque",
+        }
+        if self.version:
+            device["sw_version"] = self.version
+        return {
+            "name": name,
+            "unique_id": f"{self.node_id}_{object_id}",
+            "availability": [
+                {
+                    "topic": self.availability_topic,
+                    "payload_available": AVAILABLE,
+                    "payload_not_available": NOT_AVAILABLE,
+                }
+            ],
+            "device": device,
+            "origin": {"name": "halfday"},
+        }
+
+    def _binary(self, object_id: str, name: str, device_class: str, *, diagnostic: bool = False) -> Entity:
+        config = {
+            **self._common(object_id, name),
+            "state_topic": self.state_topic(object_id),
+            "payload_on": ON,
+            "payload_off": OFF,
+            "device_class": device_class,
+        }
+        if diagnostic:
+            config["entity_category"] = "diagnostic"
+        return Entity("binary_sensor", object_id, config)
+
+    def _sensor(self, object_id: str, name: str, state_class: str) -> Entity:
+        config = {
+            **self._common(object_id, name),
+            "state_topic": self.state_topic(object_id),
+            "state_class": state_class,
+        }
+        return Entity("sensor", object_id, config)
+
+    def _button(self) -> Entity:
+        config = {
+            **self._common("unlock", "Ouvrir la porte"),
+            "command_topic": self.command_topic,
+            "payload_press": PRESS,
+        }
+        return Entity("button", "unlock", config)
+
+    def configs(self) -> list[tuple[str, bytes]]:
+        """(topic, payload) of every config to publish retained; an empty payload removes an entity."""
+        messages = [(self.config_topic(e), json.dumps(e.config, ensure_ascii=False).encode()) for e in self.entities()]
+        messages += [(self.config_topic(e), b"") for e in self.removed()]
+        return messages
+
+
+@dataclass
+class SiteView:
+    """What the bridge knows of the site: the door from the local bus (None: not heard), the rest from the ledger."""
+
+    door_open: bool | None = None
+    locked: bool | None = None
+    reader_ok: bool | None = None
+    present: int | None = None
+    today: int | None = None
+    month: int | None = None
+    alarms: frozenset[Alarm] = field(default_factory=frozenset)
+
+    def states(self, discovery: Discovery) -> dict[str, bytes]:
+        """Each entity's state payload by state topic; an unknown fact publishes nothing."""
+        values: dict[str, str | None] = {
+            "door": _switch(self.door_open),
+            "lock": _switch(None if self.locked is None else not self.locked),
+            "reader": _switch(self.reader_ok),
+            "present": _count(self.present),
+            "halfdays_today": _count(self.today),
+            "halfdays_month": _count(self.month),
+        }
+        values.update({f"alarm_{a.value}": (ON if a in self.alarms else OFF) for a in Alarm})
+        return {discovery.state_topic(k): v.encode() for k, v in values.items() if v is not None}
+
+
+def _switch(value: bool | None) -> str | None:
+    return None if value is None else (ON if value else OFF)
+
+
+def _count(value: int | None) -> str | None:
+    return None if value is None else str(value)
