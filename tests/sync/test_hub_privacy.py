@@ -151,6 +151,12 @@ def test_an_erased_member_is_gone_from_the_hub_and_every_door_hears_it(hub_db: H
     assert len(exported["uses"]) == 1
     assert BADGE not in _events_text(hub_db) and "Bruno" not in _events_text(hub_db)
     assert _counts(hub_db) == before
+    # A door offline at the erasure sends a later tap of theirs before its roster tells it: the day's run scrubs it.
+    late = make_event("site-a", "door-1", 4, "entry", {**_entry(member), "use": None})
+    assert Ingestor(hub_db, gap_wait_s=0).ingest(batch_of([late])).acked == 4
+    assert BADGE in _events_text(hub_db)
+    assert apply_retention(hub_db, dt.datetime.now(dt.UTC), CONFIG) == {"late_events": 1}
+    assert BADGE not in _events_text(hub_db) and "Bruno" not in _events_text(hub_db)
     # Both sites get a delta naming the erased member (site B's roster never held them).
     issued = dict(keeper.refresh())
     assert set(issued) == {"site-a", "site-b"}
