@@ -127,9 +127,13 @@ def scrub_events(session: Session, cutoffs: Cutoffs, batch: int) -> int:
 def scrub_late_events(session: Session, cutoffs: Cutoffs, batch: int) -> int:
     """Events of a member erased lately that a door sent before its roster told it (it was offline): scrubbed
     here. Within the access log's months only: older events are scrubbed by retention anyway."""
-    erased = dict(
-        session.execute(select(Member.id, Member.erased_at).where(Member.erased_at >= cutoffs.access_log)).all()
-    )
+    erased: dict[str, dt.datetime] = {
+        member_id: at
+        for member_id, at in session.execute(
+            select(Member.id, Member.erased_at).where(Member.erased_at >= cutoffs.access_log)
+        )
+        if at is not None
+    }
     if not erased:
         return 0
     since = min(erased.values())
