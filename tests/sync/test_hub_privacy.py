@@ -21,7 +21,8 @@ from sync.hub.ingest import Ingestor
 from sync.hub.models import AuditEntry, Credential, Event, Member, Sale, Use
 from sync.hub.privacy import apply_retention, erase_member, half_day_time, member_export
 from sync.hub.roster import RosterKeeper
-from sync.signing import generate_private_key, verify_delta, verify_roster
+from sync.protocol import ProtocolError, dumps
+from sync.signing import generate_private_key, sign_roster, verify_delta, verify_roster
 from tests.support.rosters import Published, doors_ask
 from tests.sync.devicesim import make_event
 from tests.sync.test_hub_ingest import batch_of
@@ -211,3 +212,23 @@ def test_the_hubs_privacy_commands(tmp_path: Path, capsys: pytest.CaptureFixture
     assert run.main([*hub, "privacy", "erase", member, "--yes"]) == 1
     assert "déjà effacé" in capsys.readouterr().out
     db.dispose()
+
+
+@pytest.mark.parametrize("erased", [["nope"], "a" * 32, [None], [1]])
+def test_a_door_refuses_a_roster_whose_erased_members_are_not_ids(erased: Any) -> None:
+    key = generate_private_key()
+    body = {
+        "v": 1,
+        "site": "site-a",
+        "version": 3,
+        "issued_at": "2026-11-23T08:00:00Z",
+        "seen": {},
+        "members": [],
+        "credentials": [],
+        "plans": [],
+        "subscriptions": [],
+    }
+    good = verify_roster(dumps(sign_roster({**body, "erased_members": ["a" * 32]}, key)), key.public_key(), 2)
+    assert good["erased_members"] == ["a" * 32]
+    with pytest.raises(ProtocolError, match="erased_members"):
+        verify_roster(dumps(sign_roster({**body, "erased_members": erased}, key)), key.public_key(), 2)
