@@ -37,6 +37,7 @@ from sync.hub.models import (
     DeviceCursor,
     Enrolment,
     Event,
+    Member,
     Plan,
     Sale,
     Subscription,
@@ -60,6 +61,7 @@ def apply_retention(db: HubDatabase, now: dt.datetime, config: PrivacyConfig, ba
         ("bookings", pseudonymise_bookings),
         ("booking_requests", pseudonymise_booking_requests),
         ("change_requests", delete_old_requests),
+        ("late_events", scrub_late_events),
     ]
     for name, step in steps:
         while True:
@@ -120,6 +122,34 @@ def scrub_events(session: Session, cutoffs: Cutoffs, batch: int) -> int:
         if changed >= batch:
             break
     return changed
+
+
+def scrub_late_events(session: Session, cutoffs: Cutoffs, batch: int) -> int:
+    """Events of a member erased lately that a door sent before its roster told it (it was offline): scrubbed
+    here. Within the access log's months only: older events are scrubbed by retention anyway."""
+    erased: dict[str, dt.datetime] = {
+        member_id: at
+        for member_id, at in session.execute(
+            select(Member.id, Member.erased_at).where(Member.erased_at >= cutoffs.access_log)
+        )
+        if at is not None
+    }
+    if not erased:
+        return 0
+    since = min(erased.values())
+    cleaned: list[dict[str, Any]] = []
+    for event_id, kind, data in session.execute(
+        select(Event.id, Event.kind, Event.data).where(Event.kind.in_(NAMING_KINDS), Event.received_at >= since)
+    ):
+        if isinstance(data, dict) and data.get("holder") in erased:
+            clean = scrubbed_data(kind, data)
+            if clean is not None:
+                cleaned.append({"id": event_id, "data": clean})
+                if len(cleaned) == batch:
+                    break
+    if cleaned:
+        session.execute(update(Event), cleaned)
+    return len(cleaned)
 
 
 def pseudonymise_sales(session: Session, cutoffs: Cutoffs, batch: int) -> int:

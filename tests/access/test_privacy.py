@@ -23,7 +23,21 @@ from access.admin import (
 )
 from access.config import Config, parse_config
 from access.db import Database
-from access.models import BadgeHistory, Credential, Event, Member, Notice, Outbox, Pass, Sale, Use
+from access.models import (
+    BadgeHistory,
+    Booking,
+    Credential,
+    Event,
+    Guest,
+    HubRequest,
+    Member,
+    Notice,
+    Outbox,
+    Pass,
+    Resource,
+    Sale,
+    Use,
+)
 from access.policy import Reason, apply, decide
 from access.privacy import EraseRefused, apply_retention, erase_member
 from access.privacy_export import member_export
@@ -247,3 +261,61 @@ def test_months_before_keeps_to_the_calendar() -> None:
     assert months_before(at, 3) == dt.datetime(2026, 2, 28, 12, tzinfo=dt.UTC)
     assert months_before(at, 12) == dt.datetime(2025, 5, 31, 12, tzinfo=dt.UTC)
     assert months_before(at, -1) == dt.datetime(2026, 6, 30, 12, tzinfo=dt.UTC)
+
+
+def test_each_remaining_rule_cards_guests_bookings_and_requests(config: Config, db: Database) -> None:
+    member_id = _activity(config, db)
+    old_day = MORNING.date()
+    with db.write() as s:
+        pass_id = s.scalars(select(Pass.id)).one()
+        s.add(Credential(pass_id=pass_id, value="C0C0C0C0"))
+        s.add(Guest(member_id=member_id, name="Léa Invitée", code="123456", valid_date=old_day, charge="carnet"))
+        room = Resource(name="Salle", kind="meeting_room", feed_secret="x")
+        s.add(room)
+        s.flush()
+        for holder, name in (("walk_in", "Paul Passant"), ("member", "Bruno Martin")):
+            s.add(
+                Booking(
+                    group_id="g" * 32,
+                    resource_id=room.id,
+                    local_date=old_day,
+                    slot="morning" if holder == "walk_in" else "afternoon",
+                    holder_kind=holder,
+                    member_id=member_id if holder == "member" else None,
+                    name=name,
+                    email="paul@example.org" if holder == "walk_in" else None,
+                    guests="Léa, Max",
+                    paid_by="counter",
+                    origin="kiosk",
+                )
+            )
+        s.add(
+            HubRequest(
+                kind="add_member",
+                member_id=member_id,
+                data={"first_name": "Bruno"},
+                origin="desk",
+                created_at=MORNING,
+                answered_at=MORNING,
+                ok=True,
+            )
+        )
+        s.add(
+            HubRequest(
+                kind="add_member", member_id=member_id, data={"first_name": "Bruno"}, origin="desk", created_at=MORNING
+            )
+        )  # never answered: still the hub's to receive
+    # After three months: the pass's card and the answered request go; the names stay for the walk-in's year.
+    done = apply_retention(db, LATER, CONFIG)
+    assert done.counts.get("pass_cards") == 1 and done.counts.get("hub_requests") == 1
+    assert "guests" not in done.counts and "bookings" not in done.counts
+    # After the year: guests and walk-ins' bookings lose their names, every booking its guests' first names.
+    done = apply_retention(db, YEAR_LATER, CONFIG)
+    assert done.counts.get("guests") == 1 and done.counts.get("bookings") == 2
+    with db.read() as s:
+        assert s.scalar(select(Credential.id).where(Credential.value == "C0C0C0C0")) is None
+        assert s.scalars(select(Guest.name)).all() == ["Invité·e"]
+        bookings = {b.holder_kind: (b.name, b.email, b.guests) for b in s.scalars(select(Booking))}
+        assert bookings == {"walk_in": (WALK_IN_PSEUDONYM, None, None), "member": ("Bruno Martin", None, None)}
+        assert s.scalars(select(HubRequest.answered_at)).all() == [None]
+    assert apply_retention(db, YEAR_LATER, CONFIG).total == 0

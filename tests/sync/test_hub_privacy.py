@@ -21,7 +21,8 @@ from sync.hub.ingest import Ingestor
 from sync.hub.models import AuditEntry, Credential, Event, Member, Sale, Use
 from sync.hub.privacy import apply_retention, erase_member, half_day_time, member_export
 from sync.hub.roster import RosterKeeper
-from sync.signing import generate_private_key, verify_delta, verify_roster
+from sync.protocol import ProtocolError, dumps
+from sync.signing import generate_private_key, sign_roster, verify_delta, verify_roster
 from tests.support.rosters import Published, doors_ask
 from tests.sync.devicesim import make_event
 from tests.sync.test_hub_ingest import batch_of
@@ -151,6 +152,12 @@ def test_an_erased_member_is_gone_from_the_hub_and_every_door_hears_it(hub_db: H
     assert len(exported["uses"]) == 1
     assert BADGE not in _events_text(hub_db) and "Bruno" not in _events_text(hub_db)
     assert _counts(hub_db) == before
+    # A door offline at the erasure sends a later tap of theirs before its roster tells it: the day's run scrubs it.
+    late = make_event("site-a", "door-1", 4, "entry", {**_entry(member), "use": None})
+    assert Ingestor(hub_db, gap_wait_s=0).ingest(batch_of([late])).acked == 4
+    assert BADGE in _events_text(hub_db)
+    assert apply_retention(hub_db, dt.datetime.now(dt.UTC), CONFIG) == {"late_events": 1}
+    assert BADGE not in _events_text(hub_db) and "Bruno" not in _events_text(hub_db)
     # Both sites get a delta naming the erased member (site B's roster never held them).
     issued = dict(keeper.refresh())
     assert set(issued) == {"site-a", "site-b"}
@@ -205,3 +212,23 @@ def test_the_hubs_privacy_commands(tmp_path: Path, capsys: pytest.CaptureFixture
     assert run.main([*hub, "privacy", "erase", member, "--yes"]) == 1
     assert "déjà effacé" in capsys.readouterr().out
     db.dispose()
+
+
+@pytest.mark.parametrize("erased", [["nope"], "a" * 32, [None], [1]])
+def test_a_door_refuses_a_roster_whose_erased_members_are_not_ids(erased: Any) -> None:
+    key = generate_private_key()
+    body = {
+        "v": 1,
+        "site": "site-a",
+        "version": 3,
+        "issued_at": "2026-11-23T08:00:00Z",
+        "seen": {},
+        "members": [],
+        "credentials": [],
+        "plans": [],
+        "subscriptions": [],
+    }
+    good = verify_roster(dumps(sign_roster({**body, "erased_members": ["a" * 32]}, key)), key.public_key(), 2)
+    assert good["erased_members"] == ["a" * 32]
+    with pytest.raises(ProtocolError, match="erased_members"):
+        verify_roster(dumps(sign_roster({**body, "erased_members": erased}, key)), key.public_key(), 2)

@@ -18,6 +18,7 @@ from access.db import Database
 from access.models import BadgeHistory, Credential, Erasure, Event
 from access.models import Member as DoorMember
 from access.models import Use as DoorUse
+from access.store import state_version
 from halfday.sample import ALL_DAY
 from kiosk.app import create_app
 from sync.agent import AgentSettings, SyncAgent, outbox
@@ -130,7 +131,13 @@ def test_an_erasure_at_the_hub_reaches_the_door_and_the_half_day_still_counts(
     finally:
         app.extensions["halfday.kiosk"].close()
 
-    # ... and its memory: the badge no longer opens.
+    # ... and its memory: once the door holds the change (it polls the ledger's state version), the badge no
+    # longer opens.
+    def door_holds_it() -> bool:
+        with site.db.read() as s:
+            return rig.daemon.cache.version == state_version(s)
+
+    assert wait_until(door_holds_it, 10), "the door never reloaded after the erasure"
     rig.tap(BADGE)
     entries = rig.wait_events(2, "entry")
     assert len(entries) == 2 and entries[1].data["granted"] is False
