@@ -29,6 +29,8 @@ STATUS_FILE = "status.json"
 NAME_FORMAT = BACKUP_NAME_FORMAT
 # Backups hold members' names and access logs: readable by the ledger's group (the services), not by others.
 BACKUP_MODE = 0o640
+# The backups folder: the ledger's group writes it, setgid so every backup belongs to that group.
+BACKUPS_FOLDER_MODE = 0o2770
 
 
 class BackupError(RuntimeError):
@@ -144,7 +146,11 @@ def backup(config: Config, *, now: dt.datetime | None = None) -> BackedUp:
     ledger = _ledger(config)
     folder = backups_folder(ledger)
     try:
-        folder.mkdir(mode=0o2770, exist_ok=True)
+        if not folder.is_dir():
+            folder.mkdir()
+            # Whoever makes it (the nightly unit, or the kiosk's "back up now"), the other writes into it too: the
+            # mode is set, not left to this process's umask.
+            os.chmod(folder, BACKUPS_FOLDER_MODE)
     except OSError as exc:
         raise BackupError(
             f"le dossier des sauvegardes {folder} ne peut pas être créé : {exc.strerror or exc}"

@@ -466,6 +466,8 @@ ensure_dir /var/lib 0755 root:root
 # Shared by the three: group-writable so that each may create the ledger's -wal and -shm, setgid so that whatever
 # is created here belongs to the group. Owned by root, so that no service may open it to others.
 ensure_dir $STATE 2770 root:$GROUP
+# The nightly backups (halfday-backup) and the admin's "back up now" (the kiosk) both write here.
+ensure_dir $STATE/backups 2770 root:$GROUP
 ensure_dir /opt 0755 root:root
 ensure_dir $OPT 0755 root:root
 ensure_dir $OPT/bin 0755 root:root

@@ -91,6 +91,8 @@ POLL_S = 0.05
 # Acknowledged outbox rows are deleted at most this often, by a thread of their own: one durable write per ack
 # would cost more than sending the events, and the sender must not wait for the disk (bench.sync).
 RETIRE_EVERY_S = 0.25
+# Roster messages kept while a restored ledger waits for the hub's first answer (a snapshot's parts and deltas).
+MAX_DEFERRED = 200
 # A retained status this often, so the hub's page shows the backlog moving and a door that went quiet.
 STATUS_INTERVAL_S = 30.0
 # The door's health is looked at this often, and a change to it published at once, but not more often than this:
@@ -238,6 +240,7 @@ class SyncAgent:
         self._resume = resuming.pending(self.db)
         self._resume_due = threading.Event()
         self._resume_due.set()
+        self._deferred: list[Message] = []  # rosters that came before the hub's first answer
         self._known_last_seq = 0  # the newest seq in the outbox when last looked
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -485,7 +488,15 @@ class SyncAgent:
 
     def handle(self, message: Message) -> None:
         """Roster, command, reply from the hub; a change request, the door's state or an enrolled badge from the bus."""
-        if message.topic == roster_topic(self.site) or message.topic.startswith(f"{roster_topic(self.site)}/"):
+        rosters = roster_topic(self.site)
+        if self._unsettled() and (
+            message.topic.startswith(f"{rosters}/") or message.topic in (rosters, delta_topic(self.site))
+        ):
+            # A roster's balances count this door's events in the hub's numbers, which the restored ledger's own
+            # do not follow until the hub's first answer: kept until then (a few, the newest).
+            self._deferred = [*self._deferred, message][-MAX_DEFERRED:]
+            return
+        if message.topic == rosters or message.topic.startswith(f"{rosters}/"):
             self._snapshot_message(message.payload)
         elif message.topic == delta_topic(self.site):
             self._apply_delta(message.payload)
@@ -515,6 +526,10 @@ class SyncAgent:
         except BusError as exc:
             raise ProtocolError(str(exc)) from None
 
+    def _unsettled(self) -> bool:
+        life = self._resume
+        return life is not None and life.hub_seq is None
+
     def _resumed(self, payload: bytes) -> None:
         """The hub's answer to the resume request: written, then the next page asked, or the stream goes on."""
         life = self._resume
@@ -534,6 +549,9 @@ class SyncAgent:
                 self._known_last_seq = 0
             log.info("flux repris après le %de événement connu du hub", step.cursor)
         self._resume = after
+        for deferred in self._deferred:
+            self._inbox.put(deferred)  # the rosters that came meanwhile, in the order they came
+        self._deferred = []
         self._resume_due.set()
         if self.bus is not None:
             # The door reloads the uses and balances the hub's events changed, now rather than at its next poll.

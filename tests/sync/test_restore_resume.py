@@ -22,7 +22,7 @@ from access.models import Event as DoorEvent
 from access.models import Incarnation
 from halfday.sample import ALL_DAY
 from hardware.virtual_card import VirtualCard
-from sync.agent import AgentSettings, SyncAgent
+from sync.agent import AgentSettings, SyncAgent, outbox
 from sync.hub import admin, roster
 from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
@@ -37,7 +37,7 @@ from tests.support.pg import fresh_database
 from tests.support.site import Site
 from tests.support.wait import wait_until
 
-ALICE, BRUNO, GAELLE = "A1A1A1A1", "B2B2B2B2", "C3C3C3C3"
+ALICE, BRUNO, GAELLE, HUGO = "A1A1A1A1", "B2B2B2B2", "C3C3C3C3", "D4D4D4D4"
 
 
 @pytest.fixture
@@ -104,6 +104,9 @@ class Appliance:
                 for e in session.scalars(select(DoorEvent).where(DoorEvent.kind == "entry").order_by(DoorEvent.at))
             ]
 
+    def roster_version(self) -> int:
+        return outbox.roster_version(self.site.db) or 0
+
     def last_seq(self) -> int:
         with self.site.db.read() as session:
             return int(session.execute(select(func.max(DoorEvent.seq))).scalar() or 0)
@@ -144,7 +147,8 @@ def test_a_door_restored_from_last_nights_backup_goes_on_and_the_hub_has_every_e
     unlimited = admin.add_plan(pg_hub, "Illimité", "unlimited")
     carnet = admin.add_plan(pg_hub, "Carnet 10", "carnet", half_days=10)
     members = {}
-    for name, uid, plan in (("Alice", ALICE, unlimited), ("Bruno", BRUNO, carnet), ("Gaëlle", GAELLE, carnet)):
+    people = (("Alice", ALICE, unlimited), ("Bruno", BRUNO, carnet), ("Gaëlle", GAELLE, carnet), ("Hugo", HUGO, carnet))
+    for name, uid, plan in people:
         members[name] = admin.add_member(pg_hub, name, "Martin", home_site=site_id)
         admin.add_subscription(pg_hub, members[name], plan)
         admin.enrol_badge(pg_hub, members[name], uid)
@@ -180,6 +184,7 @@ def test_a_door_restored_from_last_nights_backup_goes_on_and_the_hub_has_every_e
         made = halfday(site.config_path, "backup")
         assert made.returncode == 0, made.stderr
         at_backup = appliance.last_seq()
+        roster_at_backup = appliance.roster_version()
 
         # After the backup: Gaëlle's first half-day of the day (a carnet spent), Bruno comes back (free).
         gaelle = appliance.tap(GAELLE)
@@ -199,6 +204,9 @@ def test_a_door_restored_from_last_nights_backup_goes_on_and_the_hub_has_every_e
         # The door starts first and records a tap before sync is up: numbered after the backup's events for now.
         appliance.start(agent=False)
         assert appliance.tap(ALICE)["granted"]
+        # Hugo's first half-day, spent while sync is down: it must stay spent whatever roster comes back.
+        hugo = appliance.tap(HUGO)
+        assert hugo["granted"] and hugo["use"]["spent"] == 1 and hugo["balance"] == 9
         appliance.start_agent()
 
         def resumed() -> bool:
@@ -217,6 +225,10 @@ def test_a_door_restored_from_last_nights_backup_goes_on_and_the_hub_has_every_e
         assert gaelle_again["balance"] == 9
         bruno_again = appliance.tap(BRUNO)
         assert bruno_again["granted"] and bruno_again["use"] is None and bruno_again["balance"] == 9
+        # The hub's roster came back meanwhile (the restored ledger held last night's): Hugo's half-day still counts.
+        assert wait_until(lambda: appliance.roster_version() > roster_at_backup, 20)
+        hugo_again = appliance.tap(HUGO)
+        assert hugo_again["granted"] and hugo_again["use"] is None and hugo_again["balance"] == 9, hugo_again
         assert wait_until(lambda: hub_cursor(pg_hub, site_id, device) == appliance.last_seq(), 20)
 
         # The hub has every event exactly once: the same ids as the door's ledger, numbered 1..N without a hole.
@@ -240,7 +252,9 @@ def test_a_door_restored_from_last_nights_backup_goes_on_and_the_hub_has_every_e
         assert len(hub_events) == appliance.last_seq() > before_death + 2
         assert worker.stats.duplicates == 0  # nothing new was taken for something already stored
         # One half-day each today, whoever came back how often.
-        assert uses == sorted([(members["Alice"], 0), (members["Bruno"], 1), (members["Gaëlle"], 1)])
+        assert uses == sorted(
+            [(members["Alice"], 0), (members["Bruno"], 1), (members["Gaëlle"], 1), (members["Hugo"], 1)]
+        )
         assert [(r.base_seq, r.cursor, r.sent_to) for r in resumes] == [(at_backup, before_death, before_death)]
     finally:
         appliance.die()

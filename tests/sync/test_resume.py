@@ -18,15 +18,24 @@ from access import incarnation
 from access.db import Database
 from access.models import Balance, Event, Member, Outbox, Plan, Subscription, Use
 from access.store import Stamp, append_event, spent_since_balances
+from sync.agent import SyncAgent, outbox
+from sync.hub import admin
 from sync.hub import resume as hub_resume
+from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
 from sync.hub.ingest import Ingestor
 from sync.hub.models import DeviceIncarnation
+from sync.hub.roster import RosterKeeper
+from sync.hub.worker import HubWorker
 from sync.payloads import validate_batch
 from sync.protocol import Json, ProtocolError, dumps, parse_json
 from sync.resume import RESUME_PAGE_EVENTS, check_resumed, make_resumed, validate_resume_request
-from sync.signing import generate_private_key, public_key_b64
+from sync.signing import generate_private_key, load_private_key, public_key_b64
+from tests.support.broker import Mosquitto
+from tests.support.listener import Listener
+from tests.support.rosters import Published, doors_ask
 from tests.support.site import Site
+from tests.support.wait import wait_until
 from tests.sync.conftest import DEVICE, SITE
 from tests.sync.devicesim import make_event
 
@@ -281,3 +290,50 @@ def halfday(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+
+
+def test_a_roster_that_comes_before_the_hubs_first_answer_waits_for_it(
+    broker: Mosquitto,
+    hub_db: HubDatabase,
+    hub_settings: HubSettings,
+    door_db: Database,
+    make_agent: Callable[..., SyncAgent],
+    make_worker: Callable[..., HubWorker],
+    listeners: Callable[..., Listener],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its balances count this door's events in the hub's numbers (seen = 6): applied before the door's own new
+    events move above the hub's, its seen would have moved with them, and a carnet spent since given back."""
+    monkeypatch.setattr("sync.agent.RESUME_RETRY_S", 0.5)
+    admin.add_site(hub_db, SITE, "Le Local")
+    carnet = admin.add_plan(hub_db, "Carnet 10", "carnet", half_days=10)
+    member = admin.add_member(hub_db, "Bruno", home_site=SITE)
+    admin.add_subscription(hub_db, member, carnet)
+    admin.enrol_badge(hub_db, member, "B2B2B2B2")
+    ingestor = Ingestor(hub_db)
+    batch = {"v": 1, "site": SITE, "device": DEVICE, "events": [make_event(SITE, DEVICE, s) for s in range(1, 7)]}
+    ingestor.ingest(validate_batch(dumps(batch)))
+    ingestor.close()
+    # Last night's backup held events 1..3; restored, the door records one more before sync is back.
+    with door_db.write() as session:
+        for _ in range(3):
+            append_event(session, DEVICE, "door", {"open": True}, Stamp.now("boot"))
+    with door_db.write() as session:
+        incarnation.begin(session, incarnation.RESTORED)
+        append_event(session, DEVICE, "door", {"open": False}, Stamp.now("boot"))
+    published = Published()
+    keeper = RosterKeeper(hub_db, load_private_key(hub_settings.private_key_file), published)
+    doors_ask(hub_db, SITE)
+    assert keeper.refresh() == [(SITE, 1)]
+    make_agent()
+    hub = listeners(broker, "nothing/#")
+    assert hub.client.wait_connected(10)
+    for topic, payload in published:
+        assert hub.client.publish_confirmed(topic, payload)
+    assert not wait_until(lambda: outbox.roster_version(door_db) is not None, 2)  # kept, not applied
+    make_worker(0)  # the hub answers now
+    assert wait_until(lambda: outbox.roster_version(door_db) == 1, 20)
+    with door_db.read() as session:
+        assert incarnation.pending(session) is None
+        assert [b.as_of_seq for b in session.scalars(select(Balance))] == [6]
+        assert sorted(session.scalars(select(Event.seq))) == [1, 2, 3, 4, 5, 6, 7]
