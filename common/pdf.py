@@ -48,7 +48,11 @@ class Document:
         pdf.set_auto_page_break(True, margin=MARGIN + 5)
         pdf.add_page()
         self._pdf = pdf
-        self._letterhead(association)
+        try:
+            self._letterhead(association)
+        except PdfError:
+            self._close_fonts()
+            raise
         pdf.set_font(FONT, "B", TITLE)
         pdf.multi_cell(0, 8, title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.ln(2)
@@ -116,7 +120,18 @@ class Document:
         pdf.ln(2)
 
     def bytes(self) -> bytes:
-        return bytes(self._pdf.output())
+        try:
+            return bytes(self._pdf.output())
+        finally:
+            self._close_fonts()
+
+    def _close_fonts(self) -> None:
+        """fpdf2 reads the fonts lazily and keeps their files open until its font objects are collected: closed
+        here, or a busy kiosk holds a descriptor per document until the garbage collector passes."""
+        for font in self._pdf.fonts.values():
+            ttfont = getattr(font, "ttfont", None)
+            if ttfont is not None:
+                ttfont.close()
 
 
 class _Pdf(FPDF):

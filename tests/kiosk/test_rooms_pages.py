@@ -123,9 +123,11 @@ def test_the_manager_takes_the_money_of_a_booking(page: Page, site: Site, kiosk:
     log_in(page, kiosk, site, "/admin/sales")
     row = page.locator("#sales tbody tr").first
     expect(row).to_contain_text("Yann Morel")
-    expect(row).to_contain_text("Salle ou bureau")
+    expect(row).to_contain_text("Réservation « Salle Garance » (1 demi-journée)")
+    row.locator("select[name=tender]").select_option("card")
     row.locator("button").first.click()
     expect(page.locator(".alert-ok")).to_have_text("Vente de Yann Morel marquée réglée.")
     with site.db.read() as s:
         booking = s.scalars(select(Booking)).one()
-        assert booking.sale_id is not None and s.get(Sale, booking.sale_id).paid  # type: ignore[union-attr]
+        sale = s.get(Sale, booking.sale_id) if booking.sale_id is not None else None
+        assert sale is not None and sale.paid and sale.tender == "card"

@@ -93,5 +93,15 @@ def assert_no_horizontal_scroll(page: Page, what: str) -> None:
     """Fail when the page is wider than its window, so that a reader would have to scroll sideways."""
     scroll_width, inner_width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert scroll_width <= inner_width, (
-        f"{what}: the page is {scroll_width} px wide in a {inner_width} px window (it scrolls sideways)"
+        f"{what}: the page is {scroll_width} px wide in a {inner_width} px window (it scrolls sideways): "
+        + ", ".join(page.evaluate(_WIDEST))
     )
+
+
+# What reaches past the window's right edge, outermost first: named in the failure, so a fix needs no debugging.
+_WIDEST = """() => Array.from(document.querySelectorAll('body *'))
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+  .slice(0, 5)
+  .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+            + (e.className ? '.' + String(e.className).split(' ').join('.') : '')
+            + ' (' + Math.round(e.getBoundingClientRect().right) + ' px)')"""
