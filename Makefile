@@ -18,7 +18,7 @@ NODE_STAMP := node_modules/.installed
 # The uv that `make lock` resolves with (it is not needed by anything else).
 UV_VERSION := 0.13.9
 
-.PHONY: test demo lint types unit soak system-packages venv node-modules lock-check lock clean
+.PHONY: test demo lint types unit soak ha-core system-packages venv node-modules lock-check lock clean
 
 test: system-packages lock-check venv lint types unit
 
@@ -80,6 +80,11 @@ unit: venv node-modules
 # Long soak and fault runs (broker killed repeatedly, large backlogs). CI runs them after `make test`.
 soak: venv
 	$(BIN)/pytest -m soak || [ $$? -eq 5 ]
+
+# Home Assistant core's own discovery schemas against what `halfday homeassistant` publishes. Not in CI: installing
+# Home Assistant takes about seven minutes here, and the MQTT discovery rules are checked in `make test` already.
+ha-core: venv
+	$(BIN)/pytest -m ha_core
 
 demo: system-packages venv
 	$(BIN)/python -m halfday.demo

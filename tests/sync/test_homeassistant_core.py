@@ -3,7 +3,8 @@ sensor, button) accept every config the bridge published on a real Mosquitto, an
 
 Home Assistant 2024.3.3 is the last release that runs on this Python (3.11; 2024.4 needs 3.12): it is installed
 once into a virtualenv of its own (about seven minutes with pip here), kept in HALFDAY_HA_VENV or
-~/.cache/halfday-tests/homeassistant-2024.3.3, and never imported by halfday's tests. A soak test for that reason."""
+~/.cache/halfday-tests/homeassistant-2024.3.3, and never imported by halfday's tests. Run by `make ha-core`, not
+in CI, for that reason."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def ha_python() -> Path:
     return python
 
 
-@pytest.mark.soak
+@pytest.mark.ha_core
 @pytest.mark.timeout(1800)
 def test_home_assistant_core_accepts_the_discovery_set(setup: Callable[..., tuple[Site, Bridge, Watcher]]) -> None:  # noqa: F811
     python = ha_python()
