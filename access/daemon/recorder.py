@@ -72,7 +72,7 @@ def refusal(exc: Exception) -> str:
     """Why the disk refused a write, in a manager's words (the technical text follows, for whoever repairs)."""
     text = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else type(exc).__name__
     lowered = text.lower()
-    if "full" in lowered:
+    if "full" in lowered or "no space" in lowered:
         return f"disque plein ({text})"[:200]
     if "i/o" in lowered or isinstance(exc, OSError):
         return f"le disque ne répond pas à l'écriture ({text})"[:200]
@@ -237,7 +237,7 @@ class Recorder:
         if self.journal is None:
             raise RuntimeError("no rescue journal to write to")
         self.journaling = True
-        self.retry()
+        self.retry(force=True)
 
     def _broken(self, exc: Exception) -> None:
         """A write failed: if the ledger is damaged rather than busy, say so (the door turns to its journal)."""

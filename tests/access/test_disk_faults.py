@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from access.daemon.door import RESCUE_FILE
 from common.words import Alarm
 from halfday.sample import ALICE, ALL_DAY, BRUNO, CLARA, DENIS, UNKNOWN
 from hardware.virtual_card import VirtualCard
@@ -187,3 +188,43 @@ def test_write_and_sync_failures_in_the_door_lose_no_tap(
     said = check_ledger(ledger, log)
     assert len(said) == 9
     assert len([d for d in said if d[3]]) >= 5
+
+
+def test_a_door_stopped_while_its_ledger_refuses_writes_keeps_them_in_its_journal(
+    tmp_path: Path, broker: Mosquitto, listener: Bus, card: VirtualCard, new_site: Callable[..., Site]
+) -> None:
+    site = new_site(reader_path=card.path, bus_url=f"mqtt://127.0.0.1:{broker.port}", overrides=ALL_DAY)
+    site.db.dispose()
+    ledger = Path(site.config.database_url.removeprefix("sqlite:///"))
+    log = tmp_path / "door.log"
+    door = start_door(site.config_path, log, wrapper=("fiu-run", "-x"))
+    try:
+        listener.state(lambda s: Alarm.DATABASE not in s.alarms)
+        burst(card, 1)
+        # Only the ledger's writes fail (SQLite's pwrite and fdatasync): the journal beside it still takes its own.
+        ledger_only = FIU_POINTS[:2]
+        commands = [arg for point in ledger_only for arg in ("-c", f"enable name={point},failinfo={EIO}")]
+        subprocess.run(["fiu-ctrl", *commands, str(door.pid)], check=True, timeout=10)
+        burst(card, 4, start=1)
+        listener.state(lambda s: Alarm.DATABASE in s.alarms and s.pending_writes > 0)
+    finally:
+        stop(door)  # systemd restarts the door, say for an upgrade, while the card still fails
+    journal = ledger.parent / RESCUE_FILE
+    waiting = [event_id for *_, event_id, kept in decided(log) if kept]
+    assert len(waiting) >= 3
+    held = journal.read_text(encoding="utf-8")
+    assert all(event_id in held for event_id in waiting)
+    door = start_door(site.config_path, log)  # the card repaired: the journal goes into the ledger first
+    try:
+        listener.state(lambda s: Alarm.DATABASE not in s.alarms)
+        burst(card, 1, start=5)
+        time.sleep(0.5)
+    finally:
+        stop(door)
+    assert not journal.exists()
+    said = decided(log)
+    assert len(said) == 6
+    with contextlib.closing(sqlite3.connect(ledger)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        entries = [row[0] for row in conn.execute("SELECT id FROM events WHERE kind = 'entry' ORDER BY seq")]
+    assert entries == [event_id for *_, event_id, _ in said]
