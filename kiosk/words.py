@@ -41,8 +41,8 @@ def alarm_label(alarm: str) -> str:
         Alarm.FORCED: _("Alarme : porte forcée"),
         Alarm.HELD_OPEN: _("Alarme : porte restée ouverte"),
         Alarm.DATABASE: _(
-            "Alarme : base de données illisible. La porte décide sur sa dernière copie des droits et garde les "
-            "passages à part. À restaurer : halfday restore"
+            "Alarme : base de données illisible, ou disque qui refuse d'écrire. La porte décide sur ce qu'elle sait "
+            "et garde les passages à part. Libérez de la place sur le disque, ou restaurez : halfday restore"
         ),
         Alarm.READER: _("Alarme : lecteur de badges absent, aucun badge n'est lu"),
         Alarm.CLOCK: _("Alarme : horloge non fiable, les passes et formules datées attendent"),
