@@ -237,14 +237,16 @@ ALARM_WORDS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     ),
     "database": (
         (
-            "Registre illisible",
-            "la base de données ne peut plus être lue : la porte décide sur sa dernière copie des droits. "
-            "Restaurez une sauvegarde (halfday restore).",
+            "Registre illisible ou disque plein",
+            "la base de données ne peut plus être lue ou écrite : la porte décide sur ce qu'elle sait et garde les "
+            "passages à part. Disque plein : libérez de la place, elle écrira tout ; base abîmée : restaurez une "
+            "sauvegarde (halfday restore).",
         ),
         (
-            "Ledger unreadable",
-            "the database cannot be read: the door decides on its last copy of the rights. "
-            "Restore a backup (halfday restore).",
+            "Ledger unreadable or disk full",
+            "the database cannot be read or written: the door decides on what it knows and keeps the entries aside. "
+            "Disk full: free some space and it will write everything; damaged database: restore a backup "
+            "(halfday restore).",
         ),
     ),
     "reader": (

@@ -171,10 +171,13 @@ def record_entries(
     device_id: str,
     entries: list[tuple[Decision, Stamp]],
     low_carnet: int | None = None,
+    event_ids: list[str] | None = None,
 ) -> list[tuple[str, int]]:
     """Record taps' decisions: events, outbox rows and uses, in the caller's one transaction. With `low_carnet` (the
-    mail config's threshold), an entry that takes a carnet down to it queues a notice in the same transaction."""
-    ids = append_events(session, device_id, [(EventKind.ENTRY, entry_data(d), stamp) for d, stamp in entries])
+    mail config's threshold), an entry that takes a carnet down to it queues a notice in the same transaction. The
+    event ids are new unless given (the door names each entry when it decides, so a retry writes it once)."""
+    items: list[tuple[str, dict[str, Any], Stamp]] = [(EventKind.ENTRY, entry_data(d), stamp) for d, stamp in entries]
+    ids = append_events(session, device_id, items, event_ids)
     uses = []
     for (decision, stamp), (event_id, seq) in zip(entries, ids, strict=True):
         charge = decision.charge
@@ -222,13 +225,19 @@ _REPLAY_CHUNK = 500
 _REPLAY_USE_SQL = _USE_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO")
 
 
+def known_events(session: Session, event_ids: list[str]) -> set[str]:
+    """Which of `event_ids` the ledger already holds (a write whose outcome was not known, a replay cut short)."""
+    known: set[str] = set()
+    for start in range(0, len(event_ids), _REPLAY_CHUNK):
+        chunk = event_ids[start : start + _REPLAY_CHUNK]
+        known.update(session.scalars(select(Event.id).where(Event.id.in_(chunk))))
+    return known
+
+
 def replay_events(session: Session, site_id: str, device_id: str, rescued: list[Rescued]) -> int:
     """Write journaled events into the ledger, in the caller's transaction: each once (an event already there, from
     a replay cut short, is skipped), an entry with the half-day use its data describes. Returns how many were new."""
-    known: set[str] = set()
-    for start in range(0, len(rescued), _REPLAY_CHUNK):
-        chunk = [r.event_id for r in rescued[start : start + _REPLAY_CHUNK]]
-        known.update(session.scalars(select(Event.id).where(Event.id.in_(chunk))))
+    known = known_events(session, [r.event_id for r in rescued])
     fresh = [r for r in rescued if r.event_id not in known]
     ids = append_events(session, device_id, [(r.kind, r.data, r.stamp) for r in fresh], [r.event_id for r in fresh])
     uses = []

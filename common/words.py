@@ -69,7 +69,7 @@ class Alarm(StrEnum):
 
     FORCED = "forced"  # opened while locked, with no badge and no exit button
     HELD_OPEN = "held_open"  # left open longer than the site allows
-    DATABASE = "database"  # the ledger cannot be read: the door decides on its last snapshot, read-only
+    DATABASE = "database"  # the ledger cannot be read (the door decides on its snapshot) or written (from memory)
     READER = "reader"  # the badge reader is gone (unplugged, dead, reopening): no badge is read at this door
     CLOCK = "clock"  # the wall clock cannot be trusted (no NTP, behind the time floor)
     ROSTER = "roster"  # the hub's lists have not arrived for too long while the hub is reachable

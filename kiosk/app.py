@@ -7,15 +7,15 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from flask import Flask
+from flask import Flask, Response
 from flask_babel import format_currency
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from access.clock import kernel_synchronised
 from access.config import Config
 from access.db import Database
 from access.store import TIME_FLOOR, get_meta
-from common.web.app import WebSettings, make_app
+from common.web.app import WebSettings, error_page, make_app
 from common.words import PaymentMethod
 from kiosk.auth import secret_key
 from kiosk.context import EXTENSION, Kiosk, Tuning, current_kiosk
@@ -24,7 +24,7 @@ from kiosk.live import Live
 from kiosk.payment import make_providers
 from kiosk.tls import current_fingerprint, host_names
 from kiosk.vouchers import voucher_book
-from kiosk.words import alarm_label
+from kiosk.words import alarm_label, not_recorded
 
 log = logging.getLogger("halfday.kiosk")
 
@@ -108,6 +108,13 @@ def create_app(
             "alarm_label": alarm_label,
             "lan_url": lan_url,
         }
+
+    @app.errorhandler(OperationalError)
+    def write_refused(error: OperationalError) -> Response:
+        # A disk full or failing under any write (a booking, an admin change): the transaction was rolled back, and
+        # the visitor is told so in words, not with a server error.
+        log.error("écriture refusée par la base : %s", error.orig)
+        return error_page(not_recorded(), 503)
 
     @app.template_filter("money")
     def money(cents: int) -> str:

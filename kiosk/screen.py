@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from access.ledger import slot_at
@@ -52,6 +53,7 @@ from kiosk.words import closed_days_label, describe_tap, kind_label, refusal, re
 from sync.localbus import Admit, Reply, Tap
 
 bp = Blueprint("screen", __name__)
+log = logging.getLogger("halfday.kiosk")
 
 # What a guesser tries, each counted apart (common/web/throttle.py).
 VOUCHER, CODE, CARD = "voucher", "code", "card"
@@ -237,6 +239,10 @@ def buy(kind: str) -> tuple[str, int] | BaseResponse:
     except IntegrityError:
         # Two sales raced for the same voucher: the database's unique code let only one through.
         return _render_form(counter, offer, kind, refusal("voucher_used"), 422)
+    except OperationalError:
+        # The ledger refused the write (its disk full or failing): the transaction, voucher included, is undone.
+        log.exception("vente non enregistrée")
+        return _render_form(counter, offer, kind, refusal("not_recorded"), 503)
     if walk_in.uid is not None:
         kiosk.cards.forget(session.pop("card", ""))
     _remember_door(pass_id, admit(kiosk, pass_id))

@@ -41,8 +41,8 @@ def alarm_label(alarm: str) -> str:
         Alarm.FORCED: _("Alarme : porte forcée"),
         Alarm.HELD_OPEN: _("Alarme : porte restée ouverte"),
         Alarm.DATABASE: _(
-            "Alarme : base de données illisible. La porte décide sur sa dernière copie des droits et garde les "
-            "passages à part. À restaurer : halfday restore"
+            "Alarme : base de données illisible, ou disque qui refuse d'écrire. La porte décide sur ce qu'elle sait "
+            "et garde les passages à part. Libérez de la place sur le disque, ou restaurez : halfday restore"
         ),
         Alarm.READER: _("Alarme : lecteur de badges absent, aucun badge n'est lu"),
         Alarm.CLOCK: _("Alarme : horloge non fiable, les passes et formules datées attendent"),
@@ -156,6 +156,22 @@ def door_sentence(tap: Tap) -> str:
     return _("%(hello)s Demi-journée comptée pour %(slot)s.", hello=hello, slot=slot)
 
 
+def not_recorded_sale() -> str:
+    """A sale the ledger could not write (its disk full or failing): it did not happen, and nothing was charged."""
+    return _(
+        "La vente n'a pas pu être enregistrée : la borne ne peut pas écrire dans sa mémoire en ce moment. Rien n'a "
+        "été payé ni débité. Réessayez dans quelques minutes ou adressez-vous à l'accueil."
+    )
+
+
+def not_recorded() -> str:
+    """Any change the ledger could not write: nothing was changed."""
+    return _(
+        "Cela n'a pas pu être enregistré : la borne ne peut pas écrire dans sa mémoire en ce moment. Rien n'a été "
+        "changé ni débité. Réessayez dans quelques minutes ou adressez-vous à l'accueil."
+    )
+
+
 def refusal(reason: str, details: dict[str, Any] | None = None) -> str:
     """A refused sale, payment or code, with what to do next."""
     d = details or {}
@@ -224,6 +240,7 @@ def refusal(reason: str, details: dict[str, Any] | None = None) -> str:
             "L'heure a tourné : les demi-journées de ce pass ont changé. Vérifiez-les ci-dessus, puis validez à "
             "nouveau."
         ),
+        "not_recorded": not_recorded_sale(),
         "code_format": _("Le code a 6 chiffres : il est affiché au moment de l'achat."),
         "code_unknown": _(
             "Ce code n'ouvre pas maintenant : vérifiez les chiffres. Un pass n'ouvre que pendant ses demi-journées."

@@ -121,9 +121,13 @@ class Door:
             alarm_mail=config.alarms if config.mail is not None and config.alarms.mail_to else None,
             place=self._place(),
             tz=self.site.tz,
+            retry_first_s=self.tuning.write_retry_s,
+            retry_most_s=self.tuning.write_retry_most_s,
         )
         # Why the ledger cannot be used (None: it can). The door then decides read-only on its snapshot.
         self.degraded: str | None = None
+        # Whether the door raised its alarm for a disk that refuses writes (full, or failing): records wait in memory.
+        self.unwritten = False
         # The alarms the door watches for (reader, clock; at the entrance, the disk and the backups too).
         self.watch = AlarmWatch(self.tuning.alarm_debounce)
         # The site's own facts (its disk, its backups) are the entrance door's to watch, on a file ledger: one
@@ -282,7 +286,37 @@ class Door:
     def _status(self, known: int) -> str:
         if self.degraded is not None:
             return f"ALARME : base illisible, lecture seule sur la dernière copie ({known} badges) — halfday restore"
+        if self.unwritten:
+            return f"ALARME : écriture impossible, {len(self.recorder.failed)} enregistrement(s) en mémoire"
         return f"{known} badges"
+
+    def _watch_writes(self) -> None:
+        """Raise the database alarm when the disk starts refusing writes, clear it once all that waited is
+        written (saying how many records the full memory lost, if any)."""
+        if self.degraded is not None:
+            return  # the damaged ledger's own alarm and journal are at work
+        refused = self.recorder.refused
+        if refused is not None and not self.unwritten:
+            self.unwritten = True
+            log.critical(
+                "ÉCRITURE IMPOSSIBLE SUR LE DISQUE (%s) : la porte décide sur ce qu'elle sait, garde les passages en "
+                "mémoire et les écrira dès que le disque les accepte. Libérez de la place ou changez la carte SD.",
+                refused,
+            )
+            detail = f"écriture impossible : {refused}"
+            self._record(EventKind.ALARM, {"type": Alarm.DATABASE.value, "active": True, "detail": detail[:200]})
+            self.notifier.status(self._status(len(self.cache.state.credentials)))
+        elif refused is None and self.unwritten and not self.recorder.failed:
+            self.unwritten = False
+            data: dict[str, Any] = {"type": Alarm.DATABASE.value, "active": False}
+            lost = self.recorder.dropped
+            if lost:
+                data["detail"] = f"{lost} enregistrement(s) perdu(s) : mémoire pleine pendant la panne du disque"
+                log.critical("%d enregistrement(s) perdu(s) pendant la panne du disque (mémoire pleine)", lost)
+            self.recorder.dropped = 0
+            self._record(EventKind.ALARM, data)
+            log.warning("le disque accepte à nouveau les écritures : fin de l'alarme")
+            self.notifier.status(self._status(len(self.cache.state.credentials)))
 
     def stop(self) -> None:
         """Relock, commit what was decided, release the pins."""
@@ -295,10 +329,25 @@ class Door:
             item = self.inputs.get_nowait()
             if item.kind == "record":
                 self._commit([item.value])
+        self._last_chance()
         if self.bus is not None:
             self.bus.stop()
         self.devices.close()
         self.db.dispose()
+
+    def _last_chance(self) -> None:
+        """Stopping with records the disk refused: one more try, then the rescue journal (which holds if only the
+        ledger's file fails); what neither takes is lost with the process, and the log says how much."""
+        recorder = self.recorder
+        if not recorder.failed or recorder.retry(force=True):
+            return
+        if recorder.journal is not None and not recorder.journaling:
+            try:
+                recorder.start_journal()
+            except Exception:
+                log.exception("journal de secours impossible à écrire")
+        if recorder.failed:
+            log.critical("ARRÊT AVEC %d ENREGISTREMENT(S) NON ÉCRITS : le disque les refuse", len(recorder.failed))
 
     def run(self) -> None:
         """The main loop, until `stopping` is set: inputs one at a time, then the passing of time."""
@@ -328,7 +377,10 @@ class Door:
                     self._try_recover()
                 else:
                     self.cache.reload_if_changed()
-                self.recorder.retry()
+            if self.recorder.failed:
+                self.recorder.retry(now=now)
+            if self.unwritten or self.recorder.refused is not None:
+                self._watch_writes()
             refresh = now >= next_publish
             if refresh:
                 next_publish = now + t.state_publish_s
@@ -416,7 +468,10 @@ class Door:
         if pending.request:
             self._reply(pending.request, decision.granted, decision.reason.value)
         verdict = "entrée" if decision.granted else "refus"
-        log.info("%s %s : %s (%s)", verdict, decision.credential, decision.first_name or "inconnu", decision.reason)
+        name = decision.first_name or "inconnu"
+        # The event's id names the record whether it is written now or waits in memory for the disk.
+        kept = "" if committed else ", en attente du disque"
+        log.info("%s %s : %s (%s) [%s%s]", verdict, decision.credential, name, decision.reason, pending.event_id, kept)
 
     # ------------------------------------------------------------------------------------------ other inputs
 
@@ -545,7 +600,11 @@ class Door:
                 locked=not self.devices.lock.is_unlocked,
                 open=self.machine.door_open,
                 alarms=tuple(
-                    sorted(self.machine.alarms | self.watch.active | ({Alarm.DATABASE} if self.degraded else set()))
+                    sorted(
+                        self.machine.alarms
+                        | self.watch.active
+                        | ({Alarm.DATABASE} if self.degraded or self.unwritten else set())
+                    )
                 ),
                 staffed=self.machine.staffed,
                 reader=ReaderHealth(health.state, health.detail, health.reopens),

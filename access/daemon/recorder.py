@@ -1,6 +1,13 @@
 """The door's writes to the ledger: taps' decisions committed together (group commit), other events one by one,
 and whatever the disk refused kept in memory, in order, and written first at the next chance. When the ledger is
-damaged (not merely busy), records go to the rescue journal instead, durably, until a sound ledger is back."""
+damaged (not merely busy), records go to the rescue journal instead, durably, until a sound ledger is back.
+
+A disk that refuses writes (full, or failing with I/O errors) does not stop the door: it goes on deciding from what
+it holds in memory, keeps each record with the event id it was given when it happened, tries again with a growing
+delay, and writes them all, in order, once the disk takes them; an event the ledger already holds (a commit whose
+answer was lost) is not written twice. Memory is bounded: past `MEMORY_LIMIT` records the oldest are kept and the
+newest dropped (a contiguous start of the door's history, with the first, charging, entry of each half-day), and
+the count of those lost is written with the alarm's end."""
 
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ from access.config_alarms import AlarmsConfig
 from access.daemon.rescue import RescueJournal
 from access.db import Database
 from access.policy import Decision
-from access.store import Rescued, Stamp, append_event, entry_data, record_entries, set_meta
+from access.store import Rescued, Stamp, append_events, entry_data, known_events, record_entries, set_meta
 from common.db import is_corruption, new_id
 from common.words import Alarm, EventKind
 
@@ -26,6 +33,13 @@ log = logging.getLogger("halfday.door")
 
 # The last commits kept for benchmarks and diagnostics.
 RECENT = 100
+# Records kept in memory while the disk refuses them: a busy day's taps and door events many times over (a few
+# hundred bytes each, a few MB in all on a Pi that has hundreds).
+MEMORY_LIMIT = 20_000
+# After a refused write, the next try waits this long, doubled at each refusal up to the most: a full disk is not
+# hammered on every tap, and writes resume within seconds of space coming back.
+RETRY_FIRST_S = 0.5
+RETRY_MOST_S = 8.0
 
 T = TypeVar("T")
 
@@ -51,6 +65,18 @@ class Record:
     data: dict[str, Any]
     stamp: Stamp
     decision: Decision | None = None
+    event_id: str = field(default_factory=new_id)  # given when it happens: written once, however often retried
+
+
+def refusal(exc: Exception) -> str:
+    """Why the disk refused a write, in a manager's words (the technical text follows, for whoever repairs)."""
+    text = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else type(exc).__name__
+    lowered = text.lower()
+    if "full" in lowered or "no space" in lowered:
+        return f"disque plein ({text})"[:200]
+    if "i/o" in lowered or isinstance(exc, OSError):
+        return f"le disque ne répond pas à l'écriture ({text})"[:200]
+    return text[:200]
 
 
 def _nobody(_decisions: list[Decision]) -> None:
@@ -81,23 +107,40 @@ class Recorder:
     failed: list[Record] = field(default_factory=list)
     recent: list[Pending] = field(default_factory=list)
     taps_recorded: int = 0
+    retry_first_s: float = RETRY_FIRST_S
+    retry_most_s: float = RETRY_MOST_S
+    memory_limit: int = MEMORY_LIMIT
+    # Why the last write was refused (None: the disk takes writes), when to try next, how long to wait after.
+    refused: str | None = None
+    next_try: float = 0.0
+    delay_s: float = 0.0
+    # Records dropped since the disk refused writes, the memory being full.
+    dropped: int = 0
 
     def commit(self, batch: list[Pending]) -> bool:
         """Record taps' decisions, their uses and outbox rows in one transaction; False if they wait in memory."""
         entries = [(p.decision, p.stamp) for p in batch]
         records = [Record(EventKind.ENTRY, entry_data(p.decision), p.stamp, p.decision) for p in batch]
+        for pending, record in zip(batch, records, strict=True):
+            pending.event_id = record.event_id
+        if self._waiting_for_disk():
+            self._keep(records)
+            return False
         try:
             if self.journaling:
                 ids = [(r.event_id, 0) for r in self._to_journal(records)]
             else:
+                given = [r.event_id for r in records]
                 ids = self._write(
-                    lambda session: record_entries(session, self.site_id, self.device_id, entries, self.low_carnet)
+                    lambda session: record_entries(
+                        session, self.site_id, self.device_id, entries, self.low_carnet, given
+                    )
                 )
         except Exception as exc:
             # The door keeps working: the records wait in memory until the disk takes them.
             log.exception("écriture impossible : les entrées sont gardées en mémoire et seront réessayées")
-            self.failed.extend(records)
-            self._broken(exc)
+            self._keep(records)
+            self._refused(exc)
             return False
         committed_ns = time.monotonic_ns()
         self.on_settled([p.decision for p in batch])
@@ -109,37 +152,80 @@ class Recorder:
 
     def record(self, kind: EventKind, data: dict[str, Any], stamp: Stamp) -> None:
         """Record one event (door, alarm, exit...) durably, or keep it in memory if the disk refuses."""
+        record = Record(kind, data, stamp)
+        if self._waiting_for_disk():
+            self._keep([record])
+            return
         try:
             if self.journaling:
-                self._to_journal([Record(kind, data, stamp)])
+                self._to_journal([record])
             else:
-                self._write(lambda session: self._append(session, kind, data, stamp))
+                self._write(lambda session: self._append(session, [record]))
         except Exception as exc:
             log.exception("écriture impossible : événement %s gardé en mémoire", kind)
-            self.failed.append(Record(kind, data, stamp))
-            self._broken(exc)
+            self._keep([record])
+            self._refused(exc)
 
-    def _append(self, session: Session, kind: EventKind, data: dict[str, Any], stamp: Stamp) -> None:
-        append_event(session, self.device_id, kind, data, stamp)
-        if kind == EventKind.ALARM and data.get("active") is True and self.alarm_mail is not None:
-            # In the event's transaction: an alarm is never recorded without its e-mail, nor mailed unrecorded.
-            mail_alarm(session, Alarm(data["type"]), stamp.at, self.alarm_mail, self.place, self.tz, data.get("detail"))
+    def _append(self, session: Session, records: list[Record]) -> None:
+        """Events other than entries, with the ids they were given, in the caller's transaction."""
+        items: list[tuple[str, dict[str, Any], Stamp]] = [(r.kind, r.data, r.stamp) for r in records]
+        append_events(session, self.device_id, items, [r.event_id for r in records])
+        for r in records:
+            if r.kind == EventKind.ALARM and r.data.get("active") is True and self.alarm_mail is not None:
+                # In the event's transaction: an alarm is never recorded without its e-mail, nor mailed unrecorded.
+                detail = r.data.get("detail")
+                mail_alarm(session, Alarm(r.data["type"]), r.stamp.at, self.alarm_mail, self.place, self.tz, detail)
 
-    def retry(self) -> None:
-        """Write what the disk refused before, if anything (the main loop calls this now and then)."""
+    def retry(self, *, now: float | None = None, force: bool = False) -> bool:
+        """Write what the disk refused before, once its delay is over (or at once with `force`); True when nothing
+        waits any more. The main loop calls this on every turn: with nothing waiting it costs a comparison."""
         if not self.failed:
-            return
+            return True
+        if not force and self._waiting_for_disk(now):
+            return False
         try:
             if self.journaling:
                 self._to_journal([])
             else:
                 self._write(lambda session: None)
         except Exception as exc:
-            log.exception("écriture toujours impossible : %d enregistrement(s) en mémoire", len(self.failed))
-            self._broken(exc)
+            log.error("écriture toujours impossible (%s) : %d enregistrement(s) en mémoire", exc, len(self.failed))
+            self._refused(exc)
+            return False
+        return True
+
+    def _waiting_for_disk(self, now: float | None = None) -> bool:
+        """Whether the disk refused the last write and its next try is not due yet."""
+        return self.refused is not None and (time.monotonic() if now is None else now) < self.next_try
+
+    def _keep(self, records: list[Record]) -> None:
+        """Keep `records` in memory for the next write, up to the limit: past it, the newest are dropped."""
+        room = max(0, self.memory_limit - len(self.failed))
+        self.failed.extend(records[:room])
+        lost = len(records) - room
+        if lost > 0:
+            if self.dropped == 0:
+                log.critical(
+                    "MÉMOIRE PLEINE : %d enregistrements attendent le disque ; la porte décide toujours, mais les "
+                    "suivants ne seront pas enregistrés",
+                    len(self.failed),
+                )
+            self.dropped += lost
+
+    def _refused(self, exc: Exception) -> None:
+        """A write failed: try again later, later each time; and if the ledger is damaged rather than refusing
+        writes, say so (the door turns to its journal)."""
+        self.refused = refusal(exc)
+        self.delay_s = min(self.retry_most_s, self.delay_s * 2) if self.delay_s else self.retry_first_s
+        self.next_try = time.monotonic() + self.delay_s
+        self._broken(exc)
+
+    def _accepted(self) -> None:
+        self.refused = None
+        self.delay_s = 0.0
 
     def set_meta(self, key: str, value: str) -> None:
-        if self.journaling:
+        if self.journaling or self._waiting_for_disk():
             return  # the time floor waits for a sound ledger; the door keeps it in memory meanwhile
         try:
             self._write(lambda session: set_meta(session, key, value))
@@ -151,7 +237,7 @@ class Recorder:
         if self.journal is None:
             raise RuntimeError("no rescue journal to write to")
         self.journaling = True
-        self.retry()
+        self.retry(force=True)
 
     def _broken(self, exc: Exception) -> None:
         """A write failed: if the ledger is damaged rather than busy, say so (the door turns to its journal)."""
@@ -164,8 +250,9 @@ class Recorder:
         waiting = list(self.failed)
         if self.journal is None or not (waiting or records):
             return []
-        rescued = [Rescued(new_id(), r.kind, r.data, r.stamp) for r in [*waiting, *records]]
+        rescued = [Rescued(r.event_id, r.kind, r.data, r.stamp) for r in [*waiting, *records]]
         self.journal.append(rescued)
+        self._accepted()
         del self.failed[: len(waiting)]
         settled = [r.decision for r in waiting if r.decision is not None]
         if settled:
@@ -177,15 +264,38 @@ class Recorder:
         sequence numbers follow time). Records leave memory only once the transaction that writes them commits."""
         waiting = list(self.failed)
         with self.db.write() as session:
-            for record in waiting:
-                if record.decision is not None:
-                    entry = [(record.decision, record.stamp)]
-                    record_entries(session, self.site_id, self.device_id, entry, self.low_carnet)
-                else:
-                    append_event(session, self.device_id, record.kind, record.data, record.stamp)
+            if waiting:
+                self._write_waiting(session, waiting)
             result = work(session)
+        if waiting or self.refused is not None:
+            self._flushed(waiting)
+        return result
+
+    def _write_waiting(self, session: Session, waiting: list[Record]) -> None:
+        """What waited in memory, each record once (one the ledger holds was committed by a write whose answer
+        was lost), entries and other events in runs, in order."""
+        known = known_events(session, [r.event_id for r in waiting])
+        fresh = [r for r in waiting if r.event_id not in known]
+        start = 0
+        while start < len(fresh):
+            entry = fresh[start].decision is not None
+            end = start
+            while end < len(fresh) and (fresh[end].decision is not None) == entry:
+                end += 1
+            run = fresh[start:end]
+            if entry:
+                entries = [(r.decision, r.stamp) for r in run if r.decision is not None]
+                ids = [r.event_id for r in run]
+                record_entries(session, self.site_id, self.device_id, entries, self.low_carnet, ids)
+            else:
+                self._append(session, run)
+            start = end
+
+    def _flushed(self, waiting: list[Record]) -> None:
         del self.failed[: len(waiting)]
+        if waiting:
+            log.warning("le disque accepte à nouveau les écritures : %d enregistrement(s) écrits", len(waiting))
+        self._accepted()
         flushed = [r.decision for r in waiting if r.decision is not None]
         if flushed:
             self.on_settled(flushed)
-        return result

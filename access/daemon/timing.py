@@ -25,6 +25,10 @@ class DoorTuning:
     state_publish_s: float = 30.0
     # While the ledger is damaged, how often the door looks whether a sound one replaced it (`halfday restore`).
     recovery_poll_s: float = 5.0
+    # After the disk refused a write (full, failing), the door tries again after this long, doubled at each refusal up
+    # to the most: the disk is not hammered, and the door's memory is written soon after space comes back.
+    write_retry_s: float = 0.5
+    write_retry_most_s: float = 8.0
     # The time floor is written to the database at most this often.
     floor_persist_s: float = 60.0
     # The main loop wakes at least this often, to follow the clock and ping systemd's watchdog.

@@ -132,12 +132,13 @@ class DoorRig:
 # ---------------------------------------------------------------------------------------------- as systemd runs it
 
 
-def start_door(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """`halfday door` in a process of its own, as its unit starts it; its output appended to `log_path`."""
+def start_door(config_path: Path, log_path: Path, wrapper: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    """`halfday door` in a process of its own, as its unit starts it; its output appended to `log_path`. A
+    `wrapper` (e.g. libfiu's `fiu-run -x`) starts it, when it execs the door in its own process."""
     env = {**os.environ, "HALFDAY_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "halfday.cli", "door", "--config", str(config_path)],
+            [*wrapper, sys.executable, "-m", "halfday.cli", "door", "--config", str(config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -44,7 +44,7 @@ def alarm_words(code: str) -> str:
         "forced": _("porte forcée"),
         "held_open": _("porte restée ouverte"),
         "reader": _("lecteur absent"),
-        "database": _("registre local abîmé"),
+        "database": _("registre local abîmé ou disque plein"),
         "clock": _("horloge non fiable"),
         "roster": _("liste des membres trop ancienne"),
         "backlog": _("passages non transmis depuis trop longtemps"),

@@ -1,0 +1,230 @@
+"""A disk that refuses writes under the real `halfday door` (issue #18): a ledger on a small tmpfs filled during a
+burst of taps, and write and sync failures injected into the running door by libfiu. The door keeps deciding,
+raises its database alarm, keeps what it could not write in memory, and writes it all, each record once, once the
+disk takes writes again."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from access.daemon.door import RESCUE_FILE
+from common.words import Alarm
+from halfday.sample import ALICE, ALL_DAY, BRUNO, CLARA, DENIS, UNKNOWN
+from hardware.virtual_card import VirtualCard
+from sync import localbus as bus
+from sync.mqtt import Message, MqttClient, MqttSettings
+from tests.support.broker import Mosquitto
+from tests.support.disk import fill, small_disk
+from tests.support.door import TAP_GAP_S, start_door, wait_message
+from tests.support.site import Site
+
+BADGES = (ALICE, BRUNO, CLARA, DENIS, UNKNOWN)
+# What the door logs of each decision, with the event's id (whether written at once or waiting for the disk).
+DECIDED = re.compile(r"(entrée|refus) (\S+) : .* \[([0-9a-f]{32})(, en attente du disque)?\]")
+# SQLite writes its pages with pwrite and syncs them with fdatasync; the rescue journal syncs with fsync. Each
+# fails with EIO (errno 5): left to chance, fiu may pick EINTR, which SQLite rightly retries for ever.
+FIU_POINTS = ("posix/io/rw/pwrite", "posix/io/sync/fdatasync", "posix/io/sync/fsync")
+EIO = 5
+
+
+class Bus:
+    """The local bus as a screen hears it."""
+
+    def __init__(self, broker: Mosquitto) -> None:
+        self.messages: queue.Queue[Message] = queue.Queue()
+        settings = MqttSettings.from_url(f"mqtt://127.0.0.1:{broker.port}")
+        self.client = MqttClient(
+            settings, "test-listener", clean_start=True, session_expiry_s=0, on_message=self.messages.put
+        )
+        self.client.subscribe("halfday/local/#")
+        self.client.start()
+        assert self.client.wait_connected(10)
+
+    def state(self, predicate: Callable[[bus.DoorState], bool], timeout: float = 20) -> bus.DoorState:
+        return wait_message(self.messages, bus.DoorState, timeout, lambda s: s.online and predicate(s))
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[Path]:
+    """An 8 MB tmpfs, the site's folder."""
+    with small_disk(tmp_path / "disk") as folder:
+        yield folder
+
+
+@pytest.fixture
+def listener(broker: Mosquitto) -> Iterator[Bus]:
+    found = Bus(broker)
+    yield found
+    found.client.stop()
+
+
+@pytest.fixture
+def card() -> Iterator[VirtualCard]:
+    found = VirtualCard()
+    yield found
+    found.close()
+
+
+def burst(card: VirtualCard, count: int, start: int = 0) -> None:
+    for i in range(start, start + count):
+        card.present(BADGES[i % len(BADGES)], 0.3)
+        time.sleep(TAP_GAP_S)
+
+
+def stop(door: subprocess.Popen[bytes]) -> None:
+    door.send_signal(signal.SIGTERM)
+    assert door.wait(15) == 0
+
+
+def decided(log: Path) -> list[tuple[bool, str, str, bool]]:
+    """Each decision the door logged: (granted, badge, event id, waited for the disk)."""
+    found = []
+    for line in log.read_text(encoding="utf-8").splitlines():
+        match = DECIDED.search(line)
+        if match:
+            found.append((match[1] == "entrée", match[2], match[3], match[4] is not None))
+    return found
+
+
+def check_ledger(ledger: Path, log: Path) -> list[tuple[bool, str, str, bool]]:
+    """Every decision the door logged is in the ledger once, granted ones with their use; the file is sound."""
+    said = decided(log)
+    with contextlib.closing(sqlite3.connect(ledger)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        entries = conn.execute(
+            "SELECT id, json_extract(data, '$.uid'), json_extract(data, '$.granted') FROM events "
+            "WHERE kind = 'entry' ORDER BY seq"
+        ).fetchall()
+        seqs = [seq for (seq,) in conn.execute("SELECT seq FROM events ORDER BY seq")]
+        outbox = {row[0] for row in conn.execute("SELECT event_id FROM outbox")}
+        charged = {row[0] for row in conn.execute("SELECT event_id FROM uses")}
+        alarms = conn.execute(
+            "SELECT json_extract(data, '$.active') FROM events WHERE kind = 'alarm' "
+            "AND json_extract(data, '$.type') = 'database' ORDER BY seq"
+        ).fetchall()
+    # Each logged decision once, in the order decided, with its badge and verdict; nothing else.
+    assert [(event_id, uid, int(granted)) for granted, uid, event_id, _ in said] == entries
+    assert seqs == list(range(1, len(seqs) + 1))  # no hole, no duplicate
+    assert {row[0] for row in entries} <= outbox  # every entry waits for the hub
+    # Each member's first tap of the day charged (or counted) a half-day: its use is there with it.
+    first: dict[str, str] = {}
+    for granted, uid, event_id, _ in said:
+        if granted:
+            first.setdefault(uid, event_id)
+    assert set(first.values()) <= charged
+    assert alarms == [(1,), (0,)]  # raised once the disk refused, cleared once all was written
+    return said
+
+
+def test_a_full_disk_during_a_burst_loses_no_tap(
+    tmp_path: Path,
+    disk: Path,
+    broker: Mosquitto,
+    listener: Bus,
+    card: VirtualCard,
+    new_site: Callable[..., Site],
+) -> None:
+    site = new_site("disk", reader_path=card.path, bus_url=f"mqtt://127.0.0.1:{broker.port}", overrides=ALL_DAY)
+    site.db.dispose()
+    ledger = Path(site.config.database_url.removeprefix("sqlite:///"))
+    assert ledger.parent == disk
+    log = tmp_path / "door.log"
+    door = start_door(site.config_path, log)
+    try:
+        listener.state(lambda s: Alarm.DATABASE not in s.alarms)
+        burst(card, 3)
+        filler = fill(disk)
+        burst(card, 7, start=3)
+        listener.state(lambda s: Alarm.DATABASE in s.alarms and s.pending_writes > 0)
+        burst(card, 2, start=10)  # still deciding, still refusing the unknown badge
+        assert door.poll() is None
+        waiting = [d for d in decided(log) if d[3]]
+        assert len(waiting) >= 7 and any(granted for granted, *_ in waiting)
+        # Alice and Bruno come in; Clara's used-up carnet, Denis's revoked badge and a stranger's do not.
+        assert {uid for granted, uid, *_ in decided(log) if granted} == {ALICE, BRUNO}
+        filler.unlink()  # the manager frees some space
+        listener.state(lambda s: Alarm.DATABASE not in s.alarms and s.pending_writes == 0, timeout=30)
+        burst(card, 1, start=12)
+        time.sleep(0.5)
+    finally:
+        stop(door)
+    said = check_ledger(ledger, log)
+    assert len(said) == 13
+
+
+def test_write_and_sync_failures_in_the_door_lose_no_tap(
+    tmp_path: Path, broker: Mosquitto, listener: Bus, card: VirtualCard, new_site: Callable[..., Site]
+) -> None:
+    site = new_site(reader_path=card.path, bus_url=f"mqtt://127.0.0.1:{broker.port}", overrides=ALL_DAY)
+    site.db.dispose()
+    ledger = Path(site.config.database_url.removeprefix("sqlite:///"))
+    log = tmp_path / "door.log"
+    door = start_door(site.config_path, log, wrapper=("fiu-run", "-x"))
+    try:
+        listener.state(lambda s: Alarm.DATABASE not in s.alarms)
+        burst(card, 2)
+        commands = [arg for point in FIU_POINTS for arg in ("-c", f"enable name={point},failinfo={EIO}")]
+        subprocess.run(["fiu-ctrl", *commands, str(door.pid)], check=True, timeout=10)
+        burst(card, 6, start=2)
+        listener.state(lambda s: Alarm.DATABASE in s.alarms and s.pending_writes > 0)
+        assert door.poll() is None
+        off = [arg for point in FIU_POINTS for arg in ("-c", f"disable name={point}")]
+        subprocess.run(["fiu-ctrl", *off, str(door.pid)], check=True, timeout=10)
+        listener.state(lambda s: Alarm.DATABASE not in s.alarms and s.pending_writes == 0, timeout=30)
+        burst(card, 1, start=8)
+        time.sleep(0.5)
+    finally:
+        stop(door)
+    said = check_ledger(ledger, log)
+    assert len(said) == 9
+    assert len([d for d in said if d[3]]) >= 5
+
+
+def test_a_door_stopped_while_its_ledger_refuses_writes_keeps_them_in_its_journal(
+    tmp_path: Path, broker: Mosquitto, listener: Bus, card: VirtualCard, new_site: Callable[..., Site]
+) -> None:
+    site = new_site(reader_path=card.path, bus_url=f"mqtt://127.0.0.1:{broker.port}", overrides=ALL_DAY)
+    site.db.dispose()
+    ledger = Path(site.config.database_url.removeprefix("sqlite:///"))
+    log = tmp_path / "door.log"
+    door = start_door(site.config_path, log, wrapper=("fiu-run", "-x"))
+    try:
+        listener.state(lambda s: Alarm.DATABASE not in s.alarms)
+        burst(card, 1)
+        # Only the ledger's writes fail (SQLite's pwrite and fdatasync): the journal beside it still takes its own.
+        ledger_only = FIU_POINTS[:2]
+        commands = [arg for point in ledger_only for arg in ("-c", f"enable name={point},failinfo={EIO}")]
+        subprocess.run(["fiu-ctrl", *commands, str(door.pid)], check=True, timeout=10)
+        burst(card, 4, start=1)
+        listener.state(lambda s: Alarm.DATABASE in s.alarms and s.pending_writes > 0)
+    finally:
+        stop(door)  # systemd restarts the door, say for an upgrade, while the card still fails
+    journal = ledger.parent / RESCUE_FILE
+    waiting = [event_id for *_, event_id, kept in decided(log) if kept]
+    assert len(waiting) >= 3
+    held = journal.read_text(encoding="utf-8")
+    assert all(event_id in held for event_id in waiting)
+    door = start_door(site.config_path, log)  # the card repaired: the journal goes into the ledger first
+    try:
+        listener.state(lambda s: Alarm.DATABASE not in s.alarms)
+        burst(card, 1, start=5)
+        time.sleep(0.5)
+    finally:
+        stop(door)
+    assert not journal.exists()
+    said = decided(log)
+    assert len(said) == 6
+    with contextlib.closing(sqlite3.connect(ledger)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        entries = [row[0] for row in conn.execute("SELECT id FROM events WHERE kind = 'entry' ORDER BY seq")]
+    assert entries == [event_id for *_, event_id, _ in said]
