@@ -97,8 +97,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 # ---------------------------------------------------------------------------------------------- ready
 
 
-def door_ready_s(config_path: Path, folder: Path) -> float:
-    """Seconds from starting `halfday door` to its READY=1."""
+def door_ready_s(config_path: Path, folder: Path) -> tuple[float, float]:
+    """Seconds from starting `halfday door` to its READY=1, and the processor time it had used by then (which the
+    machine's other work hardly moves)."""
     address = str(folder / "notify.sock")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(address)
@@ -111,7 +112,7 @@ def door_ready_s(config_path: Path, folder: Path) -> float:
         while True:
             message = listener.recv(4096).decode()
             if message.startswith("READY=1"):
-                return time.perf_counter() - started
+                return time.perf_counter() - started, sample_process(door.pid).ticks / TICKS
     finally:
         _stop(door)
         listener.close()
@@ -293,11 +294,11 @@ def main() -> None:
         try:
             config_path = sample.make_site(folder, card.path, extra_members=args.members)
             count = members(load_config(config_path).database_url)
-            starts = [door_ready_s(config_path, folder) for _ in range(READY_RUNS)]
+            runs = [door_ready_s(config_path, folder) for _ in range(READY_RUNS)]
         finally:
             card.close()
-        for i, seconds in enumerate(starts, 1):
-            print(f"door start {i}: READY=1 after {seconds:.3f} s ({count} members)", flush=True)
+        for i, (seconds, cpu) in enumerate(runs, 1):
+            print(f"door start {i}: READY=1 after {seconds:.3f} s, {cpu:.2f} s of processor ({count} members)")
         rows = measure_rest(Path(tmp) / "rest", args.idle)
     counted = ("door", "kiosk", "sync", "bus")
     for name, row in rows.items():
@@ -305,8 +306,9 @@ def main() -> None:
         print(f"{name:6} cpu {row['cpu_pct']:6.3f} %  rss {row['rss_mb']:6.1f} MB  pss {row['pss_mb']:6.1f} MB{extra}")
     load1, load5, _ = os.getloadavg()
     result = {
-        "ready_s": round(statistics.median(starts), 3),
-        "ready_runs_s": [round(s, 3) for s in starts],
+        "ready_s": round(statistics.median(s for s, _ in runs), 3),
+        "ready_cpu_s": round(statistics.median(c for _, c in runs), 3),
+        "ready_runs_s": [round(s, 3) for s, _ in runs],
         "members": count,
         "idle_s": args.idle,
         "idle_cpu_pct": round(sum(rows[n]["cpu_pct"] for n in counted), 3),
