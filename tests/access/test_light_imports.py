@@ -17,7 +17,18 @@ from access.db import alembic_config, current_revision, head_revision, migrate
 HEAVY = ("alembic", "mako", "fpdf", "fontTools", "PIL")
 
 
-@pytest.mark.parametrize("module", ["access.daemon.door", "sync.agent", "kiosk.serve", "kiosk.app", "kiosk.receipts"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "access.daemon.door",
+        "sync.agent",
+        "kiosk.serve",
+        "kiosk.app",
+        "kiosk.receipts",
+        "kiosk.admin.backups",
+        "access.backup",
+    ],
+)
 def test_a_daemon_imports_no_migration_tool_nor_pdf_writer(module: str) -> None:
     code = f"import sys, {module}; print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
