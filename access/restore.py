@@ -17,9 +17,6 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-
 from access import incarnation
 from access.config import Config
 from access.db import Database, alembic_config, migrate
@@ -89,6 +86,10 @@ def _check_schema(path: Path) -> None:
     revision = _revision(path)
     if revision is None:
         raise RestoreError(f"{path} n'a pas de version de schéma : ce n'est pas une base de halfday")
+    # Here, not with the module: the door and the kiosk import this module for the backups' names and times.
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     try:
         ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision(revision)
     except CommandError:

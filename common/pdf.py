@@ -17,6 +17,7 @@ from fpdf import FPDF
 from fpdf.enums import TableCellFillMode, XPos, YPos
 
 from common.config import Association
+from common.pdf_error import PdfError as PdfError  # still raised and caught as common.pdf.PdfError
 
 FONT_FOLDER = Path("/usr/share/fonts/truetype/dejavu")
 FONT = "DejaVu"
@@ -24,10 +25,6 @@ FONT = "DejaVu"
 BODY, SMALL, TITLE, HEADING = 10, 8, 16, 12
 MARGIN = 15
 LOGO_HEIGHT = 18
-
-
-class PdfError(Exception):
-    """The document cannot be written here (a missing font, an unreadable logo): said in French."""
 
 
 class Document:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from common.books import Books, money
 from common.config import Association
-from common.pdf import Document
 from common.words import Tender
 
 TENDER_WORDS = {
@@ -71,6 +70,9 @@ def receipt_rows(receipt: Receipt, books: Books) -> list[tuple[str, str]]:
 
 def receipt_pdf(receipt: Receipt, books: Books, association: Association) -> bytes:
     title = f"Avoir n° {receipt.number}" if receipt.credit_note else f"Reçu n° {receipt.number}"
+    # fpdf2 and fontTools weigh 23 MB: only a process that makes a PDF loads them, not every kiosk at rest.
+    from common.pdf import Document
+
     doc = Document(title, association, created=receipt.at)
     doc.table(["", ""], receipt_rows(receipt, books), widths=[60, 120])
     if not books.vat_rate_bp:

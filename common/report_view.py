@@ -11,7 +11,6 @@ from markupsafe import Markup
 
 from common.config import Association
 from common.i18n import _
-from common.pdf import Document
 from common.report import (
     KINDS,
     SLOTS,
@@ -159,6 +158,9 @@ def report_pdf(
     report: Report, scope: str, figures: Figures, per_site: bool, association: Association, created: dt.datetime
 ) -> bytes:
     """The PDF a funder is sent: the letterhead, every section with its chart, the sites, the definitions."""
+    # Imported here, as for receipts: fpdf2 weighs 23 MB and most processes never make a PDF.
+    from common.pdf import Document
+
     doc = Document(report_title(report, scope), association, created=created)
     for section in sections(report, figures):
         doc.heading(section.title)

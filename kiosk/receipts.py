@@ -13,7 +13,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from access import books
 from access.models import Sale
 from common.i18n import _
-from common.pdf import PdfError
+from common.pdf_error import PdfError
 from common.receipts import Receipt, receipt_pdf
 from common.words import Tender
 from kiosk.context import current_kiosk

@@ -192,6 +192,8 @@ class Door:
         known = len(self.cache.state.credentials)
         log.info("porte prête : %d badges connus, lecteur %s", known, self.reader.path)
         self.notifier.ready(self._status(known))
+        if problem is None:
+            self.cache.keep()
 
     # ------------------------------------------------------------------------------------------ a damaged ledger
 
@@ -210,7 +212,7 @@ class Door:
             floor = get_meta(session, TIME_FLOOR)
         if floor:
             self.clock.floor = max(self.clock.floor or EPOCH, dt.datetime.fromisoformat(floor))
-        self.cache.reload()
+        self.cache.reload(keep=False)  # written once the door is READY: see start()
 
     def _ledger_broken(self, problem: str) -> None:
         # From a writer or a reload, maybe on the reader's thread: the main loop decides.

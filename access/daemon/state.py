@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from access.db import Database
@@ -64,8 +65,9 @@ class StateCache:
     def tz(self) -> ZoneInfo:
         return self.rules.tz
 
-    def reload(self) -> None:
-        """Read the state afresh (outside the lock: the reader keeps deciding meanwhile), then swap it in."""
+    def reload(self, *, keep: bool = True) -> None:
+        """Read the state afresh (outside the lock: the reader keeps deciding meanwhile), then swap it in; with
+        `keep`, write it to the snapshot too."""
         started = time.monotonic()
         today = dt.datetime.now(self.tz).date()
         with self.db.read() as session:
@@ -79,12 +81,25 @@ class StateCache:
             if state.room == "":
                 log.critical("la salle « %s » (door.resource) n'existe pas : seule l'équipe entre", self.room)
             # Taken before the reader's thread can change it; written outside the lock.
-            data = state_data(state) if self.snapshot is not None else None
-        if self.snapshot is not None and data is not None:
-            try:
-                save_snapshot(self.snapshot, data, version, self.site_id, self.device_id)
-            except OSError:
-                log.exception("copie de secours des droits d'accès non écrite (%s)", self.snapshot)
+            data = state_data(state) if self.snapshot is not None and keep else None
+        if data is not None:
+            self._save(data, version)
+
+    def keep(self) -> None:
+        """Write the state in use to the snapshot (the door's start does it once READY: 10,000 members' snapshot
+        takes longer to write than to read, and the previous one stands until then)."""
+        if self.snapshot is None:
+            return
+        with self.lock:
+            data, version = state_data(self.state), self.version
+        self._save(data, version)
+
+    def _save(self, data: dict[str, Any], version: int) -> None:
+        assert self.snapshot is not None
+        try:
+            save_snapshot(self.snapshot, data, version, self.site_id, self.device_id)
+        except OSError:
+            log.exception("copie de secours des droits d'accès non écrite (%s)", self.snapshot)
 
     def replace(self, state: AccessState, version: int) -> None:
         """Decide on `state` from now on (the snapshot, when the ledger cannot be read)."""

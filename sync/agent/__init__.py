@@ -31,6 +31,7 @@ from access.db import Database
 from access.ledger import SlotRules
 from access.store import TIME_FLOOR, Stamp, boot_id, get_meta
 from common.daemons import daemon_parser, start_logging
+from common.db import LedgerChanges
 from common.words import Alarm
 from sync.agent import bookings, outbox, requests, resuming
 from sync.agent.health import HealthWatch
@@ -86,8 +87,12 @@ from sync.snapshots import SnapshotParts
 
 log = logging.getLogger(__name__)
 
-# How often the sender looks for new events when it has nothing to send: a live event leaves within this.
+# How often the sender asks whether the ledger changed when it has nothing to send: a live event leaves within
+# this. Asking is SQLite's data_version (common.db.LedgerChanges), not a query: it costs next to nothing.
 POLL_S = 0.05
+# With the ledger unchanged there is nothing new to send; the outbox is still read this often, in case a change
+# went unseen (a writer on another path to the file): the worst an event then waits.
+OUTBOX_LOOK_S = 5.0
 # Acknowledged outbox rows are deleted at most this often, by a thread of their own: one durable write per ack
 # would cost more than sending the events, and the sender must not wait for the disk (bench.sync).
 RETIRE_EVERY_S = 0.25
@@ -100,8 +105,11 @@ STATUS_INTERVAL_S = 30.0
 STATUS_MIN_GAP_S = 2.0
 # Unanswered change requests are sent again this often (the hub answers a repeat with the first answer).
 REQUEST_RETRY_S = 30.0
-# The ledger is looked at this often for requests the desk kept while the bus could not say so.
+# The ledger is looked at this often for requests the desk kept while the bus could not say so, when it changed.
 REQUEST_POLL_S = 1.0
+# Unchanged, only a retry can fall due (REQUEST_RETRY_S after the last send): looking this often keeps it at most
+# this late, and saves a read of the requests and the resources every second.
+REQUEST_IDLE_POLL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,8 @@ class AgentSettings:
     status_min_gap_s: float = STATUS_MIN_GAP_S
     request_retry_s: float = REQUEST_RETRY_S
     request_poll_s: float = REQUEST_POLL_S
+    request_idle_poll_s: float = REQUEST_IDLE_POLL_S
+    outbox_look_s: float = OUTBOX_LOOK_S
     trust_clock: bool = False  # the site's [door] trust_clock: a lab machine whose clock is right by fiat
     roster_max_age_s: float = ROSTER_MAX_AGE_H * 3600  # the site's [hub] roster_max_age_h: the "roster" alarm
     # The site's time zone and half-day hours ("HH:MM" morning start, noon, afternoon end): a booking the hub asks
@@ -242,10 +252,14 @@ class SyncAgent:
         self._resume_due.set()
         self._deferred: list[Message] = []  # rosters that came before the hub's first answer
         self._known_last_seq = 0  # the newest seq in the outbox when last looked
+        self._ledger = LedgerChanges(self.db.url)
+        # Whether the outbox must be read again: the ledger changed, or the window was rebuilt (then True).
+        self._outbox_moved = True
+        self._next_outbox_look = 0.0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._inbox: queue.Queue[Message] = queue.Queue()
+        self._inbox: queue.Queue[Message | None] = queue.Queue()  # None: the agent stops
         self._threads: list[threading.Thread] = []
         self.last_contact: dt.datetime | None = None
         status = status_topic(self.site, self.device)
@@ -291,6 +305,7 @@ class SyncAgent:
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+        self._inbox.put(None)
         for thread in self._threads:
             thread.join(10)
         try:
@@ -306,6 +321,7 @@ class SyncAgent:
         if self.bus is not None:
             self.bus.stop()
         self.state.close()
+        self._ledger.close()
         self.db.dispose()
 
     @property
@@ -323,10 +339,13 @@ class SyncAgent:
         self._wake.set()
 
     def _send_loop(self) -> None:
-        next_status = next_health = next_requests = next_resume = 0.0
+        next_status = next_health = next_requests = next_idle_requests = next_resume = 0.0
+        requests_moved = True  # the ledger changed since the requests were last read
         while not self._stopping.is_set():
             try:
                 now = time.monotonic()
+                if self._ledger.changed():
+                    requests_moved = self._outbox_moved = True
                 if now >= next_status and self.hub.connected:
                     self.publish_status()
                     next_status = now + self.settings.status_interval_s
@@ -334,14 +353,17 @@ class SyncAgent:
                 elif now >= next_health and self.hub.connected:
                     self.publish_status(only_if_changed=True)
                     next_health = now + self.settings.status_min_gap_s
-                if self.hub.connected and (now >= next_requests or self._requests_due.is_set()):
+                due = self._requests_due.is_set() or now >= next_idle_requests
+                if self.hub.connected and (due or (requests_moved and now >= next_requests)):
                     self._requests_due.clear()
+                    requests_moved = False
                     resend_all = self._resend_all.is_set()
                     self._resend_all.clear()
                     self._send_requests(resend_all=resend_all)
                     if bookings.send_resources(self.db, self.device, self._stamp()):
                         self._wake.set()
                     next_requests = now + self.settings.request_poll_s
+                    next_idle_requests = now + self.settings.request_idle_poll_s
                 life = self._resume
                 if life is not None:
                     if self.hub.connected and (now >= next_resume or self._resume_due.is_set()):
@@ -365,7 +387,11 @@ class SyncAgent:
         """Send the next batch if the window allows; False when there was nothing to send."""
         with self._lock:
             wanted = self.window.next_seq + self.window.batch_events - 1
-        if wanted > self._known_last_seq:  # during a backlog the outbox is known to hold more: no query
+        # During a backlog the outbox is known to hold more: no query. At rest, only once the ledger moved.
+        now = time.monotonic()
+        if wanted > self._known_last_seq and (self._outbox_moved or now >= self._next_outbox_look):
+            self._outbox_moved = False
+            self._next_outbox_look = now + self.settings.outbox_look_s
             self._known_last_seq = outbox.last_seq(self.db, self.device)
         with self._lock:
             batch = self.window.next_batch(self._known_last_seq, time.monotonic())
@@ -475,10 +501,9 @@ class SyncAgent:
 
     def _control_loop(self) -> None:
         while not self._stopping.is_set():
-            try:
-                message = self._inbox.get(timeout=0.2)
-            except queue.Empty:
-                continue
+            message = self._inbox.get()  # no timeout: a waiting thread costs nothing, stop() wakes it
+            if message is None:
+                break
             try:
                 self.handle(message)
             except ProtocolError as exc:
@@ -547,6 +572,7 @@ class SyncAgent:
                 )
                 self._retired_to = step.cursor
                 self._known_last_seq = 0
+                self._outbox_moved = True
             log.info("flux repris après le %de événement connu du hub", step.cursor)
         self._resume = after
         for deferred in self._deferred:
