@@ -115,6 +115,25 @@ def facts(c: UseColumns, where: Where = ()) -> CompoundSelect[Any]:
     return union_all(rooms, passes, own)
 
 
+def _int(expression: ColumnElement[Any]) -> ColumnElement[int]:
+    # PostgreSQL's EXTRACT gives a numeric, SQLite's an integer: read as an integer on both.
+    return cast(expression, Integer)
+
+
+def month_index(month: tuple[int, int]) -> int:
+    """Months since year 0 (a count's `month`): consecutive months are consecutive numbers."""
+    return month[0] * 12 + month[1] - 1
+
+
+def _from_index(index: int) -> tuple[int, int]:
+    return index // 12, index % 12 + 1
+
+
+def _month_index(date: Column) -> ColumnElement[int]:
+    """`month_index` in SQL."""
+    return _int(extract("year", date)) * 12 + _int(extract("month", date)) - 1
+
+
 def tally(facts: FromClause, *by: str) -> Select[Any]:
     """The uses among `facts` counted per site, month, weekday, slot and kind (TALLY_COLUMNS), and per the columns
     `by` of the facts too."""
@@ -153,20 +172,6 @@ class Counts:
         return cls(tally(made).subquery("tallies"), presence(made).subquery("presences"))
 
 
-def _int(expression: ColumnElement[Any]) -> ColumnElement[int]:
-    # PostgreSQL's EXTRACT gives a numeric, SQLite's an integer: read as an integer on both.
-    return cast(expression, Integer)
-
-
-def _index(month: tuple[int, int]) -> int:
-    """Months since year 0: consecutive months are consecutive numbers."""
-    return month[0] * 12 + month[1] - 1
-
-
-def _from_index(index: int) -> tuple[int, int]:
-    return index // 12, index % 12 + 1
-
-
 def compute(session: Session, counts: Counts, period: Period, sites: Mapping[str, tuple[str, int]]) -> Report:
     """The report of `period` for `sites` (id -> (name, monthly target)), from a side's `counts` (its rows outside
     `sites` are not counted). Three passes: the uses, the people, the members' months."""
@@ -180,11 +185,6 @@ def compute(session: Session, counts: Counts, period: Period, sites: Mapping[str
     return Report(period, [SiteFigures(s, sites[s][0], per_site[s]) for s in ids], network)
 
 
-def _month_index(date: Column) -> ColumnElement[int]:
-    """`_index` in SQL."""
-    return _int(extract("year", date)) * 12 + _int(extract("month", date)) - 1
-
-
 def _count_uses(
     session: Session,
     tallies: FromClause,
@@ -196,8 +196,8 @@ def _count_uses(
     """Uses by kind per month of the trend, and per weekday and slot in the period, in one pass."""
     t = tallies.c
     keys = (t.site_id, t.month, t.kind, t.weekday, t.slot)
-    in_trend = (t.month >= _index(period.trend[0]), t.month <= _index(period.months[-1]))
-    in_period = {_index(m) for m in period.months}
+    in_trend = (t.month >= month_index(period.trend[0]), t.month <= month_index(period.months[-1]))
+    in_period = {month_index(m) for m in period.months}
     for site, index, kind, day, slot, count in session.execute(
         select(*keys, func.sum(t.uses)).where(t.site_id.in_(ids), *in_trend).group_by(*keys)
     ):
@@ -220,7 +220,7 @@ def _count_people(
 ) -> None:
     """Distinct people per site, and in the network (a person who came to two sites is one person there)."""
     p = presences.c
-    in_period = (p.month >= _index(period.months[0]), p.month <= _index(period.months[-1]))
+    in_period = (p.month >= month_index(period.months[0]), p.month <= month_index(period.months[-1]))
     # Made distinct first, then counted: PostgreSQL hashes a DISTINCT but sorts for a COUNT(DISTINCT).
     seen = select(p.site_id, p.who, p.person).where(p.site_id.in_(ids), *in_period).distinct().cte("seen")
     per_site_rows = select(seen.c.site_id, seen.c.who, func.count()).group_by(seen.c.site_id, seen.c.who)
@@ -241,8 +241,8 @@ def _count_returns(
     """New members and members who came back, from the months each member used each site: per (site, member),
     one bit per month from the month before the period to its last, and whether they had come before that."""
     p = presences.c
-    first = _index(period.months[0]) - 1
-    last = _index(period.months[-1])
+    first = month_index(period.months[0]) - 1
+    last = month_index(period.months[-1])
     # -1: a month before the window (only whether there was one matters).
     bit = case((p.month >= first, p.month - first), else_=literal(-1))
     used = (

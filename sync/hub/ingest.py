@@ -300,8 +300,7 @@ class Ingestor:
                 uses = use_rows(taken, problems)
                 insert_rows(session, Use, uses)
                 if uses:
-                    stored = stored_uses(session, [u["event_id"] for u in uses], device, cursor)
-                    report_counts.fold_in(session, stored)
+                    report_counts.fold_in(session, stored_uses([u["event_id"] for u in uses], device, cursor))
                 record_sales(session, taken, problems)
                 record_bookings(session, taken, problems)
                 session.execute(
@@ -387,9 +386,8 @@ class Ingestor:
                 _check_inserted(site, device, inserted, len(taken))
                 if uses:
                     # Before the cursor moves: the next batch waits on its row from the move to the commit only.
-                    session = Session(bind=connection)
                     ids = [e["id"] for e, line in zip(taken, prepared.copy_uses[start:end], strict=True) if line]
-                    report_counts.fold_in(session, stored_uses(session, ids, device, cursor))
+                    report_counts.fold_in_batch(connection, cur, ids, device, cursor)
                 cur.execute(_MOVE_CURSOR, (taken[-1]["seq"], site, device, cursor))
                 if cur.rowcount != 1:  # not locked: the stream is not where the batch expects it
                     transaction.rollback()

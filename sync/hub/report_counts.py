@@ -12,16 +12,37 @@ never changes hands: nothing else moves the counts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, any_, bindparam, delete, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Dialect,
+    Insert,
+    any_,
+    bindparam,
+    delete,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.types import String
 
-from common.report_query import PRESENCE_COLUMNS, TALLY_COLUMNS, Counts, UseColumns, facts, presence, tally
+from common.report_query import (
+    PRESENCE_COLUMNS,
+    TALLY_COLUMNS,
+    Counts,
+    UseColumns,
+    facts,
+    month_index,
+    presence,
+    tally,
+)
 from common.tables import month_bounds
 from sync.hub.models import Booking, ReportPresence, ReportTally, Subscription, Use
 
@@ -58,38 +79,55 @@ def counts() -> Counts:
     return Counts(ReportTally.__table__, ReportPresence.__table__)
 
 
-def stored_uses(session: Session, event_ids: list[str], device: str, after_seq: int) -> list[ColumnElement[bool]]:
+def stored_uses(event_ids: list[str], device: str, after_seq: int) -> list[ColumnElement[bool]]:
     """The uses a batch of `device` stored (its events past `after_seq`), among those named `event_ids`: an event
     id reused under an older seq, or a use skipped as another door's, is not among them."""
-    if session.get_bind().dialect.name == "postgresql":
-        # One array parameter: the statement stays the same whatever the batch's size (PostgreSQL plans it once).
-        named = Use.event_id == any_(bindparam("ids", event_ids, type_=ARRAY(String)))
-    else:
-        named = Use.event_id.in_(event_ids)
-    return [named, Use.device_id == device, Use.seq > after_seq]
+    return [Use.event_id.in_(event_ids), Use.device_id == device, Use.seq > after_seq]
 
 
 def fold_in(session: Session, where: Where) -> None:
     """Count the uses `where` keeps, just stored in this transaction."""
+    for statement in _folding(session.get_bind().dialect.name, where):
+        session.execute(statement)
+
+
+def fold_in_batch(connection: Connection, cursor: Any, event_ids: list[str], device: str, after_seq: int) -> None:
+    """`fold_in` of `stored_uses` on PostgreSQL, through the ingestion's own psycopg `cursor` of `connection`: the
+    statement is built and compiled once, since it runs for every batch a door sends (bench.sync)."""
+    sql, params = _batch_folding(connection.dialect)
+    cursor.execute(sql, {**params, "ids": event_ids, "device": device, "after_seq": after_seq})
+
+
+@functools.cache
+def _batch_folding(dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    # One array parameter: the statement is the same whatever the batch's size, so PostgreSQL plans it once.
+    batch = [
+        Use.event_id == any_(bindparam("ids", type_=ARRAY(String))),
+        Use.device_id == bindparam("device", type_=String),
+        Use.seq > bindparam("after_seq", type_=BigInteger),
+    ]
+    (statement,) = _folding("postgresql", batch)
+    compiled = statement.compile(dialect=dialect)
+    return str(compiled), dict(compiled.params)
+
+
+def _folding(dialect: str, where: Where) -> list[Insert]:
+    """The statements that count the uses `where` keeps: one on PostgreSQL, the uses read once."""
     made = hub_facts(where).cte("made")
-    tallied = _insert(session, ReportTally).from_select(
-        (*TALLY_KEYS, "uses"), tally(made, "device_id").order_by(*TALLY_KEYS)
-    )
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # In key order, as every transaction takes them: two that meet on a row wait, they never deadlock.
+    tallied = insert(ReportTally).from_select((*TALLY_KEYS, "uses"), tally(made, "device_id").order_by(*TALLY_KEYS))
     tallied = tallied.on_conflict_do_update(
         index_elements=list(TALLY_KEYS), set_={"uses": ReportTally.uses + tallied.excluded.uses}
     )
-    # In key order, as every transaction takes them: two that meet on a row wait, they never deadlock.
     present = (
-        _insert(session, ReportPresence)
+        insert(ReportPresence)
         .from_select(PRESENCE_KEYS, presence(made, "device_id").order_by(*PRESENCE_KEYS))
         .on_conflict_do_nothing()
     )
-    if session.get_bind().dialect.name == "postgresql":
-        # One statement, the uses read once: this runs in every batch a door sends (bench.sync).
-        session.execute(present.add_cte(tallied.cte("tallied")))
-    else:
-        session.execute(tallied)
-        session.execute(present)
+    if dialect == "postgresql":
+        return [present.add_cte(tallied.cte("tallied"))]
+    return [tallied, present]
 
 
 def take_out(session: Session, where: Where) -> int:
@@ -109,7 +147,7 @@ def take_out(session: Session, where: Where) -> int:
 def recount(session: Session, site: str, device: str, month: tuple[int, int]) -> None:
     """Count one door's month again from its uses."""
     start, end = month_bounds(*month)
-    index = month[0] * 12 + month[1] - 1
+    index = month_index(month)
     for table in (ReportTally, ReportPresence):
         session.execute(delete(table).where(table.site_id == site, table.device_id == device, table.month == index))
     fold_in(session, [Use.site_id == site, Use.device_id == device, Use.local_date >= start, Use.local_date < end])
@@ -120,8 +158,3 @@ def rebuild(session: Session) -> None:
     session.execute(delete(ReportTally))
     session.execute(delete(ReportPresence))
     fold_in(session, [])
-
-
-def _insert(session: Session, model: type[ReportTally] | type[ReportPresence]) -> Any:
-    """INSERT with ON CONFLICT for the session's dialect."""
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(model)
