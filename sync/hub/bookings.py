@@ -1,5 +1,6 @@
 """The rooms and offices of each site as the hub learns them from events: resources, booked half-days (each a
-use, counted apart by kind), cancellations, and the answers to the bookings a manager asked for at the hub.
+use, counted apart by kind, in the funders' report's counts too), cancellations, and the answers to the bookings
+a manager asked for at the hub.
 
 The site's appliance is the one writer of its bookings (sync/PROTOCOL.md, "Rooms and offices"): the hub copies
 what its events say, once per booking row, in the transaction that stores the events.
@@ -10,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from sync.hub import report_counts
 from sync.hub.models import Booking, BookingRequest, Resource, Use
 from sync.protocol import Json
 
@@ -82,9 +84,11 @@ def _booking(session: Session, event: Json, data: Json, at: dt.datetime) -> None
     if session.get(Resource, (site, data["resource"])) is None:
         values = {"id": data["resource"], "name": data["resource_name"], "kind": data["resource_kind"]}
         _upsert_resource(session, site, event["device"], values, at)
+    stored = []
     for slot in data["slots"]:
         if session.get(Booking, slot["id"]) is not None:
             continue  # already stored: a booking row id is stored once
+        stored.append(slot["id"])
         day = dt.date.fromisoformat(slot["date"])
         session.add(
             Booking(
@@ -122,6 +126,8 @@ def _booking(session: Session, event: Json, data: Json, at: dt.datetime) -> None
             )
         )
         session.flush()
+    if stored:
+        report_counts.fold_in(session, [Use.event_id.in_(stored)])
     if data["request"] is not None:
         session.execute(
             update(BookingRequest)
@@ -147,7 +153,7 @@ def _cancelled(session: Session, site: str, data: Json, at: dt.datetime) -> None
         .values(cancelled_at=at, cancelled_by=data["by"])
     )
     # The half-days are no longer uses: a carnet gets them back, the month's count loses them.
-    session.execute(delete(Use).where(Use.event_id.in_(ids), Use.site_id == site, Use.resource_id.is_not(None)))
+    report_counts.take_out(session, [Use.event_id.in_(ids), Use.site_id == site, Use.resource_id.is_not(None)])
 
 
 def expire_requests(session: Session, now: dt.datetime) -> int:

@@ -1,6 +1,6 @@
-"""The funders' report at the hub: the network's uses described as common/report.py's facts, and its sites.
+"""The funders' report at the hub: the network's counts (sync/hub/report_counts.py), and its sites.
 
-Every fact comes from the `uses` table and the rows it names by id (the subscription it was charged to, the room
+Every count comes from the `uses` table and the rows it names by id (the subscription it was charged to, the room
 booking it was), never from names or the events' payloads."""
 
 from __future__ import annotations
@@ -8,41 +8,21 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Subquery, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from common.report import Period, Report
-from common.report_query import UseColumns, compute
-from common.report_query import facts as report_facts
+from common.report_query import compute
+from sync.hub import report_counts
 from sync.hub.db import HubDatabase
-from sync.hub.models import Booking, Site, Subscription, Use
+from sync.hub.models import Site
 
 REPORT_WORK_MEM = "64MB"
 
 
-def facts() -> Subquery:
-    """One row per use (common.report.FACT_COLUMNS); the uses carry their resource's kind at the hub."""
-    return report_facts(
-        UseColumns(
-            Use.site_id,
-            Use.local_date,
-            Use.slot,
-            Use.holder_id,
-            Use.pass_id,
-            Use.resource_id,
-            Use.resource_kind,
-            Subscription.member_id,
-            Booking.holder_id,
-            Booking.group_id,
-            join_booking=lambda q: q.outerjoin(Booking, Booking.id == Use.holder_id),
-            join_subscription=lambda q: q.outerjoin(Subscription, Subscription.id == Use.subscription_id),
-        )
-    )
-
-
 @contextmanager
 def one_state(db: HubDatabase) -> Iterator[Session]:
-    """A read whose statements all see one state of the uses, so that the report's passes agree while doors keep
+    """A read whose statements all see one state of the counts, so that the report's passes agree while doors keep
     sending: PostgreSQL's repeatable read (its default gives each statement its own); on SQLite a read transaction
     is one already (and `snapshot()` there would take the write lock, holding the doors' batches back)."""
     with db.snapshot() if db.dialect == "postgresql" else db.read() as session:
@@ -59,4 +39,4 @@ def report(session: Session, period: Period, sites: Collection[str] | None = Non
         # A network's year holds some 100,000 distinct people and member-months: counted in memory, not in files
         # (PostgreSQL's default of 4 MB made the yearly report sort on disk, bench.report). This transaction only.
         session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
-    return compute(session, facts(), period, chosen)
+    return compute(session, report_counts.counts(), period, chosen)

@@ -27,9 +27,11 @@ from sqlalchemy.sql.dml import Insert
 
 from common.db import utcnow
 from common.words import BookKind, EventKind
+from sync.hub import report_counts
 from sync.hub.bookings import BOOKING_KINDS, record_bookings
 from sync.hub.db import HubDatabase
 from sync.hub.models import Base, Device, DeviceCursor, Event, Sale, Site, Use
+from sync.hub.report_counts import stored_uses
 from sync.payloads import event_data_problem
 from sync.protocol import Json
 
@@ -295,7 +297,10 @@ class Ingestor:
             if taken:
                 rows = [event_row(e, p, prepared.received_at) for e, p in zip(taken, problems, strict=True)]
                 _check_inserted(site, device, insert_rows(session, Event, rows), len(taken))
-                insert_rows(session, Use, use_rows(taken, problems))
+                uses = use_rows(taken, problems)
+                insert_rows(session, Use, uses)
+                if uses:
+                    report_counts.fold_in(session, stored_uses([u["event_id"] for u in uses], device, cursor))
                 record_sales(session, taken, problems)
                 record_bookings(session, taken, problems)
                 session.execute(
@@ -379,6 +384,10 @@ class Ingestor:
                 else:
                     inserted = _insert_staged(connection, cur, rows, uses)
                 _check_inserted(site, device, inserted, len(taken))
+                if uses:
+                    # Before the cursor moves: the next batch waits on its row from the move to the commit only.
+                    ids = [e["id"] for e, line in zip(taken, prepared.copy_uses[start:end], strict=True) if line]
+                    report_counts.fold_in_batch(connection, cur, ids, device, cursor)
                 cur.execute(_MOVE_CURSOR, (taken[-1]["seq"], site, device, cursor))
                 if cur.rowcount != 1:  # not locked: the stream is not where the batch expects it
                     transaction.rollback()

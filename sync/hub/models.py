@@ -166,6 +166,37 @@ class Use(Base):
     resource_kind: Mapped[str | None] = mapped_column(String(16))
 
 
+class ReportTally(Base):
+    """A door's uses in a month, counted per weekday, half-day and kind (common/report_query.py, TALLY_COLUMNS):
+    what the funders' report adds up. Kept in the transaction that stores or cancels each use
+    (sync/hub/report_counts.py), so that a network's year is a few tens of thousands of rows to add, not half a
+    million uses to join to their subscriptions and bookings."""
+
+    __tablename__ = "report_tallies"
+
+    site_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    month: Mapped[int] = mapped_column(Integer, primary_key=True)  # months since year 0
+    weekday: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0 Sunday .. 6 Saturday, as SQL's dow
+    slot: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # common.report.KINDS
+    # Per door: a door's batches are stored one after the other, so two doors of a site never wait on one row.
+    device_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    uses: Mapped[int] = mapped_column(Integer)
+
+
+class ReportPresence(Base):
+    """Who used a site in a month, through a door (PRESENCE_COLUMNS): the funders' report's distinct people and
+    members' months, kept like ReportTally. An id only (a member's, a pass's, a walk-in booking's, a guest's)."""
+
+    __tablename__ = "report_presences"
+
+    site_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    month: Mapped[int] = mapped_column(Integer, primary_key=True)
+    who: Mapped[str] = mapped_column(String(16), primary_key=True)  # common.report.WHO
+    person: Mapped[str] = mapped_column(String(32), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+
+
 class Member(MemberColumns, Base):
     __tablename__ = "members"
 
