@@ -111,9 +111,14 @@ def add_member() -> BaseResponse | tuple[str, int]:
         valid_until=f.get("valid_until") or None,
     )
     try:
+        payment = desk.desk_payment(f) if spec.plan else None
         with kiosk.db.write() as s:
             member = admin.add_member(s, spec, kiosk.config.site.device, kiosk.config.badges)
             member_id, name = member.id, member.full_name
+            if spec.plan:
+                # The plan given with the new member is sold like one given from their page: a line of the books.
+                sub = s.scalars(select(Subscription).where(Subscription.member_id == member_id)).one()
+                desk.sell(s, BookKind.SUBSCRIPTION, sub, payment)
     except admin.AdminError as exc:
         with kiosk.db.read() as s:
             rows = s.scalars(select(Member).order_by(Member.last_name, Member.first_name)).all()

@@ -12,7 +12,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from access.models import Event, Member, Pass, Sale
+from access.models import Event, Member, Pass, Plan, Sale
 from kiosk.receipts import RECEIPT_LINK_S, SALT
 from kiosk.serve import KioskServer
 from tests.kiosk.test_admin import counter_sale, log_in
@@ -103,6 +103,36 @@ def test_a_plan_sold_at_the_desk_is_in_the_books(page: Page, site: Site, kiosk: 
         bruno,
     )
     assert sale.receipt_no == "DOOR-1-000001" and event.data["member"] == bruno and "name" not in event.data
+
+
+def test_a_member_added_with_a_plan_is_in_the_books(page: Page, site: Site, kiosk: KioskServer) -> None:
+    log_in(page, kiosk, site, "/admin/members")
+    form = page.locator("#add-member")
+    form.locator('input[name="first_name"]').fill("Inès")
+    form.locator('select[name="plan"]').select_option("Carnet 10")
+    form.locator('select[name="tender"]').select_option("card")
+    form.locator('input[name="amount"]').fill("90")
+    form.locator("button").click()
+    expect(page.locator(".alert-ok")).to_contain_text("Membre ajouté")
+    # With no tender chosen, the plan's sale waits on the sales page, unpaid, at the plan's price.
+    page.goto(kiosk.url + "/admin/members")
+    form.locator('input[name="first_name"]').fill("Jules")
+    form.locator('select[name="plan"]').select_option("Carnet 10")
+    form.locator("button").click()
+    expect(page.locator(".alert-ok")).to_contain_text("Membre ajouté")
+    with site.db.read() as s:
+        ines = s.scalars(select(Member.id).where(Member.first_name == "Inès")).one()
+        jules = s.scalars(select(Member.id).where(Member.first_name == "Jules")).one()
+        price = s.scalars(select(Plan.price_cents).where(Plan.name == "Carnet 10")).one()
+        sales = {sale.member_id: sale for sale in s.scalars(select(Sale))}
+    assert (sales[ines].book_kind, sales[ines].amount_cents, sales[ines].tender, sales[ines].paid) == (
+        "subscription",
+        9000,
+        "card",
+        True,
+    )
+    assert (sales[jules].amount_cents, sales[jules].paid) == (price, False)
+    assert sorted(sale.receipt_no for sale in sales.values()) == ["DOOR-1-000001", "DOOR-1-000002"]
 
 
 def test_a_walk_in_opens_their_own_receipt_and_no_other(
