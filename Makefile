@@ -77,9 +77,10 @@ types: venv
 unit: venv node-modules
 	$(BIN)/pytest -n 3
 
-# Long soak and fault runs (broker killed repeatedly, large backlogs). CI runs them after `make test`.
+# Long soak, fault and deploy runs (brokers killed, disks filled, a door restored, the installer and upgrades in a fake
+# root). CI runs them after `make test`, on three workers like the suite.
 soak: venv
-	$(BIN)/pytest -m soak || [ $$? -eq 5 ]
+	$(BIN)/pytest -n 3 -m soak || [ $$? -eq 5 ]
 
 # Home Assistant core's own discovery schemas against what `halfday homeassistant` publishes. Not in CI: installing
 # Home Assistant takes about seven minutes here, and the MQTT discovery rules are checked in `make test` already.

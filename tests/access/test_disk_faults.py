@@ -28,6 +28,9 @@ from tests.support.disk import fill, small_disk
 from tests.support.door import TAP_GAP_S, start_door, wait_message
 from tests.support.site import Site
 
+# Fault runs (a filesystem filled, system calls failed in the door): in the soak step of CI, not in `make test`.
+pytestmark = pytest.mark.soak
+
 BADGES = (ALICE, BRUNO, CLARA, DENIS, UNKNOWN)
 # What the door logs of each decision, with the event's id (whether written at once or waiting for the disk).
 DECIDED = re.compile(r"(entrée|refus) (\S+) : .* \[([0-9a-f]{32})(, en attente du disque)?\]")

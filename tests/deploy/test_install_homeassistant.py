@@ -13,7 +13,8 @@ from tests.deploy.installer import Installer, Run, chowned, mode
 from tests.deploy.test_install import enabled_units
 
 # The first install (the session's `installed`) may be made here when this module runs first, then five more runs.
-pytestmark = pytest.mark.timeout(900)
+# A long deploy run (the installer run in a fake root): in the soak step of CI, not in `make test`.
+pytestmark = [pytest.mark.timeout(900), pytest.mark.soak]
 
 HA_PASSWORD = "etc/halfday/homeassistant-password"
 HA_TABLE = """

@@ -25,6 +25,9 @@ from halfday.upgrade import UpgradeError, upgrade
 from tests.deploy.installer import FAKE_COMMAND, REPO, SOURCE_PATHS
 from tests.support.site import Site
 
+# A long deploy run (a wheel built, venvs made and installed): in the soak step of CI, not in `make test`.
+pytestmark = pytest.mark.soak
+
 UNITS = ["halfday-door.service", "halfday-kiosk.service"]
 
 

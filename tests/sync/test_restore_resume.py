@@ -37,6 +37,9 @@ from tests.support.pg import fresh_database
 from tests.support.site import Site
 from tests.support.wait import wait_until
 
+# A fault run (a door dies and is restored from its backup): in the soak step of CI, not in `make test`.
+pytestmark = pytest.mark.soak
+
 ALICE, BRUNO, GAELLE, HUGO = "A1A1A1A1", "B2B2B2B2", "C3C3C3C3", "D4D4D4D4"
 
 
