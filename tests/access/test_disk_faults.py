@@ -89,6 +89,13 @@ def stop(door: subprocess.Popen[bytes]) -> None:
     assert door.wait(15) == 0
 
 
+def fail(door: subprocess.Popen[bytes], points: tuple[str, ...], *, on: bool) -> None:
+    """Make `points` fail with EIO in the running door (started under `fiu-run -x`), or stop failing them."""
+    action = f"enable name={{}},failinfo={EIO}" if on else "disable name={}"
+    commands = [arg for point in points for arg in ("-c", action.format(point))]
+    subprocess.run(["fiu-ctrl", *commands, str(door.pid)], check=True, timeout=10)
+
+
 def decided(log: Path) -> list[tuple[bool, str, str, bool]]:
     """Each decision the door logged: (granted, badge, event id, waited for the disk)."""
     found = []
@@ -176,13 +183,11 @@ def test_write_and_sync_failures_in_the_door_lose_no_tap(
     try:
         listener.state(lambda s: Alarm.DATABASE not in s.alarms)
         burst(card, 2)
-        commands = [arg for point in FIU_POINTS for arg in ("-c", f"enable name={point},failinfo={EIO}")]
-        subprocess.run(["fiu-ctrl", *commands, str(door.pid)], check=True, timeout=10)
+        fail(door, FIU_POINTS, on=True)
         burst(card, 6, start=2)
         listener.state(lambda s: Alarm.DATABASE in s.alarms and s.pending_writes > 0)
         assert door.poll() is None
-        off = [arg for point in FIU_POINTS for arg in ("-c", f"disable name={point}")]
-        subprocess.run(["fiu-ctrl", *off, str(door.pid)], check=True, timeout=10)
+        fail(door, FIU_POINTS, on=False)
         listener.state(lambda s: Alarm.DATABASE not in s.alarms and s.pending_writes == 0, timeout=30)
         burst(card, 1, start=8)
         time.sleep(0.5)
@@ -205,9 +210,7 @@ def test_a_door_stopped_while_its_ledger_refuses_writes_keeps_them_in_its_journa
         listener.state(lambda s: Alarm.DATABASE not in s.alarms)
         burst(card, 1)
         # Only the ledger's writes fail (SQLite's pwrite and fdatasync): the journal beside it still takes its own.
-        ledger_only = FIU_POINTS[:2]
-        commands = [arg for point in ledger_only for arg in ("-c", f"enable name={point},failinfo={EIO}")]
-        subprocess.run(["fiu-ctrl", *commands, str(door.pid)], check=True, timeout=10)
+        fail(door, FIU_POINTS[:2], on=True)
         burst(card, 4, start=1)
         listener.state(lambda s: Alarm.DATABASE in s.alarms and s.pending_writes > 0)
     finally:
