@@ -153,11 +153,13 @@ def test_the_manager_keeps_a_room_and_books_it(page: Page, site: Site, kiosk: Ki
     assert carnet_balance(site, "Bruno", first) == before
     assert [b.name for b in live(site)] == ["Zoé Lemoine"]
 
-    # The week's board moves by weeks.
+    # The week's board moves by weeks: from the week after next, a week back is still not this week.
+    monday = today(site) - dt.timedelta(days=today(site).weekday())
+    page.goto(f"{kiosk.url}/admin/rooms/{room_id}?week={monday + 14 * DAY}")
     page.click("#previous-week")
+    expect(page.locator("#board td").first).to_have_attribute("data-date", f"{monday + 7 * DAY}")
     expect(page.locator("#this-week")).to_be_visible()
     page.click("#this-week")
-    monday = today(site) - dt.timedelta(days=today(site).weekday())
     expect(page.locator("#board td").first).to_have_attribute("data-date", monday.isoformat())
 
     # The calendar: the address on the page, read by the real parser; a new one revokes it.

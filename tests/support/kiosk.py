@@ -61,7 +61,8 @@ TAP = bus.Tap(
 KIOSK_SITE: dict[str, Any] = {
     "door": {"unlock_s": 0.6},
     "hardware": {"reader": {"debounce_s": 0.3}},
-    "kiosk": {"late_minutes": 0},
+    # Someone takes payment at the counter at any hour of a test run: passes and bookings are on sale at night too.
+    "kiosk": {"late_minutes": 0, "counter_hours": ["mon-sun 00:00-23:59"]},
 }
 
 
