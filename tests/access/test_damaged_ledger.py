@@ -96,6 +96,7 @@ def stop(door: subprocess.Popen[bytes]) -> None:
     assert door.wait(10) == 0
 
 
+@pytest.mark.soak  # a fault run
 @pytest.mark.parametrize("damage", [damage_pages, damage_header], ids=["bad-pages", "lost-header"])
 def test_a_damaged_ledger_keeps_the_door_deciding_read_only_and_loud(
     tmp_path: Path, door_site: tuple[Site, VirtualCard, Bus], damage: Callable[[Path], None]

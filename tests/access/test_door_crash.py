@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from halfday.sample import ALICE, BRUNO, CLARA, DENIS, UNKNOWN
 from hardware.virtual_card import VirtualCard
 from sync import localbus as bus
@@ -16,6 +18,9 @@ from sync.mqtt import Message, MqttClient, MqttSettings
 from tests.support.broker import Mosquitto
 from tests.support.door import TAP_GAP_S, start_door, wait_message
 from tests.support.site import Site
+
+# A crash run: with the soak and fault runs, in CI after `make test`.
+pytestmark = pytest.mark.soak
 
 BADGES = (ALICE, BRUNO, CLARA, DENIS, UNKNOWN)
 

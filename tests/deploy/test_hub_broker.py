@@ -79,6 +79,9 @@ from tests.deploy.test_bus_packet_size import (
 from tests.support.broker import free_port
 from tests.support.wait import wait_until
 
+# Whole install runs: with the soak and fault runs, in CI after `make test`.
+pytestmark = pytest.mark.soak
+
 # Two doors of one site and one of another; the other site's door has the same device id as A1.
 A1, A2, B1 = ("val-de-lot", "door-1"), ("val-de-lot", "door-2"), ("figeac", "door-1")
 # A door of site A kept for the raw-socket tests, which take its client id away from any other connection.

@@ -38,6 +38,9 @@ from tests.deploy.installer import (
     unit_credentials,
 )
 
+# Whole install runs: with the soak and fault runs, in CI after `make test`.
+pytestmark = pytest.mark.soak
+
 SECRETS = (
     "etc/halfday/bus/door.password",
     "etc/halfday/bus/kiosk.password",

@@ -138,6 +138,7 @@ threading.Event().wait()
 """
 
 
+@pytest.mark.soak  # a fault run
 def test_the_agent_killed_mid_drain_loses_nothing_and_duplicates_nothing(
     broker: Mosquitto,
     make_worker: MakeWorker,
