@@ -7,6 +7,9 @@ the fingerprint it shows with the one on the wall display and in the admin, and 
 The key is an ECDSA P-256 key (what every browser accepts; Ed25519 is not accepted for TLS by browsers), in a file
 only the kiosk's user reads. The certificate is valid for ten years: an appliance that runs for years must not
 one day show a new fingerprint nobody expects. `--renew` makes a new key and certificate on purpose.
+
+Only making a key and a certificate needs `cryptography`; reading, checking and fingerprinting them is the standard
+library's `ssl`, so the kiosk that runs all day does not hold `cryptography` in memory (bench.startup).
 """
 
 from __future__ import annotations
@@ -16,13 +19,9 @@ import datetime as dt
 import hashlib
 import ipaddress
 import socket
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from access.config import Config
 from common.files import write_atomically
@@ -59,12 +58,20 @@ def host_names(config: Config) -> tuple[str, ...]:
 
 def fingerprint(certificate_pem: bytes) -> str:
     """The SHA-256 fingerprint of a certificate, as browsers show it: 32 pairs of hex digits."""
-    der = x509.load_pem_x509_certificate(certificate_pem).public_bytes(serialization.Encoding.DER)
+    text = certificate_pem.decode("ascii", errors="replace")
+    footer = text.find(ssl.PEM_FOOTER)
+    # The first certificate of the file: the site's own, ahead of any chain given with it.
+    der = ssl.PEM_cert_to_DER_cert(
+        text[text.find(ssl.PEM_HEADER) : footer + len(ssl.PEM_FOOTER)] if footer >= 0 else ""
+    )
     digest = hashlib.sha256(der).hexdigest().upper()
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
 def _new_key() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     key = ec.generate_private_key(ec.SECP256R1())
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -72,6 +79,11 @@ def _new_key() -> bytes:
 
 
 def _new_certificate(key_pem: bytes, names: tuple[str, ...], site_name: str) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = serialization.load_pem_private_key(key_pem, password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise KioskSetupError("la clé TLS de la borne n'est pas une clé ECDSA : supprimez-la et recommencez")
@@ -100,13 +112,13 @@ def _new_certificate(key_pem: bytes, names: tuple[str, ...], site_name: str) -> 
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
-def _matches(certificate_pem: bytes, key_pem: bytes) -> bool:
+def _matches(files: CertificateFiles) -> bool:
+    """Whether the certificate on disk is sound and belongs to the key (OpenSSL checks both as it loads them)."""
     try:
-        certificate = x509.load_pem_x509_certificate(certificate_pem)
-        key = serialization.load_pem_private_key(key_pem, password=None)
-    except ValueError:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(files.certificate, files.key)
+    except (OSError, ssl.SSLError):
         return False
-    return certificate.public_key() == key.public_key()
+    return True
 
 
 def ensure_certificate(config: Config, *, renew: bool = False) -> CertificateFiles:
@@ -121,8 +133,7 @@ def ensure_certificate(config: Config, *, renew: bool = False) -> CertificateFil
         key_pem = private_file(files.key, _new_key)
     except SecretFileError as exc:
         raise KioskSetupError(str(exc)) from None
-    current = files.certificate.read_bytes() if files.certificate.exists() else b""
-    if not _matches(current, key_pem):
+    if not _matches(files):
         write_atomically(files.certificate, _new_certificate(key_pem, host_names(config), config.site.name))
     return files
 
