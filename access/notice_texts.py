@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from babel.dates import format_date
-
 from common.words import PlanKind
 
 LANGUAGES = ("fr", "en")
@@ -29,7 +27,7 @@ def _language(language: str | None) -> str:
 
 def long_date(day: dt.date, language: str) -> str:
     """ "lundi 7 décembre 2026" / "Monday, December 7, 2026"."""
-    return str(format_date(day, format="full", locale=_language(language)))
+    return _format_date(day, "full", _language(language))
 
 
 def _half_days(count: int, language: str) -> str:
@@ -176,7 +174,7 @@ def receipt(p: Purchase, language: str | None) -> Text:
 
 
 def _month_name(month_start: dt.date, language: str) -> str:
-    return str(format_date(month_start, "LLLL yyyy", locale=language))
+    return _format_date(month_start, "LLLL yyyy", language)
 
 
 def statement(
@@ -313,3 +311,11 @@ def alarm(code: str, place: str, at: dt.datetime, detail: str | None, language: 
         "Le tableau mural indique quand elle cesse. Vous ne recevrez pas d'autre e-mail pour elle dans l'heure.",
     ]
     return Text(f"Alarme : {title}", "\n".join(lines))
+
+
+def _format_date(day: dt.date, pattern: str, language: str) -> str:
+    """Babel's date in words, imported when a text is written: the door and the sync agent, which queue notices
+    but seldom write one, do not hold Babel's locale data all day (bench.startup)."""
+    from babel.dates import format_date
+
+    return str(format_date(day, pattern, locale=language))

@@ -68,7 +68,7 @@ log_type warning
 
 
 def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "halfday.cli", *args]
+    return [sys.executable, "-m", "halfday", *args]
 
 
 def _spawn(logs: Path, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -205,6 +205,8 @@ class Appliance:
         config = sample.write_config(self.config_path, data)
         migrate(config.database_url)
         path = str(self.config_path)
+        # As installed: install-pi.sh makes the kiosk's HTTPS certificate once, before the services start.
+        subprocess.run(_command("kiosk", "--config", path, "certificate"), check=True, capture_output=True)
         self.processes["sync"] = _spawn(self.logs, "sync", "sync", "--config", path)
         _wait("the hub's roster", lambda: members(config.database_url), self.processes, self.logs)
         self.processes["kiosk"] = _spawn(self.logs, "kiosk", "kiosk", "--config", path)

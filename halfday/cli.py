@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from access import admin, closure_days, importer, incarnation, reports, resources
 from access.backup import BackupError, backup
-from access.config import Config, ConfigError, load_config
+from access.config import Config, load_config
 from access.db import Database, migrate
 from access.default_config import render
 from access.models import Balance, Credential, Member, Plan, Resource, Subscription, Use
@@ -31,59 +30,24 @@ from common.daemons import SITE_CONFIG
 from common.weekdays import day_names, weekdays_label
 from common.words import BookKind
 from halfday.books_cli import add_books_parsers, add_payment_options, sell
+from halfday.command import RUNNERS, CliError, guarded, run
 from halfday.privacy_cli import add_privacy_commands
 from halfday.upgrade import Report, UpgradeError, upgrade
-
-# Daemons and tools that live in other packages, imported only when asked for: the CLI must start even
-# when, say, the kiosk's dependencies are broken.
-RUNNERS = {
-    "door": "access.daemon.door:main",
-    "kiosk": "kiosk.serve:main",
-    "sync": "sync.agent:main",
-    "mail": "access.mailer:main",
-    "homeassistant": "sync.homeassistant:main",
-    "hub": "sync.hub.run:main",
-    "demo": "halfday.demo:main",
-}
-
 
 T = TypeVar("T")
 
 
-class CliError(Exception):
-    """A failure to report as one line on stderr."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    """The commands (halfday/command.py starts the daemons without importing this module)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in RUNNERS:
-        module, _, func = RUNNERS[argv[0]].partition(":")
-        runner: Callable[[list[str]], int] = getattr(importlib.import_module(module), func)
-        return _guarded(lambda: runner(argv[1:]))
+        return run(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
-    return _guarded(lambda: args.handler(args))
-
-
-def _guarded(action: Callable[[], int | None]) -> int:
-    try:
-        return action() or 0
-    except (ConfigError, CliError, admin.AdminError) as exc:
-        print(f"halfday : {exc}", file=sys.stderr)
-        return 1
-    except importer.ImportRejected as exc:
-        for error in exc.errors:
-            print(f"halfday : {error}", file=sys.stderr)
-        print(f"halfday : {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # the manager gets one line; the details go to the log, not the screen
-        print(f"halfday : erreur inattendue ({type(exc).__name__}: {exc})", file=sys.stderr)
-        return 1
+    return guarded(lambda: args.handler(args))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -232,7 +232,7 @@ class Demo:
     # -------------------------------------------------------------------------------------------- processes
 
     def _command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "halfday.cli", *args]
+        return [sys.executable, "-m", "halfday", *args]
 
     def _spawn(self, name: str, *args: str) -> None:
         log = (self.root / "logs" / f"{name}.log").open("ab")

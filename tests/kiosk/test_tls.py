@@ -3,8 +3,6 @@ fingerprint the one a browser shows. `cryptography` is the reference here; the r
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 
 from cryptography import x509
@@ -70,17 +68,3 @@ def test_the_fingerprint_of_a_chain_is_the_sites_certificate_and_garbage_is_refu
             continue
         raise AssertionError(f"{garbage[:20]!r} was given a fingerprint")
     assert certificate_files(site.config).certificate.parent == certificate_files(site.config).key.parent
-
-
-def test_the_running_kiosk_does_not_load_cryptography() -> None:
-    loaded = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, halfday.cli, kiosk.serve; print(any(m.startswith('cryptography') for m in sys.modules))",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert loaded.stdout.strip() == "False"
