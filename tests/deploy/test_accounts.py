@@ -40,6 +40,9 @@ from tests.deploy.installer import (
     unit_settings,
 )
 
+# Whole install runs: with the soak and fault runs, in CI after `make test`.
+pytestmark = pytest.mark.soak
+
 
 @pytest.fixture
 def as_other_users() -> None:
@@ -69,9 +72,6 @@ db.close()
 # A write to the ledger as the services make theirs (WAL), optionally kept open until a line comes on stdin.
 LEDGER_WRITE = """
 import sqlite3, sys
-
-# Whole install runs: with the soak and fault runs, in CI after `make test`.
-pytestmark = pytest.mark.soak
 db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
 db.execute("PRAGMA journal_mode=WAL")
 db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, 'written')", (sys.argv[2],))

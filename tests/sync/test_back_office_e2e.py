@@ -230,6 +230,8 @@ def test_a_network_is_run_from_the_hubs_pages_down_to_the_door(
     page.click("button.danger >> text=Révoquer")
     flash(page, "Badge révoqué")
     assert wait_until(lambda: _door_badge(site, BADGE) != "active", 15), "the revocation never reached the door"
+    # The door decides from memory: it reads the change at its next poll of the ledger's version.
+    assert wait_until(lambda: _door_remembers(rig, BADGE) is not True, 5), "the door kept the old roster"
     entries = len(rig.events("entry"))
     rig.tap(BADGE)
     refused = rig.wait_events(entries + 1, "entry")[-1]
@@ -315,3 +317,9 @@ def _door_balance_total(site: Site, member_id: str) -> int:
             .where(DoorSubscription.member_id == member_id)
         )
         return int(s.execute(query).scalar_one())
+
+
+def _door_remembers(rig: DoorRig, uid: str) -> bool | None:
+    """Whether the door's memory holds the badge as active (None when it holds no such badge)."""
+    credential = rig.daemon.cache.state.credentials.get(uid)
+    return None if credential is None else credential.active
