@@ -20,12 +20,11 @@ from halfday.sample import ALICE, BRUNO, UNKNOWN
 from kiosk.sales import Payment, WalkIn, counter_at, record_sale
 from kiosk.serve import KioskServer
 from sync import localbus as bus
-from tests.support.axe import SIZES, assert_accessible, assert_no_horizontal_scroll, audit, axe_source
+from tests.support.axe import SIZES, assert_accessible, assert_no_horizontal_scroll, audit, axe_source, keep_picture
 from tests.support.kiosk import TAP, BusProbe, record_taps
 from tests.support.site import MANAGER_PASSWORD, Site
 from tests.support.wait import wait_until
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "accessibility"
 # The touchscreen's pages answer the appliance's own 7-inch screen only (kiosk/screen.py, touchscreen_only): they
 # are audited there, and at a phone's width, the narrowest a screen of the kind may be (test_screenshots.py checks
 # that they also fit the 1024x600 panel and a large screen).
@@ -43,8 +42,7 @@ def check(page: Page, name: str, lang: str | None = None) -> None:
     size = page.viewport_size
     assert size is not None
     what = f"{name} at {size['width']}x{size['height']}"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{size['width']}x{size['height']}.png"), full_page=True)
+    keep_picture(page, name)
     assert_no_horizontal_scroll(page, what)
     assert_accessible(page, what)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -22,13 +21,12 @@ from kiosk.account import account_link
 from kiosk.serve import KioskServer
 from sync.localbus import Tap
 from tests.kiosk.test_touchscreen import type_on_screen
-from tests.support.axe import SIZES, assert_accessible, assert_no_horizontal_scroll
+from tests.support.axe import SIZES, assert_accessible, assert_no_horizontal_scroll, keep_picture
 from tests.support.door import DoorRig
 from tests.support.kiosk import TOUCH, record_taps
 from tests.support.site import MANAGER_PASSWORD, Site
 from tests.support.wait import wait_until
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "accessibility"
 OPEN = "La porte est ouverte : entrez !"
 
 
@@ -150,8 +148,7 @@ def check(page: Page, name: str) -> None:
     size = page.viewport_size
     assert size is not None
     what = f"{name} at {size['width']}x{size['height']}"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{size['width']}x{size['height']}.png"), full_page=True)
+    keep_picture(page, name)
     assert_no_horizontal_scroll(page, what)
     assert_accessible(page, what)
 

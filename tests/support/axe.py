@@ -7,6 +7,7 @@ The API is small on purpose, for the kiosk's pages and the hub's alike:
     assert_accessible(page, what)           fails with one readable line per violation
     assert_no_horizontal_scroll(page, what) fails when the page is wider than the window
     SIZES                                   the screens people use, name -> (width, height)
+    keep_picture(page, name, folder)        a full-page picture under artifacts/, with HALFDAY_SCREENSHOTS=1
 
 The script is evaluated through the browser's debugging protocol, which the page's Content-Security-Policy does not
 govern: the applications keep their strict policy (no inline script, no eval) and the audit needs no exception.
@@ -15,6 +16,7 @@ govern: the applications keep their strict policy (no inline script, no eval) an
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -105,3 +107,18 @@ _WIDEST = """() => Array.from(document.querySelectorAll('body *'))
   .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
             + (e.className ? '.' + String(e.className).split(' ').join('.') : '')
             + ' (' + Math.round(e.getBoundingClientRect().right) + ' px)')"""
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "accessibility"
+
+
+def keep_picture(page: Page, name: str, folder: str = "") -> None:
+    """Save the whole page, as audited, under artifacts/accessibility/FOLDER, to look at by eye. Only when asked
+    (`HALFDAY_SCREENSHOTS=1 make unit`): the pictures took about a third of the audits' time on every run."""
+    if os.environ.get("HALFDAY_SCREENSHOTS") != "1":
+        return
+    size = page.viewport_size
+    assert size is not None
+    target = ARTIFACTS / folder
+    target.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target / f"{name}-{size['width']}x{size['height']}.png"), full_page=True)

@@ -7,19 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from sync.hub.db import HubDatabase
 from tests.support.activity import Activity, expected
-from tests.support.axe import assert_accessible, assert_no_horizontal_scroll
+from tests.support.axe import assert_accessible, assert_no_horizontal_scroll, keep_picture
 from tests.support.hub import add_admin
 from tests.sync.test_funders_report import SITES, network
 from tests.sync.test_hub_accessibility import HubServer, rows_overflowing, sign_in
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "accessibility" / "hub-report"
 
 
 @dataclass(frozen=True)
@@ -44,8 +41,7 @@ def check(page: Page, name: str) -> list[str]:
     size = page.viewport_size
     assert size is not None
     what = f"report {name} at {size['width']}x{size['height']}"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{size['width']}x{size['height']}.png"), full_page=True)
+    keep_picture(page, name, "hub-report")
     problems = [f"{what}: {row}" for row in rows_overflowing(page)]
     for assertion in (assert_no_horizontal_scroll, assert_accessible):
         try:

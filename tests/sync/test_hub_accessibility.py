@@ -23,7 +23,6 @@ import unicodedata
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,11 +40,10 @@ from sync.hub.ingest import Ingestor
 from sync.hub.models import Device, DeviceIncarnation
 from sync.hub.web import create_hub_app
 from sync.payloads import validate_batch
-from tests.support.axe import SIZES, assert_accessible, assert_no_horizontal_scroll
+from tests.support.axe import SIZES, assert_accessible, assert_no_horizontal_scroll, keep_picture
 from tests.support.hub import PASSWORD, add_admin, add_manager
 from tests.sync.devicesim import make_event
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "accessibility" / "hub"
 # The hub's managers work on a laptop at the desk and on a phone in the corridor.
 HUB_SIZES = ["laptop", "phone"]
 MEMBERS = 60
@@ -344,8 +342,7 @@ class Audit:
         size = self.page.viewport_size
         assert size is not None
         what = f"hub {name} at {size['width']}x{size['height']}"
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}-{size['width']}x{size['height']}.png"), full_page=True)
+        keep_picture(self.page, name, "hub")
         for assertion in (assert_no_horizontal_scroll, assert_accessible):
             try:
                 assertion(self.page, what)
