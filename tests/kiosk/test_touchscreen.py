@@ -110,6 +110,7 @@ def test_counter_sale_is_unpaid_and_the_code_lets_the_walk_in_back_in(
     later = open_page()
     later.goto(kiosk.url)
     later.click("text=J'ai un code")
+    later.wait_for_url("**/code")  # loaded, its keypad script run: a key pressed before would be lost
     for digit in code:
         later.click(f'#keypad [data-key="{digit}"]')
     later.click("#keypad .key-ok")
