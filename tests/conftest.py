@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import tomli_w
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from access.config import Config, load_config
 from access.db import Database, migrate
@@ -20,6 +20,10 @@ from tests.support.broker import Mosquitto, running_broker
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.door import DoorRig
 from tests.support.site import Site, make_site, sample_database
+
+# A page's assertions wait as long as its actions (the contexts' default): on a loaded machine, with three workers
+# on two cores, a door's tap can take more than Playwright's 5 s to reach a screen. A passing check waits no longer.
+expect.set_options(timeout=10_000)
 
 
 @pytest.fixture
