@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import signal
 import sqlite3
 import subprocess
@@ -22,10 +21,9 @@ from access.daemon.door import RESCUE_FILE, SNAPSHOT_FILE
 from common.words import Alarm
 from halfday.sample import ALICE, ALL_DAY, UNKNOWN
 from hardware.virtual_card import VirtualCard
-from sync import localbus as bus
-from sync.mqtt import Message, MqttClient, MqttSettings
 from tests.support.broker import Mosquitto
-from tests.support.door import TAP_GAP_S, start_door, wait_message
+from tests.support.door import TAP_GAP_S, start_door
+from tests.support.listener import DoorListener
 from tests.support.site import Site
 
 
@@ -57,24 +55,6 @@ def rows(ledger: Path, sql: str) -> list[tuple[object, ...]]:
         return conn.execute(sql).fetchall()
 
 
-class Bus:
-    def __init__(self, broker: Mosquitto) -> None:
-        self.messages: queue.Queue[Message] = queue.Queue()
-        settings = MqttSettings.from_url(f"mqtt://127.0.0.1:{broker.port}")
-        self.client = MqttClient(
-            settings, "test-listener", clean_start=True, session_expiry_s=0, on_message=self.messages.put
-        )
-        self.client.subscribe("halfday/local/#")
-        self.client.start()
-        assert self.client.wait_connected(10)
-
-    def state(self, predicate: Callable[[bus.DoorState], bool], timeout: float = 20) -> bus.DoorState:
-        return wait_message(self.messages, bus.DoorState, timeout, lambda s: s.online and predicate(s))
-
-    def tap(self, timeout: float = 10) -> bus.Tap:
-        return wait_message(self.messages, bus.Tap, timeout)
-
-
 def badge(card: VirtualCard, uid: str) -> None:
     """A badge held 0.3 s, then taken away long enough for the reader to see it go."""
     card.present(uid, 0.3)
@@ -82,10 +62,10 @@ def badge(card: VirtualCard, uid: str) -> None:
 
 
 @pytest.fixture
-def door_site(new_site: Callable[..., Site], broker: Mosquitto) -> Iterator[tuple[Site, VirtualCard, Bus]]:
+def door_site(new_site: Callable[..., Site], broker: Mosquitto) -> Iterator[tuple[Site, VirtualCard, DoorListener]]:
     card = VirtualCard()
     site = new_site(reader_path=card.path, bus_url=f"mqtt://127.0.0.1:{broker.port}", overrides=ALL_DAY)
-    listener = Bus(broker)
+    listener = DoorListener(broker)
     yield site, card, listener
     listener.client.stop()
     card.close()
@@ -99,7 +79,7 @@ def stop(door: subprocess.Popen[bytes]) -> None:
 @pytest.mark.soak  # a fault run
 @pytest.mark.parametrize("damage", [damage_pages, damage_header], ids=["bad-pages", "lost-header"])
 def test_a_damaged_ledger_keeps_the_door_deciding_read_only_and_loud(
-    tmp_path: Path, door_site: tuple[Site, VirtualCard, Bus], damage: Callable[[Path], None]
+    tmp_path: Path, door_site: tuple[Site, VirtualCard, DoorListener], damage: Callable[[Path], None]
 ) -> None:
     site, card, listener = door_site
     ledger = Path(site.config.database_url.removeprefix("sqlite:///"))
@@ -181,7 +161,7 @@ def test_a_damaged_ledger_keeps_the_door_deciding_read_only_and_loud(
 
 
 def test_restore_never_replaces_a_sound_ledger_unasked(
-    door_site: tuple[Site, VirtualCard, Bus], tmp_path: Path
+    door_site: tuple[Site, VirtualCard, DoorListener], tmp_path: Path
 ) -> None:
     site, _card, _listener = door_site
     ledger = Path(site.config.database_url.removeprefix("sqlite:///"))

@@ -6,7 +6,6 @@ disk takes writes again."""
 from __future__ import annotations
 
 import contextlib
-import queue
 import re
 import signal
 import sqlite3
@@ -21,11 +20,10 @@ from access.daemon.door import RESCUE_FILE
 from common.words import Alarm
 from halfday.sample import ALICE, ALL_DAY, BRUNO, CLARA, DENIS, UNKNOWN
 from hardware.virtual_card import VirtualCard
-from sync import localbus as bus
-from sync.mqtt import Message, MqttClient, MqttSettings
 from tests.support.broker import Mosquitto
 from tests.support.disk import fill, small_disk
-from tests.support.door import TAP_GAP_S, start_door, wait_message
+from tests.support.door import TAP_GAP_S, start_door
+from tests.support.listener import DoorListener
 from tests.support.site import Site
 
 # Fault runs (a filesystem filled, system calls failed in the door): in the soak step of CI, not in `make test`.
@@ -40,23 +38,6 @@ FIU_POINTS = ("posix/io/rw/pwrite", "posix/io/sync/fdatasync", "posix/io/sync/fs
 EIO = 5
 
 
-class Bus:
-    """The local bus as a screen hears it."""
-
-    def __init__(self, broker: Mosquitto) -> None:
-        self.messages: queue.Queue[Message] = queue.Queue()
-        settings = MqttSettings.from_url(f"mqtt://127.0.0.1:{broker.port}")
-        self.client = MqttClient(
-            settings, "test-listener", clean_start=True, session_expiry_s=0, on_message=self.messages.put
-        )
-        self.client.subscribe("halfday/local/#")
-        self.client.start()
-        assert self.client.wait_connected(10)
-
-    def state(self, predicate: Callable[[bus.DoorState], bool], timeout: float = 20) -> bus.DoorState:
-        return wait_message(self.messages, bus.DoorState, timeout, lambda s: s.online and predicate(s))
-
-
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
     """An 8 MB tmpfs, the site's folder."""
@@ -65,8 +46,8 @@ def disk(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture
-def listener(broker: Mosquitto) -> Iterator[Bus]:
-    found = Bus(broker)
+def listener(broker: Mosquitto) -> Iterator[DoorListener]:
+    found = DoorListener(broker)
     yield found
     found.client.stop()
 
@@ -140,7 +121,7 @@ def test_a_full_disk_during_a_burst_loses_no_tap(
     tmp_path: Path,
     disk: Path,
     broker: Mosquitto,
-    listener: Bus,
+    listener: DoorListener,
     card: VirtualCard,
     new_site: Callable[..., Site],
 ) -> None:
@@ -172,14 +153,20 @@ def test_a_full_disk_during_a_burst_loses_no_tap(
     assert len(said) == 13
 
 
-def test_write_and_sync_failures_in_the_door_lose_no_tap(
-    tmp_path: Path, broker: Mosquitto, listener: Bus, card: VirtualCard, new_site: Callable[..., Site]
-) -> None:
-    site = new_site(reader_path=card.path, bus_url=f"mqtt://127.0.0.1:{broker.port}", overrides=ALL_DAY)
+def door_under_fiu(site: Site, tmp_path: Path) -> tuple[Path, Path, subprocess.Popen[bytes]]:
+    """`halfday door` for the site under libfiu (`fiu-run -x`; `fail` turns its failure points on and off): the
+    ledger, the door's log and the process."""
     site.db.dispose()
-    ledger = Path(site.config.database_url.removeprefix("sqlite:///"))
     log = tmp_path / "door.log"
     door = start_door(site.config_path, log, wrapper=("fiu-run", "-x"))
+    return Path(site.config.database_url.removeprefix("sqlite:///")), log, door
+
+
+def test_write_and_sync_failures_in_the_door_lose_no_tap(
+    tmp_path: Path, broker: Mosquitto, listener: DoorListener, card: VirtualCard, new_site: Callable[..., Site]
+) -> None:
+    site = new_site(reader_path=card.path, bus_url=f"mqtt://127.0.0.1:{broker.port}", overrides=ALL_DAY)
+    ledger, log, door = door_under_fiu(site, tmp_path)
     try:
         listener.state(lambda s: Alarm.DATABASE not in s.alarms)
         burst(card, 2)
@@ -199,13 +186,10 @@ def test_write_and_sync_failures_in_the_door_lose_no_tap(
 
 
 def test_a_door_stopped_while_its_ledger_refuses_writes_keeps_them_in_its_journal(
-    tmp_path: Path, broker: Mosquitto, listener: Bus, card: VirtualCard, new_site: Callable[..., Site]
+    tmp_path: Path, broker: Mosquitto, listener: DoorListener, card: VirtualCard, new_site: Callable[..., Site]
 ) -> None:
     site = new_site(reader_path=card.path, bus_url=f"mqtt://127.0.0.1:{broker.port}", overrides=ALL_DAY)
-    site.db.dispose()
-    ledger = Path(site.config.database_url.removeprefix("sqlite:///"))
-    log = tmp_path / "door.log"
-    door = start_door(site.config_path, log, wrapper=("fiu-run", "-x"))
+    ledger, log, door = door_under_fiu(site, tmp_path)
     try:
         listener.state(lambda s: Alarm.DATABASE not in s.alarms)
         burst(card, 1)

@@ -1,4 +1,5 @@
-"""A plain MQTT subscriber for tests: collects what the hub publishes on the filters given."""
+"""Plain MQTT subscribers for tests: what the hub publishes on the filters given, and what a door says on its
+local bus."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import time
 import uuid
 from collections.abc import Callable
 
+from sync import localbus as bus
 from sync.mqtt import Message, MqttClient, MqttSettings
 from tests.support.broker import Mosquitto
+from tests.support.door import wait_message
 
 
 class Listener:
@@ -34,3 +37,16 @@ class Listener:
             message = self.messages.get(timeout=max(0.01, deadline - time.monotonic()))
             if where(message):
                 return message
+
+
+class DoorListener(Listener):
+    """The door's local bus as a screen hears it: its state and its taps."""
+
+    def __init__(self, broker: Mosquitto) -> None:
+        super().__init__(broker, "halfday/local/#")
+
+    def state(self, predicate: Callable[[bus.DoorState], bool], timeout: float = 20) -> bus.DoorState:
+        return wait_message(self.messages, bus.DoorState, timeout, lambda s: s.online and predicate(s))
+
+    def tap(self, timeout: float = 10) -> bus.Tap:
+        return wait_message(self.messages, bus.Tap, timeout)
