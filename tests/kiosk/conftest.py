@@ -37,6 +37,21 @@ def app(site: Site) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def make_app() -> Iterator[Callable[[Site], Flask]]:
+    """Factory: the kiosk's app for a site of the test's own making, without the bus, closed at the end."""
+    apps: list[Flask] = []
+
+    def make(site: Site) -> Flask:
+        app = create_app(site.config, connect_bus=False, tuning=TEST_TUNING)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["halfday.kiosk"].close()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

@@ -8,7 +8,7 @@ import datetime as dt
 import html
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
@@ -17,12 +17,11 @@ from playwright.sync_api import Page, expect
 from access.alarms import record_alarm
 from access.store import Stamp
 from common.words import Alarm
-from kiosk.app import create_app
 from kiosk.serve import KioskServer
 from sync import localbus as bus
 from tests.kiosk.test_account import form_token
 from tests.support.axe import SIZES, assert_accessible, assert_no_horizontal_scroll
-from tests.support.kiosk import TEST_TUNING, BusProbe
+from tests.support.kiosk import BusProbe
 from tests.support.site import MANAGER_PASSWORD, Site
 
 
@@ -35,20 +34,6 @@ def raise_alarm(site: Site, alarm: Alarm, active: bool, at: dt.datetime, device:
 def panel(app: Flask) -> str:
     """The panel's words, without its tags."""
     return html.unescape(re.sub(r"<[^>]+>", "", app.test_client().get("/display/panel").text))
-
-
-@pytest.fixture
-def make_app() -> Iterator[Callable[[Site], Flask]]:
-    apps: list[Flask] = []
-
-    def make(site: Site) -> Flask:
-        app = create_app(site.config, connect_bus=False, tuning=TEST_TUNING)
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["halfday.kiosk"].close()
 
 
 def test_raised_alarms_show_with_since_when_and_cleared_ones_go(site: Site, make_app: Callable[[Site], Flask]) -> None:

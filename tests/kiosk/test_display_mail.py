@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 import html
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
@@ -18,7 +18,6 @@ from access import notice_texts, notices
 from access.mailer import FAILING_SINCE, Mailer, MailTuning
 from access.models import Notice
 from access.store import get_meta, set_meta
-from kiosk.app import create_app
 from kiosk.serve import KioskServer
 from tests.support.axe import SIZES, assert_accessible, assert_no_horizontal_scroll
 from tests.support.kiosk import TEST_TUNING
@@ -45,20 +44,6 @@ def queue(site: Site, created: dt.datetime | None = None) -> None:
 
 def panel(app: Flask) -> str:
     return html.unescape(app.test_client().get("/display/panel").text)
-
-
-@pytest.fixture
-def make_app() -> Iterator[Callable[[Site], Flask]]:
-    apps: list[Flask] = []
-
-    def make(site: Site) -> Flask:
-        app = create_app(site.config, connect_bus=False, tuning=TEST_TUNING)
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["halfday.kiosk"].close()
 
 
 @pytest.mark.parametrize("name", ["tv", "laptop", "touchscreen", "phone"])
