@@ -147,6 +147,12 @@ class MqttClient:
         self.on_connect = on_connect
         self._subscriptions: dict[str, int] = {}
         self._connected = threading.Event()
+        # Set once the broker has acknowledged every subscription of this connection: before that, a message
+        # published to one of them is not delivered here (another client's publish may overtake our SUBSCRIBE).
+        self._subscribed = threading.Event()
+        self._sub_lock = threading.Lock()
+        self._sub_pending: set[int] = set()
+        self._sub_early: set[int] = set()
         self._window = _Window(max_in_flight)
         self._client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -171,6 +177,7 @@ class MqttClient:
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_message = self._handle_message
         self._client.on_publish = self._handle_publish
+        self._client.on_subscribe = self._handle_subscribe
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -202,13 +209,29 @@ class MqttClient:
         return self._connected.is_set()
 
     def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
+        """Connected, and every subscription acknowledged by the broker: what is published from now on arrives."""
+        deadline = time.monotonic() + timeout
+        return self._connected.wait(timeout) and self._subscribed.wait(max(0.0, deadline - time.monotonic()))
 
     def subscribe(self, topic_filter: str, qos: int = 1) -> None:
         """Subscribe now if connected, and again after every reconnect."""
         self._subscriptions[topic_filter] = qos
         if self.connected:
-            self._client.subscribe(topic_filter, options=SubscribeOptions(qos=qos))
+            self._send_subscribe(self._client, topic_filter, qos)
+
+    def _send_subscribe(self, client: paho.Client, topic_filter: str, qos: int) -> None:
+        with self._sub_lock:
+            self._subscribed.clear()
+        _result, mid = client.subscribe(topic_filter, options=SubscribeOptions(qos=qos))
+        with self._sub_lock:
+            if mid is None:  # not sent (the connection just dropped): the next connect subscribes again
+                return
+            if mid in self._sub_early:  # acknowledged before we got here
+                self._sub_early.discard(mid)
+            else:
+                self._sub_pending.add(mid)
+            if not self._sub_pending:
+                self._subscribed.set()
 
     # ------------------------------------------------------------------------------------------ publishing
 
@@ -313,8 +336,12 @@ class MqttClient:
         if reason.is_failure:
             log.warning("connexion MQTT à %s refusée : %s", self.settings.host, reason)
             return
-        for topic_filter, qos in self._subscriptions.items():
-            client.subscribe(topic_filter, options=SubscribeOptions(qos=qos))
+        with self._sub_lock:
+            self._sub_pending.clear()
+            self._sub_early.clear()
+            self._subscribed.set()
+        for topic_filter, qos in list(self._subscriptions.items()):
+            self._send_subscribe(client, topic_filter, qos)
         self._connected.set()
         log.info("MQTT connecté à %s:%s en tant que %s", self.settings.host, self.settings.port, self.client_id)
         if self.on_connect is not None:
@@ -324,6 +351,7 @@ class MqttClient:
         if self._connected.is_set():
             log.info("MQTT déconnecté de %s : %s", self.settings.host, reason)
         self._connected.clear()
+        self._subscribed.clear()
 
     def _handle_message(self, _client: Any, _userdata: Any, msg: paho.MQTTMessage) -> None:
         if self.on_message is not None:
@@ -339,6 +367,15 @@ class MqttClient:
             else:
                 w.early.add(mid)
             w.cond.notify_all()
+
+    def _handle_subscribe(self, _client: Any, _userdata: Any, mid: int, _codes: Any, _props: Any) -> None:
+        with self._sub_lock:
+            if mid in self._sub_pending:
+                self._sub_pending.discard(mid)
+            else:
+                self._sub_early.add(mid)
+            if not self._sub_pending:
+                self._subscribed.set()
 
     @staticmethod
     def _guard(callback: Callable[[Any], None], arg: Any) -> None:
