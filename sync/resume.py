@@ -1,15 +1,11 @@
-"""Resuming a restored or new ledger's stream (sync/PROTOCOL.md, "A restored or new ledger"): the device's request
-and the hub's signed answer, one `make` and one check for each, used by both ends."""
+"""Resuming a restored or new ledger's stream (sync/PROTOCOL.md, "A restored or new ledger"): the device's request,
+made and checked, and the check of the hub's signed answer, which the hub makes in sync/hub/resume.py."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from sync.payloads import validate_event
 from sync.protocol import MAX_SEQ, VERSION, Fields, Json, ProtocolError, dumps, parse_json
-from sync.signing import sign, verify
+from sync.verifying import KeyLike, verify
 
 # A page of the hub's answer: well under MAX_MESSAGE_BYTES whatever the events hold, and a short transaction to
 # write at the door.
@@ -47,24 +43,9 @@ def validate_resume_request(payload: bytes | str, site: str | None = None, devic
     return obj
 
 
-def make_resumed(request: Json, cursor: int, events: Sequence[Json], more: bool, key: Ed25519PrivateKey) -> bytes:
-    """The hub's signed answer to `request` (validated): its cursor and a page of the device's events."""
-    body = {
-        "v": VERSION,
-        "site": request["site"],
-        "device": request["device"],
-        "incarnation": request["incarnation"],
-        "base": request["base"],
-        "cursor": cursor,
-        "events": list(events),
-        "more": more,
-    }
-    return dumps(sign(body, key))
-
-
 def check_resumed(
     payload: bytes | str,
-    public_key: Ed25519PublicKey,
+    public_key: KeyLike,
     site: str,
     device: str,
     incarnation: str,

@@ -14,7 +14,7 @@ import pytest
 ABSENT = {
     "door": ("halfday.cli", "access.admin", "access.backup", "cryptography", "babel", "sqlalchemy.dialects.postgresql"),
     "kiosk": ("halfday.cli", "access.backup", "access.restore", "cryptography", "sqlalchemy.dialects.postgresql"),
-    "sync": ("halfday.cli", "access.admin", "access.backup", "babel", "sqlalchemy.dialects.postgresql"),
+    "sync": ("halfday.cli", "access.admin", "access.backup", "cryptography", "babel", "sqlalchemy.dialects.postgresql"),
 }
 
 PROBE = """

@@ -2,7 +2,7 @@
 the desk's change requests to the hub and their replies; the door's health and its roster's in the status.
 
 A thin shell: the SendWindow core decides what to send and when to resend, sync.agent.outbox reads and writes the
-database, sync.agent.requests the change requests kept there, sync.signing checks what the hub signed. The door
+database, sync.agent.requests the change requests kept there, sync.verifying checks what the hub signed. The door
 never waits for it: reads are deferred transactions, and each retirement is a short write of at most RETIRE_CHUNK
 rows. Live events join the end of the same stream, so they leave as soon as the window reaches them: in order,
 which is what lets the hub store each exactly once.
@@ -82,8 +82,8 @@ from sync.protocol import (
     status_topic,
 )
 from sync.resume import RESUME_RETRY_S
-from sync.signing import StaleRoster, check_command, load_public_key, verify_delta, verify_roster
 from sync.snapshots import SnapshotParts
+from sync.verifying import StaleRoster, check_command, load_public_key, verify_delta, verify_roster
 
 log = logging.getLogger(__name__)
 

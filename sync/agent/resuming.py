@@ -7,13 +7,12 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from access import incarnation
 from access.db import Database
 from sync.payloads import event_data_problem
 from sync.protocol import ProtocolError
 from sync.resume import check_resumed, make_resume_request
+from sync.verifying import KeyLike
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ def _usable(kind: str, data: dict[str, object]) -> bool:
 
 
 def apply(
-    db: Database, public_key: Ed25519PublicKey, site: str, device: str, life: incarnation.Pending, payload: bytes
+    db: Database, public_key: KeyLike, site: str, device: str, life: incarnation.Pending, payload: bytes
 ) -> tuple[Step, incarnation.Pending | None]:
     """Check the hub's answer for the page `life` asked, and write it in one transaction. ProtocolError if it does
     not fit (nothing written)."""

@@ -12,11 +12,9 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from sync.payloads import RosterHealth, validate_roster_body
 from sync.protocol import MAX_MESSAGE_BYTES, ROSTER_FAILURE_LEN, VERSION, Json, ProtocolError, parse_json
-from sync.signing import verify
+from sync.verifying import KeyLike, verify
 
 # The reasons, in the words of a site manager: they show on the hub's doors page and on the site's wall display.
 FORGED = "signature invalide : la liste ne vient pas du hub"
@@ -31,7 +29,7 @@ def _sentence(text: str) -> str:
 
 def refusal_reason(
     payload: bytes,
-    public_key: Ed25519PublicKey,
+    public_key: KeyLike,
     site: str,
     *,
     validate: Callable[[Json], Json] = validate_roster_body,

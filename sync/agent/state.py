@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from sync.protocol import ProtocolError
-from sync.signing import MAX_NONCES
+from sync.verifying import MAX_NONCES
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires REAL NOT NULL);

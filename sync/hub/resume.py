@@ -3,6 +3,7 @@ device, and a page of the device's events the ledger lacks, signed by the keeper
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -12,7 +13,8 @@ from sync.hub.db import HubDatabase
 from sync.hub.ingest import insert_ignoring_conflicts
 from sync.hub.models import DeviceCursor, DeviceIncarnation, Event
 from sync.protocol import VERSION, Json, dumps, utc_iso
-from sync.resume import RESUME_PAGE_BYTES, RESUME_PAGE_EVENTS, make_resumed
+from sync.resume import RESUME_PAGE_BYTES, RESUME_PAGE_EVENTS
+from sync.signing import sign
 
 
 def wire_event(row: Event) -> Json:
@@ -30,6 +32,21 @@ def wire_event(row: Event) -> Json:
         "clock_ok": row.clock_ok,
         "data": row.data,
     }
+
+
+def make_resumed(request: Json, cursor: int, events: Sequence[Json], more: bool, key: Ed25519PrivateKey) -> bytes:
+    """The hub's signed answer to `request` (validated): its cursor and a page of the device's events."""
+    body = {
+        "v": VERSION,
+        "site": request["site"],
+        "device": request["device"],
+        "incarnation": request["incarnation"],
+        "base": request["base"],
+        "cursor": cursor,
+        "events": list(events),
+        "more": more,
+    }
+    return dumps(sign(body, key))
 
 
 def answer(db: HubDatabase, request: Json, key: Ed25519PrivateKey) -> bytes:

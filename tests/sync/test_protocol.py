@@ -29,6 +29,7 @@ from sync.payloads import (
 )
 from sync.protocol import COMMAND_NAMES, ProtocolError, canonical_json, parse_topic, roster_topic, utc_iso
 from sync.signing import (
+    SIGNATURE_BYTES,
     MemoryNonceStore,
     StaleRoster,
     check_command,
@@ -48,6 +49,7 @@ NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 MEMBER = "a" * 32
 PLAN = "b" * 32
 SUB = "c" * 32
+KEY = generate_private_key()
 
 
 def batch(events: list[dict[str, Any]], site: str = "site-a", device: str = "door-1") -> bytes:
@@ -554,6 +556,40 @@ def test_public_keys_load_from_base64_or_pem() -> None:
     assert public_key_b64(load_public_key(public_key_b64(key))) == public_key_b64(key)
     with pytest.raises(ValueError):
         load_public_key(base64.b64encode(b"short").decode())
+
+
+def test_a_public_key_file_in_pem_loads_and_other_pems_are_refused(tmp_path: Path) -> None:
+    """The appliance reads PEM itself (sync/verifying.py, no `cryptography`): an Ed25519 key only, whole."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = generate_private_key()
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "hub.pub").write_bytes(pem)
+    assert public_key_b64(load_public_key(tmp_path / "hub.pub")) == public_key_b64(key)
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    ec_pem = other.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    cut = pem.replace(pem.splitlines()[1], pem.splitlines()[1][:-4])
+    for refused in (ec_pem, private_pem, cut, b"-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n"):
+        with pytest.raises(ValueError):
+            load_public_key(refused)
+
+
+@settings(max_examples=200, deadline=None)
+@given(message=st.binary(max_size=512), flip=st.integers(min_value=0, max_value=SIGNATURE_BYTES * 8 - 1))
+def test_the_appliances_check_agrees_with_the_hubs_signature(message: bytes, flip: int) -> None:
+    """What the hub signs with `cryptography` verifies with libsodium on the appliance; one bit changed does not."""
+    key = KEY
+    good = key.sign(message)
+    appliance = load_public_key(key.public_key())
+    assert appliance.verify(good, message)
+    bad = bytearray(good)
+    bad[flip // 8] ^= 1 << (flip % 8)
+    assert not appliance.verify(bytes(bad), message)
+    assert not appliance.verify(good, message + b"x")
 
 
 # ---------------------------------------------------------------------------------------------- fuzz

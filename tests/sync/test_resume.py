@@ -25,11 +25,12 @@ from sync.hub.config import HubSettings
 from sync.hub.db import HubDatabase
 from sync.hub.ingest import Ingestor
 from sync.hub.models import DeviceIncarnation
+from sync.hub.resume import make_resumed
 from sync.hub.roster import RosterKeeper
 from sync.hub.worker import HubWorker
 from sync.payloads import validate_batch
 from sync.protocol import Json, ProtocolError, dumps, parse_json
-from sync.resume import RESUME_PAGE_EVENTS, check_resumed, make_resumed, validate_resume_request
+from sync.resume import RESUME_PAGE_EVENTS, check_resumed, validate_resume_request
 from sync.signing import generate_private_key, load_private_key, public_key_b64
 from tests.support.broker import Mosquitto
 from tests.support.listener import Listener
