@@ -16,7 +16,8 @@ device = "door-1"                 # this appliance's id within the site
 capacity = 20                     # people at once, for the wall display
 monthly_target = 200              # half-day uses a month asked by the town or the funders
 
-[slots]                           # local times; morning = [morning_start, noon), afternoon = [noon, afternoon_end)
+[slots]                           # local times; morning = [morning_start, noon), afternoon = [noon, afternoon_end);
+                                  # an end at "23:59" (here, in plans' and the counter's hours) means up to midnight
 morning_start = "08:00"
 noon = "13:00"
 afternoon_end = "20:00"

@@ -12,6 +12,22 @@ from zoneinfo import ZoneInfo
 
 from common.words import PASS_KINDS, SLOTS, PlanKind, Slot
 
+# A time of day cannot say 24:00: an end of 23:59 (the site's afternoon, a plan's hours, the counter's hours) means
+# up to midnight, so that a space open all day takes a tap or a sale in its last minute too.
+END_OF_DAY = dt.time(23, 59)
+
+
+def before_end(t: dt.time, end: dt.time) -> bool:
+    """Whether the local time `t` comes before the end `end` of a period (an end of 23:59 is midnight)."""
+    return t < end or end == END_OF_DAY
+
+
+def end_instant(day: dt.date, end: dt.time, tz: ZoneInfo) -> dt.datetime:
+    """The instant a period of `day` ending at `end` ends (aware, in `tz`): at 23:59, the next midnight."""
+    if end == END_OF_DAY:
+        return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    return dt.datetime.combine(day, end, tzinfo=tz)
+
 
 @dataclass(frozen=True, slots=True)
 class SlotRules:
@@ -36,15 +52,16 @@ class SlotRef:
 def slot_at(now: dt.datetime, rules: SlotRules) -> SlotRef:
     """The half-day that the instant `now` (UTC-aware) falls in, in the site's time zone.
 
-    Morning is [morning_start, noon), afternoon is [noon, afternoon_end). Before the morning an entry belongs to
-    the morning, after the afternoon to the afternoon, so a plan whose hours run later still charges one slot.
+    Morning is [morning_start, noon), afternoon is [noon, afternoon_end) (to midnight at 23:59). Before the morning
+    an entry belongs to the morning, after the afternoon to the afternoon, so a plan whose hours run later still
+    charges one slot.
     """
     if now.tzinfo is None:
         raise ValueError("slot_at needs an aware datetime")
     local = now.astimezone(rules.tz)
     t = local.time().replace(tzinfo=None)
     slot = Slot.MORNING if t < rules.noon else Slot.AFTERNOON
-    inside = rules.morning_start <= t < rules.afternoon_end
+    inside = rules.morning_start <= t and before_end(t, rules.afternoon_end)
     return SlotRef(local.date(), slot, inside, t)
 
 
@@ -185,4 +202,4 @@ class WeeklyHours:
     def contains(self, local: dt.datetime) -> bool:
         """Whether the local moment falls in one of the periods."""
         t = local.time().replace(tzinfo=None)
-        return any(day == local.weekday() and start <= t < end for day, start, end in self.periods)
+        return any(day == local.weekday() and start <= t and before_end(t, end) for day, start, end in self.periods)

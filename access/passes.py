@@ -23,7 +23,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from access.closures import extended_until
-from access.ledger import SlotRules, slot_at
+from access.ledger import SlotRules, end_instant, slot_at
 from common.periods import months_end
 from common.words import SLOTS, PlanKind, Slot
 
@@ -131,8 +131,7 @@ def start_of(
 def ends_at(half_day: HalfDay, rules: SlotRules) -> dt.datetime:
     """The instant (aware, in the site's zone) the half-day ends."""
     date, slot = half_day
-    end = rules.noon if slot == Slot.MORNING else rules.afternoon_end
-    return dt.datetime.combine(date, end, tzinfo=rules.tz)
+    return end_instant(date, rules.noon if slot == Slot.MORNING else rules.afternoon_end, rules.tz)
 
 
 def next_half_day(half_day: HalfDay) -> HalfDay:

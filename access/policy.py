@@ -6,7 +6,18 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from access.ledger import Bookings, Charge, Entitlement, SlotRef, SlotRules, Uses, apply_charge, charge_for, slot_at
+from access.ledger import (
+    Bookings,
+    Charge,
+    Entitlement,
+    SlotRef,
+    SlotRules,
+    Uses,
+    apply_charge,
+    before_end,
+    charge_for,
+    slot_at,
+)
 from common.weekdays import allows
 from common.words import SLOTS, ClockPolicy, PlanKind
 
@@ -254,7 +265,7 @@ def _pass_slot(e: Entitlement, ref: SlotRef) -> Reason | None:
 def _within_hours(e: Entitlement, ref: SlotRef) -> bool:
     if e.hours_start is None or e.hours_end is None:
         return ref.inside
-    return e.hours_start <= ref.local_time < e.hours_end
+    return e.hours_start <= ref.local_time and before_end(ref.local_time, e.hours_end)
 
 
 def _credit(e: Entitlement, reentry: bool) -> Reason | None:

@@ -214,7 +214,7 @@ def _one_of_text(choices: tuple[str, ...]) -> str:
 
 
 def parse_hhmm(raw: str) -> dt.time:
-    """'08:00' -> time(8, 0); '24:00' is refused (use 23:59 or the next slot)."""
+    """'08:00' -> time(8, 0); '24:00' is refused: 23:59 as the end of hours means up to midnight (access.ledger)."""
     hours, sep, minutes = raw.partition(":")
     if not sep or len(minutes) != 2 or not hours.isdigit() or not minutes.isdigit():
         raise ValueError(raw)

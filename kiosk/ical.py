@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, abort
 from sqlalchemy import select
 
-from access.ledger import SlotRules
+from access.ledger import SlotRules, end_instant
 from access.models import Booking, Resource
 from common.i18n import _
 from common.words import Slot
@@ -99,7 +99,7 @@ def _bounds(stay: Stay, rules: SlotRules) -> tuple[dt.datetime, dt.datetime]:
     end = rules.noon if stay.last == Slot.MORNING else rules.afternoon_end
     return (
         dt.datetime.combine(stay.date, start, tzinfo=rules.tz),
-        dt.datetime.combine(stay.date, end, tzinfo=rules.tz),
+        end_instant(stay.date, end, rules.tz),
     )
 
 

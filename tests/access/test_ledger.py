@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from access.ledger import Entitlement, SlotRules, Uses, apply_charge, charge_for, slot_at
+from access.ledger import Entitlement, SlotRules, Uses, WeeklyHours, apply_charge, charge_for, slot_at
+from access.passes import ends_at
 from common.words import PlanKind, Slot
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -108,3 +109,20 @@ def test_apply_charge_twice_is_refused() -> None:
     with pytest.raises(ValueError):
         apply_charge("m1", carnet, charge, uses)
     assert carnet.balance == 2
+
+
+def test_an_end_at_2359_takes_in_the_last_minute_of_the_day() -> None:
+    """A space open all day says so with 23:59 (a time of day has no 24:00): its last minute is open too, for the
+    slots, the counter's hours and a late walk-in's pass, and the next day's first moment belongs to the next day."""
+    all_day = SlotRules(PARIS, dt.time(0), dt.time(12), dt.time(23, 59))
+    last = slot_at(paris(2026, 11, 30, 23, 59, 59, 999999), all_day)
+    assert (last.date, last.slot, last.inside) == (dt.date(2026, 11, 30), Slot.AFTERNOON, True)
+    first = slot_at(paris(2026, 12, 1, 0), all_day)
+    assert (first.date, first.slot, first.inside) == (dt.date(2026, 12, 1), Slot.MORNING, True)
+    # An earlier end stays excluded: 20:00 closes at 20:00 sharp.
+    assert not slot_at(paris(2026, 11, 30, 20), RULES).inside
+    counter = WeeklyHours.parse(["mon 00:00-23:59", "tue 09:00-18:00"])
+    assert counter.contains(dt.datetime(2026, 11, 30, 23, 59, 30))  # a Monday
+    assert not counter.contains(dt.datetime(2026, 12, 1, 18, 0))
+    assert ends_at((dt.date(2026, 11, 30), Slot.AFTERNOON), all_day) == dt.datetime(2026, 12, 1, tzinfo=PARIS)
+    assert ends_at((dt.date(2026, 11, 30), Slot.AFTERNOON), RULES) == dt.datetime(2026, 11, 30, 20, tzinfo=PARIS)

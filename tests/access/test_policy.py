@@ -88,6 +88,10 @@ def test_outside_hours() -> None:
     assert tap(state_with(late), paris(23, 21)) == Reason.GRANTED
     afternoons = Entitlement("s", PlanKind.UNLIMITED, hours_start=dt.time(13), hours_end=dt.time(20))
     assert tap(state_with(afternoons), paris(23, 12, 59)) == Reason.OUTSIDE_HOURS
+    # A plan "00:00-23:59" is open all day, its last minute too.
+    always = Entitlement("s", PlanKind.UNLIMITED, hours_start=dt.time(0), hours_end=dt.time(23, 59))
+    assert tap(state_with(always), paris(23, 23, 59)) == Reason.GRANTED
+    assert tap(state_with(late), paris(23, 22)) == Reason.OUTSIDE_HOURS
 
 
 def test_passes_by_slot() -> None:
