@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import queue
 import signal
 import sys
@@ -40,7 +41,7 @@ from access.config import Config, load_config
 from access.daemon.bus import DoorBus
 from access.daemon.indicator import IndicatorTimer
 from access.daemon.notify import Notifier
-from access.daemon.recorder import Pending, Recorder
+from access.daemon.recorder import Pending, Recorder, refusal
 from access.daemon.rescue import RescueJournal
 from access.daemon.state import StateCache
 from access.daemon.timing import DoorTuning
@@ -61,6 +62,8 @@ log = logging.getLogger("halfday.door")
 # Files beside the ledger (access/snapshot.py, access/daemon/rescue.py).
 SNAPSHOT_FILE = "door-snapshot.json"
 RESCUE_FILE = "door-rescue.jsonl"
+# In the unit's runtime folder (RAM, kept across restarts: RuntimeDirectoryPreserve=yes): what waits for the disk.
+WAITING_FILE = "door-waiting.jsonl"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -116,6 +119,7 @@ class Door:
             self.site.device,
             on_settled=self.cache.settled,
             journal=RescueJournal(folder / RESCUE_FILE.replace(".", f"{own}.", 1)) if folder is not None else None,
+            spare=self._spare(own),
             on_broken=self._ledger_broken,
             low_carnet=config.mail.low_carnet_threshold if config.mail is not None else None,
             alarm_mail=config.alarms if config.mail is not None and config.alarms.mail_to else None,
@@ -208,11 +212,37 @@ class Door:
         journal = self.recorder.journal
         if journal is not None:
             journal.replay(self.db, self.site.id, self.site.device)
+        self._take_back()
         with self.db.read() as session:
             floor = get_meta(session, TIME_FLOOR)
         if floor:
             self.clock.floor = max(self.clock.floor or EPOCH, dt.datetime.fromisoformat(floor))
         self.cache.reload(keep=False)  # written once the door is READY: see start()
+
+    @staticmethod
+    def _spare(own: str) -> RescueJournal | None:
+        """The RAM copy of what waits for the disk, in the runtime folder systemd gives the unit (none without)."""
+        runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+        return RescueJournal(Path(runtime) / WAITING_FILE.replace(".", f"{own}.", 1)) if runtime else None
+
+    def _take_back(self) -> None:
+        """What a previous process left waiting for the disk (stopped or killed while the disk refused writes):
+        into the ledger now, or, if the disk still refuses, into memory to be written with the next write."""
+        spare = self.recorder.spare
+        if spare is None:
+            return
+        try:
+            written = spare.replay(self.db, self.site.id, self.site.device)
+        except Exception as exc:
+            taken = self.recorder.adopt(refusal(exc))
+            with self.lock:
+                for record in taken:
+                    if record.decision is not None:
+                        self.cache.acted(record.decision)  # the half-days they used stay spent
+            log.error("le disque refuse encore les écritures : %d enregistrement(s) repris en mémoire", len(taken))
+            return
+        if written:
+            log.warning("%d enregistrement(s) laissés en attente par l'arrêt précédent, écrits", written)
 
     def _ledger_broken(self, problem: str) -> None:
         # From a writer or a reload, maybe on the reader's thread: the main loop decides.

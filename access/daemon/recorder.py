@@ -7,7 +7,8 @@ it holds in memory, keeps each record with the event id it was given when it hap
 delay, and writes them all, in order, once the disk takes them; an event the ledger already holds (a commit whose
 answer was lost) is not written twice. Memory is bounded: past `MEMORY_LIMIT` records the oldest are kept and the
 newest dropped (a contiguous start of the door's history, with the first, charging, entry of each half-day), and
-the count of those lost is written with the alarm's end."""
+the count of those lost is written with the alarm's end. What waits in memory is copied to RAM (`spare`, under
+/run), which outlives the process: the next start takes it back (`adopt`) if the door is stopped or killed first."""
 
 from __future__ import annotations
 
@@ -24,10 +25,20 @@ from access.alarms import mail_alarm
 from access.config_alarms import AlarmsConfig
 from access.daemon.rescue import RescueJournal
 from access.db import Database
-from access.policy import Decision
-from access.store import Rescued, Stamp, append_events, entry_data, known_events, record_entries, set_meta
+from access.ledger import Charge
+from access.policy import Decision, Reason
+from access.store import (
+    Rescued,
+    Stamp,
+    append_events,
+    entry_data,
+    known_events,
+    record_entries,
+    replay_events,
+    set_meta,
+)
 from common.db import is_corruption, new_id
-from common.words import Alarm, EventKind
+from common.words import Alarm, EventKind, Slot
 
 log = logging.getLogger("halfday.door")
 
@@ -66,6 +77,12 @@ class Record:
     stamp: Stamp
     decision: Decision | None = None
     event_id: str = field(default_factory=new_id)  # given when it happens: written once, however often retried
+    # Taken back from the RAM copy by a new process: written as a rescue journal's record (an entry with the
+    # half-day use its data describes); an entry's `decision` is then the use rebuilt for the door's memory.
+    adopted: bool = False
+
+    def rescued(self) -> Rescued:
+        return Rescued(self.event_id, self.kind, self.data, self.stamp)
 
 
 def refusal(exc: Exception) -> str:
@@ -77,6 +94,26 @@ def refusal(exc: Exception) -> str:
     if "i/o" in lowered or isinstance(exc, OSError):
         return f"le disque ne répond pas à l'écriture ({text})"[:200]
     return text[:200]
+
+
+def entry_decision(kind: str, data: dict[str, Any]) -> Decision | None:
+    """The half-day an entry's recorded data says it used, as a decision the door's state can apply (None for
+    anything else): what a new process needs of an entry it did not decide."""
+    use, holder = data.get("use"), data.get("holder")
+    if kind != EventKind.ENTRY or not data.get("granted") or not use or not holder:
+        return None
+    held = use["subscription"] or use["pass"]
+    charge = Charge(
+        dt.date.fromisoformat(use["date"]), Slot(use["slot"]), int(use["spent"]), held, use["pass"] is not None, None
+    )
+    return Decision(True, Reason(data["reason"]), data["uid"], holder, data.get("first_name"), charge=charge)
+
+
+def _run_kind(record: Record) -> str:
+    """Records written together: entries with their decisions, adopted records, other events."""
+    if record.adopted:
+        return "adopted"
+    return "entries" if record.decision is not None else "events"
 
 
 def _nobody(_decisions: list[Decision]) -> None:
@@ -96,6 +133,8 @@ class Recorder:
     on_settled: Callable[[list[Decision]], None] = _nobody
     # Where records go while the ledger is damaged (None: memory only), and who is told the ledger broke.
     journal: RescueJournal | None = None
+    # The copy in RAM of what waits in memory (None: memory only).
+    spare: RescueJournal | None = None
     on_broken: Callable[[str], None] = _ignore
     # The mail config's low-carnet threshold: an entry that leaves a carnet there queues a notice (None: mail off).
     low_carnet: int | None = None
@@ -202,6 +241,7 @@ class Recorder:
         """Keep `records` in memory for the next write, up to the limit: past it, the newest are dropped."""
         room = max(0, self.memory_limit - len(self.failed))
         self.failed.extend(records[:room])
+        self._copy(records[:room])
         lost = len(records) - room
         if lost > 0:
             if self.dropped == 0:
@@ -211,6 +251,43 @@ class Recorder:
                     len(self.failed),
                 )
             self.dropped += lost
+
+    def _copy(self, records: list[Record]) -> None:
+        """Add `records` to the RAM copy of what waits in memory."""
+        if self.spare is None or not records:
+            return
+        try:
+            self.spare.append([r.rescued() for r in records])
+        except OSError:
+            log.exception("copie en RAM impossible : %d enregistrement(s) dans ce seul processus", len(records))
+
+    def _left(self) -> None:
+        """What waited left memory (written or journaled): the RAM copy holds what still waits, if anything."""
+        if self.spare is None:
+            return
+        try:
+            self.spare.rewrite([r.rescued() for r in self.failed])
+        except OSError:
+            log.exception("copie en RAM impossible à mettre à jour")
+
+    def adopt(self, reason: str) -> list[Record]:
+        """At start, with a RAM copy the ledger could not take (`reason`: why): its records wait in memory, first,
+        to be written with the next write, as if this process had kept them. Returns them: the caller spends in
+        its state the half-days their entries used."""
+        if self.spare is None:
+            return []
+        held = {r.event_id for r in self.failed}
+        adopted = [
+            Record(EventKind(r.kind), r.data, r.stamp, entry_decision(r.kind, r.data), r.event_id, adopted=True)
+            for r in self.spare.read()
+            if r.event_id not in held
+        ]
+        self.failed[:0] = adopted
+        if adopted:
+            self.refused = reason
+            self.delay_s = self.retry_first_s
+            self.next_try = time.monotonic() + self.delay_s
+        return adopted
 
     def _refused(self, exc: Exception) -> None:
         """A write failed: try again later, later each time; and if the ledger is damaged rather than refusing
@@ -250,10 +327,12 @@ class Recorder:
         waiting = list(self.failed)
         if self.journal is None or not (waiting or records):
             return []
-        rescued = [Rescued(r.event_id, r.kind, r.data, r.stamp) for r in [*waiting, *records]]
+        rescued = [r.rescued() for r in [*waiting, *records]]
         self.journal.append(rescued)
         self._accepted()
         del self.failed[: len(waiting)]
+        if waiting:
+            self._left()
         settled = [r.decision for r in waiting if r.decision is not None]
         if settled:
             self.on_settled(settled)
@@ -278,12 +357,14 @@ class Recorder:
         fresh = [r for r in waiting if r.event_id not in known]
         start = 0
         while start < len(fresh):
-            entry = fresh[start].decision is not None
+            kind = _run_kind(fresh[start])
             end = start
-            while end < len(fresh) and (fresh[end].decision is not None) == entry:
+            while end < len(fresh) and _run_kind(fresh[end]) == kind:
                 end += 1
             run = fresh[start:end]
-            if entry:
+            if kind == "adopted":
+                replay_events(session, self.site_id, self.device_id, [r.rescued() for r in run])
+            elif kind == "entries":
                 entries = [(r.decision, r.stamp) for r in run if r.decision is not None]
                 ids = [r.event_id for r in run]
                 record_entries(session, self.site_id, self.device_id, entries, self.low_carnet, ids)
@@ -293,6 +374,8 @@ class Recorder:
 
     def _flushed(self, waiting: list[Record]) -> None:
         del self.failed[: len(waiting)]
+        if waiting:
+            self._left()
         if waiting:
             log.warning("le disque accepte à nouveau les écritures : %d enregistrement(s) écrits", len(waiting))
         self._accepted()

@@ -1,6 +1,9 @@
 """The door's rescue journal: where its records go while the ledger cannot be written (a damaged database), so that
 no entry is lost; written into the ledger once a sound one is back (`halfday restore`), then removed.
 
+The same file format keeps, in RAM (the unit's runtime folder under /run), a copy of what waits in the door's memory
+while the disk refuses writes: a door stopped or killed then leaves it to the next start instead of losing it.
+
 One JSON line per event, appended and synced before the door says it recorded it. A line cut short by a power
 failure is the only one that can be incomplete: the last, which is skipped with a warning.
 """
@@ -54,6 +57,23 @@ class RescueJournal:
             os.fsync(out.fileno())
         if created:
             sync_folder(self.path.parent)
+
+    def rewrite(self, records: list[Rescued]) -> None:
+        """Hold exactly `records` (none: no file), replaced whole: a copy that a stop at any moment leaves either
+        old or new."""
+        if not records:
+            self.discard()
+            return
+        part = self.path.with_name(self.path.name + ".part")
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write("".join(_line(r) for r in records))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(part, self.path)
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
 
     def read(self) -> list[Rescued]:
         """Every whole record, in the order written (a last line cut short is skipped)."""

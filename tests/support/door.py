@@ -132,10 +132,15 @@ class DoorRig:
 # ---------------------------------------------------------------------------------------------- as systemd runs it
 
 
-def start_door(config_path: Path, log_path: Path, wrapper: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+def start_door(
+    config_path: Path, log_path: Path, wrapper: tuple[str, ...] = (), runtime: Path | None = None
+) -> subprocess.Popen[bytes]:
     """`halfday door` in a process of its own, as its unit starts it; its output appended to `log_path`. A
-    `wrapper` (e.g. libfiu's `fiu-run -x`) starts it, when it execs the door in its own process."""
+    `wrapper` (e.g. libfiu's `fiu-run -x`) starts it, when it execs the door in its own process; `runtime` is the
+    folder systemd would give it under /run (RuntimeDirectory=)."""
     env = {**os.environ, "HALFDAY_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+    if runtime is not None:
+        env["RUNTIME_DIRECTORY"] = str(runtime)
     with log_path.open("ab") as log:
         return subprocess.Popen(
             [*wrapper, sys.executable, "-m", "halfday.cli", "door", "--config", str(config_path)],
