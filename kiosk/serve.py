@@ -103,8 +103,14 @@ class KioskServer:
         if self._thread is not None and self._thread.is_alive():
             # Closed from inside the server's own loop, which then finds nothing left to watch and returns: closing
             # sockets under a loop that is polling them would make it fail on a dead descriptor.
-            self.server.trigger.pull_trigger(self._close_all)
-            self._thread.join(STOP_TIMEOUT_S)
+            try:
+                self.server.trigger.pull_trigger(self._close_all)
+            except OSError:
+                # The loop is ending on its own and has closed its trigger already: close what it leaves, after it.
+                self._thread.join(STOP_TIMEOUT_S)
+                self._close_all()
+            else:
+                self._thread.join(STOP_TIMEOUT_S)
         else:
             self._close_all()
 
