@@ -256,7 +256,9 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     alarms = read_alarms(root.table("alarms"), has_mail=mail is not None)
     ha_table = root.section("homeassistant")
     homeassistant = (
-        read_homeassistant(ha_table, bus, f"halfday_{site.id}_{site.device}") if ha_table is not None else None
+        read_homeassistant(ha_table, bus, f"halfday_{site.id}_{site.device}", kiosk.language)
+        if ha_table is not None
+        else None
     )
     root.done()
     return Config(

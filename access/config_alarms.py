@@ -78,9 +78,13 @@ class HomeAssistantConfig:
     node_id: str = "halfday"
     # Whether Home Assistant may open the door (a button entity). Off: no command topic is subscribed or advertised.
     allow_unlock: bool = False
+    # The language of the entities' names in Home Assistant (the kiosk's, unless said).
+    language: str = "fr"
 
 
-def read_homeassistant(table: Table, bus: BrokerConfig, default_node: str) -> HomeAssistantConfig:
+def read_homeassistant(
+    table: Table, bus: BrokerConfig, default_node: str, default_language: str = "fr"
+) -> HomeAssistantConfig:
     broker = read_broker(table, None)
     if _same_broker(broker.url, bus.url):
         raise table.fail(
@@ -97,6 +101,7 @@ def read_homeassistant(table: Table, bus: BrokerConfig, default_node: str) -> Ho
         discovery_prefix=prefix,
         node_id=table.text("node_id", node, pattern=NODE_ID_PATTERN),
         allow_unlock=table.flag("allow_unlock", False),
+        language=table.choice("language", default_language, ("fr", "en")),
     )
     if config.allow_unlock and not broker.url.startswith("mqtts://") and not _loopback(broker.url):
         raise table.fail(

@@ -119,6 +119,7 @@ keep_days = 14                    # copies older than this are removed (the newe
 # username = "halfday"
 # password_file = "/etc/halfday/homeassistant-password"  # readable by the bridge's account only (chmod 600)
 # discovery_prefix = "homeassistant"
+# language = "fr"                 # the entities' names, "fr" or "en" (default: the kiosk's language)
 # allow_unlock = false            # true: Home Assistant gets a button that opens the door (logged as an unlock)
 
 # [lab]                           # for a test bench only: each key accepts the danger it names

@@ -66,7 +66,11 @@ class Bridge:
         self.tuning = tuning or BridgeTuning()
         self.now = now
         self.discovery = Discovery(
-            self.ha.discovery_prefix, self.ha.node_id, config.site.name, allow_unlock=self.ha.allow_unlock
+            self.ha.discovery_prefix,
+            self.ha.node_id,
+            config.site.name,
+            allow_unlock=self.ha.allow_unlock,
+            language=self.ha.language,
         )
         self.view = SiteView()
         self._door_alarms: frozenset[Alarm] = frozenset()

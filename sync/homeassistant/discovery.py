@@ -19,17 +19,53 @@ AVAILABLE = "online"
 NOT_AVAILABLE = "offline"
 ON, OFF = "ON", "OFF"
 PRESS = "PRESS"
-# What each alarm is called in Home Assistant (French, as the site's own words; HA shows names as given).
-ALARM_NAMES = {
-    Alarm.FORCED: "Alarme porte forcée",
-    Alarm.HELD_OPEN: "Alarme porte restée ouverte",
-    Alarm.DATABASE: "Alarme registre illisible",
-    Alarm.READER: "Alarme lecteur absent",
-    Alarm.CLOCK: "Alarme horloge non fiable",
-    Alarm.ROSTER: "Alarme liste des membres trop ancienne",
-    Alarm.BACKLOG: "Alarme passages non transmis",
-    Alarm.DISK: "Alarme disque presque plein",
-    Alarm.BACKUP: "Alarme sauvegarde en échec",
+# What each entity and each alarm is called in Home Assistant, in the site's language ([homeassistant] language, else
+# the kiosk's): Home Assistant shows names as given. Two tables: an alarm's code may be an entity's too ("reader").
+NAMES: dict[str, dict[str, str]] = {
+    "fr": {
+        "door": "Porte",
+        "lock": "Serrure déverrouillée",
+        "reader": "Lecteur de badges",
+        "present": "Personnes présentes",
+        "halfdays_today": "Demi-journées aujourd'hui",
+        "halfdays_month": "Demi-journées du mois",
+        "unlock": "Ouvrir la porte",
+        "model": "Porte et kiosque",
+    },
+    "en": {
+        "door": "Door",
+        "lock": "Lock unlocked",
+        "reader": "Badge reader",
+        "present": "People present",
+        "halfdays_today": "Half-days today",
+        "halfdays_month": "Half-days this month",
+        "unlock": "Open the door",
+        "model": "Door and kiosk",
+    },
+}
+ALARM_NAMES: dict[str, dict[Alarm, str]] = {
+    "fr": {
+        Alarm.FORCED: "Alarme porte forcée",
+        Alarm.HELD_OPEN: "Alarme porte restée ouverte",
+        Alarm.DATABASE: "Alarme registre illisible",
+        Alarm.READER: "Alarme lecteur absent",
+        Alarm.CLOCK: "Alarme horloge non fiable",
+        Alarm.ROSTER: "Alarme liste des membres trop ancienne",
+        Alarm.BACKLOG: "Alarme passages non transmis",
+        Alarm.DISK: "Alarme disque presque plein",
+        Alarm.BACKUP: "Alarme sauvegarde en échec",
+    },
+    "en": {
+        Alarm.FORCED: "Alarm door forced",
+        Alarm.HELD_OPEN: "Alarm door held open",
+        Alarm.DATABASE: "Alarm ledger unreadable",
+        Alarm.READER: "Alarm reader missing",
+        Alarm.CLOCK: "Alarm clock not trusted",
+        Alarm.ROSTER: "Alarm member list too old",
+        Alarm.BACKLOG: "Alarm entries not sent",
+        Alarm.DISK: "Alarm disk nearly full",
+        Alarm.BACKUP: "Alarm backup failed",
+    },
 }
 
 
@@ -49,6 +85,13 @@ class Discovery:
     site_name: str
     allow_unlock: bool = False
     version: str = ""
+    language: str = "fr"
+
+    def name(self, key: str) -> str:
+        return NAMES.get(self.language, NAMES["fr"])[key]
+
+    def alarm_name(self, alarm: Alarm) -> str:
+        return ALARM_NAMES.get(self.language, ALARM_NAMES["fr"])[alarm]
 
     @property
     def base(self) -> str:
@@ -77,15 +120,15 @@ class Discovery:
     def entities(self) -> list[Entity]:
         """Every entity this node advertises; the unlock button only when the config allows it."""
         found = [
-            self._binary("door", "Porte", "door"),
+            self._binary("door", "door"),
             # Home Assistant's "lock" device class: on means unlocked.
-            self._binary("lock", "Serrure déverrouillée", "lock"),
-            self._binary("reader", "Lecteur de badges", "connectivity", diagnostic=True),
-            self._sensor("present", "Personnes présentes", "measurement"),
-            self._sensor("halfdays_today", "Demi-journées aujourd'hui", "total_increasing"),
-            self._sensor("halfdays_month", "Demi-journées du mois", "total_increasing"),
+            self._binary("lock", "lock"),
+            self._binary("reader", "connectivity", diagnostic=True),
+            self._sensor("present", "measurement"),
+            self._sensor("halfdays_today", "total_increasing"),
+            self._sensor("halfdays_month", "total_increasing"),
         ]
-        found += [self._binary(f"alarm_{alarm.value}", ALARM_NAMES[alarm], "problem") for alarm in Alarm]
+        found += [self._binary(f"alarm_{alarm.value}", "problem", name=self.alarm_name(alarm)) for alarm in Alarm]
         if self.allow_unlock:
             found.append(self._button())
         return found
@@ -99,7 +142,7 @@ class Discovery:
             "identifiers": [self.node_id],
             "name": self.site_name,
             "manufacturer": "halfday",
-            "model": "Porte et kiosque",
+            "model": self.name("model"),
         }
         if self.version:
             device["sw_version"] = self.version
@@ -117,9 +160,11 @@ class Discovery:
             "origin": {"name": "halfday"},
         }
 
-    def _binary(self, object_id: str, name: str, device_class: str, *, diagnostic: bool = False) -> Entity:
+    def _binary(
+        self, object_id: str, device_class: str, *, diagnostic: bool = False, name: str | None = None
+    ) -> Entity:
         config = {
-            **self._common(object_id, name),
+            **self._common(object_id, name or self.name(object_id)),
             "state_topic": self.state_topic(object_id),
             "payload_on": ON,
             "payload_off": OFF,
@@ -129,9 +174,9 @@ class Discovery:
             config["entity_category"] = "diagnostic"
         return Entity("binary_sensor", object_id, config)
 
-    def _sensor(self, object_id: str, name: str, state_class: str) -> Entity:
+    def _sensor(self, object_id: str, state_class: str) -> Entity:
         config = {
-            **self._common(object_id, name),
+            **self._common(object_id, self.name(object_id)),
             "state_topic": self.state_topic(object_id),
             "state_class": state_class,
         }
@@ -139,7 +184,7 @@ class Discovery:
 
     def _button(self) -> Entity:
         config = {
-            **self._common("unlock", "Ouvrir la porte"),
+            **self._common("unlock", self.name("unlock")),
             "command_topic": self.command_topic,
             "payload_press": PRESS,
         }

@@ -19,6 +19,7 @@ from access.config import ConfigError
 from halfday.sample import ALICE
 from sync import localbus as bus
 from sync.homeassistant import Bridge, BridgeTuning
+from sync.homeassistant.discovery import Discovery
 from sync.mqtt import Message
 from tests.support.broker import Mosquitto, running_broker
 from tests.support.door import DoorRig, wait_message
@@ -258,3 +259,35 @@ def test_the_local_bus_is_never_home_assistants_broker(write_config: Callable[..
     assert config.homeassistant is not None and config.homeassistant.allow_unlock
     assert config.homeassistant.discovery_prefix == "homeassistant"
     assert load_config(write_config()).homeassistant is None
+
+
+def test_the_entities_are_named_in_the_sites_language(write_config: Callable[..., Path]) -> None:
+    """French by default; the kiosk's language otherwise, or [homeassistant] language: every name translated, and
+    the English set passes the same rules."""
+    from access.config import load_config
+
+    ha = {"url": "mqtts://maison.example:8883", "allow_unlock": True}
+    french = load_config(write_config({"homeassistant": ha})).homeassistant
+    assert french is not None and french.language == "fr"
+    english = load_config(write_config({"homeassistant": ha, "kiosk": {"language": "en"}})).homeassistant
+    assert english is not None and english.language == "en"
+    said = load_config(write_config({"homeassistant": {**ha, "language": "fr"}, "kiosk": {"language": "en"}}))
+    assert said.homeassistant is not None and said.homeassistant.language == "fr"
+    with pytest.raises(ConfigError, match=r"homeassistant\.language"):
+        load_config(write_config({"homeassistant": {**ha, "language": "de"}}))
+    sets = {
+        language: Discovery(PREFIX, "n", "Le Local", allow_unlock=True, language=language).configs()
+        for language in ("fr", "en")
+    }
+    names = {
+        language: {topic: json.loads(payload)["name"] for topic, payload in found if payload}
+        for language, found in sets.items()
+    }
+    assert names["en"][f"{PREFIX}/binary_sensor/n/door/config"] == "Door"
+    assert names["fr"][f"{PREFIX}/binary_sensor/n/door/config"] == "Porte"
+    assert names["en"][f"{PREFIX}/button/n/unlock/config"] == "Open the door"
+    # Each entity has a name of its own in each language, and no English name is left in French.
+    for language in ("fr", "en"):
+        assert len(set(names[language].values())) == len(names[language])
+        validate_set(PREFIX, dict(sets[language]))
+    assert not set(names["en"].values()) & set(names["fr"].values())
