@@ -369,7 +369,8 @@ class Door:
 
     def _last_chance(self) -> None:
         """Stopping with records the disk refused: one more try, then the rescue journal (which holds if only the
-        ledger's file fails); what neither takes is lost with the process, and the log says how much."""
+        ledger's file fails); what neither takes waits in the RAM copy for the next start, or, without one, is lost
+        with the process, and the log says how much."""
         recorder = self.recorder
         if not recorder.failed or recorder.retry(force=True):
             return
@@ -378,7 +379,14 @@ class Door:
                 recorder.start_journal()
             except Exception:
                 log.exception("journal de secours impossible à écrire")
-        if recorder.failed:
+        if recorder.failed and recorder.spare is not None and recorder.spare.path.exists():
+            log.error(
+                "arrêt avec %d enregistrement(s) que le disque refuse : gardés en mémoire vive (%s) pour le prochain "
+                "démarrage",
+                len(recorder.failed),
+                recorder.spare.path,
+            )
+        elif recorder.failed:
             log.critical("ARRÊT AVEC %d ENREGISTREMENT(S) NON ÉCRITS : le disque les refuse", len(recorder.failed))
 
     def run(self) -> None:
