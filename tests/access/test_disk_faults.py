@@ -46,6 +46,14 @@ def disk(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture
+def disk_site(disk: Path, broker: Mosquitto, card: VirtualCard, new_site: Callable[..., Site]) -> Site:
+    """A site open all day whose ledger is on the small disk, its door on the card and the broker."""
+    site = new_site("disk", reader_path=card.path, bus_url=f"mqtt://127.0.0.1:{broker.port}", overrides=ALL_DAY)
+    site.db.dispose()
+    return site
+
+
+@pytest.fixture
 def listener(broker: Mosquitto) -> Iterator[DoorListener]:
     found = DoorListener(broker)
     yield found
@@ -119,15 +127,9 @@ def check_ledger(ledger: Path, log: Path, alarms_seen: int = 1) -> list[tuple[bo
 
 
 def test_a_full_disk_during_a_burst_loses_no_tap(
-    tmp_path: Path,
-    disk: Path,
-    broker: Mosquitto,
-    listener: DoorListener,
-    card: VirtualCard,
-    new_site: Callable[..., Site],
+    tmp_path: Path, disk: Path, disk_site: Site, listener: DoorListener, card: VirtualCard
 ) -> None:
-    site = new_site("disk", reader_path=card.path, bus_url=f"mqtt://127.0.0.1:{broker.port}", overrides=ALL_DAY)
-    site.db.dispose()
+    site = disk_site
     ledger = Path(site.config.database_url.removeprefix("sqlite:///"))
     assert ledger.parent == disk
     log = tmp_path / "door.log"
@@ -223,19 +225,12 @@ def test_a_door_stopped_while_its_ledger_refuses_writes_keeps_them_in_its_journa
 
 @pytest.mark.parametrize("full_at_restart", [True, False], ids=["still-full", "space-freed"])
 def test_a_door_killed_while_the_disk_is_full_leaves_what_waited_to_the_next_start(
-    tmp_path: Path,
-    disk: Path,
-    broker: Mosquitto,
-    listener: DoorListener,
-    card: VirtualCard,
-    new_site: Callable[..., Site],
-    full_at_restart: bool,
+    tmp_path: Path, disk: Path, disk_site: Site, listener: DoorListener, card: VirtualCard, full_at_restart: bool
 ) -> None:
     """The watchdog (or a manager) kills the door while its ledger's disk is full: what waited in its memory is in
     RAM under /run. The next door writes it as it starts if space was freed meanwhile; if not, it takes it back,
     with the half-days it used, and writes it once space is freed."""
-    site = new_site("disk", reader_path=card.path, bus_url=f"mqtt://127.0.0.1:{broker.port}", overrides=ALL_DAY)
-    site.db.dispose()
+    site = disk_site
     ledger = Path(site.config.database_url.removeprefix("sqlite:///"))
     runtime = tmp_path / "run"
     runtime.mkdir()
