@@ -27,7 +27,7 @@ from hardware.virtual_card import VirtualCard
 from kiosk.serve import KioskServer
 from tests.kiosk.test_admin import log_in
 from tests.support.axe import SIZES, assert_accessible, assert_no_horizontal_scroll
-from tests.support.door import TAP_GAP_S, DoorRig
+from tests.support.door import LIBFAKETIME, TAP_GAP_S, DoorRig
 from tests.support.kiosk import WALL
 from tests.support.site import Site
 from tests.support.wait import wait_until
@@ -262,10 +262,19 @@ def entries(site: Site, uid: str) -> list[dict[str, Any]]:
 
 
 def start_door_tomorrow(site: Site, log: Path) -> subprocess.Popen[bytes]:
-    """`halfday door` as its unit runs it, but living one day ahead (Debian's faketime): the door decides on
+    """`halfday door` as its unit runs it, but living one day ahead (Debian's libfaketime): the door decides on
     tomorrow's date while the kiosk and the test stay today."""
-    env = {**os.environ, "HALFDAY_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1", "DONT_FAKE_MONOTONIC": "1"}
-    command = ["faketime", "-f", "+1d", sys.executable, "-m", "halfday.cli", "door", "--config", str(site.config_path)]
+    # libfaketime preloaded into the door itself: the `faketime` command runs the door as its own child and does not
+    # pass on the SIGTERM that stops it, which left the door running after the test.
+    env = {
+        **os.environ,
+        "LD_PRELOAD": LIBFAKETIME,
+        "FAKETIME": "+1d",
+        "HALFDAY_LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+        "DONT_FAKE_MONOTONIC": "1",
+    }
+    command = [sys.executable, "-m", "halfday.cli", "door", "--config", str(site.config_path)]
     with log.open("ab") as out:
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
 

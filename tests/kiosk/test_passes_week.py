@@ -30,7 +30,7 @@ from kiosk.vouchers import voucher_book
 from sync import localbus as bus
 from sync.mqtt import Message, MqttClient, MqttSettings
 from tests.support.broker import Mosquitto
-from tests.support.door import TAP_GAP_S, wait_message
+from tests.support.door import LIBFAKETIME, TAP_GAP_S, wait_message
 from tests.support.kiosk import TEST_TUNING, TOUCH
 from tests.support.site import Site
 from tests.support.wait import wait_until
@@ -42,8 +42,6 @@ NEXT_TUESDAY = dt.date(2026, 12, 8)
 WEDNESDAY_AFTER = dt.date(2026, 12, 9)
 # The door answers from a process of its own that a busy test machine may keep waiting: the kiosk waits longer.
 PATIENT = dataclasses.replace(TEST_TUNING, command_timeout_s=5.0)
-# Debian's libfaketime (package faketime), multi-threaded variant: the door runs threads.
-LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 # The reader's debounce must pass between the card's taps on one day (config below: 0.3 s).
 DEBOUNCE_S = 0.3
 

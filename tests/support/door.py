@@ -35,6 +35,9 @@ EXIT_PIN = 22
 GREEN_PIN, RED_PIN, BUZZER_PIN = 5, 6, 13
 # Between two emulated taps nfcpy needs the card gone for a moment, or it sees one long presentation.
 TAP_GAP_S = 0.5
+# Debian's libfaketime (package faketime), multi-threaded variant, preloaded into a door that lives at another date:
+# the door runs threads, and the `faketime` command would run it as a child that a signal to the command misses.
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 # A short pulse and a short held-open limit: a test never waits for a production delay.
 FAST = DoorTuning(machine=DoorTiming(unlock_s=0.6, held_open_s=1.0, relock_after_close_s=0.1))
 
