@@ -17,7 +17,8 @@ BACKUP_MAX_AGE_H = 26.0
 BACKLOG_MAX_AGE_H = 4.0
 # Under this share of free space on the ledger's disk, a few weeks of events and backups may fill it.
 DISK_MIN_FREE_PERCENT = 10.0
-ALARM_LANGUAGES = ("fr", "en")
+# The languages of what the appliance tells people outside its pages: alarm e-mails, Home Assistant's names.
+SITE_LANGUAGES = ("fr", "en")
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def read_alarms(table: Table, *, has_mail: bool) -> AlarmsConfig:
         raise table.fail("mail_to", "demande une section [mail] : sans serveur de messagerie, aucun e-mail ne part")
     alarms = AlarmsConfig(
         mail_to=mail_to,
-        language=table.choice("language", "fr", ALARM_LANGUAGES),
+        language=table.choice("language", "fr", SITE_LANGUAGES),
         backlog_max_age_h=table.number(
             "backlog_max_age_h", BACKLOG_MAX_AGE_H, low=0.01, high=24 * 30, unit="un nombre d'heures"
         ),
@@ -101,7 +102,7 @@ def read_homeassistant(
         discovery_prefix=prefix,
         node_id=table.text("node_id", node, pattern=NODE_ID_PATTERN),
         allow_unlock=table.flag("allow_unlock", False),
-        language=table.choice("language", default_language, ("fr", "en")),
+        language=table.choice("language", default_language, SITE_LANGUAGES),
     )
     if config.allow_unlock and not broker.url.startswith("mqtts://") and not _loopback(broker.url):
         raise table.fail(

@@ -234,6 +234,15 @@ def known_events(session: Session, event_ids: list[str]) -> set[str]:
     return known
 
 
+def recorded_use(kind: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The holder and the half-day use an entry's recorded data describes (None: not a granted entry with a use):
+    what a replay writes, and what a door that did not decide the entry spends in its state."""
+    use, holder = data.get("use"), data.get("holder")
+    if kind == EventKind.ENTRY and data.get("granted") and use and holder:
+        return holder, use
+    return None
+
+
 def replay_events(session: Session, site_id: str, device_id: str, rescued: list[Rescued]) -> int:
     """Write journaled events into the ledger, in the caller's transaction: each once (an event already there, from
     a replay cut short, is skipped), an entry with the half-day use its data describes. Returns how many were new."""
@@ -242,8 +251,9 @@ def replay_events(session: Session, site_id: str, device_id: str, rescued: list[
     ids = append_events(session, device_id, [(r.kind, r.data, r.stamp) for r in fresh], [r.event_id for r in fresh])
     uses = []
     for record, (event_id, seq) in zip(fresh, ids, strict=True):
-        use, holder = record.data.get("use"), record.data.get("holder")
-        if record.kind == EventKind.ENTRY and record.data.get("granted") and use and holder:
+        found = recorded_use(record.kind, record.data)
+        if found is not None:
+            holder, use = found
             row = (holder, site_id, use["date"], use["slot"], use["spent"], use["subscription"], use["pass"])
             uses.append((*row, event_id, seq))
     if uses:

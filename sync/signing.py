@@ -110,7 +110,7 @@ def sign(body: Mapping[str, Any], key: Ed25519PrivateKey) -> Json:
     """A copy of `body` with `sig`: base64 Ed25519 over the canonical JSON of everything else."""
     unsigned = {k: v for k, v in body.items() if k != "sig"}
     signed = dict(unsigned)
-    signed["sig"] = base64.b64encode(key.sign(canonical_json(unsigned))).decode("ascii")
+    signed["sig"] = signature(canonical_json(unsigned), key)
     return signed
 
 

@@ -34,6 +34,7 @@ from access.store import (
     entry_data,
     known_events,
     record_entries,
+    recorded_use,
     replay_events,
     set_meta,
 )
@@ -99,9 +100,10 @@ def refusal(exc: Exception) -> str:
 def entry_decision(kind: str, data: dict[str, Any]) -> Decision | None:
     """The half-day an entry's recorded data says it used, as a decision the door's state can apply (None for
     anything else): what a new process needs of an entry it did not decide."""
-    use, holder = data.get("use"), data.get("holder")
-    if kind != EventKind.ENTRY or not data.get("granted") or not use or not holder:
+    found = recorded_use(kind, data)
+    if found is None:
         return None
+    holder, use = found
     held = use["subscription"] or use["pass"]
     charge = Charge(
         dt.date.fromisoformat(use["date"]), Slot(use["slot"]), int(use["spent"]), held, use["pass"] is not None, None
@@ -376,7 +378,6 @@ class Recorder:
         del self.failed[: len(waiting)]
         if waiting:
             self._left()
-        if waiting:
             log.warning("le disque accepte à nouveau les écritures : %d enregistrement(s) écrits", len(waiting))
         self._accepted()
         flushed = [r.decision for r in waiting if r.decision is not None]

@@ -43,6 +43,15 @@ def _record(item: dict[str, Any]) -> Rescued:
     return Rescued(item["id"], item["kind"], item["data"], stamp)
 
 
+def _write(path: Path, flags: int, records: list[Rescued]) -> None:
+    """Write `records`' lines to `path` (opened with `flags`: appending or truncating), synced before returning."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("".join(_line(r) for r in records))
+        out.flush()
+        os.fsync(out.fileno())
+
+
 class RescueJournal:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -50,11 +59,7 @@ class RescueJournal:
     def append(self, records: list[Rescued]) -> None:
         """Add records durably (synced before returning); OSError if even this disk refuses."""
         created = not self.path.exists()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as out:
-            out.write("".join(_line(r) for r in records))
-            out.flush()
-            os.fsync(out.fileno())
+        _write(self.path, os.O_APPEND, records)
         if created:
             sync_folder(self.path.parent)
 
@@ -65,11 +70,7 @@ class RescueJournal:
             self.discard()
             return
         part = self.path.with_name(self.path.name + ".part")
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write("".join(_line(r) for r in records))
-            out.flush()
-            os.fsync(out.fileno())
+        _write(part, os.O_TRUNC, records)
         os.replace(part, self.path)
 
     def discard(self) -> None:
